@@ -1,0 +1,444 @@
+//! Consensus rules: context-free block and transaction checks, header context (difficulty and
+//! time), and connecting a block's transactions against a coin view. Every rule has its own
+//! error variant. Signature checks go through [`SigVerifier`], so batch and multi-core verifiers
+//! plug in without touching the rules.
+
+use super::address::Address;
+use super::amount::Amount;
+use super::block::Block;
+use super::encode::DecodeError;
+use super::hash::Txid;
+use super::merkle::merkle_root_checked;
+use super::params::Params;
+use super::pow::{CompactError, CompactTarget};
+use super::tx::{MAX_MEMO, OutPoint, Transaction, TxOut};
+use serde::{Deserialize, Serialize};
+use std::collections::{HashMap, HashSet};
+
+/// An unspent output as the chain state keeps it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Coin {
+    pub output: TxOut,
+    /// Height of the block that created it.
+    pub height: u64,
+    pub coinbase: bool,
+}
+
+/// Read access to unspent outputs.
+pub trait CoinView {
+    fn coin(&self, outpoint: &OutPoint) -> Option<Coin>;
+    /// Whether `outpoint` existed and was spent (lets errors tell "already spent" from "missing").
+    fn was_spent(&self, _outpoint: &OutPoint) -> bool {
+        false
+    }
+}
+
+impl CoinView for HashMap<OutPoint, Coin> {
+    fn coin(&self, o: &OutPoint) -> Option<Coin> {
+        self.get(o).copied()
+    }
+}
+
+/// One signature to check.
+#[derive(Clone, Copy, Debug)]
+pub struct SigCheck {
+    pub msg: [u8; 32],
+    pub pubkey: [u8; 32],
+    pub signature: [u8; 64],
+}
+
+/// Checks signatures; returns the index of a bad one.
+pub trait SigVerifier: Sync {
+    fn verify_all(&self, checks: &[SigCheck]) -> Result<(), usize>;
+}
+
+/// One `verify_strict` after another.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SerialVerifier;
+
+/// Verify one signature strictly (rejects small-order keys and non-canonical encodings).
+pub fn verify_one(c: &SigCheck) -> bool {
+    let Ok(key) = ed25519_dalek::VerifyingKey::from_bytes(&c.pubkey) else {
+        return false;
+    };
+    let sig = ed25519_dalek::Signature::from_bytes(&c.signature);
+    key.verify_strict(&c.msg, &sig).is_ok()
+}
+
+impl SigVerifier for SerialVerifier {
+    fn verify_all(&self, checks: &[SigCheck]) -> Result<(), usize> {
+        match checks.iter().position(|c| !verify_one(c)) {
+            Some(i) => Err(i),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Why a transaction is invalid.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TxError {
+    #[error("transaction has no inputs")]
+    NoInputs,
+    #[error("transaction has no outputs")]
+    NoOutputs,
+    #[error("input {0} is spent twice in the transaction")]
+    DuplicateInput(OutPoint),
+    #[error("output {0} does not exist")]
+    MissingInput(OutPoint),
+    #[error("output {0} is already spent")]
+    AlreadySpent(OutPoint),
+    #[error("coinbase output {outpoint} is immature: {confirmations} of {required} confirmations")]
+    ImmatureCoinbase {
+        outpoint: OutPoint,
+        confirmations: u64,
+        required: u64,
+    },
+    #[error("outputs ({outputs}) exceed inputs ({inputs})")]
+    OutputsExceedInputs { inputs: Amount, outputs: Amount },
+    #[error("amounts overflow")]
+    ValueOverflow,
+    #[error("output {0} is zero")]
+    ZeroOutput(usize),
+    #[error("input {0}'s key does not match the address it spends")]
+    WrongKey(usize),
+    #[error("input {0} has a bad signature")]
+    BadSignature(usize),
+    #[error("transaction is locked until height {lock_height}, block height is {height}")]
+    NotFinal { lock_height: u64, height: u64 },
+    #[error("memo is {0} bytes, over the limit of {MAX_MEMO}")]
+    MemoTooLarge(usize),
+    #[error("a coinbase transaction outside of a block's first place")]
+    UnexpectedCoinbase,
+}
+
+/// Why a block is invalid. Each consensus rule has its own variant.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BlockError {
+    #[error("block encoding: {0}")]
+    Decode(#[from] DecodeError),
+    #[error("block is {size} bytes, over the limit of {max}")]
+    TooLarge { size: usize, max: usize },
+    #[error("block has no transactions")]
+    NoTransactions,
+    #[error("first transaction is not a coinbase")]
+    MissingCoinbase,
+    #[error("transaction {0} is a second coinbase")]
+    ExtraCoinbase(usize),
+    #[error("merkle root does not match the transactions")]
+    BadMerkleRoot,
+    #[error("transaction list is mutated (duplicated merkle leaves)")]
+    MutatedMerkle,
+    #[error("output {0} is spent twice in the block")]
+    DuplicateSpendInBlock(OutPoint),
+    #[error("block hash is above its target")]
+    HighHash,
+    #[error("invalid compact target: {0}")]
+    BadCompactTarget(#[from] CompactError),
+    #[error("target {found:#010x} differs from the required {expected:#010x}")]
+    WrongTarget { expected: u32, found: u32 },
+    #[error("timestamp {time} is not above the median of the previous 11 blocks ({median})")]
+    TimeTooOld { time: u64, median: u64 },
+    #[error("timestamp {time} is too far in the future (latest allowed {max})")]
+    TimeTooNew { time: u64, max: u64 },
+    #[error("coinbase commits to height {found}, block is at height {expected}")]
+    BadCoinbaseHeight { expected: u64, found: u64 },
+    #[error("coinbase pays {paid}, at most {allowed} (subsidy + fees) allowed")]
+    CoinbaseOverpay { paid: Amount, allowed: Amount },
+    #[error("transaction {index} ({txid}): {error}")]
+    Tx {
+        index: usize,
+        txid: Txid,
+        error: TxError,
+    },
+    #[error("block builds on a block known to be invalid")]
+    InvalidAncestor,
+}
+
+/// Context-free checks of one transaction (no chain state needed).
+pub fn check_tx_sanity(tx: &Transaction) -> Result<(), TxError> {
+    if tx.memo.len() > MAX_MEMO {
+        return Err(TxError::MemoTooLarge(tx.memo.len()));
+    }
+    if tx.outputs.is_empty() {
+        return Err(TxError::NoOutputs);
+    }
+    if let Some(i) = tx.outputs.iter().position(|o| o.amount == Amount::ZERO) {
+        return Err(TxError::ZeroOutput(i));
+    }
+    tx.output_total().ok_or(TxError::ValueOverflow)?;
+    if tx.is_coinbase() {
+        return Ok(());
+    }
+    let mut seen = HashSet::with_capacity(tx.inputs.len());
+    for i in &tx.inputs {
+        if !seen.insert(i.prevout) {
+            return Err(TxError::DuplicateInput(i.prevout));
+        }
+    }
+    Ok(())
+}
+
+/// Context-free checks of a block: size, coinbase placement, merkle root (and its mutation),
+/// transaction sanity, double spends inside the block and proof of work. Returns the txids.
+pub fn check_block_sanity(
+    block: &Block,
+    encoded_size: usize,
+    params: &Params,
+) -> Result<Vec<Txid>, BlockError> {
+    if encoded_size > params.max_block_size {
+        return Err(BlockError::TooLarge {
+            size: encoded_size,
+            max: params.max_block_size,
+        });
+    }
+    let target = block.header.bits.to_target()?;
+    if target > params.pow_limit {
+        return Err(BlockError::WrongTarget {
+            expected: params.pow_limit.to_compact().0,
+            found: block.header.bits.0,
+        });
+    }
+    if !target.is_met_by(&block.hash().0) {
+        return Err(BlockError::HighHash);
+    }
+    let first = block.txs.first().ok_or(BlockError::NoTransactions)?;
+    if !first.is_coinbase() {
+        return Err(BlockError::MissingCoinbase);
+    }
+    if let Some(i) = block.txs.iter().skip(1).position(Transaction::is_coinbase) {
+        return Err(BlockError::ExtraCoinbase(i + 1));
+    }
+    let txids = block.txids();
+    let (root, mutated) = merkle_root_checked(&txids);
+    if mutated {
+        return Err(BlockError::MutatedMerkle);
+    }
+    if root != block.header.merkle_root {
+        return Err(BlockError::BadMerkleRoot);
+    }
+    let mut spent = HashSet::new();
+    for (index, tx) in block.txs.iter().enumerate() {
+        check_tx_sanity(tx).map_err(|error| BlockError::Tx {
+            index,
+            txid: txids[index],
+            error,
+        })?;
+        for i in &tx.inputs {
+            if !spent.insert(i.prevout) {
+                return Err(BlockError::DuplicateSpendInBlock(i.prevout));
+            }
+        }
+    }
+    Ok(txids)
+}
+
+/// What the chain says a header at some height must satisfy.
+#[derive(Clone, Copy, Debug)]
+pub struct HeaderContext {
+    pub height: u64,
+    pub required_bits: CompactTarget,
+    pub median_time_past: u64,
+    /// The local clock, seconds since the epoch.
+    pub now: u64,
+}
+
+/// Median of up to 11 timestamps.
+pub fn median_time(times: &[u64]) -> u64 {
+    let mut t: Vec<u64> = times.to_vec();
+    t.sort_unstable();
+    t.get(t.len() / 2).copied().unwrap_or(0)
+}
+
+/// Checks of a header against its place in the chain.
+pub fn check_header_context(
+    block: &Block,
+    ctx: &HeaderContext,
+    params: &Params,
+) -> Result<(), BlockError> {
+    let h = &block.header;
+    if h.bits != ctx.required_bits {
+        return Err(BlockError::WrongTarget {
+            expected: ctx.required_bits.0,
+            found: h.bits.0,
+        });
+    }
+    if h.time <= ctx.median_time_past {
+        return Err(BlockError::TimeTooOld {
+            time: h.time,
+            median: ctx.median_time_past,
+        });
+    }
+    let max = ctx.now.saturating_add(params.max_future_secs);
+    if h.time > max {
+        return Err(BlockError::TimeTooNew { time: h.time, max });
+    }
+    let found = block.coinbase_height().unwrap_or(u64::MAX);
+    if found != ctx.height {
+        return Err(BlockError::BadCoinbaseHeight {
+            expected: ctx.height,
+            found,
+        });
+    }
+    Ok(())
+}
+
+/// What connecting a block changes, in order: the coins it spent (the undo data) and the fees.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlockUndo {
+    /// Spent coins, in the order of the block's inputs.
+    pub spent: Vec<(OutPoint, Coin)>,
+}
+
+/// Check one non-coinbase transaction's inputs against `view` at `height`; returns its fee and
+/// the spent coins. Signature checks are appended to `sigs` (the caller verifies them).
+pub fn check_tx_inputs(
+    tx: &Transaction,
+    view: &dyn CoinView,
+    height: u64,
+    params: &Params,
+    sigs: &mut Vec<SigCheck>,
+    spent: &mut Vec<(OutPoint, Coin)>,
+) -> Result<Amount, TxError> {
+    if tx.is_coinbase() {
+        return Err(TxError::UnexpectedCoinbase);
+    }
+    if tx.lock_height > height {
+        return Err(TxError::NotFinal {
+            lock_height: tx.lock_height,
+            height,
+        });
+    }
+    let sighash = tx.sighash(&params.genesis_hash);
+    let mut total = Amount::ZERO;
+    for (n, input) in tx.inputs.iter().enumerate() {
+        let coin = match view.coin(&input.prevout) {
+            Some(c) => c,
+            None if view.was_spent(&input.prevout) => {
+                return Err(TxError::AlreadySpent(input.prevout));
+            }
+            None => return Err(TxError::MissingInput(input.prevout)),
+        };
+        if coin.coinbase {
+            let confirmations = height.saturating_sub(coin.height);
+            if confirmations < params.coinbase_maturity {
+                return Err(TxError::ImmatureCoinbase {
+                    outpoint: input.prevout,
+                    confirmations,
+                    required: params.coinbase_maturity,
+                });
+            }
+        }
+        if Address::from_pubkey(&input.pubkey) != coin.output.address {
+            return Err(TxError::WrongKey(n));
+        }
+        total = total
+            .checked_add(coin.output.amount)
+            .ok_or(TxError::ValueOverflow)?;
+        sigs.push(SigCheck {
+            msg: sighash,
+            pubkey: input.pubkey,
+            signature: input.signature,
+        });
+        spent.push((input.prevout, coin));
+    }
+    let out = tx.output_total().ok_or(TxError::ValueOverflow)?;
+    total.checked_sub(out).ok_or(TxError::OutputsExceedInputs {
+        inputs: total,
+        outputs: out,
+    })
+}
+
+/// A coin view with a block's own outputs and spends laid over a base view.
+struct Overlay<'a> {
+    base: &'a dyn CoinView,
+    added: HashMap<OutPoint, Coin>,
+    spent: HashSet<OutPoint>,
+}
+
+impl CoinView for Overlay<'_> {
+    fn coin(&self, o: &OutPoint) -> Option<Coin> {
+        if self.spent.contains(o) {
+            return None;
+        }
+        self.added.get(o).copied().or_else(|| self.base.coin(o))
+    }
+    fn was_spent(&self, o: &OutPoint) -> bool {
+        self.spent.contains(o) || self.base.was_spent(o)
+    }
+}
+
+/// Connect a sanity-checked block's transactions at `height` against `view`: inputs exist and
+/// are mature, amounts add up, signatures verify, the coinbase pays at most subsidy + fees.
+/// Returns the undo data. Nothing is written: the caller commits the result.
+pub fn connect_block_txs(
+    block: &Block,
+    txids: &[Txid],
+    height: u64,
+    view: &dyn CoinView,
+    params: &Params,
+    verifier: &dyn SigVerifier,
+) -> Result<BlockUndo, BlockError> {
+    let mut overlay = Overlay {
+        base: view,
+        added: HashMap::new(),
+        spent: HashSet::new(),
+    };
+    let mut undo = BlockUndo::default();
+    let mut fees = Amount::ZERO;
+    let mut sigs = Vec::new();
+    let mut sig_owner = Vec::new();
+    for (index, tx) in block.txs.iter().enumerate() {
+        let err = |error| BlockError::Tx {
+            index,
+            txid: txids[index],
+            error,
+        };
+        if index > 0 {
+            let before = sigs.len();
+            let start = undo.spent.len();
+            let fee = check_tx_inputs(tx, &overlay, height, params, &mut sigs, &mut undo.spent)
+                .map_err(err)?;
+            sig_owner.extend((0..sigs.len() - before).map(|input| (index, input)));
+            fees = fees
+                .checked_add(fee)
+                .ok_or_else(|| err(TxError::ValueOverflow))?;
+            for (o, _) in &undo.spent[start..] {
+                overlay.spent.insert(*o);
+            }
+        }
+        for (vout, output) in tx.outputs.iter().enumerate() {
+            overlay.added.insert(
+                OutPoint {
+                    txid: txids[index],
+                    vout: vout as u32,
+                },
+                Coin {
+                    output: *output,
+                    height,
+                    coinbase: index == 0,
+                },
+            );
+        }
+    }
+    if let Err(bad) = verifier.verify_all(&sigs) {
+        let (index, input) = sig_owner.get(bad).copied().unwrap_or((0, 0));
+        return Err(BlockError::Tx {
+            index,
+            txid: txids.get(index).copied().unwrap_or_default(),
+            error: TxError::BadSignature(input),
+        });
+    }
+    let allowed = params
+        .subsidy(height)
+        .checked_add(fees)
+        .ok_or(BlockError::Tx {
+            index: 0,
+            txid: txids[0],
+            error: TxError::ValueOverflow,
+        })?;
+    let paid = block.txs[0].output_total().unwrap_or(Amount(u64::MAX));
+    if paid > allowed {
+        return Err(BlockError::CoinbaseOverpay { paid, allowed });
+    }
+    Ok(undo)
+}

@@ -1,0 +1,208 @@
+//! The miner: N OS threads scanning nonces of the current block template with the selected
+//! kernel. A new template (tip or mempool changed) replaces the job at once; every thread drops
+//! the stale job on its next chunk (a few milliseconds). Found blocks go to a callback; hashes
+//! are counted for the hashrate.
+
+pub mod kernel;
+
+use crate::core::block::{Block, BlockHeader};
+use crate::core::pow::Target;
+use kernel::{HeaderJob, Kernel};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// Nonces a thread scans between checks for a new job.
+const CHUNK: u64 = 1 << 14;
+
+/// One block template to mine.
+pub struct Job {
+    /// Increases with every new template.
+    pub seq: u64,
+    /// The block with nonce 0.
+    pub block: Block,
+    pub target: Target,
+    pub header_job: HeaderJob,
+}
+
+impl Job {
+    pub fn new(seq: u64, block: Block, target: Target) -> Job {
+        let header_job = HeaderJob::new(&block.header, &target);
+        Job {
+            seq,
+            block,
+            target,
+            header_job,
+        }
+    }
+}
+
+/// Called with a solved job and its nonce, from a mining thread.
+pub type OnFound = Arc<dyn Fn(Arc<Job>, u64) + Send + Sync>;
+
+struct Shared {
+    job: Mutex<Option<Arc<Job>>>,
+    seq: AtomicU64,
+    stop: AtomicBool,
+    hashes: AtomicU64,
+    kernel: Box<dyn Kernel>,
+    on_found: OnFound,
+}
+
+/// The running miner.
+pub struct Miner {
+    shared: Arc<Shared>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl Miner {
+    pub fn new(kernel: Box<dyn Kernel>, on_found: OnFound) -> Miner {
+        Miner {
+            shared: Arc::new(Shared {
+                job: Mutex::new(None),
+                seq: AtomicU64::new(0),
+                stop: AtomicBool::new(false),
+                hashes: AtomicU64::new(0),
+                kernel,
+                on_found,
+            }),
+            threads: Vec::new(),
+        }
+    }
+
+    pub fn kernel_name(&self) -> &'static str {
+        self.shared.kernel.name()
+    }
+    /// Threads mining now.
+    pub fn threads(&self) -> usize {
+        self.threads.len()
+    }
+    /// Hashes computed since the miner was made.
+    pub fn total_hashes(&self) -> u64 {
+        self.shared.hashes.load(Ordering::Relaxed)
+    }
+
+    /// Replace the job (or clear it with `None`): threads switch on their next chunk.
+    pub fn set_job(&self, job: Option<Job>) {
+        let seq = job.as_ref().map(|j| j.seq);
+        if let Ok(mut g) = self.shared.job.lock() {
+            *g = job.map(Arc::new);
+        }
+        self.shared.seq.store(
+            seq.unwrap_or_else(|| self.shared.seq.load(Ordering::SeqCst) + 1),
+            Ordering::SeqCst,
+        );
+    }
+
+    /// Run `n` threads (0 stops mining).
+    pub fn set_threads(&mut self, n: usize) {
+        if n == self.threads.len() {
+            return;
+        }
+        self.stop_threads();
+        self.shared.stop.store(false, Ordering::SeqCst);
+        for i in 0..n {
+            let shared = self.shared.clone();
+            let spawned = std::thread::Builder::new()
+                .name(format!("miner-{i}"))
+                .spawn(move || mine_loop(&shared, i as u64));
+            if let Ok(h) = spawned {
+                self.threads.push(h);
+            }
+        }
+    }
+
+    fn stop_threads(&mut self) {
+        self.shared.stop.store(true, Ordering::SeqCst);
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Miner {
+    fn drop(&mut self) {
+        self.stop_threads();
+    }
+}
+
+fn mine_loop(shared: &Shared, index: u64) {
+    // Threads start far apart in the nonce space.
+    let base = index << 56;
+    while !shared.stop.load(Ordering::Relaxed) {
+        let seq = shared.seq.load(Ordering::SeqCst);
+        let job = shared.job.lock().ok().and_then(|g| g.clone());
+        let Some(job) = job.filter(|j| j.seq == seq) else {
+            std::thread::sleep(Duration::from_millis(5));
+            continue;
+        };
+        let mut nonce = base;
+        loop {
+            if shared.stop.load(Ordering::Relaxed) || shared.seq.load(Ordering::Relaxed) != seq {
+                break;
+            }
+            match shared.kernel.scan(&job.header_job, nonce, CHUNK) {
+                Some(found) => {
+                    shared
+                        .hashes
+                        .fetch_add(found - nonce + 1, Ordering::Relaxed);
+                    (shared.on_found)(job.clone(), found);
+                    // Wait for the next template rather than solving this one twice.
+                    while !shared.stop.load(Ordering::Relaxed)
+                        && shared.seq.load(Ordering::SeqCst) == seq
+                    {
+                        std::thread::sleep(Duration::from_millis(1));
+                    }
+                    break;
+                }
+                None => {
+                    shared.hashes.fetch_add(CHUNK, Ordering::Relaxed);
+                    nonce = nonce.wrapping_add(CHUNK);
+                }
+            }
+        }
+    }
+}
+
+/// The solved block of `job` with `nonce`.
+pub fn solved_block(job: &Job, nonce: u64) -> Block {
+    let mut block = job.block.clone();
+    block.header.nonce = nonce;
+    block
+}
+
+/// Measure a kernel: `threads` threads hash an unsolvable header for `seconds`; returns hashes
+/// per second (integer).
+pub fn bench(kernel: &dyn Kernel, threads: usize, seconds: f64) -> u64 {
+    let header = BlockHeader {
+        version: 1,
+        prev: crate::core::hash::BlockHash([7; 32]),
+        merkle_root: crate::core::hash::MerkleRoot([9; 32]),
+        time: 1,
+        bits: crate::core::pow::CompactTarget(0x0300_0001),
+        nonce: 0,
+    };
+    // A target no hash meets.
+    let job = HeaderJob::new(&header, &Target(crate::core::pow::U256::ZERO));
+    let stop = AtomicBool::new(false);
+    let total = AtomicU64::new(0);
+    let start = Instant::now();
+    std::thread::scope(|s| {
+        for i in 0..threads.max(1) {
+            let (job, stop, total) = (&job, &stop, &total);
+            s.spawn(move || {
+                let mut n = (i as u64) << 56;
+                while !stop.load(Ordering::Relaxed) {
+                    let _ = kernel.scan(job, n, CHUNK);
+                    n = n.wrapping_add(CHUNK);
+                    total.fetch_add(CHUNK, Ordering::Relaxed);
+                }
+            });
+        }
+        std::thread::sleep(Duration::from_secs_f64(seconds.max(0.05)));
+        stop.store(true, Ordering::SeqCst);
+    });
+    let elapsed = start.elapsed().as_nanos().max(1);
+    (u128::from(total.load(Ordering::Relaxed)) * 1_000_000_000 / elapsed) as u64
+}

@@ -1,0 +1,905 @@
+//! The node: one thread owns the chain state (store + mempool + miner control) and processes
+//! commands in order; everything else talks to it through a cloneable [`NodeHandle`] — commands
+//! in, a watched [`Snapshot`] and a stream of [`NodeEvent`]s out. Reads that need no ordering
+//! (blocks, coins, history) go straight to a store snapshot from the handle.
+
+pub mod chain;
+pub mod mempool;
+pub mod miner;
+pub mod validate;
+
+use crate::core::address::Address;
+use crate::core::amount::Amount;
+use crate::core::block::{Block, BlockHeader};
+use crate::core::hash::{BlockHash, Txid};
+use crate::core::merkle::merkle_root;
+use crate::core::params::{Network, Params};
+use crate::core::pow::{U256, Work};
+use crate::core::rules::{Coin, SerialVerifier};
+use crate::core::tx::{OutPoint, Transaction, TxOut};
+use crate::storage::{BlockMeta, HistoryEntry, Store, StoreError};
+use chain::{Accepted, Chain, Durability, ProcessError, TipChange, unix_now};
+use mempool::{FeeRate, Mempool, MempoolError};
+use miner::{Job, Miner};
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
+
+/// How a node is started.
+#[derive(Clone, Debug)]
+pub struct NodeConfig {
+    pub data_dir: PathBuf,
+    pub network: Network,
+    pub mempool_bytes: usize,
+    /// Mining kernel name (`None`: the fastest this CPU supports).
+    pub kernel: Option<String>,
+}
+
+impl NodeConfig {
+    pub fn new(data_dir: impl Into<PathBuf>, network: Network) -> NodeConfig {
+        NodeConfig {
+            data_dir: data_dir.into(),
+            network,
+            mempool_bytes: mempool::DEFAULT_MAX_BYTES,
+            kernel: None,
+        }
+    }
+}
+
+/// The chain store's file inside a data dir.
+pub fn store_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("chain.redb")
+}
+
+/// A node failure as callers see it.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Block(#[from] ProcessError),
+    #[error(transparent)]
+    Mempool(#[from] MempoolError),
+    #[error("cannot create data dir {path}: {source}")]
+    DataDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Config(String),
+    #[error("import failed, nothing was changed: {0}")]
+    Import(String),
+    #[error("the node has stopped")]
+    Stopped,
+}
+
+/// A short description of a block for displays.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BlockSummary {
+    pub hash: BlockHash,
+    pub height: u64,
+    pub time: u64,
+    pub tx_count: u32,
+    pub size: u32,
+}
+
+impl From<&BlockMeta> for BlockSummary {
+    fn from(m: &BlockMeta) -> Self {
+        BlockSummary {
+            hash: m.hash(),
+            height: m.height,
+            time: m.header.time,
+            tx_count: m.tx_count,
+            size: m.size,
+        }
+    }
+}
+
+/// A mempool entry for displays.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MempoolTx {
+    pub txid: Txid,
+    pub fee: Amount,
+    pub size: usize,
+    pub fee_rate: FeeRate,
+}
+
+/// Everything a dashboard shows, published on every change.
+#[derive(Clone, Debug, Default)]
+pub struct Snapshot {
+    pub network: Network,
+    pub height: u64,
+    pub tip: BlockHash,
+    pub tip_time: u64,
+    pub bits: u32,
+    /// Tip target relative to the easiest target.
+    pub difficulty: U256,
+    pub chainwork: Work,
+    /// Last blocks of the active chain, newest first.
+    pub recent: Vec<BlockSummary>,
+    pub mempool_count: usize,
+    pub mempool_bytes: usize,
+    pub mempool_fee_range: Option<(FeeRate, FeeRate)>,
+    pub mempool_top: Vec<MempoolTx>,
+    pub mining_threads: usize,
+    pub mining_kernel: &'static str,
+    pub mining_address: Option<Address>,
+    /// Local hashes per second (last second).
+    pub hashrate: u64,
+    /// Hashrate once a second, oldest first.
+    pub hashrate_history: Vec<u64>,
+    pub orphans: usize,
+}
+
+/// Something that happened, for event streams.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NodeEvent {
+    BlockConnected {
+        hash: BlockHash,
+        height: u64,
+    },
+    BlockDisconnected {
+        hash: BlockHash,
+        height: u64,
+    },
+    Reorg {
+        depth: usize,
+        old_tip: BlockHash,
+        new_tip: BlockHash,
+    },
+    BlockMined {
+        hash: BlockHash,
+        height: u64,
+    },
+    BlockRejected {
+        hash: BlockHash,
+        reason: String,
+    },
+    TxAccepted(Txid),
+    TxRemoved(Txid),
+}
+
+/// Outcome of a submitted block.
+pub type BlockOutcome = Result<Accepted, ProcessError>;
+
+enum Command {
+    SubmitBlock(Block, oneshot::Sender<BlockOutcome>),
+    SubmitTx {
+        tx: Transaction,
+        persist: bool,
+        reply: oneshot::Sender<Result<Txid, NodeError>>,
+    },
+    SetMining {
+        threads: usize,
+        address: Option<Address>,
+        reply: oneshot::Sender<()>,
+    },
+    MineBlocks {
+        count: u64,
+        threads: usize,
+        address: Address,
+        reply: oneshot::Sender<Result<Vec<BlockHash>, NodeError>>,
+    },
+    Import(Vec<Block>, oneshot::Sender<Result<u64, NodeError>>),
+    Found(Arc<Job>, u64),
+    Tick,
+    Shutdown(oneshot::Sender<()>),
+}
+
+/// A cloneable handle to a running node.
+#[derive(Clone)]
+pub struct NodeHandle {
+    cmd: mpsc::Sender<Command>,
+    snapshot: watch::Receiver<Snapshot>,
+    events: broadcast::Sender<NodeEvent>,
+    store: Store,
+    mempool: Arc<RwLock<Mempool>>,
+    data_dir: PathBuf,
+}
+
+/// Starts nodes.
+pub struct Node;
+
+impl Node {
+    /// Open the data dir's store, reload the saved mempool and start the node thread.
+    pub fn spawn(config: NodeConfig) -> Result<NodeHandle, NodeError> {
+        std::fs::create_dir_all(&config.data_dir).map_err(|source| NodeError::DataDir {
+            path: config.data_dir.clone(),
+            source,
+        })?;
+        let kernel = miner::kernel::select(config.kernel.as_deref()).map_err(NodeError::Config)?;
+        let store = Store::open(&store_path(&config.data_dir), config.network)?;
+        let params = store.params();
+        let mut chain = Chain::new(store.clone(), Box::new(SerialVerifier));
+        chain.recover()?;
+        let mempool = Arc::new(RwLock::new(Mempool::new(config.mempool_bytes)));
+        let (cmd_tx, cmd_rx) = mpsc::channel(4096);
+        let (snap_tx, snap_rx) = watch::channel(Snapshot::default());
+        let (events, _) = broadcast::channel(1024);
+        let found_tx = cmd_tx.clone();
+        let miner = Miner::new(
+            kernel,
+            Arc::new(move |job, nonce| {
+                let _ = found_tx.try_send(Command::Found(job, nonce));
+            }),
+        );
+        let mut state = State {
+            chain,
+            params,
+            mempool: mempool.clone(),
+            miner,
+            address: None,
+            job_seq: 0,
+            snapshot: snap_tx,
+            events: events.clone(),
+            waiter: None,
+            threads_before_waiter: 0,
+            meter: Meter::default(),
+            template_dirty: false,
+            last_template: Instant::now(),
+        };
+        state.reload_mempool();
+        state.publish();
+        std::thread::Builder::new()
+            .name("chain-tui-node".into())
+            .spawn(move || state.run(cmd_rx))
+            .map_err(|e| NodeError::Config(format!("cannot start the node thread: {e}")))?;
+        let tick_tx = cmd_tx.clone();
+        let _ = std::thread::Builder::new()
+            .name("chain-tui-tick".into())
+            .spawn(move || {
+                loop {
+                    std::thread::sleep(Duration::from_secs(1));
+                    if tick_tx.blocking_send(Command::Tick).is_err() {
+                        break;
+                    }
+                }
+            });
+        Ok(NodeHandle {
+            cmd: cmd_tx,
+            snapshot: snap_rx,
+            events,
+            store,
+            mempool,
+            data_dir: config.data_dir,
+        })
+    }
+}
+
+impl NodeHandle {
+    async fn ask<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<T>) -> Command,
+    ) -> Result<T, NodeError> {
+        let (tx, rx) = oneshot::channel();
+        self.cmd
+            .send(make(tx))
+            .await
+            .map_err(|_| NodeError::Stopped)?;
+        rx.await.map_err(|_| NodeError::Stopped)
+    }
+
+    pub fn params(&self) -> &'static Params {
+        self.store.params()
+    }
+    pub fn network(&self) -> Network {
+        self.params().network
+    }
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+    /// The latest snapshot.
+    pub fn snapshot(&self) -> Snapshot {
+        self.snapshot.borrow().clone()
+    }
+    /// A receiver that wakes on every new snapshot.
+    pub fn watch(&self) -> watch::Receiver<Snapshot> {
+        self.snapshot.clone()
+    }
+    pub fn events(&self) -> broadcast::Receiver<NodeEvent> {
+        self.events.subscribe()
+    }
+
+    /// Validate and process a block (from a peer, the API, an external miner).
+    pub async fn submit_block(&self, block: Block) -> Result<Accepted, NodeError> {
+        Ok(self.ask(|r| Command::SubmitBlock(block, r)).await??)
+    }
+
+    /// Validate a transaction into the mempool. `persist`: the caller reports it as sent, so it
+    /// is written to disk before this returns (survives a crash until mined).
+    pub async fn submit_tx(&self, tx: Transaction, persist: bool) -> Result<Txid, NodeError> {
+        self.ask(|reply| Command::SubmitTx { tx, persist, reply })
+            .await?
+    }
+
+    /// Mine with `threads` threads paying `address` (0 threads stops).
+    pub async fn set_mining(
+        &self,
+        threads: usize,
+        address: Option<Address>,
+    ) -> Result<(), NodeError> {
+        self.ask(|reply| Command::SetMining {
+            threads,
+            address,
+            reply,
+        })
+        .await
+    }
+
+    /// Mine exactly `count` blocks paying `address`, then return to the previous mining state.
+    pub async fn mine_blocks(
+        &self,
+        count: u64,
+        threads: usize,
+        address: Address,
+    ) -> Result<Vec<BlockHash>, NodeError> {
+        self.ask(|reply| Command::MineBlocks {
+            count,
+            threads,
+            address,
+            reply,
+        })
+        .await?
+    }
+
+    /// Validate and connect a sequence of blocks all-or-nothing. Returns the new height.
+    pub async fn import(&self, blocks: Vec<Block>) -> Result<u64, NodeError> {
+        self.ask(|r| Command::Import(blocks, r)).await?
+    }
+
+    /// Stop mining, save the mempool, close the store. Waits for the node thread.
+    pub async fn shutdown(&self) -> Result<(), NodeError> {
+        self.ask(Command::Shutdown).await
+    }
+
+    // ---- reads: straight from a store snapshot ----
+
+    pub fn tip(&self) -> Result<BlockMeta, NodeError> {
+        Ok(self.store.read()?.tip()?)
+    }
+    pub fn block_meta(&self, hash: &BlockHash) -> Result<Option<BlockMeta>, NodeError> {
+        Ok(self.store.read()?.meta(hash)?)
+    }
+    pub fn block(&self, hash: &BlockHash) -> Result<Option<Block>, NodeError> {
+        Ok(self.store.read()?.block(hash)?)
+    }
+    /// Hash of the active chain's block at `height`.
+    pub fn hash_at(&self, height: u64) -> Result<Option<BlockHash>, NodeError> {
+        Ok(self.store.read()?.hash_at(height)?)
+    }
+    /// Whether `hash` is on the active chain.
+    pub fn is_active(&self, meta: &BlockMeta) -> Result<bool, NodeError> {
+        Ok(self.hash_at(meta.height)? == Some(meta.hash()))
+    }
+
+    /// A transaction, confirmed (with its block height and confirmations) or in the mempool.
+    pub fn transaction(&self, txid: &Txid) -> Result<Option<TxInfo>, NodeError> {
+        let r = self.store.read()?;
+        if let Some(loc) = r.tx_location(txid)? {
+            let tip = r.tip()?;
+            let meta = r.meta(&loc.block)?.ok_or_else(|| {
+                StoreError::Corrupt(format!("indexed block {} missing", loc.block))
+            })?;
+            let block = r.block(&loc.block)?.ok_or_else(|| {
+                StoreError::Corrupt(format!("indexed block {} missing", loc.block))
+            })?;
+            let tx = block.txs.get(loc.index as usize).cloned().ok_or_else(|| {
+                StoreError::Corrupt(format!("tx index points past block {}", loc.block))
+            })?;
+            return Ok(Some(TxInfo {
+                tx,
+                block: Some((loc.block, meta.height)),
+                confirmations: tip.height + 1 - meta.height,
+                fee: None,
+            }));
+        }
+        let pool = self.mempool.read().map_err(|_| NodeError::Stopped)?;
+        Ok(pool.get(txid).map(|e| TxInfo {
+            tx: e.tx.clone(),
+            block: None,
+            confirmations: 0,
+            fee: Some(e.fee),
+        }))
+    }
+
+    /// Confirmed unspent coins of `addr`.
+    pub fn address_coins(&self, addr: &Address) -> Result<Vec<(OutPoint, Coin)>, NodeError> {
+        Ok(self.store.read()?.address_coins(addr)?)
+    }
+    /// Confirmed history of `addr`, oldest first.
+    pub fn address_history(&self, addr: &Address) -> Result<Vec<HistoryEntry>, NodeError> {
+        Ok(self.store.read()?.address_history(addr)?)
+    }
+    /// Mempool transactions, parents first.
+    pub fn mempool_txs(&self) -> Vec<Transaction> {
+        self.mempool
+            .read()
+            .map(|p| p.ordered_txs())
+            .unwrap_or_default()
+    }
+    /// The mempool transaction spending `o`, if any.
+    pub fn mempool_spender(&self, o: &OutPoint) -> Option<Txid> {
+        self.mempool.read().ok().and_then(|p| p.spender(o))
+    }
+
+    /// Re-verify the whole active chain from genesis (blocking; run off async threads).
+    pub fn validate_chain(&self) -> Result<validate::Report, NodeError> {
+        Ok(validate::validate_chain(&self.store, &SerialVerifier)?)
+    }
+
+    /// Blocks of the active chain from `from` (inclusive), at most `limit`.
+    pub fn blocks_from(&self, from: u64, limit: u64) -> Result<Vec<Block>, NodeError> {
+        let r = self.store.read()?;
+        let mut out = Vec::new();
+        for h in from..from.saturating_add(limit) {
+            let Some(hash) = r.hash_at(h)? else { break };
+            if let Some(b) = r.block(&hash)? {
+                out.push(b);
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// A transaction and where it is.
+#[derive(Clone, Debug)]
+pub struct TxInfo {
+    pub tx: Transaction,
+    /// Block hash and height, when confirmed.
+    pub block: Option<(BlockHash, u64)>,
+    pub confirmations: u64,
+    /// Known for mempool transactions.
+    pub fee: Option<Amount>,
+}
+
+struct MineWaiter {
+    remaining: u64,
+    mined: Vec<BlockHash>,
+    reply: oneshot::Sender<Result<Vec<BlockHash>, NodeError>>,
+}
+
+#[derive(Default)]
+struct Meter {
+    last_total: u64,
+    last_at: Option<Instant>,
+    rate: u64,
+    history: VecDeque<u64>,
+}
+
+/// Hashrate samples kept (one a second).
+const HASHRATE_HISTORY: usize = 120;
+/// Minimum time between template rebuilds caused by mempool changes.
+const TEMPLATE_MIN_INTERVAL: Duration = Duration::from_millis(500);
+
+struct State {
+    chain: Chain,
+    params: &'static Params,
+    mempool: Arc<RwLock<Mempool>>,
+    miner: Miner,
+    address: Option<Address>,
+    job_seq: u64,
+    snapshot: watch::Sender<Snapshot>,
+    events: broadcast::Sender<NodeEvent>,
+    waiter: Option<MineWaiter>,
+    threads_before_waiter: usize,
+    meter: Meter,
+    template_dirty: bool,
+    last_template: Instant,
+}
+
+impl State {
+    fn run(mut self, mut rx: mpsc::Receiver<Command>) {
+        while let Some(cmd) = rx.blocking_recv() {
+            match cmd {
+                Command::SubmitBlock(block, reply) => {
+                    let r = self.process_block(block, false);
+                    let _ = reply.send(r);
+                }
+                Command::SubmitTx { tx, persist, reply } => {
+                    let _ = reply.send(self.submit_tx(tx, persist));
+                }
+                Command::SetMining {
+                    threads,
+                    address,
+                    reply,
+                } => {
+                    if address.is_some() {
+                        self.address = address;
+                    }
+                    self.miner.set_threads(threads);
+                    self.rebuild_template();
+                    self.publish();
+                    let _ = reply.send(());
+                }
+                Command::MineBlocks {
+                    count,
+                    threads,
+                    address,
+                    reply,
+                } => {
+                    if count == 0 {
+                        let _ = reply.send(Ok(vec![]));
+                        continue;
+                    }
+                    if self.waiter.is_some() {
+                        let _ = reply.send(Err(NodeError::Config(
+                            "already mining a fixed number of blocks".into(),
+                        )));
+                        continue;
+                    }
+                    self.threads_before_waiter = self.miner.threads();
+                    self.waiter = Some(MineWaiter {
+                        remaining: count,
+                        mined: Vec::new(),
+                        reply,
+                    });
+                    self.address = Some(address);
+                    self.miner.set_threads(threads.max(1));
+                    self.rebuild_template();
+                    self.publish();
+                }
+                Command::Import(blocks, reply) => {
+                    let _ = reply.send(self.import(blocks));
+                }
+                Command::Found(job, nonce) => {
+                    let block = miner::solved_block(&job, nonce);
+                    let _ = self.process_block(block, true);
+                }
+                Command::Tick => {
+                    self.tick();
+                }
+                Command::Shutdown(reply) => {
+                    self.shutdown();
+                    let _ = reply.send(());
+                    break;
+                }
+            }
+        }
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        self.miner.set_threads(0);
+        self.miner.set_job(None);
+        let txs = self
+            .mempool
+            .read()
+            .map(|p| p.ordered_txs())
+            .unwrap_or_default();
+        if let Err(e) = self.chain.store().write(true, |b| b.save_mempool(&txs)) {
+            tracing::error!("saving the mempool failed: {e}");
+        }
+    }
+
+    fn reload_mempool(&mut self) {
+        let saved = match self.chain.store().read().and_then(|r| r.saved_mempool()) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!("saved mempool unreadable, starting empty: {e}");
+                return;
+            }
+        };
+        self.readmit(saved);
+    }
+
+    /// Try `txs` (parents first) against the current tip; drop what is no longer valid.
+    fn readmit(&mut self, txs: Vec<Transaction>) {
+        let Ok(reader) = self.chain.store().read() else {
+            return;
+        };
+        let Ok(tip) = reader.tip() else { return };
+        let Ok(mut pool) = self.mempool.write() else {
+            return;
+        };
+        let now = unix_now();
+        for tx in txs {
+            let _ = pool.accept(tx, &reader, tip.height, self.params, &SerialVerifier, now);
+        }
+    }
+
+    fn submit_tx(&mut self, tx: Transaction, persist: bool) -> Result<Txid, NodeError> {
+        let reader = self.chain.store().read()?;
+        let tip = reader.tip()?;
+        let txid = {
+            let mut pool = self.mempool.write().map_err(|_| NodeError::Stopped)?;
+            pool.accept(
+                tx.clone(),
+                &reader,
+                tip.height,
+                self.params,
+                &SerialVerifier,
+                unix_now(),
+            )?
+        };
+        drop(reader);
+        if persist {
+            self.chain.store().write(true, |b| b.add_mempool(&tx))?;
+        }
+        let _ = self.events.send(NodeEvent::TxAccepted(txid));
+        self.template_dirty = true;
+        if self.last_template.elapsed() >= TEMPLATE_MIN_INTERVAL {
+            self.rebuild_template();
+        }
+        self.publish();
+        Ok(txid)
+    }
+
+    fn process_block(&mut self, block: Block, mined: bool) -> BlockOutcome {
+        let hash = block.hash();
+        let before = self.chain.tip().ok().map(|t| t.hash());
+        let result = self.chain.process_block(block, Durability::Immediate);
+        match &result {
+            Ok(Accepted::TipChanged(change)) => {
+                if mined {
+                    let height = change
+                        .connected
+                        .iter()
+                        .find(|(b, _)| b.hash() == hash)
+                        .map(|(_, h)| *h);
+                    if let Some(height) = height {
+                        let _ = self.events.send(NodeEvent::BlockMined { hash, height });
+                        self.count_mined(hash);
+                    }
+                }
+                self.apply_change(change, before);
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::info!("rejected block {hash}: {e}");
+                let _ = self.events.send(NodeEvent::BlockRejected {
+                    hash,
+                    reason: e.to_string(),
+                });
+            }
+        }
+        result
+    }
+
+    fn count_mined(&mut self, hash: BlockHash) {
+        let Some(w) = self.waiter.as_mut() else {
+            return;
+        };
+        w.mined.push(hash);
+        w.remaining -= 1;
+        if w.remaining == 0
+            && let Some(w) = self.waiter.take()
+        {
+            let _ = w.reply.send(Ok(w.mined));
+            self.miner.set_threads(self.threads_before_waiter);
+        }
+    }
+
+    /// Bring the mempool, the miner and the watchers up to date with a changed tip.
+    fn apply_change(&mut self, change: &TipChange, old_tip: Option<BlockHash>) {
+        if change.disconnected.is_empty() {
+            if let Ok(mut pool) = self.mempool.write() {
+                for (b, _) in &change.connected {
+                    for id in pool.remove_for_block(&b.txs) {
+                        let _ = self.events.send(NodeEvent::TxRemoved(id));
+                    }
+                }
+            }
+        } else {
+            // A reorganisation: transactions of the disconnected blocks come back (oldest
+            // block first), then the old pool; whatever the new chain invalidated drops.
+            let old: Vec<Transaction> = self
+                .mempool
+                .write()
+                .map(|mut p| p.drain())
+                .unwrap_or_default();
+            let mut candidates: Vec<Transaction> = change
+                .disconnected
+                .iter()
+                .rev()
+                .flat_map(|b| b.txs.iter().skip(1).cloned())
+                .collect();
+            candidates.extend(old);
+            self.readmit(candidates);
+        }
+        for b in &change.disconnected {
+            let height = self
+                .chain
+                .store()
+                .read()
+                .and_then(|r| r.meta(&b.hash()))
+                .ok()
+                .flatten()
+                .map(|m| m.height)
+                .unwrap_or(0);
+            let _ = self.events.send(NodeEvent::BlockDisconnected {
+                hash: b.hash(),
+                height,
+            });
+        }
+        for (b, height) in &change.connected {
+            let _ = self.events.send(NodeEvent::BlockConnected {
+                hash: b.hash(),
+                height: *height,
+            });
+        }
+        if !change.disconnected.is_empty()
+            && let (Some(old_tip), Some((last, _))) = (old_tip, change.connected.last())
+        {
+            let _ = self.events.send(NodeEvent::Reorg {
+                depth: change.disconnected.len(),
+                old_tip,
+                new_tip: last.hash(),
+            });
+        }
+        self.rebuild_template();
+        self.publish();
+    }
+
+    fn import(&mut self, blocks: Vec<Block>) -> Result<u64, NodeError> {
+        let store = self.chain.store().clone();
+        let before = self.chain.tip()?.hash();
+        let cp = store.checkpoint()?;
+        let mut total = TipChange::default();
+        let n = blocks.len();
+        for (i, block) in blocks.into_iter().enumerate() {
+            let hash = block.hash();
+            let outcome = self.chain.process_block(block, Durability::Batched);
+            let fail = match outcome {
+                Ok(Accepted::TipChanged(c)) => {
+                    total.merge(c);
+                    None
+                }
+                Ok(Accepted::Orphan) => Some(format!(
+                    "block {} of {n} ({hash}) does not connect to the chain",
+                    i + 1
+                )),
+                Ok(_) => None,
+                Err(e) => Some(format!("block {} of {n}: {e}", i + 1)),
+            };
+            if let Some(reason) = fail {
+                self.chain.forget_orphans();
+                store.restore(&cp)?;
+                return Err(NodeError::Import(reason));
+            }
+        }
+        store.flush()?;
+        let height = self.chain.tip()?.height;
+        self.apply_change(&total, Some(before));
+        Ok(height)
+    }
+
+    fn tick(&mut self) {
+        let now = Instant::now();
+        let total = self.miner.total_hashes();
+        if let Some(at) = self.meter.last_at {
+            let dt = now.duration_since(at).as_millis().max(1) as u64;
+            self.meter.rate = (total - self.meter.last_total).saturating_mul(1000) / dt;
+        }
+        self.meter.last_at = Some(now);
+        self.meter.last_total = total;
+        self.meter.history.push_back(self.meter.rate);
+        while self.meter.history.len() > HASHRATE_HISTORY {
+            self.meter.history.pop_front();
+        }
+        if self.template_dirty || self.miner.threads() > 0 {
+            // Mempool changes, and a fresh timestamp now and then.
+            self.rebuild_template();
+        }
+        self.publish();
+    }
+
+    /// Build a block template paying the mining address and hand it to the miner.
+    fn rebuild_template(&mut self) {
+        self.template_dirty = false;
+        self.last_template = Instant::now();
+        let (Some(address), true) = (self.address, self.miner.threads() > 0) else {
+            self.miner.set_job(None);
+            return;
+        };
+        let (tip, ctx, target) = match self.chain.next_block_context() {
+            Ok(x) => x,
+            Err(e) => {
+                tracing::error!("cannot build a block template: {e}");
+                return;
+            }
+        };
+        let height = tip.height + 1;
+        let (txs, fees) = self
+            .mempool
+            .read()
+            .map(|p| p.template(self.params.max_block_size - 2_000))
+            .unwrap_or_default();
+        let coinbase = Transaction {
+            version: 1,
+            inputs: vec![],
+            outputs: vec![TxOut {
+                amount: self
+                    .params
+                    .subsidy(height)
+                    .checked_add(fees)
+                    .unwrap_or(Amount::ZERO),
+                address,
+            }],
+            lock_height: height,
+            memo: b"chain-tui".to_vec(),
+        };
+        let mut all = Vec::with_capacity(txs.len() + 1);
+        all.push(coinbase);
+        all.extend(txs);
+        let merkle = merkle_root(&all.iter().map(Transaction::txid).collect::<Vec<_>>());
+        let header = BlockHeader {
+            version: 1,
+            prev: tip.hash(),
+            merkle_root: merkle,
+            time: unix_now().max(ctx.median_time_past + 1),
+            bits: ctx.required_bits,
+            nonce: 0,
+        };
+        self.job_seq += 1;
+        self.miner.set_job(Some(Job::new(
+            self.job_seq,
+            Block { header, txs: all },
+            target,
+        )));
+    }
+
+    fn publish(&mut self) {
+        let Ok(reader) = self.chain.store().read() else {
+            return;
+        };
+        let Ok(tip) = reader.tip() else { return };
+        let mut recent = Vec::new();
+        let mut h = tip.height;
+        while recent.len() < 12 {
+            match reader
+                .hash_at(h)
+                .ok()
+                .flatten()
+                .and_then(|x| reader.meta(&x).ok().flatten())
+            {
+                Some(m) => recent.push(BlockSummary::from(&m)),
+                None => break,
+            }
+            if h == 0 {
+                break;
+            }
+            h -= 1;
+        }
+        let (count, bytes, range, top) = self
+            .mempool
+            .read()
+            .map(|p| {
+                let top = p
+                    .by_fee_rate()
+                    .take(20)
+                    .map(|e| MempoolTx {
+                        txid: e.txid,
+                        fee: e.fee,
+                        size: e.size,
+                        fee_rate: e.rate,
+                    })
+                    .collect();
+                (p.len(), p.bytes(), p.fee_rate_range(), top)
+            })
+            .unwrap_or_default();
+        let target = tip.header.bits.to_target().unwrap_or(self.params.pow_limit);
+        let snap = Snapshot {
+            network: self.params.network,
+            height: tip.height,
+            tip: tip.hash(),
+            tip_time: tip.header.time,
+            bits: tip.header.bits.0,
+            difficulty: target.difficulty(&self.params.pow_limit),
+            chainwork: tip.chainwork,
+            recent,
+            mempool_count: count,
+            mempool_bytes: bytes,
+            mempool_fee_range: range,
+            mempool_top: top,
+            mining_threads: self.miner.threads(),
+            mining_kernel: self.miner.kernel_name(),
+            mining_address: self.address,
+            hashrate: self.meter.rate,
+            hashrate_history: self.meter.history.iter().copied().collect(),
+            orphans: self.chain.orphan_count(),
+        };
+        self.snapshot.send_replace(snap);
+    }
+}

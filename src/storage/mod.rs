@@ -1,0 +1,759 @@
+//! Chain storage in redb: the block index (every known block, on any branch), block data, the
+//! active chain by height, the UTXO set, undo data, the transaction index, the address index
+//! (unspent coins and history per address), the leaf set and the saved mempool.
+//!
+//! All changes go through [`Store::write`], one redb write transaction: the node commits one per
+//! accepted block (a reorganisation is a single transaction too), so after a crash the store is
+//! at the last committed block, never between two. Reads go through a [`Reader`], a consistent
+//! snapshot that never blocks the writer. Nothing here is held in memory beyond redb's cache:
+//! opening a long chain reads only the metadata row.
+
+mod tables;
+
+use crate::core::block::{Block, BlockHeader};
+use crate::core::encode::{decode_canonical, encode};
+use crate::core::hash::{BlockHash, Txid};
+use crate::core::params::{Network, Params};
+use crate::core::pow::Work;
+use crate::core::rules::{BlockUndo, Coin, CoinView};
+use crate::core::tx::{OutPoint, Transaction};
+use crate::core::{Address, Amount};
+use redb::{Database, Durability, ReadableDatabase, ReadableTable};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use tables::*;
+
+/// Version of the on-disk layout.
+const FORMAT: u32 = 1;
+
+/// A storage failure. Corruption and foreign files are reported, never panicked on.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot open chain store {path}: {reason}")]
+    Open { path: PathBuf, reason: String },
+    #[error("{path} is not a chain-tui chain store ({reason})")]
+    Foreign { path: PathBuf, reason: String },
+    #[error(
+        "chain store {path} belongs to another network (genesis {found}); this node runs {expected}"
+    )]
+    WrongNetwork {
+        path: PathBuf,
+        expected: Network,
+        found: String,
+    },
+    #[error("chain store is damaged: {0}")]
+    Corrupt(String),
+    #[error("chain store I/O: {0}")]
+    Db(String),
+}
+
+macro_rules! db_err {
+    ($($t:ty),*) => {$(
+        impl From<$t> for StoreError {
+            fn from(e: $t) -> Self {
+                StoreError::Db(e.to_string())
+            }
+        }
+    )*};
+}
+db_err!(
+    redb::TransactionError,
+    redb::TableError,
+    redb::StorageError,
+    redb::CommitError,
+    redb::SetDurabilityError
+);
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// Validation state of a stored block.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum BlockStatus {
+    /// Data stored, passed context-free and header checks, not (yet) connected.
+    Stored,
+    /// Has been connected to the active chain at least once.
+    Valid,
+    /// Failed full validation; never connect it or its descendants.
+    Invalid,
+}
+
+/// One block index entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlockMeta {
+    pub header: BlockHeader,
+    pub height: u64,
+    #[serde(with = "work_bytes")]
+    pub chainwork: Work,
+    pub status: BlockStatus,
+    pub size: u32,
+    pub tx_count: u32,
+}
+
+mod work_bytes {
+    use crate::core::pow::Work;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    pub fn serialize<S: Serializer>(w: &Work, s: S) -> Result<S::Ok, S::Error> {
+        w.to_be_bytes().serialize(s)
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Work, D::Error> {
+        Ok(Work::from_be_bytes(<[u8; 32]>::deserialize(d)?))
+    }
+}
+
+impl BlockMeta {
+    pub fn hash(&self) -> BlockHash {
+        self.header.hash()
+    }
+}
+
+/// Where a confirmed transaction is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TxLocation {
+    pub block: BlockHash,
+    pub index: u32,
+}
+
+/// One line of an address's history: a transaction that paid to it or spent from it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HistoryEntry {
+    pub height: u64,
+    pub txid: Txid,
+    pub received: Amount,
+    pub sent: Amount,
+}
+
+/// The stored chain. Cheap to clone; share it between threads.
+#[derive(Clone)]
+pub struct Store {
+    db: Arc<Database>,
+    params: &'static Params,
+    path: PathBuf,
+}
+
+fn decode_meta(bytes: &[u8]) -> Result<BlockMeta> {
+    decode_canonical(bytes, 1024)
+        .map_err(|e| StoreError::Corrupt(format!("block index entry: {e}")))
+}
+
+impl Store {
+    /// Open (or create) the store at `path` for `network`. A damaged file, a file of another
+    /// program, or a store of another network is refused with a clear error.
+    pub fn open(path: &Path, network: Network) -> Result<Store> {
+        let params = network.params();
+        let open_err = |reason: String| StoreError::Open {
+            path: path.to_path_buf(),
+            reason,
+        };
+        let existed = path.exists();
+        let db = match Database::builder().create(path) {
+            Ok(db) => db,
+            Err(redb::DatabaseError::DatabaseAlreadyOpen) => {
+                return Err(open_err("it is in use by another chain-tui process".into()));
+            }
+            Err(e) if existed => {
+                return Err(StoreError::Foreign {
+                    path: path.to_path_buf(),
+                    reason: e.to_string(),
+                });
+            }
+            Err(e) => return Err(open_err(e.to_string())),
+        };
+        let store = Store {
+            db: Arc::new(db),
+            params,
+            path: path.to_path_buf(),
+        };
+        store.init_or_check()?;
+        Ok(store)
+    }
+
+    fn init_or_check(&self) -> Result<()> {
+        let foreign = |reason: &str| StoreError::Foreign {
+            path: self.path.clone(),
+            reason: reason.into(),
+        };
+        let rtx = self.db.begin_read()?;
+        let meta = match rtx.open_table(META) {
+            Ok(t) => Some(t),
+            Err(redb::TableError::TableDoesNotExist(_)) => None,
+            Err(e) => return Err(e.into()),
+        };
+        if let Some(meta) = meta {
+            let genesis = meta.get(K_GENESIS)?.map(|v| v.value().to_vec());
+            let format = meta.get(K_FORMAT)?.map(|v| v.value().to_vec());
+            match (genesis, format) {
+                (Some(g), Some(f)) => {
+                    if f != FORMAT.to_le_bytes() {
+                        return Err(foreign("unsupported store format version"));
+                    }
+                    if g != self.params.genesis_hash.0 {
+                        return Err(StoreError::WrongNetwork {
+                            path: self.path.clone(),
+                            expected: self.params.network,
+                            found: hex::encode(&g),
+                        });
+                    }
+                    if meta.get(K_TIP)?.is_none() {
+                        return Err(StoreError::Corrupt("no chain tip recorded".into()));
+                    }
+                    return Ok(());
+                }
+                _ => return Err(foreign("no chain-tui metadata")),
+            }
+        }
+        drop(rtx);
+        // A new store: every table, and the genesis block connected.
+        let params = self.params;
+        self.write(true, |b| b.init_genesis(params))
+    }
+
+    pub fn params(&self) -> &'static Params {
+        self.params
+    }
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// A consistent read snapshot.
+    pub fn read(&self) -> Result<Reader> {
+        let tx = self.db.begin_read()?;
+        Ok(Reader {
+            meta: tx.open_table(META)?,
+            index: tx.open_table(INDEX)?,
+            blocks: tx.open_table(BLOCKS)?,
+            active: tx.open_table(ACTIVE)?,
+            utxo: tx.open_table(UTXO)?,
+            txindex: tx.open_table(TXINDEX)?,
+            addr_coins: tx.open_table(ADDR_COINS)?,
+            addr_hist: tx.open_table(ADDR_HIST)?,
+            leaves: tx.open_table(LEAVES)?,
+            mempool: tx.open_table(MEMPOOL)?,
+        })
+    }
+
+    /// Run `f` in one write transaction: committed when it returns `Ok`, aborted (nothing
+    /// changed) when it returns `Err`. `durable`: the commit is on disk when this returns;
+    /// otherwise it becomes durable with the next durable commit (batched imports and sync).
+    pub fn write<T, E: From<StoreError>>(
+        &self,
+        durable: bool,
+        f: impl FnOnce(&mut Batch<'_>) -> std::result::Result<T, E>,
+    ) -> std::result::Result<T, E> {
+        let mut tx = self.db.begin_write().map_err(StoreError::from)?;
+        tx.set_durability(if durable {
+            Durability::Immediate
+        } else {
+            Durability::None
+        })
+        .map_err(StoreError::from)?;
+        let result = {
+            let mut batch = open_tables(&tx)?;
+            f(&mut batch)
+        };
+        match result {
+            Ok(v) => {
+                tx.commit().map_err(StoreError::from)?;
+                Ok(v)
+            }
+            Err(e) => {
+                // Dropping an uncommitted transaction discards it; abort says so explicitly.
+                let _ = tx.abort();
+                Err(e)
+            }
+        }
+    }
+}
+
+/// A point the store can be rolled back to (all-or-nothing imports).
+pub struct Checkpoint(redb::Savepoint);
+
+impl Store {
+    /// Remember the current state.
+    pub fn checkpoint(&self) -> Result<Checkpoint> {
+        let tx = self.db.begin_write()?;
+        let sp = tx
+            .ephemeral_savepoint()
+            .map_err(|e| StoreError::Db(e.to_string()))?;
+        tx.abort()?;
+        Ok(Checkpoint(sp))
+    }
+
+    /// Roll back to `cp`, durably.
+    pub fn restore(&self, cp: &Checkpoint) -> Result<()> {
+        let mut tx = self.db.begin_write()?;
+        tx.restore_savepoint(&cp.0)
+            .map_err(|e| StoreError::Db(e.to_string()))?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Make every earlier non-durable commit durable.
+    pub fn flush(&self) -> Result<()> {
+        self.write(true, |_| Ok::<_, StoreError>(()))
+    }
+}
+
+/// The tables every reader and writer opens.
+macro_rules! reader_methods {
+    () => {
+        /// The active chain's tip.
+        pub fn tip(&self) -> Result<BlockMeta> {
+            let hash = self
+                .meta
+                .get(K_TIP)?
+                .map(|v| v.value().to_vec())
+                .ok_or_else(|| StoreError::Corrupt("no chain tip".into()))?;
+            let hash: [u8; 32] = hash
+                .try_into()
+                .map_err(|_| StoreError::Corrupt("bad tip record".into()))?;
+            self.meta(&BlockHash(hash))?
+                .ok_or_else(|| StoreError::Corrupt("tip block is not in the index".into()))
+        }
+
+        /// Block index entry of `hash`, on any branch.
+        pub fn meta(&self, hash: &BlockHash) -> Result<Option<BlockMeta>> {
+            match self.index.get(&hash.0)? {
+                Some(v) => Ok(Some(decode_meta(v.value())?)),
+                None => Ok(None),
+            }
+        }
+
+        /// Full block data.
+        pub fn block(&self, hash: &BlockHash) -> Result<Option<Block>> {
+            match self.blocks.get(&hash.0)? {
+                Some(v) => Block::decode(v.value(), usize::MAX)
+                    .map(Some)
+                    .map_err(|e| StoreError::Corrupt(format!("block {hash}: {e}"))),
+                None => Ok(None),
+            }
+        }
+
+        /// Hash of the active chain's block at `height`.
+        pub fn hash_at(&self, height: u64) -> Result<Option<BlockHash>> {
+            Ok(self.active.get(height)?.map(|v| BlockHash(v.value())))
+        }
+
+        /// An unspent output.
+        pub fn coin(&self, o: &OutPoint) -> Result<Option<Coin>> {
+            match self.utxo.get(&o.to_key())? {
+                Some(v) => Ok(Some(coin_from_bytes(&v.value()))),
+                None => Ok(None),
+            }
+        }
+
+        /// Where a transaction of the active chain is.
+        pub fn tx_location(&self, txid: &Txid) -> Result<Option<TxLocation>> {
+            Ok(self.txindex.get(&txid.0)?.map(|v| {
+                let v = v.value();
+                let mut b = [0u8; 32];
+                b.copy_from_slice(&v[..32]);
+                let mut i = [0u8; 4];
+                i.copy_from_slice(&v[32..]);
+                TxLocation {
+                    block: BlockHash(b),
+                    index: u32::from_be_bytes(i),
+                }
+            }))
+        }
+
+        /// Unspent coins paying `addr`.
+        pub fn address_coins(&self, addr: &Address) -> Result<Vec<(OutPoint, Coin)>> {
+            let (lo, hi) = addr_range::<56>(addr);
+            let mut out = Vec::new();
+            for row in self.addr_coins.range(lo..=hi)? {
+                let (k, v) = row?;
+                let k = k.value();
+                let mut op = [0u8; 36];
+                op.copy_from_slice(&k[20..]);
+                out.push((OutPoint::from_key(&op), coin_from_bytes(&v.value())));
+            }
+            Ok(out)
+        }
+
+        /// Confirmed history of `addr`, oldest first.
+        pub fn address_history(&self, addr: &Address) -> Result<Vec<HistoryEntry>> {
+            let (lo, hi) = addr_range::<60>(addr);
+            let mut out = Vec::new();
+            for row in self.addr_hist.range(lo..=hi)? {
+                let (k, v) = row?;
+                let (k, v) = (k.value(), v.value());
+                let mut h = [0u8; 8];
+                h.copy_from_slice(&k[20..28]);
+                let mut t = [0u8; 32];
+                t.copy_from_slice(&k[28..]);
+                let mut r = [0u8; 8];
+                r.copy_from_slice(&v[..8]);
+                let mut s = [0u8; 8];
+                s.copy_from_slice(&v[8..]);
+                out.push(HistoryEntry {
+                    height: u64::from_be_bytes(h),
+                    txid: Txid(t),
+                    received: Amount(u64::from_le_bytes(r)),
+                    sent: Amount(u64::from_le_bytes(s)),
+                });
+            }
+            Ok(out)
+        }
+
+        /// Blocks no stored block builds on (candidate tips).
+        pub fn leaves(&self) -> Result<Vec<BlockHash>> {
+            let mut out = Vec::new();
+            for row in self.leaves.iter()? {
+                out.push(BlockHash(row?.0.value()));
+            }
+            Ok(out)
+        }
+
+        /// Transactions saved from the mempool.
+        pub fn saved_mempool(&self) -> Result<Vec<Transaction>> {
+            let mut out = Vec::new();
+            for row in self.mempool.iter()? {
+                let (_, v) = row?;
+                // A damaged saved transaction is skipped: the mempool is a cache.
+                if let Ok(tx) = decode_canonical::<Transaction>(v.value(), 1 << 20) {
+                    out.push(tx);
+                }
+            }
+            Ok(out)
+        }
+    };
+}
+
+fn addr_range<const N: usize>(addr: &Address) -> ([u8; N], [u8; N]) {
+    let mut lo = [0u8; N];
+    let mut hi = [0xffu8; N];
+    lo[..20].copy_from_slice(&addr.0);
+    hi[..20].copy_from_slice(&addr.0);
+    (lo, hi)
+}
+
+fn coin_to_bytes(c: &Coin) -> [u8; 37] {
+    let mut b = [0u8; 37];
+    b[..8].copy_from_slice(&c.output.amount.0.to_le_bytes());
+    b[8..28].copy_from_slice(&c.output.address.0);
+    b[28..36].copy_from_slice(&c.height.to_le_bytes());
+    b[36] = c.coinbase as u8;
+    b
+}
+
+fn coin_from_bytes(b: &[u8; 37]) -> Coin {
+    let mut a = [0u8; 8];
+    a.copy_from_slice(&b[..8]);
+    let mut ad = [0u8; 20];
+    ad.copy_from_slice(&b[8..28]);
+    let mut h = [0u8; 8];
+    h.copy_from_slice(&b[28..36]);
+    Coin {
+        output: crate::core::TxOut {
+            amount: Amount(u64::from_le_bytes(a)),
+            address: Address(ad),
+        },
+        height: u64::from_le_bytes(h),
+        coinbase: b[36] != 0,
+    }
+}
+
+/// A read snapshot.
+pub struct Reader {
+    meta: redb::ReadOnlyTable<&'static str, &'static [u8]>,
+    index: redb::ReadOnlyTable<[u8; 32], &'static [u8]>,
+    blocks: redb::ReadOnlyTable<[u8; 32], &'static [u8]>,
+    active: redb::ReadOnlyTable<u64, [u8; 32]>,
+    utxo: redb::ReadOnlyTable<[u8; 36], [u8; 37]>,
+    txindex: redb::ReadOnlyTable<[u8; 32], [u8; 36]>,
+    addr_coins: redb::ReadOnlyTable<[u8; 56], [u8; 37]>,
+    addr_hist: redb::ReadOnlyTable<[u8; 60], [u8; 16]>,
+    leaves: redb::ReadOnlyTable<[u8; 32], ()>,
+    mempool: redb::ReadOnlyTable<[u8; 32], &'static [u8]>,
+}
+
+impl Reader {
+    reader_methods!();
+
+    /// Visit every unspent coin, in outpoint order.
+    pub fn for_each_coin(&self, mut f: impl FnMut(OutPoint, Coin)) -> Result<()> {
+        for row in self.utxo.iter()? {
+            let (k, v) = row?;
+            f(OutPoint::from_key(&k.value()), coin_from_bytes(&v.value()));
+        }
+        Ok(())
+    }
+}
+
+impl CoinView for Reader {
+    fn coin(&self, o: &OutPoint) -> Option<Coin> {
+        Reader::coin(self, o).ok().flatten()
+    }
+    fn was_spent(&self, o: &OutPoint) -> bool {
+        was_spent_in(
+            self.tx_location(&o.txid),
+            Reader::coin(self, o),
+            |h| self.block(h),
+            o,
+        )
+    }
+}
+
+/// Whether `o` existed (its transaction is confirmed with that many outputs) and is gone.
+fn was_spent_in(
+    loc: Result<Option<TxLocation>>,
+    coin: Result<Option<Coin>>,
+    block: impl FnOnce(&BlockHash) -> Result<Option<Block>>,
+    o: &OutPoint,
+) -> bool {
+    let (Ok(None), Ok(Some(loc))) = (coin, loc) else {
+        return false;
+    };
+    matches!(block(&loc.block), Ok(Some(b))
+        if b.txs.get(loc.index as usize).is_some_and(|t| (o.vout as usize) < t.outputs.len()))
+}
+
+/// Tables opened inside one write transaction: read methods see the transaction's own writes.
+pub struct Batch<'a> {
+    meta: redb::Table<'a, &'static str, &'static [u8]>,
+    index: redb::Table<'a, [u8; 32], &'static [u8]>,
+    blocks: redb::Table<'a, [u8; 32], &'static [u8]>,
+    active: redb::Table<'a, u64, [u8; 32]>,
+    utxo: redb::Table<'a, [u8; 36], [u8; 37]>,
+    undo: redb::Table<'a, [u8; 32], &'static [u8]>,
+    txindex: redb::Table<'a, [u8; 32], [u8; 36]>,
+    addr_coins: redb::Table<'a, [u8; 56], [u8; 37]>,
+    addr_hist: redb::Table<'a, [u8; 60], [u8; 16]>,
+    leaves: redb::Table<'a, [u8; 32], ()>,
+    mempool: redb::Table<'a, [u8; 32], &'static [u8]>,
+}
+
+fn open_tables(tx: &redb::WriteTransaction) -> Result<Batch<'_>> {
+    Ok(Batch {
+        meta: tx.open_table(META)?,
+        index: tx.open_table(INDEX)?,
+        blocks: tx.open_table(BLOCKS)?,
+        active: tx.open_table(ACTIVE)?,
+        utxo: tx.open_table(UTXO)?,
+        undo: tx.open_table(UNDO)?,
+        txindex: tx.open_table(TXINDEX)?,
+        addr_coins: tx.open_table(ADDR_COINS)?,
+        addr_hist: tx.open_table(ADDR_HIST)?,
+        leaves: tx.open_table(LEAVES)?,
+        mempool: tx.open_table(MEMPOOL)?,
+    })
+}
+
+impl CoinView for Batch<'_> {
+    fn coin(&self, o: &OutPoint) -> Option<Coin> {
+        Batch::coin(self, o).ok().flatten()
+    }
+    fn was_spent(&self, o: &OutPoint) -> bool {
+        was_spent_in(
+            self.tx_location(&o.txid),
+            Batch::coin(self, o),
+            |h| self.block(h),
+            o,
+        )
+    }
+}
+
+fn hist_key(addr: &Address, height: u64, txid: &Txid) -> [u8; 60] {
+    let mut k = [0u8; 60];
+    k[..20].copy_from_slice(&addr.0);
+    k[20..28].copy_from_slice(&height.to_be_bytes());
+    k[28..].copy_from_slice(&txid.0);
+    k
+}
+
+fn addr_coin_key(addr: &Address, o: &OutPoint) -> [u8; 56] {
+    let mut k = [0u8; 56];
+    k[..20].copy_from_slice(&addr.0);
+    k[20..].copy_from_slice(&o.to_key());
+    k
+}
+
+/// Per-address received/sent totals of one transaction.
+fn tx_address_flows(
+    tx: &Transaction,
+    spent: &[(OutPoint, Coin)],
+) -> Vec<(Address, Amount, Amount)> {
+    let mut flows: Vec<(Address, Amount, Amount)> = Vec::new();
+    let mut add = |a: Address, recv: u64, sent: u64| match flows.iter_mut().find(|f| f.0 == a) {
+        Some(f) => {
+            f.1 = Amount(f.1.0.saturating_add(recv));
+            f.2 = Amount(f.2.0.saturating_add(sent));
+        }
+        None => flows.push((a, Amount(recv), Amount(sent))),
+    };
+    for o in &tx.outputs {
+        add(o.address, o.amount.0, 0);
+    }
+    for (_, c) in spent {
+        add(c.output.address, 0, c.output.amount.0);
+    }
+    flows
+}
+
+impl Batch<'_> {
+    reader_methods!();
+
+    fn init_genesis(&mut self, params: &Params) -> Result<()> {
+        self.meta
+            .insert(K_FORMAT, FORMAT.to_le_bytes().as_slice())?;
+        self.meta
+            .insert(K_GENESIS, params.genesis_hash.0.as_slice())?;
+        let g = &params.genesis;
+        let meta = BlockMeta {
+            header: g.header,
+            height: 0,
+            chainwork: g
+                .header
+                .bits
+                .to_target()
+                .map(|t| t.work())
+                .unwrap_or_default(),
+            status: BlockStatus::Valid,
+            size: g.encode().len() as u32,
+            tx_count: g.txs.len() as u32,
+        };
+        self.put_block(g, &meta)?;
+        // The genesis coinbase pays an unspendable address; its outputs are not added to the
+        // UTXO set (as in Bitcoin), but the block is the chain's first entry.
+        self.active.insert(0u64, params.genesis_hash.0)?;
+        self.meta.insert(K_TIP, params.genesis_hash.0.as_slice())?;
+        Ok(())
+    }
+
+    /// Store a block's data and index entry; it becomes a leaf and its parent stops being one.
+    pub fn put_block(&mut self, block: &Block, meta: &BlockMeta) -> Result<()> {
+        let hash = block.hash();
+        self.blocks.insert(hash.0, block.encode().as_slice())?;
+        self.put_meta(&hash, meta)?;
+        self.leaves.remove(block.header.prev.0)?;
+        self.leaves.insert(hash.0, ())?;
+        Ok(())
+    }
+
+    /// Rewrite an index entry (e.g. its status).
+    pub fn put_meta(&mut self, hash: &BlockHash, meta: &BlockMeta) -> Result<()> {
+        self.index.insert(hash.0, encode(meta).as_slice())?;
+        Ok(())
+    }
+
+    /// Undo data of a connected block.
+    pub fn undo_data(&self, hash: &BlockHash) -> Result<BlockUndo> {
+        let v = self
+            .undo
+            .get(hash.0)?
+            .ok_or_else(|| StoreError::Corrupt(format!("no undo data for block {hash}")))?;
+        decode_canonical(v.value(), usize::MAX)
+            .map_err(|e| StoreError::Corrupt(format!("undo data of {hash}: {e}")))
+    }
+
+    /// Apply a validated block on top of the tip: spend its inputs, add its outputs, record undo
+    /// data, the transaction and address indexes, the height and the new tip.
+    pub fn connect(
+        &mut self,
+        block: &Block,
+        txids: &[Txid],
+        undo: &BlockUndo,
+        meta: &BlockMeta,
+    ) -> Result<()> {
+        let hash = block.hash();
+        let mut cursor = 0usize;
+        for (i, tx) in block.txs.iter().enumerate() {
+            let spent = &undo.spent[cursor..cursor + tx.inputs.len()];
+            cursor += tx.inputs.len();
+            for (o, c) in spent {
+                self.utxo.remove(o.to_key())?;
+                self.addr_coins
+                    .remove(addr_coin_key(&c.output.address, o))?;
+            }
+            for (vout, out) in tx.outputs.iter().enumerate() {
+                let o = OutPoint {
+                    txid: txids[i],
+                    vout: vout as u32,
+                };
+                let coin = coin_to_bytes(&Coin {
+                    output: *out,
+                    height: meta.height,
+                    coinbase: i == 0,
+                });
+                self.utxo.insert(o.to_key(), coin)?;
+                self.addr_coins
+                    .insert(addr_coin_key(&out.address, &o), coin)?;
+            }
+            let mut loc = [0u8; 36];
+            loc[..32].copy_from_slice(&hash.0);
+            loc[32..].copy_from_slice(&(i as u32).to_be_bytes());
+            self.txindex.insert(txids[i].0, loc)?;
+            for (addr, recv, sent) in tx_address_flows(tx, spent) {
+                let mut v = [0u8; 16];
+                v[..8].copy_from_slice(&recv.0.to_le_bytes());
+                v[8..].copy_from_slice(&sent.0.to_le_bytes());
+                self.addr_hist
+                    .insert(hist_key(&addr, meta.height, &txids[i]), v)?;
+            }
+        }
+        self.undo.insert(hash.0, encode(undo).as_slice())?;
+        self.active.insert(meta.height, hash.0)?;
+        self.meta.insert(K_TIP, hash.0.as_slice())?;
+        let mut m = *meta;
+        m.status = BlockStatus::Valid;
+        self.put_meta(&hash, &m)
+    }
+
+    /// Undo the tip block: the exact reverse of [`Batch::connect`].
+    pub fn disconnect(
+        &mut self,
+        block: &Block,
+        txids: &[Txid],
+        meta: &BlockMeta,
+    ) -> Result<BlockUndo> {
+        let hash = block.hash();
+        let undo = self.undo_data(&hash)?;
+        let mut cursor = undo.spent.len();
+        for (i, tx) in block.txs.iter().enumerate().rev() {
+            let start = cursor
+                .checked_sub(tx.inputs.len())
+                .ok_or_else(|| StoreError::Corrupt(format!("undo data of {hash} is short")))?;
+            let spent = &undo.spent[start..cursor];
+            cursor = start;
+            for (vout, out) in tx.outputs.iter().enumerate() {
+                let o = OutPoint {
+                    txid: txids[i],
+                    vout: vout as u32,
+                };
+                self.utxo.remove(o.to_key())?;
+                self.addr_coins.remove(addr_coin_key(&out.address, &o))?;
+            }
+            for (o, c) in spent {
+                let b = coin_to_bytes(c);
+                self.utxo.insert(o.to_key(), b)?;
+                self.addr_coins
+                    .insert(addr_coin_key(&c.output.address, o), b)?;
+            }
+            self.txindex.remove(txids[i].0)?;
+            for (addr, _, _) in tx_address_flows(tx, spent) {
+                self.addr_hist
+                    .remove(hist_key(&addr, meta.height, &txids[i]))?;
+            }
+        }
+        self.undo.remove(hash.0)?;
+        self.active.remove(meta.height)?;
+        self.meta.insert(K_TIP, block.header.prev.0.as_slice())?;
+        Ok(undo)
+    }
+
+    /// Replace the saved mempool with `txs`.
+    pub fn save_mempool(&mut self, txs: &[Transaction]) -> Result<()> {
+        self.mempool.retain(|_, _| false)?;
+        for tx in txs {
+            self.add_mempool(tx)?;
+        }
+        Ok(())
+    }
+
+    /// Save one mempool transaction.
+    pub fn add_mempool(&mut self, tx: &Transaction) -> Result<()> {
+        self.mempool.insert(tx.txid().0, tx.encode().as_slice())?;
+        Ok(())
+    }
+}
