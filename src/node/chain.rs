@@ -24,7 +24,10 @@ const MTP_SPAN: usize = 11;
 #[derive(Debug, thiserror::Error)]
 pub enum ProcessError {
     #[error("invalid block {hash}: {error}")]
-    Invalid { hash: BlockHash, error: Box<BlockError> },
+    Invalid {
+        hash: BlockHash,
+        error: Box<BlockError>,
+    },
     #[error("block {0} is known to be invalid")]
     KnownInvalid(BlockHash),
     #[error(transparent)]
