@@ -6,6 +6,7 @@ use crate::core::address::Address;
 use crate::core::amount::Amount;
 use crate::core::block::Block;
 use crate::core::hash::{BlockHash, Txid};
+use crate::core::merkle::merkle_root;
 use crate::core::params::Network;
 use crate::core::pow::{U256, si_text};
 use crate::node::mempool::FeeRate;
@@ -184,10 +185,12 @@ pub async fn run(cli: Cli) -> Result<i32> {
             (out(s.clone(), json!({ "address": s })), 0)
         }
         Some(cmd) => {
+            // Everything the user typed is checked before a node (and its data dir) exists.
+            let job = prepare(&g, cmd)?;
             let g2 = g.clone();
             with_node(
                 &g,
-                |node| async move { node_command(&g2, &node, cmd).await },
+                |node| async move { node_command(&g2, &node, job).await },
             )
             .await?
         }
@@ -222,10 +225,93 @@ where
     result
 }
 
-async fn node_command(g: &Global, node: &NodeHandle, cmd: Command) -> Result<(Output, i32)> {
+/// A command whose arguments have been parsed and checked.
+enum Job {
+    Balance,
+    History,
+    Mine {
+        blocks: u64,
+        threads: usize,
+    },
+    Send {
+        to: Address,
+        amount: Amount,
+        rate: FeeRate,
+    },
+    Chain(ChainJob),
+}
+
+enum ChainJob {
+    Info,
+    Block(BlockId),
+    Tx(Txid),
+    Validate,
+    Export(PathBuf),
+    Import(Vec<Block>),
+}
+
+enum BlockId {
+    Height(u64),
+    Hash(BlockHash),
+}
+
+fn prepare(g: &Global, cmd: Command) -> Result<Job> {
     let net = g.network;
     Ok(match cmd {
-        Command::Wallet(WalletCmd::Balance) => {
+        Command::Wallet(WalletCmd::Balance) => Job::Balance,
+        Command::Wallet(WalletCmd::History) => Job::History,
+        Command::Mine { blocks, threads } => {
+            let threads = threads.unwrap_or_else(default_threads);
+            if threads == 0 {
+                bail!("--threads must be at least 1");
+            }
+            Job::Mine { blocks, threads }
+        }
+        Command::Send {
+            address,
+            amount,
+            fee_rate,
+        } => {
+            let to = Address::decode(&address, net).map_err(|e| anyhow!("bad address: {e}"))?;
+            let amount = Amount::parse_coins(&amount).map_err(|e| anyhow!("bad amount: {e}"))?;
+            if amount == Amount::ZERO {
+                bail!("bad amount: must be above zero");
+            }
+            let rate = match fee_rate {
+                Some(0) => bail!("bad fee rate: at least 1 base unit per byte"),
+                Some(r) => FeeRate(
+                    r.checked_mul(1000)
+                        .ok_or_else(|| anyhow!("bad fee rate: too large"))?,
+                ),
+                None => crate::wallet::DEFAULT_FEE_RATE,
+            };
+            Job::Send { to, amount, rate }
+        }
+        Command::Chain(c) => Job::Chain(match c {
+            ChainCmd::Info => ChainJob::Info,
+            ChainCmd::Block { id } => ChainJob::Block(match id.parse::<u64>() {
+                Ok(h) if id.len() < 64 => BlockId::Height(h),
+                _ => BlockId::Hash(
+                    id.parse::<BlockHash>()
+                        .map_err(|_| anyhow!("not a height or a block hash: {id:?}"))?,
+                ),
+            }),
+            ChainCmd::Tx { txid } => {
+                ChainJob::Tx(txid.parse().map_err(|_| anyhow!("not a txid: {txid:?}"))?)
+            }
+            ChainCmd::Validate => ChainJob::Validate,
+            ChainCmd::Export { file } => ChainJob::Export(file),
+            ChainCmd::Import { file } => ChainJob::Import(read_chain_file(&file, net)?),
+        }),
+        Command::Wallet(WalletCmd::New | WalletCmd::Address) | Command::Bench(_) => {
+            bail!("internal error: command dispatched to the wrong handler")
+        }
+    })
+}
+
+async fn node_command(g: &Global, node: &NodeHandle, job: Job) -> Result<(Output, i32)> {
+    Ok(match job {
+        Job::Balance => {
             let w = open_wallet(g)?;
             let b = w.balance(node)?;
             (
@@ -239,7 +325,7 @@ async fn node_command(g: &Global, node: &NodeHandle, cmd: Command) -> Result<(Ou
                 0,
             )
         }
-        Command::Wallet(WalletCmd::History) => {
+        Job::History => {
             let w = open_wallet(g)?;
             let h = w.history(node)?;
             let mut text = String::new();
@@ -265,12 +351,8 @@ async fn node_command(g: &Global, node: &NodeHandle, cmd: Command) -> Result<(Ou
                 .collect();
             (out(text.trim_end(), json!({ "transactions": rows })), 0)
         }
-        Command::Mine { blocks, threads } => {
+        Job::Mine { blocks, threads } => {
             let w = open_wallet(g)?;
-            let threads = threads.unwrap_or_else(default_threads);
-            if threads == 0 {
-                bail!("--threads must be at least 1");
-            }
             let hashes = node
                 .mine_blocks(blocks, threads, w.receive_address())
                 .await?;
@@ -289,20 +371,7 @@ async fn node_command(g: &Global, node: &NodeHandle, cmd: Command) -> Result<(Ou
                 0,
             )
         }
-        Command::Send {
-            address,
-            amount,
-            fee_rate,
-        } => {
-            let to = Address::decode(&address, net).map_err(|e| anyhow!("bad address: {e}"))?;
-            let amount = Amount::parse_coins(&amount).map_err(|e| anyhow!("bad amount: {e}"))?;
-            let rate = match fee_rate {
-                Some(r) => FeeRate(
-                    r.checked_mul(1000)
-                        .ok_or_else(|| anyhow!("fee rate too large"))?,
-                ),
-                None => crate::wallet::DEFAULT_FEE_RATE,
-            };
+        Job::Send { to, amount, rate } => {
             let w = open_wallet(g)?;
             let tx = w
                 .build_payment(node, to, amount, rate)
@@ -324,13 +393,8 @@ async fn node_command(g: &Global, node: &NodeHandle, cmd: Command) -> Result<(Ou
                 0,
             )
         }
-        Command::Chain(c) => chain_command(g, node, c).await?,
-        Command::Wallet(_) | Command::Bench(_) => unreachable_cmd()?,
+        Job::Chain(c) => chain_command(g, node, c).await?,
     })
-}
-
-fn unreachable_cmd() -> Result<(Output, i32)> {
-    bail!("internal error: command dispatched to the wrong handler")
 }
 
 fn fee_of(node: &NodeHandle, tx: &crate::core::tx::Transaction) -> Result<Amount> {
@@ -388,9 +452,9 @@ fn block_json(node: &NodeHandle, b: &Block) -> Result<(String, Value)> {
     ))
 }
 
-async fn chain_command(g: &Global, node: &NodeHandle, c: ChainCmd) -> Result<(Output, i32)> {
+async fn chain_command(g: &Global, node: &NodeHandle, c: ChainJob) -> Result<(Output, i32)> {
     Ok(match c {
-        ChainCmd::Info => {
+        ChainJob::Info => {
             let s = node.snapshot();
             (
                 out(
@@ -411,14 +475,12 @@ async fn chain_command(g: &Global, node: &NodeHandle, c: ChainCmd) -> Result<(Ou
                 0,
             )
         }
-        ChainCmd::Block { id } => {
-            let hash = match id.parse::<u64>() {
-                Ok(h) if id.len() < 64 => node.hash_at(h)?.ok_or_else(|| {
+        ChainJob::Block(id) => {
+            let hash = match id {
+                BlockId::Height(h) => node.hash_at(h)?.ok_or_else(|| {
                     anyhow!("no block at height {h} (tip is {})", node.snapshot().height)
                 })?,
-                _ => id
-                    .parse::<BlockHash>()
-                    .map_err(|_| anyhow!("not a height or a block hash: {id:?}"))?,
+                BlockId::Hash(h) => h,
             };
             let b = node
                 .block(&hash)?
@@ -426,8 +488,7 @@ async fn chain_command(g: &Global, node: &NodeHandle, c: ChainCmd) -> Result<(Ou
             let (text, j) = block_json(node, &b)?;
             (out(text, j), 0)
         }
-        ChainCmd::Tx { txid } => {
-            let id: Txid = txid.parse().map_err(|_| anyhow!("not a txid: {txid:?}"))?;
+        ChainJob::Tx(id) => {
             let info = node
                 .transaction(&id)?
                 .ok_or_else(|| anyhow!("unknown transaction {id}"))?;
@@ -468,7 +529,7 @@ async fn chain_command(g: &Global, node: &NodeHandle, c: ChainCmd) -> Result<(Ou
                 0,
             )
         }
-        ChainCmd::Validate => {
+        ChainJob::Validate => {
             let n = node.clone();
             let report = tokio::task::spawn_blocking(move || n.validate_chain()).await??;
             match &report.first_bad {
@@ -489,7 +550,7 @@ async fn chain_command(g: &Global, node: &NodeHandle, c: ChainCmd) -> Result<(Ou
                 ),
             }
         }
-        ChainCmd::Export { file } => {
+        ChainJob::Export(file) => {
             let n = export_chain(node, &file)?;
             (
                 out(
@@ -499,8 +560,7 @@ async fn chain_command(g: &Global, node: &NodeHandle, c: ChainCmd) -> Result<(Ou
                 0,
             )
         }
-        ChainCmd::Import { file } => {
-            let blocks = read_chain_file(&file, g.network)?;
+        ChainJob::Import(blocks) => {
             let n = blocks.len();
             let height = node.import(blocks).await?;
             (
@@ -595,6 +655,23 @@ pub fn read_chain_file(file: &Path, network: Network) -> Result<Vec<Block>> {
             "header says {count} blocks, file holds {}",
             blocks.len()
         )));
+    }
+    // A chain file is one chain from genesis, each body matching its header.
+    let mut prev = params.genesis_hash;
+    for (i, b) in blocks.iter().enumerate() {
+        if b.header.prev != prev {
+            return Err(bad(format!(
+                "block {} does not build on the block before it",
+                i + 1
+            )));
+        }
+        if merkle_root(&b.txids()) != b.header.merkle_root {
+            return Err(bad(format!(
+                "block {}'s transactions do not match its header",
+                i + 1
+            )));
+        }
+        prev = b.hash();
     }
     Ok(blocks)
 }

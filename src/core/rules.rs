@@ -115,7 +115,7 @@ pub enum TxError {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BlockError {
     #[error("block encoding: {0}")]
-    Decode(#[from] DecodeError),
+    Decode(DecodeError),
     #[error("block is {size} bytes, over the limit of {max}")]
     TooLarge { size: usize, max: usize },
     #[error("block has no transactions")]
@@ -133,7 +133,7 @@ pub enum BlockError {
     #[error("block hash is above its target")]
     HighHash,
     #[error("invalid compact target: {0}")]
-    BadCompactTarget(#[from] CompactError),
+    BadCompactTarget(CompactError),
     #[error("target {found:#010x} differs from the required {expected:#010x}")]
     WrongTarget { expected: u32, found: u32 },
     #[error("timestamp {time} is not above the median of the previous 11 blocks ({median})")]
@@ -154,6 +154,37 @@ pub enum BlockError {
     InvalidAncestor,
 }
 
+// Conversions without `#[from]`: the message already carries the inner error, and a source
+// would print it twice in a `{:#}` chain.
+impl From<DecodeError> for BlockError {
+    fn from(e: DecodeError) -> Self {
+        BlockError::Decode(e)
+    }
+}
+impl From<CompactError> for BlockError {
+    fn from(e: CompactError) -> Self {
+        BlockError::BadCompactTarget(e)
+    }
+}
+
+impl BlockError {
+    /// Whether this failure condemns every block with the same header hash. Not so when the
+    /// body may have been altered in transit (the hash covers only the header: a mutated or
+    /// padded copy of a valid block fails these), nor when the block is only too early for
+    /// the local clock.
+    pub fn condemns_hash(&self) -> bool {
+        !matches!(
+            self,
+            BlockError::Decode(_)
+                | BlockError::TooLarge { .. }
+                | BlockError::NoTransactions
+                | BlockError::BadMerkleRoot
+                | BlockError::MutatedMerkle
+                | BlockError::TimeTooNew { .. }
+        )
+    }
+}
+
 /// Context-free checks of one transaction (no chain state needed).
 pub fn check_tx_sanity(tx: &Transaction) -> Result<(), TxError> {
     if tx.memo.len() > MAX_MEMO {
@@ -162,7 +193,10 @@ pub fn check_tx_sanity(tx: &Transaction) -> Result<(), TxError> {
     if tx.outputs.is_empty() {
         return Err(TxError::NoOutputs);
     }
-    if let Some(i) = tx.outputs.iter().position(|o| o.amount == Amount::ZERO) {
+    // A coinbase may pay zero: once the subsidy has run out, an empty block has no fees.
+    if !tx.is_coinbase()
+        && let Some(i) = tx.outputs.iter().position(|o| o.amount == Amount::ZERO)
+    {
         return Err(TxError::ZeroOutput(i));
     }
     tx.output_total().ok_or(TxError::ValueOverflow)?;
@@ -201,13 +235,11 @@ pub fn check_block_sanity(
     if !target.is_met_by(&block.hash().0) {
         return Err(BlockError::HighHash);
     }
-    let first = block.txs.first().ok_or(BlockError::NoTransactions)?;
-    if !first.is_coinbase() {
-        return Err(BlockError::MissingCoinbase);
+    if block.txs.is_empty() {
+        return Err(BlockError::NoTransactions);
     }
-    if let Some(i) = block.txs.iter().skip(1).position(Transaction::is_coinbase) {
-        return Err(BlockError::ExtraCoinbase(i + 1));
-    }
+    // The merkle root binds the body to the header: check it before any other body rule, so
+    // that every later failure is a property of the block the hash names.
     let txids = block.txids();
     let (root, mutated) = merkle_root_checked(&txids);
     if mutated {
@@ -215,6 +247,12 @@ pub fn check_block_sanity(
     }
     if root != block.header.merkle_root {
         return Err(BlockError::BadMerkleRoot);
+    }
+    if !block.txs[0].is_coinbase() {
+        return Err(BlockError::MissingCoinbase);
+    }
+    if let Some(i) = block.txs.iter().skip(1).position(Transaction::is_coinbase) {
+        return Err(BlockError::ExtraCoinbase(i + 1));
     }
     let mut spent = HashSet::new();
     for (index, tx) in block.txs.iter().enumerate() {

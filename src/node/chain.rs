@@ -201,11 +201,14 @@ impl Chain {
         })
     }
 
+    /// Reject `hash`, remembering it as invalid when the failure is bound to its header.
     fn invalid(&mut self, hash: BlockHash, error: BlockError) -> ProcessError {
-        if self.invalid.len() >= MAX_INVALID {
-            self.invalid.clear();
+        if error.condemns_hash() {
+            if self.invalid.len() >= MAX_INVALID {
+                self.invalid.clear();
+            }
+            self.invalid.insert(hash);
         }
-        self.invalid.insert(hash);
         ProcessError::Invalid {
             hash,
             error: Box::new(error),
@@ -227,11 +230,15 @@ impl Chain {
         let size = block.encode().len();
         let txids =
             check_block_sanity(&block, size, self.params).map_err(|e| self.invalid(hash, e))?;
+        // A child of a block known to be invalid is refused, not kept waiting as an orphan.
+        if self.invalid.contains(&block.header.prev) {
+            return Err(self.invalid(hash, BlockError::InvalidAncestor));
+        }
         let Some(parent) = reader.meta(&block.header.prev)? else {
             self.add_orphan(hash, block);
             return Ok(Accepted::Orphan);
         };
-        if parent.status == BlockStatus::Invalid || self.invalid.contains(&block.header.prev) {
+        if parent.status == BlockStatus::Invalid {
             return Err(self.invalid(hash, BlockError::InvalidAncestor));
         }
         let height = parent.height + 1;
@@ -423,7 +430,11 @@ impl Chain {
             match self.reorg_to(&best, durable) {
                 Ok(change) => return Ok(Accepted::TipChanged(change)),
                 Err(ChainWriteError::Invalid(bad, e)) => {
-                    self.mark_invalid(bad)?;
+                    if e.condemns_hash() {
+                        self.mark_invalid(bad)?;
+                    }
+                    // The leaf descends from (or is) the bad block: never a candidate again.
+                    self.mark_invalid(best.hash())?;
                     last_error = Some((bad, e));
                 }
                 Err(ChainWriteError::Store(e)) => return Err(e.into()),

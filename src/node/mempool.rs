@@ -48,7 +48,13 @@ pub enum MempoolError {
     #[error("mempool is full and the fee rate {0} per kB is too low to enter")]
     Full(u64),
     #[error("invalid transaction: {0}")]
-    Invalid(#[from] TxError),
+    Invalid(TxError),
+}
+
+impl From<TxError> for MempoolError {
+    fn from(e: TxError) -> Self {
+        MempoolError::Invalid(e)
+    }
 }
 
 /// One mempool entry.

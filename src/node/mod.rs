@@ -15,7 +15,7 @@ use crate::core::hash::{BlockHash, Txid};
 use crate::core::merkle::merkle_root;
 use crate::core::params::{Network, Params};
 use crate::core::pow::{U256, Work};
-use crate::core::rules::{Coin, SerialVerifier};
+use crate::core::rules::{Coin, SerialVerifier, TxError};
 use crate::core::tx::{OutPoint, Transaction, TxOut};
 use crate::storage::{BlockMeta, HistoryEntry, Store, StoreError};
 use chain::{Accepted, Chain, Durability, ProcessError, TipChange, unix_now};
@@ -62,10 +62,10 @@ pub enum NodeError {
     Block(#[from] ProcessError),
     #[error(transparent)]
     Mempool(#[from] MempoolError),
-    #[error("cannot create data dir {path}: {source}")]
+    #[error("cannot create data dir {path}: {error}")]
     DataDir {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("{0}")]
     Config(String),
@@ -205,9 +205,9 @@ pub struct Node;
 impl Node {
     /// Open the data dir's store, reload the saved mempool and start the node thread.
     pub fn spawn(config: NodeConfig) -> Result<NodeHandle, NodeError> {
-        std::fs::create_dir_all(&config.data_dir).map_err(|source| NodeError::DataDir {
+        std::fs::create_dir_all(&config.data_dir).map_err(|error| NodeError::DataDir {
             path: config.data_dir.clone(),
-            source,
+            error,
         })?;
         let kernel = miner::kernel::select(config.kernel.as_deref()).map_err(NodeError::Config)?;
         let store = Store::open(&store_path(&config.data_dir), config.network)?;
@@ -491,6 +491,7 @@ struct State {
 
 impl State {
     fn run(mut self, mut rx: mpsc::Receiver<Command>) {
+        let mut shutdown_reply = None;
         while let Some(cmd) = rx.blocking_recv() {
             match cmd {
                 Command::SubmitBlock(block, reply) => {
@@ -545,19 +546,34 @@ impl State {
                 }
                 Command::Found(job, nonce) => {
                     let block = miner::solved_block(&job, nonce);
-                    let _ = self.process_block(block, true);
+                    if let Err(e) = self.process_block(block, true) {
+                        // Our own template was refused: a bug, not bad luck. Say so to whoever
+                        // waits for blocks instead of mining the same refused block forever.
+                        tracing::error!("the node refused its own mined block: {e}");
+                        if let Some(w) = self.waiter.take() {
+                            let _ = w.reply.send(Err(NodeError::Block(e)));
+                            self.miner.set_threads(self.threads_before_waiter);
+                        }
+                        self.rebuild_template();
+                    }
                 }
                 Command::Tick => {
                     self.tick();
                 }
                 Command::Shutdown(reply) => {
-                    self.shutdown();
-                    let _ = reply.send(());
+                    shutdown_reply = Some(reply);
                     break;
                 }
             }
         }
         self.shutdown();
+        // Close the store (this thread's share of it) before saying we are done, so the data
+        // dir can be opened again at once. Handles still hold clones until they are dropped.
+        drop(rx);
+        drop(self);
+        if let Some(reply) = shutdown_reply {
+            let _ = reply.send(());
+        }
     }
 
     fn shutdown(&mut self) {
@@ -594,8 +610,29 @@ impl State {
             return;
         };
         let now = unix_now();
-        for tx in txs {
-            let _ = pool.accept(tx, &reader, tip.height, self.params, &SerialVerifier, now);
+        // Parents may come after their children: retry what lacked an input while a pass
+        // makes progress.
+        let mut pending = txs;
+        loop {
+            let before = pending.len();
+            let mut missing = Vec::new();
+            for tx in pending {
+                let r = pool.accept(
+                    tx.clone(),
+                    &reader,
+                    tip.height,
+                    self.params,
+                    &SerialVerifier,
+                    now,
+                );
+                if let Err(MempoolError::Invalid(TxError::MissingInput(_))) = r {
+                    missing.push(tx);
+                }
+            }
+            if missing.is_empty() || missing.len() == before {
+                break;
+            }
+            pending = missing;
         }
     }
 
@@ -632,6 +669,7 @@ impl State {
         let result = self.chain.process_block(block, Durability::Immediate);
         match &result {
             Ok(Accepted::TipChanged(change)) => {
+                let mut done = None;
                 if mined {
                     let height = change
                         .connected
@@ -640,10 +678,13 @@ impl State {
                         .map(|(_, h)| *h);
                     if let Some(height) = height {
                         let _ = self.events.send(NodeEvent::BlockMined { hash, height });
-                        self.count_mined(hash);
+                        done = self.count_mined(hash);
                     }
                 }
                 self.apply_change(change, before);
+                if let Some(w) = done {
+                    let _ = w.reply.send(Ok(w.mined));
+                }
             }
             Ok(_) => {}
             Err(e) => {
@@ -657,18 +698,18 @@ impl State {
         result
     }
 
-    fn count_mined(&mut self, hash: BlockHash) {
-        let Some(w) = self.waiter.as_mut() else {
-            return;
-        };
+    /// Count a mined block for `mine_blocks`; returns the waiter once it has all its blocks
+    /// (mining already stopped, so no extra block is mined; the caller replies after the
+    /// mempool and snapshot are up to date).
+    fn count_mined(&mut self, hash: BlockHash) -> Option<MineWaiter> {
+        let w = self.waiter.as_mut()?;
         w.mined.push(hash);
         w.remaining -= 1;
-        if w.remaining == 0
-            && let Some(w) = self.waiter.take()
-        {
-            let _ = w.reply.send(Ok(w.mined));
-            self.miner.set_threads(self.threads_before_waiter);
+        if w.remaining > 0 {
+            return None;
         }
+        self.miner.set_threads(self.threads_before_waiter);
+        self.waiter.take()
     }
 
     /// Bring the mempool, the miner and the watchers up to date with a changed tip.

@@ -118,10 +118,13 @@ pub fn validate_chain(store: &Store, verifier: &dyn SigVerifier) -> Result<Repor
             Ok(u) => u,
             Err(e) => return Ok(bad(height, hash, e.to_string())),
         };
-        for (o, _) in &undo.spent {
-            utxo.remove(o);
-        }
+        // Transaction by transaction, as the store applies them: a later transaction may
+        // spend an output of an earlier one in the same block.
+        let mut spent = undo.spent.iter();
         for (i, tx) in block.txs.iter().enumerate() {
+            for (o, _) in spent.by_ref().take(tx.inputs.len()) {
+                utxo.remove(o);
+            }
             for (vout, out) in tx.outputs.iter().enumerate() {
                 utxo.insert(
                     OutPoint {

@@ -84,12 +84,8 @@ const MAX_P_COST: u32 = 16;
 #[derive(Debug, thiserror::Error)]
 pub enum KeystoreError {
     /// Reading or writing the file (or its directory) failed.
-    #[error("keystore {path}: {source}")]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: io::Error,
-    },
+    #[error("keystore {path}: {error}")]
+    Io { path: PathBuf, error: io::Error },
     /// The file exists but is not something this module can make sense of.
     #[error("keystore {path} is not a valid chain-tui keystore: {reason}")]
     Corrupt { path: PathBuf, reason: String },
@@ -651,9 +647,9 @@ struct SealedKeys {
 // File I/O.
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> KeystoreError + '_ {
-    move |source| KeystoreError::Io {
+    move |error| KeystoreError::Io {
         path: path.to_path_buf(),
-        source,
+        error,
     }
 }
 
@@ -718,7 +714,7 @@ impl Drop for TempGuard {
 fn write_atomically(path: &Path, contents: &[u8], commit: Commit) -> Result<(), KeystoreError> {
     let file_name = path.file_name().ok_or_else(|| KeystoreError::Io {
         path: path.to_path_buf(),
-        source: io::Error::new(io::ErrorKind::InvalidInput, "the path does not name a file"),
+        error: io::Error::new(io::ErrorKind::InvalidInput, "the path does not name a file"),
     })?;
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
@@ -1055,8 +1051,8 @@ mod tests {
     fn missing_file_is_io_error() {
         let (_d, path) = tmp();
         match Keystore::open(&path, None) {
-            Err(KeystoreError::Io { source, .. }) => {
-                assert_eq!(source.kind(), io::ErrorKind::NotFound)
+            Err(KeystoreError::Io { error, .. }) => {
+                assert_eq!(error.kind(), io::ErrorKind::NotFound)
             }
             other => panic!("unexpected {other:?}"),
         }

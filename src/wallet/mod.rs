@@ -100,9 +100,9 @@ impl Wallet {
         network: Network,
         passphrase: Option<&str>,
     ) -> Result<Wallet, WalletError> {
-        std::fs::create_dir_all(data_dir).map_err(|source| KeystoreError::Io {
+        std::fs::create_dir_all(data_dir).map_err(|error| KeystoreError::Io {
             path: data_dir.to_path_buf(),
-            source,
+            error,
         })?;
         let keystore = Keystore::open_or_create(&keystore_path(data_dir), passphrase)?;
         Ok(Wallet { keystore, network })
