@@ -10,9 +10,11 @@ use crate::core::rules::{
     self, BlockError, BlockUndo, HeaderContext, SigVerifier, check_block_sanity,
     check_header_context, connect_block_txs,
 };
-use crate::storage::{Batch, BlockMeta, BlockStatus, Store, StoreError};
+use crate::storage::{Batch, BlockMeta, BlockStatus, ChainRead, Store, StoreError};
 use std::collections::{HashMap, HashSet, VecDeque};
 
+/// Blocks per write transaction in [`Chain::process_batch`].
+pub const BATCH_RUN: usize = 500;
 /// Orphans kept at most (blocks whose parent is unknown).
 const MAX_ORPHANS: usize = 256;
 /// Invalid block hashes remembered in memory.
@@ -30,6 +32,8 @@ pub enum ProcessError {
     },
     #[error("block {0} is known to be invalid")]
     KnownInvalid(BlockHash),
+    #[error("block {0} does not connect to any known block")]
+    Disconnected(BlockHash),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -220,35 +224,81 @@ impl Chain {
         if self.invalid.contains(&hash) {
             return Err(ProcessError::KnownInvalid(hash));
         }
-        let reader = self.store.read()?;
-        if let Some(m) = reader.meta(&hash)? {
+        // Cheap answers from a snapshot, without a (durable, hence costly) write transaction.
+        {
+            let reader = self.store.read()?;
+            if let Some(m) = reader.meta(&hash)? {
+                return match m.status {
+                    BlockStatus::Invalid => Err(ProcessError::KnownInvalid(hash)),
+                    _ => Ok(Accepted::Duplicate),
+                };
+            }
+            if !self.invalid.contains(&block.header.prev)
+                && reader.meta(&block.header.prev)?.is_none()
+            {
+                let size = block.encode().len();
+                check_block_sanity(&block, size, self.params).map_err(|e| self.invalid(hash, e))?;
+                self.add_orphan(hash, block);
+                return Ok(Accepted::Orphan);
+            }
+        }
+        let store = self.store.clone();
+        let step = store.write(durable, |b| self.accept_in(b, block));
+        self.settle(step, durable)
+    }
+
+    /// Turn the outcome of [`Chain::accept_in`] into the caller's answer, switching branches
+    /// when a stored block made another branch the heaviest.
+    fn settle(
+        &mut self,
+        step: Result<Step, ChainWriteError>,
+        durable: bool,
+    ) -> Result<Accepted, ProcessError> {
+        match step {
+            Ok(Step::Done(a)) => Ok(a),
+            Ok(Step::Activate) => self.activate_best(durable),
+            Err(ChainWriteError::Invalid(h, e)) => Err(self.invalid(h, *e)),
+            Err(ChainWriteError::KnownInvalid(h)) => Err(ProcessError::KnownInvalid(h)),
+            Err(ChainWriteError::Disconnected(h)) => Err(ProcessError::Disconnected(h)),
+            Err(ChainWriteError::Store(e)) => Err(e.into()),
+        }
+    }
+
+    /// Validate `block` and write it inside the transaction `b`: connect it when it extends the
+    /// tip, store it when it is on a side branch. Reads go through `b`, so earlier blocks of the
+    /// same transaction are seen.
+    fn accept_in(&mut self, b: &mut Batch<'_>, block: Block) -> Result<Step, ChainWriteError> {
+        let hash = block.hash();
+        let invalid = |e: BlockError| ChainWriteError::Invalid(hash, Box::new(e));
+        if self.invalid.contains(&hash) {
+            return Err(ChainWriteError::KnownInvalid(hash));
+        }
+        if let Some(m) = b.meta(&hash)? {
             return match m.status {
-                BlockStatus::Invalid => Err(ProcessError::KnownInvalid(hash)),
-                _ => Ok(Accepted::Duplicate),
+                BlockStatus::Invalid => Err(ChainWriteError::KnownInvalid(hash)),
+                _ => Ok(Step::Done(Accepted::Duplicate)),
             };
         }
         let size = block.encode().len();
-        let txids =
-            check_block_sanity(&block, size, self.params).map_err(|e| self.invalid(hash, e))?;
+        let txids = check_block_sanity(&block, size, self.params).map_err(invalid)?;
         // A child of a block known to be invalid is refused, not kept waiting as an orphan.
         if self.invalid.contains(&block.header.prev) {
-            return Err(self.invalid(hash, BlockError::InvalidAncestor));
+            return Err(invalid(BlockError::InvalidAncestor));
         }
-        let Some(parent) = reader.meta(&block.header.prev)? else {
-            self.add_orphan(hash, block);
-            return Ok(Accepted::Orphan);
+        let Some(parent) = b.meta(&block.header.prev)? else {
+            return Err(ChainWriteError::Disconnected(hash));
         };
         if parent.status == BlockStatus::Invalid {
-            return Err(self.invalid(hash, BlockError::InvalidAncestor));
+            return Err(invalid(BlockError::InvalidAncestor));
         }
         let height = parent.height + 1;
-        let ctx = self.header_context(&reader, &parent, height)?;
-        check_header_context(&block, &ctx, self.params).map_err(|e| self.invalid(hash, e))?;
+        let ctx = self.header_context(&*b, &parent, height)?;
+        check_header_context(&block, &ctx, self.params).map_err(invalid)?;
         let target = block
             .header
             .bits
             .to_target()
-            .map_err(|e| self.invalid(hash, e.into()))?;
+            .map_err(|e| invalid(e.into()))?;
         let meta = BlockMeta {
             header: block.header,
             height,
@@ -257,38 +307,68 @@ impl Chain {
             size: size as u32,
             tx_count: block.txs.len() as u32,
         };
-        let tip = reader.tip()?;
-        drop(reader);
+        let tip = b.tip()?;
         self.remember(&meta);
-
         if block.header.prev == tip.hash() {
-            // The common case: extend the tip in one transaction.
-            let params = self.params;
-            let verifier = &*self.verifier;
-            let res = self.store.write(durable, |b| {
-                let undo = connect_block_txs(&block, &txids, height, &*b, params, verifier)
-                    .map_err(|e| ChainWriteError::Invalid(hash, Box::new(e)))?;
-                b.put_block(&block, &meta)?;
-                b.connect(&block, &txids, &undo, &meta)?;
-                Ok::<_, ChainWriteError>(())
-            });
-            return match res {
-                Ok(()) => Ok(Accepted::TipChanged(TipChange {
-                    disconnected: vec![],
-                    connected: vec![(block, height)],
-                })),
-                Err(ChainWriteError::Invalid(h, e)) => Err(self.invalid(h, *e)),
-                Err(ChainWriteError::Store(e)) => Err(e.into()),
-            };
+            // The common case: extend the tip.
+            let undo = connect_block_txs(&block, &txids, height, &*b, self.params, &*self.verifier)
+                .map_err(invalid)?;
+            b.put_block(&block, &meta)?;
+            b.connect(&block, &txids, &undo, &meta)?;
+            return Ok(Step::Done(Accepted::TipChanged(TipChange {
+                disconnected: vec![],
+                connected: vec![(block, height)],
+            })));
         }
-
-        // A side branch: store it first (durably: it may become the chain).
-        self.store.write(durable, |b| b.put_block(&block, &meta))?;
-        if meta.chainwork > tip.chainwork {
-            self.activate_best(durable)
+        // A side branch: stored, and switched to (after this transaction) if it is heavier.
+        b.put_block(&block, &meta)?;
+        Ok(if meta.chainwork > tip.chainwork {
+            Step::Activate
         } else {
-            Ok(Accepted::SideBranch)
+            Step::Done(Accepted::SideBranch)
+        })
+    }
+
+    /// Process a sequence of blocks (bulk import, initial sync) with up to [`BATCH_RUN`] blocks
+    /// per write transaction, none of them durable until the caller flushes the store. Stops at
+    /// the first block that fails, returning its position; what came before stays committed
+    /// (the caller restores a checkpoint if it wants all or nothing).
+    pub fn process_batch(
+        &mut self,
+        blocks: Vec<Block>,
+    ) -> Result<TipChange, (usize, ProcessError)> {
+        let mut total = TipChange::default();
+        let mut blocks = blocks.into_iter().enumerate().peekable();
+        while blocks.peek().is_some() {
+            let store = self.store.clone();
+            let mut last = 0;
+            let mut change = TipChange::default();
+            let step = store.write(false, |b| {
+                for _ in 0..BATCH_RUN {
+                    let Some((i, block)) = blocks.next() else {
+                        break;
+                    };
+                    last = i;
+                    match self.accept_in(b, block)? {
+                        Step::Done(Accepted::TipChanged(c)) => change.merge(c),
+                        Step::Done(_) => {}
+                        // A branch switch happens in its own transaction, after this one.
+                        Step::Activate => return Ok(Step::Activate),
+                    }
+                }
+                Ok(Step::Done(Accepted::SideBranch))
+            });
+            let switched = match self.settle(step, false) {
+                Ok(Accepted::TipChanged(c)) => Some(c),
+                Ok(_) => None,
+                Err(e) => return Err((last, e)),
+            };
+            total.merge(change);
+            if let Some(c) = switched {
+                total.merge(c);
+            }
         }
+        Ok(total)
     }
 
     fn add_orphan(&mut self, hash: BlockHash, block: Block) {
@@ -329,7 +409,7 @@ impl Chain {
     /// Up to `n` ancestors ending at `from` (inclusive), oldest first.
     fn ancestors(
         &mut self,
-        reader: &crate::storage::Reader,
+        reader: &dyn ChainRead,
         from: &BlockMeta,
         n: usize,
     ) -> Result<Vec<PowSample>, StoreError> {
@@ -361,7 +441,7 @@ impl Chain {
     /// What a child of `parent` at `height` must satisfy.
     fn header_context(
         &mut self,
-        reader: &crate::storage::Reader,
+        reader: &dyn ChainRead,
         parent: &BlockMeta,
         height: u64,
     ) -> Result<HeaderContext, StoreError> {
@@ -438,6 +518,11 @@ impl Chain {
                     last_error = Some((bad, e));
                 }
                 Err(ChainWriteError::Store(e)) => return Err(e.into()),
+                // Not produced by a branch switch; answered like any other failure.
+                Err(e @ (ChainWriteError::KnownInvalid(_) | ChainWriteError::Disconnected(_))) => {
+                    self.mark_invalid(best.hash())?;
+                    return self.settle(Err(e), durable);
+                }
             }
         }
         match last_error {
@@ -530,10 +615,19 @@ impl Chain {
     }
 }
 
+/// What accepting a block inside a transaction led to.
+enum Step {
+    Done(Accepted),
+    /// A side branch became the heaviest: switch to it after the transaction.
+    Activate,
+}
+
 /// Errors inside a chain write transaction.
 #[derive(Debug)]
 enum ChainWriteError {
     Invalid(BlockHash, Box<BlockError>),
+    KnownInvalid(BlockHash),
+    Disconnected(BlockHash),
     Store(StoreError),
 }
 

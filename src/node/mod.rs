@@ -777,29 +777,15 @@ impl State {
         let store = self.chain.store().clone();
         let before = self.chain.tip()?.hash();
         let cp = store.checkpoint()?;
-        let mut total = TipChange::default();
         let n = blocks.len();
-        for (i, block) in blocks.into_iter().enumerate() {
-            let hash = block.hash();
-            let outcome = self.chain.process_block(block, Durability::Batched);
-            let fail = match outcome {
-                Ok(Accepted::TipChanged(c)) => {
-                    total.merge(c);
-                    None
-                }
-                Ok(Accepted::Orphan) => Some(format!(
-                    "block {} of {n} ({hash}) does not connect to the chain",
-                    i + 1
-                )),
-                Ok(_) => None,
-                Err(e) => Some(format!("block {} of {n}: {e}", i + 1)),
-            };
-            if let Some(reason) = fail {
+        let total = match self.chain.process_batch(blocks) {
+            Ok(total) => total,
+            Err((i, e)) => {
                 self.chain.forget_orphans();
                 store.restore(&cp)?;
-                return Err(NodeError::Import(reason));
+                return Err(NodeError::Import(format!("block {} of {n}: {e}", i + 1)));
             }
-        }
+        };
         store.flush()?;
         let height = self.chain.tip()?.height;
         self.apply_change(&total, Some(before));

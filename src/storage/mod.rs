@@ -454,6 +454,30 @@ fn coin_from_bytes(b: &[u8; 37]) -> Coin {
     }
 }
 
+/// Block index reads shared by a snapshot ([`Reader`]) and a write transaction ([`Batch`]).
+pub trait ChainRead {
+    fn meta(&self, hash: &BlockHash) -> Result<Option<BlockMeta>>;
+    fn tip(&self) -> Result<BlockMeta>;
+}
+
+impl ChainRead for Reader {
+    fn meta(&self, hash: &BlockHash) -> Result<Option<BlockMeta>> {
+        Reader::meta(self, hash)
+    }
+    fn tip(&self) -> Result<BlockMeta> {
+        Reader::tip(self)
+    }
+}
+
+impl ChainRead for Batch<'_> {
+    fn meta(&self, hash: &BlockHash) -> Result<Option<BlockMeta>> {
+        Batch::meta(self, hash)
+    }
+    fn tip(&self) -> Result<BlockMeta> {
+        Batch::tip(self)
+    }
+}
+
 /// A read snapshot.
 pub struct Reader {
     meta: redb::ReadOnlyTable<&'static str, &'static [u8]>,
