@@ -188,15 +188,27 @@ enum Command {
     Shutdown(oneshot::Sender<()>),
 }
 
-/// A cloneable handle to a running node.
+/// A cloneable handle to a running node. When the last clone is dropped without
+/// [`NodeHandle::shutdown`], the node shuts down by itself (mempool saved, store closed).
 #[derive(Clone)]
 pub struct NodeHandle {
     cmd: mpsc::Sender<Command>,
+    _lifeline: Arc<Lifeline>,
     snapshot: watch::Receiver<Snapshot>,
     events: broadcast::Sender<NodeEvent>,
     store: Store,
     mempool: Arc<RwLock<Mempool>>,
     data_dir: PathBuf,
+}
+
+/// Shared by every handle; its drop asks the node to stop.
+struct Lifeline(mpsc::Sender<Command>);
+
+impl Drop for Lifeline {
+    fn drop(&mut self) {
+        let (tx, _rx) = oneshot::channel();
+        let _ = self.0.try_send(Command::Shutdown(tx));
+    }
 }
 
 /// Starts nodes.
@@ -258,6 +270,7 @@ impl Node {
                 }
             });
         Ok(NodeHandle {
+            _lifeline: Arc::new(Lifeline(cmd_tx.clone())),
             cmd: cmd_tx,
             snapshot: snap_rx,
             events,
