@@ -480,3 +480,194 @@ pub fn connect_block_txs(
     }
     Ok(undo)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::block::BlockHeader;
+    use crate::core::hash::{BlockHash, MerkleRoot};
+    use crate::core::params::Network;
+    use crate::core::tx::TxIn;
+    use ed25519_dalek::{Signer, SigningKey};
+    use proptest::prelude::*;
+
+    /// A signed transaction spending one fake coin per key, and the view holding those coins.
+    struct Case {
+        tx: Transaction,
+        view: HashMap<OutPoint, Coin>,
+        fee: Amount,
+    }
+
+    /// Inputs worth `amounts` owned by keys from `seeds`; `n_out` outputs (each at least 2)
+    /// share what is left after a fee chosen by `fee_seed`.
+    fn case(seeds: &[[u8; 32]], amounts: &[u64], n_out: usize, fee_seed: u64) -> Case {
+        let params = Network::Regtest.params();
+        let keys: Vec<SigningKey> = seeds.iter().map(SigningKey::from_bytes).collect();
+        let mut view = HashMap::new();
+        let mut inputs = Vec::new();
+        for (i, (k, amount)) in keys.iter().zip(amounts).enumerate() {
+            let pubkey = k.verifying_key().to_bytes();
+            let prevout = OutPoint {
+                txid: Txid([i as u8 + 1; 32]),
+                vout: i as u32,
+            };
+            view.insert(
+                prevout,
+                Coin {
+                    output: TxOut {
+                        amount: Amount(*amount),
+                        address: Address::from_pubkey(&pubkey),
+                    },
+                    height: 1,
+                    coinbase: false,
+                },
+            );
+            inputs.push(TxIn {
+                prevout,
+                pubkey,
+                signature: [0; 64],
+            });
+        }
+        let total: u64 = amounts.iter().sum();
+        let n = n_out as u64;
+        let fee = fee_seed % (total - 2 * n + 1);
+        let left = total - fee;
+        let to = Address::from_pubkey(&keys[0].verifying_key().to_bytes());
+        let outputs = (0..n)
+            .map(|j| TxOut {
+                amount: Amount(left / n + if j == 0 { left % n } else { 0 }),
+                address: to,
+            })
+            .collect();
+        let mut tx = Transaction {
+            version: 1,
+            inputs,
+            outputs,
+            lock_height: 0,
+            memo: vec![],
+        };
+        let h = tx.sighash(&params.genesis_hash);
+        for (input, k) in tx.inputs.iter_mut().zip(&keys) {
+            input.signature = k.sign(&h).to_bytes();
+        }
+        Case {
+            tx,
+            view,
+            fee: Amount(fee),
+        }
+    }
+
+    /// Input checks, then the signatures, as the mempool does.
+    fn verify(tx: &Transaction, view: &HashMap<OutPoint, Coin>) -> Result<Amount, TxError> {
+        let params = Network::Regtest.params();
+        let (mut sigs, mut spent) = (Vec::new(), Vec::new());
+        let fee = check_tx_inputs(tx, view, 2, params, &mut sigs, &mut spent)?;
+        assert_eq!(sigs.len(), tx.inputs.len());
+        assert_eq!(spent.len(), tx.inputs.len());
+        SerialVerifier
+            .verify_all(&sigs)
+            .map_err(TxError::BadSignature)?;
+        Ok(fee)
+    }
+
+    /// The transaction in a block at height 2 (after its coinbase), connected against `view`.
+    fn connect(tx: &Transaction, view: &HashMap<OutPoint, Coin>) -> Result<BlockUndo, BlockError> {
+        let params = Network::Regtest.params();
+        let coinbase = Transaction {
+            version: 1,
+            inputs: vec![],
+            outputs: vec![TxOut {
+                amount: params.subsidy(2),
+                address: Address([0; 20]),
+            }],
+            lock_height: 2,
+            memo: vec![],
+        };
+        let block = Block {
+            header: BlockHeader {
+                version: 1,
+                prev: BlockHash::default(),
+                merkle_root: MerkleRoot::ZERO,
+                time: 0,
+                bits: params.pow_limit.to_compact(),
+                nonce: 0,
+            },
+            txs: vec![coinbase, tx.clone()],
+        };
+        let txids = block.txids();
+        connect_block_txs(&block, &txids, 2, view, params, &SerialVerifier)
+    }
+
+    fn bad_signature(r: Result<BlockUndo, BlockError>, input: usize) -> bool {
+        matches!(
+            r,
+            Err(BlockError::Tx { index: 1, error: TxError::BadSignature(i), .. }) if i == input
+        )
+    }
+
+    fn arb_inputs() -> impl Strategy<Value = Vec<([u8; 32], u64)>> {
+        proptest::collection::vec((any::<[u8; 32]>(), 1_000u64..1_000_000_000_000), 1..4)
+    }
+
+    proptest! {
+        #[test]
+        fn signed_by_the_right_key_verifies(
+            inputs in arb_inputs(), n_out in 1usize..4, fee_seed in any::<u64>(),
+        ) {
+            let (seeds, amounts): (Vec<_>, Vec<_>) = inputs.into_iter().unzip();
+            let c = case(&seeds, &amounts, n_out, fee_seed);
+            prop_assert_eq!(verify(&c.tx, &c.view), Ok(c.fee));
+            let undo = connect(&c.tx, &c.view);
+            prop_assert!(undo.is_ok(), "{:?}", undo);
+            prop_assert_eq!(undo.unwrap().spent.len(), c.tx.inputs.len());
+        }
+
+        #[test]
+        fn any_flipped_signature_bit_fails(
+            inputs in arb_inputs(), n_out in 1usize..4, fee_seed in any::<u64>(),
+            which in any::<prop::sample::Index>(), bit in 0usize..512,
+        ) {
+            let (seeds, amounts): (Vec<_>, Vec<_>) = inputs.into_iter().unzip();
+            let mut c = case(&seeds, &amounts, n_out, fee_seed);
+            let i = which.index(c.tx.inputs.len());
+            c.tx.inputs[i].signature[bit / 8] ^= 1 << (bit % 8);
+            prop_assert_eq!(verify(&c.tx, &c.view), Err(TxError::BadSignature(i)));
+            prop_assert!(bad_signature(connect(&c.tx, &c.view), i));
+        }
+
+        #[test]
+        fn changing_an_output_amount_after_signing_fails(
+            inputs in arb_inputs(), n_out in 1usize..4, fee_seed in any::<u64>(),
+            which in any::<prop::sample::Index>(), delta in any::<u64>(),
+        ) {
+            let (seeds, amounts): (Vec<_>, Vec<_>) = inputs.into_iter().unzip();
+            let mut c = case(&seeds, &amounts, n_out, fee_seed);
+            let j = which.index(c.tx.outputs.len());
+            // Any other amount the inputs still cover: lower (outputs are at least 2), or
+            // higher by at most the fee.
+            let old = c.tx.outputs[j].amount.0;
+            let new = if c.fee.0 > 0 && delta % 2 == 0 {
+                old + 1 + (delta / 2) % c.fee.0
+            } else {
+                old - 1 - delta % (old - 1)
+            };
+            prop_assert_ne!(new, old);
+            c.tx.outputs[j].amount = Amount(new);
+            // Every input signed the old outputs, so the first one fails.
+            prop_assert_eq!(verify(&c.tx, &c.view), Err(TxError::BadSignature(0)));
+            prop_assert!(bad_signature(connect(&c.tx, &c.view), 0));
+        }
+    }
+
+    #[test]
+    fn a_signature_by_another_key_fails() {
+        let mut c = case(&[[1; 32]], &[10_000], 1, 100);
+        let params = Network::Regtest.params();
+        let h = c.tx.sighash(&params.genesis_hash);
+        c.tx.inputs[0].signature = SigningKey::from_bytes(&[2; 32]).sign(&h).to_bytes();
+        assert_eq!(verify(&c.tx, &c.view), Err(TxError::BadSignature(0)));
+        // Another key's pubkey does not match the address the coin pays.
+        c.tx.inputs[0].pubkey = SigningKey::from_bytes(&[2; 32]).verifying_key().to_bytes();
+        assert_eq!(verify(&c.tx, &c.view), Err(TxError::WrongKey(0)));
+    }
+}

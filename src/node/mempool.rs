@@ -348,3 +348,287 @@ impl Mempool {
         (out, fees)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::address::Address;
+    use crate::core::params::Network;
+    use crate::core::rules::SerialVerifier;
+    use crate::core::tx::{TxIn, TxOut};
+    use ed25519_dalek::{Signer, SigningKey};
+
+    const TIP: u64 = 10;
+
+    fn key(n: u8) -> SigningKey {
+        SigningKey::from_bytes(&[n; 32])
+    }
+
+    fn addr(k: &SigningKey) -> Address {
+        Address::from_pubkey(&k.verifying_key().to_bytes())
+    }
+
+    /// A confirmed, mature, non-coinbase coin of `amount` owned by `k`, numbered `n`.
+    fn fund(view: &mut HashMap<OutPoint, Coin>, n: u8, k: &SigningKey, amount: u64) -> OutPoint {
+        let o = OutPoint {
+            txid: Txid([n; 32]),
+            vout: 0,
+        };
+        view.insert(
+            o,
+            Coin {
+                output: TxOut {
+                    amount: Amount(amount),
+                    address: addr(k),
+                },
+                height: 1,
+                coinbase: false,
+            },
+        );
+        o
+    }
+
+    /// `prevout` (owned by `k`, worth `value`) spent to `k` again, leaving `fee`.
+    fn spend(prevout: OutPoint, k: &SigningKey, value: u64, fee: u64) -> Transaction {
+        let params = Network::Regtest.params();
+        let mut tx = Transaction {
+            version: 1,
+            inputs: vec![TxIn {
+                prevout,
+                pubkey: k.verifying_key().to_bytes(),
+                signature: [0; 64],
+            }],
+            outputs: vec![TxOut {
+                amount: Amount(value - fee),
+                address: addr(k),
+            }],
+            lock_height: 0,
+            memo: vec![],
+        };
+        let h = tx.sighash(&params.genesis_hash);
+        tx.inputs[0].signature = k.sign(&h).to_bytes();
+        tx
+    }
+
+    fn out0(tx: &Transaction) -> OutPoint {
+        OutPoint {
+            txid: tx.txid(),
+            vout: 0,
+        }
+    }
+
+    fn accept(
+        pool: &mut Mempool,
+        view: &HashMap<OutPoint, Coin>,
+        tx: &Transaction,
+        now: u64,
+    ) -> Result<Txid, MempoolError> {
+        pool.accept(
+            tx.clone(),
+            view,
+            TIP,
+            Network::Regtest.params(),
+            &SerialVerifier,
+            now,
+        )
+    }
+
+    /// The pool's internal indexes agree with its entries.
+    fn assert_consistent(pool: &Mempool) {
+        let bytes: usize = pool.entries.values().map(|e| e.size).sum();
+        assert_eq!(pool.bytes, bytes);
+        assert_eq!(pool.by_rate.len(), pool.entries.len());
+        let inputs: usize = pool.entries.values().map(|e| e.tx.inputs.len()).sum();
+        assert_eq!(pool.spends.len(), inputs);
+        for e in pool.entries.values() {
+            assert!(pool.by_rate.contains(&(e.rate, e.txid)));
+            for i in &e.tx.inputs {
+                assert_eq!(pool.spends.get(&i.prevout), Some(&e.txid));
+            }
+        }
+    }
+
+    const VALUE: u64 = 1_000_000;
+    const LOW: u64 = 500;
+    const MID: u64 = 5_000;
+    const HIGH: u64 = 50_000;
+
+    #[test]
+    fn full_pool_evicts_lowest_rate_with_descendants() {
+        let k = key(1);
+        let mut view = HashMap::new();
+        let (c1, c2, c3) = (
+            fund(&mut view, 1, &k, VALUE),
+            fund(&mut view, 2, &k, VALUE),
+            fund(&mut view, 3, &k, VALUE),
+        );
+        let low = spend(c1, &k, VALUE, LOW);
+        // The child pays well, but leaves with its parent.
+        let child = spend(out0(&low), &k, VALUE - LOW, HIGH);
+        let mid = spend(c2, &k, VALUE, MID);
+        let high = spend(c3, &k, VALUE, HIGH);
+        let cap = low.size() + child.size() + mid.size();
+        let mut pool = Mempool::new(cap);
+        for (i, tx) in [&low, &child, &mid].into_iter().enumerate() {
+            accept(&mut pool, &view, tx, i as u64).expect("fits");
+        }
+        assert_eq!(pool.len(), 3);
+        assert_eq!(pool.bytes(), cap);
+        assert_eq!(
+            pool.fee_rate_range().unwrap().0,
+            pool.get(&low.txid()).unwrap().rate
+        );
+
+        assert_eq!(accept(&mut pool, &view, &high, 9), Ok(high.txid()));
+        assert!(!pool.contains(&low.txid()));
+        assert!(!pool.contains(&child.txid()));
+        assert!(pool.contains(&mid.txid()));
+        assert!(pool.contains(&high.txid()));
+        assert_eq!(pool.len(), 2);
+        assert!(pool.bytes() <= cap);
+        assert_eq!(pool.spender(&c1), None);
+        assert_eq!(pool.spender(&out0(&low)), None);
+        assert_consistent(&pool);
+        // The evicted coin may be spent again.
+        let again = spend(c1, &k, VALUE, MID + 1);
+        assert!(pool.bytes() + again.size() <= cap);
+        assert_eq!(accept(&mut pool, &view, &again, 10), Ok(again.txid()));
+        assert_consistent(&pool);
+    }
+
+    #[test]
+    fn full_pool_refuses_a_lower_rate_than_everything() {
+        let k = key(2);
+        let mut view = HashMap::new();
+        let (c1, c2, c3, c4) = (
+            fund(&mut view, 1, &k, VALUE),
+            fund(&mut view, 2, &k, VALUE),
+            fund(&mut view, 3, &k, VALUE),
+            fund(&mut view, 4, &k, VALUE),
+        );
+        let a = spend(c1, &k, VALUE, MID);
+        let b = spend(c2, &k, VALUE, HIGH);
+        let mut pool = Mempool::new(a.size() + b.size());
+        accept(&mut pool, &view, &a, 1).unwrap();
+        accept(&mut pool, &view, &b, 2).unwrap();
+        let before: Vec<Txid> = pool.by_fee_rate().map(|e| e.txid).collect();
+
+        let poor = spend(c3, &k, VALUE, LOW);
+        let rate = FeeRate::of(Amount(LOW), poor.size());
+        assert!(rate.0 >= MIN_FEE_RATE);
+        assert_eq!(
+            accept(&mut pool, &view, &poor, 3),
+            Err(MempoolError::Full(rate.0))
+        );
+        // The same rate as the lowest entry does not enter either.
+        let equal = spend(c4, &k, VALUE, MID);
+        assert_eq!(equal.size(), a.size());
+        assert!(matches!(
+            accept(&mut pool, &view, &equal, 4),
+            Err(MempoolError::Full(_))
+        ));
+        let after: Vec<Txid> = pool.by_fee_rate().map(|e| e.txid).collect();
+        assert_eq!(before, after);
+        assert_eq!(pool.spender(&c3), None);
+        assert_consistent(&pool);
+    }
+
+    #[test]
+    fn remove_for_block_removes_confirmed_and_conflicts_with_descendants() {
+        let k = key(3);
+        let mut view = HashMap::new();
+        let (c1, c2, c3) = (
+            fund(&mut view, 1, &k, VALUE),
+            fund(&mut view, 2, &k, VALUE),
+            fund(&mut view, 3, &k, VALUE),
+        );
+        let a = spend(c1, &k, VALUE, MID);
+        let a_child = spend(out0(&a), &k, VALUE - MID, MID);
+        let b = spend(c2, &k, VALUE, MID);
+        let d = spend(c3, &k, VALUE, MID);
+        let d_child = spend(out0(&d), &k, VALUE - MID, MID);
+        let d_grandchild = spend(out0(&d_child), &k, VALUE - 2 * MID, MID);
+        let mut pool = Mempool::new(DEFAULT_MAX_BYTES);
+        for (i, tx) in [&a, &a_child, &b, &d, &d_child, &d_grandchild]
+            .into_iter()
+            .enumerate()
+        {
+            accept(&mut pool, &view, tx, i as u64).expect("accepted");
+        }
+        assert_eq!(pool.len(), 6);
+
+        // A block confirms `a` and a different spend of `d`'s coin.
+        let conflict = spend(c3, &k, VALUE, HIGH);
+        let coinbase = Transaction {
+            version: 1,
+            inputs: vec![],
+            outputs: vec![TxOut {
+                amount: Amount(1),
+                address: addr(&k),
+            }],
+            lock_height: TIP + 1,
+            memo: vec![],
+        };
+        let mut removed = pool.remove_for_block(&[coinbase, a.clone(), conflict]);
+        removed.sort();
+        let mut expected = vec![a.txid(), d.txid(), d_child.txid(), d_grandchild.txid()];
+        expected.sort();
+        assert_eq!(removed, expected);
+        // `a_child` now spends a confirmed output and stays, as does the unrelated `b`.
+        assert_eq!(pool.len(), 2);
+        assert!(pool.contains(&a_child.txid()));
+        assert!(pool.contains(&b.txid()));
+        assert_eq!(pool.spender(&c1), None);
+        assert_eq!(pool.spender(&c3), None);
+        assert_eq!(pool.spender(&out0(&a)), Some(a_child.txid()));
+        assert_eq!(pool.bytes(), a_child.size() + b.size());
+        assert_consistent(&pool);
+        // A block of nothing the pool knows changes nothing.
+        assert!(pool.remove_for_block(std::slice::from_ref(&d)).is_empty());
+        assert_eq!(pool.len(), 2);
+    }
+
+    #[test]
+    fn drain_returns_parents_before_children() {
+        let k = key(4);
+        let mut view = HashMap::new();
+        let c1 = fund(&mut view, 1, &k, VALUE);
+        let c2 = fund(&mut view, 2, &k, VALUE);
+        let root = spend(c1, &k, VALUE, MID);
+        let child = spend(out0(&root), &k, VALUE - MID, MID);
+        let grandchild = spend(out0(&child), &k, VALUE - 2 * MID, HIGH);
+        let other = spend(c2, &k, VALUE, LOW);
+        let mut pool = Mempool::new(DEFAULT_MAX_BYTES);
+        // Later descendants get earlier entry times (a clock that went back), so ordering by
+        // time alone would put children first.
+        accept(&mut pool, &view, &root, 300).unwrap();
+        accept(&mut pool, &view, &child, 200).unwrap();
+        accept(&mut pool, &view, &grandchild, 100).unwrap();
+        accept(&mut pool, &view, &other, 150).unwrap();
+
+        let drained = pool.drain();
+        assert!(pool.is_empty());
+        assert_eq!(pool.bytes(), 0);
+        assert_eq!(pool.spender(&c1), None);
+        assert_eq!(drained.len(), 4);
+        let pos = |tx: &Transaction| drained.iter().position(|t| t == tx).expect("drained");
+        assert!(pos(&root) < pos(&child));
+        assert!(pos(&child) < pos(&grandchild));
+        let _ = pos(&other);
+        // Every transaction's in-pool parents come earlier.
+        for (i, tx) in drained.iter().enumerate() {
+            for input in &tx.inputs {
+                if let Some(p) = drained.iter().position(|t| t.txid() == input.prevout.txid) {
+                    assert!(p < i, "parent after child");
+                }
+            }
+        }
+        // Re-accepting in drained order succeeds, and the cap survived.
+        for (n, tx) in drained.into_iter().enumerate() {
+            accept(&mut pool, &view, &tx, n as u64).expect("re-accepted in order");
+        }
+        assert_eq!(pool.len(), 4);
+        assert_eq!(pool.max_bytes, DEFAULT_MAX_BYTES);
+        assert_consistent(&pool);
+    }
+}
