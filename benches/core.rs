@@ -225,8 +225,9 @@ fn validation(c: &mut Criterion) {
 
     let mut g = c.benchmark_group("validation");
     g.warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(7))
+        .measurement_time(Duration::from_secs(6))
         .sample_size(30)
+        .sampling_mode(SamplingMode::Flat)
         .throughput(Throughput::Elements(VALIDATE_TXS as u64));
     g.bench_function("sanity_and_connect_200sig", |b| {
         b.iter(|| {

@@ -223,12 +223,23 @@ impl Mempool {
                 min: MIN_FEE_RATE,
             });
         }
-        if self.bytes + size > self.max_bytes {
-            // Make room only if this transaction pays more than what would leave.
-            let lowest = self.by_rate.first().map(|(r, _)| *r).unwrap_or_default();
-            if rate <= lowest {
-                return Err(MempoolError::Full(rate.0));
-            }
+        // Work out what would have to leave before changing anything: the newcomer enters only
+        // if it pays a higher rate than everything it displaces, and none of that is its own
+        // parent.
+        let evict = if self.bytes + size > self.max_bytes {
+            let parents: HashSet<Txid> = tx
+                .inputs
+                .iter()
+                .map(|i| i.prevout.txid)
+                .filter(|t| self.entries.contains_key(t))
+                .collect();
+            self.eviction_plan(self.bytes + size - self.max_bytes, rate, &parents)
+                .ok_or(MempoolError::Full(rate.0))?
+        } else {
+            Vec::new()
+        };
+        for id in &evict {
+            self.remove_one(id);
         }
         self.insert(Entry {
             tx,
@@ -238,17 +249,49 @@ impl Mempool {
             rate,
             time: now,
         });
-        while self.bytes > self.max_bytes {
-            let Some(&(_, low)) = self.by_rate.first() else {
+        Ok(txid)
+    }
+
+    /// Transactions (lowest fee rate first, each with its descendants) whose removal frees
+    /// `needed` bytes, all paying less than `rate` and none in `keep`; `None` if there is none.
+    fn eviction_plan(
+        &self,
+        needed: usize,
+        rate: FeeRate,
+        keep: &HashSet<Txid>,
+    ) -> Option<Vec<Txid>> {
+        let mut plan = Vec::new();
+        let mut chosen = HashSet::new();
+        let mut freed = 0usize;
+        for (r, id) in &self.by_rate {
+            if freed >= needed {
                 break;
-            };
-            self.remove_with_descendants(&low);
+            }
+            if *r >= rate {
+                return None;
+            }
+            let mut stack = vec![*id];
+            while let Some(t) = stack.pop() {
+                if !chosen.insert(t) {
+                    continue;
+                }
+                if keep.contains(&t) {
+                    return None;
+                }
+                let e = self.entries.get(&t)?;
+                freed += e.size;
+                plan.push(t);
+                for vout in 0..e.tx.outputs.len() {
+                    if let Some(child) = self.spends.get(&OutPoint {
+                        txid: t,
+                        vout: vout as u32,
+                    }) {
+                        stack.push(*child);
+                    }
+                }
+            }
         }
-        if self.entries.contains_key(&txid) {
-            Ok(txid)
-        } else {
-            Err(MempoolError::Full(rate.0))
-        }
+        (freed >= needed).then_some(plan)
     }
 
     fn insert(&mut self, e: Entry) {
@@ -530,6 +573,28 @@ mod tests {
         let after: Vec<Txid> = pool.by_fee_rate().map(|e| e.txid).collect();
         assert_eq!(before, after);
         assert_eq!(pool.spender(&c3), None);
+        assert_consistent(&pool);
+    }
+
+    #[test]
+    fn a_refused_newcomer_evicts_nothing() {
+        let k = key(3);
+        let mut view = HashMap::new();
+        let (c1, c2) = (fund(&mut view, 1, &k, VALUE), fund(&mut view, 2, &k, VALUE));
+        let a = spend(c1, &k, VALUE, MID);
+        let b = spend(c2, &k, VALUE, HIGH);
+        let mut pool = Mempool::new(a.size() + b.size());
+        accept(&mut pool, &view, &a, 1).unwrap();
+        accept(&mut pool, &view, &b, 2).unwrap();
+        let before: Vec<Txid> = pool.by_fee_rate().map(|e| e.txid).collect();
+        // A well-paying child of the lowest-rate entry would need its own parent evicted.
+        let child = spend(out0(&a), &k, VALUE - MID, HIGH * 10);
+        assert!(matches!(
+            accept(&mut pool, &view, &child, 3),
+            Err(MempoolError::Full(_))
+        ));
+        let after: Vec<Txid> = pool.by_fee_rate().map(|e| e.txid).collect();
+        assert_eq!(before, after, "a refused transaction changed the pool");
         assert_consistent(&pool);
     }
 

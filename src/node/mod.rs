@@ -183,6 +183,7 @@ enum Command {
         reply: oneshot::Sender<Result<Vec<BlockHash>, NodeError>>,
     },
     Import(Vec<Block>, oneshot::Sender<Result<u64, NodeError>>),
+    SubmitBlocks(Vec<Block>, oneshot::Sender<Result<BatchOutcome, NodeError>>),
     Found(Arc<Job>, u64),
     Tick,
     Shutdown(oneshot::Sender<()>),
@@ -362,6 +363,11 @@ impl NodeHandle {
         self.ask(|r| Command::Import(blocks, r)).await?
     }
 
+    /// Blocks in chain order from a peer (initial sync): committed in batches, flushed once.
+    pub async fn submit_blocks(&self, blocks: Vec<Block>) -> Result<BatchOutcome, NodeError> {
+        self.ask(|r| Command::SubmitBlocks(blocks, r)).await?
+    }
+
     /// Stop mining, save the mempool, close the store. Waits for the node thread.
     pub async fn shutdown(&self) -> Result<(), NodeError> {
         self.ask(Command::Shutdown).await
@@ -442,6 +448,87 @@ impl NodeHandle {
         Ok(validate::validate_chain(&self.store, &SerialVerifier)?)
     }
 
+    /// A block locator: active-chain hashes from the tip back, spacing doubling after ten,
+    /// ending at genesis.
+    pub fn locator(&self) -> Result<Vec<BlockHash>, NodeError> {
+        let r = self.store.read()?;
+        let tip = r.tip()?.height;
+        let mut out = Vec::new();
+        let mut h = tip;
+        let mut step = 1u64;
+        loop {
+            if let Some(hash) = r.hash_at(h)? {
+                out.push(hash);
+            }
+            if h == 0 {
+                break;
+            }
+            if out.len() >= 10 {
+                step = step.saturating_mul(2);
+            }
+            h = h.saturating_sub(step);
+        }
+        Ok(out)
+    }
+
+    /// Active-chain headers after the first locator hash on our active chain (genesis if
+    /// none), up to `stop` or `max` headers.
+    pub fn headers_after(
+        &self,
+        locator: &[BlockHash],
+        stop: &BlockHash,
+        max: usize,
+    ) -> Result<Vec<BlockHeader>, NodeError> {
+        let r = self.store.read()?;
+        let mut start = 0;
+        for hash in locator {
+            if let Some(m) = r.meta(hash)?
+                && r.hash_at(m.height)? == Some(*hash)
+            {
+                start = m.height;
+                break;
+            }
+        }
+        let mut out = Vec::new();
+        let mut h = start + 1;
+        while out.len() < max {
+            let Some(hash) = r.hash_at(h)? else { break };
+            let Some(m) = r.meta(&hash)? else { break };
+            out.push(m.header);
+            if hash == *stop {
+                break;
+            }
+            h += 1;
+        }
+        Ok(out)
+    }
+
+    /// Whether the block is stored (on any branch).
+    pub fn has_block(&self, hash: &BlockHash) -> Result<bool, NodeError> {
+        Ok(self.store.read()?.meta(hash)?.is_some())
+    }
+
+    /// Whether the transaction is in the mempool or confirmed.
+    pub fn has_tx(&self, txid: &Txid) -> Result<bool, NodeError> {
+        if self
+            .mempool
+            .read()
+            .map(|p| p.contains(txid))
+            .unwrap_or(false)
+        {
+            return Ok(true);
+        }
+        Ok(self.store.read()?.tx_location(txid)?.is_some())
+    }
+
+    /// A mempool transaction.
+    pub fn mempool_tx(&self, txid: &Txid) -> Option<Transaction> {
+        self.mempool
+            .read()
+            .ok()
+            .and_then(|p| p.get(txid).map(|e| e.tx.clone()))
+    }
+
     /// Blocks of the active chain from `from` (inclusive), at most `limit`.
     pub fn blocks_from(&self, from: u64, limit: u64) -> Result<Vec<Block>, NodeError> {
         let r = self.store.read()?;
@@ -454,6 +541,19 @@ impl NodeHandle {
         }
         Ok(out)
     }
+}
+
+/// What a batch of peer blocks did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BatchOutcome {
+    pub submitted: usize,
+    pub height: u64,
+    pub tip: BlockHash,
+    /// Blocks that joined the active chain.
+    pub connected: usize,
+    /// Position and reason of the first refused block, and whether it was invalid (the
+    /// sender's fault) rather than, say, disconnected.
+    pub failure: Option<(usize, String, bool)>,
 }
 
 /// A transaction and where it is.
@@ -556,6 +656,9 @@ impl State {
                 }
                 Command::Import(blocks, reply) => {
                     let _ = reply.send(self.import(blocks));
+                }
+                Command::SubmitBlocks(blocks, reply) => {
+                    let _ = reply.send(self.submit_blocks(blocks));
                 }
                 Command::Found(job, nonce) => {
                     let block = miner::solved_block(&job, nonce);
@@ -803,6 +906,70 @@ impl State {
         let height = self.chain.tip()?.height;
         self.apply_change(&total, Some(before));
         Ok(height)
+    }
+
+    /// Blocks from a peer during sync: batched commits, one flush before answering (so before
+    /// anything is relayed); stops at the first bad block, keeping what came before it.
+    fn submit_blocks(&mut self, blocks: Vec<Block>) -> Result<BatchOutcome, NodeError> {
+        let before = self.chain.tip()?;
+        let n = blocks.len();
+        let (change, failure) = match self.chain.process_batch(blocks) {
+            Ok(c) => (c, None),
+            Err((i, e)) => (TipChange::default(), Some((i, e))),
+        };
+        self.chain.store().flush()?;
+        let after = self.chain.tip()?;
+        // A failed batch may still have committed the blocks before the bad one.
+        let change = if failure.is_some() && after.hash() != before.hash() {
+            self.tip_change_since(&before)?
+        } else {
+            change
+        };
+        if !change.connected.is_empty() || !change.disconnected.is_empty() {
+            self.apply_change(&change, Some(before.hash()));
+        }
+        Ok(BatchOutcome {
+            submitted: n,
+            height: after.height,
+            tip: after.hash(),
+            connected: change.connected.len(),
+            failure: failure.map(|(i, e)| {
+                (
+                    i,
+                    e.to_string(),
+                    matches!(
+                        e,
+                        ProcessError::Invalid { .. } | ProcessError::KnownInvalid(_)
+                    ),
+                )
+            }),
+        })
+    }
+
+    /// The change from `old` (a former tip) to the current tip, read back from the store.
+    fn tip_change_since(&self, old: &BlockMeta) -> Result<TipChange, NodeError> {
+        let r = self.chain.store().read()?;
+        let tip = r.tip()?;
+        let mut change = TipChange::default();
+        // Walk the old tip back to the active chain.
+        let mut cursor = *old;
+        while r.hash_at(cursor.height)? != Some(cursor.hash()) {
+            if let Some(b) = r.block(&cursor.hash())? {
+                change.disconnected.push(b);
+            }
+            match r.meta(&cursor.header.prev)? {
+                Some(m) => cursor = m,
+                None => break,
+            }
+        }
+        for h in cursor.height + 1..=tip.height {
+            if let Some(hash) = r.hash_at(h)?
+                && let Some(b) = r.block(&hash)?
+            {
+                change.connected.push((b, h));
+            }
+        }
+        Ok(change)
     }
 
     fn tick(&mut self) {
