@@ -9,13 +9,16 @@ use crate::core::hash::{BlockHash, Txid};
 use crate::core::merkle::merkle_root;
 use crate::core::params::Network;
 use crate::core::pow::{U256, si_text};
+use crate::net::identity::PeerAddr;
 use crate::node::mempool::FeeRate;
+use crate::node::p2p::{self, P2pConfig};
 use crate::node::{Node, NodeConfig, NodeHandle, miner};
 use crate::wallet::{Wallet, WalletError};
 use anyhow::{Context, Result, anyhow, bail};
 use clap::{Args, Parser, Subcommand};
 use serde_json::{Value, json};
 use std::io::Write;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 /// chain-tui: a real proof-of-work blockchain node you drive from the terminal.
@@ -57,6 +60,8 @@ pub struct Global {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// Run the node headless (logs to stderr) until SIGINT or SIGTERM.
+    Node(NodeArgs),
     /// Wallet: addresses, balance, history.
     #[command(subcommand)]
     Wallet(WalletCmd),
@@ -83,6 +88,24 @@ pub enum Command {
     /// Benchmarks.
     #[command(subcommand)]
     Bench(BenchCmd),
+}
+
+/// Options of a running node.
+#[derive(Args, Debug, Clone)]
+pub struct NodeArgs {
+    /// Address to accept peers on (default 127.0.0.1 and the network's port; 0.0.0.0:PORT
+    /// accepts remote peers).
+    #[arg(long)]
+    pub listen: Option<SocketAddr>,
+    /// Peer to keep connected to: HOST:PORT or NODEID@HOST:PORT (pins its identity). Repeatable.
+    #[arg(long)]
+    pub connect: Vec<PeerAddr>,
+    /// Mine, paying the wallet.
+    #[arg(long)]
+    pub mine: bool,
+    /// Mining threads (default: all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -130,6 +153,15 @@ pub enum BenchCmd {
         #[arg(long, default_value_t = 10_000)]
         blocks: u64,
     },
+    /// Sync speed: a fresh node syncs N regtest blocks carrying transactions from one peer over
+    /// 127.0.0.1, against importing the same blocks, in one run.
+    Sync {
+        #[arg(long, default_value_t = 5_000)]
+        blocks: u64,
+        /// Transactions per block (after coinbase maturity).
+        #[arg(long, default_value_t = 3)]
+        txs: usize,
+    },
 }
 
 /// The default data dir of `network`.
@@ -167,6 +199,10 @@ pub async fn run(cli: Cli) -> Result<i32> {
     let (output, code) = match cli.command {
         None => (status(&g).await?, 0),
         Some(Command::Bench(b)) => (bench(&g, b).await?, 0),
+        Some(Command::Node(args)) => {
+            run_node(&g, args).await?;
+            (out("", json!({ "stopped": true })), 0)
+        }
         Some(Command::Wallet(WalletCmd::New)) => {
             // The first `new` creates the wallet with its first address; later ones add one.
             let existed = crate::wallet::keystore_path(&g.data_dir()?).exists();
@@ -303,7 +339,9 @@ fn prepare(g: &Global, cmd: Command) -> Result<Job> {
             ChainCmd::Export { file } => ChainJob::Export(file),
             ChainCmd::Import { file } => ChainJob::Import(read_chain_file(&file, net)?),
         }),
-        Command::Wallet(WalletCmd::New | WalletCmd::Address) | Command::Bench(_) => {
+        Command::Wallet(WalletCmd::New | WalletCmd::Address)
+        | Command::Bench(_)
+        | Command::Node(_) => {
             bail!("internal error: command dispatched to the wrong handler")
         }
     })
@@ -676,6 +714,69 @@ pub fn read_chain_file(file: &Path, network: Network) -> Result<Vec<Block>> {
     Ok(blocks)
 }
 
+/// Run a node with its network until SIGINT or SIGTERM, then shut down cleanly: peers told,
+/// mempool saved, store closed.
+async fn run_node(g: &Global, args: NodeArgs) -> Result<()> {
+    let dir = g.data_dir()?;
+    let listen = args
+        .listen
+        .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], g.network.params().default_port)));
+    let node = Node::spawn(NodeConfig::new(&dir, g.network))?;
+    let mut config = P2pConfig::new(&dir, listen);
+    config.connect = args.connect.clone();
+    let net = match p2p::start(node.clone(), config).await {
+        Ok(n) => n,
+        Err(e) => {
+            node.shutdown().await?;
+            return Err(e.into());
+        }
+    };
+    let view = net.view();
+    tracing::info!(
+        "node {} on {} listening on {}",
+        view.id.map(|i| i.to_string()).unwrap_or_default(),
+        g.network,
+        view.listen.map(|a| a.to_string()).unwrap_or_default()
+    );
+    if args.mine {
+        let w = open_wallet(g)?;
+        let threads = args.threads.unwrap_or_else(default_threads).max(1);
+        node.set_mining(threads, Some(w.receive_address())).await?;
+        tracing::info!(
+            "mining with {threads} threads to {}",
+            w.receive_address().encode(g.network)
+        );
+    }
+    wait_for_stop_signal().await;
+    tracing::info!("shutting down");
+    net.shutdown().await?;
+    node.shutdown().await?;
+    Ok(())
+}
+
+/// SIGINT (Ctrl-C) or SIGTERM.
+async fn wait_for_stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
 async fn status(g: &Global) -> Result<Output> {
     let dir = g.data_dir()?;
     let node = Node::spawn(NodeConfig::new(&dir, g.network))?;
@@ -726,6 +827,35 @@ async fn bench(g: &Global, b: BenchCmd) -> Result<Output> {
                 json!({ "hashes_per_second": hps, "threads": threads, "kernel": name, "seconds": seconds }),
             ))
         }
+        BenchCmd::Sync { blocks, txs } => {
+            let chain = crate::bench::generate_chain(blocks, txs);
+            let tx_count: usize = chain.iter().map(|b| b.txs.len() - 1).sum();
+            let tmp = tempdir_for("sync")?;
+            let result = async {
+                let import = crate::bench::time_import(chain.clone(), &tmp.join("import")).await?;
+                let sync =
+                    crate::bench::time_sync(chain, &tmp.join("source"), &tmp.join("sync")).await?;
+                Ok::<_, anyhow::Error>((import, sync))
+            }
+            .await;
+            let _ = std::fs::remove_dir_all(&tmp);
+            let (import, sync) = result?;
+            let per_sec = |d: std::time::Duration| (blocks as f64 / d.as_secs_f64()) as u64;
+            let ratio = import.as_secs_f64() / sync.as_secs_f64();
+            Ok(out(
+                format!(
+                    "{blocks} blocks with {tx_count} transactions: import {:.3} s ({} blocks/s), sync over QUIC {:.3} s ({} blocks/s): sync at {:.2}x the import speed",
+                    import.as_secs_f64(),
+                    per_sec(import),
+                    sync.as_secs_f64(),
+                    per_sec(sync),
+                    ratio
+                ),
+                json!({ "blocks": blocks, "transactions": tx_count, "import_seconds": import.as_secs_f64(),
+                        "sync_seconds": sync.as_secs_f64(), "import_blocks_per_second": per_sec(import),
+                        "sync_blocks_per_second": per_sec(sync), "sync_to_import_ratio": ratio }),
+            ))
+        }
         BenchCmd::Import { blocks } => {
             let _ = g;
             let (n, secs) = bench_import(blocks).await?;
@@ -736,6 +866,14 @@ async fn bench(g: &Global, b: BenchCmd) -> Result<Output> {
             ))
         }
     }
+}
+
+/// A fresh temporary directory for a benchmark.
+fn tempdir_for(what: &str) -> Result<PathBuf> {
+    let dir = std::env::temp_dir().join(format!("chain-tui-bench-{what}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    Ok(dir)
 }
 
 /// Mine `n` regtest blocks in a temporary dir, export, and time importing them into a fresh one.

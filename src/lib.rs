@@ -3,8 +3,10 @@
 //! Dependencies point one way: [`core`] (pure consensus, no I/O) ← [`storage`] (redb) ← [`node`]
 //! (chain state, mempool, miner, the [`node::NodeHandle`]) ← [`wallet`], [`cli`].
 
+pub mod bench;
 pub mod cli;
 pub mod core;
+pub mod net;
 pub mod node;
 pub mod storage;
 pub mod wallet;

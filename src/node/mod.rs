@@ -6,6 +6,7 @@
 pub mod chain;
 pub mod mempool;
 pub mod miner;
+pub mod p2p;
 pub mod validate;
 
 use crate::core::address::Address;
@@ -527,6 +528,11 @@ impl NodeHandle {
             .read()
             .ok()
             .and_then(|p| p.get(txid).map(|e| e.tx.clone()))
+    }
+
+    /// The store, for the network glue in this module tree (address book and bans).
+    pub(crate) fn store(&self) -> &Store {
+        &self.store
     }
 
     /// Blocks of the active chain from `from` (inclusive), at most `limit`.

@@ -197,7 +197,10 @@ impl Store {
                     if meta.get(K_TIP)?.is_none() {
                         return Err(StoreError::Corrupt("no chain tip recorded".into()));
                     }
-                    return Ok(());
+                    drop(meta);
+                    drop(rtx);
+                    // Create any table a newer version added (opening it in a write does).
+                    return self.write(true, |_| Ok::<_, StoreError>(()));
                 }
                 _ => return Err(foreign("no chain-tui metadata")),
             }
@@ -229,6 +232,7 @@ impl Store {
             addr_hist: tx.open_table(ADDR_HIST)?,
             leaves: tx.open_table(LEAVES)?,
             mempool: tx.open_table(MEMPOOL)?,
+            net: tx.open_table(NET)?,
         })
     }
 
@@ -490,10 +494,24 @@ pub struct Reader {
     addr_hist: redb::ReadOnlyTable<[u8; 60], [u8; 16]>,
     leaves: redb::ReadOnlyTable<[u8; 32], ()>,
     mempool: redb::ReadOnlyTable<[u8; 32], &'static [u8]>,
+    net: redb::ReadOnlyTable<&'static str, &'static [u8]>,
 }
 
 impl Reader {
     reader_methods!();
+
+    /// Network records whose key starts with `prefix`.
+    pub fn net_records(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>> {
+        let tx_table = &self.net;
+        let mut out = Vec::new();
+        for row in tx_table.iter()? {
+            let (k, v) = row?;
+            if k.value().starts_with(prefix) {
+                out.push((k.value().to_string(), v.value().to_vec()));
+            }
+        }
+        Ok(out)
+    }
 
     /// Visit every unspent coin, in outpoint order.
     pub fn for_each_coin(&self, mut f: impl FnMut(OutPoint, Coin)) -> Result<()> {
@@ -546,6 +564,7 @@ pub struct Batch<'a> {
     addr_hist: redb::Table<'a, [u8; 60], [u8; 16]>,
     leaves: redb::Table<'a, [u8; 32], ()>,
     mempool: redb::Table<'a, [u8; 32], &'static [u8]>,
+    net: redb::Table<'a, &'static str, &'static [u8]>,
 }
 
 fn open_tables(tx: &redb::WriteTransaction) -> Result<Batch<'_>> {
@@ -561,6 +580,7 @@ fn open_tables(tx: &redb::WriteTransaction) -> Result<Batch<'_>> {
         addr_hist: tx.open_table(ADDR_HIST)?,
         leaves: tx.open_table(LEAVES)?,
         mempool: tx.open_table(MEMPOOL)?,
+        net: tx.open_table(NET)?,
     })
 }
 
@@ -771,6 +791,15 @@ impl Batch<'_> {
         self.mempool.retain(|_, _| false)?;
         for tx in txs {
             self.add_mempool(tx)?;
+        }
+        Ok(())
+    }
+
+    /// Replace every network record whose key starts with `prefix` by `records`.
+    pub fn put_net_records(&mut self, prefix: &str, records: &[(String, Vec<u8>)]) -> Result<()> {
+        self.net.retain(|k, _| !k.starts_with(prefix))?;
+        for (k, v) in records {
+            self.net.insert(k.as_str(), v.as_slice())?;
         }
         Ok(())
     }

@@ -26,6 +26,9 @@ pub(super) const LEAVES: TableDefinition<[u8; 32], ()> = TableDefinition::new("l
 /// Txid → transaction bytes: the mempool saved at shutdown, and wallet sends as they happen.
 pub(super) const MEMPOOL: TableDefinition<[u8; 32], &[u8]> = TableDefinition::new("mempool");
 
+/// Network records (peer address book, bans), keyed by the network layer's own keys.
+pub(super) const NET: TableDefinition<&str, &[u8]> = TableDefinition::new("net_records");
+
 pub(super) const K_FORMAT: &str = "format";
 pub(super) const K_GENESIS: &str = "genesis";
 pub(super) const K_TIP: &str = "tip";

@@ -1,0 +1,6 @@
+//! Peer-to-peer networking: node identity, the authenticated QUIC transport and the wire protocol.
+//! The peer manager that uses them lives in `node::p2p`.
+
+pub mod identity;
+pub mod transport;
+pub mod wire;

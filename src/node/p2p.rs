@@ -1,0 +1,1548 @@
+//! Peer-to-peer glue: connects the node to its peers over the authenticated QUIC transport.
+//!
+//! One manager task owns every piece of network state: the peer table, the download
+//! scheduler, bans and the address book. Each connection has a task that does the `Hello`
+//! handshake, frames messages and forwards them. A per-peer rate limit means a flooding peer
+//! is banned before it can crowd out the others.
+//!
+//! Sync is headers-first:
+//! - headers are checked for linkage and proof of work, then their blocks are requested in
+//!   batches from every peer known to have them;
+//! - a request that stalls is given to another peer;
+//! - blocks reach the node in chain order, in batches committed together and flushed before
+//!   anything is relayed.
+//!
+//! New blocks and transactions are announced by hash and fetched by whoever lacks them. Each
+//! peer has a known-inventory set, so nothing is echoed back to its sender.
+//!
+//! A protocol violation disconnects the peer and bans its identity and address for a while,
+//! with the reason kept. The violations are: an invalid block or transaction, an undecodable
+//! or oversized message, unrequested data, and flooding. The address book and the bans live
+//! in the store, so a restarted node reconnects to the peers it knew.
+
+use crate::core::block::{Block, BlockHeader};
+use crate::core::hash::{BlockHash, Txid};
+use crate::core::pow::Work;
+use crate::net::identity::{NodeId, NodeKey, PeerAddr};
+use crate::net::transport::{Connection, Limits, Transport};
+use crate::net::wire::{
+    self, Hello, MAX_ADDRS, MAX_GET_BLOCKS, MAX_HEADERS, MAX_INV, Message, PROTOCOL_VERSION,
+    WireError,
+};
+use crate::node::chain::unix_now;
+use crate::node::{NodeError, NodeEvent, NodeHandle};
+use serde::{Deserialize, Serialize};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
+
+/// Blocks asked of one peer in one request.
+const REQUEST_BLOCKS: usize = 16;
+/// Blocks in flight per peer.
+const MAX_IN_FLIGHT: usize = 64;
+/// A block request older than this is given to another peer.
+const STALL_TIMEOUT: Duration = Duration::from_secs(10);
+/// Stalls after which a peer is dropped.
+const MAX_STALLS: u32 = 3;
+/// Blocks handed to the node at once during sync.
+const SUBMIT_BATCH: usize = 500;
+/// Blocks queued for download at most; more headers are asked for as the queue drains.
+const MAX_WANTED: usize = 20_000;
+/// Messages a peer may send per second on average (burst: ten times that).
+const RATE_PER_SEC: u64 = 2000;
+/// Known-inventory entries kept per peer before the set is reset.
+const MAX_KNOWN: usize = 50_000;
+/// How long the Hello exchange may take.
+const HELLO_TIMEOUT: Duration = Duration::from_secs(5);
+/// Time between pings.
+const PING_EVERY: Duration = Duration::from_secs(5);
+/// Longest reconnection backoff.
+const MAX_BACKOFF_SECS: u64 = 300;
+/// Addresses kept in the book.
+const MAX_BOOK: usize = 1000;
+
+/// How the network part of a node is started.
+#[derive(Clone, Debug)]
+pub struct P2pConfig {
+    /// Where to accept connections (port 0: the system picks one).
+    pub listen: SocketAddr,
+    /// Peers to keep connected to.
+    pub connect: Vec<PeerAddr>,
+    /// Outbound connections the node keeps open at most.
+    pub max_outbound: usize,
+    pub limits: Limits,
+    /// The identity key file.
+    pub key_path: PathBuf,
+    /// How long a misbehaving peer stays banned.
+    pub ban_time: Duration,
+    pub user_agent: String,
+}
+
+impl P2pConfig {
+    pub fn new(data_dir: &std::path::Path, listen: SocketAddr) -> P2pConfig {
+        P2pConfig {
+            listen,
+            connect: Vec::new(),
+            max_outbound: 8,
+            limits: Limits::default(),
+            key_path: data_dir.join("node_key"),
+            ban_time: Duration::from_secs(3600),
+            user_agent: format!("chain-tui/{}", env!("CARGO_PKG_VERSION")),
+        }
+    }
+}
+
+/// A connected peer as displays show it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PeerInfo {
+    pub id: NodeId,
+    pub addr: SocketAddr,
+    pub inbound: bool,
+    pub height: u64,
+    pub tip: BlockHash,
+    pub work: Work,
+    /// Last ping round trip.
+    pub rtt: Option<Duration>,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    pub user_agent: String,
+    /// Seconds since the epoch.
+    pub connected_since: u64,
+}
+
+/// A ban.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BanInfo {
+    pub id: Option<NodeId>,
+    pub addr: Option<SocketAddr>,
+    pub reason: String,
+    /// Seconds since the epoch.
+    pub until: u64,
+}
+
+/// The network state as displays and the API see it.
+#[derive(Clone, Debug, Default)]
+pub struct P2pView {
+    pub id: Option<NodeId>,
+    pub listen: Option<SocketAddr>,
+    pub peers: Vec<PeerInfo>,
+    pub bans: Vec<BanInfo>,
+    /// Addresses in the book.
+    pub known_addrs: usize,
+    /// Blocks queued for download.
+    pub downloading: usize,
+}
+
+enum P2pCmd {
+    Connect(PeerAddr, oneshot::Sender<Result<NodeId, String>>),
+    Unban(String, oneshot::Sender<bool>),
+    Sync(oneshot::Sender<()>),
+    Shutdown(oneshot::Sender<()>),
+}
+
+/// A handle to the running network part of a node.
+#[derive(Clone)]
+pub struct P2pHandle {
+    cmd: mpsc::Sender<P2pCmd>,
+    view: watch::Receiver<P2pView>,
+}
+
+impl P2pHandle {
+    /// Connected peers, bans and the address book size.
+    pub fn view(&self) -> P2pView {
+        self.view.borrow().clone()
+    }
+    /// A receiver that wakes when the view changes.
+    pub fn watch(&self) -> watch::Receiver<P2pView> {
+        self.view.clone()
+    }
+    /// Dial a peer now (and keep it in the address book).
+    pub async fn connect(&self, addr: PeerAddr) -> Result<NodeId, NodeError> {
+        let (tx, rx) = oneshot::channel();
+        self.cmd
+            .send(P2pCmd::Connect(addr, tx))
+            .await
+            .map_err(|_| NodeError::Stopped)?;
+        rx.await
+            .map_err(|_| NodeError::Stopped)?
+            .map_err(NodeError::Config)
+    }
+    /// Lift the ban on a node id (hex) or an address; true if there was one.
+    pub async fn unban(&self, who: &str) -> Result<bool, NodeError> {
+        let (tx, rx) = oneshot::channel();
+        self.cmd
+            .send(P2pCmd::Unban(who.to_string(), tx))
+            .await
+            .map_err(|_| NodeError::Stopped)?;
+        rx.await.map_err(|_| NodeError::Stopped)
+    }
+    /// Ask every peer for headers beyond our tip now.
+    pub async fn sync_now(&self) -> Result<(), NodeError> {
+        let (tx, rx) = oneshot::channel();
+        self.cmd
+            .send(P2pCmd::Sync(tx))
+            .await
+            .map_err(|_| NodeError::Stopped)?;
+        rx.await.map_err(|_| NodeError::Stopped)
+    }
+    /// Tell peers goodbye, save the address book, close the endpoint.
+    pub async fn shutdown(&self) -> Result<(), NodeError> {
+        let (tx, rx) = oneshot::channel();
+        self.cmd
+            .send(P2pCmd::Shutdown(tx))
+            .await
+            .map_err(|_| NodeError::Stopped)?;
+        rx.await.map_err(|_| NodeError::Stopped)
+    }
+}
+
+/// What connection tasks tell the manager.
+enum PeerEvent {
+    Connected {
+        conn: Arc<Connection>,
+        hello: Hello,
+        sender: mpsc::Sender<Message>,
+        dialed: Option<SocketAddr>,
+        /// Answered once the manager has taken or refused the connection.
+        reply: Option<DialReply>,
+    },
+    Message(NodeId, u64, Message),
+    Gone {
+        id: NodeId,
+        /// The connection that ended, if the handshake got that far.
+        conn: Option<Arc<Connection>>,
+        reason: String,
+        misbehaviour: bool,
+    },
+    DialFailed(SocketAddr, String),
+}
+
+struct Peer {
+    conn: Arc<Connection>,
+    conn_id: u64,
+    sender: mpsc::Sender<Message>,
+    info: PeerInfo,
+    /// Hashes (blocks and txids) this peer is known to have.
+    known: HashSet<[u8; 32]>,
+    requested_txs: HashSet<Txid>,
+    in_flight: usize,
+    stalls: u32,
+    ping: Option<(u64, Instant)>,
+    last_ping: Instant,
+    /// Address it listens on (from its Hello), for the book.
+    listen: Option<SocketAddr>,
+}
+
+impl Peer {
+    fn know(&mut self, h: [u8; 32]) {
+        if self.known.len() >= MAX_KNOWN {
+            self.known.clear();
+        }
+        self.known.insert(h);
+    }
+    fn send(&mut self, msg: Message) {
+        // A full queue means the peer does not read: it will time out; never block the manager.
+        if self.sender.try_send(msg).is_err() {
+            tracing::debug!("send queue to {} is full", self.info.id.short());
+        }
+    }
+}
+
+/// A block waiting to be downloaded or connected.
+struct Wanted {
+    height: u64,
+    /// Peer asked and when.
+    asked: Option<(NodeId, Instant)>,
+    /// The block, once received, and who sent it.
+    got: Option<(Block, NodeId)>,
+}
+
+/// Address book entry.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct BookEntry {
+    addr: SocketAddr,
+    id: Option<NodeId>,
+    failures: u32,
+    next_try: u64,
+    /// Given with --connect: always retried.
+    pinned: bool,
+}
+
+struct Manager {
+    node: NodeHandle,
+    transport: Arc<Transport>,
+    config: P2pConfig,
+    hello_base: Hello,
+    peers: HashMap<NodeId, Peer>,
+    /// Blocks wanted, in chain order.
+    queue: VecDeque<BlockHash>,
+    wanted: HashMap<BlockHash, Wanted>,
+    bans: Vec<BanInfo>,
+    book: HashMap<SocketAddr, BookEntry>,
+    dialing: HashSet<SocketAddr>,
+    events_tx: mpsc::Sender<PeerEvent>,
+    view: watch::Sender<P2pView>,
+    next_conn_id: u64,
+    last_announced: Option<BlockHash>,
+}
+
+/// Start the network part of `node`: bind, load the address book and bans, dial `connect`.
+pub async fn start(node: NodeHandle, config: P2pConfig) -> Result<P2pHandle, NodeError> {
+    let key =
+        NodeKey::load_or_create(&config.key_path).map_err(|e| NodeError::Config(e.to_string()))?;
+    let transport = Transport::bind(config.listen, &key, config.limits.clone())
+        .map_err(|e| NodeError::Config(format!("cannot listen on {}: {e}", config.listen)))?;
+    let listen = transport.local_addr().ok();
+    let (cmd_tx, cmd_rx) = mpsc::channel(64);
+    let (events_tx, events_rx) = mpsc::channel(4096);
+    let (view_tx, view_rx) = watch::channel(P2pView::default());
+    let params = node.params();
+    let hello_base = Hello {
+        version: PROTOCOL_VERSION,
+        genesis: params.genesis_hash,
+        height: 0,
+        tip: params.genesis_hash,
+        work: [0; 32],
+        listen,
+        user_agent: config.user_agent.clone(),
+    };
+    let mut m = Manager {
+        node: node.clone(),
+        transport: Arc::new(transport),
+        config,
+        hello_base,
+        peers: HashMap::new(),
+        queue: VecDeque::new(),
+        wanted: HashMap::new(),
+        bans: Vec::new(),
+        book: HashMap::new(),
+        dialing: HashSet::new(),
+        events_tx,
+        view: view_tx,
+        next_conn_id: 0,
+        last_announced: None,
+    };
+    m.load_records();
+    for p in m.config.connect.clone() {
+        m.add_to_book(p.addr, p.id, true);
+    }
+    m.publish();
+    let node_events = node.events();
+    let accept_transport = m.transport.clone();
+    let accept_events = m.events_tx.clone();
+    let hello_for_accept = m.hello_base.clone();
+    let accept_node = node.clone();
+    tokio::spawn(async move {
+        accept_loop(
+            accept_transport,
+            accept_events,
+            hello_for_accept,
+            accept_node,
+        )
+        .await;
+    });
+    tokio::spawn(m.run(cmd_rx, events_rx, node_events));
+    Ok(P2pHandle {
+        cmd: cmd_tx,
+        view: view_rx,
+    })
+}
+
+/// Our Hello with the current tip.
+fn current_hello(base: &Hello, node: &NodeHandle) -> Hello {
+    let mut h = base.clone();
+    let s = node.snapshot();
+    h.height = s.height;
+    h.tip = s.tip;
+    h.work = s.chainwork.to_be_bytes();
+    h
+}
+
+async fn accept_loop(
+    transport: Arc<Transport>,
+    events: mpsc::Sender<PeerEvent>,
+    hello: Hello,
+    node: NodeHandle,
+) {
+    while let Some(incoming) = transport.accept().await {
+        match incoming {
+            Ok(conn) => {
+                let events = events.clone();
+                let hello = current_hello(&hello, &node);
+                tokio::spawn(async move {
+                    run_connection(conn, hello, events, None, None).await;
+                });
+            }
+            Err(e) => tracing::debug!("inbound connection failed: {e}"),
+        }
+    }
+}
+
+/// Dial `addr` and run the connection.
+async fn dial(
+    transport: Arc<Transport>,
+    target: PeerAddr,
+    hello: Hello,
+    events: mpsc::Sender<PeerEvent>,
+) {
+    match transport.connect(target.addr, target.id).await {
+        Ok(conn) => run_connection(conn, hello, events, Some(target.addr), None).await,
+        Err(e) => {
+            let _ = events
+                .send(PeerEvent::DialFailed(target.addr, e.to_string()))
+                .await;
+        }
+    }
+}
+
+/// Who waits for a dial to settle (`P2pHandle::connect`): told the peer's id once the
+/// manager took the connection, or why it did not.
+type DialReply = oneshot::Sender<Result<NodeId, String>>;
+
+/// Open (dialer) or accept the one stream, and exchange and check `Hello`s. `Err((reason,
+/// misbehaviour))` when it fails.
+async fn handshake(
+    conn: &Connection,
+    hello: &Hello,
+    dialer: bool,
+) -> Result<(quinn::SendStream, quinn::RecvStream, Hello), (String, bool)> {
+    // The dialer opens the one bidirectional stream both sides talk on.
+    let streams = if dialer {
+        tokio::time::timeout(HELLO_TIMEOUT, conn.conn.open_bi()).await
+    } else {
+        tokio::time::timeout(HELLO_TIMEOUT, conn.conn.accept_bi()).await
+    };
+    let (mut send, mut recv) = match streams {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => return Err((format!("no stream: {e}"), false)),
+        Err(_) => {
+            conn.conn.close(1u32.into(), b"handshake timeout");
+            return Err(("handshake timed out".into(), false));
+        }
+    };
+    if let Err(e) = wire::write_message(&mut send, &Message::Hello(hello.clone())).await {
+        return Err((format!("cannot send hello: {e}"), false));
+    }
+    let theirs = match tokio::time::timeout(HELLO_TIMEOUT, wire::read_message(&mut recv)).await {
+        Ok(Ok(Message::Hello(h))) => h,
+        Ok(Ok(other)) => {
+            conn.conn.close(2u32.into(), b"expected hello");
+            return Err((format!("sent {} before hello", other.kind()), true));
+        }
+        Ok(Err(e)) => return Err((format!("bad hello: {e}"), e.is_misbehaviour())),
+        Err(_) => {
+            conn.conn.close(1u32.into(), b"hello timeout");
+            return Err(("no hello in time".into(), false));
+        }
+    };
+    if theirs.genesis != hello.genesis {
+        conn.conn
+            .close(3u32.into(), b"different genesis: another network");
+        return Err((
+            format!(
+                "peer is on another network (genesis {})",
+                theirs.genesis.short()
+            ),
+            false,
+        ));
+    }
+    if theirs.version != PROTOCOL_VERSION {
+        conn.conn
+            .close(4u32.into(), b"unsupported protocol version");
+        return Err((
+            format!("protocol version {} not supported", theirs.version),
+            false,
+        ));
+    }
+    Ok((send, recv, theirs))
+}
+
+/// Handshake, then shuttle framed messages between the peer and the manager.
+async fn run_connection(
+    conn: Connection,
+    hello: Hello,
+    events: mpsc::Sender<PeerEvent>,
+    dialed: Option<SocketAddr>,
+    reply: Option<DialReply>,
+) {
+    let id = conn.peer;
+    let conn = Arc::new(conn);
+    let (mut send, mut recv, theirs) = match handshake(&conn, &hello, dialed.is_some()).await {
+        Ok(x) => x,
+        Err((reason, misbehaviour)) => {
+            // A dial that fails at the handshake is a failed dial: the address leaves
+            // `dialing` and backs off.
+            if let Some(addr) = dialed {
+                let _ = events
+                    .send(PeerEvent::DialFailed(addr, reason.clone()))
+                    .await;
+            }
+            if let Some(r) = reply {
+                let _ = r.send(Err(reason.clone()));
+            }
+            gone(&events, id, None, reason, misbehaviour).await;
+            return;
+        }
+    };
+    let (tx, mut rx) = mpsc::channel::<Message>(1024);
+    if events
+        .send(PeerEvent::Connected {
+            conn: conn.clone(),
+            hello: theirs,
+            sender: tx,
+            dialed,
+            reply,
+        })
+        .await
+        .is_err()
+    {
+        return;
+    }
+    let writer_conn = conn.clone();
+    let writer = tokio::spawn(async move {
+        while let Some(msg) = rx.recv().await {
+            if wire::write_message(&mut send, &msg).await.is_err() {
+                break;
+            }
+        }
+        let _ = send.finish();
+        drop(writer_conn);
+    });
+    // Reader: a token bucket bounds the rate a peer may send at.
+    let mut tokens = RATE_PER_SEC * 10;
+    let mut last = Instant::now();
+    let result = loop {
+        let msg = match wire::read_message(&mut recv).await {
+            Ok(m) => m,
+            Err(WireError::Closed) => break ("disconnected".to_string(), false),
+            Err(e) => break (e.to_string(), e.is_misbehaviour()),
+        };
+        let now = Instant::now();
+        let refill = now.duration_since(last).as_millis() as u64 * RATE_PER_SEC / 1000;
+        if refill > 0 {
+            tokens = (tokens + refill).min(RATE_PER_SEC * 10);
+            last = now;
+        }
+        if tokens == 0 {
+            break ("flooding: too many messages".to_string(), true);
+        }
+        tokens -= 1;
+        let size = msg.encode().len() as u64 + 4;
+        if events
+            .send(PeerEvent::Message(id, size, msg))
+            .await
+            .is_err()
+        {
+            break ("node stopping".to_string(), false);
+        }
+    };
+    writer.abort();
+    let (reason, misbehaviour) = result;
+    conn.conn.close(
+        if misbehaviour { 5u32 } else { 0u32 }.into(),
+        reason.as_bytes(),
+    );
+    gone(&events, id, Some(conn), reason, misbehaviour).await;
+}
+
+async fn gone(
+    events: &mpsc::Sender<PeerEvent>,
+    id: NodeId,
+    conn: Option<Arc<Connection>>,
+    reason: String,
+    misbehaviour: bool,
+) {
+    let _ = events
+        .send(PeerEvent::Gone {
+            id,
+            conn,
+            reason,
+            misbehaviour,
+        })
+        .await;
+}
+
+/// Record keys in the store's network table.
+const BOOK_PREFIX: &str = "addr/";
+const BAN_PREFIX: &str = "ban/";
+
+impl Manager {
+    async fn run(
+        mut self,
+        mut cmds: mpsc::Receiver<P2pCmd>,
+        mut events: mpsc::Receiver<PeerEvent>,
+        mut node_events: broadcast::Receiver<NodeEvent>,
+    ) {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        self.dial_due();
+        loop {
+            tokio::select! {
+                cmd = cmds.recv() => match cmd {
+                    Some(P2pCmd::Shutdown(reply)) => {
+                        self.shutdown();
+                        let _ = reply.send(());
+                        return;
+                    }
+                    Some(cmd) => self.command(cmd),
+                    None => {
+                        self.shutdown();
+                        return;
+                    }
+                },
+                Some(ev) = events.recv() => self.peer_event(ev).await,
+                ev = node_events.recv() => match ev {
+                    Ok(ev) => self.node_event(ev),
+                    Err(broadcast::error::RecvError::Lagged(_)) => self.announce_tip(),
+                    Err(broadcast::error::RecvError::Closed) => {
+                        self.shutdown();
+                        return;
+                    }
+                },
+                _ = tick.tick() => self.tick(),
+            }
+        }
+    }
+
+    fn shutdown(&mut self) {
+        for p in self.peers.values() {
+            p.conn.conn.close(0u32.into(), b"shutting down");
+        }
+        self.save_records();
+        self.transport.close();
+    }
+
+    fn command(&mut self, cmd: P2pCmd) {
+        match cmd {
+            P2pCmd::Connect(addr, reply) => {
+                self.add_to_book(addr.addr, addr.id, true);
+                if let Some(entry) = self.book.get_mut(&addr.addr) {
+                    entry.next_try = 0;
+                    entry.failures = 0;
+                }
+                if let Some(p) = self.peers.values().find(|p| p.info.addr == addr.addr) {
+                    let _ = reply.send(Ok(p.info.id));
+                    return;
+                }
+                // Answer when the dial settles.
+                let transport = self.transport.clone();
+                let hello = current_hello(&self.hello_base, &self.node);
+                let events = self.events_tx.clone();
+                self.dialing.insert(addr.addr);
+                tokio::spawn(async move {
+                    match transport.connect(addr.addr, addr.id).await {
+                        Ok(conn) => {
+                            run_connection(conn, hello, events, Some(addr.addr), Some(reply))
+                                .await;
+                        }
+                        Err(e) => {
+                            let msg = e.to_string();
+                            let _ = events
+                                .send(PeerEvent::DialFailed(addr.addr, msg.clone()))
+                                .await;
+                            let _ = reply.send(Err(msg));
+                        }
+                    }
+                });
+            }
+            P2pCmd::Unban(who, reply) => {
+                let before = self.bans.len();
+                self.bans.retain(|b| {
+                    let id_match = b
+                        .id
+                        .map(|i| i.to_string() == who || i.short().trim_end_matches('…') == who);
+                    let addr_match = b.addr.map(|a| a.to_string() == who);
+                    !(id_match == Some(true) || addr_match == Some(true))
+                });
+                let lifted = self.bans.len() != before;
+                if lifted {
+                    self.save_records();
+                    self.publish();
+                }
+                let _ = reply.send(lifted);
+            }
+            P2pCmd::Sync(reply) => {
+                let ids: Vec<NodeId> = self.peers.keys().copied().collect();
+                for id in ids {
+                    self.ask_headers(&id);
+                }
+                let _ = reply.send(());
+            }
+            P2pCmd::Shutdown(_) => {}
+        }
+    }
+
+    fn is_banned(&self, id: &NodeId, addr: &SocketAddr) -> Option<&BanInfo> {
+        let now = unix_now();
+        self.bans
+            .iter()
+            .find(|b| b.until > now && (b.id == Some(*id) || b.addr == Some(*addr)))
+    }
+
+    fn ban(&mut self, id: NodeId, reason: &str) {
+        let addr = self.peers.get(&id).map(|p| p.listen.unwrap_or(p.info.addr));
+        tracing::warn!("banning peer {} ({addr:?}): {reason}", id.short());
+        let until = unix_now() + self.config.ban_time.as_secs();
+        self.bans.retain(|b| b.id != Some(id));
+        self.bans.push(BanInfo {
+            id: Some(id),
+            addr,
+            reason: reason.to_string(),
+            until,
+        });
+        self.disconnect(&id, reason);
+        self.save_records();
+    }
+
+    fn disconnect(&mut self, id: &NodeId, reason: &str) {
+        if let Some(p) = self.peers.remove(id) {
+            p.conn.conn.close(5u32.into(), reason.as_bytes());
+            self.release_requests(id);
+            self.publish();
+        }
+    }
+
+    /// Give the blocks asked of `id` back to the queue.
+    fn release_requests(&mut self, id: &NodeId) {
+        for w in self.wanted.values_mut() {
+            if matches!(w.asked, Some((p, _)) if p == *id) && w.got.is_none() {
+                w.asked = None;
+            }
+        }
+    }
+
+    async fn peer_event(&mut self, ev: PeerEvent) {
+        match ev {
+            PeerEvent::Connected {
+                conn,
+                hello,
+                sender,
+                dialed,
+                reply,
+            } => {
+                let result = self.connected(conn, hello, sender, dialed);
+                if let Some(r) = reply {
+                    let _ = r.send(result);
+                }
+            }
+            PeerEvent::Message(id, size, msg) => {
+                if let Some(p) = self.peers.get_mut(&id) {
+                    p.info.bytes_in += size;
+                    self.message(id, msg).await;
+                }
+            }
+            PeerEvent::Gone {
+                id,
+                conn,
+                reason,
+                misbehaviour,
+            } => {
+                // Only the connection that ended: a newer one to the same node stays.
+                let current = match (&conn, self.peers.get(&id)) {
+                    (Some(c), Some(p)) => Arc::ptr_eq(c, &p.conn),
+                    _ => false,
+                };
+                if misbehaviour {
+                    if current {
+                        self.ban(id, &reason);
+                    } else {
+                        // Misbehaved during the handshake: ban the identity only.
+                        self.bans.push(BanInfo {
+                            id: Some(id),
+                            addr: None,
+                            reason: reason.clone(),
+                            until: unix_now() + self.config.ban_time.as_secs(),
+                        });
+                        self.save_records();
+                    }
+                } else if current {
+                    tracing::info!("peer {} left: {reason}", id.short());
+                    self.peers.remove(&id);
+                    self.release_requests(&id);
+                } else {
+                    tracing::debug!("connection to {} ended: {reason}", id.short());
+                }
+                self.publish();
+            }
+            PeerEvent::DialFailed(addr, reason) => {
+                tracing::debug!("dial {addr} failed: {reason}");
+                self.dialing.remove(&addr);
+                if let Some(e) = self.book.get_mut(&addr) {
+                    e.failures = e.failures.saturating_add(1);
+                    e.next_try = unix_now() + (1u64 << e.failures.min(8)).min(MAX_BACKOFF_SECS);
+                }
+            }
+        }
+    }
+
+    fn connected(
+        &mut self,
+        conn: Arc<Connection>,
+        hello: Hello,
+        sender: mpsc::Sender<Message>,
+        dialed: Option<SocketAddr>,
+    ) -> Result<NodeId, String> {
+        let id = conn.peer;
+        if let Some(a) = dialed {
+            self.dialing.remove(&a);
+        }
+        let addr = conn.remote;
+        if let Some(b) = self.is_banned(&id, &addr) {
+            let reason = format!("banned: {}", b.reason);
+            conn.conn.close(6u32.into(), reason.as_bytes());
+            return Err(reason);
+        }
+        if self.peers.contains_key(&id) {
+            // Both sides dialed each other: keep the connection made by the node with the
+            // smaller id, so both ends keep the same one.
+            let keep_new = (dialed.is_some()) == (self.transport.id() < id);
+            if !keep_new {
+                conn.conn.close(7u32.into(), b"duplicate connection");
+                return Ok(id);
+            }
+            if let Some(old) = self.peers.remove(&id) {
+                old.conn.conn.close(7u32.into(), b"duplicate connection");
+            }
+        }
+        if let Some(listen) = hello.listen {
+            let book_addr = if dialed.is_some() { addr } else { listen };
+            self.add_to_book(book_addr, Some(id), false);
+            if let Some(e) = self.book.get_mut(&book_addr) {
+                e.failures = 0;
+                e.id = Some(id);
+            }
+        }
+        self.next_conn_id += 1;
+        let work = Work::from_be_bytes(hello.work);
+        let mut peer = Peer {
+            conn: conn.clone(),
+            conn_id: self.next_conn_id,
+            sender,
+            info: PeerInfo {
+                id,
+                addr,
+                inbound: dialed.is_none(),
+                height: hello.height,
+                tip: hello.tip,
+                work,
+                rtt: None,
+                bytes_in: 0,
+                bytes_out: 0,
+                user_agent: hello.user_agent.clone(),
+                connected_since: unix_now(),
+            },
+            known: HashSet::new(),
+            requested_txs: HashSet::new(),
+            in_flight: 0,
+            stalls: 0,
+            ping: None,
+            last_ping: Instant::now(),
+            listen: hello.listen,
+        };
+        peer.know(hello.tip.0);
+        tracing::info!(
+            "peer {} connected ({}, {}), height {}",
+            id.short(),
+            addr,
+            if dialed.is_some() {
+                "outbound"
+            } else {
+                "inbound"
+            },
+            hello.height
+        );
+        self.peers.insert(id, peer);
+        if let Some(p) = self.peers.get_mut(&id) {
+            p.send(Message::GetAddrs);
+        }
+        let ours = self.node.snapshot().chainwork;
+        if work > ours {
+            self.ask_headers(&id);
+        }
+        // Share our mempool: peers fetch what they lack.
+        let txids: Vec<Txid> = self.node.mempool_txs().iter().map(|t| t.txid()).collect();
+        if let Some(p) = self.peers.get_mut(&id) {
+            for chunk in txids.chunks(MAX_INV) {
+                for t in chunk {
+                    p.know(t.0);
+                }
+                p.send(Message::InvTxs(chunk.to_vec()));
+            }
+        }
+        self.publish();
+        Ok(id)
+    }
+
+    fn ask_headers(&mut self, id: &NodeId) {
+        let locator = match self.download_locator() {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::error!("cannot build a locator: {e}");
+                return;
+            }
+        };
+        if let Some(p) = self.peers.get_mut(id) {
+            p.send(Message::GetHeaders {
+                locator,
+                stop: BlockHash::ZERO,
+            });
+        }
+    }
+
+    /// A locator that starts at the last header queued for download, so a long sync asks for
+    /// the next headers rather than the ones it already has.
+    fn download_locator(&self) -> Result<Vec<BlockHash>, NodeError> {
+        let mut loc = Vec::new();
+        if let Some(last) = self.queue.back() {
+            loc.push(*last);
+        }
+        loc.extend(self.node.locator()?);
+        loc.truncate(wire::MAX_LOCATOR);
+        Ok(loc)
+    }
+
+    async fn message(&mut self, id: NodeId, msg: Message) {
+        let result = self.handle(id, msg).await;
+        if let Err(reason) = result {
+            self.ban(id, &reason);
+            self.publish();
+        }
+    }
+
+    /// Handle one message; `Err(reason)` when the peer misbehaved.
+    async fn handle(&mut self, id: NodeId, msg: Message) -> Result<(), String> {
+        match msg {
+            Message::Hello(_) => return Err("second hello".into()),
+            Message::Ping(n) => self.send(&id, Message::Pong(n)),
+            Message::Pong(n) => {
+                if let Some(p) = self.peers.get_mut(&id) {
+                    match p.ping.take() {
+                        Some((sent, at)) if sent == n => p.info.rtt = Some(at.elapsed()),
+                        _ => return Err("unrequested pong".into()),
+                    }
+                }
+            }
+            Message::GetHeaders { locator, stop } => {
+                let headers = self
+                    .node
+                    .headers_after(&locator, &stop, MAX_HEADERS)
+                    .map_err(|e| {
+                        tracing::error!("headers_after: {e}");
+                        String::new()
+                    })
+                    .unwrap_or_default();
+                self.send(&id, Message::Headers(headers));
+            }
+            Message::Headers(headers) => self.on_headers(id, headers)?,
+            Message::GetBlocks(hashes) => {
+                let mut missing = Vec::new();
+                for h in hashes {
+                    match self.node.block(&h) {
+                        Ok(Some(b)) => {
+                            if let Some(p) = self.peers.get_mut(&id) {
+                                p.know(h.0);
+                            }
+                            self.send(&id, Message::Block(b));
+                        }
+                        _ => missing.push(h),
+                    }
+                }
+                if !missing.is_empty() {
+                    self.send(&id, Message::NotFound(missing));
+                }
+            }
+            Message::Block(block) => self.on_block(id, block).await?,
+            Message::NotFound(hashes) => {
+                for h in hashes {
+                    if let Some(w) = self.wanted.get_mut(&h)
+                        && matches!(w.asked, Some((p, _)) if p == id)
+                    {
+                        w.asked = None;
+                        if let Some(p) = self.peers.get_mut(&id) {
+                            p.in_flight = p.in_flight.saturating_sub(1);
+                        }
+                    }
+                }
+                self.schedule();
+            }
+            Message::InvBlocks(hashes) => {
+                let mut unknown = false;
+                for h in &hashes {
+                    if let Some(p) = self.peers.get_mut(&id) {
+                        p.know(h.0);
+                    }
+                    if !self.wanted.contains_key(h) && !self.node.has_block(h).unwrap_or(true) {
+                        unknown = true;
+                    }
+                }
+                if unknown {
+                    self.ask_headers(&id);
+                }
+            }
+            Message::InvTxs(txids) => {
+                let mut want = Vec::new();
+                if let Some(p) = self.peers.get_mut(&id) {
+                    for t in &txids {
+                        p.know(t.0);
+                    }
+                }
+                for t in txids {
+                    if !self.node.has_tx(&t).unwrap_or(true) {
+                        want.push(t);
+                    }
+                }
+                if !want.is_empty()
+                    && let Some(p) = self.peers.get_mut(&id)
+                {
+                    p.requested_txs.extend(want.iter().copied());
+                    p.send(Message::GetTxs(want));
+                }
+            }
+            Message::GetTxs(txids) => {
+                for t in txids {
+                    if let Some(tx) = self.node.mempool_tx(&t) {
+                        if let Some(p) = self.peers.get_mut(&id) {
+                            p.know(t.0);
+                        }
+                        self.send(&id, Message::Tx(tx));
+                    }
+                }
+            }
+            Message::Tx(tx) => {
+                let txid = tx.txid();
+                let asked = self
+                    .peers
+                    .get_mut(&id)
+                    .is_some_and(|p| p.requested_txs.remove(&txid));
+                if !asked {
+                    return Err(format!("unrequested transaction {}", txid.short()));
+                }
+                if let Some(p) = self.peers.get_mut(&id) {
+                    p.know(txid.0);
+                }
+                match self.node.submit_tx(tx, false).await {
+                    Ok(_) => {}
+                    Err(NodeError::Mempool(e)) => {
+                        use crate::node::mempool::MempoolError as M;
+                        // Races (already known, a conflict seen first, confirmed meanwhile,
+                        // full pool) are normal; an invalid transaction is not.
+                        if let M::Invalid(err) = &e
+                            && !matches!(
+                                err,
+                                crate::core::rules::TxError::MissingInput(_)
+                                    | crate::core::rules::TxError::AlreadySpent(_)
+                                    | crate::core::rules::TxError::ImmatureCoinbase { .. }
+                                    | crate::core::rules::TxError::NotFinal { .. }
+                            )
+                        {
+                            return Err(format!("invalid transaction {}: {e}", txid.short()));
+                        }
+                    }
+                    Err(e) => tracing::error!("submitting a peer transaction: {e}"),
+                }
+            }
+            Message::GetAddrs => {
+                let mut addrs: Vec<SocketAddr> =
+                    self.peers.values().filter_map(|p| p.listen).collect();
+                addrs.extend(self.book.keys().copied());
+                addrs.sort();
+                addrs.dedup();
+                addrs.truncate(MAX_ADDRS);
+                self.send(&id, Message::Addrs(addrs));
+            }
+            Message::Addrs(addrs) => {
+                for a in addrs {
+                    if Some(a) != self.hello_base.listen {
+                        self.add_to_book(a, None, false);
+                    }
+                }
+                self.dial_due();
+            }
+        }
+        Ok(())
+    }
+
+    fn send(&mut self, id: &NodeId, msg: Message) {
+        if let Some(p) = self.peers.get_mut(id) {
+            p.info.bytes_out += msg.encode().len() as u64 + 4;
+            p.send(msg);
+        }
+    }
+
+    fn on_headers(&mut self, id: NodeId, headers: Vec<BlockHeader>) -> Result<(), String> {
+        if headers.is_empty() {
+            return Ok(());
+        }
+        if !wire::headers_connect(&headers) {
+            return Err("headers do not form a chain".into());
+        }
+        for h in &headers {
+            let target = h
+                .bits
+                .to_target()
+                .map_err(|e| format!("header with a bad target: {e}"))?;
+            if !target.is_met_by(&h.hash().0) || target > self.node.params().pow_limit {
+                return Err(format!(
+                    "header {} has too little proof of work",
+                    h.hash().short()
+                ));
+            }
+        }
+        // Where the headers attach: a stored block, or the last header already queued.
+        let first_prev = headers[0].prev;
+        let base_height = match self.node.block_meta(&first_prev) {
+            Ok(Some(m)) => m.height,
+            _ => match self.wanted.get(&first_prev) {
+                Some(w) => w.height,
+                None => {
+                    // Not connected to anything we know: ask again from our own locator.
+                    self.ask_headers(&id);
+                    return Ok(());
+                }
+            },
+        };
+        let full = headers.len() == MAX_HEADERS;
+        let mut last = None;
+        for (i, h) in headers.into_iter().enumerate() {
+            let hash = h.hash();
+            last = Some(hash);
+            if let Some(p) = self.peers.get_mut(&id) {
+                p.know(hash.0);
+                let height = base_height + 1 + i as u64;
+                if height > p.info.height {
+                    p.info.height = height;
+                    p.info.tip = hash;
+                }
+            }
+            if self.wanted.contains_key(&hash) || self.node.has_block(&hash).unwrap_or(true) {
+                continue;
+            }
+            if self.wanted.len() >= MAX_WANTED {
+                // Enough queued; the tick asks for more as the queue drains.
+                return Ok(());
+            }
+            self.wanted.insert(
+                hash,
+                Wanted {
+                    height: base_height + 1 + i as u64,
+                    asked: None,
+                    got: None,
+                },
+            );
+            self.queue.push_back(hash);
+        }
+        if full
+            && self.wanted.len() < MAX_WANTED
+            && let Some(last) = last
+        {
+            if let Some(p) = self.peers.get_mut(&id) {
+                p.send(Message::GetHeaders {
+                    locator: vec![last],
+                    stop: BlockHash::ZERO,
+                });
+            }
+        }
+        self.schedule();
+        Ok(())
+    }
+
+    /// Ask peers for queued blocks they can give, a few at a time each.
+    fn schedule(&mut self) {
+        let now = Instant::now();
+        let ids: Vec<NodeId> = self.peers.keys().copied().collect();
+        for id in ids {
+            let Some(peer) = self.peers.get(&id) else {
+                continue;
+            };
+            let mut room = MAX_IN_FLIGHT.saturating_sub(peer.in_flight);
+            if room == 0 {
+                continue;
+            }
+            let peer_height = peer.info.height;
+            let mut batch = Vec::new();
+            for hash in &self.queue {
+                if room == 0 || batch.len() >= REQUEST_BLOCKS {
+                    break;
+                }
+                let Some(w) = self.wanted.get(hash) else {
+                    continue;
+                };
+                if w.asked.is_some() || w.got.is_some() {
+                    continue;
+                }
+                // A peer can give a block it announced, or any block at or below its height
+                // on the branch it announced (we only queue headers some peer sent).
+                if w.height > peer_height && !peer.known.contains(&hash.0) {
+                    continue;
+                }
+                batch.push(*hash);
+                room -= 1;
+            }
+            for h in &batch {
+                if let Some(w) = self.wanted.get_mut(h) {
+                    w.asked = Some((id, now));
+                }
+            }
+            if !batch.is_empty()
+                && let Some(p) = self.peers.get_mut(&id)
+            {
+                p.in_flight += batch.len();
+                p.info.bytes_out += 4 + 33 * batch.len() as u64;
+                p.send(Message::GetBlocks(batch));
+            }
+            let _ = MAX_GET_BLOCKS;
+        }
+    }
+
+    async fn on_block(&mut self, id: NodeId, block: Block) -> Result<(), String> {
+        let hash = block.hash();
+        let asked = self
+            .wanted
+            .get(&hash)
+            .is_some_and(|w| matches!(w.asked, Some((p, _)) if p == id) && w.got.is_none());
+        if !asked {
+            return Err(format!("unrequested block {}", hash.short()));
+        }
+        if let Some(p) = self.peers.get_mut(&id) {
+            p.in_flight = p.in_flight.saturating_sub(1);
+            p.stalls = 0;
+            p.know(hash.0);
+        }
+        if let Some(w) = self.wanted.get_mut(&hash) {
+            w.got = Some((block, id));
+        }
+        self.submit_ready().await;
+        self.schedule();
+        Ok(())
+    }
+
+    /// Hand the node the received blocks at the front of the queue, in order, in batches.
+    async fn submit_ready(&mut self) {
+        loop {
+            let mut batch = Vec::new();
+            let mut senders = Vec::new();
+            while batch.len() < SUBMIT_BATCH {
+                let Some(front) = self.queue.front().copied() else {
+                    break;
+                };
+                let ready = self.wanted.get(&front).is_some_and(|w| w.got.is_some());
+                if !ready {
+                    break;
+                }
+                self.queue.pop_front();
+                if let Some(Wanted {
+                    got: Some((b, from)),
+                    ..
+                }) = self.wanted.remove(&front)
+                {
+                    batch.push(b);
+                    senders.push(from);
+                }
+            }
+            if batch.is_empty() {
+                return;
+            }
+            match self.node.submit_blocks(batch).await {
+                Ok(outcome) => {
+                    if let Some((i, reason, invalid)) = outcome.failure {
+                        tracing::warn!("block {} of a batch refused: {reason}", i + 1);
+                        // The rest of the queue built on it: drop it all and re-ask.
+                        self.queue.clear();
+                        self.wanted.clear();
+                        if invalid && let Some(from) = senders.get(i) {
+                            self.ban(*from, &format!("invalid block: {reason}"));
+                        }
+                        for p in self.peers.values_mut() {
+                            p.in_flight = 0;
+                        }
+                        return;
+                    }
+                }
+                Err(e) => {
+                    tracing::error!("submitting blocks: {e}");
+                    return;
+                }
+            }
+        }
+    }
+
+    fn node_event(&mut self, ev: NodeEvent) {
+        match ev {
+            NodeEvent::BlockConnected { .. } => self.announce_tip(),
+            NodeEvent::Reorg { .. } => {
+                self.announce_tip();
+                // Transactions of the abandoned branch are back in the mempool without a
+                // TxAccepted event: announce them to peers that do not know them.
+                self.announce_mempool();
+            }
+            NodeEvent::TxAccepted(txid) => {
+                for p in self.peers.values_mut() {
+                    if !p.known.contains(&txid.0) {
+                        p.know(txid.0);
+                        p.send(Message::InvTxs(vec![txid]));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Announce mempool transactions to the peers not known to have them.
+    fn announce_mempool(&mut self) {
+        let txids: Vec<Txid> = self.node.mempool_txs().iter().map(|t| t.txid()).collect();
+        for p in self.peers.values_mut() {
+            let unknown: Vec<Txid> = txids
+                .iter()
+                .filter(|t| !p.known.contains(&t.0))
+                .copied()
+                .collect();
+            for chunk in unknown.chunks(MAX_INV) {
+                for t in chunk {
+                    p.know(t.0);
+                }
+                p.send(Message::InvTxs(chunk.to_vec()));
+            }
+        }
+    }
+
+    /// Announce our tip to peers that do not know it (only once the download queue is empty:
+    /// mid-sync tips are not news).
+    fn announce_tip(&mut self) {
+        if !self.queue.is_empty() {
+            return;
+        }
+        let tip = self.node.snapshot().tip;
+        if self.last_announced == Some(tip) {
+            return;
+        }
+        self.last_announced = Some(tip);
+        for p in self.peers.values_mut() {
+            if !p.known.contains(&tip.0) {
+                p.know(tip.0);
+                p.send(Message::InvBlocks(vec![tip]));
+            }
+        }
+    }
+
+    fn tick(&mut self) {
+        let now = Instant::now();
+        // Stalled block requests go back to the queue; a peer that stalls repeatedly goes.
+        let mut stalled: HashMap<NodeId, usize> = HashMap::new();
+        for w in self.wanted.values_mut() {
+            if let Some((p, at)) = w.asked
+                && w.got.is_none()
+                && now.duration_since(at) > STALL_TIMEOUT
+            {
+                w.asked = None;
+                *stalled.entry(p).or_default() += 1;
+            }
+        }
+        for (id, n) in stalled {
+            let drop_it = match self.peers.get_mut(&id) {
+                Some(p) => {
+                    p.in_flight = p.in_flight.saturating_sub(n);
+                    p.stalls += 1;
+                    p.stalls >= MAX_STALLS
+                }
+                None => false,
+            };
+            if drop_it {
+                tracing::info!("dropping peer {}: stalled block downloads", id.short());
+                self.disconnect(&id, "stalled");
+            }
+        }
+        // Pings.
+        for p in self.peers.values_mut() {
+            if p.last_ping.elapsed() >= PING_EVERY {
+                let n = unix_now() ^ p.conn_id.rotate_left(32);
+                p.ping = Some((n, Instant::now()));
+                p.last_ping = Instant::now();
+                p.info.bytes_out += 13;
+                p.send(Message::Ping(n));
+            }
+        }
+        // Forget connections that closed underneath us.
+        let closed: Vec<NodeId> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| p.conn.conn.close_reason().is_some())
+            .map(|(id, _)| *id)
+            .collect();
+        for id in closed {
+            self.peers.remove(&id);
+            self.release_requests(&id);
+        }
+        let expired = self.bans.len();
+        let t = unix_now();
+        self.bans.retain(|b| b.until > t);
+        if self.bans.len() != expired {
+            self.save_records();
+        }
+        // Headers beyond the queue from a peer with more work, when the queue runs low (also
+        // covers a missed announcement).
+        if self.wanted.len() < MAX_WANTED / 2 {
+            let ours = self.node.snapshot().chainwork;
+            let best = self
+                .peers
+                .values()
+                .filter(|p| p.info.work > ours && p.in_flight == 0)
+                .max_by_key(|p| p.info.work)
+                .map(|p| p.info.id);
+            if let Some(id) = best
+                && self.queue.is_empty()
+            {
+                self.ask_headers(&id);
+            }
+        }
+        self.schedule();
+        self.announce_tip();
+        self.dial_due();
+        self.publish();
+    }
+
+    fn add_to_book(&mut self, addr: SocketAddr, id: Option<NodeId>, pinned: bool) {
+        if Some(addr) == self.hello_base.listen {
+            return;
+        }
+        if self.book.len() >= MAX_BOOK && !self.book.contains_key(&addr) {
+            return;
+        }
+        let e = self.book.entry(addr).or_insert(BookEntry {
+            addr,
+            id,
+            failures: 0,
+            next_try: 0,
+            pinned,
+        });
+        e.pinned |= pinned;
+        if id.is_some() {
+            e.id = id;
+        }
+    }
+
+    /// Dial book entries that are due, while outbound connections are below the limit.
+    fn dial_due(&mut self) {
+        let outbound = self.peers.values().filter(|p| !p.info.inbound).count() + self.dialing.len();
+        let mut room = self.config.max_outbound.saturating_sub(outbound);
+        if room == 0 {
+            return;
+        }
+        let now = unix_now();
+        let connected: HashSet<SocketAddr> = self
+            .peers
+            .values()
+            .flat_map(|p| [Some(p.info.addr), p.listen])
+            .flatten()
+            .collect();
+        let connected_ids: HashSet<NodeId> = self.peers.keys().copied().collect();
+        let mut due: Vec<BookEntry> = self
+            .book
+            .values()
+            .filter(|e| {
+                e.next_try <= now
+                    && !connected.contains(&e.addr)
+                    && !self.dialing.contains(&e.addr)
+                    && !e
+                        .id
+                        .is_some_and(|i| connected_ids.contains(&i) || i == self.transport.id())
+                    && !self.bans.iter().any(|b| {
+                        b.until > now
+                            && (b.addr == Some(e.addr) || (b.id.is_some() && b.id == e.id))
+                    })
+            })
+            .cloned()
+            .collect();
+        due.sort_by_key(|e| (!e.pinned, e.failures, e.addr));
+        for e in due {
+            if room == 0 {
+                break;
+            }
+            room -= 1;
+            self.dialing.insert(e.addr);
+            if let Some(b) = self.book.get_mut(&e.addr) {
+                // Until the dial says otherwise, do not try again for a while.
+                b.next_try = now + (1u64 << b.failures.min(8)).min(MAX_BACKOFF_SECS);
+            }
+            let transport = self.transport.clone();
+            let hello = current_hello(&self.hello_base, &self.node);
+            let events = self.events_tx.clone();
+            let target = PeerAddr::new(e.addr, if e.pinned { e.id } else { None });
+            tokio::spawn(dial(transport, target, hello, events));
+        }
+    }
+
+    fn load_records(&mut self) {
+        let Ok(r) = self.node.store().read() else {
+            return;
+        };
+        if let Ok(rows) = r.net_records(BOOK_PREFIX) {
+            for (_, v) in rows {
+                if let Ok(mut e) = postcard::from_bytes::<BookEntry>(&v) {
+                    e.next_try = 0;
+                    self.book.insert(e.addr, e);
+                }
+            }
+        }
+        if let Ok(rows) = r.net_records(BAN_PREFIX) {
+            let now = unix_now();
+            for (_, v) in rows {
+                if let Ok(b) = postcard::from_bytes::<BanInfo>(&v)
+                    && b.until > now
+                {
+                    self.bans.push(b);
+                }
+            }
+        }
+    }
+
+    fn save_records(&self) {
+        let book: Vec<(String, Vec<u8>)> = self
+            .book
+            .values()
+            .filter_map(|e| {
+                postcard::to_stdvec(e)
+                    .ok()
+                    .map(|v| (format!("{BOOK_PREFIX}{}", e.addr), v))
+            })
+            .collect();
+        let bans: Vec<(String, Vec<u8>)> = self
+            .bans
+            .iter()
+            .enumerate()
+            .filter_map(|(i, b)| {
+                postcard::to_stdvec(b)
+                    .ok()
+                    .map(|v| (format!("{BAN_PREFIX}{i}"), v))
+            })
+            .collect();
+        let res = self.node.store().write(true, |w| {
+            w.put_net_records(BOOK_PREFIX, &book)?;
+            w.put_net_records(BAN_PREFIX, &bans)
+        });
+        if let Err(e) = res {
+            tracing::error!("saving the address book: {e}");
+        }
+    }
+
+    fn publish(&mut self) {
+        let mut peers: Vec<PeerInfo> = self.peers.values().map(|p| p.info.clone()).collect();
+        peers.sort_by_key(|p| p.addr);
+        let now = unix_now();
+        self.view.send_replace(P2pView {
+            id: Some(self.transport.id()),
+            listen: self.hello_base.listen,
+            peers,
+            bans: self
+                .bans
+                .iter()
+                .filter(|b| b.until > now)
+                .cloned()
+                .collect(),
+            known_addrs: self.book.len(),
+            downloading: self.queue.len(),
+        });
+    }
+}
