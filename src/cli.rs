@@ -27,8 +27,28 @@ use std::path::{Path, PathBuf};
 pub struct Cli {
     #[command(flatten)]
     pub global: Global,
+    /// Node options of the dashboard that opens without a subcommand.
+    #[command(flatten)]
+    pub node: NodeArgs,
     #[command(subcommand)]
     pub command: Option<Command>,
+}
+
+impl Cli {
+    /// Whether this command line opens the dashboard: `chain-tui tui`, or no subcommand on a
+    /// terminal without `--json` (otherwise no subcommand prints the data dir's status).
+    pub fn opens_dashboard(&self) -> bool {
+        use std::io::IsTerminal;
+        match self.command {
+            Some(Command::Tui(_)) => true,
+            None => {
+                !self.global.json
+                    && std::io::stdout().is_terminal()
+                    && std::io::stdin().is_terminal()
+            }
+            Some(_) => false,
+        }
+    }
 }
 
 /// Options every command takes, before or after the subcommand.
@@ -60,6 +80,8 @@ pub struct Global {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// Open the dashboard: the node with its peers, live in the terminal (the default).
+    Tui(NodeArgs),
     /// Run the node headless (logs to stderr) until SIGINT or SIGTERM.
     Node(NodeArgs),
     /// Wallet: addresses, balance, history.
@@ -196,7 +218,16 @@ fn out(text: impl Into<String>, json: Value) -> Output {
 /// Run the CLI; returns the process exit code.
 pub async fn run(cli: Cli) -> Result<i32> {
     let g = cli.global.clone();
+    let dashboard = cli.opens_dashboard();
     let (output, code) = match cli.command {
+        None if dashboard => {
+            crate::tui::run(tui_config(&g, cli.node)?).await?;
+            return Ok(0);
+        }
+        Some(Command::Tui(args)) => {
+            crate::tui::run(tui_config(&g, args)?).await?;
+            return Ok(0);
+        }
         None => (status(&g).await?, 0),
         Some(Command::Bench(b)) => (bench(&g, b).await?, 0),
         Some(Command::Node(args)) => {
@@ -341,7 +372,8 @@ fn prepare(g: &Global, cmd: Command) -> Result<Job> {
         }),
         Command::Wallet(WalletCmd::New | WalletCmd::Address)
         | Command::Bench(_)
-        | Command::Node(_) => {
+        | Command::Node(_)
+        | Command::Tui(_) => {
             bail!("internal error: command dispatched to the wrong handler")
         }
     })
@@ -752,6 +784,25 @@ async fn run_node(g: &Global, args: NodeArgs) -> Result<()> {
     net.shutdown().await?;
     node.shutdown().await?;
     Ok(())
+}
+
+/// The dashboard's settings from the command line (same defaults as `node`).
+fn tui_config(g: &Global, args: NodeArgs) -> Result<crate::tui::TuiConfig> {
+    let threads = args.threads.unwrap_or_else(default_threads);
+    if threads == 0 {
+        bail!("--threads must be at least 1");
+    }
+    Ok(crate::tui::TuiConfig {
+        data_dir: g.data_dir()?,
+        network: g.network,
+        passphrase: g.passphrase.clone(),
+        listen: args
+            .listen
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], g.network.params().default_port))),
+        connect: args.connect,
+        mine: args.mine,
+        threads,
+    })
 }
 
 /// SIGINT (Ctrl-C) or SIGTERM.

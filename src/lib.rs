@@ -9,4 +9,5 @@ pub mod core;
 pub mod net;
 pub mod node;
 pub mod storage;
+pub mod tui;
 pub mod wallet;

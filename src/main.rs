@@ -13,17 +13,37 @@ async fn main() -> std::process::ExitCode {
         }
     };
     // A running node reports what it does; one-shot commands only warn.
+    let dashboard = cli.opens_dashboard();
     let default_level = match cli.command {
         Some(chain_tui::cli::Command::Node(_)) => "info",
+        _ if dashboard => "info",
         _ => "warn",
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| default_level.into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| default_level.into());
+    // The dashboard owns the terminal: logs go to DATA_DIR/chain-tui.log and the Log pane.
+    let _log_guard = if dashboard {
+        let dir = match cli.global.data_dir() {
+            Ok(d) => d,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                return std::process::ExitCode::FAILURE;
+            }
+        };
+        match chain_tui::tui::logbuf::init(&dir, filter) {
+            Ok(g) => Some(g),
+            Err(e) => {
+                eprintln!("error: cannot write the log in {}: {e}", dir.display());
+                return std::process::ExitCode::FAILURE;
+            }
+        }
+    } else {
+        tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .init();
+        None
+    };
     match chain_tui::cli::run(cli).await {
         Ok(code) => std::process::ExitCode::from(code as u8),
         Err(e) => {

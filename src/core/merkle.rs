@@ -57,7 +57,7 @@ pub fn merkle_proof(txids: &[Txid], index: usize) -> Option<Vec<ProofStep>> {
     let mut i = index;
     let mut proof = Vec::new();
     while level.len() > 1 {
-        let sib = if i % 2 == 0 {
+        let sib = if i.is_multiple_of(2) {
             (i + 1).min(level.len() - 1)
         } else {
             i - 1

@@ -40,9 +40,9 @@ use std::time::{Duration, Instant};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 /// Blocks asked of one peer in one request.
-const REQUEST_BLOCKS: usize = 16;
+const REQUEST_BLOCKS: usize = 64;
 /// Blocks in flight per peer.
-const MAX_IN_FLIGHT: usize = 64;
+const MAX_IN_FLIGHT: usize = 512;
 /// A block request older than this is given to another peer.
 const STALL_TIMEOUT: Duration = Duration::from_secs(10);
 /// Stalls after which a peer is dropped.
@@ -206,8 +206,6 @@ enum PeerEvent {
         hello: Hello,
         sender: mpsc::Sender<Message>,
         dialed: Option<SocketAddr>,
-        /// Answered once the manager has taken or refused the connection.
-        reply: Option<DialReply>,
     },
     Message(NodeId, u64, Message),
     Gone {
@@ -228,6 +226,11 @@ struct Peer {
     /// Hashes (blocks and txids) this peer is known to have.
     known: HashSet<[u8; 32]>,
     requested_txs: HashSet<Txid>,
+    /// Blocks asked of this peer and not yet received: a late one (after a stall gave it to
+    /// another peer, or after the queue was dropped) is ignored, not unrequested.
+    /// Counted: the same block may be asked again (after the queue was dropped) and then
+    /// comes twice.
+    requested_blocks: HashMap<BlockHash, u32>,
     in_flight: usize,
     stalls: u32,
     ping: Option<(u64, Instant)>,
@@ -237,6 +240,20 @@ struct Peer {
 }
 
 impl Peer {
+    /// Count one block asked of this peer as answered; false if it was not asked.
+    fn unrequest(&mut self, hash: &BlockHash) -> bool {
+        match self.requested_blocks.get_mut(hash) {
+            Some(n) if *n > 1 => {
+                *n -= 1;
+                true
+            }
+            Some(_) => {
+                self.requested_blocks.remove(hash);
+                true
+            }
+            None => false,
+        }
+    }
     fn know(&mut self, h: [u8; 32]) {
         if self.known.len() >= MAX_KNOWN {
             self.known.clear();
@@ -258,6 +275,8 @@ struct Wanted {
     asked: Option<(NodeId, Instant)>,
     /// The block, once received, and who sent it.
     got: Option<(Block, NodeId)>,
+    /// Peers that answered NotFound: not asked again for it.
+    lacking: Vec<NodeId>,
 }
 
 /// Address book entry.
@@ -283,6 +302,8 @@ struct Manager {
     bans: Vec<BanInfo>,
     book: HashMap<SocketAddr, BookEntry>,
     dialing: HashSet<SocketAddr>,
+    /// `P2pHandle::connect` callers waiting for a dial of an address (with the id they pinned).
+    waiting: HashMap<SocketAddr, Vec<(Option<NodeId>, DialReply)>>,
     events_tx: mpsc::Sender<PeerEvent>,
     view: watch::Sender<P2pView>,
     next_conn_id: u64,
@@ -320,6 +341,7 @@ pub async fn start(node: NodeHandle, config: P2pConfig) -> Result<P2pHandle, Nod
         bans: Vec::new(),
         book: HashMap::new(),
         dialing: HashSet::new(),
+        waiting: HashMap::new(),
         events_tx,
         view: view_tx,
         next_conn_id: 0,
@@ -373,7 +395,7 @@ async fn accept_loop(
                 let events = events.clone();
                 let hello = current_hello(&hello, &node);
                 tokio::spawn(async move {
-                    run_connection(conn, hello, events, None, None).await;
+                    run_connection(conn, hello, events, None).await;
                 });
             }
             Err(e) => tracing::debug!("inbound connection failed: {e}"),
@@ -389,7 +411,7 @@ async fn dial(
     events: mpsc::Sender<PeerEvent>,
 ) {
     match transport.connect(target.addr, target.id).await {
-        Ok(conn) => run_connection(conn, hello, events, Some(target.addr), None).await,
+        Ok(conn) => run_connection(conn, hello, events, Some(target.addr)).await,
         Err(e) => {
             let _ = events
                 .send(PeerEvent::DialFailed(target.addr, e.to_string()))
@@ -466,7 +488,6 @@ async fn run_connection(
     hello: Hello,
     events: mpsc::Sender<PeerEvent>,
     dialed: Option<SocketAddr>,
-    reply: Option<DialReply>,
 ) {
     let id = conn.peer;
     let conn = Arc::new(conn);
@@ -480,9 +501,6 @@ async fn run_connection(
                     .send(PeerEvent::DialFailed(addr, reason.clone()))
                     .await;
             }
-            if let Some(r) = reply {
-                let _ = r.send(Err(reason.clone()));
-            }
             gone(&events, id, None, reason, misbehaviour).await;
             return;
         }
@@ -494,7 +512,6 @@ async fn run_connection(
             hello: theirs,
             sender: tx,
             dialed,
-            reply,
         })
         .await
         .is_err()
@@ -602,7 +619,11 @@ impl Manager {
                         return;
                     }
                 },
-                _ = tick.tick() => self.tick(),
+                _ = tick.tick() => {
+                    self.tick();
+                    // Whatever is ready and has waited for a fuller batch.
+                    self.submit_ready().await;
+                }
             }
         }
     }
@@ -627,26 +648,18 @@ impl Manager {
                     let _ = reply.send(Ok(p.info.id));
                     return;
                 }
-                // Answer when the dial settles.
-                let transport = self.transport.clone();
-                let hello = current_hello(&self.hello_base, &self.node);
-                let events = self.events_tx.clone();
-                self.dialing.insert(addr.addr);
-                tokio::spawn(async move {
-                    match transport.connect(addr.addr, addr.id).await {
-                        Ok(conn) => {
-                            run_connection(conn, hello, events, Some(addr.addr), Some(reply))
-                                .await;
-                        }
-                        Err(e) => {
-                            let msg = e.to_string();
-                            let _ = events
-                                .send(PeerEvent::DialFailed(addr.addr, msg.clone()))
-                                .await;
-                            let _ = reply.send(Err(msg));
-                        }
-                    }
-                });
+                // Answer when the dial settles (Connected or DialFailed for this address);
+                // an address already being dialed is not dialed twice.
+                self.waiting
+                    .entry(addr.addr)
+                    .or_default()
+                    .push((addr.id, reply));
+                if self.dialing.insert(addr.addr) {
+                    let transport = self.transport.clone();
+                    let hello = current_hello(&self.hello_base, &self.node);
+                    let events = self.events_tx.clone();
+                    tokio::spawn(dial(transport, addr, hello, events));
+                }
             }
             P2pCmd::Unban(who, reply) => {
                 let before = self.bans.len();
@@ -721,11 +734,17 @@ impl Manager {
                 hello,
                 sender,
                 dialed,
-                reply,
             } => {
                 let result = self.connected(conn, hello, sender, dialed);
-                if let Some(r) = reply {
-                    let _ = r.send(result);
+                if let Some(a) = dialed {
+                    for (pinned, reply) in self.waiting.remove(&a).unwrap_or_default() {
+                        let _ = reply.send(match (&result, pinned) {
+                            (Ok(id), Some(p)) if *id != p => {
+                                Err(format!("{a} is node {id}, not {p}"))
+                            }
+                            _ => result.clone(),
+                        });
+                    }
                 }
             }
             PeerEvent::Message(id, size, msg) => {
@@ -770,6 +789,9 @@ impl Manager {
             PeerEvent::DialFailed(addr, reason) => {
                 tracing::debug!("dial {addr} failed: {reason}");
                 self.dialing.remove(&addr);
+                for (_, reply) in self.waiting.remove(&addr).unwrap_or_default() {
+                    let _ = reply.send(Err(reason.clone()));
+                }
                 if let Some(e) = self.book.get_mut(&addr) {
                     e.failures = e.failures.saturating_add(1);
                     e.next_try = unix_now() + (1u64 << e.failures.min(8)).min(MAX_BACKOFF_SECS);
@@ -836,6 +858,7 @@ impl Manager {
             },
             known: HashSet::new(),
             requested_txs: HashSet::new(),
+            requested_blocks: HashMap::new(),
             in_flight: 0,
             stalls: 0,
             ping: None,
@@ -855,8 +878,15 @@ impl Manager {
             hello.height
         );
         self.peers.insert(id, peer);
+        // The Hello we sent was made when the connection started: our tip may have moved since
+        // (and been announced before this peer was in the table), so announce it now.
+        let tip = self.node.snapshot().tip;
         if let Some(p) = self.peers.get_mut(&id) {
             p.send(Message::GetAddrs);
+            if !p.known.contains(&tip.0) {
+                p.know(tip.0);
+                p.send(Message::InvBlocks(vec![tip]));
+            }
         }
         let ours = self.node.snapshot().chainwork;
         if work > ours {
@@ -957,10 +987,14 @@ impl Manager {
             Message::Block(block) => self.on_block(id, block).await?,
             Message::NotFound(hashes) => {
                 for h in hashes {
+                    if let Some(p) = self.peers.get_mut(&id) {
+                        p.unrequest(&h);
+                    }
                     if let Some(w) = self.wanted.get_mut(&h)
                         && matches!(w.asked, Some((p, _)) if p == id)
                     {
                         w.asked = None;
+                        w.lacking.push(id);
                         if let Some(p) = self.peers.get_mut(&id) {
                             p.in_flight = p.in_flight.saturating_sub(1);
                         }
@@ -1130,6 +1164,7 @@ impl Manager {
                     height: base_height + 1 + i as u64,
                     asked: None,
                     got: None,
+                    lacking: Vec::new(),
                 },
             );
             self.queue.push_back(hash);
@@ -1137,13 +1172,12 @@ impl Manager {
         if full
             && self.wanted.len() < MAX_WANTED
             && let Some(last) = last
+            && let Some(p) = self.peers.get_mut(&id)
         {
-            if let Some(p) = self.peers.get_mut(&id) {
-                p.send(Message::GetHeaders {
-                    locator: vec![last],
-                    stop: BlockHash::ZERO,
-                });
-            }
+            p.send(Message::GetHeaders {
+                locator: vec![last],
+                stop: BlockHash::ZERO,
+            });
         }
         self.schedule();
         Ok(())
@@ -1170,7 +1204,7 @@ impl Manager {
                 let Some(w) = self.wanted.get(hash) else {
                     continue;
                 };
-                if w.asked.is_some() || w.got.is_some() {
+                if w.asked.is_some() || w.got.is_some() || w.lacking.contains(&id) {
                     continue;
                 }
                 // A peer can give a block it announced, or any block at or below its height
@@ -1190,6 +1224,9 @@ impl Manager {
                 && let Some(p) = self.peers.get_mut(&id)
             {
                 p.in_flight += batch.len();
+                for h in &batch {
+                    *p.requested_blocks.entry(*h).or_default() += 1;
+                }
                 p.info.bytes_out += 4 + 33 * batch.len() as u64;
                 p.send(Message::GetBlocks(batch));
             }
@@ -1199,24 +1236,44 @@ impl Manager {
 
     async fn on_block(&mut self, id: NodeId, block: Block) -> Result<(), String> {
         let hash = block.hash();
-        let asked = self
-            .wanted
-            .get(&hash)
-            .is_some_and(|w| matches!(w.asked, Some((p, _)) if p == id) && w.got.is_none());
-        if !asked {
+        let requested = self.peers.get_mut(&id).is_some_and(|p| p.unrequest(&hash));
+        if !requested {
             return Err(format!("unrequested block {}", hash.short()));
         }
         if let Some(p) = self.peers.get_mut(&id) {
-            p.in_flight = p.in_flight.saturating_sub(1);
             p.stalls = 0;
             p.know(hash.0);
         }
-        if let Some(w) = self.wanted.get_mut(&hash) {
-            w.got = Some((block, id));
+        // Asked of this peer, but maybe given to another since (stall), already received, or
+        // dropped with the queue (a bad block before it): then it is just late.
+        let Some(w) = self.wanted.get_mut(&hash) else {
+            return Ok(());
+        };
+        if w.got.is_some() {
+            return Ok(());
         }
-        self.submit_ready().await;
+        if let Some((asked, _)) = w.asked.take()
+            && let Some(p) = self.peers.get_mut(&asked)
+        {
+            p.in_flight = p.in_flight.saturating_sub(1);
+        }
+        w.got = Some((block, id));
+        // Hand blocks over in runs, not one by one (each handover ends with a flush): when a
+        // full batch is ready at the front, or when nothing more is on its way.
+        let nothing_in_flight = self.peers.values().all(|p| p.in_flight == 0);
+        if nothing_in_flight || self.ready_run() >= SUBMIT_BATCH {
+            self.submit_ready().await;
+        }
         self.schedule();
         Ok(())
+    }
+
+    /// Received blocks at the front of the queue, ready to hand over in order.
+    fn ready_run(&self) -> usize {
+        self.queue
+            .iter()
+            .take_while(|h| self.wanted.get(h).is_some_and(|w| w.got.is_some()))
+            .count()
     }
 
     /// Hand the node the received blocks at the front of the queue, in order, in batches.
@@ -1257,6 +1314,11 @@ impl Manager {
                         }
                         for p in self.peers.values_mut() {
                             p.in_flight = 0;
+                        }
+                        // Re-ask: the other peers' branches were dropped with the queue.
+                        let ids: Vec<NodeId> = self.peers.keys().copied().collect();
+                        for id in ids {
+                            self.ask_headers(&id);
                         }
                         return;
                     }

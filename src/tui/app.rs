@@ -1,0 +1,849 @@
+//! The dashboard's state and its reactions to actions, with no I/O: the event loop feeds it
+//! node snapshots, network views and wallet data, and carries out the [`Command`]s it returns.
+//! Everything here is plain data, so tests build an `App` by hand and drive it.
+
+use super::action::Action;
+use super::keymap::{Key, Keymap};
+use crate::core::address::Address;
+use crate::core::amount::Amount;
+use crate::core::hash::{BlockHash, Txid};
+use crate::core::params::Network;
+use crate::core::pow::{CompactTarget, U256};
+use crate::core::tx::OutPoint;
+use crate::net::identity::PeerAddr;
+use crate::node::Snapshot;
+use crate::node::mempool::FeeRate;
+use crate::node::p2p::P2pView;
+use crate::wallet::{Balance, WalletTx};
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::layout::{Position, Rect};
+
+/// The panes, in focus order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Pane {
+    Chain,
+    Mempool,
+    Peers,
+    Hashrate,
+    Wallet,
+    Log,
+}
+
+impl Pane {
+    pub const ALL: [Pane; 6] = [
+        Pane::Chain,
+        Pane::Mempool,
+        Pane::Peers,
+        Pane::Hashrate,
+        Pane::Wallet,
+        Pane::Log,
+    ];
+
+    pub fn title(self) -> &'static str {
+        match self {
+            Pane::Chain => "Chain tip",
+            Pane::Mempool => "Mempool",
+            Pane::Peers => "Peers",
+            Pane::Hashrate => "Hashrate",
+            Pane::Wallet => "Wallet",
+            Pane::Log => "Log",
+        }
+    }
+
+    fn index(self) -> usize {
+        Pane::ALL.iter().position(|p| *p == self).unwrap_or(0)
+    }
+
+    pub fn next(self) -> Pane {
+        Pane::ALL[(self.index() + 1) % Pane::ALL.len()]
+    }
+
+    pub fn prev(self) -> Pane {
+        Pane::ALL[(self.index() + Pane::ALL.len() - 1) % Pane::ALL.len()]
+    }
+
+    /// The actions that do something in this pane, for the status bar.
+    pub fn actions(self) -> &'static [Action] {
+        match self {
+            Pane::Chain => &[Action::Details, Action::ToggleMining, Action::Send],
+            Pane::Mempool => &[Action::Details, Action::Send],
+            Pane::Peers => &[Action::AddPeer, Action::Unban],
+            Pane::Hashrate => &[Action::ToggleMining, Action::ThreadsUp, Action::ThreadsDown],
+            Pane::Wallet => &[Action::Send, Action::NewAddress, Action::Details],
+            Pane::Log => &[Action::ToggleMining, Action::Send],
+        }
+    }
+}
+
+/// What the wallet pane shows (loaded off the UI task).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct WalletView {
+    pub address: Option<Address>,
+    pub balance: Option<Balance>,
+    /// Newest first.
+    pub history: Vec<WalletTx>,
+    pub error: Option<String>,
+}
+
+/// A transaction line in a block's details.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TxRow {
+    pub txid: Txid,
+    pub coinbase: bool,
+    pub inputs: usize,
+    pub outputs: usize,
+    /// Sum of the outputs.
+    pub amount: Amount,
+    pub size: usize,
+}
+
+/// One block with its transactions.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BlockDetail {
+    pub hash: BlockHash,
+    pub height: u64,
+    pub time: u64,
+    pub confirmations: u64,
+    pub size: usize,
+    pub txs: Vec<TxRow>,
+}
+
+/// An input with the output it spends, when known.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InputRow {
+    pub prevout: OutPoint,
+    pub address: Option<Address>,
+    pub amount: Option<Amount>,
+}
+
+/// One transaction in full.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TxDetail {
+    pub txid: Txid,
+    /// Confirming block and its height (None: in the mempool).
+    pub block: Option<(BlockHash, u64)>,
+    pub confirmations: u64,
+    pub coinbase: bool,
+    pub size: usize,
+    pub inputs: Vec<InputRow>,
+    pub outputs: Vec<(Address, Amount)>,
+    pub fee: Option<Amount>,
+}
+
+/// A text field of a form.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Field {
+    pub label: &'static str,
+    pub value: String,
+}
+
+/// The send form: address, amount in coins, fee rate in base units per byte.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SendForm {
+    pub fields: [Field; 3],
+    pub focus: usize,
+    /// Waiting for the node's answer.
+    pub pending: bool,
+    /// Why the last submit failed.
+    pub error: Option<String>,
+}
+
+impl Default for SendForm {
+    fn default() -> Self {
+        SendForm {
+            fields: [
+                Field {
+                    label: "to address",
+                    value: String::new(),
+                },
+                Field {
+                    label: "amount (coins)",
+                    value: String::new(),
+                },
+                Field {
+                    label: "fee rate (per byte)",
+                    value: (crate::wallet::DEFAULT_FEE_RATE.0 / 1000).to_string(),
+                },
+            ],
+            focus: 0,
+            pending: false,
+            error: None,
+        }
+    }
+}
+
+/// A checked send form.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SendCheck {
+    pub to: Result<Address, String>,
+    pub amount: Result<Amount, String>,
+    pub fee_rate: Result<FeeRate, String>,
+}
+
+impl SendCheck {
+    pub fn field(&self, i: usize) -> Result<(), &str> {
+        let r = match i {
+            0 => self.to.as_ref().map(|_| ()),
+            1 => self.amount.as_ref().map(|_| ()),
+            _ => self.fee_rate.as_ref().map(|_| ()),
+        };
+        r.map_err(String::as_str)
+    }
+}
+
+impl SendForm {
+    /// Validate every field: the address for this network, the amount against the spendable
+    /// balance, the fee rate against the minimum.
+    pub fn check(&self, network: Network, spendable: Option<Amount>) -> SendCheck {
+        let addr = self.fields[0].value.trim();
+        let to = if addr.is_empty() {
+            Err("required".to_string())
+        } else {
+            Address::decode(addr, network).map_err(|e| e.to_string())
+        };
+        let amount_text = self.fields[1].value.trim();
+        let amount = if amount_text.is_empty() {
+            Err("required".to_string())
+        } else {
+            match Amount::parse_coins(amount_text) {
+                Err(e) => Err(e.to_string()),
+                Ok(Amount::ZERO) => Err("amount must be above zero".to_string()),
+                Ok(a) => match spendable {
+                    None => Err("wallet balance not loaded yet".to_string()),
+                    Some(s) if a > s => Err(format!("above the spendable balance of {s}")),
+                    Some(_) => Ok(a),
+                },
+            }
+        };
+        let rate_text = self.fields[2].value.trim();
+        let fee_rate = match rate_text.parse::<u64>() {
+            _ if rate_text.is_empty() => Err("required".to_string()),
+            Ok(0) => Err("at least 1 base unit per byte".to_string()),
+            Ok(r) => r
+                .checked_mul(1000)
+                .map(FeeRate)
+                .ok_or_else(|| "too large".to_string()),
+            Err(_) => Err(format!("{rate_text:?} is not a whole number")),
+        };
+        SendCheck {
+            to,
+            amount,
+            fee_rate,
+        }
+    }
+}
+
+/// The add-peer form.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PeerForm {
+    pub field: Field,
+    pub error: Option<String>,
+}
+
+impl Default for PeerForm {
+    fn default() -> Self {
+        PeerForm {
+            field: Field {
+                label: "HOST:PORT or NODEID@HOST:PORT",
+                value: String::new(),
+            },
+            error: None,
+        }
+    }
+}
+
+impl PeerForm {
+    pub fn check(&self) -> Result<PeerAddr, String> {
+        let t = self.field.value.trim();
+        if t.is_empty() {
+            return Err("required".into());
+        }
+        t.parse::<PeerAddr>().map_err(|e| e.to_string())
+    }
+}
+
+/// What covers the panes, innermost last.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Overlay {
+    Help,
+    Send(SendForm),
+    AddPeer(PeerForm),
+    /// A block and the selected transaction row.
+    Block(BlockDetail, usize),
+    Tx(TxDetail),
+}
+
+/// Something the event loop must do for the app.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Command {
+    Quit,
+    /// Mine with this many threads paying this address (0: stop).
+    SetMining {
+        threads: usize,
+        address: Option<Address>,
+    },
+    Send {
+        to: Address,
+        amount: Amount,
+        fee_rate: FeeRate,
+    },
+    Connect(PeerAddr),
+    /// Node id (hex) or address.
+    Unban(String),
+    NewAddress,
+    LoadBlock(BlockHash),
+    LoadTx(Txid),
+}
+
+/// A line for the status bar.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Message {
+    pub text: String,
+    pub error: bool,
+    /// When it was shown (unix seconds), so it fades after a while.
+    pub at: u64,
+}
+
+/// Seconds a status message stays.
+const MESSAGE_SECS: u64 = 8;
+
+/// The whole dashboard state.
+#[derive(Clone, Debug)]
+pub struct App {
+    pub network: Network,
+    pub snapshot: Snapshot,
+    pub p2p: P2pView,
+    pub wallet: WalletView,
+    /// Latest log lines, oldest first.
+    pub logs: Vec<String>,
+    pub focus: Pane,
+    /// Selected row per pane (indexed like [`Pane::ALL`]).
+    pub selected: [usize; 6],
+    pub overlays: Vec<Overlay>,
+    /// Threads to mine with when mining starts.
+    pub threads: usize,
+    pub max_threads: usize,
+    /// Unix seconds, advanced by the tick (fixed in tests).
+    pub now: u64,
+    pub message: Option<Message>,
+    /// Terminal size at the last draw (for mouse clicks).
+    pub size: (u16, u16),
+    pub keymap: Keymap,
+    pub quit: bool,
+}
+
+impl App {
+    pub fn new(network: Network, keymap: Keymap, threads: usize, max_threads: usize) -> App {
+        App {
+            network,
+            snapshot: Snapshot {
+                network,
+                ..Snapshot::default()
+            },
+            p2p: P2pView::default(),
+            wallet: WalletView::default(),
+            logs: Vec::new(),
+            focus: Pane::Chain,
+            selected: [0; 6],
+            overlays: Vec::new(),
+            threads: threads.clamp(1, max_threads.max(1)),
+            max_threads: max_threads.max(1),
+            now: 0,
+            message: None,
+            size: (0, 0),
+            keymap,
+            quit: false,
+        }
+    }
+
+    pub fn mining(&self) -> bool {
+        self.snapshot.mining_threads > 0
+    }
+
+    pub fn selected(&self, pane: Pane) -> usize {
+        self.selected[pane.index()]
+    }
+
+    /// Rows the pane's selection moves over.
+    pub fn rows(&self, pane: Pane) -> usize {
+        match pane {
+            Pane::Chain => self.snapshot.recent.len(),
+            Pane::Mempool => self.snapshot.mempool_top.len(),
+            Pane::Peers => self.p2p.peers.len() + self.p2p.bans.len(),
+            Pane::Wallet => self.wallet.history.len(),
+            Pane::Hashrate | Pane::Log => 0,
+        }
+    }
+
+    /// Keep every selection inside its list after the data changed.
+    pub fn clamp_selections(&mut self) {
+        for p in Pane::ALL {
+            let n = self.rows(p);
+            let s = &mut self.selected[p.index()];
+            *s = (*s).min(n.saturating_sub(1));
+        }
+        for o in &mut self.overlays {
+            if let Overlay::Block(b, sel) = o {
+                *sel = (*sel).min(b.txs.len().saturating_sub(1));
+            }
+        }
+    }
+
+    pub fn set_snapshot(&mut self, s: Snapshot) {
+        self.snapshot = s;
+        self.clamp_selections();
+    }
+
+    pub fn set_p2p(&mut self, v: P2pView) {
+        self.p2p = v;
+        self.clamp_selections();
+    }
+
+    pub fn set_wallet(&mut self, w: WalletView) {
+        self.wallet = w;
+        self.clamp_selections();
+    }
+
+    pub fn tick(&mut self, now: u64) {
+        self.now = now;
+        if self
+            .message
+            .as_ref()
+            .is_some_and(|m| now.saturating_sub(m.at) >= MESSAGE_SECS)
+        {
+            self.message = None;
+        }
+    }
+
+    pub fn info(&mut self, text: impl Into<String>) {
+        self.message = Some(Message {
+            text: text.into(),
+            error: false,
+            at: self.now,
+        });
+    }
+
+    pub fn error(&mut self, text: impl Into<String>) {
+        self.message = Some(Message {
+            text: text.into(),
+            error: true,
+            at: self.now,
+        });
+    }
+
+    /// A key press: forms take typed text; everything else goes through the key table.
+    pub fn on_key(&mut self, key: KeyEvent) -> Option<Command> {
+        if key.modifiers.contains(KeyModifiers::CONTROL) && key.code == KeyCode::Char('c') {
+            return self.on_action(Action::Quit);
+        }
+        if matches!(
+            self.overlays.last(),
+            Some(Overlay::Send(_) | Overlay::AddPeer(_))
+        ) {
+            return self.on_form_key(key);
+        }
+        let action = self.keymap.action(Key::from(key))?;
+        self.on_action(action)
+    }
+
+    /// Spendable coins for the send form.
+    pub fn spendable(&self) -> Option<Amount> {
+        self.wallet.balance.map(|b| b.confirmed)
+    }
+
+    fn on_form_key(&mut self, key: KeyEvent) -> Option<Command> {
+        let network = self.network;
+        let spendable = self.spendable();
+        let top = self.overlays.last_mut()?;
+        match top {
+            Overlay::Send(form) => {
+                if form.pending && key.code != KeyCode::Esc {
+                    return None;
+                }
+                match key.code {
+                    KeyCode::Esc => {
+                        self.overlays.pop();
+                    }
+                    KeyCode::Tab | KeyCode::Down => form.focus = (form.focus + 1) % 3,
+                    KeyCode::BackTab | KeyCode::Up => form.focus = (form.focus + 2) % 3,
+                    KeyCode::Backspace => {
+                        form.fields[form.focus].value.pop();
+                        form.error = None;
+                    }
+                    KeyCode::Enter => {
+                        let c = form.check(network, spendable);
+                        match (c.to, c.amount, c.fee_rate) {
+                            (Ok(to), Ok(amount), Ok(fee_rate)) => {
+                                form.pending = true;
+                                form.error = None;
+                                return Some(Command::Send {
+                                    to,
+                                    amount,
+                                    fee_rate,
+                                });
+                            }
+                            _ => {
+                                form.error =
+                                    Some("fix the fields marked ✗; nothing was sent".into());
+                                // Jump to the first bad field.
+                                let c = form.check(network, spendable);
+                                if let Some(i) = (0..3).find(|i| c.field(*i).is_err()) {
+                                    form.focus = i;
+                                }
+                            }
+                        }
+                    }
+                    KeyCode::Char(ch)
+                        if !key
+                            .modifiers
+                            .intersects(KeyModifiers::CONTROL | KeyModifiers::ALT) =>
+                    {
+                        form.fields[form.focus].value.push(ch);
+                        form.error = None;
+                    }
+                    _ => {}
+                }
+            }
+            Overlay::AddPeer(form) => match key.code {
+                KeyCode::Esc => {
+                    self.overlays.pop();
+                }
+                KeyCode::Backspace => {
+                    form.field.value.pop();
+                    form.error = None;
+                }
+                KeyCode::Enter => match form.check() {
+                    Ok(addr) => {
+                        self.overlays.pop();
+                        self.info(format!("connecting to {addr}…"));
+                        return Some(Command::Connect(addr));
+                    }
+                    Err(_) => form.error = Some("fix the address; not connecting".into()),
+                },
+                KeyCode::Char(ch)
+                    if !key
+                        .modifiers
+                        .intersects(KeyModifiers::CONTROL | KeyModifiers::ALT) =>
+                {
+                    form.field.value.push(ch);
+                    form.error = None;
+                }
+                _ => {}
+            },
+            _ => {}
+        }
+        None
+    }
+
+    fn move_selection(&mut self, down: bool) {
+        if let Some(Overlay::Block(b, sel)) = self.overlays.last_mut() {
+            *sel = if down {
+                (*sel + 1).min(b.txs.len().saturating_sub(1))
+            } else {
+                sel.saturating_sub(1)
+            };
+            return;
+        }
+        let n = self.rows(self.focus);
+        let s = &mut self.selected[self.focus.index()];
+        *s = if down {
+            (*s + 1).min(n.saturating_sub(1))
+        } else {
+            s.saturating_sub(1)
+        };
+    }
+
+    /// What an action does here and now.
+    pub fn on_action(&mut self, action: Action) -> Option<Command> {
+        // Help and details overlays take navigation; anything else closes help first.
+        match action {
+            Action::Quit => {
+                self.quit = true;
+                return Some(Command::Quit);
+            }
+            Action::Back => {
+                self.overlays.pop();
+                return None;
+            }
+            Action::Help => {
+                if self.overlays.last() == Some(&Overlay::Help) {
+                    self.overlays.pop();
+                } else {
+                    self.overlays.push(Overlay::Help);
+                }
+                return None;
+            }
+            _ => {}
+        }
+        if self.overlays.last() == Some(&Overlay::Help) {
+            self.overlays.pop();
+        }
+        let in_details = matches!(
+            self.overlays.last(),
+            Some(Overlay::Block(..) | Overlay::Tx(_))
+        );
+        match action {
+            Action::Quit | Action::Back | Action::Help => None,
+            Action::Up => {
+                self.move_selection(false);
+                None
+            }
+            Action::Down => {
+                self.move_selection(true);
+                None
+            }
+            Action::FocusNext | Action::Right if !in_details => {
+                self.focus = self.focus.next();
+                None
+            }
+            Action::FocusPrev | Action::Left if !in_details => {
+                self.focus = self.focus.prev();
+                None
+            }
+            Action::FocusNext | Action::Right | Action::FocusPrev | Action::Left => None,
+            Action::Details => self.details(),
+            Action::ToggleMining => {
+                if self.mining() {
+                    self.info("stopping mining");
+                    Some(Command::SetMining {
+                        threads: 0,
+                        address: None,
+                    })
+                } else {
+                    match self.wallet.address {
+                        Some(a) => {
+                            self.info(format!("mining with {} threads", self.threads));
+                            Some(Command::SetMining {
+                                threads: self.threads,
+                                address: Some(a),
+                            })
+                        }
+                        None => {
+                            self.error("no wallet address to mine to yet");
+                            None
+                        }
+                    }
+                }
+            }
+            Action::ThreadsUp | Action::ThreadsDown => {
+                let before = self.threads;
+                self.threads = if action == Action::ThreadsUp {
+                    (self.threads + 1).min(self.max_threads)
+                } else {
+                    self.threads.saturating_sub(1).max(1)
+                };
+                if self.threads == before {
+                    self.info(format!(
+                        "mining threads stay at {} (1 to {})",
+                        self.threads, self.max_threads
+                    ));
+                    return None;
+                }
+                self.info(format!("mining threads: {}", self.threads));
+                if self.mining() {
+                    Some(Command::SetMining {
+                        threads: self.threads,
+                        address: self.wallet.address,
+                    })
+                } else {
+                    None
+                }
+            }
+            Action::Send => {
+                self.overlays.clear();
+                self.overlays.push(Overlay::Send(SendForm::default()));
+                None
+            }
+            Action::AddPeer => {
+                self.overlays.clear();
+                self.overlays.push(Overlay::AddPeer(PeerForm::default()));
+                None
+            }
+            Action::NewAddress => Some(Command::NewAddress),
+            Action::Unban => {
+                let sel = self.selected(Pane::Peers);
+                let peers = self.p2p.peers.len();
+                if self.focus != Pane::Peers || sel < peers || self.p2p.bans.is_empty() {
+                    self.error("select a banned peer in the Peers pane to unban it");
+                    return None;
+                }
+                let ban = self.p2p.bans.get(sel - peers)?;
+                let who = match (&ban.id, &ban.addr) {
+                    (Some(id), _) => id.to_string(),
+                    (None, Some(a)) => a.to_string(),
+                    (None, None) => return None,
+                };
+                self.info(format!("unbanning {}", short_text(&who)));
+                Some(Command::Unban(who))
+            }
+        }
+    }
+
+    fn details(&mut self) -> Option<Command> {
+        match self.overlays.last() {
+            Some(Overlay::Block(b, sel)) => {
+                return b.txs.get(*sel).map(|t| Command::LoadTx(t.txid));
+            }
+            Some(_) => return None,
+            None => {}
+        }
+        let sel = self.selected(self.focus);
+        match self.focus {
+            Pane::Chain => self
+                .snapshot
+                .recent
+                .get(sel)
+                .map(|b| Command::LoadBlock(b.hash)),
+            Pane::Mempool => self
+                .snapshot
+                .mempool_top
+                .get(sel)
+                .map(|t| Command::LoadTx(t.txid)),
+            Pane::Wallet => self
+                .wallet
+                .history
+                .get(sel)
+                .map(|t| Command::LoadTx(t.txid)),
+            _ => None,
+        }
+    }
+
+    /// A mouse click at a cell: focus the pane under it.
+    pub fn on_click(&mut self, column: u16, row: u16) {
+        if !self.overlays.is_empty() {
+            return;
+        }
+        let area = Rect::new(0, 0, self.size.0, self.size.1);
+        let layout = super::layout(area, self.focus);
+        if let Some((p, _)) = layout
+            .panes
+            .iter()
+            .find(|(_, r)| r.contains(Position::new(column, row)))
+        {
+            self.focus = *p;
+        }
+    }
+
+    // ---- answers from the event loop ----
+
+    pub fn on_block(&mut self, r: Result<BlockDetail, String>) {
+        match r {
+            Ok(b) => {
+                self.overlays.retain(|o| !matches!(o, Overlay::Help));
+                self.overlays.push(Overlay::Block(b, 0));
+            }
+            Err(e) => self.error(e),
+        }
+    }
+
+    pub fn on_tx(&mut self, r: Result<TxDetail, String>) {
+        match r {
+            Ok(t) => {
+                self.overlays.retain(|o| !matches!(o, Overlay::Help));
+                self.overlays.push(Overlay::Tx(t));
+            }
+            Err(e) => self.error(e),
+        }
+    }
+
+    pub fn on_sent(&mut self, r: Result<Txid, String>) {
+        let pos = self
+            .overlays
+            .iter()
+            .rposition(|o| matches!(o, Overlay::Send(_)));
+        match r {
+            Ok(txid) => {
+                if let Some(i) = pos {
+                    self.overlays.remove(i);
+                }
+                self.info(format!("sent: transaction {}", txid.short()));
+            }
+            Err(e) => match pos.and_then(|i| self.overlays.get_mut(i)) {
+                Some(Overlay::Send(form)) => {
+                    form.pending = false;
+                    form.error = Some(e);
+                }
+                _ => self.error(e),
+            },
+        }
+    }
+
+    pub fn on_new_address(&mut self, r: Result<Address, String>) {
+        match r {
+            Ok(a) => {
+                self.wallet.address = Some(a);
+                self.info(format!("new receive address {}", a.encode(self.network)));
+            }
+            Err(e) => self.error(e),
+        }
+    }
+
+    /// The result of a command that only reports.
+    pub fn on_done(&mut self, r: Result<String, String>) {
+        match r {
+            Ok(m) => self.info(m),
+            Err(e) => self.error(e),
+        }
+    }
+}
+
+/// First 8 and last 4 characters of long text.
+pub fn short_text(s: &str) -> String {
+    if s.chars().count() <= 16 {
+        return s.to_string();
+    }
+    let head: String = s.chars().take(8).collect();
+    let tail: String = s
+        .chars()
+        .rev()
+        .take(4)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
+    format!("{head}…{tail}")
+}
+
+// ---- figures derived from a snapshot (integers) ----
+
+/// Work of a block with these compact bits.
+pub fn block_work(bits: u32) -> Option<U256> {
+    CompactTarget(bits).to_target().ok().map(|t| t.work().0)
+}
+
+/// Average time between the recent blocks, in tenths of a second.
+pub fn avg_block_time_tenths(s: &Snapshot) -> Option<u64> {
+    let n = s.recent.len();
+    if n < 2 {
+        return None;
+    }
+    let span = s.recent[0].time.saturating_sub(s.recent[n - 1].time);
+    Some(span * 10 / (n as u64 - 1))
+}
+
+/// Network hashrate estimate: the recent blocks' work over their time span, assuming the tip's
+/// target over the window (hashes per second).
+pub fn network_hashrate(s: &Snapshot) -> Option<U256> {
+    let n = s.recent.len();
+    if n < 2 {
+        return None;
+    }
+    let span = s.recent[0].time.saturating_sub(s.recent[n - 1].time);
+    if span == 0 {
+        return None;
+    }
+    let work = block_work(s.bits)?;
+    work.checked_mul(U256::from(n as u64 - 1))
+        .map(|w| w / U256::from(span))
+}
+
+/// Expected seconds to the next block: one block's work over the network hashrate (the local
+/// hashrate when there is no estimate).
+pub fn next_block_secs(s: &Snapshot) -> Option<u64> {
+    let work = block_work(s.bits)?;
+    let rate = network_hashrate(s)
+        .filter(|r| !r.is_zero())
+        .or_else(|| (s.hashrate > 0).then(|| U256::from(s.hashrate)))?;
+    let secs = work / rate;
+    Some(u64::try_from(secs).unwrap_or(u64::MAX))
+}

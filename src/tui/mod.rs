@@ -1,0 +1,531 @@
+//! The dashboard: `chain-tui` (or `chain-tui tui`) starts a node with its network and drives it
+//! from the terminal.
+//!
+//! - [`app`]: the state and what each action does, without I/O (tests drive it directly);
+//! - [`action`], [`keymap`]: keys → actions as data (`assets/keymap.toml`, user overrides);
+//! - [`panes`]: drawing, one module per pane, overlays and the status bar; [`theme`]: styles;
+//! - [`logbuf`]: logs to a file and a ring for the Log pane while the terminal is ours;
+//! - this module: the terminal guard and the event loop, the only place that touches the
+//!   node, the network and the wallet. Wallet scans and store reads run on blocking threads.
+
+pub mod action;
+pub mod app;
+pub mod keymap;
+pub mod logbuf;
+pub mod panes;
+pub mod theme;
+
+pub use panes::{ScreenLayout, draw, layout};
+
+use crate::core::hash::{BlockHash, Txid};
+use crate::core::params::Network;
+use crate::net::identity::PeerAddr;
+use crate::node::p2p::{self, P2pConfig, P2pHandle};
+use crate::node::{Node, NodeConfig, NodeEvent, NodeHandle};
+use crate::wallet::Wallet;
+use anyhow::{Result, anyhow};
+use app::{App, BlockDetail, Command, InputRow, TxDetail, TxRow, WalletView};
+use crossterm::event::{
+    DisableMouseCapture, EnableMouseCapture, Event, EventStream, KeyEventKind, MouseButton,
+    MouseEventKind,
+};
+use futures_util::StreamExt;
+use keymap::Keymap;
+use ratatui::DefaultTerminal;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{broadcast, mpsc};
+use tokio::time::Instant;
+
+/// How the dashboard's node is started.
+#[derive(Clone, Debug)]
+pub struct TuiConfig {
+    pub data_dir: PathBuf,
+    pub network: Network,
+    pub passphrase: Option<String>,
+    pub listen: SocketAddr,
+    pub connect: Vec<PeerAddr>,
+    /// Start mining right away.
+    pub mine: bool,
+    /// Mining threads.
+    pub threads: usize,
+}
+
+/// Shortest time between two frames drawn for data changes (input draws at once).
+const FRAME: Duration = Duration::from_millis(50);
+/// Shortest time between two wallet scans.
+const WALLET_EVERY: Duration = Duration::from_millis(300);
+/// Wallet transactions kept for the pane.
+const WALLET_HISTORY: usize = 100;
+/// Log lines copied into the app for the Log pane.
+const LOG_LINES: usize = 200;
+
+/// Set by the panic hook: a panic on any thread restores the terminal, so the loop must stop.
+static PANICKED: AtomicBool = AtomicBool::new(false);
+
+/// Owns the terminal: raw mode, alternate screen and mouse capture on creation, all undone on
+/// drop and by the panic hook (SIGTERM and Ctrl-C end the loop, which drops the guard).
+pub struct TerminalGuard {
+    pub terminal: DefaultTerminal,
+}
+
+impl TerminalGuard {
+    pub fn enter() -> std::io::Result<TerminalGuard> {
+        // try_init installs a hook that restores the terminal before the panic is printed.
+        let terminal = ratatui::try_init()?;
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            PANICKED.store(true, Ordering::SeqCst);
+            let _ = crossterm::execute!(std::io::stdout(), DisableMouseCapture);
+            previous(info);
+        }));
+        if let Err(e) = crossterm::execute!(std::io::stdout(), EnableMouseCapture) {
+            let _ = ratatui::try_restore();
+            return Err(e);
+        }
+        Ok(TerminalGuard { terminal })
+    }
+}
+
+impl Drop for TerminalGuard {
+    fn drop(&mut self) {
+        let _ = crossterm::execute!(std::io::stdout(), DisableMouseCapture);
+        let _ = self.terminal.show_cursor();
+        let _ = ratatui::try_restore();
+    }
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Start the node and its network, open the dashboard, and shut everything down cleanly when
+/// it closes. Anything that can fail at start-up fails before the terminal is taken.
+pub async fn run(cfg: TuiConfig) -> Result<()> {
+    let keymap = Keymap::load(&cfg.data_dir).map_err(|e| anyhow!(e))?;
+    let wallet = Wallet::open_or_create(&cfg.data_dir, cfg.network, cfg.passphrase.as_deref())?;
+    let node = Node::spawn(NodeConfig::new(&cfg.data_dir, cfg.network))?;
+    let mut pc = P2pConfig::new(&cfg.data_dir, cfg.listen);
+    pc.connect = cfg.connect.clone();
+    let net = match p2p::start(node.clone(), pc).await {
+        Ok(n) => n,
+        Err(e) => {
+            node.shutdown().await?;
+            return Err(e.into());
+        }
+    };
+    let address = wallet.receive_address();
+    let max_threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let threads = cfg.threads.max(1);
+    if cfg.mine {
+        node.set_mining(threads, Some(address)).await?;
+    }
+    let view = net.view();
+    tracing::info!(
+        "dashboard: node {} on {} listening on {}",
+        view.id.map(|i| i.to_string()).unwrap_or_default(),
+        cfg.network,
+        view.listen.map(|a| a.to_string()).unwrap_or_default()
+    );
+    let mut app = App::new(cfg.network, keymap, threads, max_threads.max(threads));
+    app.wallet.address = Some(address);
+    app.set_snapshot(node.snapshot());
+    app.set_p2p(view);
+    app.tick(unix_now());
+    let ctx = Ctx {
+        node: node.clone(),
+        net: net.clone(),
+        wallet: Arc::new(Mutex::new(wallet)),
+    };
+    let result = match TerminalGuard::enter() {
+        Ok(mut guard) => {
+            let r = event_loop(&mut guard.terminal, &mut app, &ctx).await;
+            drop(guard);
+            r
+        }
+        Err(e) => Err(anyhow!("cannot open the terminal: {e}")),
+    };
+    tracing::info!("dashboard closed; shutting down");
+    let net_r = net.shutdown().await;
+    let node_r = node.shutdown().await;
+    result?;
+    net_r?;
+    node_r?;
+    Ok(())
+}
+
+/// What the event loop works with.
+struct Ctx {
+    node: NodeHandle,
+    net: P2pHandle,
+    wallet: Arc<Mutex<Wallet>>,
+}
+
+/// Answers from background tasks.
+enum Msg {
+    Wallet(WalletView),
+    Info(String),
+    Error(String),
+    Sent(Result<Txid, String>),
+    NewAddress(Result<crate::core::address::Address, String>),
+    Block(Result<BlockDetail, String>),
+    Tx(Result<TxDetail, String>),
+}
+
+/// One loop over terminal input, node snapshots, network views, node events, log lines,
+/// background answers, a 1 s tick and stop signals. Draws only when something changed, at
+/// most every [`FRAME`] for data (at once for input).
+async fn event_loop(terminal: &mut DefaultTerminal, app: &mut App, ctx: &Ctx) -> Result<()> {
+    let mut input = EventStream::new();
+    let mut snaps = ctx.node.watch();
+    let mut views = ctx.net.watch();
+    let mut events = ctx.node.events();
+    let (mut snaps_open, mut views_open, mut events_open) = (true, true, true);
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let (tx, mut rx) = mpsc::unbounded_channel::<Msg>();
+    #[cfg(unix)]
+    let mut sigterm =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    let ring = logbuf::ring();
+    let size = terminal.size()?;
+    app.size = (size.width, size.height);
+
+    let mut dirty = true;
+    let mut urgent = true;
+    let mut last_draw = Instant::now();
+    let mut wallet_dirty = true;
+    let mut wallet_busy = false;
+    let mut wallet_last = Instant::now() - WALLET_EVERY;
+
+    loop {
+        if PANICKED.load(Ordering::SeqCst) {
+            return Err(anyhow!("a thread panicked; see the log"));
+        }
+        if app.quit {
+            return Ok(());
+        }
+        if wallet_dirty && !wallet_busy && wallet_last.elapsed() >= WALLET_EVERY {
+            wallet_dirty = false;
+            wallet_busy = true;
+            wallet_last = Instant::now();
+            let (w, node, tx) = (ctx.wallet.clone(), ctx.node.clone(), tx.clone());
+            tokio::task::spawn_blocking(move || {
+                let _ = tx.send(Msg::Wallet(load_wallet(&w, &node)));
+            });
+        }
+        if dirty && (urgent || last_draw.elapsed() >= FRAME) {
+            app.logs = ring.last(LOG_LINES);
+            terminal.draw(|f| draw(f, app))?;
+            dirty = false;
+            urgent = false;
+            last_draw = Instant::now();
+        }
+        let draw_at = last_draw + FRAME;
+        let wallet_at = wallet_last + WALLET_EVERY;
+        #[cfg(unix)]
+        let term = async {
+            match sigterm.as_mut() {
+                Some(s) => {
+                    s.recv().await;
+                }
+                None => std::future::pending::<()>().await,
+            }
+        };
+        #[cfg(not(unix))]
+        let term = std::future::pending::<()>();
+        tokio::select! {
+            ev = input.next() => match ev {
+                Some(Ok(ev)) => {
+                    if let Some(cmd) = on_input(app, ev) {
+                        if cmd == Command::Quit {
+                            return Ok(());
+                        }
+                        execute(cmd, ctx, &tx);
+                    }
+                    dirty = true;
+                    urgent = true;
+                }
+                Some(Err(e)) => return Err(anyhow!("terminal input: {e}")),
+                None => return Ok(()),
+            },
+            r = snaps.changed(), if snaps_open => {
+                if r.is_err() {
+                    snaps_open = false;
+                    app.error("the node has stopped");
+                } else {
+                    let s = snaps.borrow_and_update().clone();
+                    app.set_snapshot(s);
+                    wallet_dirty = true;
+                }
+                dirty = true;
+            }
+            r = views.changed(), if views_open => {
+                if r.is_err() {
+                    views_open = false;
+                } else {
+                    let v = views.borrow_and_update().clone();
+                    app.set_p2p(v);
+                }
+                dirty = true;
+            }
+            e = events.recv(), if events_open => match e {
+                Ok(NodeEvent::BlockRejected { hash, reason }) => {
+                    app.error(format!("block {} rejected: {reason}", hash.short()));
+                    dirty = true;
+                }
+                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => wallet_dirty = true,
+                Err(broadcast::error::RecvError::Closed) => events_open = false,
+            },
+            _ = tick.tick() => {
+                app.tick(unix_now());
+                dirty = true;
+            }
+            _ = ring.changed() => dirty = true,
+            Some(m) = rx.recv() => {
+                match m {
+                    Msg::Wallet(w) => {
+                        wallet_busy = false;
+                        app.set_wallet(w);
+                    }
+                    Msg::Info(s) => app.info(s),
+                    Msg::Error(s) => app.error(s),
+                    Msg::Sent(r) => {
+                        wallet_dirty = true;
+                        app.on_sent(r);
+                    }
+                    Msg::NewAddress(r) => {
+                        wallet_dirty = true;
+                        app.on_new_address(r);
+                    }
+                    Msg::Block(r) => app.on_block(r),
+                    Msg::Tx(r) => app.on_tx(r),
+                }
+                dirty = true;
+                urgent = true;
+            }
+            _ = term => return Ok(()),
+            _ = tokio::signal::ctrl_c() => return Ok(()),
+            _ = tokio::time::sleep_until(draw_at), if dirty => {}
+            _ = tokio::time::sleep_until(wallet_at), if wallet_dirty && !wallet_busy => {}
+        }
+    }
+}
+
+/// Terminal input: keys through the app, a left click focuses a pane, resizes redraw.
+fn on_input(app: &mut App, ev: Event) -> Option<Command> {
+    match ev {
+        Event::Key(k) if k.kind != KeyEventKind::Release => app.on_key(k),
+        Event::Mouse(m) if m.kind == MouseEventKind::Down(MouseButton::Left) => {
+            app.on_click(m.column, m.row);
+            None
+        }
+        Event::Resize(w, h) => {
+            app.size = (w, h);
+            None
+        }
+        _ => None,
+    }
+}
+
+/// Carry out a command off the UI task; answers come back as [`Msg`]s.
+fn execute(cmd: Command, ctx: &Ctx, tx: &mpsc::UnboundedSender<Msg>) {
+    let tx = tx.clone();
+    let node = ctx.node.clone();
+    match cmd {
+        Command::Quit => {}
+        Command::SetMining { threads, address } => {
+            tokio::spawn(async move {
+                if let Err(e) = node.set_mining(threads, address).await {
+                    let _ = tx.send(Msg::Error(format!("mining: {e}")));
+                }
+            });
+        }
+        Command::Send {
+            to,
+            amount,
+            fee_rate,
+        } => {
+            let w = ctx.wallet.clone();
+            tokio::spawn(async move {
+                let n = node.clone();
+                let built = tokio::task::spawn_blocking(move || {
+                    let w = w.lock().map_err(|_| "wallet unavailable".to_string())?;
+                    w.build_payment(&n, to, amount, fee_rate)
+                        .map_err(|e| e.to_string())
+                })
+                .await
+                .map_err(|e| e.to_string())
+                .and_then(|r| r);
+                let r = match built {
+                    Ok(t) => node.submit_tx(t, true).await.map_err(|e| e.to_string()),
+                    Err(e) => Err(e),
+                };
+                if let Ok(txid) = &r {
+                    tracing::info!("sent {amount} in transaction {txid}");
+                }
+                let _ = tx.send(Msg::Sent(r));
+            });
+        }
+        Command::Connect(addr) => {
+            let net = ctx.net.clone();
+            tokio::spawn(async move {
+                let m = match net.connect(addr).await {
+                    Ok(id) => Msg::Info(format!("connected to {addr} ({})", &id.to_string()[..8])),
+                    Err(e) => Msg::Error(format!("cannot connect to {addr}: {e}")),
+                };
+                let _ = tx.send(m);
+            });
+        }
+        Command::Unban(who) => {
+            let net = ctx.net.clone();
+            tokio::spawn(async move {
+                let m = match net.unban(&who).await {
+                    Ok(true) => Msg::Info(format!("unbanned {}", app::short_text(&who))),
+                    Ok(false) => Msg::Error(format!("{} was not banned", app::short_text(&who))),
+                    Err(e) => Msg::Error(format!("unban: {e}")),
+                };
+                let _ = tx.send(m);
+            });
+        }
+        Command::NewAddress => {
+            let w = ctx.wallet.clone();
+            tokio::task::spawn_blocking(move || {
+                let r = w
+                    .lock()
+                    .map_err(|_| "wallet unavailable".to_string())
+                    .and_then(|mut w| w.new_address().map_err(|e| e.to_string()));
+                let _ = tx.send(Msg::NewAddress(r));
+            });
+        }
+        Command::LoadBlock(hash) => {
+            tokio::task::spawn_blocking(move || {
+                let _ = tx.send(Msg::Block(load_block(&node, hash)));
+            });
+        }
+        Command::LoadTx(txid) => {
+            tokio::task::spawn_blocking(move || {
+                let _ = tx.send(Msg::Tx(load_tx(&node, txid)));
+            });
+        }
+    }
+}
+
+/// Address, balance and history (a blocking store scan).
+fn load_wallet(w: &Mutex<Wallet>, node: &NodeHandle) -> WalletView {
+    let Ok(w) = w.lock() else {
+        return WalletView {
+            error: Some("wallet unavailable".into()),
+            ..WalletView::default()
+        };
+    };
+    let mut view = WalletView {
+        address: Some(w.receive_address()),
+        ..WalletView::default()
+    };
+    match w.balance(node) {
+        Ok(b) => view.balance = Some(b),
+        Err(e) => view.error = Some(e.to_string()),
+    }
+    match w.history(node) {
+        Ok(mut h) => {
+            h.truncate(WALLET_HISTORY);
+            view.history = h;
+        }
+        Err(e) => view.error = Some(e.to_string()),
+    }
+    view
+}
+
+/// A block and its transactions, for the details overlay.
+pub fn load_block(node: &NodeHandle, hash: BlockHash) -> Result<BlockDetail, String> {
+    let s = |e: crate::node::NodeError| e.to_string();
+    let block = node
+        .block(&hash)
+        .map_err(s)?
+        .ok_or_else(|| format!("unknown block {}", hash.short()))?;
+    let meta = node
+        .block_meta(&hash)
+        .map_err(s)?
+        .ok_or_else(|| format!("unknown block {}", hash.short()))?;
+    let confirmations = if node.is_active(&meta).map_err(s)? {
+        node.tip().map_err(s)?.height + 1 - meta.height
+    } else {
+        0
+    };
+    Ok(BlockDetail {
+        hash,
+        height: meta.height,
+        time: meta.header.time,
+        confirmations,
+        size: meta.size as usize,
+        txs: block
+            .txs
+            .iter()
+            .map(|t| TxRow {
+                txid: t.txid(),
+                coinbase: t.is_coinbase(),
+                inputs: t.inputs.len(),
+                outputs: t.outputs.len(),
+                amount: t.output_total().unwrap_or_default(),
+                size: t.size(),
+            })
+            .collect(),
+    })
+}
+
+/// One transaction with the outputs its inputs spend, and its fee.
+pub fn load_tx(node: &NodeHandle, txid: Txid) -> Result<TxDetail, String> {
+    let s = |e: crate::node::NodeError| e.to_string();
+    let info = node
+        .transaction(&txid)
+        .map_err(s)?
+        .ok_or_else(|| format!("unknown transaction {}", txid.short()))?;
+    let mut inputs = Vec::new();
+    let mut in_total = Some(crate::core::amount::Amount::ZERO);
+    for i in &info.tx.inputs {
+        let spent = node
+            .transaction(&i.prevout.txid)
+            .map_err(s)?
+            .and_then(|p| p.tx.outputs.get(i.prevout.vout as usize).copied());
+        in_total = match (in_total, spent) {
+            (Some(t), Some(o)) => t.checked_add(o.amount),
+            _ => None,
+        };
+        inputs.push(InputRow {
+            prevout: i.prevout,
+            address: spent.map(|o| o.address),
+            amount: spent.map(|o| o.amount),
+        });
+    }
+    let coinbase = info.tx.is_coinbase();
+    let fee = info.fee.or_else(|| {
+        if coinbase {
+            return None;
+        }
+        in_total?.checked_sub(info.tx.output_total()?)
+    });
+    Ok(TxDetail {
+        txid,
+        block: info.block,
+        confirmations: info.confirmations,
+        coinbase,
+        size: info.tx.size(),
+        inputs,
+        outputs: info
+            .tx
+            .outputs
+            .iter()
+            .map(|o| (o.address, o.amount))
+            .collect(),
+        fee,
+    })
+}

@@ -1,0 +1,307 @@
+//! What covers the panes: the help (generated from the key table), the send and add-peer forms,
+//! and block and transaction details.
+
+use super::{age, fit, fmt_bytes, kv, scroll_start};
+use crate::tui::app::{App, BlockDetail, Overlay, PeerForm, SendForm, TxDetail};
+use crate::tui::theme;
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Rect};
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Clear, Paragraph};
+
+/// Draw the innermost overlay, if any.
+pub fn render(frame: &mut Frame, app: &App, area: Rect) {
+    let Some(o) = app.overlays.last() else {
+        return;
+    };
+    match o {
+        Overlay::Help => help(frame, app, area),
+        Overlay::Send(f) => send(frame, app, f, area),
+        Overlay::AddPeer(f) => add_peer(frame, f, area),
+        Overlay::Block(b, sel) => block(frame, app, b, *sel, area),
+        Overlay::Tx(t) => tx(frame, app, t, area),
+    }
+}
+
+/// A bordered box of at most `w`×`h` in the middle of `area`, cleared.
+fn popup(frame: &mut Frame, area: Rect, w: u16, h: u16, title: &str) -> Rect {
+    let r = area.centered(
+        Constraint::Length(w.min(area.width)),
+        Constraint::Length(h.min(area.height)),
+    );
+    frame.render_widget(Clear, r);
+    let b = Block::bordered()
+        .border_style(theme::border(true))
+        .title(Span::styled(format!(" {title} "), theme::title(true)));
+    let inner = b.inner(r);
+    frame.render_widget(b, r);
+    inner
+}
+
+fn help(frame: &mut Frame, app: &App, area: Rect) {
+    let rows = app.keymap.help_rows();
+    let key_w = rows
+        .iter()
+        .map(|(k, _)| k.chars().count())
+        .max()
+        .unwrap_or(4)
+        .max(9);
+    let mut lines: Vec<Line> = rows
+        .iter()
+        .map(|(k, a)| {
+            Line::from(vec![
+                Span::styled(format!(" {k:<key_w$} "), theme::value()),
+                Span::raw(a.description()),
+            ])
+        })
+        .collect();
+    lines.push(Line::from(""));
+    lines.push(Line::from(vec![
+        Span::styled(format!(" {:<key_w$} ", "Ctrl-c"), theme::value()),
+        Span::raw("quit, always"),
+    ]));
+    lines.push(Line::from(vec![
+        Span::styled(format!(" {:<key_w$} ", "click"), theme::value()),
+        Span::raw("focus a pane"),
+    ]));
+    lines.push(Line::from(Span::styled(
+        " in forms: type; Tab/↑↓ field, Enter submit, Esc cancel",
+        theme::label(),
+    )));
+    lines.push(Line::from(Span::styled(
+        " keys come from assets/keymap.toml, overridable by",
+        theme::label(),
+    )));
+    lines.push(Line::from(Span::styled(
+        " ~/.config/chain-tui/keymap.toml or DATA_DIR/keymap.toml",
+        theme::label(),
+    )));
+    let h = lines.len() as u16 + 2;
+    let inner = popup(frame, area, 62, h, "Keys");
+    frame.render_widget(Paragraph::new(lines), inner);
+}
+
+fn field_lines(
+    label: &str,
+    value: &str,
+    focused: bool,
+    check: Result<(), &str>,
+    w: usize,
+) -> Vec<Line<'static>> {
+    let cursor = if focused { "▏" } else { "" };
+    let style = if focused {
+        theme::value()
+    } else {
+        Style::new()
+    };
+    let marker = if focused { "›" } else { " " };
+    let first = Line::from(vec![
+        Span::styled(format!("{marker} {label:<20}"), theme::label()),
+        Span::styled(
+            fit(&format!("{value}{cursor}"), w.saturating_sub(22)),
+            style,
+        ),
+    ]);
+    let second = match check {
+        Ok(()) => Line::from(Span::styled("    ✓", theme::good())),
+        Err("required") if value.trim().is_empty() => {
+            Line::from(Span::styled("    required", theme::label()))
+        }
+        Err(e) => Line::from(Span::styled(fit(&format!("    ✗ {e}"), w), theme::bad())),
+    };
+    vec![first, second]
+}
+
+fn send(frame: &mut Frame, app: &App, f: &SendForm, area: Rect) {
+    let inner = popup(frame, area, 76, 13, "Send");
+    let w = inner.width as usize;
+    let c = f.check(app.network, app.spendable());
+    let mut lines: Vec<Line> = Vec::new();
+    for (i, field) in f.fields.iter().enumerate() {
+        lines.extend(field_lines(
+            field.label,
+            &field.value,
+            i == f.focus,
+            c.field(i),
+            w,
+        ));
+    }
+    lines.push(Line::from(""));
+    let spend = app
+        .spendable()
+        .map(|a| a.to_string())
+        .unwrap_or_else(|| "?".into());
+    let mut info = kv("  spendable", spend);
+    info.push(Span::styled(
+        "   Enter send · Tab next field · Esc cancel",
+        theme::label(),
+    ));
+    lines.push(Line::from(info));
+    if f.pending {
+        lines.push(Line::from(Span::styled("  sending…", theme::warn())));
+    } else if let Some(e) = &f.error {
+        lines.push(Line::from(Span::styled(
+            fit(&format!("  ✗ {e}"), w),
+            theme::bad(),
+        )));
+    }
+    frame.render_widget(Paragraph::new(lines), inner);
+}
+
+fn add_peer(frame: &mut Frame, f: &PeerForm, area: Rect) {
+    let inner = popup(frame, area, 76, 7, "Add peer");
+    let w = inner.width as usize;
+    let c = f.check();
+    let mut lines = field_lines(
+        "peer",
+        &f.field.value,
+        true,
+        c.as_ref().map(|_| ()).map_err(String::as_str),
+        w,
+    );
+    lines.push(Line::from(Span::styled(
+        fit(
+            &format!("  {} · Enter connect · Esc cancel", f.field.label),
+            w,
+        ),
+        theme::label(),
+    )));
+    if let Some(e) = &f.error {
+        lines.push(Line::from(Span::styled(
+            fit(&format!("  ✗ {e}"), w),
+            theme::bad(),
+        )));
+    }
+    frame.render_widget(Paragraph::new(lines), inner);
+}
+
+fn big(area: Rect) -> (u16, u16) {
+    (
+        area.width.saturating_sub(4).min(110),
+        area.height.saturating_sub(2),
+    )
+}
+
+fn block(frame: &mut Frame, app: &App, b: &BlockDetail, sel: usize, area: Rect) {
+    let (bw, bh) = big(area);
+    let inner = popup(frame, area, bw, bh, &format!("Block {}", b.height));
+    let w = inner.width as usize;
+    let mut lines: Vec<Line> = vec![
+        Line::from(Span::styled(fit(&b.hash.to_string(), w), theme::hash())),
+        Line::from({
+            let mut s = kv("height", b.height.to_string());
+            s.extend(kv("  confirmations", b.confirmations.to_string()));
+            s.extend(kv("  age", age(app.now, b.time)));
+            s.extend(kv("  size", fmt_bytes(b.size as u64)));
+            s.extend(kv("  txs", b.txs.len().to_string()));
+            s
+        }),
+        Line::from(Span::styled(
+            fit(
+                "txid                                                              in  out        amount      size",
+                w,
+            ),
+            theme::label(),
+        )),
+    ];
+    let room = (inner.height as usize).saturating_sub(lines.len() + 1);
+    let start = scroll_start(sel, b.txs.len(), room);
+    for (i, t) in b.txs.iter().enumerate().skip(start).take(room) {
+        let ins = if t.coinbase {
+            "cb".to_string()
+        } else {
+            t.inputs.to_string()
+        };
+        let text = format!(
+            "{} {:>3} {:>4} {:>13} {:>9}",
+            t.txid,
+            ins,
+            t.outputs,
+            t.amount.to_string(),
+            fmt_bytes(t.size as u64)
+        );
+        let style = if i == sel {
+            theme::selected()
+        } else {
+            Style::new()
+        };
+        lines.push(Line::from(Span::styled(fit(&text, w), style)));
+    }
+    let footer = Rect {
+        y: inner.bottom().saturating_sub(1),
+        height: 1.min(inner.height),
+        ..inner
+    };
+    frame.render_widget(Paragraph::new(lines), inner);
+    frame.render_widget(
+        Paragraph::new(Span::styled(
+            "j/k select · Enter transaction · Esc back",
+            theme::label(),
+        )),
+        footer,
+    );
+}
+
+fn tx(frame: &mut Frame, app: &App, t: &TxDetail, area: Rect) {
+    let (bw, bh) = big(area);
+    let inner = popup(frame, area, bw, bh, "Transaction");
+    let w = inner.width as usize;
+    let net = app.network;
+    let mut lines: Vec<Line> = vec![Line::from(Span::styled(
+        fit(&t.txid.to_string(), w),
+        theme::hash(),
+    ))];
+    let place = match t.block {
+        Some((h, height)) => format!("block {height} ({})", h.short()),
+        None => "mempool".into(),
+    };
+    let mut info = kv("in", place);
+    info.extend(kv("  confirmations", t.confirmations.to_string()));
+    info.extend(kv("  size", fmt_bytes(t.size as u64)));
+    let fee = if t.coinbase {
+        "none (coinbase)".to_string()
+    } else {
+        t.fee
+            .map(|f| f.to_string())
+            .unwrap_or_else(|| "unknown".into())
+    };
+    info.extend(kv("  fee", fee));
+    lines.push(Line::from(info));
+    lines.push(Line::from(Span::styled(
+        format!("inputs ({})", t.inputs.len()),
+        theme::label(),
+    )));
+    if t.coinbase {
+        lines.push(Line::from("  coinbase: new coins and fees"));
+    }
+    for i in &t.inputs {
+        let from = match (i.address, i.amount) {
+            (Some(a), Some(v)) => format!("  {}  {v}", a.encode(net)),
+            _ => String::new(),
+        };
+        lines.push(Line::from(fit(&format!("  {}{from}", i.prevout), w)));
+    }
+    lines.push(Line::from(Span::styled(
+        format!("outputs ({})", t.outputs.len()),
+        theme::label(),
+    )));
+    for (n, (a, v)) in t.outputs.iter().enumerate() {
+        lines.push(Line::from(fit(
+            &format!("  {n:>3}  {}  {v}", a.encode(net)),
+            w,
+        )));
+    }
+    let room = inner.height as usize;
+    lines.truncate(room.saturating_sub(1));
+    frame.render_widget(Paragraph::new(lines), inner);
+    let footer = Rect {
+        y: inner.bottom().saturating_sub(1),
+        height: 1.min(inner.height),
+        ..inner
+    };
+    frame.render_widget(
+        Paragraph::new(Span::styled("Esc back", theme::label())),
+        footer,
+    );
+}

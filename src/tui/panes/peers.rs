@@ -1,0 +1,98 @@
+//! Peers: node id, address, direction, their tip, round-trip time, bytes in and out; banned
+//! peers with their reasons.
+
+use super::{fit, fmt_bytes, pane_block, scroll_start};
+use crate::tui::app::{App, Pane, short_text};
+use crate::tui::theme;
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+
+pub fn render(frame: &mut Frame, app: &App, area: Rect, focused: bool) {
+    let block = pane_block(Pane::Peers, focused);
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let v = &app.p2p;
+    let w = inner.width as usize;
+    let mut rows: Vec<(String, Style)> = Vec::new();
+    for p in &v.peers {
+        let id = p.id.to_string();
+        let rtt = p
+            .rtt
+            .map(|d| format!("{} ms", d.as_millis()))
+            .unwrap_or_else(|| "–".into());
+        rows.push((
+            format!(
+                "{:<8} {:<17} {:<3} {:>6} {:>6} {:>7} {:>7}",
+                &id[..8],
+                p.addr.to_string(),
+                if p.inbound { "in" } else { "out" },
+                p.height,
+                rtt,
+                fmt_bytes(p.bytes_in),
+                fmt_bytes(p.bytes_out)
+            ),
+            Style::new(),
+        ));
+    }
+    for b in &v.bans {
+        let who = match (&b.id, &b.addr) {
+            (Some(id), _) => short_text(&id.to_string()),
+            (None, Some(a)) => a.to_string(),
+            (None, None) => "?".into(),
+        };
+        let left = if b.until > app.now {
+            format!(" ({} left)", super::fmt_age(b.until - app.now))
+        } else {
+            String::new()
+        };
+        rows.push((format!("✗ {who}  {}{left}", b.reason), theme::bad()));
+    }
+    let mut lines: Vec<Line> = Vec::new();
+    let mut head = vec![Span::styled(
+        format!("{} connected", v.peers.len()),
+        theme::value(),
+    )];
+    if !v.bans.is_empty() {
+        head.push(Span::styled(
+            format!(" · {} banned", v.bans.len()),
+            theme::bad(),
+        ));
+    }
+    if let Some(id) = &v.id {
+        head.push(Span::styled(
+            format!(" · me {}", &id.to_string()[..8]),
+            theme::label(),
+        ));
+    }
+    lines.push(Line::from(head));
+    if rows.is_empty() {
+        lines.push(Line::from(Span::styled(
+            fit("no peers yet: a adds one", w),
+            theme::label(),
+        )));
+        frame.render_widget(Paragraph::new(lines), inner);
+        return;
+    }
+    lines.push(Line::from(Span::styled(
+        fit(
+            "id       addr              dir    tip    rtt      in     out",
+            w,
+        ),
+        theme::label(),
+    )));
+    let room = (inner.height as usize).saturating_sub(lines.len());
+    let sel = app.selected(Pane::Peers);
+    let start = scroll_start(sel, rows.len(), room);
+    for (i, (text, style)) in rows.iter().enumerate().skip(start).take(room) {
+        let style = if focused && i == sel {
+            theme::selected()
+        } else {
+            *style
+        };
+        lines.push(Line::from(Span::styled(fit(text, w), style)));
+    }
+    frame.render_widget(Paragraph::new(lines), inner);
+}
