@@ -323,6 +323,7 @@ async fn mempool_after_reorg_matches_a_node_that_saw_only_the_new_branch() {
     let deadline = tokio::time::Instant::now() + WAIT;
     let mut saw_reorg = false;
     let mut disconnected = 0;
+    let mut readmitted = std::collections::HashSet::new();
     while !saw_reorg {
         match tokio::time::timeout_at(deadline, events.recv())
             .await
@@ -330,6 +331,10 @@ async fn mempool_after_reorg_matches_a_node_that_saw_only_the_new_branch() {
             .unwrap()
         {
             NodeEvent::BlockDisconnected { .. } => disconnected += 1,
+            // Transactions back in the pool are announced (relay and dashboards rely on it).
+            NodeEvent::TxAccepted(id) => {
+                readmitted.insert(id);
+            }
             NodeEvent::Reorg {
                 depth,
                 old_tip,
@@ -344,6 +349,11 @@ async fn mempool_after_reorg_matches_a_node_that_saw_only_the_new_branch() {
         }
     }
     assert_eq!(disconnected, 2);
+    assert_eq!(
+        readmitted,
+        [keep.txid(), keep_child.txid()].into_iter().collect(),
+        "readmitted transactions are announced; the dropped conflict is not"
+    );
 
     // A second node that only ever saw prefix + B, given the same transactions.
     let dir2 = tempfile::tempdir().unwrap();

@@ -22,7 +22,7 @@ use crate::storage::{BlockMeta, HistoryEntry, Store, StoreError};
 use chain::{Accepted, Chain, Durability, ProcessError, TipChange, unix_now};
 use mempool::{FeeRate, Mempool, MempoolError};
 use miner::{Job, Miner};
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
@@ -858,8 +858,21 @@ impl State {
                 .rev()
                 .flat_map(|b| b.txs.iter().skip(1).cloned())
                 .collect();
+            let before: HashSet<Txid> = old.iter().map(Transaction::txid).collect();
             candidates.extend(old);
             self.readmit(candidates);
+            // Tell listeners (relay, dashboard) what the reorganisation changed in the pool.
+            let after: HashSet<Txid> = self
+                .mempool
+                .read()
+                .map(|p| p.ordered_txs().iter().map(Transaction::txid).collect())
+                .unwrap_or_default();
+            for id in after.difference(&before) {
+                let _ = self.events.send(NodeEvent::TxAccepted(*id));
+            }
+            for id in before.difference(&after) {
+                let _ = self.events.send(NodeEvent::TxRemoved(*id));
+            }
         }
         for b in &change.disconnected {
             let height = self

@@ -1336,9 +1336,6 @@ impl Manager {
             NodeEvent::BlockConnected { .. } => self.announce_tip(),
             NodeEvent::Reorg { .. } => {
                 self.announce_tip();
-                // Transactions of the abandoned branch are back in the mempool without a
-                // TxAccepted event: announce them to peers that do not know them.
-                self.announce_mempool();
             }
             NodeEvent::TxAccepted(txid) => {
                 for p in self.peers.values_mut() {
@@ -1349,24 +1346,6 @@ impl Manager {
                 }
             }
             _ => {}
-        }
-    }
-
-    /// Announce mempool transactions to the peers not known to have them.
-    fn announce_mempool(&mut self) {
-        let txids: Vec<Txid> = self.node.mempool_txs().iter().map(|t| t.txid()).collect();
-        for p in self.peers.values_mut() {
-            let unknown: Vec<Txid> = txids
-                .iter()
-                .filter(|t| !p.known.contains(&t.0))
-                .copied()
-                .collect();
-            for chunk in unknown.chunks(MAX_INV) {
-                for t in chunk {
-                    p.know(t.0);
-                }
-                p.send(Message::InvTxs(chunk.to_vec()));
-            }
         }
     }
 
