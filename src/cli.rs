@@ -2,18 +2,19 @@
 //! mine, send, chain, bench). Every command prints text, or one JSON object with `--json`; bad
 //! input prints one line on stderr, exits non-zero and changes nothing.
 
+use crate::api::client::ApiClient;
+use crate::api::views::{self, BlockId, parse_txid};
 use crate::core::address::Address;
 use crate::core::amount::Amount;
 use crate::core::block::Block;
-use crate::core::hash::{BlockHash, Txid};
-use crate::core::merkle::merkle_root;
+use crate::core::hash::Txid;
 use crate::core::params::Network;
 use crate::core::pow::{U256, si_text};
 use crate::net::identity::PeerAddr;
-use crate::node::mempool::FeeRate;
+use crate::node::chainfile::ChainWriter;
 use crate::node::p2p::{self, P2pConfig};
 use crate::node::{Node, NodeConfig, NodeHandle, miner};
-use crate::wallet::{Wallet, WalletError};
+use crate::wallet::Wallet;
 use anyhow::{Context, Result, anyhow, bail};
 use clap::{Args, Parser, Subcommand};
 use serde_json::{Value, json};
@@ -107,9 +108,22 @@ pub enum Command {
     /// Inspect, validate, export and import the chain.
     #[command(subcommand)]
     Chain(ChainCmd),
+    /// Peers of the node running on the data dir: list, add, unban.
+    #[command(subcommand)]
+    Peers(PeersCmd),
     /// Benchmarks.
     #[command(subcommand)]
     Bench(BenchCmd),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum PeersCmd {
+    /// Connected peers and bans with their reasons.
+    List,
+    /// Connect to a peer now: HOST:PORT or NODEID@HOST:PORT.
+    Add { addr: String },
+    /// Lift a ban: a node id or an address.
+    Unban { id: String },
 }
 
 /// Options of a running node.
@@ -128,6 +142,51 @@ pub struct NodeArgs {
     /// Mining threads (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,
+    /// REST API address (default 127.0.0.1 and the network's API port; :0 lets the system
+    /// pick a port; `off` disables it). The address and a fresh token go to DATA_DIR/node.json.
+    #[arg(long)]
+    pub api: Option<ApiSetting>,
+}
+
+/// Where the API listens, or off.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ApiSetting {
+    Off,
+    At(SocketAddr),
+}
+
+impl std::str::FromStr for ApiSetting {
+    type Err = String;
+    fn from_str(s: &str) -> Result<ApiSetting, String> {
+        if s.eq_ignore_ascii_case("off") {
+            return Ok(ApiSetting::Off);
+        }
+        s.parse()
+            .map(ApiSetting::At)
+            .map_err(|_| format!("expected IP:PORT or off, got {s:?}"))
+    }
+}
+
+/// The API's default port: devnet 7421, regtest 18443.
+pub fn default_api_port(network: Network) -> u16 {
+    match network {
+        Network::Devnet => 7421,
+        Network::Regtest => 18443,
+    }
+}
+
+impl NodeArgs {
+    /// The API address, `None` when it is off.
+    pub fn api_addr(&self, network: Network) -> Option<SocketAddr> {
+        match self.api {
+            Some(ApiSetting::Off) => None,
+            Some(ApiSetting::At(a)) => Some(a),
+            None => Some(SocketAddr::from((
+                [127, 0, 0, 1],
+                default_api_port(network),
+            ))),
+        }
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -234,32 +293,20 @@ pub async fn run(cli: Cli) -> Result<i32> {
             run_node(&g, args).await?;
             (out("", json!({ "stopped": true })), 0)
         }
-        Some(Command::Wallet(WalletCmd::New)) => {
-            // The first `new` creates the wallet with its first address; later ones add one.
-            let existed = crate::wallet::keystore_path(&g.data_dir()?).exists();
-            let mut w = open_wallet(&g)?;
-            let a = if existed {
-                w.new_address()?
-            } else {
-                w.receive_address()
-            };
-            let s = a.encode(g.network);
-            (out(s.clone(), json!({ "address": s })), 0)
-        }
-        Some(Command::Wallet(WalletCmd::Address)) => {
-            let w = open_wallet(&g)?;
-            let s = w.receive_address().encode(g.network);
-            (out(s.clone(), json!({ "address": s })), 0)
-        }
         Some(cmd) => {
-            // Everything the user typed is checked before a node (and its data dir) exists.
+            // Everything the user typed is checked before a node (and its data dir) is touched.
             let job = prepare(&g, cmd)?;
-            let g2 = g.clone();
-            with_node(
-                &g,
-                |node| async move { node_command(&g2, &node, job).await },
-            )
-            .await?
+            let kind = job.kind();
+            let dir = g.data_dir()?;
+            let (v, code) = match ApiClient::discover(&dir, g.network)
+                .await
+                .map_err(|e| anyhow!(e))?
+            {
+                Some(api) => remote_command(&api, g.network, job).await?,
+                None => direct_command(&g, job).await?,
+            };
+            let v = project(kind, v);
+            (out(render(kind, &v), v), code)
         }
     };
     let mut stdout = std::io::stdout().lock();
@@ -279,33 +326,23 @@ fn open_wallet(g: &Global) -> Result<Wallet> {
     )?)
 }
 
-/// Start a node on the data dir, run `f`, shut the node down (saving the mempool).
-async fn with_node<F, Fut>(g: &Global, f: F) -> Result<(Output, i32)>
-where
-    F: FnOnce(NodeHandle) -> Fut,
-    Fut: std::future::Future<Output = Result<(Output, i32)>>,
-{
-    let dir = g.data_dir()?;
-    let node = Node::spawn(NodeConfig::new(&dir, g.network))?;
-    let result = f(node.clone()).await;
-    node.shutdown().await?;
-    result
-}
-
 /// A command whose arguments have been parsed and checked.
 enum Job {
+    WalletNew,
+    WalletAddress,
     Balance,
     History,
     Mine {
         blocks: u64,
-        threads: usize,
+        threads: Option<usize>,
     },
     Send {
         to: Address,
         amount: Amount,
-        rate: FeeRate,
+        fee_rate: Option<u64>,
     },
     Chain(ChainJob),
+    Peers(PeersJob),
 }
 
 enum ChainJob {
@@ -314,22 +351,68 @@ enum ChainJob {
     Tx(Txid),
     Validate,
     Export(PathBuf),
-    Import(Vec<Block>),
+    Import(PathBuf, Vec<Block>),
 }
 
-enum BlockId {
-    Height(u64),
-    Hash(BlockHash),
+enum PeersJob {
+    List,
+    Add(PeerAddr),
+    Unban(String),
+}
+
+/// Which answer a job prints (its text is rendered from its JSON, whichever way it ran).
+#[derive(Clone, Copy)]
+enum Kind {
+    Address,
+    Balance,
+    History,
+    Mine,
+    Send,
+    Info,
+    Block,
+    Tx,
+    Validate,
+    Export,
+    Import,
+    PeersList,
+    PeersAdd,
+    Unban,
+}
+
+impl Job {
+    fn kind(&self) -> Kind {
+        match self {
+            Job::WalletNew | Job::WalletAddress => Kind::Address,
+            Job::Balance => Kind::Balance,
+            Job::History => Kind::History,
+            Job::Mine { .. } => Kind::Mine,
+            Job::Send { .. } => Kind::Send,
+            Job::Chain(c) => match c {
+                ChainJob::Info => Kind::Info,
+                ChainJob::Block(_) => Kind::Block,
+                ChainJob::Tx(_) => Kind::Tx,
+                ChainJob::Validate => Kind::Validate,
+                ChainJob::Export(_) => Kind::Export,
+                ChainJob::Import(..) => Kind::Import,
+            },
+            Job::Peers(p) => match p {
+                PeersJob::List => Kind::PeersList,
+                PeersJob::Add(_) => Kind::PeersAdd,
+                PeersJob::Unban(_) => Kind::Unban,
+            },
+        }
+    }
 }
 
 fn prepare(g: &Global, cmd: Command) -> Result<Job> {
     let net = g.network;
     Ok(match cmd {
+        Command::Wallet(WalletCmd::New) => Job::WalletNew,
+        Command::Wallet(WalletCmd::Address) => Job::WalletAddress,
         Command::Wallet(WalletCmd::Balance) => Job::Balance,
         Command::Wallet(WalletCmd::History) => Job::History,
         Command::Mine { blocks, threads } => {
-            let threads = threads.unwrap_or_else(default_threads);
-            if threads == 0 {
+            if threads == Some(0) {
                 bail!("--threads must be at least 1");
             }
             Job::Mine { blocks, threads }
@@ -344,141 +427,413 @@ fn prepare(g: &Global, cmd: Command) -> Result<Job> {
             if amount == Amount::ZERO {
                 bail!("bad amount: must be above zero");
             }
-            let rate = match fee_rate {
-                Some(0) => bail!("bad fee rate: at least 1 base unit per byte"),
-                Some(r) => FeeRate(
-                    r.checked_mul(1000)
-                        .ok_or_else(|| anyhow!("bad fee rate: too large"))?,
-                ),
-                None => crate::wallet::DEFAULT_FEE_RATE,
-            };
-            Job::Send { to, amount, rate }
+            // Checked here so that a bad rate is refused before anything runs.
+            crate::api::routes::fee_rate(fee_rate)?;
+            Job::Send {
+                to,
+                amount,
+                fee_rate,
+            }
         }
         Command::Chain(c) => Job::Chain(match c {
             ChainCmd::Info => ChainJob::Info,
-            ChainCmd::Block { id } => ChainJob::Block(match id.parse::<u64>() {
-                Ok(h) if id.len() < 64 => BlockId::Height(h),
-                _ => BlockId::Hash(
-                    id.parse::<BlockHash>()
-                        .map_err(|_| anyhow!("not a height or a block hash: {id:?}"))?,
-                ),
-            }),
-            ChainCmd::Tx { txid } => {
-                ChainJob::Tx(txid.parse().map_err(|_| anyhow!("not a txid: {txid:?}"))?)
-            }
+            ChainCmd::Block { id } => ChainJob::Block(id.parse()?),
+            ChainCmd::Tx { txid } => ChainJob::Tx(parse_txid(&txid)?),
             ChainCmd::Validate => ChainJob::Validate,
             ChainCmd::Export { file } => ChainJob::Export(file),
-            ChainCmd::Import { file } => ChainJob::Import(read_chain_file(&file, net)?),
+            ChainCmd::Import { file } => {
+                let blocks = read_chain_file(&file, net)?;
+                ChainJob::Import(file, blocks)
+            }
         }),
-        Command::Wallet(WalletCmd::New | WalletCmd::Address)
-        | Command::Bench(_)
-        | Command::Node(_)
-        | Command::Tui(_) => {
+        Command::Peers(p) => Job::Peers(match p {
+            PeersCmd::List => PeersJob::List,
+            PeersCmd::Add { addr } => PeersJob::Add(
+                addr.parse()
+                    .map_err(|e| anyhow!("bad peer address {addr:?}: {e}"))?,
+            ),
+            PeersCmd::Unban { id } => PeersJob::Unban(id),
+        }),
+        Command::Bench(_) | Command::Node(_) | Command::Tui(_) => {
             bail!("internal error: command dispatched to the wrong handler")
         }
     })
 }
 
-async fn node_command(g: &Global, node: &NodeHandle, job: Job) -> Result<(Output, i32)> {
-    Ok(match job {
-        Job::Balance => {
+/// Run a job on the data dir itself (no node runs there): wallet commands open the keystore,
+/// the rest start a node for the command and stop it after.
+async fn direct_command(g: &Global, job: Job) -> Result<(Value, i32)> {
+    let net = g.network;
+    match job {
+        Job::WalletNew => {
+            // The first `new` creates the wallet with its first address; later ones add one.
+            let existed = crate::wallet::keystore_path(&g.data_dir()?).exists();
+            let mut w = open_wallet(g)?;
+            let a = if existed {
+                w.new_address()?
+            } else {
+                w.receive_address()
+            };
+            return Ok((json!({ "address": a.encode(net) }), 0));
+        }
+        Job::WalletAddress => {
             let w = open_wallet(g)?;
-            let b = w.balance(node)?;
-            (
-                out(
-                    format!(
-                        "confirmed   {}\nunconfirmed {}\nimmature    {}",
-                        b.confirmed, b.unconfirmed, b.immature
-                    ),
-                    json!({ "confirmed": b.confirmed.0, "unconfirmed": b.unconfirmed.0, "immature": b.immature.0 }),
-                ),
-                0,
+            return Ok((json!({ "address": w.receive_address().encode(net) }), 0));
+        }
+        Job::Peers(_) => bail!(
+            "no node is running on {}: start one with `chain-tui node` or the dashboard",
+            g.data_dir()?.display()
+        ),
+        _ => {}
+    }
+    let dir = g.data_dir()?;
+    let node = Node::spawn(NodeConfig::new(&dir, net))?;
+    let result = node_job(g, &node, job).await;
+    node.shutdown().await?;
+    result
+}
+
+async fn node_job(g: &Global, node: &NodeHandle, job: Job) -> Result<(Value, i32)> {
+    let v = match job {
+        Job::Balance => views::wallet_balance(&open_wallet(g)?, node)?,
+        Job::History => views::wallet_history(&open_wallet(g)?, node)?,
+        Job::Mine { blocks, threads } => {
+            let w = open_wallet(g)?;
+            let threads = threads.unwrap_or_else(default_threads);
+            views::mine(node, w.receive_address(), blocks, threads).await?
+        }
+        Job::Send {
+            to,
+            amount,
+            fee_rate,
+        } => {
+            let w = std::sync::Arc::new(std::sync::Mutex::new(open_wallet(g)?));
+            let rate = crate::api::routes::fee_rate(fee_rate)?;
+            views::send(&w, node, to, amount, rate).await?
+        }
+        Job::Chain(c) => match c {
+            ChainJob::Info => views::info(node, None),
+            ChainJob::Block(id) => views::block(node, id)?,
+            ChainJob::Tx(id) => views::tx(node, &id)?,
+            ChainJob::Validate => {
+                let n = node.clone();
+                let (v, valid) = tokio::task::spawn_blocking(move || views::validate(&n)).await??;
+                return Ok((v, if valid { 0 } else { 1 }));
+            }
+            ChainJob::Export(file) => {
+                let n = export_chain(node, &file)?;
+                json!({ "blocks": n, "file": file.display().to_string() })
+            }
+            ChainJob::Import(_, blocks) => {
+                let n = blocks.len();
+                let height = node.import(blocks).await?;
+                json!({ "blocks": n, "height": height })
+            }
+        },
+        Job::WalletNew | Job::WalletAddress | Job::Peers(_) => {
+            bail!("internal error: command dispatched to the wrong handler")
+        }
+    };
+    Ok((v, 0))
+}
+
+/// Run a job through the API of the node running on the data dir.
+async fn remote_command(api: &ApiClient, net: Network, job: Job) -> Result<(Value, i32)> {
+    let v = match job {
+        Job::WalletNew => api.post("/wallet/address", &json!({})).await?,
+        Job::WalletAddress => api.get("/wallet/address").await?,
+        Job::Balance => api.get("/wallet/balance").await?,
+        Job::History => api.get("/wallet/history").await?,
+        Job::Mine { blocks, threads } => {
+            let threads = threads.unwrap_or_else(default_threads);
+            api.post("/mine", &json!({ "blocks": blocks, "threads": threads }))
+                .await?
+        }
+        Job::Send {
+            to,
+            amount,
+            fee_rate,
+        } => {
+            api.post(
+                "/wallet/send",
+                &json!({ "address": to.encode(net), "amount": amount.0, "fee_rate": fee_rate }),
+            )
+            .await?
+        }
+        Job::Chain(c) => match c {
+            ChainJob::Info => api.get("/info").await?,
+            ChainJob::Block(id) => {
+                let id = match id {
+                    BlockId::Height(h) => h.to_string(),
+                    BlockId::Hash(h) => h.to_string(),
+                };
+                api.get(&format!("/blocks/{id}")).await?
+            }
+            ChainJob::Tx(id) => api.get(&format!("/tx/{id}")).await?,
+            ChainJob::Validate => {
+                let v = api.get("/validate").await?;
+                let code = if v["valid"].as_bool() == Some(true) {
+                    0
+                } else {
+                    1
+                };
+                return Ok((v, code));
+            }
+            ChainJob::Export(file) => {
+                let n = export_remote(api, net, &file).await?;
+                json!({ "blocks": n, "file": file.display().to_string() })
+            }
+            ChainJob::Import(file, _) => {
+                let bytes = std::fs::read(&file)
+                    .with_context(|| format!("cannot read {}", file.display()))?;
+                api.post_bytes("/chain/import", bytes).await?
+            }
+        },
+        Job::Peers(p) => match p {
+            PeersJob::List => api.get("/peers").await?,
+            PeersJob::Add(addr) => {
+                let v = api
+                    .post("/nodes/register", &json!({ "nodes": [addr.to_string()] }))
+                    .await?;
+                if let Some(err) = v["failed"][0]["error"].as_str() {
+                    bail!("cannot connect to {addr}: {err}");
+                }
+                v
+            }
+            PeersJob::Unban(id) => api.post("/peers/unban", &json!({ "id": id })).await?,
+        },
+    };
+    Ok((v, 0))
+}
+
+/// Export through the API: the chain in pages, each block checked to follow the one before.
+async fn export_remote(api: &ApiClient, net: Network, file: &Path) -> Result<u64> {
+    let info = api.get("/info").await?;
+    let height = info["height"]
+        .as_u64()
+        .ok_or_else(|| anyhow!("the node's /info has no height"))?;
+    let genesis = net.params().genesis_hash;
+    let mut w = ChainWriter::create(file, &genesis, height).map_err(|e| anyhow!(e))?;
+    let mut prev = genesis;
+    let mut h = 1;
+    while h <= height {
+        let limit = (height - h + 1).min(views::MAX_PAGE);
+        let page = api
+            .get(&format!("/chain?from={h}&limit={limit}&hex=true"))
+            .await?;
+        let blocks = page["chain"].as_array().cloned().unwrap_or_default();
+        if blocks.is_empty() {
+            bail!("the node's chain changed during the export (height {h} is gone); try again");
+        }
+        for b in blocks {
+            let bytes = hex::decode(b["hex"].as_str().unwrap_or(""))
+                .map_err(|e| anyhow!("the node sent a bad block: {e}"))?;
+            let block = Block::decode(&bytes, usize::MAX)
+                .map_err(|e| anyhow!("the node sent a bad block: {e}"))?;
+            if block.header.prev != prev {
+                bail!("the node's chain changed during the export (at height {h}); try again");
+            }
+            prev = block.hash();
+            w.push(&block).map_err(|e| anyhow!(e))?;
+            h += 1;
+        }
+    }
+    w.finish(file).map_err(|e| anyhow!(e))?;
+    Ok(height)
+}
+
+/// The JSON a job prints: `chain info` keeps the chain's fields (the same with or without a
+/// running node); the rest print the answer as it is.
+fn project(kind: Kind, v: Value) -> Value {
+    match kind {
+        Kind::Info => {
+            let keys = [
+                "network",
+                "height",
+                "tip",
+                "work",
+                "difficulty",
+                "bits",
+                "mempool",
+            ];
+            Value::Object(
+                keys.iter()
+                    .map(|k| (k.to_string(), v[*k].clone()))
+                    .collect(),
             )
         }
-        Job::History => {
-            let w = open_wallet(g)?;
-            let h = w.history(node)?;
+        _ => v,
+    }
+}
+
+fn jstr<'a>(v: &'a Value, k: &str) -> &'a str {
+    v[k].as_str().unwrap_or("")
+}
+
+fn jnum(v: &Value, k: &str) -> u64 {
+    v[k].as_u64().unwrap_or(0)
+}
+
+/// The text a job prints, from its JSON answer.
+fn render(kind: Kind, v: &Value) -> String {
+    match kind {
+        Kind::Address => jstr(v, "address").to_string(),
+        Kind::Balance => format!(
+            "confirmed   {}\nunconfirmed {}\nimmature    {}",
+            Amount(jnum(v, "confirmed")),
+            Amount(jnum(v, "unconfirmed")),
+            Amount(jnum(v, "immature"))
+        ),
+        Kind::History => {
             let mut text = String::new();
-            for t in &h {
-                let net = t.net();
+            for t in v["transactions"].as_array().into_iter().flatten() {
+                let net = t["net"].as_i64().unwrap_or(0);
                 let sign = if net < 0 { "-" } else { "+" };
-                let amount = Amount(net.unsigned_abs().min(u128::from(u64::MAX)) as u64);
                 text.push_str(&format!(
-                    "{}  {sign}{amount}  {} conf{}\n",
-                    t.txid,
-                    t.confirmations,
-                    t.height
+                    "{}  {sign}{}  {} conf{}\n",
+                    jstr(t, "txid"),
+                    Amount(net.unsigned_abs()),
+                    jnum(t, "confirmations"),
+                    t["height"]
+                        .as_u64()
                         .map(|h| format!("  height {h}"))
                         .unwrap_or_default()
                 ));
             }
-            let rows: Vec<Value> = h
-                .iter()
-                .map(|t| {
-                    json!({ "txid": t.txid.to_string(), "height": t.height, "confirmations": t.confirmations,
-                            "received": t.received.0, "sent": t.sent.0, "net": t.net() as i64 })
-                })
+            text.trim_end().to_string()
+        }
+        Kind::Mine => format!(
+            "mined {} blocks; height {} tip {}",
+            v["blocks"].as_array().map_or(0, Vec::len),
+            jnum(v, "height"),
+            jstr(v, "tip")
+        ),
+        Kind::Send => jstr(v, "txid").to_string(),
+        Kind::Info => {
+            let work: U256 = jstr(v, "work").parse().unwrap_or_default();
+            format!(
+                "network    {}\nheight     {}\ntip        {}\nwork       {} ({})\ndifficulty {}\nmempool    {} tx",
+                jstr(v, "network"),
+                jnum(v, "height"),
+                jstr(v, "tip"),
+                work,
+                si_text(work),
+                jnum(v, "difficulty"),
+                jnum(v, "mempool")
+            )
+        }
+        Kind::Block => {
+            let txids: Vec<&str> = v["txs"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
                 .collect();
-            (out(text.trim_end(), json!({ "transactions": rows })), 0)
-        }
-        Job::Mine { blocks, threads } => {
-            let w = open_wallet(g)?;
-            let hashes = node
-                .mine_blocks(blocks, threads, w.receive_address())
-                .await?;
-            let tip = node.tip()?;
-            let list: Vec<String> = hashes.iter().map(ToString::to_string).collect();
-            (
-                out(
-                    format!(
-                        "mined {} blocks; height {} tip {}",
-                        hashes.len(),
-                        tip.height,
-                        tip.hash()
-                    ),
-                    json!({ "blocks": list, "height": tip.height, "tip": tip.hash().to_string() }),
-                ),
-                0,
+            format!(
+                "block {}\nheight {}  {}\nprev {}\ntime {}  bits {:#010x}  nonce {}\nsize {} bytes, {} transactions, {} confirmations\n{}",
+                jstr(v, "hash"),
+                jnum(v, "height"),
+                if v["active"].as_bool() == Some(true) {
+                    "active"
+                } else {
+                    "side branch"
+                },
+                jstr(v, "prev"),
+                jnum(v, "time"),
+                jnum(v, "bits"),
+                jnum(v, "nonce"),
+                jnum(v, "size"),
+                txids.len(),
+                jnum(v, "confirmations"),
+                txids.join("\n")
             )
         }
-        Job::Send { to, amount, rate } => {
-            let w = open_wallet(g)?;
-            let tx = w
-                .build_payment(node, to, amount, rate)
-                .map_err(|e| match e {
-                    WalletError::InsufficientFunds { .. }
-                    | WalletError::ZeroAmount
-                    | WalletError::FeeRateTooLow(_) => {
-                        anyhow!("{e}")
-                    }
-                    other => anyhow!(other),
-                })?;
-            let fee = fee_of(node, &tx)?;
-            let txid = node.submit_tx(tx, true).await?;
-            (
-                out(
-                    format!("{txid}"),
-                    json!({ "txid": txid.to_string(), "fee": fee.0, "amount": amount.0 }),
-                ),
-                0,
-            )
+        Kind::Tx => {
+            let where_ = match (v["block"].as_str(), v["height"].as_u64()) {
+                (Some(b), Some(h)) => format!("in block {b} at height {h}"),
+                _ => "in the mempool".into(),
+            };
+            let mut text = format!(
+                "tx {}\n{where_}, {} confirmations\n",
+                jstr(v, "txid"),
+                jnum(v, "confirmations")
+            );
+            for i in v["inputs"].as_array().into_iter().flatten() {
+                text.push_str(&format!("  in  {}:{}\n", jstr(i, "txid"), jnum(i, "vout")));
+            }
+            for o in v["outputs"].as_array().into_iter().flatten() {
+                text.push_str(&format!(
+                    "  out {} {}\n",
+                    jstr(o, "address"),
+                    Amount(jnum(o, "amount"))
+                ));
+            }
+            text.trim_end().to_string()
         }
-        Job::Chain(c) => chain_command(g, node, c).await?,
-    })
-}
-
-fn fee_of(node: &NodeHandle, tx: &crate::core::tx::Transaction) -> Result<Amount> {
-    let mut total = Amount::ZERO;
-    for i in &tx.inputs {
-        if let Some(info) = node.transaction(&i.prevout.txid)?
-            && let Some(o) = info.tx.outputs.get(i.prevout.vout as usize)
-        {
-            total = total.checked_add(o.amount).unwrap_or(total);
+        Kind::Validate => {
+            if v["valid"].as_bool() == Some(true) {
+                "VALID".into()
+            } else {
+                format!(
+                    "INVALID: block {} ({}): {}",
+                    jnum(v, "bad_height"),
+                    jstr(v, "bad_block"),
+                    jstr(v, "error")
+                )
+            }
         }
+        Kind::Export => format!(
+            "exported {} blocks to {}",
+            jnum(v, "blocks"),
+            jstr(v, "file")
+        ),
+        Kind::Import => format!(
+            "imported {} blocks; height {}",
+            jnum(v, "blocks"),
+            jnum(v, "height")
+        ),
+        Kind::PeersList => {
+            let mut text = String::new();
+            let peers = v["peers"].as_array().cloned().unwrap_or_default();
+            if peers.is_empty() {
+                text.push_str("no peers connected\n");
+            }
+            for p in &peers {
+                text.push_str(&format!(
+                    "{}  {}  {}  height {}  rtt {}\n",
+                    jstr(p, "id"),
+                    jstr(p, "addr"),
+                    if p["inbound"].as_bool() == Some(true) {
+                        "in "
+                    } else {
+                        "out"
+                    },
+                    jnum(p, "height"),
+                    p["rtt_ms"]
+                        .as_u64()
+                        .map(|ms| format!("{ms} ms"))
+                        .unwrap_or_else(|| "-".into())
+                ));
+            }
+            for b in v["bans"].as_array().into_iter().flatten() {
+                let who = b["id"]
+                    .as_str()
+                    .or_else(|| b["addr"].as_str())
+                    .unwrap_or("?");
+                text.push_str(&format!(
+                    "banned {who} until {}: {}\n",
+                    jnum(b, "until"),
+                    jstr(b, "reason")
+                ));
+            }
+            text.trim_end().to_string()
+        }
+        Kind::PeersAdd => {
+            let c = &v["connected"][0];
+            format!("connected to {} at {}", jstr(c, "id"), jstr(c, "addr"))
+        }
+        Kind::Unban => format!("unbanned {}", jstr(v, "unbanned")),
     }
-    Ok(total
-        .checked_sub(tx.output_total().unwrap_or(total))
-        .unwrap_or_default())
 }
 
 /// All cores.
@@ -488,191 +843,23 @@ pub fn default_threads() -> usize {
         .unwrap_or(1)
 }
 
-fn block_json(node: &NodeHandle, b: &Block) -> Result<(String, Value)> {
-    let hash = b.hash();
-    let meta = node
-        .block_meta(&hash)?
-        .ok_or_else(|| anyhow!("block {hash} is not in the index"))?;
-    let tip = node.tip()?;
-    let active = node.is_active(&meta)?;
-    let confirmations = if active {
-        tip.height + 1 - meta.height
-    } else {
-        0
-    };
-    let txids: Vec<String> = b.txids().iter().map(ToString::to_string).collect();
-    let text = format!(
-        "block {hash}\nheight {}  {}\nprev {}\ntime {}  bits {:#010x}  nonce {}\nsize {} bytes, {} transactions, {confirmations} confirmations\n{}",
-        meta.height,
-        if active { "active" } else { "side branch" },
-        b.header.prev,
-        b.header.time,
-        b.header.bits.0,
-        b.header.nonce,
-        meta.size,
-        meta.tx_count,
-        txids.join("\n")
-    );
-    Ok((
-        text,
-        json!({ "hash": hash.to_string(), "height": meta.height, "prev": b.header.prev.to_string(),
-                "merkle_root": b.header.merkle_root.to_string(), "time": b.header.time, "bits": b.header.bits.0,
-                "nonce": b.header.nonce, "size": meta.size, "active": active, "confirmations": confirmations,
-                "txs": txids }),
-    ))
-}
-
-async fn chain_command(g: &Global, node: &NodeHandle, c: ChainJob) -> Result<(Output, i32)> {
-    Ok(match c {
-        ChainJob::Info => {
-            let s = node.snapshot();
-            (
-                out(
-                    format!(
-                        "network    {}\nheight     {}\ntip        {}\nwork       {} ({})\ndifficulty {}\nmempool    {} tx",
-                        s.network,
-                        s.height,
-                        s.tip,
-                        s.chainwork.0,
-                        si_text(s.chainwork.0),
-                        s.difficulty,
-                        s.mempool_count
-                    ),
-                    json!({ "network": s.network.name(), "height": s.height, "tip": s.tip.to_string(),
-                            "work": s.chainwork.0.to_string(), "difficulty": u64::try_from(s.difficulty).unwrap_or(u64::MAX),
-                            "bits": s.bits, "mempool": s.mempool_count }),
-                ),
-                0,
-            )
-        }
-        ChainJob::Block(id) => {
-            let hash = match id {
-                BlockId::Height(h) => node.hash_at(h)?.ok_or_else(|| {
-                    anyhow!("no block at height {h} (tip is {})", node.snapshot().height)
-                })?,
-                BlockId::Hash(h) => h,
-            };
-            let b = node
-                .block(&hash)?
-                .ok_or_else(|| anyhow!("unknown block {hash}"))?;
-            let (text, j) = block_json(node, &b)?;
-            (out(text, j), 0)
-        }
-        ChainJob::Tx(id) => {
-            let info = node
-                .transaction(&id)?
-                .ok_or_else(|| anyhow!("unknown transaction {id}"))?;
-            let outputs: Vec<Value> = info
-                .tx
-                .outputs
-                .iter()
-                .map(|o| json!({ "address": o.address.encode(g.network), "amount": o.amount.0 }))
-                .collect();
-            let inputs: Vec<Value> = info
-                .tx
-                .inputs
-                .iter()
-                .map(|i| json!({ "txid": i.prevout.txid.to_string(), "vout": i.prevout.vout }))
-                .collect();
-            let where_ = match info.block {
-                Some((h, height)) => format!("in block {h} at height {height}"),
-                None => "in the mempool".into(),
-            };
-            let mut text = format!("tx {id}\n{where_}, {} confirmations\n", info.confirmations);
-            for i in &info.tx.inputs {
-                text.push_str(&format!("  in  {}\n", i.prevout));
-            }
-            for o in &info.tx.outputs {
-                text.push_str(&format!(
-                    "  out {} {}\n",
-                    o.address.encode(g.network),
-                    o.amount
-                ));
-            }
-            (
-                out(
-                    text.trim_end(),
-                    json!({ "txid": id.to_string(), "confirmations": info.confirmations,
-                            "block": info.block.map(|(h, _)| h.to_string()), "height": info.block.map(|(_, h)| h),
-                            "coinbase": info.tx.is_coinbase(), "inputs": inputs, "outputs": outputs }),
-                ),
-                0,
-            )
-        }
-        ChainJob::Validate => {
-            let n = node.clone();
-            let report = tokio::task::spawn_blocking(move || n.validate_chain()).await??;
-            match &report.first_bad {
-                None => (
-                    out(
-                        "VALID",
-                        json!({ "valid": true, "height": report.height, "utxos": report.utxo_count }),
-                    ),
-                    0,
-                ),
-                Some((h, hash, why)) => (
-                    out(
-                        format!("INVALID: block {h} ({hash}): {why}"),
-                        json!({ "valid": false, "height": report.height, "bad_height": h,
-                                "bad_block": hash.to_string(), "error": why }),
-                    ),
-                    1,
-                ),
-            }
-        }
-        ChainJob::Export(file) => {
-            let n = export_chain(node, &file)?;
-            (
-                out(
-                    format!("exported {n} blocks to {}", file.display()),
-                    json!({ "blocks": n, "file": file.display().to_string() }),
-                ),
-                0,
-            )
-        }
-        ChainJob::Import(blocks) => {
-            let n = blocks.len();
-            let height = node.import(blocks).await?;
-            (
-                out(
-                    format!("imported {n} blocks; height {height}"),
-                    json!({ "blocks": n, "height": height }),
-                ),
-                0,
-            )
-        }
-    })
-}
-
-/// Chain file: magic, format version, genesis hash, block count, then length-prefixed blocks.
-const CHAIN_MAGIC: &[u8; 8] = b"CTCHAIN\0";
-const CHAIN_FILE_VERSION: u32 = 1;
-
 /// Write the active chain (without genesis) to `file`, through a temp file and a rename.
 pub fn export_chain(node: &NodeHandle, file: &Path) -> Result<u64> {
     let tip = node.tip()?;
-    let tmp = file.with_extension("partial");
-    let mut w = std::io::BufWriter::new(
-        std::fs::File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?,
-    );
-    w.write_all(CHAIN_MAGIC)?;
-    w.write_all(&CHAIN_FILE_VERSION.to_le_bytes())?;
-    w.write_all(&node.params().genesis_hash.0)?;
-    w.write_all(&tip.height.to_le_bytes())?;
+    let mut w = ChainWriter::create(file, &node.params().genesis_hash, tip.height)
+        .map_err(|e| anyhow!(e))?;
     let mut h = 1;
     while h <= tip.height {
-        for b in node.blocks_from(h, 1000)? {
-            let bytes = b.encode();
-            w.write_all(&(bytes.len() as u32).to_le_bytes())?;
-            w.write_all(&bytes)?;
+        let blocks = node.blocks_from(h, 1000)?;
+        if blocks.is_empty() {
+            bail!("the chain changed during the export (height {h} is gone); try again");
+        }
+        for b in &blocks {
+            w.push(b).map_err(|e| anyhow!(e))?;
             h += 1;
         }
     }
-    let f = w
-        .into_inner()
-        .map_err(|e| anyhow!("writing {}: {e}", tmp.display()))?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, file).with_context(|| format!("cannot write {}", file.display()))?;
+    w.finish(file).map_err(|e| anyhow!(e))?;
     Ok(tip.height)
 }
 
@@ -680,70 +867,8 @@ pub fn export_chain(node: &NodeHandle, file: &Path) -> Result<u64> {
 /// is touched.
 pub fn read_chain_file(file: &Path, network: Network) -> Result<Vec<Block>> {
     let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
-    let bad = |why: String| anyhow!("{} is not a valid chain file: {why}", file.display());
-    let params = network.params();
-    let header = 8 + 4 + 32 + 8;
-    if bytes.len() < header || &bytes[..8] != CHAIN_MAGIC {
-        return Err(bad("bad magic".into()));
-    }
-    let version = u32::from_le_bytes(bytes[8..12].try_into().map_err(|_| bad("short".into()))?);
-    if version != CHAIN_FILE_VERSION {
-        return Err(bad(format!("unsupported version {version}")));
-    }
-    if bytes[12..44] != params.genesis_hash.0 {
-        return Err(anyhow!(
-            "{} holds a chain of another network (this node runs {network})",
-            file.display()
-        ));
-    }
-    let count = u64::from_le_bytes(bytes[44..52].try_into().map_err(|_| bad("short".into()))?);
-    let mut pos = header;
-    let mut blocks = Vec::new();
-    while pos < bytes.len() {
-        let len_bytes: [u8; 4] = bytes
-            .get(pos..pos + 4)
-            .and_then(|s| s.try_into().ok())
-            .ok_or_else(|| bad(format!("truncated at byte {pos}")))?;
-        let len = u32::from_le_bytes(len_bytes) as usize;
-        pos += 4;
-        if len > params.max_block_size {
-            return Err(bad(format!(
-                "block {} is {len} bytes, over the limit",
-                blocks.len() + 1
-            )));
-        }
-        let data = bytes
-            .get(pos..pos + len)
-            .ok_or_else(|| bad(format!("truncated in block {}", blocks.len() + 1)))?;
-        let block = Block::decode(data, params.max_block_size)
-            .map_err(|e| bad(format!("block {}: {e}", blocks.len() + 1)))?;
-        blocks.push(block);
-        pos += len;
-    }
-    if blocks.len() as u64 != count {
-        return Err(bad(format!(
-            "header says {count} blocks, file holds {}",
-            blocks.len()
-        )));
-    }
-    // A chain file is one chain from genesis, each body matching its header.
-    let mut prev = params.genesis_hash;
-    for (i, b) in blocks.iter().enumerate() {
-        if b.header.prev != prev {
-            return Err(bad(format!(
-                "block {} does not build on the block before it",
-                i + 1
-            )));
-        }
-        if merkle_root(&b.txids()) != b.header.merkle_root {
-            return Err(bad(format!(
-                "block {}'s transactions do not match its header",
-                i + 1
-            )));
-        }
-        prev = b.hash();
-    }
-    Ok(blocks)
+    crate::node::chainfile::parse_chain(&bytes, &file.display().to_string(), network)
+        .map_err(|e| anyhow!(e))
 }
 
 /// Run a node with its network until SIGINT or SIGTERM, then shut down cleanly: peers told,
@@ -770,17 +895,48 @@ async fn run_node(g: &Global, args: NodeArgs) -> Result<()> {
         g.network,
         view.listen.map(|a| a.to_string()).unwrap_or_default()
     );
-    if args.mine {
-        let w = open_wallet(g)?;
-        let threads = args.threads.unwrap_or_else(default_threads).max(1);
-        node.set_mining(threads, Some(w.receive_address())).await?;
-        tracing::info!(
-            "mining with {threads} threads to {}",
-            w.receive_address().encode(g.network)
-        );
+    let threads = args.threads.unwrap_or_else(default_threads).max(1);
+    let wallet = open_wallet(g)
+        .map(|w| std::sync::Arc::new(std::sync::Mutex::new(w)))
+        .map_err(|e| format!("{e:#}"));
+    let started = async {
+        if args.mine {
+            let w = wallet.clone().map_err(|e| anyhow!(e))?;
+            let address = w
+                .lock()
+                .map_err(|_| anyhow!("wallet lock poisoned"))?
+                .receive_address();
+            node.set_mining(threads, Some(address)).await?;
+            tracing::info!(
+                "mining with {threads} threads to {}",
+                address.encode(g.network)
+            );
+        }
+        let ctx = crate::api::ApiContext {
+            node: node.clone(),
+            p2p: Some(net.clone()),
+            wallet,
+            mine_threads: threads,
+        };
+        Ok::<_, anyhow::Error>(match args.api_addr(g.network) {
+            Some(addr) => Some(crate::api::ApiServer::start(ctx, addr).await?),
+            None => None,
+        })
     }
+    .await;
+    let api = match started {
+        Ok(api) => api,
+        Err(e) => {
+            net.shutdown().await?;
+            node.shutdown().await?;
+            return Err(e);
+        }
+    };
     wait_for_stop_signal().await;
     tracing::info!("shutting down");
+    if let Some(api) = api {
+        api.shutdown().await;
+    }
     net.shutdown().await?;
     node.shutdown().await?;
     Ok(())
@@ -792,6 +948,7 @@ fn tui_config(g: &Global, args: NodeArgs) -> Result<crate::tui::TuiConfig> {
     if threads == 0 {
         bail!("--threads must be at least 1");
     }
+    let api = args.api_addr(g.network);
     Ok(crate::tui::TuiConfig {
         data_dir: g.data_dir()?,
         network: g.network,
@@ -802,6 +959,7 @@ fn tui_config(g: &Global, args: NodeArgs) -> Result<crate::tui::TuiConfig> {
         connect: args.connect,
         mine: args.mine,
         threads,
+        api,
     })
 }
 
@@ -830,30 +988,48 @@ async fn wait_for_stop_signal() {
 
 async fn status(g: &Global) -> Result<Output> {
     let dir = g.data_dir()?;
-    let node = Node::spawn(NodeConfig::new(&dir, g.network))?;
-    let s = node.snapshot();
-    let wallet = Wallet::open_existing(&dir, g.network, g.passphrase.as_deref())
-        .ok()
-        .flatten();
-    let addr = wallet
-        .as_ref()
-        .map(|w| w.receive_address().encode(g.network));
-    node.shutdown().await?;
+    let (info, addr) = match ApiClient::discover(&dir, g.network)
+        .await
+        .map_err(|e| anyhow!(e))?
+    {
+        Some(api) => {
+            let info = api.get("/info").await?;
+            let addr = api
+                .get("/wallet/address")
+                .await
+                .ok()
+                .and_then(|v| v["address"].as_str().map(String::from));
+            (info, addr)
+        }
+        None => {
+            let node = Node::spawn(NodeConfig::new(&dir, g.network))?;
+            let info = views::info(&node, None);
+            let wallet = Wallet::open_existing(&dir, g.network, g.passphrase.as_deref())
+                .ok()
+                .flatten();
+            let addr = wallet
+                .as_ref()
+                .map(|w| w.receive_address().encode(g.network));
+            node.shutdown().await?;
+            (info, addr)
+        }
+    };
+    let work: U256 = jstr(&info, "work").parse().unwrap_or_default();
     Ok(out(
         format!(
             "chain-tui {} — data dir {}\nheight {}  tip {}\nwork {}  difficulty {}\nmempool {} tx\nwallet {}",
-            s.network,
+            jstr(&info, "network"),
             dir.display(),
-            s.height,
-            s.tip,
-            si_text(s.chainwork.0),
-            s.difficulty,
-            s.mempool_count,
+            jnum(&info, "height"),
+            jstr(&info, "tip"),
+            si_text(work),
+            jnum(&info, "difficulty"),
+            jnum(&info, "mempool"),
             addr.clone()
                 .unwrap_or_else(|| "none yet (chain-tui wallet new)".into())
         ),
-        json!({ "network": s.network.name(), "data_dir": dir.display().to_string(), "height": s.height,
-                "tip": s.tip.to_string(), "mempool": s.mempool_count, "address": addr }),
+        json!({ "network": info["network"], "data_dir": dir.display().to_string(), "height": info["height"],
+                "tip": info["tip"], "mempool": info["mempool"], "address": addr }),
     ))
 }
 

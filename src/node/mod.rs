@@ -4,6 +4,7 @@
 //! (blocks, coins, history) go straight to a store snapshot from the handle.
 
 pub mod chain;
+pub mod chainfile;
 pub mod mempool;
 pub mod miner;
 pub mod p2p;
@@ -132,6 +133,12 @@ pub struct Snapshot {
     /// Hashrate once a second, oldest first.
     pub hashrate_history: Vec<u64>,
     pub orphans: usize,
+    /// Blocks that joined the active chain since the node started (reorgs count again).
+    pub blocks_connected: u64,
+    /// Blocks refused as invalid since the node started.
+    pub blocks_rejected: u64,
+    /// Transactions accepted into the mempool since the node started.
+    pub txs_accepted: u64,
 }
 
 /// Something that happened, for event streams.
@@ -185,6 +192,7 @@ enum Command {
     },
     Import(Vec<Block>, oneshot::Sender<Result<u64, NodeError>>),
     SubmitBlocks(Vec<Block>, oneshot::Sender<Result<BatchOutcome, NodeError>>),
+    Template(Address, oneshot::Sender<Result<Template, NodeError>>),
     Found(Arc<Job>, u64),
     Tick,
     Shutdown(oneshot::Sender<()>),
@@ -253,6 +261,9 @@ impl Node {
             meter: Meter::default(),
             template_dirty: false,
             last_template: Instant::now(),
+            blocks_connected: 0,
+            blocks_rejected: 0,
+            txs_accepted: 0,
         };
         state.reload_mempool();
         state.publish();
@@ -369,6 +380,12 @@ impl NodeHandle {
         self.ask(|r| Command::SubmitBlocks(blocks, r)).await?
     }
 
+    /// A block template for an external miner: the next block on the tip paying `address`,
+    /// with mempool transactions by fee rate and nonce 0; solve it and submit it.
+    pub async fn block_template(&self, address: Address) -> Result<Template, NodeError> {
+        self.ask(|r| Command::Template(address, r)).await?
+    }
+
     /// Stop mining, save the mempool, close the store. Waits for the node thread.
     pub async fn shutdown(&self) -> Result<(), NodeError> {
         self.ask(Command::Shutdown).await
@@ -437,6 +454,22 @@ impl NodeHandle {
         self.mempool
             .read()
             .map(|p| p.ordered_txs())
+            .unwrap_or_default()
+    }
+    /// Every mempool entry, highest fee rate first.
+    pub fn mempool_entries(&self) -> Vec<MempoolTx> {
+        self.mempool
+            .read()
+            .map(|p| {
+                p.by_fee_rate()
+                    .map(|e| MempoolTx {
+                        txid: e.txid,
+                        fee: e.fee,
+                        size: e.size,
+                        fee_rate: e.rate,
+                    })
+                    .collect()
+            })
             .unwrap_or_default()
     }
     /// The mempool transaction spending `o`, if any.
@@ -562,6 +595,16 @@ pub struct BatchOutcome {
     pub failure: Option<(usize, String, bool)>,
 }
 
+/// A block to mine on the tip, and the target its header hash must meet.
+#[derive(Clone, Debug)]
+pub struct Template {
+    pub block: Block,
+    pub height: u64,
+    pub target: crate::core::pow::Target,
+    /// Fees of the included transactions (already in the coinbase).
+    pub fees: Amount,
+}
+
 /// A transaction and where it is.
 #[derive(Clone, Debug)]
 pub struct TxInfo {
@@ -606,6 +649,9 @@ struct State {
     meter: Meter,
     template_dirty: bool,
     last_template: Instant,
+    blocks_connected: u64,
+    blocks_rejected: u64,
+    txs_accepted: u64,
 }
 
 impl State {
@@ -665,6 +711,9 @@ impl State {
                 }
                 Command::SubmitBlocks(blocks, reply) => {
                     let _ = reply.send(self.submit_blocks(blocks));
+                }
+                Command::Template(address, reply) => {
+                    let _ = reply.send(self.template(address));
                 }
                 Command::Found(job, nonce) => {
                     let block = miner::solved_block(&job, nonce);
@@ -777,6 +826,7 @@ impl State {
             self.chain.store().write(true, |b| b.add_mempool(&tx))?;
         }
         let _ = self.events.send(NodeEvent::TxAccepted(txid));
+        self.txs_accepted += 1;
         self.template_dirty = true;
         if self.last_template.elapsed() >= TEMPLATE_MIN_INTERVAL {
             self.rebuild_template();
@@ -811,6 +861,12 @@ impl State {
             Ok(_) => {}
             Err(e) => {
                 tracing::info!("rejected block {hash}: {e}");
+                if matches!(
+                    e,
+                    ProcessError::Invalid { .. } | ProcessError::KnownInvalid(_)
+                ) {
+                    self.blocks_rejected += 1;
+                }
                 let _ = self.events.send(NodeEvent::BlockRejected {
                     hash,
                     reason: e.to_string(),
@@ -889,6 +945,7 @@ impl State {
                 height,
             });
         }
+        self.blocks_connected += change.connected.len() as u64;
         for (b, height) in &change.connected {
             let _ = self.events.send(NodeEvent::BlockConnected {
                 hash: b.hash(),
@@ -934,7 +991,15 @@ impl State {
         let n = blocks.len();
         let (change, failure) = match self.chain.process_batch(blocks) {
             Ok(c) => (c, None),
-            Err((i, e)) => (TipChange::default(), Some((i, e))),
+            Err((i, e)) => {
+                if matches!(
+                    e,
+                    ProcessError::Invalid { .. } | ProcessError::KnownInvalid(_)
+                ) {
+                    self.blocks_rejected += 1;
+                }
+                (TipChange::default(), Some((i, e)))
+            }
         };
         self.chain.store().flush()?;
         let after = self.chain.tip()?;
@@ -1019,13 +1084,21 @@ impl State {
             self.miner.set_job(None);
             return;
         };
-        let (tip, ctx, target) = match self.chain.next_block_context() {
-            Ok(x) => x,
+        let t = match self.template(address) {
+            Ok(t) => t,
             Err(e) => {
                 tracing::error!("cannot build a block template: {e}");
                 return;
             }
         };
+        self.job_seq += 1;
+        self.miner
+            .set_job(Some(Job::new(self.job_seq, t.block, t.target)));
+    }
+
+    /// The next block on the tip paying `address`, nonce 0.
+    fn template(&mut self, address: Address) -> Result<Template, NodeError> {
+        let (tip, ctx, target) = self.chain.next_block_context()?;
         let height = tip.height + 1;
         let (txs, fees) = self
             .mempool
@@ -1058,12 +1131,12 @@ impl State {
             bits: ctx.required_bits,
             nonce: 0,
         };
-        self.job_seq += 1;
-        self.miner.set_job(Some(Job::new(
-            self.job_seq,
-            Block { header, txs: all },
+        Ok(Template {
+            block: Block { header, txs: all },
+            height,
             target,
-        )));
+            fees,
+        })
     }
 
     fn publish(&mut self) {
@@ -1125,6 +1198,9 @@ impl State {
             hashrate: self.meter.rate,
             hashrate_history: self.meter.history.iter().copied().collect(),
             orphans: self.chain.orphan_count(),
+            blocks_connected: self.blocks_connected,
+            blocks_rejected: self.blocks_rejected,
+            txs_accepted: self.txs_accepted,
         };
         self.snapshot.send_replace(snap);
     }

@@ -52,6 +52,8 @@ pub struct TuiConfig {
     pub mine: bool,
     /// Mining threads.
     pub threads: usize,
+    /// Where the REST API listens (`None`: off).
+    pub api: Option<SocketAddr>,
 }
 
 /// Shortest time between two frames drawn for data changes (input draws at once).
@@ -121,6 +123,26 @@ pub async fn run(cfg: TuiConfig) -> Result<()> {
         }
     };
     let address = wallet.receive_address();
+    let wallet = Arc::new(Mutex::new(wallet));
+    let api = match cfg.api {
+        Some(addr) => {
+            let ctx = crate::api::ApiContext {
+                node: node.clone(),
+                p2p: Some(net.clone()),
+                wallet: Ok(wallet.clone()),
+                mine_threads: cfg.threads.max(1),
+            };
+            match crate::api::ApiServer::start(ctx, addr).await {
+                Ok(a) => Some(a),
+                Err(e) => {
+                    net.shutdown().await?;
+                    node.shutdown().await?;
+                    return Err(e.into());
+                }
+            }
+        }
+        None => None,
+    };
     let max_threads = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1);
@@ -143,7 +165,7 @@ pub async fn run(cfg: TuiConfig) -> Result<()> {
     let ctx = Ctx {
         node: node.clone(),
         net: net.clone(),
-        wallet: Arc::new(Mutex::new(wallet)),
+        wallet,
     };
     let result = match TerminalGuard::enter() {
         Ok(mut guard) => {
@@ -154,6 +176,9 @@ pub async fn run(cfg: TuiConfig) -> Result<()> {
         Err(e) => Err(anyhow!("cannot open the terminal: {e}")),
     };
     tracing::info!("dashboard closed; shutting down");
+    if let Some(api) = api {
+        api.shutdown().await;
+    }
     let net_r = net.shutdown().await;
     let node_r = node.shutdown().await;
     result?;

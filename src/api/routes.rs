@@ -1,0 +1,733 @@
+//! The endpoints: one table of routes (which also feeds `GET /openapi.json` and the README
+//! check), and a handler for each.
+
+use super::error::ApiError;
+use super::server::{ApiState, Authorized, JsonBody, MAX_BODY, check_host, raw_body};
+use super::views::{self, BlockId, parse_address, parse_txid};
+use crate::core::amount::Amount;
+use crate::core::block::Block;
+use crate::net::identity::PeerAddr;
+use crate::node::chain::{Accepted, ProcessError};
+use crate::node::chainfile;
+use crate::node::mempool::FeeRate;
+use crate::wallet::Wallet;
+use axum::Router;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+type St = State<Arc<ApiState>>;
+type JsonResult = Result<axum::Json<Value>, ApiError>;
+
+/// One endpoint: method, path (axum syntax), whether it needs the token, and what it does.
+pub struct RouteDoc {
+    pub method: &'static str,
+    pub path: &'static str,
+    pub token: bool,
+    pub summary: &'static str,
+}
+
+const fn r(
+    method: &'static str,
+    path: &'static str,
+    token: bool,
+    summary: &'static str,
+) -> RouteDoc {
+    RouteDoc {
+        method,
+        path,
+        token,
+        summary,
+    }
+}
+
+/// Every endpoint the API serves.
+pub const ROUTES: &[RouteDoc] = &[
+    r(
+        "GET",
+        "/info",
+        false,
+        "Network, height, tip, work, difficulty, peers, mempool size, hashrate",
+    ),
+    r(
+        "GET",
+        "/chain",
+        false,
+        "Active-chain blocks, paged: ?from=HEIGHT&limit=N (at most 500), &hex=true adds each block's encoding",
+    ),
+    r("GET", "/blocks/{id}", false, "One block by height or hash"),
+    r(
+        "POST",
+        "/blocks",
+        true,
+        "Submit a solved block {\"hex\"} (external miners); the reason on rejection",
+    ),
+    r(
+        "GET",
+        "/tx/{txid}",
+        false,
+        "One transaction, confirmed or in the mempool",
+    ),
+    r(
+        "GET",
+        "/tx/{txid}/proof",
+        false,
+        "Merkle proof that a confirmed transaction is in its block",
+    ),
+    r(
+        "GET",
+        "/transaction/confirmations/{txid}",
+        false,
+        "Confirmations of a transaction",
+    ),
+    r(
+        "POST",
+        "/transactions/new",
+        true,
+        "Submit a transaction signed elsewhere (JSON fields or {\"hex\"}); validated into the mempool and relayed",
+    ),
+    r(
+        "GET",
+        "/validate",
+        false,
+        "Re-verify the whole chain from genesis (as chain validate)",
+    ),
+    r("GET", "/mempool", false, "Mempool transactions by fee rate"),
+    r(
+        "GET",
+        "/difficulty",
+        false,
+        "Current difficulty, compact bits and target",
+    ),
+    r(
+        "GET",
+        "/balance/{address}",
+        false,
+        "Confirmed balance of any address, from the address index",
+    ),
+    r(
+        "GET",
+        "/wallet/address",
+        false,
+        "The node wallet's receive address",
+    ),
+    r("POST", "/wallet/address", true, "A new receive address"),
+    r(
+        "GET",
+        "/wallet/balance",
+        false,
+        "Wallet balance: confirmed, unconfirmed, immature",
+    ),
+    r(
+        "GET",
+        "/wallet/history",
+        false,
+        "Wallet transactions with confirmations",
+    ),
+    r(
+        "POST",
+        "/wallet/send",
+        true,
+        "Pay {address, amount, fee_rate?} from the node's wallet",
+    ),
+    r(
+        "GET",
+        "/peers",
+        false,
+        "Connected peers, and bans with their reasons",
+    ),
+    r(
+        "POST",
+        "/peers/unban",
+        true,
+        "Lift a ban {\"id\": node id or address}",
+    ),
+    r(
+        "POST",
+        "/nodes/register",
+        true,
+        "Connect to peers {\"nodes\": [\"HOST:PORT\" or \"ID@HOST:PORT\"]}",
+    ),
+    r(
+        "GET",
+        "/nodes/resolve",
+        true,
+        "Sync with peers now; says whether the tip changed",
+    ),
+    r("POST", "/nodes/resolve", true, "Same as GET /nodes/resolve"),
+    r(
+        "GET",
+        "/mining",
+        false,
+        "Mining on/off, threads, kernel, hashrate",
+    ),
+    r(
+        "POST",
+        "/mining",
+        true,
+        "Start or stop mining {\"mining\": bool, \"threads\"?}",
+    ),
+    r(
+        "GET",
+        "/mining/template",
+        false,
+        "A block template for an external miner (?address= pays another address)",
+    ),
+    r("GET", "/mine", true, "Mine one block now"),
+    r(
+        "POST",
+        "/mine",
+        true,
+        "Mine N blocks now {\"blocks\": N, \"threads\"?}",
+    ),
+    r(
+        "POST",
+        "/chain/import",
+        true,
+        "Import a chain file (the body, as written by chain export): all or nothing",
+    ),
+    r(
+        "GET",
+        "/metrics",
+        false,
+        "Prometheus/OpenMetrics text: height, peers, mempool, hashrate, blocks, bans",
+    ),
+    r(
+        "GET",
+        "/openapi.json",
+        false,
+        "This list as an OpenAPI 3.1 description",
+    ),
+];
+
+/// Largest chain file `POST /chain/import` takes.
+pub const MAX_IMPORT: usize = 256 * 1024 * 1024;
+
+pub(crate) fn router(state: Arc<ApiState>) -> Router {
+    let block_limit = state.ctx.node.params().max_block_size * 2 + 1024;
+    Router::new()
+        .route("/info", get(info))
+        .route("/chain", get(chain))
+        .route("/blocks/{id}", get(block))
+        .route(
+            "/blocks",
+            post(submit_block).layer(DefaultBodyLimit::max(block_limit)),
+        )
+        .route("/tx/{txid}", get(tx))
+        .route("/tx/{txid}/proof", get(proof))
+        .route("/transaction/confirmations/{txid}", get(confirmations))
+        .route("/transactions/new", post(new_transaction))
+        .route("/validate", get(validate))
+        .route("/mempool", get(mempool))
+        .route("/difficulty", get(difficulty))
+        .route("/balance/{address}", get(balance))
+        .route(
+            "/wallet/address",
+            get(wallet_address).post(wallet_new_address),
+        )
+        .route("/wallet/balance", get(wallet_balance))
+        .route("/wallet/history", get(wallet_history))
+        .route("/wallet/send", post(wallet_send))
+        .route("/peers", get(peers))
+        .route("/peers/unban", post(unban))
+        .route("/nodes/register", post(register))
+        .route("/nodes/resolve", get(resolve).post(resolve))
+        .route("/mining", get(mining).post(set_mining))
+        .route("/mining/template", get(template))
+        .route("/mine", get(mine_one).post(mine))
+        .route(
+            "/chain/import",
+            post(import).layer(DefaultBodyLimit::max(MAX_IMPORT)),
+        )
+        .route("/metrics", get(metrics))
+        .route("/openapi.json", get(openapi))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            check_host,
+        ))
+        .with_state(state)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found("no such endpoint (GET /openapi.json lists them)")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this endpoint does not take that method (GET /openapi.json lists them)",
+    )
+}
+
+/// Run a blocking read off the async threads.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f).await?
+}
+
+fn ok(v: Value) -> JsonResult {
+    Ok(axum::Json(v))
+}
+
+fn wallet_of(s: &ApiState) -> Result<Arc<Mutex<Wallet>>, ApiError> {
+    s.ctx.wallet.clone().map_err(|why| {
+        ApiError::new(
+            StatusCode::CONFLICT,
+            "wallet_unavailable",
+            format!("the node has no wallet open: {why}"),
+        )
+    })
+}
+
+fn lock(w: &Mutex<Wallet>) -> Result<std::sync::MutexGuard<'_, Wallet>, ApiError> {
+    w.lock()
+        .map_err(|_| ApiError::internal("the wallet lock is poisoned"))
+}
+
+fn receive_address(s: &ApiState) -> Result<crate::core::address::Address, ApiError> {
+    let w = wallet_of(s)?;
+    let a = lock(&w)?.receive_address();
+    Ok(a)
+}
+
+fn no_network() -> ApiError {
+    ApiError::new(
+        StatusCode::CONFLICT,
+        "no_network",
+        "this node runs without its network part",
+    )
+}
+
+// ---- reads ----
+
+async fn info(State(s): St) -> JsonResult {
+    let view = s.ctx.p2p.as_ref().map(|p| p.view());
+    ok(views::info(&s.ctx.node, view.as_ref()))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ChainQuery {
+    from: Option<u64>,
+    limit: Option<u64>,
+    hex: Option<bool>,
+}
+
+fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
+    q.map(|Query(t)| t)
+        .map_err(|e| ApiError::bad_request("bad_query", e.body_text()))
+}
+
+async fn chain(State(s): St, q: Result<Query<ChainQuery>, QueryRejection>) -> JsonResult {
+    let q = query(q)?;
+    let node = s.ctx.node.clone();
+    ok(blocking(move || {
+        views::chain_page(
+            &node,
+            q.from.unwrap_or(0),
+            q.limit.unwrap_or(100),
+            q.hex.unwrap_or(false),
+        )
+    })
+    .await?)
+}
+
+async fn block(State(s): St, Path(id): Path<String>) -> JsonResult {
+    let id: BlockId = id.parse()?;
+    let node = s.ctx.node.clone();
+    ok(blocking(move || views::block(&node, id)).await?)
+}
+
+async fn tx(State(s): St, Path(id): Path<String>) -> JsonResult {
+    let id = parse_txid(&id)?;
+    ok(views::tx(&s.ctx.node, &id)?)
+}
+
+async fn proof(State(s): St, Path(id): Path<String>) -> JsonResult {
+    let id = parse_txid(&id)?;
+    ok(views::proof(&s.ctx.node, &id)?)
+}
+
+async fn confirmations(State(s): St, Path(id): Path<String>) -> JsonResult {
+    let id = parse_txid(&id)?;
+    ok(views::confirmations(&s.ctx.node, &id)?)
+}
+
+async fn validate(State(s): St) -> JsonResult {
+    let node = s.ctx.node.clone();
+    ok(blocking(move || views::validate(&node).map(|(v, _)| v)).await?)
+}
+
+async fn mempool(State(s): St) -> JsonResult {
+    ok(views::mempool(&s.ctx.node))
+}
+
+async fn difficulty(State(s): St) -> JsonResult {
+    ok(views::difficulty(&s.ctx.node))
+}
+
+async fn balance(State(s): St, Path(addr): Path<String>) -> JsonResult {
+    let a = parse_address(&addr, s.ctx.node.network())?;
+    let node = s.ctx.node.clone();
+    ok(blocking(move || views::address_balance(&node, &a)).await?)
+}
+
+async fn wallet_address(State(s): St) -> JsonResult {
+    let w = wallet_of(&s)?;
+    let net = s.ctx.node.network();
+    let a = lock(&w)?.receive_address();
+    ok(json!({ "address": a.encode(net) }))
+}
+
+async fn wallet_balance(State(s): St) -> JsonResult {
+    let w = wallet_of(&s)?;
+    let node = s.ctx.node.clone();
+    ok(blocking(move || views::wallet_balance(&*lock(&w)?, &node)).await?)
+}
+
+async fn wallet_history(State(s): St) -> JsonResult {
+    let w = wallet_of(&s)?;
+    let node = s.ctx.node.clone();
+    ok(blocking(move || views::wallet_history(&*lock(&w)?, &node)).await?)
+}
+
+async fn peers(State(s): St) -> JsonResult {
+    let p = s.ctx.p2p.as_ref().ok_or_else(no_network)?;
+    ok(views::peers(&p.view()))
+}
+
+async fn mining(State(s): St) -> JsonResult {
+    ok(views::mining(&s.ctx.node))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TemplateQuery {
+    address: Option<String>,
+}
+
+async fn template(State(s): St, q: Result<Query<TemplateQuery>, QueryRejection>) -> JsonResult {
+    let q = query(q)?;
+    let net = s.ctx.node.network();
+    let address = match q.address {
+        Some(a) => parse_address(&a, net)?,
+        None => receive_address(&s)?,
+    };
+    let t = s.ctx.node.block_template(address).await?;
+    ok(views::template(&t, net))
+}
+
+async fn metrics(State(s): St) -> Response {
+    let view = s.ctx.p2p.as_ref().map(|p| p.view());
+    let text = super::metrics::render(&s.ctx.node.snapshot(), view.as_ref());
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response()
+}
+
+async fn openapi() -> JsonResult {
+    ok(super::openapi_json())
+}
+
+// ---- writes (token) ----
+
+async fn new_transaction(_: Authorized, State(s): St, JsonBody(v): JsonBody<Value>) -> Response {
+    let result = async {
+        let tx = views::tx_from_json(v, s.ctx.node.network())?;
+        let txid = s.ctx.node.submit_tx(tx, true).await?;
+        Ok::<_, ApiError>(txid)
+    }
+    .await;
+    match result {
+        Ok(txid) => (
+            StatusCode::CREATED,
+            axum::Json(json!({ "txid": txid.to_string() })),
+        )
+            .into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HexBody {
+    hex: String,
+}
+
+async fn submit_block(_: Authorized, State(s): St, JsonBody(b): JsonBody<HexBody>) -> JsonResult {
+    let params = s.ctx.node.params();
+    let bytes =
+        hex::decode(&b.hex).map_err(|e| ApiError::bad_request("bad_block", format!("hex: {e}")))?;
+    let block = Block::decode(&bytes, params.max_block_size)
+        .map_err(|e| ApiError::bad_request("bad_block", format!("block: {e}")))?;
+    let hash = block.hash();
+    // A block from the API must build on a block we have: orphans would be kept, and the
+    // caller asked for an answer now.
+    if s.ctx.node.block_meta(&block.header.prev)?.is_none() {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "unknown_parent",
+            format!("block {hash} builds on unknown block {}", block.header.prev),
+        ));
+    }
+    let (result, height) = match s.ctx.node.submit_block(block).await? {
+        Accepted::Duplicate => ("duplicate", None),
+        Accepted::Orphan => ("orphan", None),
+        Accepted::SideBranch => ("side_branch", None),
+        Accepted::TipChanged(c) => (
+            "connected",
+            c.connected
+                .iter()
+                .find(|(b, _)| b.hash() == hash)
+                .map(|(_, h)| *h),
+        ),
+    };
+    let height = match height {
+        Some(h) => Some(h),
+        None => s.ctx.node.block_meta(&hash)?.map(|m| m.height),
+    };
+    ok(json!({ "hash": hash.to_string(), "result": result, "height": height }))
+}
+
+async fn wallet_new_address(_: Authorized, State(s): St) -> JsonResult {
+    let w = wallet_of(&s)?;
+    let net = s.ctx.node.network();
+    let a = blocking(move || Ok(lock(&w)?.new_address()?)).await?;
+    ok(json!({ "address": a.encode(net) }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SendBody {
+    address: String,
+    /// Base units.
+    amount: u64,
+    /// Base units per byte.
+    fee_rate: Option<u64>,
+}
+
+async fn wallet_send(_: Authorized, State(s): St, JsonBody(b): JsonBody<SendBody>) -> JsonResult {
+    let net = s.ctx.node.network();
+    let to = parse_address(&b.address, net)?;
+    if b.amount == 0 {
+        return Err(ApiError::bad_request(
+            "bad_amount",
+            "bad amount: must be above zero",
+        ));
+    }
+    let rate = fee_rate(b.fee_rate)?;
+    let w = wallet_of(&s)?;
+    ok(views::send(&w, &s.ctx.node, to, Amount(b.amount), rate).await?)
+}
+
+/// A fee rate in base units per byte, as the node's per-kB rate.
+pub fn fee_rate(per_byte: Option<u64>) -> Result<FeeRate, ApiError> {
+    match per_byte {
+        Some(0) => Err(ApiError::bad_request(
+            "bad_fee_rate",
+            "bad fee rate: at least 1 base unit per byte",
+        )),
+        Some(r) => r
+            .checked_mul(1000)
+            .map(FeeRate)
+            .ok_or_else(|| ApiError::bad_request("bad_fee_rate", "bad fee rate: too large")),
+        None => Ok(crate::wallet::DEFAULT_FEE_RATE),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UnbanBody {
+    id: String,
+}
+
+async fn unban(_: Authorized, State(s): St, JsonBody(b): JsonBody<UnbanBody>) -> JsonResult {
+    let p = s.ctx.p2p.as_ref().ok_or_else(no_network)?;
+    if p.unban(&b.id).await? {
+        ok(json!({ "unbanned": b.id }))
+    } else {
+        Err(ApiError::not_found(format!("no ban on {:?}", b.id)))
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RegisterBody {
+    nodes: Vec<String>,
+}
+
+async fn register(_: Authorized, State(s): St, JsonBody(b): JsonBody<RegisterBody>) -> JsonResult {
+    let p = s.ctx.p2p.as_ref().ok_or_else(no_network)?;
+    if b.nodes.is_empty() {
+        return Err(ApiError::bad_request(
+            "bad_nodes",
+            "nodes: give at least one address",
+        ));
+    }
+    // Every address is checked before any is dialled.
+    let addrs = b
+        .nodes
+        .iter()
+        .map(|n| {
+            n.parse::<PeerAddr>()
+                .map_err(|e| ApiError::bad_request("bad_address", format!("{n:?}: {e}")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut connected = Vec::new();
+    let mut failed = Vec::new();
+    for (text, a) in b.nodes.iter().zip(addrs) {
+        match p.connect(a).await {
+            Ok(id) => connected.push(json!({ "addr": text, "id": id.to_string() })),
+            Err(e) => failed.push(json!({ "addr": text, "error": e.to_string() })),
+        }
+    }
+    let total = p.view().peers.len();
+    ok(json!({ "connected": connected, "failed": failed, "peers": total }))
+}
+
+/// Longest `nodes/resolve` waits for a sync to settle.
+const RESOLVE_WAIT: Duration = Duration::from_secs(10);
+
+async fn resolve(_: Authorized, State(s): St) -> JsonResult {
+    let p = s.ctx.p2p.as_ref().ok_or_else(no_network)?;
+    let node = &s.ctx.node;
+    let before = node.snapshot();
+    p.sync_now().await?;
+    // Settled: nothing queued for download and the tip unchanged for a moment.
+    let start = Instant::now();
+    let mut last_tip = node.snapshot().tip;
+    let mut stable_since = Instant::now();
+    while start.elapsed() < RESOLVE_WAIT {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let tip = node.snapshot().tip;
+        if tip != last_tip {
+            last_tip = tip;
+            stable_since = Instant::now();
+        }
+        if p.view().downloading == 0 && stable_since.elapsed() >= Duration::from_millis(300) {
+            break;
+        }
+    }
+    let after = node.snapshot();
+    ok(json!({
+        "replaced": after.tip != before.tip,
+        "previous_tip": before.tip.to_string(),
+        "previous_height": before.height,
+        "tip": after.tip.to_string(),
+        "height": after.height,
+        "peers": p.view().peers.len(),
+    }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MiningBody {
+    mining: bool,
+    threads: Option<usize>,
+}
+
+async fn set_mining(_: Authorized, State(s): St, JsonBody(b): JsonBody<MiningBody>) -> JsonResult {
+    let threads = match (b.mining, b.threads) {
+        (false, _) => 0,
+        (true, Some(0)) => {
+            return Err(ApiError::bad_request(
+                "bad_threads",
+                "threads must be at least 1 to mine",
+            ));
+        }
+        (true, Some(t)) if t > 1024 => {
+            return Err(ApiError::bad_request(
+                "bad_threads",
+                "threads: at most 1024",
+            ));
+        }
+        (true, t) => t.unwrap_or(s.ctx.mine_threads).max(1),
+    };
+    let address = if threads > 0 {
+        Some(receive_address(&s)?)
+    } else {
+        None
+    };
+    s.ctx.node.set_mining(threads, address).await?;
+    ok(views::mining(&s.ctx.node))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MineBody {
+    blocks: Option<u64>,
+    threads: Option<usize>,
+}
+
+/// Most blocks one `POST /mine` mines.
+pub const MAX_MINE: u64 = 100_000;
+
+async fn mine_blocks(s: &ApiState, blocks: u64, threads: Option<usize>) -> JsonResult {
+    if blocks == 0 || blocks > MAX_MINE {
+        return Err(ApiError::bad_request(
+            "bad_blocks",
+            format!("blocks must be 1 to {MAX_MINE}"),
+        ));
+    }
+    let threads = match threads {
+        Some(0) => {
+            return Err(ApiError::bad_request(
+                "bad_threads",
+                "--threads must be at least 1",
+            ));
+        }
+        Some(t) if t > 1024 => {
+            return Err(ApiError::bad_request(
+                "bad_threads",
+                "threads: at most 1024",
+            ));
+        }
+        Some(t) => t,
+        None => s.ctx.mine_threads.max(1),
+    };
+    let address = receive_address(s)?;
+    ok(views::mine(&s.ctx.node, address, blocks, threads).await?)
+}
+
+async fn mine(_: Authorized, State(s): St, JsonBody(b): JsonBody<MineBody>) -> JsonResult {
+    mine_blocks(&s, b.blocks.unwrap_or(1), b.threads).await
+}
+
+async fn mine_one(_: Authorized, State(s): St) -> JsonResult {
+    mine_blocks(&s, 1, None).await
+}
+
+async fn import(_: Authorized, State(s): St, req: Request) -> JsonResult {
+    let bytes = raw_body(req, &()).await?;
+    let net = s.ctx.node.network();
+    let blocks = blocking(move || {
+        chainfile::parse_chain(&bytes, "the request body", net)
+            .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_chain", e))
+    })
+    .await?;
+    let n = blocks.len();
+    let height = s.ctx.node.import(blocks).await?;
+    ok(json!({ "blocks": n, "height": height }))
+}
+
+impl From<ProcessError> for ApiError {
+    fn from(e: ProcessError) -> ApiError {
+        crate::node::NodeError::Block(e).into()
+    }
+}

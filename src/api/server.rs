@@ -1,0 +1,380 @@
+//! Starting and stopping the API server: binding, the token, `node.json`, and the layers every
+//! request passes (loopback Host check, bearer-token check for writes, body limits).
+
+use super::error::ApiError;
+use super::routes;
+use crate::node::NodeHandle;
+use crate::node::p2p::P2pHandle;
+use crate::wallet::Wallet;
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request, State};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use subtle::ConstantTimeEq;
+use tokio::sync::oneshot;
+
+/// How long a request with a missing or wrong token waits before its 401.
+pub const AUTH_DELAY: Duration = Duration::from_millis(250);
+/// Largest request body, except where a route says otherwise.
+pub const MAX_BODY: usize = 256 * 1024;
+
+/// What the API serves: the node, its network part and its wallet.
+#[derive(Clone)]
+pub struct ApiContext {
+    pub node: NodeHandle,
+    pub p2p: Option<P2pHandle>,
+    /// The node's wallet, or why it could not be opened (wallet endpoints then say so).
+    pub wallet: Result<Arc<Mutex<Wallet>>, String>,
+    /// Threads for `POST /mine` and `POST /mining` when the request does not say.
+    pub mine_threads: usize,
+}
+
+/// Shared by every request.
+pub(crate) struct ApiState {
+    pub ctx: ApiContext,
+    pub token: String,
+    pub bound: SocketAddr,
+}
+
+/// The file a running node leaves in its data dir so that the CLI and scripts can find its
+/// API and token. Mode 0600; removed on clean exit.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeFile {
+    /// Address the API listens on.
+    pub api: SocketAddr,
+    /// Bearer token for state-changing requests (new on every start).
+    pub token: String,
+    pub pid: u32,
+    pub network: String,
+    pub version: String,
+    /// Where the node accepts peers, if its network part runs.
+    #[serde(default)]
+    pub p2p: Option<SocketAddr>,
+}
+
+/// `DATA_DIR/node.json`.
+pub fn node_file_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("node.json")
+}
+
+impl NodeFile {
+    /// Read a data dir's node file; `None` when there is none (no node runs there).
+    pub fn read(data_dir: &Path) -> Result<Option<NodeFile>, String> {
+        let path = node_file_path(data_dir);
+        match std::fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|e| format!("{} is damaged: {e}", path.display())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(format!("cannot read {}: {e}", path.display())),
+        }
+    }
+
+    /// Write through a 0600 temp file, fsync and rename.
+    fn write(&self, data_dir: &Path) -> std::io::Result<()> {
+        use std::io::Write;
+        let path = node_file_path(data_dir);
+        let tmp = path.with_extension("json.tmp");
+        let mut opts = std::fs::OpenOptions::new();
+        opts.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            opts.mode(0o600);
+        }
+        let mut f = opts.open(&tmp)?;
+        f.write_all(&serde_json::to_vec_pretty(self).unwrap_or_default())?;
+        f.sync_all()?;
+        drop(f);
+        std::fs::rename(&tmp, &path)
+    }
+}
+
+/// Why the API did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot start the API on {addr}: {error}{hint}")]
+    Bind {
+        addr: SocketAddr,
+        error: std::io::Error,
+        hint: &'static str,
+    },
+    #[error("cannot write {path}: {error}")]
+    NodeFile {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+}
+
+/// A running API server. [`ApiServer::shutdown`] stops it and removes `node.json`; dropping it
+/// does the same without waiting.
+pub struct ApiServer {
+    addr: SocketAddr,
+    token: String,
+    node_file: PathBuf,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl ApiServer {
+    /// Bind `addr` (port 0: the system picks one), write `node.json` and serve.
+    pub async fn start(ctx: ApiContext, addr: SocketAddr) -> Result<ApiServer, StartError> {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|error| StartError::Bind {
+                addr,
+                hint: if error.kind() == std::io::ErrorKind::AddrInUse {
+                    " (is another node running? pass --api ADDR, e.g. --api 127.0.0.1:0, or --api off)"
+                } else {
+                    ""
+                },
+                error,
+            })?;
+        let bound = listener.local_addr().map_err(|error| StartError::Bind {
+            addr,
+            error,
+            hint: "",
+        })?;
+        let token = new_token();
+        let data_dir = ctx.node.data_dir().to_path_buf();
+        let file = NodeFile {
+            api: bound,
+            token: token.clone(),
+            pid: std::process::id(),
+            network: ctx.node.network().name().to_string(),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            p2p: ctx.p2p.as_ref().and_then(|p| p.view().listen),
+        };
+        let node_file = node_file_path(&data_dir);
+        file.write(&data_dir)
+            .map_err(|error| StartError::NodeFile {
+                path: node_file.clone(),
+                error,
+            })?;
+        let state = Arc::new(ApiState {
+            ctx,
+            token: token.clone(),
+            bound,
+        });
+        let app = routes::router(state);
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let serve = axum::serve(listener, app).with_graceful_shutdown(async {
+                let _ = stopped.await;
+            });
+            if let Err(e) = serve.await {
+                tracing::error!("the API server stopped: {e}");
+            }
+        });
+        tracing::info!("API listening on http://{bound}");
+        Ok(ApiServer {
+            addr: bound,
+            token,
+            node_file,
+            stop: Some(stop),
+            task: Some(task),
+        })
+    }
+
+    /// The address it listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+    pub fn token(&self) -> &str {
+        &self.token
+    }
+
+    /// Stop accepting requests, let running ones finish (for at most 5 s), remove `node.json`.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let abort = task.abort_handle();
+            if tokio::time::timeout(Duration::from_secs(5), task)
+                .await
+                .is_err()
+            {
+                abort.abort();
+            }
+        }
+        let _ = std::fs::remove_file(&self.node_file);
+    }
+}
+
+impl Drop for ApiServer {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+            let _ = std::fs::remove_file(&self.node_file);
+        }
+    }
+}
+
+/// 32 random bytes, hex.
+fn new_token() -> String {
+    let mut b = [0u8; 32];
+    if getrandom::fill(&mut b).is_err() {
+        // No system randomness: fall back to a hash of time and pid, still unguessable
+        // from outside the machine in practice, and logged so it is noticed.
+        tracing::warn!("no system randomness for the API token; using a time-based one");
+        let seed = format!("{:?}{}", std::time::SystemTime::now(), std::process::id());
+        b = crate::core::hash::sha256d(seed.as_bytes());
+    }
+    hex::encode(b)
+}
+
+/// Whether `host` (a Host header) names this machine: localhost, a 127/8 address, ::1, or the
+/// exact address the API was bound to.
+pub fn host_allowed(host: &str, bound: SocketAddr) -> bool {
+    let name = if let Some(rest) = host.strip_prefix('[') {
+        match rest.split_once(']') {
+            Some((ip, port)) if port.is_empty() || port.starts_with(':') => ip,
+            _ => return false,
+        }
+    } else {
+        match host.rsplit_once(':') {
+            Some((h, port)) if port.chars().all(|c| c.is_ascii_digit()) => h,
+            Some(_) => return false,
+            None => host,
+        }
+    };
+    if name.eq_ignore_ascii_case("localhost") {
+        return true;
+    }
+    match name.parse::<std::net::IpAddr>() {
+        Ok(ip) => ip.is_loopback() || ip == bound.ip(),
+        Err(_) => false,
+    }
+}
+
+/// Layer: refuse requests whose Host is not a loopback name (DNS rebinding).
+pub(crate) async fn check_host(
+    State(state): State<Arc<ApiState>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let ok = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .is_some_and(|h| host_allowed(h, state.bound));
+    if ok {
+        next.run(req).await
+    } else {
+        ApiError::new(
+            StatusCode::FORBIDDEN,
+            "bad_host",
+            "the Host header must name this machine (localhost or 127.0.0.1)",
+        )
+        .into_response()
+    }
+}
+
+/// Extractor for state-changing requests: `Authorization: Bearer TOKEN`, compared in constant
+/// time; a wrong or missing token is answered 401 after [`AUTH_DELAY`].
+pub struct Authorized;
+
+impl FromRequestParts<Arc<ApiState>> for Authorized {
+    type Rejection = ApiError;
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<ApiState>,
+    ) -> Result<Authorized, ApiError> {
+        let given = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim)
+            .unwrap_or("");
+        if bool::from(given.as_bytes().ct_eq(state.token.as_bytes())) {
+            Ok(Authorized)
+        } else {
+            tokio::time::sleep(AUTH_DELAY).await;
+            Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "missing or wrong bearer token (the token is in node.json in the node's data dir)",
+            ))
+        }
+    }
+}
+
+/// A JSON body (an empty body reads as `{}`), with JSON errors for bad or oversized bodies.
+pub struct JsonBody<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+    async fn from_request(req: Request, state: &S) -> Result<JsonBody<T>, ApiError> {
+        let bytes = raw_body(req, state).await?;
+        let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
+            b"{}"
+        } else {
+            &bytes
+        };
+        serde_json::from_slice(bytes)
+            .map(JsonBody)
+            .map_err(|e| ApiError::bad_request("bad_json", format!("bad JSON body: {e}")))
+    }
+}
+
+/// The whole body, or 413 when it is over the route's limit.
+pub async fn raw_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
+    Bytes::from_request(req, state).await.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_large",
+                "request body is over the size limit",
+            )
+        } else {
+            ApiError::bad_request("bad_body", format!("cannot read the request body: {e}"))
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts() {
+        let bound: SocketAddr = "127.0.0.1:7421".parse().unwrap();
+        for ok in [
+            "localhost",
+            "localhost:7421",
+            "LOCALHOST:1",
+            "127.0.0.1",
+            "127.0.0.1:7421",
+            "127.1.2.3:80",
+            "[::1]",
+            "[::1]:7421",
+        ] {
+            assert!(host_allowed(ok, bound), "{ok}");
+        }
+        for bad in [
+            "evil.example",
+            "evil.example:7421",
+            "localhost.evil.example",
+            "10.0.0.1:7421",
+            "[::1",
+            "[::1]x",
+            "127.0.0.1:x",
+            "",
+        ] {
+            assert!(!host_allowed(bad, bound), "{bad}");
+        }
+        let wide: SocketAddr = "192.168.1.5:7421".parse().unwrap();
+        assert!(host_allowed("192.168.1.5:7421", wide));
+        assert!(!host_allowed("192.168.1.6:7421", wide));
+    }
+}

@@ -1,0 +1,562 @@
+//! The JSON the API answers with, built from the node handle and core types only. The CLI
+//! uses the same functions when no node runs on its data dir, so its output is the same either
+//! way. Also the JSON form of a signed transaction that `POST /transactions/new` takes.
+
+use super::error::ApiError;
+use crate::core::address::Address;
+use crate::core::amount::Amount;
+use crate::core::block::Block;
+use crate::core::encode::decode_canonical;
+use crate::core::hash::{BlockHash, Txid};
+use crate::core::merkle::merkle_proof;
+use crate::core::params::Network;
+use crate::core::tx::{OutPoint, Transaction, TxIn, TxOut};
+use crate::node::mempool::{FeeRate, MAX_TX_SIZE};
+use crate::node::p2p::P2pView;
+use crate::node::{NodeHandle, Snapshot, Template};
+use crate::wallet::Wallet;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use std::sync::{Arc, Mutex};
+
+/// Blocks per page of `GET /chain` at most.
+pub const MAX_PAGE: u64 = 500;
+
+/// A block named by height or hash.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BlockId {
+    Height(u64),
+    Hash(BlockHash),
+}
+
+impl std::str::FromStr for BlockId {
+    type Err = ApiError;
+    fn from_str(id: &str) -> Result<BlockId, ApiError> {
+        match id.parse::<u64>() {
+            Ok(h) if id.len() < 64 => Ok(BlockId::Height(h)),
+            _ => id.parse::<BlockHash>().map(BlockId::Hash).map_err(|_| {
+                ApiError::bad_request("bad_id", format!("not a height or a block hash: {id:?}"))
+            }),
+        }
+    }
+}
+
+pub fn parse_txid(s: &str) -> Result<Txid, ApiError> {
+    s.parse()
+        .map_err(|_| ApiError::bad_request("bad_txid", format!("not a txid: {s:?}")))
+}
+
+pub fn parse_address(s: &str, network: Network) -> Result<Address, ApiError> {
+    Address::decode(s, network)
+        .map_err(|e| ApiError::bad_request("bad_address", format!("bad address: {e}")))
+}
+
+fn difficulty_u64(s: &Snapshot) -> u64 {
+    u64::try_from(s.difficulty).unwrap_or(u64::MAX)
+}
+
+/// `GET /info`: the node at a glance.
+pub fn info(node: &NodeHandle, p2p: Option<&P2pView>) -> Value {
+    let s = node.snapshot();
+    json!({
+        "network": s.network.name(),
+        "height": s.height,
+        "tip": s.tip.to_string(),
+        "work": s.chainwork.0.to_string(),
+        "difficulty": difficulty_u64(&s),
+        "bits": s.bits,
+        "mempool": s.mempool_count,
+        "mempool_bytes": s.mempool_bytes,
+        "peers": p2p.map(|v| v.peers.len()),
+        "node_id": p2p.and_then(|v| v.id).map(|i| i.to_string()),
+        "listen": p2p.and_then(|v| v.listen).map(|a| a.to_string()),
+        "mining": s.mining_threads > 0,
+        "hashrate": s.hashrate,
+        "orphans": s.orphans,
+    })
+}
+
+/// One block: header fields, place in the chain and txids; with `hex`, also its encoding.
+pub fn block_value(node: &NodeHandle, b: &Block, hex: bool) -> Result<Value, ApiError> {
+    let hash = b.hash();
+    let meta = node
+        .block_meta(&hash)?
+        .ok_or_else(|| ApiError::internal(format!("block {hash} is not in the index")))?;
+    let tip = node.tip()?;
+    let active = node.is_active(&meta)?;
+    let confirmations = if active {
+        tip.height + 1 - meta.height
+    } else {
+        0
+    };
+    let txids: Vec<String> = b.txids().iter().map(ToString::to_string).collect();
+    let mut v = json!({
+        "hash": hash.to_string(), "height": meta.height, "prev": b.header.prev.to_string(),
+        "merkle_root": b.header.merkle_root.to_string(), "time": b.header.time,
+        "bits": b.header.bits.0, "nonce": b.header.nonce, "size": meta.size, "active": active,
+        "confirmations": confirmations, "txs": txids,
+    });
+    if hex {
+        v["hex"] = Value::String(hex::encode(b.encode()));
+    }
+    Ok(v)
+}
+
+/// `GET /blocks/{id}`.
+pub fn block(node: &NodeHandle, id: BlockId) -> Result<Value, ApiError> {
+    let hash = match id {
+        BlockId::Height(h) => node.hash_at(h)?.ok_or_else(|| {
+            ApiError::not_found(format!(
+                "no block at height {h} (tip is {})",
+                node.snapshot().height
+            ))
+        })?,
+        BlockId::Hash(h) => h,
+    };
+    let b = node
+        .block(&hash)?
+        .ok_or_else(|| ApiError::not_found(format!("unknown block {hash}")))?;
+    block_value(node, &b, false)
+}
+
+/// `GET /chain?from=H&limit=N`: active-chain blocks from height `from`, oldest first.
+pub fn chain_page(node: &NodeHandle, from: u64, limit: u64, hex: bool) -> Result<Value, ApiError> {
+    if limit == 0 || limit > MAX_PAGE {
+        return Err(ApiError::bad_request(
+            "bad_limit",
+            format!("limit must be 1 to {MAX_PAGE}"),
+        ));
+    }
+    let tip = node.tip()?;
+    let blocks = if from > tip.height {
+        Vec::new()
+    } else if from == 0 {
+        // blocks_from starts above genesis; genesis is part of the chain people page through.
+        let mut v = vec![node.params().genesis.clone()];
+        v.extend(node.blocks_from(1, limit - 1)?);
+        v
+    } else {
+        node.blocks_from(from, limit)?
+    };
+    let list = blocks
+        .iter()
+        .map(|b| block_value(node, b, hex))
+        .collect::<Result<Vec<_>, _>>()?;
+    let next = from + list.len() as u64;
+    Ok(json!({
+        "from": from,
+        "length": tip.height + 1,
+        "height": tip.height,
+        "next": (next <= tip.height).then_some(next),
+        "chain": list,
+    }))
+}
+
+/// The JSON form of a signed transaction (hex for keys, signatures and memo; amounts in base
+/// units; addresses as text).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TxJson {
+    #[serde(default = "one")]
+    pub version: u32,
+    pub inputs: Vec<InputJson>,
+    pub outputs: Vec<OutputJson>,
+    #[serde(default)]
+    pub lock_height: u64,
+    /// Hex.
+    #[serde(default)]
+    pub memo: String,
+}
+
+fn one() -> u32 {
+    1
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InputJson {
+    pub txid: String,
+    pub vout: u32,
+    /// 32 bytes, hex.
+    pub pubkey: String,
+    /// 64 bytes, hex.
+    pub signature: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutputJson {
+    pub address: String,
+    /// Base units.
+    pub amount: u64,
+}
+
+fn hex_array<const N: usize>(s: &str, what: &str) -> Result<[u8; N], ApiError> {
+    let bytes = hex::decode(s)
+        .map_err(|e| ApiError::bad_request("bad_transaction", format!("{what}: {e}")))?;
+    bytes.try_into().map_err(|b: Vec<u8>| {
+        ApiError::bad_request(
+            "bad_transaction",
+            format!("{what}: {} bytes, expected {N}", b.len()),
+        )
+    })
+}
+
+impl TxJson {
+    pub fn from_tx(tx: &Transaction, network: Network) -> TxJson {
+        TxJson {
+            version: tx.version,
+            inputs: tx
+                .inputs
+                .iter()
+                .map(|i| InputJson {
+                    txid: i.prevout.txid.to_string(),
+                    vout: i.prevout.vout,
+                    pubkey: hex::encode(i.pubkey),
+                    signature: hex::encode(i.signature),
+                })
+                .collect(),
+            outputs: tx
+                .outputs
+                .iter()
+                .map(|o| OutputJson {
+                    address: o.address.encode(network),
+                    amount: o.amount.0,
+                })
+                .collect(),
+            lock_height: tx.lock_height,
+            memo: hex::encode(&tx.memo),
+        }
+    }
+
+    /// The transaction, or why these fields do not make one (nothing is checked against the
+    /// chain here).
+    pub fn to_tx(&self, network: Network) -> Result<Transaction, ApiError> {
+        let mut inputs = Vec::with_capacity(self.inputs.len());
+        for (n, i) in self.inputs.iter().enumerate() {
+            inputs.push(TxIn {
+                prevout: OutPoint {
+                    txid: i.txid.parse().map_err(|_| {
+                        ApiError::bad_request(
+                            "bad_transaction",
+                            format!("input {n}: not a txid: {:?}", i.txid),
+                        )
+                    })?,
+                    vout: i.vout,
+                },
+                pubkey: hex_array(&i.pubkey, &format!("input {n} pubkey"))?,
+                signature: hex_array(&i.signature, &format!("input {n} signature"))?,
+            });
+        }
+        let mut outputs = Vec::with_capacity(self.outputs.len());
+        for (n, o) in self.outputs.iter().enumerate() {
+            outputs.push(TxOut {
+                amount: Amount(o.amount),
+                address: Address::decode(&o.address, network).map_err(|e| {
+                    ApiError::bad_request(
+                        "bad_transaction",
+                        format!("output {n}: bad address: {e}"),
+                    )
+                })?,
+            });
+        }
+        let memo = hex::decode(&self.memo)
+            .map_err(|e| ApiError::bad_request("bad_transaction", format!("memo: {e}")))?;
+        Ok(Transaction {
+            version: self.version,
+            inputs,
+            outputs,
+            lock_height: self.lock_height,
+            memo,
+        })
+    }
+}
+
+/// A transaction from a request body: `{"hex": "..."}` (its canonical encoding) or the fields
+/// of [`TxJson`].
+pub fn tx_from_json(v: Value, network: Network) -> Result<Transaction, ApiError> {
+    if let Some(obj) = v.as_object()
+        && obj.contains_key("hex")
+    {
+        let Some(h) = obj
+            .get("hex")
+            .and_then(Value::as_str)
+            .filter(|_| obj.len() == 1)
+        else {
+            return Err(ApiError::bad_request(
+                "bad_json",
+                "expected {\"hex\": \"...\"} with a string and nothing else",
+            ));
+        };
+        let bytes = hex::decode(h)
+            .map_err(|e| ApiError::bad_request("bad_transaction", format!("hex: {e}")))?;
+        return decode_canonical::<Transaction>(&bytes, MAX_TX_SIZE)
+            .map_err(|e| ApiError::bad_request("bad_transaction", format!("transaction: {e}")));
+    }
+    let j: TxJson = serde_json::from_value(v)
+        .map_err(|e| ApiError::bad_request("bad_json", format!("bad transaction JSON: {e}")))?;
+    j.to_tx(network)
+}
+
+/// `GET /tx/{txid}`.
+pub fn tx(node: &NodeHandle, id: &Txid) -> Result<Value, ApiError> {
+    let info = node
+        .transaction(id)?
+        .ok_or_else(|| ApiError::not_found(format!("unknown transaction {id}")))?;
+    let net = node.network();
+    let mut v = serde_json::to_value(TxJson::from_tx(&info.tx, net))
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    v["txid"] = json!(id.to_string());
+    v["confirmations"] = json!(info.confirmations);
+    v["block"] = json!(info.block.map(|(h, _)| h.to_string()));
+    v["height"] = json!(info.block.map(|(_, h)| h));
+    v["coinbase"] = json!(info.tx.is_coinbase());
+    v["fee"] = json!(info.fee.map(|f| f.0));
+    v["size"] = json!(info.tx.size());
+    Ok(v)
+}
+
+/// `GET /transaction/confirmations/{txid}`.
+pub fn confirmations(node: &NodeHandle, id: &Txid) -> Result<Value, ApiError> {
+    let info = node
+        .transaction(id)?
+        .ok_or_else(|| ApiError::not_found(format!("unknown transaction {id}")))?;
+    Ok(json!({
+        "txid": id.to_string(),
+        "confirmations": info.confirmations,
+        "block": info.block.map(|(h, _)| h.to_string()),
+        "height": info.block.map(|(_, h)| h),
+    }))
+}
+
+/// `GET /tx/{txid}/proof`: the merkle branch from the txid to its block's header.
+pub fn proof(node: &NodeHandle, id: &Txid) -> Result<Value, ApiError> {
+    let info = node
+        .transaction(id)?
+        .ok_or_else(|| ApiError::not_found(format!("unknown transaction {id}")))?;
+    let Some((hash, height)) = info.block else {
+        return Err(ApiError::new(
+            axum::http::StatusCode::CONFLICT,
+            "unconfirmed",
+            format!("transaction {id} is in the mempool, not in a block yet"),
+        ));
+    };
+    let block = node
+        .block(&hash)?
+        .ok_or_else(|| ApiError::internal(format!("block {hash} missing")))?;
+    let txids = block.txids();
+    let index = txids
+        .iter()
+        .position(|t| t == id)
+        .ok_or_else(|| ApiError::internal(format!("{id} not found in block {hash}")))?;
+    let steps = merkle_proof(&txids, index)
+        .ok_or_else(|| ApiError::internal("proof index out of range"))?;
+    let branch: Vec<Value> = steps
+        .iter()
+        .map(|s| json!({ "hash": hex::encode(s.sibling), "side": if s.sibling_on_left { "left" } else { "right" } }))
+        .collect();
+    Ok(json!({
+        "txid": id.to_string(),
+        "block": hash.to_string(),
+        "height": height,
+        "merkle_root": block.header.merkle_root.to_string(),
+        "index": index,
+        "branch": branch,
+        "confirmations": info.confirmations,
+    }))
+}
+
+/// `GET /validate` (blocking: run it off the async threads). The bool says whether it passed.
+pub fn validate(node: &NodeHandle) -> Result<(Value, bool), ApiError> {
+    let report = node.validate_chain()?;
+    Ok(match &report.first_bad {
+        None => (
+            json!({ "valid": true, "height": report.height, "utxos": report.utxo_count }),
+            true,
+        ),
+        Some((h, hash, why)) => (
+            json!({ "valid": false, "height": report.height, "bad_height": h,
+                    "bad_block": hash.to_string(), "error": why }),
+            false,
+        ),
+    })
+}
+
+/// `GET /mempool`: every entry by fee rate.
+pub fn mempool(node: &NodeHandle) -> Value {
+    let s = node.snapshot();
+    let txs: Vec<Value> = node
+        .mempool_entries()
+        .iter()
+        .map(|e| {
+            json!({ "txid": e.txid.to_string(), "fee": e.fee.0, "size": e.size,
+                    "fee_rate": e.fee_rate.0 / 1000 })
+        })
+        .collect();
+    json!({ "count": s.mempool_count, "bytes": s.mempool_bytes, "txs": txs })
+}
+
+/// `GET /difficulty`.
+pub fn difficulty(node: &NodeHandle) -> Value {
+    let s = node.snapshot();
+    let p = node.params();
+    let target = crate::core::pow::CompactTarget(s.bits)
+        .to_target()
+        .map(|t| format!("{:064x}", t.0))
+        .ok();
+    json!({
+        "difficulty": difficulty_u64(&s),
+        "bits": s.bits,
+        "target": target,
+        "height": s.height,
+        "block_spacing": p.block_spacing,
+        "rule": format!("{:?}", p.difficulty),
+    })
+}
+
+/// `GET /balance/{address}`: confirmed coins from the address index.
+pub fn address_balance(node: &NodeHandle, addr: &Address) -> Result<Value, ApiError> {
+    let tip = node.tip()?;
+    let maturity = node.params().coinbase_maturity;
+    let (mut spendable, mut immature, mut count) = (0u64, 0u64, 0usize);
+    for (_, coin) in node.address_coins(addr)? {
+        count += 1;
+        let confs = tip.height + 1 - coin.height;
+        if coin.coinbase && confs < maturity {
+            immature = immature.saturating_add(coin.output.amount.0);
+        } else {
+            spendable = spendable.saturating_add(coin.output.amount.0);
+        }
+    }
+    Ok(json!({
+        "address": addr.encode(node.network()),
+        "balance": spendable.saturating_add(immature),
+        "spendable": spendable,
+        "immature": immature,
+        "coins": count,
+        "height": tip.height,
+    }))
+}
+
+/// `GET /wallet/balance`.
+pub fn wallet_balance(w: &Wallet, node: &NodeHandle) -> Result<Value, ApiError> {
+    let b = w.balance(node)?;
+    Ok(
+        json!({ "confirmed": b.confirmed.0, "unconfirmed": b.unconfirmed.0, "immature": b.immature.0 }),
+    )
+}
+
+/// `GET /wallet/history`: newest first.
+pub fn wallet_history(w: &Wallet, node: &NodeHandle) -> Result<Value, ApiError> {
+    let rows: Vec<Value> = w
+        .history(node)?
+        .iter()
+        .map(|t| {
+            json!({ "txid": t.txid.to_string(), "height": t.height, "confirmations": t.confirmations,
+                    "received": t.received.0, "sent": t.sent.0,
+                    "net": i64::try_from(t.net()).unwrap_or(if t.net() < 0 { i64::MIN } else { i64::MAX }) })
+        })
+        .collect();
+    Ok(json!({ "transactions": rows }))
+}
+
+/// `GET /peers`: connected peers, and bans with their reasons.
+pub fn peers(view: &P2pView) -> Value {
+    let peers: Vec<Value> = view
+        .peers
+        .iter()
+        .map(|p| {
+            json!({
+                "id": p.id.to_string(), "addr": p.addr.to_string(), "inbound": p.inbound,
+                "height": p.height, "tip": p.tip.to_string(), "work": p.work.0.to_string(),
+                "rtt_ms": p.rtt.map(|d| d.as_millis() as u64), "bytes_in": p.bytes_in,
+                "bytes_out": p.bytes_out, "user_agent": p.user_agent,
+                "connected_since": p.connected_since,
+            })
+        })
+        .collect();
+    let bans: Vec<Value> = view
+        .bans
+        .iter()
+        .map(|b| {
+            json!({ "id": b.id.map(|i| i.to_string()), "addr": b.addr.map(|a| a.to_string()),
+                    "reason": b.reason, "until": b.until })
+        })
+        .collect();
+    json!({
+        "id": view.id.map(|i| i.to_string()),
+        "listen": view.listen.map(|a| a.to_string()),
+        "peers": peers,
+        "bans": bans,
+        "known_addrs": view.known_addrs,
+    })
+}
+
+/// `GET /mining`.
+pub fn mining(node: &NodeHandle) -> Value {
+    let s = node.snapshot();
+    json!({
+        "mining": s.mining_threads > 0,
+        "threads": s.mining_threads,
+        "kernel": s.mining_kernel,
+        "hashrate": s.hashrate,
+        "address": s.mining_address.map(|a| a.encode(s.network)),
+    })
+}
+
+/// Mine `blocks` blocks paying `address` (`POST /mine`, `chain-tui mine`).
+pub async fn mine(
+    node: &NodeHandle,
+    address: Address,
+    blocks: u64,
+    threads: usize,
+) -> Result<Value, ApiError> {
+    let hashes = node.mine_blocks(blocks, threads, address).await?;
+    let tip = node.tip()?;
+    let list: Vec<String> = hashes.iter().map(ToString::to_string).collect();
+    Ok(json!({ "blocks": list, "height": tip.height, "tip": tip.hash().to_string() }))
+}
+
+/// Pay `amount` to `to` from the wallet and submit it (`POST /wallet/send`, `chain-tui send`).
+pub async fn send(
+    w: &Arc<Mutex<Wallet>>,
+    node: &NodeHandle,
+    to: Address,
+    amount: Amount,
+    rate: FeeRate,
+) -> Result<Value, ApiError> {
+    let (w2, n2) = (w.clone(), node.clone());
+    let tx = tokio::task::spawn_blocking(move || {
+        let w = w2
+            .lock()
+            .map_err(|_| ApiError::internal("the wallet lock is poisoned"))?;
+        Ok::<_, ApiError>(w.build_payment(&n2, to, amount, rate)?)
+    })
+    .await??;
+    let txid = node.submit_tx(tx, true).await?;
+    let fee = node
+        .transaction(&txid)?
+        .and_then(|i| i.fee)
+        .unwrap_or_default();
+    Ok(json!({ "txid": txid.to_string(), "fee": fee.0, "amount": amount.0 }))
+}
+
+/// `GET /mining/template`: the block to solve, its header bytes and the target.
+pub fn template(t: &Template, network: Network) -> Value {
+    let h = &t.block.header;
+    json!({
+        "height": t.height,
+        "prev": h.prev.to_string(),
+        "merkle_root": h.merkle_root.to_string(),
+        "time": h.time,
+        "bits": h.bits.0,
+        "version": h.version,
+        "target": format!("{:064x}", t.target.0),
+        "fees": t.fees.0,
+        "coinbase_value": t.block.txs.first().and_then(|c| c.output_total()).map(|a| a.0),
+        "coinbase_address": t.block.txs.first().and_then(|c| c.outputs.first()).map(|o| o.address.encode(network)),
+        "txs": t.block.txids().iter().map(ToString::to_string).collect::<Vec<_>>(),
+        "header_hex": hex::encode(h.to_bytes()),
+        "block_hex": hex::encode(t.block.encode()),
+    })
+}
