@@ -1237,3 +1237,202 @@ fn encrypted_wallet_needs_its_passphrase() {
     let s = d.json(&["--passphrase", "s3cret", "send", &addr, "1"]);
     assert!(is_hex64(s["txid"].as_str().unwrap()));
 }
+
+/// A `chain-tui node` child process on a data dir, with its API on 127.0.0.1:0.
+struct RunningNode {
+    child: std::process::Child,
+    dir: PathBuf,
+}
+
+impl RunningNode {
+    fn start(d: &Dir, extra: &[&str]) -> RunningNode {
+        let dir = d.dir_arg();
+        let mut args = vec![
+            "--network",
+            d.network,
+            "--data-dir",
+            &dir,
+            "node",
+            "--listen",
+            "127.0.0.1:0",
+        ];
+        args.extend_from_slice(extra);
+        if !extra.contains(&"--api") {
+            args.extend_from_slice(&["--api", "127.0.0.1:0"]);
+        }
+        let child = Command::new(BIN)
+            .args(&args)
+            .env_remove("CHAIN_TUI_DATA_DIR")
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("cannot start chain-tui node");
+        let node = RunningNode {
+            child,
+            dir: d.path().to_path_buf(),
+        };
+        let file = node.dir.join("node.json");
+        let start = Instant::now();
+        while !file.exists() {
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "the node wrote no node.json within 30 s"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        node
+    }
+
+    /// SIGTERM, and the exit code.
+    fn stop(mut self) -> Option<i32> {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let start = Instant::now();
+        loop {
+            if let Some(st) = self.child.try_wait().expect("wait") {
+                return st.code();
+            }
+            if start.elapsed() > Duration::from_secs(30) {
+                let _ = self.child.kill();
+                panic!("the node did not stop within 30 s of SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for RunningNode {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn cli_gives_the_same_answers_with_and_without_a_running_node() {
+    let d = Dir::regtest();
+    d.new_address();
+    d.ok(&["mine", "--blocks", "12", "--threads", "1"]);
+    let other = Dir::regtest();
+    let to = other.new_address();
+    let txid = d.ok(&["send", &to, "1.5"]).trim().to_string();
+    d.ok(&["mine", "--blocks", "1", "--threads", "1"]);
+
+    let reads: Vec<Vec<&str>> = vec![
+        vec!["chain", "info"],
+        vec!["chain", "block", "3"],
+        vec!["chain", "block", "13"],
+        vec!["chain", "tx", &txid],
+        vec!["chain", "validate"],
+        vec!["wallet", "balance"],
+        vec!["wallet", "history"],
+        vec!["wallet", "address"],
+        vec![],
+    ];
+    let unknown = "cd".repeat(32);
+    let bad: Vec<Vec<&str>> = vec![
+        vec!["chain", "block", "999"],
+        vec!["chain", "tx", "ab"],
+        vec!["chain", "tx", &unknown],
+        vec!["send", &to, "100000"],
+    ];
+    let answers = |d: &Dir| -> Vec<(Option<i32>, String, String)> {
+        let mut out = Vec::new();
+        for r in &reads {
+            for json in [false, true] {
+                let mut args = if json { vec!["--json"] } else { vec![] };
+                args.extend_from_slice(r);
+                let o = d.run(&args);
+                out.push((o.code, o.stdout, o.stderr));
+            }
+        }
+        for b in &bad {
+            let o = d.run(b);
+            assert_clean_failure(&o, b);
+            out.push((o.code, o.stdout, o.stderr));
+        }
+        out
+    };
+    let without = answers(&d);
+    let msg = d.fail(&["peers", "list"]);
+    assert!(msg.contains("no node is running"), "{msg}");
+
+    let node = RunningNode::start(&d, &[]);
+    let with = answers(&d);
+    for (i, (a, b)) in without.iter().zip(&with).enumerate() {
+        assert_eq!(a, b, "answer {i} differs with a running node");
+    }
+    // Commands that change state work through the node too.
+    let peers = d.json(&["peers", "list"]);
+    assert_eq!(peers["peers"], serde_json::json!([]));
+    assert_eq!(d.ok(&["peers", "list"]).trim(), "no peers connected");
+    let o = d.run(&["peers", "unban", "nobody"]);
+    assert_clean_failure(&o, &["peers", "unban"]);
+    let mined = d.ok(&["mine", "--blocks", "2", "--threads", "1"]);
+    assert!(mined.starts_with("mined 2 blocks; height 15 "), "{mined}");
+    let sent = d.json(&["send", &to, "0.25"]);
+    assert_eq!(sent["amount"], COIN / 4);
+    let new = d.ok(&["wallet", "new"]).trim().to_string();
+    assert_eq!(d.ok(&["wallet", "address"]).trim(), new);
+    assert_eq!(d.ok(&["chain", "validate"]).trim(), "VALID");
+    let file = d.path().join("chain.bin");
+    let exported = d.ok(&["chain", "export", file.to_str().unwrap()]);
+    assert!(exported.starts_with("exported 15 blocks"), "{exported}");
+    assert_eq!(node.stop(), Some(0), "clean exit on SIGTERM");
+    assert!(!d.path().join("node.json").exists(), "node.json removed");
+
+    // The node saved its mempool: the send is still there, and the store opens directly again.
+    let info = d.info();
+    assert_eq!(info["height"], 15);
+    assert_eq!(info["mempool"], 1);
+    let fresh = Dir::regtest();
+    let o = fresh.ok(&["chain", "import", file.to_str().unwrap()]);
+    assert!(o.starts_with("imported 15 blocks; height 15"), "{o}");
+    assert_eq!(fresh.tip(), d.tip());
+}
+
+#[test]
+fn a_node_whose_api_address_is_taken_stops_with_a_clear_message() {
+    let d = Dir::regtest();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let dir = d.dir_arg();
+    let o = run_bin(
+        &[
+            "--network",
+            "regtest",
+            "--data-dir",
+            &dir,
+            "node",
+            "--listen",
+            "127.0.0.1:0",
+            "--api",
+            &addr,
+        ],
+        &[],
+    );
+    assert!(!o.ok(), "{o:?}");
+    assert!(
+        o.stderr
+            .contains(&format!("cannot start the API on {addr}")),
+        "{o:?}"
+    );
+    assert!(o.stderr.contains("--api"), "says what to do: {o:?}");
+    assert!(!d.path().join("node.json").exists());
+    // And a bad --api value is refused before anything starts.
+    let o = run_bin(
+        &[
+            "--network",
+            "regtest",
+            "--data-dir",
+            &dir,
+            "node",
+            "--api",
+            "nowhere",
+        ],
+        &[],
+    );
+    assert_eq!(o.code, Some(2), "{o:?}");
+}
