@@ -859,3 +859,23 @@ async fn register_and_resolve_sync_with_a_peer() {
     a.stop().await;
     b.stop().await;
 }
+
+#[test]
+fn every_endpoint_is_documented_in_the_readme_with_a_curl_example() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    for r in ROUTES {
+        let prefix = r.path.split('{').next().unwrap();
+        assert!(
+            readme.contains(&format!("`{} {prefix}", r.method)),
+            "README's endpoint table lacks {} {}",
+            r.method,
+            r.path
+        );
+        assert!(
+            readme.contains(&format!("$API{prefix}")),
+            "README has no curl example for {}",
+            r.path
+        );
+    }
+}

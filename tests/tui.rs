@@ -76,6 +76,7 @@ fn fixture() -> App {
             .map(|i| 900_000 + (i * 37 % 11) * 30_000)
             .collect(),
         orphans: 0,
+        ..Snapshot::default()
     };
     app.p2p = P2pView {
         id: Some(NodeId([0x7f; 32])),
@@ -854,6 +855,25 @@ mod e2e {
         )
     }
 
+    /// A GET to the API of the dashboard running on `dir` (found through node.json).
+    fn api_get(dir: &std::path::Path, path: &str) -> String {
+        use std::io::{Read, Write};
+        let file: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.join("node.json")).expect("node.json"))
+                .unwrap();
+        let addr = file["api"].as_str().unwrap();
+        let mut c = std::net::TcpStream::connect(addr).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        write!(
+            c,
+            "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut out = String::new();
+        c.read_to_string(&mut out).unwrap();
+        out
+    }
+
     fn start_regtest(dir: &std::path::Path) -> Tui {
         let mut tui = Tui::start(&[
             "--network",
@@ -861,6 +881,8 @@ mod e2e {
             "--data-dir",
             dir.to_str().unwrap(),
             "--listen",
+            "127.0.0.1:0",
+            "--api",
             "127.0.0.1:0",
         ]);
         tui.wait_for("the panes", Duration::from_secs(20), |s| {
@@ -929,6 +951,8 @@ mod e2e {
             &dir_s,
             "--listen",
             "127.0.0.1:0",
+            "--api",
+            "127.0.0.1:0",
             "--threads",
             "1",
         ]);
@@ -941,6 +965,9 @@ mod e2e {
         });
         assert!(tui.parser.lock().unwrap().screen().alternate_screen());
         assert!(s.contains("regtest · 127.0.0.1:"), "{s}");
+        // The dashboard serves the API and says where in node.json.
+        let info = api_get(&dir, "/info");
+        assert!(info.contains("\"network\":\"regtest\""), "{info}");
 
         // Mine past coinbase maturity, then stop.
         tui.send("m");
@@ -984,6 +1011,7 @@ mod e2e {
         assert!(status.success(), "exit status {status:?}");
         assert!(restored, "alternate screen left");
         assert!(cursor, "cursor shown again");
+        assert!(!dir.join("node.json").exists(), "node.json removed on exit");
         // Logs went to the file, not the terminal.
         let log = std::fs::read_to_string(dir.join("chain-tui.log")).unwrap();
         assert!(log.contains("sent 1.5"), "{log}");
