@@ -234,6 +234,14 @@ pub enum BenchCmd {
         #[arg(long, default_value_t = 10_000)]
         blocks: u64,
     },
+    /// API throughput: several HTTP clients post N distinct signed transactions to
+    /// `POST /transactions/new` of a regtest node on 127.0.0.1.
+    Api {
+        #[arg(long, default_value_t = 20_000)]
+        txs: usize,
+        #[arg(long, default_value_t = 8)]
+        clients: usize,
+    },
     /// Sync speed: a fresh node syncs N regtest blocks carrying transactions from one peer over
     /// 127.0.0.1, against importing the same blocks, in one run.
     Sync {
@@ -1081,6 +1089,30 @@ async fn bench(g: &Global, b: BenchCmd) -> Result<Output> {
                 json!({ "blocks": blocks, "transactions": tx_count, "import_seconds": import.as_secs_f64(),
                         "sync_seconds": sync.as_secs_f64(), "import_blocks_per_second": per_sec(import),
                         "sync_blocks_per_second": per_sec(sync), "sync_to_import_ratio": ratio }),
+            ))
+        }
+        BenchCmd::Api { txs, clients } => {
+            if txs == 0 || clients == 0 {
+                bail!("--txs and --clients must be at least 1");
+            }
+            let tmp = tempdir_for("api")?;
+            let r = crate::api::bench::run(&tmp, txs, clients).await;
+            let _ = std::fs::remove_dir_all(&tmp);
+            let r = r?;
+            Ok(out(
+                format!(
+                    "POST /transactions/new: {} of {} transactions accepted from {} clients in {:.3} s: {:.0} tx/s (one core verifies their signatures at {:.0}/s: {:.2}x)",
+                    r.accepted,
+                    r.transactions,
+                    r.clients,
+                    r.seconds,
+                    r.per_second,
+                    r.verify_per_second,
+                    r.per_second / r.verify_per_second
+                ),
+                json!({ "transactions": r.transactions, "clients": r.clients, "accepted": r.accepted,
+                        "seconds": r.seconds, "transactions_per_second": r.per_second,
+                        "verify_per_second_one_core": r.verify_per_second }),
             ))
         }
         BenchCmd::Import { blocks } => {

@@ -3,6 +3,7 @@
 //! address and bearer token a running node leaves in its data dir), authentication, request
 //! limits, JSON errors and metrics; and the client the CLI uses to drive a running node.
 
+pub mod bench;
 pub mod client;
 pub mod error;
 pub mod metrics;
