@@ -207,6 +207,17 @@ mod tests {
         0x14, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
     ];
 
+    /// s + ℓ in place of s: the same scalar, not canonical (s < 2^253, so no overflow).
+    fn add_ell(signature: &mut [u8; 64]) {
+        let mut carry = 0u16;
+        for (b, l) in signature[32..].iter_mut().zip(ELL) {
+            let v = *b as u16 + l as u16 + carry;
+            *b = v as u8;
+            carry = v >> 8;
+        }
+        assert_eq!(carry, 0);
+    }
+
     fn strict(c: &SigCheck) -> bool {
         let Ok(key) = ed25519_dalek::VerifyingKey::from_bytes(&c.pubkey) else {
             return false;
@@ -364,13 +375,7 @@ mod tests {
         assert!(verify_one(&good) && strict(&good));
         // s + ℓ: the same scalar, not canonical.
         let mut c = good;
-        let mut carry = 0u16;
-        for i in 0..32 {
-            let v = c.signature[32 + i] as u16 + ELL[i] as u16 + carry;
-            c.signature[32 + i] = v as u8;
-            carry = v >> 8;
-        }
-        assert_eq!(carry, 0);
+        add_ell(&mut c.signature);
         assert!(!verify_one(&c));
         // y = 2 is not the y of any curve point: neither as a key nor as R.
         let mut off = [0u8; 32];
@@ -490,14 +495,7 @@ mod tests {
                 c.signature = [0; 64];
                 c.signature[..32].copy_from_slice(&enc[r]);
             }
-            Twist::NonCanonicalS => {
-                let mut carry = 0u16;
-                for i in 0..32 {
-                    let v = c.signature[32 + i] as u16 + ELL[i] as u16 + carry;
-                    c.signature[32 + i] = v as u8;
-                    carry = v >> 8;
-                }
-            }
+            Twist::NonCanonicalS => add_ell(&mut c.signature),
             Twist::OffCurveKey => {
                 c.pubkey = [0; 32];
                 c.pubkey[0] = 2;
