@@ -1,5 +1,6 @@
 //! Benchmarks of the hot paths: nonce scanning, header hashing, block encoding, block validation
-//! and bulk import. Run with `cargo bench --bench core`.
+//! bulk import and signature verification (serial, batch, multi-core). Run with
+//! `cargo bench --bench core`.
 
 use chain_tui::core::Address;
 use chain_tui::core::amount::Amount;
@@ -9,10 +10,14 @@ use chain_tui::core::hash::{BlockHash, MerkleRoot, Txid};
 use chain_tui::core::merkle::merkle_root;
 use chain_tui::core::params::{Network, Params};
 use chain_tui::core::pow::{CompactTarget, Target, U256};
-use chain_tui::core::rules::{Coin, SerialVerifier, check_block_sanity, connect_block_txs};
+use chain_tui::core::rules::{
+    BatchVerifier, Coin, SerialVerifier, SigCheck, SigVerifier, check_block_sanity,
+    connect_block_txs, tx_sig_checks,
+};
 use chain_tui::core::tx::{OutPoint, Transaction, TxIn, TxOut};
 use chain_tui::node::chain::Chain;
 use chain_tui::node::miner::kernel::{HeaderJob, Kernel, Sha2Kernel};
+use chain_tui::node::verify::ParallelVerifier;
 use chain_tui::storage::Store;
 use criterion::{BatchSize, Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
 use ed25519_dalek::{Signer, SigningKey};
@@ -24,6 +29,7 @@ const SCAN_NONCES: u64 = 4096;
 const ENCODE_TXS: usize = 100;
 const VALIDATE_TXS: usize = 200;
 const IMPORT_BLOCKS: usize = 1000;
+const VERIFY_TXS: usize = 2000;
 
 fn key(seed: u8) -> SigningKey {
     SigningKey::from_bytes(&[seed; 32])
@@ -277,5 +283,49 @@ fn import(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, mining, header_hash, encoding, validation, import);
+/// The signatures of a 2,000-transaction block (one key per transaction), each verifier.
+fn signatures(c: &mut Criterion) {
+    let params = Network::Regtest.params();
+    let (block, view) = chain_tui::bench::signed_block(VERIFY_TXS);
+    let checks: Vec<SigCheck> = block
+        .txs
+        .iter()
+        .flat_map(|t| tx_sig_checks(t, params))
+        .collect();
+    let all_cores = ParallelVerifier::all_cores();
+    let mut g = c.benchmark_group("signatures");
+    g.warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(6))
+        .sample_size(10)
+        .sampling_mode(SamplingMode::Flat)
+        .throughput(Throughput::Elements(checks.len() as u64));
+    let verifiers: [(&str, &dyn SigVerifier); 3] = [
+        ("serial_2000", &SerialVerifier),
+        ("batch_1thread_2000", &BatchVerifier),
+        ("batch_all_cores_2000", &all_cores),
+    ];
+    for (name, v) in verifiers {
+        g.bench_function(name, |b| {
+            b.iter(|| v.verify_all(black_box(&checks)).expect("valid"))
+        });
+    }
+    let size = encode(&block).len();
+    g.bench_function("connect_block_2000tx_all_cores", |b| {
+        b.iter(|| {
+            let txids = check_block_sanity(black_box(&block), size, params).expect("sane");
+            connect_block_txs(&block, &txids, 1, &view, params, &all_cores).expect("valid")
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(
+    benches,
+    mining,
+    header_hash,
+    encoding,
+    validation,
+    import,
+    signatures
+);
 criterion_main!(benches);

@@ -1,13 +1,19 @@
 //! Benchmarks behind `chain-tui bench`: a generator of regtest chains with real signed
-//! transactions, and timed runs of import and peer-to-peer sync on this machine.
+//! transactions, and timed runs of import, peer-to-peer sync and signature verification on
+//! this machine.
 
 use crate::core::address::Address;
 use crate::core::amount::Amount;
 use crate::core::block::{Block, BlockHeader};
 use crate::core::merkle::merkle_root;
 use crate::core::params::Network;
+use crate::core::rules::{
+    BatchVerifier, SerialVerifier, SigCheck, SigVerifier, check_block_sanity, connect_block_txs,
+    tx_sig_checks,
+};
 use crate::core::tx::{OutPoint, Transaction, TxIn, TxOut};
 use crate::node::p2p::{self, P2pConfig};
+use crate::node::verify::ParallelVerifier;
 use crate::node::{Node, NodeConfig, NodeError};
 use ed25519_dalek::{Signer, SigningKey};
 use std::path::Path;
@@ -168,4 +174,162 @@ pub async fn time_sync(
         )));
     }
     Ok(took)
+}
+
+/// A regtest block at height 1 with a coinbase and `n` one-input transactions, each signed by
+/// its own key (so no two signatures share a key, as on a real chain), and the coins it spends.
+pub fn signed_block(
+    n: usize,
+) -> (
+    Block,
+    std::collections::HashMap<OutPoint, crate::core::rules::Coin>,
+) {
+    let params = Network::Regtest.params();
+    let mut view = std::collections::HashMap::with_capacity(n);
+    let mut txs = Vec::with_capacity(n + 1);
+    let fee = Amount(1_000);
+    for i in 0..n {
+        let mut seed = [0x5eu8; 32];
+        seed[..8].copy_from_slice(&(i as u64).to_le_bytes());
+        let key = SigningKey::from_bytes(&seed);
+        let pubkey = key.verifying_key().to_bytes();
+        let addr = Address::from_pubkey(&pubkey);
+        let mut t = [0xf0u8; 32];
+        t[..8].copy_from_slice(&(i as u64).to_le_bytes());
+        let prevout = OutPoint {
+            txid: crate::core::hash::Txid(t),
+            vout: 0,
+        };
+        view.insert(
+            prevout,
+            crate::core::rules::Coin {
+                output: TxOut {
+                    amount: Amount(1_000_000),
+                    address: addr,
+                },
+                height: 0,
+                coinbase: false,
+            },
+        );
+        let mut tx = Transaction {
+            version: 1,
+            inputs: vec![TxIn {
+                prevout,
+                pubkey,
+                signature: [0; 64],
+            }],
+            outputs: vec![TxOut {
+                amount: Amount(1_000_000 - fee.0),
+                address: addr,
+            }],
+            lock_height: 0,
+            memo: Vec::new(),
+        };
+        let sighash = tx.sighash(&params.genesis_hash);
+        tx.inputs[0].signature = key.sign(&sighash).to_bytes();
+        txs.push(tx);
+    }
+    let fees = Amount(fee.0 * n as u64);
+    let coinbase = Transaction {
+        version: 1,
+        inputs: vec![],
+        outputs: vec![TxOut {
+            amount: params.subsidy(1).checked_add(fees).unwrap_or(fees),
+            address: Address([0; 20]),
+        }],
+        lock_height: 1,
+        memo: Vec::new(),
+    };
+    let mut all = vec![coinbase];
+    all.extend(txs);
+    let mut block = Block {
+        header: BlockHeader {
+            version: 1,
+            prev: params.genesis_hash,
+            merkle_root: merkle_root(&all.iter().map(Transaction::txid).collect::<Vec<_>>()),
+            time: params.genesis.header.time + 1,
+            bits: params.pow_limit.to_compact(),
+            nonce: 0,
+        },
+        txs: all,
+    };
+    while !params.pow_limit.is_met_by(&block.hash().0) {
+        block.header.nonce += 1;
+    }
+    (block, view)
+}
+
+/// Signatures per second of `verifier` over `checks`, repeated for about `seconds`.
+fn sig_rate(verifier: &dyn SigVerifier, checks: &[SigCheck], seconds: f64) -> Result<f64, String> {
+    let start = Instant::now();
+    let mut rounds = 0u64;
+    loop {
+        verifier
+            .verify_all(checks)
+            .map_err(|i| format!("signature {i} of the benchmark block is invalid"))?;
+        rounds += 1;
+        let took = start.elapsed().as_secs_f64();
+        if took >= seconds {
+            return Ok((rounds as f64 * checks.len() as f64) / took);
+        }
+    }
+}
+
+/// `chain-tui bench verify`: the signatures of a block of `txs` one-input transactions,
+/// checked one by one on one thread, as one ZIP-215 batch on one thread, and as batches on
+/// `threads` threads (default: all cores); then the whole block connected with the node's
+/// verifier. Returns the text and the JSON object.
+pub fn verify(
+    txs: usize,
+    threads: Option<usize>,
+    seconds: f64,
+) -> Result<(String, serde_json::Value), String> {
+    let params = Network::Regtest.params();
+    let threads = threads.unwrap_or_else(|| ParallelVerifier::all_cores().threads());
+    let (block, view) = signed_block(txs);
+    let size = block.encode().len();
+    let txids = check_block_sanity(&block, size, params).map_err(|e| e.to_string())?;
+    let checks: Vec<SigCheck> = block
+        .txs
+        .iter()
+        .flat_map(|t| tx_sig_checks(t, params))
+        .collect();
+    let seconds = seconds.max(0.05);
+    let serial = sig_rate(&SerialVerifier, &checks, seconds)?;
+    let batch = sig_rate(&BatchVerifier, &checks, seconds)?;
+    let parallel = sig_rate(&ParallelVerifier::new(threads), &checks, seconds)?;
+    // The whole block, every rule, as the node connects it.
+    let verifier = ParallelVerifier::new(threads);
+    let start = Instant::now();
+    let mut rounds = 0u32;
+    while start.elapsed().as_secs_f64() < seconds || rounds == 0 {
+        connect_block_txs(&block, &txids, 1, &view, params, &verifier)
+            .map_err(|e| e.to_string())?;
+        rounds += 1;
+    }
+    let connect_ms = start.elapsed().as_secs_f64() * 1000.0 / f64::from(rounds);
+    let n = checks.len();
+    let text = format!(
+        "{n} signatures ({txs} one-input transactions, one key each), ZIP-215:\n\
+         serial, 1 thread:     {serial:>9.0} signatures/s\n\
+         batch, 1 thread:      {batch:>9.0} signatures/s ({:.2}x serial)\n\
+         batch, {threads} thread{}:     {parallel:>9.0} signatures/s ({:.2}x one thread)\n\
+         whole block connect:  {connect_ms:.2} ms with {threads} thread{}",
+        batch / serial,
+        if threads == 1 { " " } else { "s" },
+        parallel / batch,
+        if threads == 1 { "" } else { "s" },
+    );
+    let json = serde_json::json!({
+        "signatures": n,
+        "threads": threads,
+        "signatures_per_second": batch.round() as u64,
+        "serial_signatures_per_second": serial.round() as u64,
+        "parallel_signatures_per_second": parallel.round() as u64,
+        "batch_to_serial_ratio": batch / serial,
+        "parallel_to_batch_ratio": parallel / batch,
+        "block_connect_ms": connect_ms,
+        "seconds_per_mode": seconds,
+    });
+    Ok((text, json))
 }

@@ -251,6 +251,18 @@ pub enum BenchCmd {
         #[arg(long, default_value_t = 3)]
         txs: usize,
     },
+    /// Signature checks: a block of one-input transactions verified one by one, as one batch,
+    /// and as batches on several threads (ZIP-215).
+    Verify {
+        /// Threads for the multi-core run (default: all cores).
+        #[arg(long)]
+        threads: Option<usize>,
+        #[arg(long, default_value_t = 2_000)]
+        txs: usize,
+        /// Seconds per measurement.
+        #[arg(long, default_value_t = 2.0)]
+        seconds: f64,
+    },
 }
 
 /// The default data dir of `network`.
@@ -1114,6 +1126,17 @@ async fn bench(g: &Global, b: BenchCmd) -> Result<Output> {
                         "seconds": r.seconds, "transactions_per_second": r.per_second,
                         "verify_per_second_one_core": r.verify_per_second }),
             ))
+        }
+        BenchCmd::Verify {
+            threads,
+            txs,
+            seconds,
+        } => {
+            let (text, json) =
+                tokio::task::spawn_blocking(move || crate::bench::verify(txs, threads, seconds))
+                    .await?
+                    .map_err(|e| anyhow!(e))?;
+            Ok(out(text, json))
         }
         BenchCmd::Import { blocks } => {
             let _ = g;

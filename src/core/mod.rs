@@ -11,6 +11,7 @@ pub mod merkle;
 pub mod params;
 pub mod pow;
 pub mod rules;
+pub mod sig;
 pub mod tx;
 
 pub use address::Address;

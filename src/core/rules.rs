@@ -1,7 +1,7 @@
 //! Consensus rules: context-free block and transaction checks, header context (difficulty and
 //! time), and connecting a block's transactions against a coin view. Every rule has its own
 //! error variant. Signature checks go through [`SigVerifier`], so batch and multi-core verifiers
-//! plug in without touching the rules.
+//! plug in without touching the rules; what makes a signature valid is in [`super::sig`].
 
 use super::address::Address;
 use super::amount::Amount;
@@ -39,39 +39,27 @@ impl CoinView for HashMap<OutPoint, Coin> {
     }
 }
 
-/// One signature to check.
-#[derive(Clone, Copy, Debug)]
-pub struct SigCheck {
-    pub msg: [u8; 32],
-    pub pubkey: [u8; 32],
-    pub signature: [u8; 64],
-}
+pub use super::sig::{
+    BatchVerifier, SerialVerifier, SigCheck, SigVerifier, first_invalid, verify_batch, verify_one,
+};
 
-/// Checks signatures; returns the index of a bad one.
-pub trait SigVerifier: Sync {
-    fn verify_all(&self, checks: &[SigCheck]) -> Result<(), usize>;
-}
-
-/// One `verify_strict` after another.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct SerialVerifier;
-
-/// Verify one signature strictly (rejects small-order keys and non-canonical encodings).
-pub fn verify_one(c: &SigCheck) -> bool {
-    let Ok(key) = ed25519_dalek::VerifyingKey::from_bytes(&c.pubkey) else {
-        return false;
-    };
-    let sig = ed25519_dalek::Signature::from_bytes(&c.signature);
-    key.verify_strict(&c.msg, &sig).is_ok()
-}
-
-impl SigVerifier for SerialVerifier {
-    fn verify_all(&self, checks: &[SigCheck]) -> Result<(), usize> {
-        match checks.iter().position(|c| !verify_one(c)) {
-            Some(i) => Err(i),
-            None => Ok(()),
-        }
+/// The signature checks of a transaction, one per input in input order, exactly as
+/// [`check_tx_inputs`] hands them to the verifier. They depend on the transaction and the
+/// network only (the sighash commits to no chain state), so they can be verified before, and
+/// apart from, the checks against the coin view.
+pub fn tx_sig_checks(tx: &Transaction, params: &Params) -> Vec<SigCheck> {
+    if tx.is_coinbase() {
+        return Vec::new();
     }
+    let sighash = tx.sighash(&params.genesis_hash);
+    tx.inputs
+        .iter()
+        .map(|input| SigCheck {
+            msg: sighash,
+            pubkey: input.pubkey,
+            signature: input.signature,
+        })
+        .collect()
 }
 
 /// Why a transaction is invalid.
@@ -563,6 +551,7 @@ mod tests {
         let (mut sigs, mut spent) = (Vec::new(), Vec::new());
         let fee = check_tx_inputs(tx, view, 2, params, &mut sigs, &mut spent)?;
         assert_eq!(sigs.len(), tx.inputs.len());
+        assert_eq!(sigs, tx_sig_checks(tx, params));
         assert_eq!(spent.len(), tx.inputs.len());
         SerialVerifier
             .verify_all(&sigs)

@@ -9,6 +9,7 @@ pub mod mempool;
 pub mod miner;
 pub mod p2p;
 pub mod validate;
+pub mod verify;
 
 use crate::core::address::Address;
 use crate::core::amount::Amount;
@@ -17,7 +18,7 @@ use crate::core::hash::{BlockHash, Txid};
 use crate::core::merkle::merkle_root;
 use crate::core::params::{Network, Params};
 use crate::core::pow::{U256, Work};
-use crate::core::rules::{Coin, SerialVerifier, TxError};
+use crate::core::rules::{Coin, TxError};
 use crate::core::tx::{OutPoint, Transaction, TxOut};
 use crate::storage::{BlockMeta, HistoryEntry, Store, StoreError};
 use chain::{Accepted, Chain, Durability, ProcessError, TipChange, unix_now};
@@ -28,6 +29,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
+use verify::{ParallelVerifier, TxSigs};
 
 /// How a node is started.
 #[derive(Clone, Debug)]
@@ -176,8 +178,15 @@ enum Command {
     SubmitBlock(Block, oneshot::Sender<BlockOutcome>),
     SubmitTx {
         tx: Transaction,
+        /// Signature verdict, worked out before the command was sent.
+        sigs: TxSigs,
         persist: bool,
         reply: oneshot::Sender<Result<Txid, NodeError>>,
+    },
+    SubmitTxs {
+        txs: Vec<(Transaction, TxSigs)>,
+        persist: bool,
+        reply: oneshot::Sender<Result<Vec<Result<Txid, NodeError>>, NodeError>>,
     },
     SetMining {
         threads: usize,
@@ -234,7 +243,7 @@ impl Node {
         let kernel = miner::kernel::select(config.kernel.as_deref()).map_err(NodeError::Config)?;
         let store = Store::open(&store_path(&config.data_dir), config.network)?;
         let params = store.params();
-        let mut chain = Chain::new(store.clone(), Box::new(SerialVerifier));
+        let mut chain = Chain::new(store.clone(), Box::new(ParallelVerifier::all_cores()));
         chain.recover()?;
         let mempool = Arc::new(RwLock::new(Mempool::new(config.mempool_bytes)));
         let (cmd_tx, cmd_rx) = mpsc::channel(4096);
@@ -335,9 +344,113 @@ impl NodeHandle {
 
     /// Validate a transaction into the mempool. `persist`: the caller reports it as sent, so it
     /// is written to disk before this returns (survives a crash until mined).
+    ///
+    /// Its signatures are checked here, on the caller's task (or tokio's blocking pool for a
+    /// transaction with many inputs), before the node thread sees it: concurrent submits verify
+    /// in parallel, and the node thread does only the checks against the chain and the pool.
     pub async fn submit_tx(&self, tx: Transaction, persist: bool) -> Result<Txid, NodeError> {
-        self.ask(|reply| Command::SubmitTx { tx, persist, reply })
-            .await?
+        let mut checked = self.check_signatures(vec![tx]).await;
+        let Some((tx, sigs)) = checked.pop() else {
+            return Err(NodeError::Stopped);
+        };
+        self.ask(|reply| Command::SubmitTx {
+            tx,
+            sigs,
+            persist,
+            reply,
+        })
+        .await?
+    }
+
+    /// Validate many transactions into the mempool, in order (a later one may spend an earlier
+    /// one's outputs), each with its own result. Their signatures are verified together, as
+    /// ZIP-215 batches spread over the cores, off the node thread; the node thread then admits
+    /// them in one command. `persist`: the accepted ones are written to disk, in one write,
+    /// before this returns. The outer error means the node stopped, or that writing failed
+    /// (the transactions may then be in the mempool without being saved, as with
+    /// [`NodeHandle::submit_tx`]).
+    pub async fn submit_txs(
+        &self,
+        txs: Vec<Transaction>,
+        persist: bool,
+    ) -> Result<Vec<Result<Txid, NodeError>>, NodeError> {
+        if txs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let txs = self.check_signatures(txs).await;
+        self.ask(|reply| Command::SubmitTxs {
+            txs,
+            persist,
+            reply,
+        })
+        .await?
+    }
+
+    /// Signature verdicts for `txs`, worked out on this task (a few signatures) or on tokio's
+    /// blocking pool, never on the node thread. Transactions the node refuses before looking at
+    /// signatures (coinbase, oversized, already in the mempool) are left unchecked.
+    async fn check_signatures(&self, txs: Vec<Transaction>) -> Vec<(Transaction, TxSigs)> {
+        /// At most this many signatures are verified inline on the caller's task.
+        const INLINE_SIGS: usize = 4;
+        let params = self.params();
+        let needed: Vec<bool> = {
+            let pool = self.mempool.read().ok();
+            txs.iter()
+                .map(|tx| {
+                    !tx.is_coinbase()
+                        && tx.size() <= mempool::MAX_TX_SIZE
+                        && !pool.as_ref().is_some_and(|p| p.contains(&tx.txid()))
+                })
+                .collect()
+        };
+        let sig_count: usize = txs
+            .iter()
+            .zip(&needed)
+            .filter(|(_, n)| **n)
+            .map(|(tx, _)| tx.inputs.len())
+            .sum();
+        let work = move |txs: Vec<Transaction>| {
+            let (todo, idx): (Vec<Transaction>, Vec<usize>) = txs
+                .iter()
+                .zip(&needed)
+                .enumerate()
+                .filter(|(_, (_, n))| **n)
+                .map(|(i, (tx, _))| (tx.clone(), i))
+                .unzip();
+            let mut sigs: Vec<TxSigs> = txs.iter().map(|_| TxSigs::unchecked()).collect();
+            let verifier = ParallelVerifier::all_cores();
+            for (i, v) in idx
+                .into_iter()
+                .zip(verify::verify_txs(&todo, params, &verifier))
+            {
+                sigs[i] = v;
+            }
+            txs.into_iter().zip(sigs).collect::<Vec<_>>()
+        };
+        if sig_count == 0 {
+            return txs
+                .into_iter()
+                .map(|tx| (tx, TxSigs::unchecked()))
+                .collect();
+        }
+        if sig_count <= INLINE_SIGS {
+            return work(txs);
+        }
+        match tokio::runtime::Handle::try_current() {
+            // If the blocking pool fails us, the node thread checks the signatures itself.
+            Ok(rt) => {
+                let backup = txs.clone();
+                rt.spawn_blocking(move || work(txs))
+                    .await
+                    .unwrap_or_else(|_| {
+                        backup
+                            .into_iter()
+                            .map(|tx| (tx, TxSigs::unchecked()))
+                            .collect()
+                    })
+            }
+            Err(_) => work(txs),
+        }
     }
 
     /// Mine with `threads` threads paying `address` (0 threads stops).
@@ -479,7 +592,10 @@ impl NodeHandle {
 
     /// Re-verify the whole active chain from genesis (blocking; run off async threads).
     pub fn validate_chain(&self) -> Result<validate::Report, NodeError> {
-        Ok(validate::validate_chain(&self.store, &SerialVerifier)?)
+        Ok(validate::validate_chain(
+            &self.store,
+            &ParallelVerifier::all_cores(),
+        )?)
     }
 
     /// A block locator: active-chain hashes from the tip back, spacing doubling after ten,
@@ -663,8 +779,20 @@ impl State {
                     let r = self.process_block(block, false);
                     let _ = reply.send(r);
                 }
-                Command::SubmitTx { tx, persist, reply } => {
-                    let _ = reply.send(self.submit_tx(tx, persist));
+                Command::SubmitTx {
+                    tx,
+                    sigs,
+                    persist,
+                    reply,
+                } => {
+                    let _ = reply.send(self.submit_tx(tx, &sigs, persist));
+                }
+                Command::SubmitTxs {
+                    txs,
+                    persist,
+                    reply,
+                } => {
+                    let _ = reply.send(self.submit_txs(txs, persist));
                 }
                 Command::SetMining {
                     threads,
@@ -781,23 +909,18 @@ impl State {
             return;
         };
         let now = unix_now();
+        // Every signature at once, as batches over the cores.
+        let sigs = verify::verify_txs(&txs, self.params, &ParallelVerifier::all_cores());
         // Parents may come after their children: retry what lacked an input while a pass
         // makes progress.
-        let mut pending = txs;
+        let mut pending: Vec<(Transaction, TxSigs)> = txs.into_iter().zip(sigs).collect();
         loop {
             let before = pending.len();
             let mut missing = Vec::new();
-            for tx in pending {
-                let r = pool.accept(
-                    tx.clone(),
-                    &reader,
-                    tip.height,
-                    self.params,
-                    &SerialVerifier,
-                    now,
-                );
+            for (tx, sigs) in pending {
+                let r = pool.accept(tx.clone(), &reader, tip.height, self.params, &sigs, now);
                 if let Err(MempoolError::Invalid(TxError::MissingInput(_))) = r {
-                    missing.push(tx);
+                    missing.push((tx, sigs));
                 }
             }
             if missing.is_empty() || missing.len() == before {
@@ -807,7 +930,12 @@ impl State {
         }
     }
 
-    fn submit_tx(&mut self, tx: Transaction, persist: bool) -> Result<Txid, NodeError> {
+    fn submit_tx(
+        &mut self,
+        tx: Transaction,
+        sigs: &TxSigs,
+        persist: bool,
+    ) -> Result<Txid, NodeError> {
         let reader = self.chain.store().read()?;
         let tip = reader.tip()?;
         let txid = {
@@ -817,7 +945,7 @@ impl State {
                 &reader,
                 tip.height,
                 self.params,
-                &SerialVerifier,
+                sigs,
                 unix_now(),
             )?
         };
@@ -833,6 +961,48 @@ impl State {
         }
         self.publish();
         Ok(txid)
+    }
+
+    /// Admit transactions in order, each with its own result; one write for the persisted
+    /// ones and one snapshot at the end.
+    fn submit_txs(
+        &mut self,
+        txs: Vec<(Transaction, TxSigs)>,
+        persist: bool,
+    ) -> Result<Vec<Result<Txid, NodeError>>, NodeError> {
+        let reader = self.chain.store().read()?;
+        let tip = reader.tip()?;
+        let now = unix_now();
+        let mut results = Vec::with_capacity(txs.len());
+        let mut accepted = Vec::new();
+        {
+            let mut pool = self.mempool.write().map_err(|_| NodeError::Stopped)?;
+            for (tx, sigs) in txs {
+                let r = pool.accept(tx.clone(), &reader, tip.height, self.params, &sigs, now);
+                if r.is_ok() {
+                    accepted.push(tx);
+                }
+                results.push(r.map_err(NodeError::from));
+            }
+        }
+        drop(reader);
+        if accepted.is_empty() {
+            return Ok(results);
+        }
+        if persist {
+            self.chain.store().write(true, |b| {
+                accepted.iter().try_for_each(|tx| b.add_mempool(tx))
+            })?;
+        }
+        for txid in results.iter().filter_map(|r| r.as_ref().ok()) {
+            let _ = self.events.send(NodeEvent::TxAccepted(*txid));
+        }
+        self.template_dirty = true;
+        if self.last_template.elapsed() >= TEMPLATE_MIN_INTERVAL {
+            self.rebuild_template();
+        }
+        self.publish();
+        Ok(results)
     }
 
     fn process_block(&mut self, block: Block, mined: bool) -> BlockOutcome {

@@ -1,0 +1,311 @@
+//! Signature verification on several cores, and signature checks done before (and apart from)
+//! the node thread's state checks. The rule itself is in [`crate::core::sig`]: every verifier
+//! here answers exactly as [`SerialVerifier`] does, first bad index included.
+
+use crate::core::params::Params;
+use crate::core::rules::{SigCheck, SigVerifier, first_invalid, tx_sig_checks, verify_batch};
+use crate::core::tx::Transaction;
+use std::ops::Range;
+
+#[cfg(doc)]
+use crate::core::rules::SerialVerifier;
+
+/// Fewest signatures worth a thread of their own: below this a batch takes well under a
+/// millisecond, and starting a thread (tens of microseconds) would eat the gain.
+pub const MIN_PER_THREAD: usize = 64;
+
+/// ZIP-215 batch verification split into contiguous chunks, one per thread
+/// (`std::thread::scope`); small sets stay on the calling thread.
+#[derive(Clone, Copy, Debug)]
+pub struct ParallelVerifier {
+    threads: usize,
+}
+
+impl ParallelVerifier {
+    /// At most `threads` threads (at least one: the caller's).
+    pub fn new(threads: usize) -> ParallelVerifier {
+        ParallelVerifier {
+            threads: threads.max(1),
+        }
+    }
+
+    /// One thread per core.
+    pub fn all_cores() -> ParallelVerifier {
+        ParallelVerifier::new(std::thread::available_parallelism().map_or(1, |n| n.get()))
+    }
+
+    pub fn threads(&self) -> usize {
+        self.threads
+    }
+
+    /// How many threads `n` items get.
+    fn threads_for(&self, n: usize) -> usize {
+        self.threads.min(n / MIN_PER_THREAD).max(1)
+    }
+}
+
+impl Default for ParallelVerifier {
+    fn default() -> Self {
+        ParallelVerifier::all_cores()
+    }
+}
+
+impl SigVerifier for ParallelVerifier {
+    fn verify_all(&self, checks: &[SigCheck]) -> Result<(), usize> {
+        let ranges = split(checks.len(), self.threads_for(checks.len()));
+        let firsts = run_each(&ranges, |r| first_invalid(&checks[r.clone()]));
+        // Chunks are in order, so the first chunk with a bad signature holds the first one.
+        match ranges
+            .iter()
+            .zip(firsts)
+            .find_map(|(r, f)| f.map(|i| r.start + i))
+        {
+            Some(i) => Err(i),
+            None => Ok(()),
+        }
+    }
+}
+
+/// `0..n` in `parts` contiguous ranges of nearly equal length.
+fn split(n: usize, parts: usize) -> Vec<Range<usize>> {
+    let parts = parts.clamp(1, n.max(1));
+    (0..parts)
+        .map(|i| n * i / parts..n * (i + 1) / parts)
+        .collect()
+}
+
+/// `f` over every range, the first on the calling thread and the others on scoped threads.
+/// A thread that cannot be started, or that panics, has its range redone here.
+fn run_each<T: Send>(ranges: &[Range<usize>], f: impl Fn(&Range<usize>) -> T + Sync) -> Vec<T> {
+    let Some((first, rest)) = ranges.split_first() else {
+        return Vec::new();
+    };
+    if rest.is_empty() {
+        return vec![f(first)];
+    }
+    std::thread::scope(|s| {
+        let f = &f;
+        let handles: Vec<_> = rest
+            .iter()
+            .map(|r| {
+                std::thread::Builder::new()
+                    .name("chain-tui-verify".into())
+                    .spawn_scoped(s, move || f(r))
+            })
+            .collect();
+        let mut out = vec![f(first)];
+        for (r, h) in rest.iter().zip(handles) {
+            out.push(match h.map(|h| h.join()) {
+                Ok(Ok(v)) => v,
+                _ => f(r),
+            });
+        }
+        out
+    })
+}
+
+/// A transaction's signature verdict, computed from the transaction alone. Used as the
+/// [`SigVerifier`] of its mempool admission, it answers for exactly the checks it was made
+/// from (the same value [`SerialVerifier`] gives); anything else is verified afresh.
+#[derive(Clone, Debug)]
+pub struct TxSigs {
+    checks: Vec<SigCheck>,
+    /// `None`: not checked yet (checked when needed).
+    verdict: Option<Result<(), usize>>,
+}
+
+impl TxSigs {
+    /// Nothing verified yet: [`SigVerifier::verify_all`] does the work when asked.
+    pub fn unchecked() -> TxSigs {
+        TxSigs {
+            checks: Vec::new(),
+            verdict: None,
+        }
+    }
+
+    /// Whether a verdict was computed ahead of time.
+    pub fn is_checked(&self) -> bool {
+        self.verdict.is_some()
+    }
+}
+
+impl SigVerifier for TxSigs {
+    fn verify_all(&self, checks: &[SigCheck]) -> Result<(), usize> {
+        match self.verdict {
+            Some(v) if checks == self.checks.as_slice() => v,
+            _ => ParallelVerifier::all_cores().verify_all(checks),
+        }
+    }
+}
+
+/// Verify the signatures of `txs`, all as one batch when they are all valid (the usual case),
+/// over up to `verifier.threads()` threads; each transaction gets its own verdict. A failed
+/// batch is bisected along transaction boundaries down to the bad transactions.
+pub fn verify_txs(
+    txs: &[Transaction],
+    params: &Params,
+    verifier: &ParallelVerifier,
+) -> Vec<TxSigs> {
+    let checks: Vec<Vec<SigCheck>> = txs.iter().map(|tx| tx_sig_checks(tx, params)).collect();
+    let total: usize = checks.iter().map(Vec::len).sum();
+    // Split at transaction boundaries into parts of roughly equal signature counts.
+    let parts = verifier.threads_for(total);
+    let mut ranges = Vec::with_capacity(parts);
+    let (mut start, mut seen) = (0, 0);
+    for (i, c) in checks.iter().enumerate() {
+        seen += c.len();
+        if seen * parts >= total * (ranges.len() + 1) && ranges.len() + 1 < parts {
+            ranges.push(start..i + 1);
+            start = i + 1;
+        }
+    }
+    ranges.push(start..checks.len());
+    let verdicts: Vec<Result<(), usize>> = run_each(&ranges, |r| verdicts(&checks[r.clone()]))
+        .into_iter()
+        .flatten()
+        .collect();
+    checks
+        .into_iter()
+        .zip(verdicts)
+        .map(|(checks, v)| TxSigs {
+            checks,
+            verdict: Some(v),
+        })
+        .collect()
+}
+
+/// One verdict per transaction's checks.
+fn verdicts(txs: &[Vec<SigCheck>]) -> Vec<Result<(), usize>> {
+    let all: Vec<SigCheck> = txs.iter().flatten().copied().collect();
+    if verify_batch(&all) {
+        return vec![Ok(()); txs.len()];
+    }
+    if let [one] = txs {
+        return vec![first_invalid(one).map_or(Ok(()), Err)];
+    }
+    let (left, right) = txs.split_at(txs.len() / 2);
+    let mut out = verdicts(left);
+    out.extend(verdicts(right));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::address::Address;
+    use crate::core::amount::Amount;
+    use crate::core::hash::Txid;
+    use crate::core::params::Network;
+    use crate::core::rules::{BatchVerifier, SerialVerifier};
+    use crate::core::tx::{OutPoint, TxIn, TxOut};
+    use ed25519_dalek::{Signer, SigningKey};
+    use proptest::prelude::*;
+
+    fn tx(seed: u8, inputs: usize) -> Transaction {
+        let params = Network::Regtest.params();
+        let key = SigningKey::from_bytes(&[seed; 32]);
+        let mut tx = Transaction {
+            version: 1,
+            inputs: (0..inputs)
+                .map(|i| TxIn {
+                    prevout: OutPoint {
+                        txid: Txid([seed; 32]),
+                        vout: i as u32,
+                    },
+                    pubkey: key.verifying_key().to_bytes(),
+                    signature: [0; 64],
+                })
+                .collect(),
+            outputs: vec![TxOut {
+                amount: Amount(1000),
+                address: Address([seed; 20]),
+            }],
+            lock_height: 0,
+            memo: vec![],
+        };
+        let h = tx.sighash(&params.genesis_hash);
+        for i in &mut tx.inputs {
+            i.signature = key.sign(&h).to_bytes();
+        }
+        tx
+    }
+
+    #[test]
+    fn split_covers_everything_in_order() {
+        for n in [0, 1, 5, 64, 129, 2000] {
+            for parts in [1, 2, 3, 8] {
+                let r = split(n, parts);
+                assert_eq!(r.first().map(|r| r.start), Some(0));
+                assert_eq!(r.last().map(|r| r.end), Some(n));
+                assert!(r.windows(2).all(|w| w[0].end == w[1].start));
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(24))]
+
+        #[test]
+        fn parallel_agrees_with_serial(
+            n in 1usize..400, bad in proptest::collection::vec(any::<prop::sample::Index>(), 0..3),
+            threads in 1usize..5,
+        ) {
+            let params = Network::Regtest.params();
+            let txs: Vec<Transaction> = (0..n).map(|i| tx(i as u8, 1)).collect();
+            let mut checks: Vec<SigCheck> =
+                txs.iter().flat_map(|t| tx_sig_checks(t, params)).collect();
+            let bad: std::collections::BTreeSet<usize> = bad.iter().map(|b| b.index(n)).collect();
+            for &i in &bad {
+                checks[i].msg[5] ^= 1;
+            }
+            let serial = SerialVerifier.verify_all(&checks);
+            prop_assert_eq!(BatchVerifier.verify_all(&checks), serial);
+            prop_assert_eq!(ParallelVerifier::new(threads).verify_all(&checks), serial);
+        }
+
+        #[test]
+        fn transaction_verdicts_match_serial(
+            shape in proptest::collection::vec((1usize..4, any::<bool>(), 0usize..4), 1..150),
+            threads in 1usize..4,
+        ) {
+            let params = Network::Regtest.params();
+            let mut txs = Vec::new();
+            for (i, (inputs, broken, which)) in shape.iter().enumerate() {
+                let mut t = tx(i as u8, *inputs);
+                if *broken {
+                    let w = which % inputs;
+                    t.inputs[w].signature[33] ^= 0x10;
+                }
+                txs.push(t);
+            }
+            let got = verify_txs(&txs, params, &ParallelVerifier::new(threads));
+            prop_assert_eq!(got.len(), txs.len());
+            for (t, v) in txs.iter().zip(&got) {
+                let checks = tx_sig_checks(t, params);
+                prop_assert_eq!(v.verify_all(&checks), SerialVerifier.verify_all(&checks));
+                prop_assert!(v.is_checked());
+            }
+        }
+    }
+
+    #[test]
+    fn a_verdict_answers_only_for_its_own_checks() {
+        let params = Network::Regtest.params();
+        let good = tx(1, 2);
+        let mut bad = good.clone();
+        bad.inputs[1].signature[0] ^= 1;
+        let v = verify_txs(
+            std::slice::from_ref(&good),
+            params,
+            &ParallelVerifier::new(1),
+        );
+        assert_eq!(v[0].verify_all(&tx_sig_checks(&good, params)), Ok(()));
+        // Other checks than the ones it was made from are verified afresh.
+        assert_eq!(v[0].verify_all(&tx_sig_checks(&bad, params)), Err(1));
+        assert_eq!(
+            TxSigs::unchecked().verify_all(&tx_sig_checks(&bad, params)),
+            Err(1)
+        );
+        assert!(verify_txs(&[], params, &ParallelVerifier::new(2)).is_empty());
+    }
+}
