@@ -450,7 +450,7 @@ async fn openapi() -> JsonResult {
 async fn new_transaction(_: Authorized, State(s): St, JsonBody(v): JsonBody<Value>) -> Response {
     let result = async {
         let tx = views::tx_from_json(v, s.ctx.node.network())?;
-        let txid = s.ctx.node.submit_tx(tx, true).await?;
+        let txid = s.submitter.submit(tx).await?;
         Ok::<_, ApiError>(txid)
     }
     .await;

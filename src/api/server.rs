@@ -3,6 +3,8 @@
 
 use super::error::ApiError;
 use super::routes;
+use crate::core::hash::Txid;
+use crate::core::tx::Transaction;
 use crate::node::NodeHandle;
 use crate::node::p2p::P2pHandle;
 use crate::wallet::Wallet;
@@ -19,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use subtle::ConstantTimeEq;
-use tokio::sync::oneshot;
+use tokio::sync::{mpsc, oneshot};
 
 /// How long a request with a missing or wrong token waits before its 401.
 pub const AUTH_DELAY: Duration = Duration::from_millis(250);
@@ -42,6 +44,70 @@ pub(crate) struct ApiState {
     pub ctx: ApiContext,
     pub token: String,
     pub bound: SocketAddr,
+    pub submitter: Submitter,
+}
+
+type Pending = (
+    Transaction,
+    oneshot::Sender<Result<Txid, crate::node::NodeError>>,
+);
+
+/// Most transactions handed to the node in one batch.
+const MAX_BATCH: usize = 1024;
+
+/// Group commit for `POST /transactions/new`: transactions that arrive while the node is busy
+/// with a batch go to it together as the next one — signatures verified as one batch on the
+/// cores, one command to the node thread, one durable write — and each request still gets
+/// its own answer, only after its transaction is on disk.
+#[derive(Clone)]
+pub(crate) struct Submitter {
+    queue: mpsc::Sender<Pending>,
+}
+
+impl Submitter {
+    fn start(node: NodeHandle) -> Submitter {
+        let (queue, mut rx) = mpsc::channel::<Pending>(4 * MAX_BATCH);
+        tokio::spawn(async move {
+            while let Some(first) = rx.recv().await {
+                let mut batch = vec![first];
+                while batch.len() < MAX_BATCH {
+                    match rx.try_recv() {
+                        Ok(p) => batch.push(p),
+                        Err(_) => break,
+                    }
+                }
+                let (txs, replies): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
+                let t0 = std::time::Instant::now();
+                let n = txs.len();
+                let r = node.submit_txs(txs, true).await;
+                tracing::trace!("API batch of {n} transactions in {:?}", t0.elapsed());
+                match r {
+                    Ok(results) => {
+                        for (r, reply) in results.into_iter().zip(replies) {
+                            let _ = reply.send(r);
+                        }
+                    }
+                    Err(e) => {
+                        let why = e.to_string();
+                        for reply in replies {
+                            let _ = reply.send(Err(crate::node::NodeError::Config(why.clone())));
+                        }
+                    }
+                }
+            }
+        });
+        Submitter { queue }
+    }
+
+    /// Validate `tx` into the mempool, durably; its own result.
+    pub async fn submit(&self, tx: Transaction) -> Result<Txid, crate::node::NodeError> {
+        let (reply, answer) = oneshot::channel();
+        self.queue
+            .send((tx, reply))
+            .await
+            .map_err(|_| crate::node::NodeError::Stopped)?;
+        answer.await.map_err(|_| crate::node::NodeError::Stopped)?
+    }
 }
 
 /// The file a running node leaves in its data dir so that the CLI and scripts can find its
@@ -159,10 +225,12 @@ impl ApiServer {
                 path: node_file.clone(),
                 error,
             })?;
+        let submitter = Submitter::start(ctx.node.clone());
         let state = Arc::new(ApiState {
             ctx,
             token: token.clone(),
             bound,
+            submitter,
         });
         let app = routes::router(state);
         let (stop, stopped) = oneshot::channel::<()>();
