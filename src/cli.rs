@@ -110,6 +110,8 @@ pub enum Command {
     /// Benchmarks.
     #[command(subcommand)]
     Bench(BenchCmd),
+    /// Several nodes in one process, side by side: partitions, forks, scenarios.
+    Demo(crate::demo::DemoArgs),
 }
 
 /// Options of a running node.
@@ -229,6 +231,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
             return Ok(0);
         }
         None => (status(&g).await?, 0),
+        Some(Command::Demo(args)) => return crate::demo::run(args, g.network).await,
         Some(Command::Bench(b)) => (bench(&g, b).await?, 0),
         Some(Command::Node(args)) => {
             run_node(&g, args).await?;
@@ -373,6 +376,7 @@ fn prepare(g: &Global, cmd: Command) -> Result<Job> {
         Command::Wallet(WalletCmd::New | WalletCmd::Address)
         | Command::Bench(_)
         | Command::Node(_)
+        | Command::Demo(_)
         | Command::Tui(_) => {
             bail!("internal error: command dispatched to the wrong handler")
         }

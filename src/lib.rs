@@ -6,6 +6,7 @@
 pub mod bench;
 pub mod cli;
 pub mod core;
+pub mod demo;
 pub mod net;
 pub mod node;
 pub mod storage;

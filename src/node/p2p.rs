@@ -141,6 +141,7 @@ enum P2pCmd {
     Unban(String, oneshot::Sender<bool>),
     Sync(oneshot::Sender<()>),
     Shutdown(oneshot::Sender<()>),
+    Restrict(Option<HashSet<NodeId>>, oneshot::Sender<()>),
 }
 
 /// A handle to the running network part of a node.
@@ -184,6 +185,19 @@ impl P2pHandle {
         let (tx, rx) = oneshot::channel();
         self.cmd
             .send(P2pCmd::Sync(tx))
+            .await
+            .map_err(|_| NodeError::Stopped)?;
+        rx.await.map_err(|_| NodeError::Stopped)
+    }
+    /// Keep only the peers in `allowed` (`None`: any peer, the default). Connected peers not
+    /// in the list are disconnected now; while a list is set, others are refused when they
+    /// connect, and only book entries whose node id is in the list are dialed. Nothing is
+    /// banned and the address book is kept, so lifting the list lets them back. The demo's
+    /// topologies and partitions are made of this.
+    pub async fn restrict_peers(&self, allowed: Option<HashSet<NodeId>>) -> Result<(), NodeError> {
+        let (tx, rx) = oneshot::channel();
+        self.cmd
+            .send(P2pCmd::Restrict(allowed, tx))
             .await
             .map_err(|_| NodeError::Stopped)?;
         rx.await.map_err(|_| NodeError::Stopped)
@@ -308,6 +322,8 @@ struct Manager {
     view: watch::Sender<P2pView>,
     next_conn_id: u64,
     last_announced: Option<BlockHash>,
+    /// Set by [`P2pHandle::restrict_peers`]: the only node ids we stay connected to.
+    allowed: Option<HashSet<NodeId>>,
 }
 
 /// Start the network part of `node`: bind, load the address book and bans, dial `connect`.
@@ -346,6 +362,7 @@ pub async fn start(node: NodeHandle, config: P2pConfig) -> Result<P2pHandle, Nod
         view: view_tx,
         next_conn_id: 0,
         last_announced: None,
+        allowed: None,
     };
     m.load_records();
     for p in m.config.connect.clone() {
@@ -684,6 +701,28 @@ impl Manager {
                 }
                 let _ = reply.send(());
             }
+            P2pCmd::Restrict(allowed, reply) => {
+                let refused: Vec<NodeId> = match &allowed {
+                    Some(a) => self
+                        .peers
+                        .keys()
+                        .filter(|id| !a.contains(id))
+                        .copied()
+                        .collect(),
+                    None => Vec::new(),
+                };
+                self.allowed = allowed;
+                for id in refused {
+                    tracing::info!("peer {} is no longer allowed: disconnecting", id.short());
+                    if let Some(p) = self.peers.remove(&id) {
+                        p.conn.conn.close(0u32.into(), b"link cut");
+                        self.release_requests(&id);
+                    }
+                }
+                self.dial_due();
+                self.publish();
+                let _ = reply.send(());
+            }
             P2pCmd::Shutdown(_) => {}
         }
     }
@@ -816,6 +855,10 @@ impl Manager {
             let reason = format!("banned: {}", b.reason);
             conn.conn.close(6u32.into(), reason.as_bytes());
             return Err(reason);
+        }
+        if self.allowed.as_ref().is_some_and(|a| !a.contains(&id)) {
+            conn.conn.close(8u32.into(), b"link cut");
+            return Err(format!("node {} is not an allowed peer", id.short()));
         }
         if self.peers.contains_key(&id) {
             // Both sides dialed each other: keep the connection made by the node with the
@@ -1489,6 +1532,10 @@ impl Manager {
                     && !e
                         .id
                         .is_some_and(|i| connected_ids.contains(&i) || i == self.transport.id())
+                    && self
+                        .allowed
+                        .as_ref()
+                        .is_none_or(|a| e.id.is_some_and(|i| a.contains(&i)))
                     && !self.bans.iter().any(|b| {
                         b.until > now
                             && (b.addr == Some(e.addr) || (b.id.is_some() && b.id == e.id))
