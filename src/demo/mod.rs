@@ -16,7 +16,11 @@
 //!
 //! `--headless` runs the same controller and scenarios with a step-by-step report on stdout.
 
+pub mod app;
 pub mod controller;
+pub mod dashboard;
+pub mod keys;
+pub mod render;
 pub mod scenario;
 pub mod tree;
 
@@ -202,13 +206,20 @@ async fn run_in(args: &DemoArgs, plan: Plan, cfg: DemoConfig) -> Result<i32> {
             demo.set_mining(i, true).await?;
         }
     }
-    let code = if headless {
+    let code = if let Some(n) = args.bench_keys {
+        let r = dashboard::bench_keys(&demo, n).await;
+        demo.shutdown().await;
+        println!("{}", r?);
+        0
+    } else if headless {
         let code = headless_run(&demo, plan.scenario, args.seconds).await;
         demo.shutdown().await;
         code
     } else {
+        let r = dashboard::run(&demo, plan.scenario).await;
         demo.shutdown().await;
-        bail!("the demo dashboard is not there yet: use --headless");
+        r?;
+        0
     };
     Ok(code)
 }
