@@ -558,7 +558,10 @@ impl Demo {
         for &i in nodes {
             let Some(r) = self.running(i) else { continue };
             for j in self.active_neighbours(i) {
-                if !self.is_running(j)
+                // One dial per link (the lower node dials when both were relinked): two
+                // dials crossing make a duplicate connection that one side must drop.
+                if (nodes.contains(&j) && j < i)
+                    || !self.is_running(j)
                     || r.net
                         .view()
                         .peers

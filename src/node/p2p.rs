@@ -221,7 +221,9 @@ enum PeerEvent {
         sender: mpsc::Sender<Message>,
         dialed: Option<SocketAddr>,
     },
-    Message(NodeId, u64, Message),
+    /// A message, with the connection it came on (a replaced duplicate connection's late
+    /// messages are dropped: what they answer was asked on the old connection).
+    Message(NodeId, Arc<Connection>, u64, Message),
     Gone {
         id: NodeId,
         /// The connection that ended, if the handshake got that far.
@@ -566,7 +568,7 @@ async fn run_connection(
         tokens -= 1;
         let size = msg.encode().len() as u64 + 4;
         if events
-            .send(PeerEvent::Message(id, size, msg))
+            .send(PeerEvent::Message(id, conn.clone(), size, msg))
             .await
             .is_err()
         {
@@ -786,8 +788,10 @@ impl Manager {
                     }
                 }
             }
-            PeerEvent::Message(id, size, msg) => {
-                if let Some(p) = self.peers.get_mut(&id) {
+            PeerEvent::Message(id, conn, size, msg) => {
+                if let Some(p) = self.peers.get_mut(&id)
+                    && Arc::ptr_eq(&p.conn, &conn)
+                {
                     p.info.bytes_in += size;
                     self.message(id, msg).await;
                 }
@@ -870,6 +874,8 @@ impl Manager {
             }
             if let Some(old) = self.peers.remove(&id) {
                 old.conn.conn.close(7u32.into(), b"duplicate connection");
+                // Blocks asked on the old connection are asked again on the new one.
+                self.release_requests(&id);
             }
         }
         if let Some(listen) = hello.listen {
