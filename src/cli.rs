@@ -114,6 +114,8 @@ pub enum Command {
     /// Benchmarks.
     #[command(subcommand)]
     Bench(BenchCmd),
+    /// Several nodes in one process, side by side: partitions, forks, scenarios.
+    Demo(crate::demo::DemoArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -308,6 +310,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
             return Ok(0);
         }
         None => (status(&g).await?, 0),
+        Some(Command::Demo(args)) => return crate::demo::run(args, g.network).await,
         Some(Command::Bench(b)) => (bench(&g, b).await?, 0),
         Some(Command::Node(args)) => {
             run_node(&g, args).await?;
@@ -474,7 +477,7 @@ fn prepare(g: &Global, cmd: Command) -> Result<Job> {
             ),
             PeersCmd::Unban { id } => PeersJob::Unban(id),
         }),
-        Command::Bench(_) | Command::Node(_) | Command::Tui(_) => {
+        Command::Bench(_) | Command::Node(_) | Command::Demo(_) | Command::Tui(_) => {
             bail!("internal error: command dispatched to the wrong handler")
         }
     })

@@ -8,6 +8,7 @@ pub mod api;
 pub mod bench;
 pub mod cli;
 pub mod core;
+pub mod demo;
 pub mod net;
 pub mod node;
 pub mod storage;

@@ -22,7 +22,11 @@ async fn main() -> std::process::ExitCode {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| default_level.into());
     // The dashboard owns the terminal: logs go to DATA_DIR/chain-tui.log and the Log pane.
-    let _log_guard = if dashboard {
+    // The demo logs to a file in its own temporary dir (it sets that up itself).
+    let demo = matches!(cli.command, Some(chain_tui::cli::Command::Demo(_)));
+    let _log_guard = if demo {
+        None
+    } else if dashboard {
         let dir = match cli.global.data_dir() {
             Ok(d) => d,
             Err(e) => {

@@ -141,6 +141,7 @@ enum P2pCmd {
     Unban(String, oneshot::Sender<bool>),
     Sync(oneshot::Sender<()>),
     Shutdown(oneshot::Sender<()>),
+    Restrict(Option<HashSet<NodeId>>, oneshot::Sender<()>),
 }
 
 /// A handle to the running network part of a node.
@@ -188,6 +189,19 @@ impl P2pHandle {
             .map_err(|_| NodeError::Stopped)?;
         rx.await.map_err(|_| NodeError::Stopped)
     }
+    /// Keep only the peers in `allowed` (`None`: any peer, the default). Connected peers not
+    /// in the list are disconnected now; while a list is set, others are refused when they
+    /// connect, and only book entries whose node id is in the list are dialed. Nothing is
+    /// banned and the address book is kept, so lifting the list lets them back. The demo's
+    /// topologies and partitions are made of this.
+    pub async fn restrict_peers(&self, allowed: Option<HashSet<NodeId>>) -> Result<(), NodeError> {
+        let (tx, rx) = oneshot::channel();
+        self.cmd
+            .send(P2pCmd::Restrict(allowed, tx))
+            .await
+            .map_err(|_| NodeError::Stopped)?;
+        rx.await.map_err(|_| NodeError::Stopped)
+    }
     /// Tell peers goodbye, save the address book, close the endpoint.
     pub async fn shutdown(&self) -> Result<(), NodeError> {
         let (tx, rx) = oneshot::channel();
@@ -207,7 +221,9 @@ enum PeerEvent {
         sender: mpsc::Sender<Message>,
         dialed: Option<SocketAddr>,
     },
-    Message(NodeId, u64, Message),
+    /// A message, with the connection it came on (a replaced duplicate connection's late
+    /// messages are dropped: what they answer was asked on the old connection).
+    Message(NodeId, Arc<Connection>, u64, Message),
     Gone {
         id: NodeId,
         /// The connection that ended, if the handshake got that far.
@@ -308,6 +324,8 @@ struct Manager {
     view: watch::Sender<P2pView>,
     next_conn_id: u64,
     last_announced: Option<BlockHash>,
+    /// Set by [`P2pHandle::restrict_peers`]: the only node ids we stay connected to.
+    allowed: Option<HashSet<NodeId>>,
 }
 
 /// Start the network part of `node`: bind, load the address book and bans, dial `connect`.
@@ -346,6 +364,7 @@ pub async fn start(node: NodeHandle, config: P2pConfig) -> Result<P2pHandle, Nod
         view: view_tx,
         next_conn_id: 0,
         last_announced: None,
+        allowed: None,
     };
     m.load_records();
     for p in m.config.connect.clone() {
@@ -549,7 +568,7 @@ async fn run_connection(
         tokens -= 1;
         let size = msg.encode().len() as u64 + 4;
         if events
-            .send(PeerEvent::Message(id, size, msg))
+            .send(PeerEvent::Message(id, conn.clone(), size, msg))
             .await
             .is_err()
         {
@@ -684,6 +703,28 @@ impl Manager {
                 }
                 let _ = reply.send(());
             }
+            P2pCmd::Restrict(allowed, reply) => {
+                let refused: Vec<NodeId> = match &allowed {
+                    Some(a) => self
+                        .peers
+                        .keys()
+                        .filter(|id| !a.contains(id))
+                        .copied()
+                        .collect(),
+                    None => Vec::new(),
+                };
+                self.allowed = allowed;
+                for id in refused {
+                    tracing::info!("peer {} is no longer allowed: disconnecting", id.short());
+                    if let Some(p) = self.peers.remove(&id) {
+                        p.conn.conn.close(0u32.into(), b"link cut");
+                        self.release_requests(&id);
+                    }
+                }
+                self.dial_due();
+                self.publish();
+                let _ = reply.send(());
+            }
             P2pCmd::Shutdown(_) => {}
         }
     }
@@ -747,8 +788,10 @@ impl Manager {
                     }
                 }
             }
-            PeerEvent::Message(id, size, msg) => {
-                if let Some(p) = self.peers.get_mut(&id) {
+            PeerEvent::Message(id, conn, size, msg) => {
+                if let Some(p) = self.peers.get_mut(&id)
+                    && Arc::ptr_eq(&p.conn, &conn)
+                {
                     p.info.bytes_in += size;
                     self.message(id, msg).await;
                 }
@@ -817,6 +860,10 @@ impl Manager {
             conn.conn.close(6u32.into(), reason.as_bytes());
             return Err(reason);
         }
+        if self.allowed.as_ref().is_some_and(|a| !a.contains(&id)) {
+            conn.conn.close(8u32.into(), b"link cut");
+            return Err(format!("node {} is not an allowed peer", id.short()));
+        }
         if self.peers.contains_key(&id) {
             // Both sides dialed each other: keep the connection made by the node with the
             // smaller id, so both ends keep the same one.
@@ -827,6 +874,8 @@ impl Manager {
             }
             if let Some(old) = self.peers.remove(&id) {
                 old.conn.conn.close(7u32.into(), b"duplicate connection");
+                // Blocks asked on the old connection are asked again on the new one.
+                self.release_requests(&id);
             }
         }
         if let Some(listen) = hello.listen {
@@ -1489,6 +1538,10 @@ impl Manager {
                     && !e
                         .id
                         .is_some_and(|i| connected_ids.contains(&i) || i == self.transport.id())
+                    && self
+                        .allowed
+                        .as_ref()
+                        .is_none_or(|a| e.id.is_some_and(|i| a.contains(&i)))
                     && !self.bans.iter().any(|b| {
                         b.until > now
                             && (b.addr == Some(e.addr) || (b.id.is_some() && b.id == e.id))

@@ -68,6 +68,11 @@ const LOG_LINES: usize = 200;
 /// Set by the panic hook: a panic on any thread restores the terminal, so the loop must stop.
 static PANICKED: AtomicBool = AtomicBool::new(false);
 
+/// Whether a thread panicked while a [`TerminalGuard`] was installed (event loops stop then).
+pub fn panicked() -> bool {
+    PANICKED.load(Ordering::SeqCst)
+}
+
 /// Owns the terminal: raw mode, alternate screen and mouse capture on creation, all undone on
 /// drop and by the panic hook (SIGTERM and Ctrl-C end the loop, which drops the guard).
 pub struct TerminalGuard {

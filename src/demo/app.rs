@@ -1,0 +1,334 @@
+//! The demo dashboard's state and its reactions to keys, with no I/O: the event loop feeds it
+//! node statuses, tree data and scenario progress, and carries out the [`DemoCommand`]s it
+//! returns. A key that cannot apply (a stopped node, a node that does not exist, a bad amount)
+//! leaves a message and changes nothing.
+
+use super::controller::{NodeStatus, Topology};
+use super::keys::{DemoAction, DemoKeymap};
+use super::scenario::StepReport;
+use super::tree::TreeInput;
+use crate::core::amount::Amount;
+use crate::core::params::Network;
+use crate::tui::keymap::Key;
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+/// What the event loop must do for the app. Node numbers are 0-based.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DemoCommand {
+    Quit,
+    SetMining(usize, bool),
+    Send {
+        from: usize,
+        to: usize,
+        amount: Amount,
+    },
+    Partition(usize),
+    /// Heal these nodes (all partitions when empty).
+    Heal(Vec<usize>),
+    Stop(usize),
+    Restart(usize),
+    /// Pause (true) or resume the scenario.
+    Pause(bool),
+}
+
+/// The send form: recipient node (1-based, as typed) and amount in coins.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SendForm {
+    pub to: String,
+    pub amount: String,
+    /// 0: recipient, 1: amount.
+    pub field: usize,
+    pub error: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Overlay {
+    Help,
+    Send(SendForm),
+}
+
+/// A scenario playing in the dashboard.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ScenarioView {
+    pub name: String,
+    pub steps: usize,
+    /// The step running now (1-based) and its text.
+    pub current: Option<(usize, String)>,
+    pub done: Vec<StepReport>,
+    pub paused: bool,
+    /// Passed or not, once finished.
+    pub finished: Option<bool>,
+}
+
+/// The whole demo dashboard.
+#[derive(Clone, Debug)]
+pub struct DemoApp {
+    pub network: Network,
+    pub topology: Topology,
+    pub keymap: DemoKeymap,
+    pub nodes: Vec<NodeStatus>,
+    pub tree: TreeInput,
+    pub selected: usize,
+    pub overlay: Option<Overlay>,
+    pub scenario: Option<ScenarioView>,
+    /// Status line: text and whether it is an error.
+    pub message: Option<(String, bool)>,
+    /// Commands in flight per node (a stop or restart takes a moment).
+    pub busy: Vec<bool>,
+}
+
+impl DemoApp {
+    pub fn new(network: Network, topology: Topology, nodes: usize) -> DemoApp {
+        DemoApp {
+            network,
+            topology,
+            keymap: DemoKeymap::default(),
+            nodes: (0..nodes)
+                .map(|index| NodeStatus {
+                    index,
+                    ..NodeStatus::default()
+                })
+                .collect(),
+            tree: TreeInput::default(),
+            selected: 0,
+            overlay: None,
+            scenario: None,
+            message: None,
+            busy: vec![false; nodes],
+        }
+    }
+
+    pub fn info(&mut self, s: impl Into<String>) {
+        self.message = Some((s.into(), false));
+    }
+    pub fn error(&mut self, s: impl Into<String>) {
+        self.message = Some((s.into(), true));
+    }
+
+    fn selected_node(&self) -> Option<&NodeStatus> {
+        self.nodes.get(self.selected)
+    }
+
+    /// A key; returns what to do, if anything.
+    pub fn on_key(&mut self, k: KeyEvent) -> Option<DemoCommand> {
+        if k.code == KeyCode::Char('c') && k.modifiers.contains(KeyModifiers::CONTROL) {
+            return Some(DemoCommand::Quit);
+        }
+        if let Some(Overlay::Send(_)) = self.overlay {
+            return self.send_form_key(k);
+        }
+        let action = self.keymap.action(Key::from(k));
+        if matches!(self.overlay, Some(Overlay::Help)) {
+            match action {
+                Some(DemoAction::Quit) => return Some(DemoCommand::Quit),
+                _ => {
+                    self.overlay = None;
+                    return None;
+                }
+            }
+        }
+        let Some(action) = action else {
+            self.error(format!("{} does nothing here (? for help)", Key::from(k)));
+            return None;
+        };
+        self.on_action(action)
+    }
+
+    pub fn on_action(&mut self, action: DemoAction) -> Option<DemoCommand> {
+        let n = self.nodes.len();
+        let sel = self.selected;
+        let name = format!("node {}", sel + 1);
+        let running = self.selected_node().is_some_and(|s| s.running);
+        let busy = self.busy.get(sel).copied().unwrap_or(false);
+        match action {
+            DemoAction::Select(i) => {
+                if i < n {
+                    self.selected = i;
+                    self.message = None;
+                } else {
+                    self.error(format!("there is no node {} ({n} nodes)", i + 1));
+                }
+                None
+            }
+            DemoAction::SelectPrev => {
+                self.selected = (sel + n.max(1) - 1) % n.max(1);
+                None
+            }
+            DemoAction::SelectNext => {
+                self.selected = (sel + 1) % n.max(1);
+                None
+            }
+            DemoAction::ToggleMining => {
+                let mining = self.selected_node().is_some_and(|s| s.mining);
+                if !running && !mining {
+                    self.error(format!("{name} is stopped: r restarts it"));
+                    return None;
+                }
+                self.info(format!(
+                    "{name}: mining {}",
+                    if mining { "off" } else { "on" }
+                ));
+                Some(DemoCommand::SetMining(sel, !mining))
+            }
+            DemoAction::Send => {
+                if !running {
+                    self.error(format!("{name} is stopped: r restarts it"));
+                } else if n < 2 {
+                    self.error("sending needs a second node");
+                } else {
+                    self.overlay = Some(Overlay::Send(SendForm {
+                        to: ((sel + 1) % n + 1).to_string(),
+                        ..SendForm::default()
+                    }));
+                }
+                None
+            }
+            DemoAction::Partition => {
+                if self.selected_node().is_some_and(|s| s.partitioned) {
+                    self.error(format!("{name} is already partitioned: h heals it"));
+                    return None;
+                }
+                self.info(format!("{name}: links cut"));
+                Some(DemoCommand::Partition(sel))
+            }
+            DemoAction::Heal => {
+                if self.selected_node().is_some_and(|s| s.partitioned) {
+                    self.info(format!("{name}: links restored"));
+                    Some(DemoCommand::Heal(vec![sel]))
+                } else if self.nodes.iter().any(|s| s.partitioned) {
+                    self.info("every partition healed");
+                    Some(DemoCommand::Heal(Vec::new()))
+                } else {
+                    self.error("nothing is partitioned");
+                    None
+                }
+            }
+            DemoAction::Stop => {
+                if busy {
+                    self.error(format!("{name} is busy starting or stopping"));
+                    None
+                } else if !running {
+                    self.error(format!("{name} is already stopped"));
+                    None
+                } else {
+                    self.busy[sel] = true;
+                    self.info(format!("stopping {name}…"));
+                    Some(DemoCommand::Stop(sel))
+                }
+            }
+            DemoAction::Restart => {
+                if busy {
+                    self.error(format!("{name} is busy starting or stopping"));
+                    None
+                } else if running {
+                    self.error(format!("{name} is running (x stops it)"));
+                    None
+                } else {
+                    self.busy[sel] = true;
+                    self.info(format!("restarting {name}…"));
+                    Some(DemoCommand::Restart(sel))
+                }
+            }
+            DemoAction::Pause => match &mut self.scenario {
+                None => {
+                    self.error("no scenario is playing (--scenario FILE)");
+                    None
+                }
+                Some(s) if s.finished.is_some() => {
+                    self.error("the scenario has finished");
+                    None
+                }
+                Some(s) => {
+                    s.paused = !s.paused;
+                    let p = s.paused;
+                    self.info(if p {
+                        "scenario paused"
+                    } else {
+                        "scenario resumed"
+                    });
+                    Some(DemoCommand::Pause(p))
+                }
+            },
+            DemoAction::Help => {
+                self.overlay = Some(Overlay::Help);
+                None
+            }
+            DemoAction::Back => {
+                self.overlay = None;
+                None
+            }
+            DemoAction::Quit => Some(DemoCommand::Quit),
+        }
+    }
+
+    /// Check the send form: recipient node and amount.
+    pub fn check_send(&self, f: &SendForm) -> Result<(usize, Amount), String> {
+        let n = self.nodes.len();
+        let to = match f.to.trim().parse::<usize>() {
+            Ok(t) if (1..=n).contains(&t) => t - 1,
+            _ => return Err(format!("recipient: a node number from 1 to {n}")),
+        };
+        if to == self.selected {
+            return Err("recipient: pick another node than the sender".into());
+        }
+        let amount = Amount::parse_coins(f.amount.trim()).map_err(|e| format!("amount: {e}"))?;
+        if amount == Amount::ZERO {
+            return Err("amount: must be above zero".into());
+        }
+        if let Some(b) = self.selected_node().and_then(|s| s.balance)
+            && amount > b.confirmed
+        {
+            return Err(format!(
+                "amount: above the spendable balance of {}",
+                b.confirmed
+            ));
+        }
+        Ok((to, amount))
+    }
+
+    fn send_form_key(&mut self, k: KeyEvent) -> Option<DemoCommand> {
+        let Some(Overlay::Send(mut f)) = self.overlay.take() else {
+            return None;
+        };
+        match k.code {
+            KeyCode::Esc => return None,
+            KeyCode::Tab | KeyCode::BackTab | KeyCode::Up | KeyCode::Down => f.field ^= 1,
+            KeyCode::Backspace => {
+                if f.field == 0 {
+                    f.to.pop();
+                } else {
+                    f.amount.pop();
+                }
+            }
+            KeyCode::Enter => match self.check_send(&f) {
+                Ok((to, amount)) => {
+                    self.info(format!(
+                        "sending {amount} from node {} to node {}…",
+                        self.selected + 1,
+                        to + 1
+                    ));
+                    return Some(DemoCommand::Send {
+                        from: self.selected,
+                        to,
+                        amount,
+                    });
+                }
+                Err(e) => f.error = Some(e),
+            },
+            KeyCode::Char(c) if !c.is_control() => {
+                let field = if f.field == 0 {
+                    &mut f.to
+                } else {
+                    &mut f.amount
+                };
+                if field.chars().count() < 24 {
+                    field.push(c);
+                }
+                f.error = None;
+            }
+            _ => {}
+        }
+        self.overlay = Some(Overlay::Send(f));
+        None
+    }
+}

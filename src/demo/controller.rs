@@ -1,0 +1,937 @@
+//! The demo's controller, with no UI: N real nodes in one process, their links, partitions
+//! and heals, stopping and restarting, paced mining, payments between their wallets, and what
+//! was observed (reorganisations, the blocks each node saw). The headless runner, the
+//! scenario runner and the dashboard all drive it through the same methods.
+
+use super::tree::{Have, TreeBlock, TreeInput};
+use crate::core::address::Address;
+use crate::core::amount::Amount;
+use crate::core::hash::{BlockHash, Txid};
+use crate::core::params::Network;
+use crate::core::pow::Work;
+use crate::net::identity::{NodeId, NodeKey, PeerAddr};
+use crate::node::p2p::{self, P2pConfig, P2pHandle};
+use crate::node::{Node, NodeConfig, NodeError, NodeEvent, NodeHandle};
+use crate::wallet::{Balance, Wallet};
+use clap::ValueEnum;
+use serde::Deserialize;
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::{broadcast, oneshot, watch};
+
+/// Most nodes a demo runs (the dashboard shows at most [`super::MAX_DASHBOARD_NODES`]).
+pub const MAX_NODES: usize = 64;
+/// How long a restart waits for the previous run of a node to release its store.
+const REOPEN_WAIT: Duration = Duration::from_secs(15);
+/// Blocks of the recent tree kept by the observers.
+const REGISTRY_DEPTH: u64 = 300;
+/// Reorganisations remembered for display.
+const REORGS_KEPT: usize = 100;
+
+/// How the nodes are linked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Topology {
+    /// 1 — 2 — 3 — … — N
+    #[default]
+    Line,
+    /// A line whose ends are linked too.
+    Ring,
+    /// Every node linked to every other.
+    Mesh,
+}
+
+impl Topology {
+    pub fn name(self) -> &'static str {
+        match self {
+            Topology::Line => "line",
+            Topology::Ring => "ring",
+            Topology::Mesh => "mesh",
+        }
+    }
+
+    /// The links of `n` nodes, each as (smaller, larger) index.
+    pub fn edges(self, n: usize) -> BTreeSet<(usize, usize)> {
+        let mut e = BTreeSet::new();
+        match self {
+            Topology::Line | Topology::Ring => {
+                for i in 1..n {
+                    e.insert((i - 1, i));
+                }
+                if self == Topology::Ring && n > 2 {
+                    e.insert((0, n - 1));
+                }
+            }
+            Topology::Mesh => {
+                for a in 0..n {
+                    for b in a + 1..n {
+                        e.insert((a, b));
+                    }
+                }
+            }
+        }
+        e
+    }
+}
+
+/// How a demo is set up.
+#[derive(Clone, Debug)]
+pub struct DemoConfig {
+    pub nodes: usize,
+    pub topology: Topology,
+    pub network: Network,
+    /// Parent of the nodes' data dirs (`node-1`, `node-2`, …).
+    pub dir: PathBuf,
+    /// Mean time between two paced blocks of one mining node on regtest.
+    pub block_interval: Duration,
+}
+
+/// A demo failure: a bad request (nothing changed) or a node that failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DemoError {
+    #[error("{0}")]
+    Bad(String),
+    #[error("node {node}: {error}")]
+    Node { node: usize, error: String },
+}
+
+fn node_err(i: usize, e: impl std::fmt::Display) -> DemoError {
+    DemoError::Node {
+        node: i + 1,
+        error: e.to_string(),
+    }
+}
+
+/// A running node: its handles (clones are cheap; all must be dropped before a restart).
+#[derive(Clone)]
+pub struct Running {
+    pub node: NodeHandle,
+    pub net: P2pHandle,
+}
+
+struct Slot {
+    dir: PathBuf,
+    id: NodeId,
+    address: Address,
+    wallet: Mutex<Wallet>,
+    listen: Mutex<Option<SocketAddr>>,
+    running: Mutex<Option<Running>>,
+    /// Stops the observer of the current run.
+    observer_stop: Mutex<Option<oneshot::Sender<()>>>,
+    /// One fixed-count mining request at a time (the node refuses a second).
+    mine_lock: tokio::sync::Mutex<()>,
+    mining: watch::Sender<bool>,
+}
+
+/// A reorganisation a node went through.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReorgSeen {
+    pub node: usize,
+    pub depth: usize,
+    pub old_tip: BlockHash,
+    pub new_tip: BlockHash,
+    pub at: Instant,
+}
+
+#[derive(Default)]
+struct Observed {
+    /// Recent blocks any node connected: hash → (height, prev, miner).
+    blocks: HashMap<BlockHash, (u64, BlockHash, Option<usize>)>,
+    top: u64,
+    reorgs: Vec<ReorgSeen>,
+    /// Deepest reorganisation per node.
+    deepest: Vec<usize>,
+}
+
+struct Inner {
+    cfg: DemoConfig,
+    slots: Vec<Slot>,
+    edges: BTreeSet<(usize, usize)>,
+    /// Partition side of each node: linked nodes talk only when on the same side.
+    sides: Mutex<Vec<u32>>,
+    next_side: Mutex<u32>,
+    observed: Mutex<Observed>,
+    /// Bumped on every change the controller makes (start, stop, partition, mining…).
+    changes: watch::Sender<u64>,
+}
+
+/// The demo: cheap to clone, shared by the runner and the dashboard.
+#[derive(Clone)]
+pub struct Demo {
+    inner: Arc<Inner>,
+}
+
+/// One node's state, for reports and the dashboard.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NodeStatus {
+    pub index: usize,
+    pub running: bool,
+    pub partitioned: bool,
+    pub mining: bool,
+    pub height: u64,
+    pub tip: BlockHash,
+    pub work: Work,
+    /// Connected demo nodes (indices), sorted.
+    pub peers: Vec<usize>,
+    pub mempool_count: usize,
+    pub mempool_bytes: usize,
+    pub hashrate: u64,
+    pub balance: Option<Balance>,
+    pub deepest_reorg: usize,
+    pub listen: Option<SocketAddr>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A uniform random number in (0, 1].
+fn unit_random() -> f64 {
+    let mut b = [0u8; 8];
+    if getrandom::fill(&mut b).is_err() {
+        return 0.5;
+    }
+    ((u64::from_le_bytes(b) >> 11) as f64 + 1.0) / (1u64 << 53) as f64
+}
+
+impl Demo {
+    /// Create the nodes' data dirs, keys and wallets, then start every node linked by the
+    /// topology. Nothing mines yet.
+    pub async fn start(cfg: DemoConfig) -> Result<Demo, DemoError> {
+        if cfg.nodes == 0 || cfg.nodes > MAX_NODES {
+            return Err(DemoError::Bad(format!(
+                "--nodes must be 1 to {MAX_NODES}, not {}",
+                cfg.nodes
+            )));
+        }
+        let mut slots = Vec::new();
+        for i in 0..cfg.nodes {
+            let dir = cfg.dir.join(format!("node-{}", i + 1));
+            std::fs::create_dir_all(&dir)
+                .map_err(|e| node_err(i, format!("cannot create {}: {e}", dir.display())))?;
+            let key = NodeKey::load_or_create(&dir.join("node_key")).map_err(|e| node_err(i, e))?;
+            let wallet =
+                Wallet::open_or_create(&dir, cfg.network, None).map_err(|e| node_err(i, e))?;
+            slots.push(Slot {
+                id: key.id(),
+                address: wallet.receive_address(),
+                wallet: Mutex::new(wallet),
+                dir,
+                listen: Mutex::new(None),
+                running: Mutex::new(None),
+                observer_stop: Mutex::new(None),
+                mine_lock: tokio::sync::Mutex::new(()),
+                mining: watch::channel(false).0,
+            });
+        }
+        let n = cfg.nodes;
+        let demo = Demo {
+            inner: Arc::new(Inner {
+                edges: cfg.topology.edges(n),
+                cfg,
+                slots,
+                sides: Mutex::new(vec![0; n]),
+                next_side: Mutex::new(1),
+                observed: Mutex::new(Observed {
+                    deepest: vec![0; n],
+                    ..Observed::default()
+                }),
+                changes: watch::channel(0).0,
+            }),
+        };
+        for i in 0..n {
+            if let Err(e) = demo.start_node(i).await {
+                demo.shutdown().await;
+                return Err(e);
+            }
+            demo.spawn_pacer(i);
+        }
+        Ok(demo)
+    }
+
+    pub fn len(&self) -> usize {
+        self.inner.slots.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.inner.slots.is_empty()
+    }
+    pub fn network(&self) -> Network {
+        self.inner.cfg.network
+    }
+    pub fn topology(&self) -> Topology {
+        self.inner.cfg.topology
+    }
+    pub fn dir(&self) -> &Path {
+        &self.inner.cfg.dir
+    }
+    /// Wakes on every change the controller makes.
+    pub fn changes(&self) -> watch::Receiver<u64> {
+        self.inner.changes.subscribe()
+    }
+    fn bump(&self) {
+        self.inner.changes.send_modify(|c| *c = c.wrapping_add(1));
+    }
+
+    fn check(&self, i: usize) -> Result<&Slot, DemoError> {
+        self.inner.slots.get(i).ok_or_else(|| {
+            DemoError::Bad(format!(
+                "there is no node {} (nodes are 1 to {})",
+                i + 1,
+                self.len()
+            ))
+        })
+    }
+
+    /// The running node's handles (None when stopped). Drop them soon: a restart waits for
+    /// every clone.
+    pub fn running(&self, i: usize) -> Option<Running> {
+        self.inner
+            .slots
+            .get(i)
+            .and_then(|s| lock(&s.running).clone())
+    }
+    pub fn is_running(&self, i: usize) -> bool {
+        self.inner
+            .slots
+            .get(i)
+            .is_some_and(|s| lock(&s.running).is_some())
+    }
+    pub fn node_id(&self, i: usize) -> Option<NodeId> {
+        self.inner.slots.get(i).map(|s| s.id)
+    }
+    /// The wallet's receive address of node `i`.
+    pub fn address(&self, i: usize) -> Option<Address> {
+        self.inner.slots.get(i).map(|s| s.address)
+    }
+    pub fn is_partitioned(&self, i: usize) -> bool {
+        lock(&self.inner.sides).get(i).is_some_and(|s| *s != 0)
+    }
+    pub fn is_mining(&self, i: usize) -> bool {
+        self.inner.slots.get(i).is_some_and(|s| *s.mining.borrow())
+    }
+
+    /// Nodes `i` is meant to be linked to now: topology neighbours on the same side.
+    fn active_neighbours(&self, i: usize) -> Vec<usize> {
+        let sides = lock(&self.inner.sides);
+        self.inner
+            .edges
+            .iter()
+            .filter_map(|&(a, b)| {
+                if a == i {
+                    Some(b)
+                } else if b == i {
+                    Some(a)
+                } else {
+                    None
+                }
+            })
+            .filter(|&j| sides.get(i) == sides.get(j))
+            .collect()
+    }
+
+    fn topology_neighbours(&self, i: usize) -> Vec<usize> {
+        self.inner
+            .edges
+            .iter()
+            .filter_map(|&(a, b)| match (a == i, b == i) {
+                (true, _) => Some(b),
+                (_, true) => Some(a),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn allowed(&self, i: usize) -> HashSet<NodeId> {
+        self.active_neighbours(i)
+            .into_iter()
+            .map(|j| self.inner.slots[j].id)
+            .collect()
+    }
+
+    /// Start node `i` from its data dir, linked to its running neighbours.
+    async fn start_node(&self, i: usize) -> Result<(), DemoError> {
+        let slot = self.check(i)?;
+        if lock(&slot.running).is_some() {
+            return Err(DemoError::Bad(format!("node {} is already running", i + 1)));
+        }
+        // The previous run's store closes when its last handle is dropped: retry briefly.
+        let deadline = Instant::now() + REOPEN_WAIT;
+        let node = loop {
+            match Node::spawn(NodeConfig::new(&slot.dir, self.network())) {
+                Ok(n) => break n,
+                Err(NodeError::Store(e)) if Instant::now() < deadline => {
+                    tracing::debug!("node {} store not free yet: {e}", i + 1);
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(e) => return Err(node_err(i, e)),
+            }
+        };
+        let previous = *lock(&slot.listen);
+        let localhost = SocketAddr::from(([127, 0, 0, 1], 0));
+        let connect: Vec<PeerAddr> = self
+            .active_neighbours(i)
+            .into_iter()
+            .filter(|&j| self.is_running(j))
+            .filter_map(|j| {
+                let s = &self.inner.slots[j];
+                (*lock(&s.listen)).map(|a| PeerAddr::new(a, Some(s.id)))
+            })
+            .collect();
+        let config = |listen| {
+            let mut c = P2pConfig::new(&slot.dir, listen);
+            c.connect = connect.clone();
+            c.user_agent = format!("chain-tui-demo/{}", env!("CARGO_PKG_VERSION"));
+            c
+        };
+        // Same port as before when possible, so the neighbours' address books stay right.
+        let net = match previous {
+            Some(addr) => match p2p::start(node.clone(), config(addr)).await {
+                Ok(n) => Ok(n),
+                Err(_) => p2p::start(node.clone(), config(localhost)).await,
+            },
+            None => p2p::start(node.clone(), config(localhost)).await,
+        };
+        let net = match net {
+            Ok(n) => n,
+            Err(e) => {
+                let _ = node.shutdown().await;
+                return Err(node_err(i, e));
+            }
+        };
+        if let Err(e) = net.restrict_peers(Some(self.allowed(i))).await {
+            let _ = net.shutdown().await;
+            let _ = node.shutdown().await;
+            return Err(node_err(i, e));
+        }
+        *lock(&slot.listen) = net.view().listen;
+        let (stop_tx, stop_rx) = oneshot::channel();
+        self.spawn_observer(i, node.clone(), node.events(), stop_rx);
+        *lock(&slot.observer_stop) = Some(stop_tx);
+        *lock(&slot.running) = Some(Running { node, net });
+        if *slot.mining.borrow() && self.network() != Network::Regtest {
+            self.apply_continuous_mining(i).await;
+        }
+        self.bump();
+        Ok(())
+    }
+
+    /// Record what node `i` connects and reorganises, until stopped.
+    fn spawn_observer(
+        &self,
+        i: usize,
+        node: NodeHandle,
+        mut events: broadcast::Receiver<NodeEvent>,
+        mut stop: oneshot::Receiver<()>,
+    ) {
+        let demo = self.clone();
+        tokio::spawn(async move {
+            demo.record_chain(i, &node, 60);
+            loop {
+                let ev = tokio::select! {
+                    _ = &mut stop => break,
+                    ev = events.recv() => ev,
+                };
+                match ev {
+                    Ok(NodeEvent::BlockConnected { hash, height }) => {
+                        demo.record_block(&node, hash, height, None);
+                    }
+                    Ok(NodeEvent::BlockMined { hash, height }) => {
+                        demo.record_block(&node, hash, height, Some(i));
+                    }
+                    Ok(NodeEvent::Reorg {
+                        depth,
+                        old_tip,
+                        new_tip,
+                    }) => {
+                        tracing::info!("node {} reorganised: depth {depth}", i + 1);
+                        let mut o = lock(&demo.inner.observed);
+                        if let Some(d) = o.deepest.get_mut(i) {
+                            *d = (*d).max(depth);
+                        }
+                        o.reorgs.push(ReorgSeen {
+                            node: i,
+                            depth,
+                            old_tip,
+                            new_tip,
+                            at: Instant::now(),
+                        });
+                        if o.reorgs.len() > REORGS_KEPT {
+                            o.reorgs.remove(0);
+                        }
+                        drop(o);
+                        demo.bump();
+                    }
+                    Ok(_) => {}
+                    Err(broadcast::error::RecvError::Lagged(_)) => demo.record_chain(i, &node, 60),
+                    Err(broadcast::error::RecvError::Closed) => break,
+                }
+            }
+        });
+    }
+
+    fn record_block(&self, node: &NodeHandle, hash: BlockHash, height: u64, miner: Option<usize>) {
+        {
+            let mut o = lock(&self.inner.observed);
+            if let Some(e) = o.blocks.get_mut(&hash) {
+                if miner.is_some() {
+                    e.2 = miner;
+                }
+                return;
+            }
+        }
+        let Ok(Some(meta)) = node.block_meta(&hash) else {
+            return;
+        };
+        let mut o = lock(&self.inner.observed);
+        o.blocks.insert(hash, (height, meta.header.prev, miner));
+        if height > o.top {
+            o.top = height;
+            let floor = height.saturating_sub(REGISTRY_DEPTH);
+            if o.blocks.len() as u64 > REGISTRY_DEPTH * 2 {
+                o.blocks.retain(|_, b| b.0 >= floor);
+            }
+        }
+    }
+
+    /// Record the last `depth` blocks of a node's active chain.
+    fn record_chain(&self, i: usize, node: &NodeHandle, depth: u64) {
+        let _ = i;
+        let Ok(tip) = node.tip() else { return };
+        let mut meta = tip;
+        for _ in 0..depth {
+            let hash = meta.hash();
+            if lock(&self.inner.observed).blocks.contains_key(&hash) {
+                break;
+            }
+            self.record_block(node, hash, meta.height, None);
+            if meta.height == 0 {
+                break;
+            }
+            match node.block_meta(&meta.header.prev) {
+                Ok(Some(m)) => meta = m,
+                _ => break,
+            }
+        }
+    }
+
+    /// Stop node `i` (network first, then the node; the data dir stays).
+    pub async fn stop(&self, i: usize) -> Result<(), DemoError> {
+        let slot = self.check(i)?;
+        let Some(run) = lock(&slot.running).take() else {
+            return Err(DemoError::Bad(format!("node {} is already stopped", i + 1)));
+        };
+        if let Some(stop) = lock(&slot.observer_stop).take() {
+            let _ = stop.send(());
+        }
+        // Wait for a paced block in progress to finish.
+        let _guard = slot.mine_lock.lock().await;
+        let r1 = run.net.shutdown().await;
+        let r2 = run.node.shutdown().await;
+        drop(run);
+        self.bump();
+        tracing::info!("node {} stopped", i + 1);
+        r1.map_err(|e| node_err(i, e))?;
+        r2.map_err(|e| node_err(i, e))
+    }
+
+    /// Start a stopped node again from its data dir; it reconnects and catches up.
+    pub async fn restart(&self, i: usize) -> Result<(), DemoError> {
+        self.check(i)?;
+        if self.is_running(i) {
+            return Err(DemoError::Bad(format!("node {} is already running", i + 1)));
+        }
+        self.start_node(i).await?;
+        tracing::info!("node {} restarted", i + 1);
+        Ok(())
+    }
+
+    /// Re-apply the links of `nodes` (after their side changed) and dial what should be linked.
+    async fn relink(&self, nodes: &BTreeSet<usize>) {
+        for &i in nodes {
+            if let Some(r) = self.running(i) {
+                let _ = r.net.restrict_peers(Some(self.allowed(i))).await;
+            }
+        }
+        for &i in nodes {
+            let Some(r) = self.running(i) else { continue };
+            for j in self.active_neighbours(i) {
+                // One dial per link (the lower node dials when both were relinked): two
+                // dials crossing make a duplicate connection that one side must drop.
+                if (nodes.contains(&j) && j < i)
+                    || !self.is_running(j)
+                    || r.net
+                        .view()
+                        .peers
+                        .iter()
+                        .any(|p| p.id == self.inner.slots[j].id)
+                {
+                    continue;
+                }
+                let addr = *lock(&self.inner.slots[j].listen);
+                if let Some(a) = addr {
+                    let net = r.net.clone();
+                    let id = self.inner.slots[j].id;
+                    // Do not wait for the handshake: the dial settles by itself.
+                    tokio::spawn(async move {
+                        let _ = tokio::time::timeout(
+                            Duration::from_secs(10),
+                            net.connect(PeerAddr::new(a, Some(id))),
+                        )
+                        .await;
+                    });
+                }
+            }
+        }
+        self.bump();
+    }
+
+    /// Cut every link of the given nodes to the rest (links among them stay).
+    pub async fn partition(&self, group: &[usize]) -> Result<(), DemoError> {
+        if group.is_empty() {
+            return Err(DemoError::Bad("partition: no node given".into()));
+        }
+        for &i in group {
+            self.check(i)?;
+        }
+        let side = {
+            let mut n = lock(&self.inner.next_side);
+            *n += 1;
+            *n
+        };
+        let mut touched = BTreeSet::new();
+        {
+            let mut sides = lock(&self.inner.sides);
+            for &i in group {
+                sides[i] = side;
+            }
+        }
+        for &i in group {
+            touched.insert(i);
+            touched.extend(self.topology_neighbours(i));
+        }
+        self.relink(&touched).await;
+        tracing::info!(
+            "partitioned {:?}",
+            group.iter().map(|i| i + 1).collect::<Vec<_>>()
+        );
+        Ok(())
+    }
+
+    /// Put the given nodes (all when empty) back on the main side and relink them.
+    pub async fn heal(&self, nodes: &[usize]) -> Result<(), DemoError> {
+        for &i in nodes {
+            self.check(i)?;
+        }
+        let all: Vec<usize> = if nodes.is_empty() {
+            (0..self.len()).collect()
+        } else {
+            nodes.to_vec()
+        };
+        {
+            let mut sides = lock(&self.inner.sides);
+            for &i in &all {
+                sides[i] = 0;
+            }
+        }
+        let mut touched = BTreeSet::new();
+        for &i in &all {
+            touched.insert(i);
+            touched.extend(self.topology_neighbours(i));
+        }
+        self.relink(&touched).await;
+        tracing::info!("healed {:?}", all.iter().map(|i| i + 1).collect::<Vec<_>>());
+        Ok(())
+    }
+
+    /// Mine `n` real blocks on node `i` paying its wallet (one thread); their hashes.
+    pub async fn mine(&self, i: usize, n: u64) -> Result<Vec<BlockHash>, DemoError> {
+        let slot = self.check(i)?;
+        let _guard = slot.mine_lock.lock().await;
+        let run = self
+            .running(i)
+            .ok_or_else(|| DemoError::Bad(format!("node {} is stopped", i + 1)))?;
+        let r = run.node.mine_blocks(n, 1, slot.address).await;
+        let hashes = r.map_err(|e| node_err(i, e))?;
+        self.bump();
+        Ok(hashes)
+    }
+
+    /// Turn node `i`'s mining on or off. On regtest mining is paced: one real block at random,
+    /// exponentially distributed intervals (mean [`DemoConfig::block_interval`]); on devnet the
+    /// miner runs continuously on one thread at the real difficulty.
+    pub async fn set_mining(&self, i: usize, on: bool) -> Result<(), DemoError> {
+        let slot = self.check(i)?;
+        slot.mining.send_replace(on);
+        if self.network() != Network::Regtest {
+            self.apply_continuous_mining(i).await;
+        }
+        self.bump();
+        Ok(())
+    }
+
+    async fn apply_continuous_mining(&self, i: usize) {
+        let slot = &self.inner.slots[i];
+        if let Some(r) = self.running(i) {
+            let threads = usize::from(*slot.mining.borrow());
+            let _ = r.node.set_mining(threads, Some(slot.address)).await;
+        }
+    }
+
+    /// The paced miner of node `i` (regtest): while mining is on, one block after a random
+    /// wait. Lives as long as the demo.
+    fn spawn_pacer(&self, i: usize) {
+        if self.network() != Network::Regtest {
+            return;
+        }
+        let weak = Arc::downgrade(&self.inner);
+        let mut on = self.inner.slots[i].mining.subscribe();
+        let mean = self.inner.cfg.block_interval.as_secs_f64().max(0.01);
+        tokio::spawn(async move {
+            loop {
+                if !*on.borrow_and_update() {
+                    if on.changed().await.is_err() {
+                        return;
+                    }
+                    continue;
+                }
+                let wait = Duration::from_secs_f64((-unit_random().ln() * mean).min(mean * 20.0));
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    r = on.changed() => {
+                        if r.is_err() {
+                            return;
+                        }
+                        continue;
+                    }
+                }
+                let Some(inner) = weak.upgrade() else { return };
+                let demo = Demo { inner };
+                if *on.borrow()
+                    && demo.is_running(i)
+                    && let Err(e) = demo.mine(i, 1).await
+                {
+                    tracing::debug!("paced block on node {}: {e}", i + 1);
+                }
+            }
+        });
+    }
+
+    /// Pay `amount` from node `from`'s wallet to node `to`'s wallet. The payment is built
+    /// against, and submitted to, node `via` (default: `from`): on the other side of a
+    /// partition, the same coins can be spent twice.
+    pub async fn send(
+        &self,
+        from: usize,
+        to: usize,
+        amount: Amount,
+        via: Option<usize>,
+    ) -> Result<Txid, DemoError> {
+        self.check(from)?;
+        self.check(to)?;
+        let via = via.unwrap_or(from);
+        self.check(via)?;
+        if amount == Amount::ZERO {
+            return Err(DemoError::Bad("amount must be above zero".into()));
+        }
+        let run = self
+            .running(via)
+            .ok_or_else(|| DemoError::Bad(format!("node {} is stopped", via + 1)))?;
+        let to_addr = self.inner.slots[to].address;
+        let demo = self.clone();
+        let node = run.node.clone();
+        let tx = tokio::task::spawn_blocking(move || {
+            let w = lock(&demo.inner.slots[from].wallet);
+            w.build_payment(&node, to_addr, amount, crate::wallet::DEFAULT_FEE_RATE)
+        })
+        .await
+        .map_err(|e| node_err(from, e))?
+        .map_err(|e| DemoError::Bad(format!("node {}: {e}", from + 1)))?;
+        let txid = run
+            .node
+            .submit_tx(tx, true)
+            .await
+            .map_err(|e| node_err(via, e))?;
+        tracing::info!(
+            "node {} paid {amount} to node {} in {txid}",
+            from + 1,
+            to + 1
+        );
+        self.bump();
+        Ok(txid)
+    }
+
+    /// Node `i`'s wallet balance as node `i` sees it (None when stopped).
+    pub fn balance(&self, i: usize) -> Option<Balance> {
+        let run = self.running(i)?;
+        let w = lock(&self.inner.slots.get(i)?.wallet);
+        w.balance(&run.node).ok()
+    }
+
+    /// Whether every running node has the same tip; that tip.
+    pub fn common_tip(&self) -> Option<BlockHash> {
+        let mut tip = None;
+        for i in 0..self.len() {
+            if let Some(r) = self.running(i) {
+                let t = r.node.snapshot().tip;
+                match tip {
+                    None => tip = Some(t),
+                    Some(x) if x != t => return None,
+                    _ => {}
+                }
+            }
+        }
+        tip
+    }
+
+    /// Deepest reorganisation node `i` went through (any node when None).
+    pub fn deepest_reorg(&self, i: Option<usize>) -> usize {
+        let o = lock(&self.inner.observed);
+        match i {
+            Some(i) => o.deepest.get(i).copied().unwrap_or(0),
+            None => o.deepest.iter().copied().max().unwrap_or(0),
+        }
+    }
+
+    pub fn reorgs(&self) -> Vec<ReorgSeen> {
+        lock(&self.inner.observed).reorgs.clone()
+    }
+
+    /// Where a transaction is on node `i`: confirmed (Some(true)), in its mempool
+    /// (Some(false)), unknown (None).
+    pub fn tx_state(&self, i: usize, txid: &Txid) -> Option<bool> {
+        let r = self.running(i)?;
+        r.node
+            .transaction(txid)
+            .ok()
+            .flatten()
+            .map(|t| t.block.is_some())
+    }
+
+    /// Every node's state (balances scan the store: call off the UI task).
+    pub fn status(&self, with_balances: bool) -> Vec<NodeStatus> {
+        let ids: HashMap<NodeId, usize> = self
+            .inner
+            .slots
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.id, i))
+            .collect();
+        let deepest = lock(&self.inner.observed).deepest.clone();
+        (0..self.len())
+            .map(|i| {
+                let slot = &self.inner.slots[i];
+                let mut st = NodeStatus {
+                    index: i,
+                    partitioned: self.is_partitioned(i),
+                    mining: *slot.mining.borrow(),
+                    deepest_reorg: deepest.get(i).copied().unwrap_or(0),
+                    listen: *lock(&slot.listen),
+                    ..NodeStatus::default()
+                };
+                if let Some(r) = self.running(i) {
+                    let s = r.node.snapshot();
+                    st.running = true;
+                    st.height = s.height;
+                    st.tip = s.tip;
+                    st.work = s.chainwork;
+                    st.mempool_count = s.mempool_count;
+                    st.mempool_bytes = s.mempool_bytes;
+                    st.hashrate = s.hashrate;
+                    let mut peers: Vec<usize> = r
+                        .net
+                        .view()
+                        .peers
+                        .iter()
+                        .filter_map(|p| ids.get(&p.id).copied())
+                        .collect();
+                    peers.sort_unstable();
+                    peers.dedup();
+                    st.peers = peers;
+                    if with_balances {
+                        st.balance = lock(&slot.wallet).balance(&r.node).ok();
+                    }
+                }
+                st
+            })
+            .collect()
+    }
+
+    /// The data the block-tree view is built from: recent blocks any node saw, which node has
+    /// each (on its active chain, stored on a side branch, or not), and the reorganisations.
+    pub fn tree_input(&self, heights: u64) -> TreeInput {
+        let runs: Vec<Option<Running>> = (0..self.len()).map(|i| self.running(i)).collect();
+        for (i, r) in runs.iter().enumerate() {
+            if let Some(r) = r {
+                self.record_chain(i, &r.node, heights.min(60));
+            }
+        }
+        let (blocks, top) = {
+            let o = lock(&self.inner.observed);
+            let floor = o.top.saturating_sub(heights.saturating_sub(1));
+            let blocks: Vec<(BlockHash, u64, BlockHash, Option<usize>)> = o
+                .blocks
+                .iter()
+                .filter(|(_, b)| b.0 >= floor)
+                .map(|(h, b)| (*h, b.0, b.1, b.2))
+                .collect();
+            (blocks, o.top)
+        };
+        let _ = top;
+        let mut out = Vec::new();
+        for (hash, height, prev, miner) in blocks {
+            let have = runs
+                .iter()
+                .map(|r| match r {
+                    None => Have::Down,
+                    Some(r) => {
+                        if r.node.hash_at(height).ok().flatten() == Some(hash) {
+                            Have::Active
+                        } else if r.node.has_block(&hash).unwrap_or(false) {
+                            Have::Side
+                        } else {
+                            Have::Missing
+                        }
+                    }
+                })
+                .collect();
+            out.push(TreeBlock {
+                hash,
+                height,
+                prev,
+                miner,
+                have,
+            });
+        }
+        let tips: Vec<Option<BlockHash>> = runs
+            .iter()
+            .map(|r| r.as_ref().map(|r| r.node.snapshot().tip))
+            .collect();
+        let now = Instant::now();
+        let reorgs = self
+            .reorgs()
+            .into_iter()
+            .filter(|r| now.duration_since(r.at) < Duration::from_secs(600))
+            .map(|r| (r.node, r.depth, r.new_tip))
+            .collect();
+        TreeInput {
+            blocks: out,
+            tips,
+            reorgs,
+        }
+    }
+
+    /// Stop every node (network first). Safe to call twice.
+    pub async fn shutdown(&self) {
+        for s in &self.inner.slots {
+            s.mining.send_replace(false);
+        }
+        for i in 0..self.len() {
+            if self.is_running(i) {
+                let _ = self.stop(i).await;
+            }
+        }
+    }
+}

@@ -1,0 +1,294 @@
+//! `chain-tui demo`: several real nodes in one process, side by side.
+//!
+//! This module owns the multi-node demo: N nodes, each with its own redb store in a temporary
+//! data dir, its own QUIC endpoint on 127.0.0.1 and its own wallet, linked by a topology; their
+//! partitions and heals, stops and restarts; scripted scenarios; and the dashboard that shows
+//! them. It talks to nodes only through [`crate::node::NodeHandle`] and
+//! [`crate::node::p2p::P2pHandle`].
+//!
+//! - [`controller`]: the nodes and their links, with no UI ([`controller::Demo`]);
+//! - [`scenario`]: TOML scenarios (`assets/demo/`), parsed and checked up front, and the runner
+//!   that plays them and reports each step;
+//! - [`tree`]: the recent block tree of all nodes as plain data;
+//! - [`app`], [`keys`]: the dashboard's state and keys (as data: `assets/demo/keymap.toml`);
+//! - [`render`]: drawing, from an [`app::DemoApp`] alone;
+//! - [`dashboard`]: the terminal and the event loop, and the key-to-redraw measurement.
+//!
+//! `--headless` runs the same controller and scenarios with a step-by-step report on stdout.
+
+pub mod app;
+pub mod controller;
+pub mod dashboard;
+pub mod keys;
+pub mod render;
+pub mod scenario;
+pub mod tree;
+
+use crate::core::params::Network;
+use anyhow::{Result, anyhow, bail};
+use clap::Args;
+use controller::{Demo, DemoConfig, Topology};
+use scenario::{Progress, Scenario};
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// Nodes the dashboard has columns for.
+pub const MAX_DASHBOARD_NODES: usize = 8;
+/// Nodes when neither `--nodes` nor the scenario says.
+pub const DEFAULT_NODES: usize = 3;
+
+/// `chain-tui demo` options (the network is the global `--network`).
+#[derive(Args, Debug, Clone)]
+pub struct DemoArgs {
+    /// Nodes to run: default 3 (or the scenario's); the dashboard shows up to 8, headless runs
+    /// take up to 64.
+    #[arg(long)]
+    pub nodes: Option<usize>,
+    /// How the nodes are linked (default line, or the scenario's).
+    #[arg(long, value_enum)]
+    pub topology: Option<Topology>,
+    /// A scenario file (TOML, see assets/demo/) to play.
+    #[arg(long)]
+    pub scenario: Option<PathBuf>,
+    /// No dashboard: print a step-by-step report; exit non-zero if an expectation fails.
+    #[arg(long)]
+    pub headless: bool,
+    /// Keep the nodes' data dirs (and the log) instead of removing them on exit.
+    #[arg(long)]
+    pub keep: bool,
+    /// Start with every node mining.
+    #[arg(long)]
+    pub mine: bool,
+    /// Mean seconds between two paced blocks of a mining node on regtest.
+    #[arg(long, default_value_t = 2.0)]
+    pub block_interval: f64,
+    /// Headless without a scenario: stop after this many seconds (default: at Ctrl-C).
+    #[arg(long)]
+    pub seconds: Option<f64>,
+    /// Measure key-to-redraw latency instead of opening the terminal: press this many keys
+    /// into the dashboard drawn off-screen (160×50) and print the percentiles.
+    #[arg(long, value_name = "KEYS")]
+    pub bench_keys: Option<usize>,
+}
+
+/// A fresh, empty directory for the demo's nodes.
+fn make_dir() -> Result<PathBuf> {
+    let mut b = [0u8; 6];
+    getrandom::fill(&mut b).map_err(|e| anyhow!("no randomness: {e}"))?;
+    let dir = std::env::temp_dir().join(format!(
+        "chain-tui-demo-{}-{}",
+        std::process::id(),
+        hex::encode(b)
+    ));
+    std::fs::create_dir_all(&dir).map_err(|e| anyhow!("cannot create {}: {e}", dir.display()))?;
+    Ok(dir)
+}
+
+/// What a run is made of, checked before anything starts.
+struct Plan {
+    nodes: usize,
+    topology: Topology,
+    scenario: Option<Scenario>,
+    interval: Duration,
+}
+
+fn plan(args: &DemoArgs, network: Network) -> Result<Plan> {
+    let scenario = match &args.scenario {
+        Some(p) => Some(Scenario::load(p).map_err(|e| anyhow!(e))?),
+        None => None,
+    };
+    if let Some(sc) = &scenario
+        && let Some(n) = sc.network
+        && n != network
+    {
+        bail!(
+            "the scenario is written for {n}: run it with --network {}",
+            n.name()
+        );
+    }
+    let nodes = args
+        .nodes
+        .or(scenario.as_ref().map(|s| s.nodes))
+        .unwrap_or(DEFAULT_NODES);
+    let max = if args.headless {
+        controller::MAX_NODES
+    } else {
+        MAX_DASHBOARD_NODES
+    };
+    if nodes == 0 || nodes > max {
+        bail!(
+            "--nodes must be 1 to {max}{}",
+            if args.headless {
+                ""
+            } else {
+                " with the dashboard (up to 64 with --headless)"
+            }
+        );
+    }
+    if let Some(sc) = &scenario {
+        sc.check_nodes(nodes).map_err(|e| anyhow!(e))?;
+    }
+    if !(args.block_interval.is_finite() && (0.01..=3600.0).contains(&args.block_interval)) {
+        bail!("--block-interval must be 0.01 to 3600 seconds");
+    }
+    if let Some(s) = args.seconds
+        && !(s.is_finite() && s >= 0.0)
+    {
+        bail!("--seconds must be a positive number");
+    }
+    let topology = args
+        .topology
+        .or(scenario.as_ref().and_then(|s| s.topology))
+        .unwrap_or_default();
+    Ok(Plan {
+        nodes,
+        topology,
+        scenario,
+        interval: Duration::from_secs_f64(args.block_interval),
+    })
+}
+
+/// Run `chain-tui demo`; returns the exit code (1 when a scenario failed).
+pub async fn run(args: DemoArgs, network: Network) -> Result<i32> {
+    // Everything the user gave is checked before a directory or a node exists.
+    let plan = plan(&args, network)?;
+    let dir = make_dir()?;
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    // Logs go to a file in the demo's dir (and the dashboard's log ring), never the terminal.
+    let _log_guard = crate::tui::logbuf::init(&dir, filter)
+        .map_err(|e| anyhow!("cannot write the log in {}: {e}", dir.display()))?;
+    let cfg = DemoConfig {
+        nodes: plan.nodes,
+        topology: plan.topology,
+        network,
+        dir: dir.clone(),
+        block_interval: plan.interval,
+    };
+    let result = run_in(&args, plan, cfg).await;
+    if args.keep {
+        eprintln!("demo data kept in {}", dir.display());
+    } else if let Err(e) = std::fs::remove_dir_all(&dir) {
+        eprintln!("cannot remove {}: {e}", dir.display());
+    }
+    result
+}
+
+async fn run_in(args: &DemoArgs, plan: Plan, cfg: DemoConfig) -> Result<i32> {
+    let headless = args.headless;
+    if headless {
+        println!(
+            "demo: {} {} nodes on {} ({}), data in {}",
+            cfg.nodes,
+            cfg.topology.name(),
+            cfg.network,
+            if cfg.network == Network::Regtest {
+                "paced regtest mining"
+            } else {
+                "real difficulty"
+            },
+            cfg.dir.display()
+        );
+    }
+    let started = Instant::now();
+    let demo = Demo::start(cfg).await?;
+    if headless {
+        println!(
+            "demo: {} nodes started in {:.2} s; log in {}",
+            demo.len(),
+            started.elapsed().as_secs_f64(),
+            demo.dir().join("chain-tui.log").display()
+        );
+    }
+    if args.mine {
+        for i in 0..demo.len() {
+            demo.set_mining(i, true).await?;
+        }
+    }
+    let code = if let Some(n) = args.bench_keys {
+        let r = dashboard::bench_keys(&demo, n).await;
+        demo.shutdown().await;
+        println!("{}", r?);
+        0
+    } else if headless {
+        let code = headless_run(&demo, plan.scenario, args.seconds).await;
+        demo.shutdown().await;
+        code
+    } else {
+        let r = dashboard::run(&demo, plan.scenario).await;
+        demo.shutdown().await;
+        r?;
+        0
+    };
+    Ok(code)
+}
+
+/// The headless run: play the scenario with a line per step, or watch the network until Ctrl-C
+/// (or `--seconds`), with a status line every five seconds.
+async fn headless_run(demo: &Demo, scenario: Option<Scenario>, seconds: Option<f64>) -> i32 {
+    let Some(sc) = scenario else {
+        let mut every = tokio::time::interval(Duration::from_secs(5));
+        let end = async {
+            match seconds {
+                Some(s) => tokio::time::sleep(Duration::from_secs_f64(s)).await,
+                None => std::future::pending::<()>().await,
+            }
+        };
+        tokio::pin!(end);
+        loop {
+            tokio::select! {
+                _ = every.tick() => print_status(demo),
+                _ = tokio::signal::ctrl_c() => break,
+                _ = &mut end => break,
+            }
+        }
+        print_status(demo);
+        return 0;
+    };
+    println!(
+        "scenario {}: {} ({} steps)",
+        sc.name,
+        sc.description,
+        sc.steps.len()
+    );
+    let (_pause_tx, pause_rx) = tokio::sync::watch::channel(false);
+    let report = scenario::run(demo, &sc, pause_rx, |p| {
+        if let Progress::Finished(r) = p {
+            println!("{r}");
+            let _ = std::io::stdout().flush();
+        }
+    })
+    .await;
+    let (passed, total) = report.expectations();
+    if report.skipped > 0 {
+        println!("{} step(s) skipped after a failed step", report.skipped);
+    }
+    let verdict = if report.passed() { "PASSED" } else { "FAILED" };
+    println!(
+        "scenario {}: {verdict} ({passed}/{total} expectations)",
+        sc.name
+    );
+    print_status(demo);
+    if report.passed() { 0 } else { 1 }
+}
+
+fn print_status(demo: &Demo) {
+    for s in demo.status(false) {
+        let state = if !s.running {
+            "stopped"
+        } else if s.partitioned {
+            "partitioned"
+        } else {
+            "up"
+        };
+        let peers: Vec<String> = s.peers.iter().map(|p| (p + 1).to_string()).collect();
+        println!(
+            "  node {:>2} {state:<11} height {:>5} tip {} peers [{}]",
+            s.index + 1,
+            s.height,
+            s.tip.short(),
+            peers.join(",")
+        );
+    }
+}

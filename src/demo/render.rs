@@ -1,0 +1,468 @@
+//! Drawing the demo dashboard from a [`DemoApp`] alone (so a `TestBackend` renders the same
+//! screen as a terminal): a title line, a column per node, the shared block tree, the
+//! scenario's steps, the status bar, and the help and send overlays.
+
+use super::app::{DemoApp, Overlay, SendForm};
+use super::controller::NodeStatus;
+use super::keys::DemoAction;
+use super::tree::{Have, TreeCell, TreeView};
+use crate::core::pow::si_text;
+use crate::tui::theme;
+use ratatui::Frame;
+use ratatui::buffer::Buffer;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Clear, Paragraph};
+
+/// Rows of a node column (with its border).
+const NODE_ROWS: u16 = 12;
+
+/// Draw the whole screen.
+pub fn draw(frame: &mut Frame, app: &DemoApp) {
+    let area = frame.area();
+    if area.width < 30 || area.height < 10 {
+        frame.render_widget(Paragraph::new("terminal too small for the demo"), area);
+        return;
+    }
+    let [title, nodes, bottom, status] = area.layout(&Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Length(NODE_ROWS),
+        Constraint::Min(3),
+        Constraint::Length(1),
+    ]));
+    draw_title(frame, app, title);
+    draw_nodes(frame, app, nodes);
+    if app.scenario.is_some() && bottom.width >= 90 {
+        let [tree, sc] = bottom.layout(&Layout::horizontal([
+            Constraint::Percentage(62),
+            Constraint::Percentage(38),
+        ]));
+        draw_tree(frame, app, tree);
+        draw_scenario(frame, app, sc);
+    } else {
+        draw_tree(frame, app, bottom);
+    }
+    draw_status(frame, app, status);
+    match &app.overlay {
+        Some(Overlay::Help) => draw_help(frame, app, area),
+        Some(Overlay::Send(f)) => draw_send(frame, app, f, area),
+        None => {}
+    }
+}
+
+fn draw_title(frame: &mut Frame, app: &DemoApp, area: Rect) {
+    let mut spans = vec![
+        Span::styled(" chain-tui demo ", theme::key()),
+        Span::raw(format!(
+            " {} · {} nodes · {}",
+            app.network,
+            app.nodes.len(),
+            app.topology.name()
+        )),
+    ];
+    if let Some(s) = &app.scenario {
+        let state = match (s.finished, s.paused) {
+            (Some(true), _) => Span::styled("PASSED", theme::good()),
+            (Some(false), _) => Span::styled("FAILED", theme::bad()),
+            (None, true) => Span::styled("paused", theme::warn()),
+            (None, false) => Span::styled("playing", theme::good()),
+        };
+        let step = s.current.as_ref().map(|c| c.0).unwrap_or(s.done.len());
+        spans.push(Span::raw(format!(
+            " · scenario {} step {step}/{} ",
+            s.name, s.steps
+        )));
+        spans.push(state);
+    }
+    frame.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
+fn node_state(s: &NodeStatus) -> Span<'static> {
+    if !s.running {
+        Span::styled("stopped", theme::bad())
+    } else if s.partitioned {
+        Span::styled("cut off", theme::warn())
+    } else if s.mining {
+        Span::styled("mining", theme::good())
+    } else {
+        Span::styled("up", theme::label())
+    }
+}
+
+fn draw_nodes(frame: &mut Frame, app: &DemoApp, area: Rect) {
+    let n = app.nodes.len().max(1) as u32;
+    let cols = area.layout_vec(&Layout::horizontal(
+        (0..n).map(|_| Constraint::Ratio(1, n)).collect::<Vec<_>>(),
+    ));
+    for (s, col) in app.nodes.iter().zip(cols) {
+        let selected = s.index == app.selected;
+        let block = Block::bordered()
+            .border_style(theme::border(selected))
+            .title(Line::from(vec![
+                Span::styled(format!(" {} ", s.index + 1), theme::title(selected)),
+                node_state(s),
+                Span::raw(" "),
+            ]));
+        let inner = block.inner(col);
+        frame.render_widget(block, col);
+        let w = inner.width as usize;
+        let kv = |k: &str, v: String| {
+            Line::from(vec![
+                Span::styled(format!("{k} "), theme::label()),
+                Span::styled(v, theme::value()),
+            ])
+        };
+        let mut lines = Vec::new();
+        if s.running {
+            let tip = s.tip.to_string();
+            lines.push(kv("height", s.height.to_string()));
+            lines.push(Line::from(Span::styled(
+                fit(&format!("{}…{}", &tip[..8], &tip[60..]), w),
+                theme::hash(),
+            )));
+            lines.push(kv("work", si_text(s.work.0)));
+            let peers: Vec<String> = s.peers.iter().map(|p| (p + 1).to_string()).collect();
+            lines.push(kv(
+                "peers",
+                if peers.is_empty() {
+                    "none".into()
+                } else {
+                    peers.join(",")
+                },
+            ));
+            lines.push(kv(
+                "mempool",
+                format!("{} tx {}", s.mempool_count, bytes(s.mempool_bytes)),
+            ));
+            lines.push(kv(
+                "hash/s",
+                si_text(crate::core::pow::U256::from(s.hashrate)),
+            ));
+            match s.balance {
+                Some(b) => {
+                    lines.push(kv("balance", b.confirmed.to_string()));
+                    lines.push(Line::from(Span::styled(
+                        fit(&format!("+{} pend {} imm", b.unconfirmed, b.immature), w),
+                        theme::label(),
+                    )));
+                }
+                None => lines.push(kv("balance", "…".into())),
+            }
+        } else {
+            lines.push(Line::from(Span::styled("stopped", theme::bad())));
+            lines.push(Line::from(Span::styled("r restarts it", theme::label())));
+        }
+        if s.deepest_reorg > 0 {
+            lines.push(Line::from(Span::styled(
+                format!("reorg ≤ {} deep", s.deepest_reorg),
+                theme::warn(),
+            )));
+        }
+        if let Some(a) = s.listen {
+            lines.push(Line::from(Span::styled(
+                fit(&a.to_string(), w),
+                theme::label(),
+            )));
+        }
+        frame.render_widget(Paragraph::new(lines), inner);
+    }
+}
+
+fn bytes(n: usize) -> String {
+    if n < 1000 {
+        format!("{n} B")
+    } else {
+        format!("{:.1} kB", n as f64 / 1000.0)
+    }
+}
+
+/// `s` cut to `width` characters (with an ellipsis when cut).
+fn fit(s: &str, width: usize) -> String {
+    if s.chars().count() <= width {
+        return s.to_string();
+    }
+    let mut out: String = s.chars().take(width.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}
+
+/// Width of one lane of the tree for `nodes` nodes.
+fn lane_width(nodes: usize) -> u16 {
+    // "● 1a2b3c 12345678 ⟲12·n8 "
+    (2 + 6 + 1 + nodes + 1 + 8) as u16
+}
+
+fn draw_tree(frame: &mut Frame, app: &DemoApp, area: Rect) {
+    let block = Block::bordered()
+        .border_style(theme::border(false))
+        .title(Span::styled(" Block tree ", theme::title(false)));
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    if inner.height < 2 || inner.width < 20 {
+        return;
+    }
+    let nodes = app.nodes.len();
+    let lane_w = lane_width(nodes);
+    let max_lanes = ((inner.width.saturating_sub(7)) / lane_w).max(1) as usize;
+    let rows = inner.height.saturating_sub(1) as usize;
+    let view = TreeView::build(&app.tree, rows, max_lanes);
+    render_tree(&view, lane_w, inner, frame.buffer_mut());
+}
+
+fn cell_spans(c: &TreeCell) -> Vec<Span<'static>> {
+    let hex = c.hash.to_string();
+    let dot = if c.tip_of.is_empty() { "● " } else { "◆ " };
+    let mut spans = vec![
+        Span::styled(dot, theme::hash()),
+        Span::styled(format!("{} ", &hex[..6]), theme::hash()),
+    ];
+    for (i, h) in c.have.iter().enumerate() {
+        let d = char::from_digit(((i + 1) % 10) as u32, 10).unwrap_or('?');
+        spans.push(match h {
+            Have::Active => Span::styled(d.to_string(), theme::good().add_modifier(Modifier::BOLD)),
+            Have::Side => Span::styled(d.to_string(), Style::new().add_modifier(Modifier::DIM)),
+            Have::Missing => Span::styled("·", theme::label()),
+            Have::Down => Span::styled(" ", theme::label()),
+        });
+    }
+    if let Some(&(node, depth)) = c.reorgs.iter().max_by_key(|r| r.1) {
+        let more = if c.reorgs.len() > 1 {
+            format!("+{}", c.reorgs.len() - 1)
+        } else {
+            String::new()
+        };
+        spans.push(Span::styled(
+            format!(" ⟲{depth}·n{}{more}", node + 1),
+            theme::bad().add_modifier(Modifier::BOLD),
+        ));
+    }
+    spans
+}
+
+/// Draw `view` into `area`: a header line, then a row per height, lanes side by side.
+pub fn render_tree(view: &TreeView, lane_w: u16, area: Rect, buf: &mut Buffer) {
+    let x0 = area.x + 7;
+    let mut header = vec![Span::styled("height ", theme::label())];
+    for lane in 0..view.lanes {
+        let label = if lane == 0 {
+            "best branch".to_string()
+        } else {
+            format!("fork {lane}")
+        };
+        header.push(Span::styled(
+            format!("{:<w$}", label, w = lane_w as usize),
+            theme::label(),
+        ));
+    }
+    if view.hidden_lanes > 0 {
+        header.push(Span::styled(
+            format!("+{} more", view.hidden_lanes),
+            theme::label(),
+        ));
+    }
+    if view.rows.is_empty() {
+        header = vec![Span::styled("no blocks yet", theme::label())];
+    }
+    buf.set_line(area.x, area.y, &Line::from(header), area.width);
+    for (r, row) in view.rows.iter().enumerate() {
+        let y = area.y + 1 + r as u16;
+        if y >= area.bottom() {
+            break;
+        }
+        buf.set_string(area.x, y, format!("{:<6}", row.height), theme::label());
+        let mut ends = vec![0u16; view.lanes];
+        for (lane, cell) in row.cells.iter().enumerate() {
+            let x = x0 + lane as u16 * lane_w;
+            if x >= area.right() {
+                break;
+            }
+            if let Some(c) = cell {
+                let (end, _) = buf.set_line(x, y, &Line::from(cell_spans(c)), area.right() - x);
+                ends[lane] = end;
+            }
+        }
+        for &(lane, from) in &row.forks {
+            let start = ends.get(from).copied().unwrap_or(x0).max(x0) + 1;
+            let x_fork = x0 + lane as u16 * lane_w;
+            if x_fork >= area.right() || start > x_fork {
+                continue;
+            }
+            for x in start..x_fork {
+                if buf[(x, y)].symbol() == " " {
+                    buf[(x, y)].set_symbol("─").set_style(theme::label());
+                }
+            }
+            buf[(x_fork, y)].set_symbol("╯").set_style(theme::label());
+        }
+    }
+}
+
+fn draw_scenario(frame: &mut Frame, app: &DemoApp, area: Rect) {
+    let Some(s) = &app.scenario else { return };
+    let block = Block::bordered()
+        .border_style(theme::border(false))
+        .title(Span::styled(
+            format!(" Scenario {} ", s.name),
+            theme::title(false),
+        ));
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let w = inner.width as usize;
+    let mut lines: Vec<Line> = s
+        .done
+        .iter()
+        .map(|r| {
+            let (mark, style) = match (r.ok, r.expectation) {
+                (true, true) => ("PASS", theme::good()),
+                (true, false) => ("ok  ", theme::label()),
+                (false, _) => ("FAIL", theme::bad()),
+            };
+            Line::from(vec![
+                Span::styled(format!("{:>2} {mark} ", r.index), style),
+                Span::raw(fit(&r.text, w.saturating_sub(8))),
+            ])
+        })
+        .collect();
+    if let Some((i, text)) = &s.current {
+        lines.push(Line::from(vec![
+            Span::styled(format!("{i:>2} …    "), theme::warn()),
+            Span::raw(fit(text, w.saturating_sub(8))),
+        ]));
+    }
+    if let Some(last) = s.done.last()
+        && !last.detail.is_empty()
+    {
+        lines.push(Line::from(Span::styled(
+            fit(&format!("   {}", last.detail), w),
+            theme::label(),
+        )));
+    }
+    let skip = lines.len().saturating_sub(inner.height as usize);
+    frame.render_widget(
+        Paragraph::new(lines.into_iter().skip(skip).collect::<Vec<_>>()),
+        inner,
+    );
+}
+
+fn draw_status(frame: &mut Frame, app: &DemoApp, area: Rect) {
+    frame.render_widget(Block::new().style(theme::status_bar()), area);
+    if let Some((text, error)) = &app.message {
+        let style = if *error { theme::bad() } else { theme::good() };
+        frame.render_widget(
+            Paragraph::new(Span::styled(format!(" {text}"), style)),
+            area,
+        );
+        return;
+    }
+    let k = &app.keymap;
+    let mut spans = vec![Span::raw(" ")];
+    let first = k.keys_text(DemoAction::Select(0));
+    let last = k.keys_text(DemoAction::Select(app.nodes.len().clamp(1, 8) - 1));
+    spans.push(Span::styled(format!(" {first}-{last} "), theme::key()));
+    spans.push(Span::raw(" node "));
+    for a in [
+        DemoAction::ToggleMining,
+        DemoAction::Send,
+        DemoAction::Partition,
+        DemoAction::Heal,
+        DemoAction::Stop,
+        DemoAction::Restart,
+        DemoAction::Pause,
+        DemoAction::Help,
+        DemoAction::Quit,
+    ] {
+        let keys = k.keys_text(a);
+        let first = keys.split('/').next().unwrap_or("").to_string();
+        spans.push(Span::styled(format!(" {first} "), theme::key()));
+        spans.push(Span::raw(format!(" {} ", a.short())));
+    }
+    frame.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
+fn popup(frame: &mut Frame, area: Rect, w: u16, h: u16, title: &str) -> Rect {
+    let r = area.centered(
+        Constraint::Length(w.min(area.width)),
+        Constraint::Length(h.min(area.height)),
+    );
+    frame.render_widget(Clear, r);
+    let b = Block::bordered()
+        .border_style(theme::border(true))
+        .title(Span::styled(format!(" {title} "), theme::title(true)));
+    let inner = b.inner(r);
+    frame.render_widget(b, r);
+    inner
+}
+
+fn draw_help(frame: &mut Frame, app: &DemoApp, area: Rect) {
+    let rows = app.keymap.help_rows(app.nodes.len());
+    let key_w = rows
+        .iter()
+        .map(|(k, _)| k.chars().count())
+        .max()
+        .unwrap_or(4);
+    let mut lines: Vec<Line> = rows
+        .iter()
+        .map(|(k, d)| {
+            Line::from(vec![
+                Span::styled(format!(" {k:<key_w$}  "), theme::value()),
+                Span::raw(*d),
+            ])
+        })
+        .collect();
+    lines.push(Line::from(""));
+    lines.push(Line::from(Span::styled(
+        " block tree: digits are the nodes that have a block — bold on",
+        theme::label(),
+    )));
+    lines.push(Line::from(Span::styled(
+        " their chain, dim on a side branch, · missing; ◆ a tip;",
+        theme::label(),
+    )));
+    lines.push(Line::from(Span::styled(
+        " ⟲d·nX: node X reorganised d blocks deep onto this block",
+        theme::label(),
+    )));
+    lines.push(Line::from(Span::styled(
+        " keys come from assets/demo/keymap.toml",
+        theme::label(),
+    )));
+    let h = lines.len() as u16 + 2;
+    let inner = popup(frame, area, 66, h, "Demo help");
+    frame.render_widget(Paragraph::new(lines), inner);
+}
+
+fn draw_send(frame: &mut Frame, app: &DemoApp, f: &SendForm, area: Rect) {
+    let title = format!("Send from node {}", app.selected + 1);
+    let inner = popup(frame, area, 56, 8, &title);
+    let field = |i: usize, label: &str, v: &str| {
+        let style = if f.field == i {
+            theme::selected()
+        } else {
+            theme::value()
+        };
+        Line::from(vec![
+            Span::styled(format!("{label:<16}"), theme::label()),
+            Span::styled(format!("{v:<20}"), style),
+        ])
+    };
+    let spendable = app
+        .nodes
+        .get(app.selected)
+        .and_then(|s| s.balance)
+        .map(|b| format!("spendable {}", b.confirmed))
+        .unwrap_or_else(|| "balance not loaded yet".into());
+    let mut lines = vec![
+        field(0, "to node (1-N)", &f.to),
+        field(1, "amount (coins)", &f.amount),
+        Line::from(Span::styled(spendable, theme::label())),
+    ];
+    match &f.error {
+        Some(e) => lines.push(Line::from(Span::styled(e.clone(), theme::bad()))),
+        None => lines.push(Line::from(Span::styled(
+            "Tab switches field · Enter sends · Esc cancels",
+            theme::label(),
+        ))),
+    }
+    frame.render_widget(Paragraph::new(lines), inner);
+}

@@ -1,0 +1,418 @@
+//! The multi-node demo: every shipped scenario passes headless through the library API, bad
+//! scenario files are refused with a clear message, a partition holds until healed, and a
+//! stopped node restarted from its data dir catches up to the common tip. Regtest, 127.0.0.1,
+//! bounded waits.
+
+use chain_tui::core::params::Network;
+use chain_tui::demo::controller::{Demo, DemoConfig, Topology};
+use chain_tui::demo::scenario::{self, Scenario};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+async fn demo(dir: &Path, nodes: usize, topology: Topology) -> Demo {
+    Demo::start(DemoConfig {
+        nodes,
+        topology,
+        network: Network::Regtest,
+        dir: dir.to_path_buf(),
+        block_interval: Duration::from_millis(500),
+    })
+    .await
+    .expect("demo starts")
+}
+
+/// Poll `cond` every 50 ms for at most `limit`.
+async fn eventually(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + limit;
+    while Instant::now() < end {
+        if cond() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    cond()
+}
+
+async fn play(file: &str) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("assets/demo")
+        .join(file);
+    let sc = Scenario::load(&path).expect("the shipped scenario parses");
+    let dir = tempfile::tempdir().unwrap();
+    let d = demo(dir.path(), sc.nodes, sc.topology.unwrap_or_default()).await;
+    let (_pause, pause_rx) = tokio::sync::watch::channel(false);
+    let report = tokio::time::timeout(
+        Duration::from_secs(60),
+        scenario::run(&d, &sc, pause_rx, |_| {}),
+    )
+    .await
+    .expect("the scenario ends in time");
+    d.shutdown().await;
+    let text: Vec<String> = report.steps.iter().map(ToString::to_string).collect();
+    assert!(report.passed(), "{file} failed:\n{}", text.join("\n"));
+    let (passed, total) = report.expectations();
+    assert!(total > 0 && passed == total);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scenario_fork_and_reorg_passes() {
+    play("fork-and-reorg.toml").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scenario_double_spend_passes() {
+    play("double-spend.toml").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scenario_late_joiner_passes() {
+    play("late-joiner.toml").await;
+}
+
+#[test]
+fn bad_scenarios_are_refused_with_the_reason() {
+    let cases = [
+        ("not toml at all [", "expected"),
+        ("name = \"x\"\n", "no steps"),
+        ("[[step]]\ndo = \"fly\"\n", "unknown action \"fly\""),
+        ("[[step]]\nnode = 1\n", "`do` is required"),
+        (
+            "[[step]]\ndo = \"mine\"\nnode = 1\n",
+            "`blocks` is required",
+        ),
+        (
+            "[[step]]\ndo = \"mine\"\nnode = 0\nblocks = 1\n",
+            "node number",
+        ),
+        (
+            "[[step]]\ndo = \"mine\"\nnode = 1\nblocks = 1\nspeed = 3\n",
+            "unknown field `speed`",
+        ),
+        (
+            "[[step]]\ndo = \"send\"\nfrom = 1\nto = 1\namount = \"1\"\n",
+            "different nodes",
+        ),
+        (
+            "[[step]]\ndo = \"send\"\nfrom = 1\nto = 2\namount = \"1.000000001\"\n",
+            "amount",
+        ),
+        (
+            "[[step]]\ndo = \"expect\"\nthat = \"magic\"\n",
+            "unknown condition",
+        ),
+        (
+            "[[step]]\ndo = \"expect\"\nthat = \"converged\"\nnode = 2\n",
+            "does not apply",
+        ),
+        (
+            "[[step]]\ndo = \"expect\"\nthat = \"one_spend\"\nlabels = [\"a\", \"b\"]\n",
+            "no send has the label",
+        ),
+        ("[[step]]\ndo = \"sleep\"\nseconds = -1\n", "seconds"),
+        (
+            "nodes = 99\n[[step]]\ndo = \"heal\"\n",
+            "`nodes` must be 1 to 64",
+        ),
+        (
+            "topology = \"star\"\n[[step]]\ndo = \"heal\"\n",
+            "line, ring or mesh",
+        ),
+        (
+            "colour = 1\n[[step]]\ndo = \"heal\"\n",
+            "unknown key `colour`",
+        ),
+    ];
+    for (text, want) in cases {
+        let err = Scenario::parse(text).expect_err(text);
+        assert!(
+            err.contains(want),
+            "{text:?}: {err:?} does not mention {want:?}"
+        );
+    }
+    let sc = Scenario::parse("[[step]]\ndo = \"mine\"\nnode = 5\nblocks = 1\n").unwrap();
+    let err = sc.check_nodes(3).unwrap_err();
+    assert!(err.contains("--nodes 5"), "{err}");
+    assert!(Scenario::load(Path::new("/no/such/scenario.toml")).is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partition_holds_until_healed() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = demo(dir.path(), 3, Topology::Mesh).await;
+    d.mine(0, 2).await.unwrap();
+    assert!(eventually(Duration::from_secs(20), || d.common_tip().is_some()).await);
+    d.partition(&[2]).await.unwrap();
+    assert!(d.is_partitioned(2));
+    assert!(d.partition(&[7]).await.is_err(), "no node 8");
+    d.mine(2, 3).await.unwrap();
+    // Nothing crosses the cut, and no one reconnects by itself (peer exchange, retries).
+    let tip3 = d.running(2).unwrap().node.snapshot().tip;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let st = d.status(false);
+    assert!(st[2].peers.is_empty(), "{:?}", st[2].peers);
+    assert_eq!(st[0].peers, vec![1]);
+    assert_eq!(st[0].height, 2);
+    assert_ne!(st[0].tip, tip3);
+    d.heal(&[]).await.unwrap();
+    assert!(
+        eventually(Duration::from_secs(20), || d.common_tip() == Some(tip3)).await,
+        "{:?}",
+        d.status(false)
+    );
+    assert!(
+        d.deepest_reorg(None) == 0,
+        "node 3's branch extends the common chain"
+    );
+    d.shutdown().await;
+}
+
+// ---- the dashboard: snapshots from fixed data, keys driven through the app ----
+
+use chain_tui::core::amount::Amount;
+use chain_tui::core::hash::BlockHash;
+use chain_tui::core::pow::{U256, Work};
+use chain_tui::demo::app::{DemoApp, DemoCommand, Overlay, ScenarioView};
+use chain_tui::demo::controller::NodeStatus;
+use chain_tui::demo::render;
+use chain_tui::demo::scenario::StepReport;
+use chain_tui::demo::tree::{Have, TreeBlock, TreeInput};
+use chain_tui::wallet::Balance;
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+
+fn h(n: u8, branch: u8) -> BlockHash {
+    let mut b = [n; 32];
+    b[0] = branch * 0x40 + n;
+    BlockHash(b)
+}
+
+/// Three nodes after a partition: heights 0..=6 shared, then node 3 mined its own branch
+/// (7, 8) while nodes 1 and 2 mined 7..=9; node 2 reorganised once, two deep.
+fn fork_tree() -> TreeInput {
+    let mut blocks = Vec::new();
+    let mut prev = BlockHash::ZERO;
+    for n in 0..=9u8 {
+        let hash = h(n, 0);
+        blocks.push(TreeBlock {
+            hash,
+            height: n as u64,
+            prev,
+            miner: Some(0),
+            have: if n <= 6 {
+                vec![Have::Active; 3]
+            } else {
+                vec![Have::Active, Have::Active, Have::Missing]
+            },
+        });
+        prev = hash;
+    }
+    let mut prev = h(6, 0);
+    for n in 7..=8u8 {
+        let hash = h(n, 1);
+        blocks.push(TreeBlock {
+            hash,
+            height: n as u64,
+            prev,
+            miner: Some(2),
+            have: vec![Have::Missing, Have::Side, Have::Active],
+        });
+        prev = hash;
+    }
+    TreeInput {
+        blocks,
+        tips: vec![Some(h(9, 0)), Some(h(9, 0)), Some(h(8, 1))],
+        reorgs: vec![(1, 2, h(9, 0))],
+    }
+}
+
+fn fixture_app() -> DemoApp {
+    let mut app = DemoApp::new(Network::Regtest, Topology::Line, 3);
+    app.tree = fork_tree();
+    app.nodes = (0..3)
+        .map(|i| NodeStatus {
+            index: i,
+            running: i != 1,
+            partitioned: i == 2,
+            mining: i == 0,
+            height: if i == 2 { 8 } else { 9 },
+            tip: if i == 2 { h(8, 1) } else { h(9, 0) },
+            work: Work(U256::from(if i == 2 { 18u64 } else { 20 })),
+            peers: Vec::new(),
+            mempool_count: i,
+            mempool_bytes: 250 * i,
+            hashrate: 0,
+            balance: Some(Balance {
+                confirmed: Amount(50 * 100_000_000 * i as u64),
+                unconfirmed: Amount::ZERO,
+                immature: Amount(450 * 100_000_000),
+            }),
+            deepest_reorg: if i == 1 { 2 } else { 0 },
+            listen: Some(format!("127.0.0.1:{}", 7001 + i).parse().unwrap()),
+        })
+        .collect();
+    app.scenario = Some(ScenarioView {
+        name: "fork-and-reorg".into(),
+        steps: 10,
+        current: Some((5, "mine 4 block(s) on node 3".into())),
+        done: (1..=4)
+            .map(|i| StepReport {
+                index: i,
+                text: format!("step number {i}"),
+                ok: true,
+                detail: if i == 4 {
+                    "2 mined".into()
+                } else {
+                    String::new()
+                },
+                expectation: i == 2,
+                took: Duration::from_millis(10),
+                at: Duration::from_millis(100 * i as u64),
+            })
+            .collect(),
+        paused: false,
+        finished: None,
+    });
+    app
+}
+
+fn screen(app: &DemoApp, w: u16, hgt: u16) -> Terminal<TestBackend> {
+    let mut t = Terminal::new(TestBackend::new(w, hgt)).unwrap();
+    t.draw(|f| render::draw(f, app)).unwrap();
+    t
+}
+
+#[test]
+fn snapshot_side_by_side_layout() {
+    insta::assert_snapshot!(screen(&fixture_app(), 150, 30).backend());
+}
+
+#[test]
+fn snapshot_block_tree_with_a_fork() {
+    let view = chain_tui::demo::tree::TreeView::build(&fork_tree(), 12, 3);
+    assert_eq!(view.lanes, 2);
+    let area = ratatui::layout::Rect::new(0, 0, 60, 12);
+    let mut buf = ratatui::buffer::Buffer::empty(area);
+    render::render_tree(&view, 20, area, &mut buf);
+    let mut t = Terminal::new(TestBackend::new(60, 12)).unwrap();
+    t.draw(|f| {
+        let b = f.buffer_mut();
+        b.merge(&buf);
+    })
+    .unwrap();
+    insta::assert_snapshot!(t.backend());
+}
+
+#[test]
+fn snapshot_help_and_send_form() {
+    let mut app = fixture_app();
+    app.on_key(key('?'));
+    insta::assert_snapshot!("demo_help", screen(&app, 120, 30).backend());
+    app.on_key(code(KeyCode::Esc));
+    app.on_key(key('s'));
+    for c in "3".chars() {
+        app.on_key(key(c));
+    }
+    app.on_key(code(KeyCode::Tab));
+    for c in "99999".chars() {
+        app.on_key(key(c));
+    }
+    app.on_key(code(KeyCode::Enter));
+    insta::assert_snapshot!("demo_send_form_error", screen(&app, 100, 24).backend());
+}
+
+fn key(c: char) -> KeyEvent {
+    KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE)
+}
+fn code(c: KeyCode) -> KeyEvent {
+    KeyEvent::new(c, KeyModifiers::NONE)
+}
+
+#[test]
+fn bad_keys_leave_a_message_and_change_nothing() {
+    let mut app = fixture_app();
+    let before = app.clone();
+    // No node 7; node 2 is stopped (no mining, no send, no second stop); node 1 is running.
+    assert_eq!(app.on_key(key('7')), None);
+    assert!(app.message.as_ref().unwrap().0.contains("no node 7"));
+    assert_eq!(app.selected, 0);
+    assert_eq!(app.on_key(key('r')), None, "node 1 runs: r does nothing");
+    assert_eq!(app.on_key(key('2')), None);
+    assert_eq!(app.on_key(key('m')), None);
+    assert_eq!(app.on_key(key('s')), None);
+    assert_eq!(app.on_key(key('x')), None);
+    assert!(app.message.as_ref().unwrap().0.contains("already stopped"));
+    assert_eq!(app.on_key(key('z')), None);
+    assert_eq!(app.on_key(key('3')), None);
+    assert_eq!(app.on_key(key('p')), None, "node 3 is already cut off");
+    // The send form refuses a bad recipient and a bad amount, then sends a good one.
+    app.on_key(key('s'));
+    for bad in ["3", "9", "x"] {
+        if let Some(Overlay::Send(f)) = &mut app.overlay {
+            f.to = bad.into();
+            f.amount = "1".into();
+        }
+        assert_eq!(app.on_key(code(KeyCode::Enter)), None, "to {bad}");
+    }
+    for bad in ["", "-1", "0", "1.000000001", "101"] {
+        if let Some(Overlay::Send(f)) = &mut app.overlay {
+            f.to = "1".into();
+            f.amount = bad.into();
+        }
+        assert_eq!(app.on_key(code(KeyCode::Enter)), None, "amount {bad:?}");
+    }
+    if let Some(Overlay::Send(f)) = &mut app.overlay {
+        f.amount = "2.5".into();
+    }
+    assert_eq!(
+        app.on_key(code(KeyCode::Enter)),
+        Some(DemoCommand::Send {
+            from: 2,
+            to: 0,
+            amount: Amount(250_000_000)
+        })
+    );
+    assert_eq!(app.nodes, before.nodes);
+    assert_eq!(app.on_key(key('h')), Some(DemoCommand::Heal(vec![2])));
+    assert_eq!(app.on_key(key(' ')), Some(DemoCommand::Pause(true)));
+    assert_eq!(app.on_key(key('q')), Some(DemoCommand::Quit));
+}
+
+/// `x` then `r` on a node, through the dashboard's keys: it stops, the others move on, and
+/// after the restart it comes back from its data dir to the common tip.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stop_then_restart_by_key_catches_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = demo(dir.path(), 3, Topology::Ring).await;
+    d.mine(0, 3).await.unwrap();
+    assert!(eventually(Duration::from_secs(20), || d.common_tip().is_some()).await);
+    let mut app = DemoApp::new(Network::Regtest, Topology::Ring, 3);
+    app.nodes = d.status(false);
+    app.on_key(key('2'));
+    let Some(DemoCommand::Stop(i)) = app.on_key(key('x')) else {
+        panic!("x stops the selected node");
+    };
+    assert_eq!(i, 1);
+    d.stop(i).await.unwrap();
+    assert!(!d.is_running(1));
+    d.mine(0, 4).await.unwrap();
+    assert!(eventually(Duration::from_secs(20), || d.common_tip().is_some()).await);
+    let tip = d.common_tip().unwrap();
+    app.nodes = d.status(false);
+    app.busy[1] = false;
+    let Some(DemoCommand::Restart(i)) = app.on_key(key('r')) else {
+        panic!("r restarts the stopped node");
+    };
+    d.restart(i).await.unwrap();
+    assert!(
+        eventually(Duration::from_secs(20), || {
+            d.running(1).map(|r| r.node.snapshot().tip) == Some(tip)
+        })
+        .await,
+        "{:?}",
+        d.status(false)
+    );
+    assert_eq!(d.common_tip(), Some(tip));
+    assert_eq!(d.running(1).unwrap().node.snapshot().height, 7);
+    d.shutdown().await;
+}
