@@ -241,7 +241,8 @@ pub enum BenchCmd {
     Api {
         #[arg(long, default_value_t = 20_000)]
         txs: usize,
-        #[arg(long, default_value_t = 8)]
+        /// Concurrent clients, each with one request in flight at a time.
+        #[arg(long, default_value_t = 32)]
         clients: usize,
     },
     /// Sync speed: a fresh node syncs N regtest blocks carrying transactions from one peer over

@@ -54,6 +54,8 @@ type Pending = (
 
 /// Most transactions handed to the node in one batch.
 const MAX_BATCH: usize = 1024;
+/// Batches on their way through the node at once.
+const IN_FLIGHT: usize = 2;
 
 /// Group commit for `POST /transactions/new`: transactions that arrive while the node is busy
 /// with a batch go to it together as the next one — signatures verified as one batch on the
@@ -68,7 +70,13 @@ impl Submitter {
     fn start(node: NodeHandle) -> Submitter {
         let (queue, mut rx) = mpsc::channel::<Pending>(4 * MAX_BATCH);
         tokio::spawn(async move {
+            // Two batches at a time: one can have its signatures verified while the other is
+            // with the node thread and its disk write.
+            let slots = Arc::new(tokio::sync::Semaphore::new(IN_FLIGHT));
             while let Some(first) = rx.recv().await {
+                let Ok(slot) = slots.clone().acquire_owned().await else {
+                    break;
+                };
                 let mut batch = vec![first];
                 while batch.len() < MAX_BATCH {
                     match rx.try_recv() {
@@ -76,24 +84,29 @@ impl Submitter {
                         Err(_) => break,
                     }
                 }
-                let (txs, replies): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
-                let t0 = std::time::Instant::now();
-                let n = txs.len();
-                let r = node.submit_txs(txs, true).await;
-                tracing::trace!("API batch of {n} transactions in {:?}", t0.elapsed());
-                match r {
-                    Ok(results) => {
-                        for (r, reply) in results.into_iter().zip(replies) {
-                            let _ = reply.send(r);
+                let node = node.clone();
+                tokio::spawn(async move {
+                    let (txs, replies): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
+                    let t0 = std::time::Instant::now();
+                    let n = txs.len();
+                    let r = node.submit_txs(txs, true).await;
+                    drop(slot);
+                    tracing::trace!("API batch of {n} transactions in {:?}", t0.elapsed());
+                    match r {
+                        Ok(results) => {
+                            for (r, reply) in results.into_iter().zip(replies) {
+                                let _ = reply.send(r);
+                            }
+                        }
+                        Err(e) => {
+                            let why = e.to_string();
+                            for reply in replies {
+                                let _ =
+                                    reply.send(Err(crate::node::NodeError::Config(why.clone())));
+                            }
                         }
                     }
-                    Err(e) => {
-                        let why = e.to_string();
-                        for reply in replies {
-                            let _ = reply.send(Err(crate::node::NodeError::Config(why.clone())));
-                        }
-                    }
-                }
+                });
             }
         });
         Submitter { queue }
