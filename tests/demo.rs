@@ -108,6 +108,18 @@ fn bad_scenarios_are_refused_with_the_reason() {
             "[[step]]\ndo = \"expect\"\nthat = \"one_spend\"\nlabels = [\"a\", \"b\"]\n",
             "no send has the label",
         ),
+        (
+            "[[step]]\ndo = \"wait\"\nuntil = \"seen\"\nnode = 2\nlabel = \"p\"\n",
+            "no send has the label",
+        ),
+        (
+            "[[step]]\ndo = \"wait\"\nuntil = \"seen\"\nnode = 2\n",
+            "`label` (a send label) is required",
+        ),
+        (
+            "[[step]]\ndo = \"expect\"\nthat = \"height\"\nnode = 2\nat_least = 1\nlabel = \"p\"\n",
+            "does not apply",
+        ),
         ("[[step]]\ndo = \"sleep\"\nseconds = -1\n", "seconds"),
         (
             "nodes = 99\n[[step]]\ndo = \"heal\"\n",

@@ -19,7 +19,7 @@
 //!
 //! [[step]]
 //! do = "expect"          # or "wait": the same conditions, but a failed wait stops the run
-//! that = "converged"     # converged | height | balance | reorg | one_spend
+//! that = "converged"     # converged | height | balance | reorg | one_spend | seen
 //! within = 10            # seconds (default 10)
 //! ```
 
@@ -52,6 +52,8 @@ pub enum Condition {
     /// Of the payments with these labels, exactly one is confirmed on every running node and
     /// the others are nowhere (not confirmed, not in any mempool).
     OneSpend { labels: Vec<String> },
+    /// The payment with this label has reached `node` (its mempool or its chain).
+    Seen { node: usize, label: String },
 }
 
 /// What a step does.
@@ -130,10 +132,10 @@ fn fields_of(action: &str) -> Option<&'static [&'static str]> {
         "mining" => &["node", "on"],
         "sleep" => &["seconds"],
         "wait" => &[
-            "until", "within", "node", "at_least", "equals", "depth", "labels",
+            "until", "within", "node", "at_least", "equals", "depth", "labels", "label",
         ],
         "expect" => &[
-            "that", "within", "node", "at_least", "equals", "depth", "labels",
+            "that", "within", "node", "at_least", "equals", "depth", "labels", "label",
         ],
         _ => return None,
     })
@@ -229,13 +231,14 @@ impl StepTable<'_> {
             "balance" => &["node", "equals", "at_least"],
             "reorg" => &["node", "depth"],
             "one_spend" => &["labels"],
+            "seen" => &["node", "label"],
             other => {
                 return Err(self.err(format!(
-                    "unknown condition {other:?} (known: converged, height, balance, reorg, one_spend)"
+                    "unknown condition {other:?} (known: converged, height, balance, reorg, one_spend, seen)"
                 )));
             }
         };
-        for k in ["node", "at_least", "equals", "depth", "labels"] {
+        for k in ["node", "at_least", "equals", "depth", "labels", "label"] {
             if self.get(k).is_some() && !allowed.contains(&k) {
                 return Err(self.err(format!("`{k}` does not apply to the {kind} condition")));
             }
@@ -263,6 +266,12 @@ impl StepTable<'_> {
             "reorg" => Condition::Reorg {
                 node: self.node_opt("node")?,
                 depth: self.uint("depth")?.unwrap_or(1).max(1) as usize,
+            },
+            "seen" => Condition::Seen {
+                node: self.node("node")?,
+                label: self
+                    .string("label")?
+                    .ok_or_else(|| self.err("`label` (a send label) is required"))?,
             },
             _ => {
                 let labels: Vec<String> = match self.get("labels") {
@@ -460,16 +469,16 @@ impl Scenario {
         }
         // Labels a condition names must be set by an earlier send.
         for (i, s) in steps.iter().enumerate() {
-            if let Action::Wait {
-                until: Condition::OneSpend { labels: ls },
-                ..
-            }
-            | Action::Expect {
-                that: Condition::OneSpend { labels: ls },
-                ..
-            } = &s.action
+            let named: Vec<&String> = match &s.action {
+                Action::Wait { until: c, .. } | Action::Expect { that: c, .. } => match c {
+                    Condition::OneSpend { labels: ls } => ls.iter().collect(),
+                    Condition::Seen { label, .. } => vec![label],
+                    _ => vec![],
+                },
+                _ => vec![],
+            };
             {
-                for l in ls {
+                for l in named {
                     if !labels.contains(l) {
                         return Err(format!("step {}: no send has the label {l:?}", i + 1));
                     }
@@ -508,7 +517,9 @@ impl Scenario {
                     nodes.iter().for_each(|n| see(*n))
                 }
                 Action::Wait { until: c, .. } | Action::Expect { that: c, .. } => match c {
-                    Condition::Height { node, .. } | Condition::Balance { node, .. } => see(*node),
+                    Condition::Height { node, .. }
+                    | Condition::Balance { node, .. }
+                    | Condition::Seen { node, .. } => see(*node),
                     Condition::Reorg { node: Some(n), .. } => see(*n),
                     _ => {}
                 },
@@ -562,6 +573,9 @@ impl std::fmt::Display for Condition {
             }
             Condition::OneSpend { labels } => {
                 write!(f, "exactly one of {} confirmed", labels.join(" / "))
+            }
+            Condition::Seen { node, label } => {
+                write!(f, "node {} has payment {label}", node + 1)
             }
         }
     }
@@ -757,6 +771,16 @@ fn evaluate(demo: &Demo, c: &Condition, labels: &HashMap<String, Txid>) -> Resul
             let d = demo.deepest_reorg(*node);
             let seen = format!("deepest reorg {d}");
             if d >= *depth { Ok(seen) } else { Err(seen) }
+        }
+        Condition::Seen { node, label } => {
+            let Some(txid) = labels.get(label) else {
+                return Err(format!("payment {label:?} was never sent"));
+            };
+            match demo.tx_state(*node, txid) {
+                Some(true) => Ok("confirmed there".into()),
+                Some(false) => Ok("in its mempool".into()),
+                None => Err("not there".into()),
+            }
         }
         Condition::OneSpend { labels: ls } => {
             let running: Vec<usize> = (0..demo.len()).filter(|&i| demo.is_running(i)).collect();
