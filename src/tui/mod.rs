@@ -10,6 +10,8 @@
 
 pub mod action;
 pub mod app;
+#[doc(hidden)]
+pub mod fixture;
 pub mod keymap;
 pub mod logbuf;
 pub mod panes;
