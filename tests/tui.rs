@@ -6,157 +6,28 @@ use chain_tui::core::address::Address;
 use chain_tui::core::amount::Amount;
 use chain_tui::core::hash::{BlockHash, Txid};
 use chain_tui::core::params::Network;
-use chain_tui::core::pow::{U256, Work};
+use chain_tui::core::pow::U256;
 use chain_tui::core::tx::OutPoint;
 use chain_tui::net::identity::NodeId;
 use chain_tui::node::mempool::FeeRate;
-use chain_tui::node::p2p::{BanInfo, P2pView, PeerInfo};
-use chain_tui::node::{BlockSummary, MempoolTx, Snapshot};
 use chain_tui::tui::action::Action;
-use chain_tui::tui::app::{
-    App, BlockDetail, Command, InputRow, Overlay, Pane, TxDetail, TxRow, WalletView,
-};
+use chain_tui::tui::app::{App, BlockDetail, Command, InputRow, Overlay, Pane, TxDetail, TxRow};
 use chain_tui::tui::keymap::Keymap;
-use chain_tui::tui::{draw, layout, panes};
-use chain_tui::wallet::{Balance, WalletTx};
+use chain_tui::tui::{draw, fixture, layout, panes};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::layout::Rect;
-use std::time::Duration;
 
-const NOW: u64 = 1_750_000_000;
+const NOW: u64 = fixture::NOW;
 
 fn hash(b: u8) -> [u8; 32] {
-    let mut h = [b; 32];
-    h[0] = 0;
-    h[1] = 0x0a;
-    h
+    fixture::hash(b)
 }
 
 /// A busy devnet node: 12 recent blocks 10 s apart, a mempool, two peers and a ban, a wallet.
 fn fixture() -> App {
-    let mut app = App::new(Network::Devnet, Keymap::default(), 2, 4);
-    app.now = NOW;
-    let recent: Vec<BlockSummary> = (0..12u64)
-        .map(|i| BlockSummary {
-            hash: BlockHash(hash(0x30 + i as u8)),
-            height: 1284 - i,
-            time: NOW - 4 - i * 10,
-            tx_count: (3 + i % 4) as u32,
-            size: 1_200 + 150 * i as u32,
-        })
-        .collect();
-    let top: Vec<MempoolTx> = (0..5u64)
-        .map(|i| MempoolTx {
-            txid: Txid(hash(0x90 + i as u8)),
-            fee: Amount(4_000 - 500 * i),
-            size: 250 + 10 * i as usize,
-            fee_rate: FeeRate(16_000 - 2_000 * i),
-        })
-        .collect();
-    app.snapshot = Snapshot {
-        network: Network::Devnet,
-        height: 1284,
-        tip: BlockHash(hash(0x30)),
-        tip_time: NOW - 4,
-        bits: 0x1e01_0000,
-        difficulty: U256::from(256u64),
-        chainwork: Work(U256::from(21_474_836_480_000u64)),
-        recent,
-        mempool_count: 37,
-        mempool_bytes: 9_150,
-        mempool_fee_range: Some((FeeRate(1_000), FeeRate(40_000))),
-        mempool_top: top,
-        mining_threads: 2,
-        mining_kernel: "sha-ni",
-        mining_address: Some(Address([3; 20])),
-        hashrate: 1_180_000,
-        hashrate_history: (0..40u64)
-            .map(|i| 900_000 + (i * 37 % 11) * 30_000)
-            .collect(),
-        orphans: 0,
-        ..Snapshot::default()
-    };
-    app.p2p = P2pView {
-        id: Some(NodeId([0x7f; 32])),
-        listen: Some("127.0.0.1:7420".parse().unwrap()),
-        peers: vec![
-            PeerInfo {
-                id: NodeId([0x3a; 32]),
-                addr: "127.0.0.1:7421".parse().unwrap(),
-                inbound: false,
-                height: 1284,
-                tip: BlockHash(hash(0x30)),
-                work: Work(U256::from(1u64)),
-                rtt: Some(Duration::from_millis(2)),
-                bytes_in: 1_250_000,
-                bytes_out: 30_400,
-                user_agent: "chain-tui/0.1.0".into(),
-                connected_since: NOW - 600,
-            },
-            PeerInfo {
-                id: NodeId([0xc0; 32]),
-                addr: "127.0.0.1:50312".parse().unwrap(),
-                inbound: true,
-                height: 1283,
-                tip: BlockHash(hash(0x31)),
-                work: Work(U256::from(1u64)),
-                rtt: None,
-                bytes_in: 800,
-                bytes_out: 2_000_000,
-                user_agent: "chain-tui/0.1.0".into(),
-                connected_since: NOW - 60,
-            },
-        ],
-        bans: vec![BanInfo {
-            id: Some(NodeId([0xba; 32])),
-            addr: Some("10.0.0.9:7420".parse().unwrap()),
-            reason: "invalid block: hash above target".into(),
-            until: NOW + 3_300,
-        }],
-        known_addrs: 5,
-        downloading: 0,
-    };
-    app.wallet = WalletView {
-        address: Some(Address([3; 20])),
-        balance: Some(Balance {
-            confirmed: Amount(31_250_000_000),
-            unconfirmed: Amount(500_000_000),
-            immature: Amount(5_000_000_000),
-        }),
-        history: vec![
-            WalletTx {
-                txid: Txid(hash(0x90)),
-                height: None,
-                confirmations: 0,
-                received: Amount(4_499_996_000),
-                sent: Amount(5_000_000_000),
-            },
-            WalletTx {
-                txid: Txid(hash(0x51)),
-                height: Some(1184),
-                confirmations: 101,
-                received: Amount(5_000_000_000),
-                sent: Amount::ZERO,
-            },
-            WalletTx {
-                txid: Txid(hash(0x52)),
-                height: Some(1000),
-                confirmations: 285,
-                received: Amount(250_000_000),
-                sent: Amount::ZERO,
-            },
-        ],
-        error: None,
-    };
-    app.logs = vec![
-        "12:00:01  INFO node::p2p: peer 3a3a3a3a connected (outbound)".into(),
-        "12:00:05  INFO node: mined block 1284".into(),
-        "12:00:06  WARN node::p2p: banned babababa: invalid block".into(),
-    ];
-    app.size = (160, 45);
-    app
+    fixture::demo_app()
 }
 
 fn screen(app: &App, w: u16, h: u16) -> Terminal<TestBackend> {
@@ -367,20 +238,41 @@ fn any_size_renders_without_panicking() {
 }
 
 #[test]
-fn full_frame_renders_fast() {
-    // The budget is 0.5 ms a frame at 200×50 in release builds; the test profile is
-    // less optimised, so this only guards against gross regressions and prints the figure.
-    let app = fixture();
-    let mut t = Terminal::new(TestBackend::new(200, 50)).unwrap();
-    t.draw(|f| draw(f, &app)).unwrap();
-    let n = 200;
-    let start = std::time::Instant::now();
-    for _ in 0..n {
-        t.draw(|f| draw(f, &app)).unwrap();
+fn text_draws_the_cells_a_paragraph_draws() {
+    // The panes draw their text with `panes::render_text` instead of a `Paragraph`; every cell
+    // (symbol and style) must be the one the paragraph gave, including cut lines, wide and
+    // zero-width characters, control characters and more lines than rows.
+    use ratatui::buffer::Buffer;
+    use ratatui::style::{Color, Modifier, Style};
+    use ratatui::text::{Line, Span};
+    use ratatui::widgets::{Paragraph, Widget};
+    let red = Style::new().fg(Color::Red).add_modifier(Modifier::BOLD);
+    let lines = vec![
+        Line::from(vec![
+            Span::styled("height ", red),
+            Span::raw("1284  4s ago"),
+        ]),
+        Line::from("a line far longer than the area is wide, so it is cut at the edge"),
+        Line::from(vec![Span::raw(
+            "wide 漢字 at the edge: 漢字漢字漢字漢字漢字",
+        )]),
+        Line::from("zero\u{200b}width e\u{301} and a tab\there"),
+        Line::from(Span::styled(
+            "← 0a3030…3030  +0.5  1 conf",
+            Style::new().bg(Color::Blue),
+        )),
+        Line::styled("styled line", red).patch_style(Style::new().fg(Color::Green)),
+        Line::from(""),
+        Line::from("one more line than there are rows"),
+    ];
+    for (w, h) in [(30u16, 7u16), (31, 8), (1, 3), (2, 9), (0, 4), (40, 0)] {
+        let area = Rect::new(3, 1, w, h);
+        let mut want = Buffer::empty(Rect::new(0, 0, 50, 10));
+        let mut got = want.clone();
+        Paragraph::new(lines.clone()).render(area, &mut want);
+        panes::render_text(&mut got, &lines, area);
+        assert_eq!(got, want, "{w}x{h}");
     }
-    let per = start.elapsed() / n;
-    println!("full frame 200x50: {per:?}");
-    assert!(per < Duration::from_millis(20), "{per:?} per frame");
 }
 
 // ---- keys through actions ----

@@ -5,6 +5,7 @@
 use std::collections::VecDeque;
 use std::fmt::Write as _;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
 use tokio::sync::Notify;
 use tracing::field::{Field, Visit};
@@ -17,6 +18,8 @@ pub const CAPACITY: usize = 500;
 /// The last log lines, and a wake-up for the dashboard when one arrives.
 pub struct LogRing {
     lines: Mutex<VecDeque<String>>,
+    /// Lines pushed so far, so a reader copies the ring only when it changed.
+    pushed: AtomicU64,
     notify: Notify,
 }
 
@@ -24,6 +27,7 @@ impl LogRing {
     fn new() -> LogRing {
         LogRing {
             lines: Mutex::new(VecDeque::with_capacity(CAPACITY)),
+            pushed: AtomicU64::new(0),
             notify: Notify::new(),
         }
     }
@@ -34,8 +38,15 @@ impl LogRing {
                 l.pop_front();
             }
             l.push_back(line);
+            self.pushed.fetch_add(1, Ordering::Release);
         }
         self.notify.notify_one();
+    }
+
+    /// How many lines were ever pushed: when it has not moved, [`LogRing::last`] would return
+    /// the same lines as before.
+    pub fn pushed(&self) -> u64 {
+        self.pushed.load(Ordering::Acquire)
     }
 
     /// The newest `n` lines, oldest first.
@@ -160,5 +171,6 @@ mod tests {
             ]
         );
         assert_eq!(r.last(10_000).len(), CAPACITY);
+        assert_eq!(r.pushed(), (CAPACITY + 10) as u64);
     }
 }

@@ -10,6 +10,8 @@
 
 pub mod action;
 pub mod app;
+#[doc(hidden)]
+pub mod fixture;
 pub mod keymap;
 pub mod logbuf;
 pub mod panes;
@@ -229,6 +231,8 @@ async fn event_loop(terminal: &mut DefaultTerminal, app: &mut App, ctx: &Ctx) ->
     let size = terminal.size()?;
     app.size = (size.width, size.height);
 
+    // Lines the ring had taken when app.logs was last copied from it (None: never).
+    let mut logs_seen: Option<u64> = None;
     let mut dirty = true;
     let mut urgent = true;
     let mut last_draw = Instant::now();
@@ -253,7 +257,12 @@ async fn event_loop(terminal: &mut DefaultTerminal, app: &mut App, ctx: &Ctx) ->
             });
         }
         if dirty && (urgent || last_draw.elapsed() >= FRAME) {
-            app.logs = ring.last(LOG_LINES);
+            // Copy the log lines only when some arrived, not on every frame.
+            let pushed = ring.pushed();
+            if logs_seen != Some(pushed) {
+                app.logs = ring.last(LOG_LINES);
+                logs_seen = Some(pushed);
+            }
             terminal.draw(|f| draw(f, app))?;
             dirty = false;
             urgent = false;

@@ -8,7 +8,6 @@ use crate::tui::theme;
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::Paragraph;
 
 pub fn render(frame: &mut Frame, app: &App, area: Rect, focused: bool) {
     let block = pane_block(Pane::Chain, focused);
@@ -75,5 +74,5 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect, focused: bool) {
         };
         lines.push(Line::from(Span::styled(fit(&text, w), style)));
     }
-    frame.render_widget(Paragraph::new(lines), inner);
+    super::text(frame, &lines, inner);
 }

@@ -8,7 +8,7 @@ use crate::tui::theme;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Paragraph, Sparkline};
+use ratatui::widgets::Sparkline;
 
 pub fn render(frame: &mut Frame, app: &App, area: Rect, focused: bool) {
     let block = pane_block(Pane::Hashrate, focused);
@@ -53,7 +53,7 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect, focused: bool) {
         Constraint::Max(4),
         Constraint::Min(0),
     ]));
-    frame.render_widget(Paragraph::new(lines), text);
+    super::text(frame, &lines, text);
     if spark.height > 0 && spark.width > 0 {
         // The newest samples that fit, right-aligned.
         let h = &s.hashrate_history;

@@ -7,7 +7,6 @@ use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::Paragraph;
 
 pub fn render(frame: &mut Frame, app: &App, area: Rect, focused: bool) {
     let block = pane_block(Pane::Log, focused);
@@ -29,5 +28,5 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect, focused: bool) {
             Line::from(Span::styled(fit(l, w), style))
         })
         .collect();
-    frame.render_widget(Paragraph::new(lines), inner);
+    super::text(frame, &lines, inner);
 }

@@ -7,7 +7,6 @@ use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::Paragraph;
 
 pub fn render(frame: &mut Frame, app: &App, area: Rect, focused: bool) {
     let block = pane_block(Pane::Mempool, focused);
@@ -37,7 +36,7 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect, focused: bool) {
     lines.push(Line::from(kv("fee rate", fee)));
     if s.mempool_top.is_empty() {
         lines.push(Line::from(Span::styled("empty", theme::label())));
-        frame.render_widget(Paragraph::new(lines), inner);
+        super::text(frame, &lines, inner);
         return;
     }
     lines.push(Line::from(Span::styled(
@@ -61,5 +60,5 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect, focused: bool) {
         };
         lines.push(Line::from(Span::styled(fit(&text, w), style)));
     }
-    frame.render_widget(Paragraph::new(lines), inner);
+    super::text(frame, &lines, inner);
 }

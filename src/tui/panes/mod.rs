@@ -14,7 +14,9 @@ use super::theme;
 use crate::core::pow::{U256, si_text};
 use crate::node::mempool::FeeRate;
 use ratatui::Frame;
+use ratatui::buffer::{Buffer, CellWidth};
 use ratatui::layout::{Constraint, Layout as RLayout, Rect};
+use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph};
 
@@ -228,6 +230,43 @@ pub fn pane_block(pane: Pane, focused: bool) -> Block<'static> {
             format!(" {} ", pane.title()),
             theme::title(focused),
         ))
+}
+
+/// Draw `lines` into `area`, one per row, cut at its width: the cells a
+/// `Paragraph::new(lines)` (no wrap, no block, no style, left-aligned) would draw, without its
+/// two passes restyling every cell of the area and without collecting each line's graphemes
+/// into a vector first. The panes draw a frame's text through this.
+pub fn text(frame: &mut Frame, lines: &[Line], area: Rect) {
+    render_text(frame.buffer_mut(), lines, area);
+}
+
+/// [`text`] on a buffer.
+pub fn render_text(buf: &mut Buffer, lines: &[Line], area: Rect) {
+    let area = area.intersection(buf.area);
+    if area.is_empty() {
+        return;
+    }
+    let width = area.width;
+    for (line, y) in lines.iter().zip(area.top()..area.bottom()) {
+        let mut x = 0u16;
+        for g in line.styled_graphemes(Style::default()) {
+            let w = g.symbol.cell_width();
+            // As ratatui's LineTruncator: skip what is wider than the area, stop at the edge.
+            if w > width {
+                continue;
+            }
+            if x + w > width {
+                break;
+            }
+            if w == 0 {
+                continue;
+            }
+            buf[(area.left() + x, y)]
+                .set_symbol(g.symbol)
+                .set_style(g.style);
+            x += w;
+        }
+    }
 }
 
 /// The first row to show so that `selected` stays visible in `height` rows.

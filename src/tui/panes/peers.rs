@@ -8,7 +8,6 @@ use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::Paragraph;
 
 pub fn render(frame: &mut Frame, app: &App, area: Rect, focused: bool) {
     let block = pane_block(Pane::Peers, focused);
@@ -73,7 +72,7 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect, focused: bool) {
             fit("no peers yet: a adds one", w),
             theme::label(),
         )));
-        frame.render_widget(Paragraph::new(lines), inner);
+        super::text(frame, &lines, inner);
         return;
     }
     lines.push(Line::from(Span::styled(
@@ -94,5 +93,5 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect, focused: bool) {
         };
         lines.push(Line::from(Span::styled(fit(text, w), style)));
     }
-    frame.render_widget(Paragraph::new(lines), inner);
+    super::text(frame, &lines, inner);
 }

@@ -9,7 +9,6 @@ use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::Paragraph;
 
 pub fn render(frame: &mut Frame, app: &App, area: Rect, focused: bool) {
     let block = pane_block(Pane::Wallet, focused);
@@ -44,7 +43,7 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect, focused: bool) {
             "no transactions yet",
             theme::label(),
         )));
-        frame.render_widget(Paragraph::new(lines), inner);
+        super::text(frame, &lines, inner);
         return;
     }
     let room = (inner.height as usize).saturating_sub(lines.len());
@@ -73,5 +72,5 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect, focused: bool) {
         };
         lines.push(Line::from(Span::styled(fit(&text, w), style)));
     }
-    frame.render_widget(Paragraph::new(lines), inner);
+    super::text(frame, &lines, inner);
 }
