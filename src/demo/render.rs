@@ -13,7 +13,7 @@ use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Clear, Paragraph};
+use ratatui::widgets::{Block, Paragraph};
 
 /// Rows of a node column (with its border).
 const NODE_ROWS: u16 = 12;
@@ -380,20 +380,6 @@ fn draw_status(frame: &mut Frame, app: &DemoApp, area: Rect) {
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
 }
 
-fn popup(frame: &mut Frame, area: Rect, w: u16, h: u16, title: &str) -> Rect {
-    let r = area.centered(
-        Constraint::Length(w.min(area.width)),
-        Constraint::Length(h.min(area.height)),
-    );
-    frame.render_widget(Clear, r);
-    let b = Block::bordered()
-        .border_style(theme::border(true))
-        .title(Span::styled(format!(" {title} "), theme::title(true)));
-    let inner = b.inner(r);
-    frame.render_widget(b, r);
-    inner
-}
-
 fn draw_help(frame: &mut Frame, app: &DemoApp, area: Rect) {
     let rows = app.keymap.help_rows(app.nodes.len());
     let key_w = rows
@@ -428,13 +414,13 @@ fn draw_help(frame: &mut Frame, app: &DemoApp, area: Rect) {
         theme::label(),
     )));
     let h = lines.len() as u16 + 2;
-    let inner = popup(frame, area, 66, h, "Demo help");
+    let inner = crate::tui::panes::overlay::popup(frame, area, 66, h, "Demo help");
     frame.render_widget(Paragraph::new(lines), inner);
 }
 
 fn draw_send(frame: &mut Frame, app: &DemoApp, f: &SendForm, area: Rect) {
     let title = format!("Send from node {}", app.selected + 1);
-    let inner = popup(frame, area, 56, 8, &title);
+    let inner = crate::tui::panes::overlay::popup(frame, area, 56, 8, &title);
     let field = |i: usize, label: &str, v: &str| {
         let style = if f.field == i {
             theme::selected()

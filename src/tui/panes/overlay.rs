@@ -24,8 +24,9 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
     }
 }
 
-/// A bordered box of at most `w`×`h` in the middle of `area`, cleared.
-fn popup(frame: &mut Frame, area: Rect, w: u16, h: u16, title: &str) -> Rect {
+/// A bordered box of at most `w`×`h` in the middle of `area`, cleared (the dashboard's and the
+/// demo's overlays).
+pub(crate) fn popup(frame: &mut Frame, area: Rect, w: u16, h: u16, title: &str) -> Rect {
     let r = area.centered(
         Constraint::Length(w.min(area.width)),
         Constraint::Length(h.min(area.height)),
