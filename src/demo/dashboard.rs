@@ -77,9 +77,7 @@ where
     let mut refresh = tokio::time::interval(REFRESH);
     refresh.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut refreshing = false;
-    #[cfg(unix)]
-    let mut sigterm =
-        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    let mut sigterm = crate::tui::SigTerm::new();
     let mut dirty = true;
     let mut urgent = true;
     let mut last_draw = Instant::now();
@@ -98,17 +96,6 @@ where
                 let _ = d.send(std::time::Instant::now());
             }
         }
-        #[cfg(unix)]
-        let term = async {
-            match sigterm.as_mut() {
-                Some(s) => {
-                    s.recv().await;
-                }
-                None => std::future::pending::<()>().await,
-            }
-        };
-        #[cfg(not(unix))]
-        let term = std::future::pending::<()>();
         tokio::select! {
             ev = input.next() => match ev {
                 Some(Ok(Event::Key(k))) if k.kind != KeyEventKind::Release => {
@@ -191,7 +178,7 @@ where
                 }
                 dirty = true;
             }
-            _ = term => return Ok(()),
+            _ = sigterm.recv() => return Ok(()),
             _ = tokio::signal::ctrl_c() => return Ok(()),
             _ = tokio::time::sleep_until(last_draw + FRAME), if dirty => {}
         }

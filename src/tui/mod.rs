@@ -201,6 +201,27 @@ struct Ctx {
     wallet: Arc<Mutex<Wallet>>,
 }
 
+/// SIGTERM for a `select!` (never fires where there is no such signal).
+pub(crate) struct SigTerm(#[cfg(unix)] Option<tokio::signal::unix::Signal>);
+
+impl SigTerm {
+    pub(crate) fn new() -> SigTerm {
+        SigTerm(
+            #[cfg(unix)]
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok(),
+        )
+    }
+
+    pub(crate) async fn recv(&mut self) {
+        #[cfg(unix)]
+        if let Some(s) = self.0.as_mut() {
+            s.recv().await;
+            return;
+        }
+        std::future::pending::<()>().await
+    }
+}
+
 /// Answers from background tasks.
 enum Msg {
     Wallet(WalletView),
@@ -224,9 +245,7 @@ async fn event_loop(terminal: &mut DefaultTerminal, app: &mut App, ctx: &Ctx) ->
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let (tx, mut rx) = mpsc::unbounded_channel::<Msg>();
-    #[cfg(unix)]
-    let mut sigterm =
-        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    let mut sigterm = SigTerm::new();
     let ring = logbuf::ring();
     let size = terminal.size()?;
     app.size = (size.width, size.height);
@@ -270,17 +289,6 @@ async fn event_loop(terminal: &mut DefaultTerminal, app: &mut App, ctx: &Ctx) ->
         }
         let draw_at = last_draw + FRAME;
         let wallet_at = wallet_last + WALLET_EVERY;
-        #[cfg(unix)]
-        let term = async {
-            match sigterm.as_mut() {
-                Some(s) => {
-                    s.recv().await;
-                }
-                None => std::future::pending::<()>().await,
-            }
-        };
-        #[cfg(not(unix))]
-        let term = std::future::pending::<()>();
         tokio::select! {
             ev = input.next() => match ev {
                 Some(Ok(ev)) => {
@@ -351,7 +359,7 @@ async fn event_loop(terminal: &mut DefaultTerminal, app: &mut App, ctx: &Ctx) ->
                 dirty = true;
                 urgent = true;
             }
-            _ = term => return Ok(()),
+            _ = sigterm.recv() => return Ok(()),
             _ = tokio::signal::ctrl_c() => return Ok(()),
             _ = tokio::time::sleep_until(draw_at), if dirty => {}
             _ = tokio::time::sleep_until(wallet_at), if wallet_dirty && !wallet_busy => {}
