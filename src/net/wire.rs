@@ -288,6 +288,13 @@ async fn read_some<R: AsyncRead + Unpin>(r: &mut R, buf: &mut [u8]) -> Result<us
 /// frame it is [`WireError::Truncated`]. A length over [`MAX_FRAME`] is refused as
 /// [`WireError::Oversized`] before any of the body is read.
 pub async fn read_message<R: AsyncRead + Unpin>(r: &mut R) -> Result<Message, WireError> {
+    read_message_sized(r).await.map(|(m, _)| m)
+}
+
+/// [`read_message`], with the bytes the frame took (length prefix included).
+pub async fn read_message_sized<R: AsyncRead + Unpin>(
+    r: &mut R,
+) -> Result<(Message, usize), WireError> {
     let mut prefix = [0u8; LEN_PREFIX];
     let mut got = 0;
     while got < LEN_PREFIX {
@@ -320,7 +327,7 @@ pub async fn read_message<R: AsyncRead + Unpin>(r: &mut R) -> Result<Message, Wi
             return Err(WireError::Truncated);
         }
     }
-    Message::decode(&body)
+    Message::decode(&body).map(|m| (m, LEN_PREFIX + len))
 }
 
 #[cfg(test)]

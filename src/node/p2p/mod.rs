@@ -25,10 +25,7 @@ use crate::core::hash::{BlockHash, Txid};
 use crate::core::pow::Work;
 use crate::net::identity::{NodeId, NodeKey, PeerAddr};
 use crate::net::transport::{Connection, Limits, Transport};
-use crate::net::wire::{
-    self, Hello, MAX_ADDRS, MAX_GET_BLOCKS, MAX_HEADERS, MAX_INV, Message, PROTOCOL_VERSION,
-    WireError,
-};
+use crate::net::wire::{self, Hello, MAX_ADDRS, MAX_HEADERS, MAX_INV, Message};
 use crate::node::chain::unix_now;
 use crate::node::{NodeError, NodeEvent, NodeHandle};
 use serde::{Deserialize, Serialize};
@@ -36,33 +33,52 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
+
+mod conn;
+
+use conn::{Activity, Close, Outbox, PeerEvent, QueueFull, run_connection};
+pub use conn::{
+    GET_HEADERS_PER_SEC, HARD_QUEUE_BYTES, NOT_READING, Rates, SOFT_QUEUE_BYTES,
+    UNSOLICITED_PER_SEC,
+};
 
 /// Blocks asked of one peer in one request.
 const REQUEST_BLOCKS: usize = 64;
 /// Blocks in flight per peer.
 const MAX_IN_FLIGHT: usize = 512;
-/// A block request older than this is given to another peer.
-const STALL_TIMEOUT: Duration = Duration::from_secs(10);
-/// Stalls after which a peer is dropped.
+/// A peer with blocks asked of it that delivers none for this long loses those requests
+/// (they go to other peers that can give them), and counts a stall.
+const STALL_TIMEOUT: Duration = Duration::from_secs(3);
+/// Stalls in a row after which a peer is dropped; banned if it stalled on blocks whose
+/// headers it sent us itself (it announced work it does not deliver).
 const MAX_STALLS: u32 = 3;
 /// Blocks handed to the node at once during sync.
 const SUBMIT_BATCH: usize = 500;
 /// Blocks queued for download at most; more headers are asked for as the queue drains.
 const MAX_WANTED: usize = 20_000;
-/// Messages a peer may send per second on average (burst: ten times that).
-const RATE_PER_SEC: u64 = 2000;
 /// Known-inventory entries kept per peer before the set is reset.
 const MAX_KNOWN: usize = 50_000;
-/// How long the Hello exchange may take.
-const HELLO_TIMEOUT: Duration = Duration::from_secs(5);
 /// Time between pings.
 const PING_EVERY: Duration = Duration::from_secs(5);
+/// Pings remembered per peer: a pong to any of them is late, not unrequested.
+const PINGS_KEPT: usize = 16;
+/// Announcements (our tip, new transactions) go out at most this often; what comes in
+/// between is sent together.
+const TRICKLE: Duration = Duration::from_millis(100);
 /// Longest reconnection backoff.
 const MAX_BACKOFF_SECS: u64 = 300;
 /// Addresses kept in the book.
 const MAX_BOOK: usize = 1000;
+/// For this long after a ban, inbound connections from the banned peer's IP address are
+/// refused unless they come from a node id we already know (so a banned peer cannot come
+/// straight back under a new identity).
+const IP_BAN_SECS: u64 = 600;
+/// An existing connection in the other direction older than this is not a crossing dial: a
+/// new connection from the same node replaces it (the node restarted).
+const CROSSING_DIAL: Duration = Duration::from_secs(5);
 
 /// How the network part of a node is started.
 #[derive(Clone, Debug)]
@@ -73,7 +89,13 @@ pub struct P2pConfig {
     pub connect: Vec<PeerAddr>,
     /// Outbound connections the node keeps open at most.
     pub max_outbound: usize,
+    /// Inbound peers kept at most; a new one beyond this evicts the least useful inbound
+    /// peer (the transport accepts some more connections than this, so newcomers can
+    /// always reach the handshake).
+    pub max_inbound: usize,
     pub limits: Limits,
+    /// What each peer may ask and send unasked.
+    pub rates: Rates,
     /// The identity key file.
     pub key_path: PathBuf,
     /// How long a misbehaving peer stays banned.
@@ -87,7 +109,12 @@ impl P2pConfig {
             listen,
             connect: Vec::new(),
             max_outbound: 8,
-            limits: Limits::default(),
+            max_inbound: 32,
+            limits: Limits {
+                max_inbound: 48,
+                ..Limits::default()
+            },
+            rates: Rates::default(),
             key_path: data_dir.join("node_key"),
             ban_time: Duration::from_secs(3600),
             user_agent: format!("chain-tui/{}", env!("CARGO_PKG_VERSION")),
@@ -213,31 +240,11 @@ impl P2pHandle {
     }
 }
 
-/// What connection tasks tell the manager.
-enum PeerEvent {
-    Connected {
-        conn: Arc<Connection>,
-        hello: Hello,
-        sender: mpsc::Sender<Message>,
-        dialed: Option<SocketAddr>,
-    },
-    /// A message, with the connection it came on (a replaced duplicate connection's late
-    /// messages are dropped: what they answer was asked on the old connection).
-    Message(NodeId, Arc<Connection>, u64, Message),
-    Gone {
-        id: NodeId,
-        /// The connection that ended, if the handshake got that far.
-        conn: Option<Arc<Connection>>,
-        reason: String,
-        misbehaviour: bool,
-    },
-    DialFailed(SocketAddr, String),
-}
-
 struct Peer {
     conn: Arc<Connection>,
     conn_id: u64,
-    sender: mpsc::Sender<Message>,
+    outbox: Outbox,
+    activity: Arc<Activity>,
     info: PeerInfo,
     /// Hashes (blocks and txids) this peer is known to have.
     known: HashSet<[u8; 32]>,
@@ -249,8 +256,19 @@ struct Peer {
     requested_blocks: HashMap<BlockHash, u32>,
     in_flight: usize,
     stalls: u32,
-    ping: Option<(u64, Instant)>,
+    /// When it last delivered a block we asked for (or when it was first asked, if it has
+    /// not yet): the stall clock.
+    last_delivery: Instant,
+    /// Unix seconds when it last gave us a block or a transaction we did not have.
+    last_useful: u64,
+    /// Pings sent and not yet answered, oldest first.
+    pings: VecDeque<(u64, Instant)>,
     last_ping: Instant,
+    connected_at: Instant,
+    /// Transactions to announce at the next trickle.
+    tx_inv: Vec<Txid>,
+    /// Its send queue overflowed: it does not read, and goes at the next tick.
+    overflow: Option<usize>,
     /// Address it listens on (from its Hello), for the book.
     listen: Option<SocketAddr>,
 }
@@ -277,9 +295,15 @@ impl Peer {
         self.known.insert(h);
     }
     fn send(&mut self, msg: Message) {
-        // A full queue means the peer does not read: it will time out; never block the manager.
-        if self.sender.try_send(msg).is_err() {
-            tracing::debug!("send queue to {} is full", self.info.id.short());
+        // Never block the manager: a peer whose queue is full does not read, and goes.
+        match self.outbox.push(&msg) {
+            Ok(_) => {}
+            Err(QueueFull(n)) => {
+                if self.overflow.is_none() {
+                    tracing::info!("send queue to {} is full ({n} bytes)", self.info.id.short());
+                }
+                self.overflow = Some(n);
+            }
         }
     }
 }
@@ -287,11 +311,14 @@ impl Peer {
 /// A block waiting to be downloaded or connected.
 struct Wanted {
     height: u64,
+    prev: BlockHash,
+    /// Peers that sent us its header.
+    from: Vec<NodeId>,
     /// Peer asked and when.
     asked: Option<(NodeId, Instant)>,
     /// The block, once received, and who sent it.
     got: Option<(Block, NodeId)>,
-    /// Peers that answered NotFound: not asked again for it.
+    /// Peers that answered NotFound or stalled on it: not asked again for it.
     lacking: Vec<NodeId>,
 }
 
@@ -324,8 +351,13 @@ struct Manager {
     view: watch::Sender<P2pView>,
     next_conn_id: u64,
     last_announced: Option<BlockHash>,
+    /// When announcements last went out (see [`TRICKLE`]).
+    last_trickle: Instant,
     /// Set by [`P2pHandle::restrict_peers`]: the only node ids we stay connected to.
     allowed: Option<HashSet<NodeId>>,
+    /// Node ids that completed a connection with us (bounded): known, as opposed to fresh
+    /// identities, when their address has a ban.
+    seen: HashSet<NodeId>,
 }
 
 /// Start the network part of `node`: bind, load the address book and bans, dial `connect`.
@@ -340,7 +372,7 @@ pub async fn start(node: NodeHandle, config: P2pConfig) -> Result<P2pHandle, Nod
     let (view_tx, view_rx) = watch::channel(P2pView::default());
     let params = node.params();
     let hello_base = Hello {
-        version: PROTOCOL_VERSION,
+        version: wire::PROTOCOL_VERSION,
         genesis: params.genesis_hash,
         height: 0,
         tip: params.genesis_hash,
@@ -364,7 +396,9 @@ pub async fn start(node: NodeHandle, config: P2pConfig) -> Result<P2pHandle, Nod
         view: view_tx,
         next_conn_id: 0,
         last_announced: None,
+        last_trickle: Instant::now(),
         allowed: None,
+        seen: HashSet::new(),
     };
     m.load_records();
     for p in m.config.connect.clone() {
@@ -376,12 +410,14 @@ pub async fn start(node: NodeHandle, config: P2pConfig) -> Result<P2pHandle, Nod
     let accept_events = m.events_tx.clone();
     let hello_for_accept = m.hello_base.clone();
     let accept_node = node.clone();
+    let rates = m.config.rates;
     tokio::spawn(async move {
         accept_loop(
             accept_transport,
             accept_events,
             hello_for_accept,
             accept_node,
+            rates,
         )
         .await;
     });
@@ -407,14 +443,16 @@ async fn accept_loop(
     events: mpsc::Sender<PeerEvent>,
     hello: Hello,
     node: NodeHandle,
+    rates: Rates,
 ) {
     while let Some(incoming) = transport.accept().await {
         match incoming {
             Ok(conn) => {
                 let events = events.clone();
                 let hello = current_hello(&hello, &node);
+                let node = node.clone();
                 tokio::spawn(async move {
-                    run_connection(conn, hello, events, None).await;
+                    run_connection(conn, hello, events, None, node, rates).await;
                 });
             }
             Err(e) => tracing::debug!("inbound connection failed: {e}"),
@@ -422,184 +460,9 @@ async fn accept_loop(
     }
 }
 
-/// Dial `addr` and run the connection.
-async fn dial(
-    transport: Arc<Transport>,
-    target: PeerAddr,
-    hello: Hello,
-    events: mpsc::Sender<PeerEvent>,
-) {
-    match transport.connect(target.addr, target.id).await {
-        Ok(conn) => run_connection(conn, hello, events, Some(target.addr)).await,
-        Err(e) => {
-            let _ = events
-                .send(PeerEvent::DialFailed(target.addr, e.to_string()))
-                .await;
-        }
-    }
-}
-
 /// Who waits for a dial to settle (`P2pHandle::connect`): told the peer's id once the
 /// manager took the connection, or why it did not.
 type DialReply = oneshot::Sender<Result<NodeId, String>>;
-
-/// Open (dialer) or accept the one stream, and exchange and check `Hello`s. `Err((reason,
-/// misbehaviour))` when it fails.
-async fn handshake(
-    conn: &Connection,
-    hello: &Hello,
-    dialer: bool,
-) -> Result<(quinn::SendStream, quinn::RecvStream, Hello), (String, bool)> {
-    // The dialer opens the one bidirectional stream both sides talk on.
-    let streams = if dialer {
-        tokio::time::timeout(HELLO_TIMEOUT, conn.conn.open_bi()).await
-    } else {
-        tokio::time::timeout(HELLO_TIMEOUT, conn.conn.accept_bi()).await
-    };
-    let (mut send, mut recv) = match streams {
-        Ok(Ok(s)) => s,
-        Ok(Err(e)) => return Err((format!("no stream: {e}"), false)),
-        Err(_) => {
-            conn.conn.close(1u32.into(), b"handshake timeout");
-            return Err(("handshake timed out".into(), false));
-        }
-    };
-    if let Err(e) = wire::write_message(&mut send, &Message::Hello(hello.clone())).await {
-        return Err((format!("cannot send hello: {e}"), false));
-    }
-    let theirs = match tokio::time::timeout(HELLO_TIMEOUT, wire::read_message(&mut recv)).await {
-        Ok(Ok(Message::Hello(h))) => h,
-        Ok(Ok(other)) => {
-            conn.conn.close(2u32.into(), b"expected hello");
-            return Err((format!("sent {} before hello", other.kind()), true));
-        }
-        Ok(Err(e)) => return Err((format!("bad hello: {e}"), e.is_misbehaviour())),
-        Err(_) => {
-            conn.conn.close(1u32.into(), b"hello timeout");
-            return Err(("no hello in time".into(), false));
-        }
-    };
-    if theirs.genesis != hello.genesis {
-        conn.conn
-            .close(3u32.into(), b"different genesis: another network");
-        return Err((
-            format!(
-                "peer is on another network (genesis {})",
-                theirs.genesis.short()
-            ),
-            false,
-        ));
-    }
-    if theirs.version != PROTOCOL_VERSION {
-        conn.conn
-            .close(4u32.into(), b"unsupported protocol version");
-        return Err((
-            format!("protocol version {} not supported", theirs.version),
-            false,
-        ));
-    }
-    Ok((send, recv, theirs))
-}
-
-/// Handshake, then shuttle framed messages between the peer and the manager.
-async fn run_connection(
-    conn: Connection,
-    hello: Hello,
-    events: mpsc::Sender<PeerEvent>,
-    dialed: Option<SocketAddr>,
-) {
-    let id = conn.peer;
-    let conn = Arc::new(conn);
-    let (mut send, mut recv, theirs) = match handshake(&conn, &hello, dialed.is_some()).await {
-        Ok(x) => x,
-        Err((reason, misbehaviour)) => {
-            // A dial that fails at the handshake is a failed dial: the address leaves
-            // `dialing` and backs off.
-            if let Some(addr) = dialed {
-                let _ = events
-                    .send(PeerEvent::DialFailed(addr, reason.clone()))
-                    .await;
-            }
-            gone(&events, id, None, reason, misbehaviour).await;
-            return;
-        }
-    };
-    let (tx, mut rx) = mpsc::channel::<Message>(1024);
-    if events
-        .send(PeerEvent::Connected {
-            conn: conn.clone(),
-            hello: theirs,
-            sender: tx,
-            dialed,
-        })
-        .await
-        .is_err()
-    {
-        return;
-    }
-    let writer_conn = conn.clone();
-    let writer = tokio::spawn(async move {
-        while let Some(msg) = rx.recv().await {
-            if wire::write_message(&mut send, &msg).await.is_err() {
-                break;
-            }
-        }
-        let _ = send.finish();
-        drop(writer_conn);
-    });
-    // Reader: a token bucket bounds the rate a peer may send at.
-    let mut tokens = RATE_PER_SEC * 10;
-    let mut last = Instant::now();
-    let result = loop {
-        let msg = match wire::read_message(&mut recv).await {
-            Ok(m) => m,
-            Err(WireError::Closed) => break ("disconnected".to_string(), false),
-            Err(e) => break (e.to_string(), e.is_misbehaviour()),
-        };
-        let now = Instant::now();
-        let refill = now.duration_since(last).as_millis() as u64 * RATE_PER_SEC / 1000;
-        if refill > 0 {
-            tokens = (tokens + refill).min(RATE_PER_SEC * 10);
-            last = now;
-        }
-        if tokens == 0 {
-            break ("flooding: too many messages".to_string(), true);
-        }
-        tokens -= 1;
-        let size = msg.encode().len() as u64 + 4;
-        if events
-            .send(PeerEvent::Message(id, conn.clone(), size, msg))
-            .await
-            .is_err()
-        {
-            break ("node stopping".to_string(), false);
-        }
-    };
-    writer.abort();
-    let (reason, misbehaviour) = result;
-    conn.conn.close(
-        if misbehaviour { 5u32 } else { 0u32 }.into(),
-        reason.as_bytes(),
-    );
-    gone(&events, id, Some(conn), reason, misbehaviour).await;
-}
-
-async fn gone(
-    events: &mpsc::Sender<PeerEvent>,
-    id: NodeId,
-    conn: Option<Arc<Connection>>,
-    reason: String,
-    misbehaviour: bool,
-) {
-    let _ = events
-        .send(PeerEvent::Gone {
-            id,
-            conn,
-            reason,
-            misbehaviour,
-        })
-        .await;
-}
 
 /// Record keys in the store's network table.
 const BOOK_PREFIX: &str = "addr/";
@@ -614,6 +477,8 @@ impl Manager {
     ) {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut trickle = tokio::time::interval(TRICKLE);
+        trickle.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         self.dial_due();
         loop {
             tokio::select! {
@@ -643,6 +508,7 @@ impl Manager {
                     // Whatever is ready and has waited for a fuller batch.
                     self.submit_ready().await;
                 }
+                _ = trickle.tick() => self.trickle(),
             }
         }
     }
@@ -674,10 +540,7 @@ impl Manager {
                     .or_default()
                     .push((addr.id, reply));
                 if self.dialing.insert(addr.addr) {
-                    let transport = self.transport.clone();
-                    let hello = current_hello(&self.hello_base, &self.node);
-                    let events = self.events_tx.clone();
-                    tokio::spawn(dial(transport, addr, hello, events));
+                    self.spawn_dial(addr);
                 }
             }
             P2pCmd::Unban(who, reply) => {
@@ -729,15 +592,35 @@ impl Manager {
         }
     }
 
-    fn is_banned(&self, id: &NodeId, addr: &SocketAddr) -> Option<&BanInfo> {
+    /// The ban that keeps `id` connecting from `addr` out, if any: a ban of its identity or
+    /// of that address, or (for a connection it made to us, from an identity we have not
+    /// seen before) a recent ban of another identity from the same IP address.
+    fn is_banned(&self, id: &NodeId, addr: &SocketAddr, inbound: bool) -> Option<&BanInfo> {
         let now = unix_now();
-        self.bans
-            .iter()
-            .find(|b| b.until > now && (b.id == Some(*id) || b.addr == Some(*addr)))
+        let fresh = inbound
+            && !self.seen.contains(id)
+            && !self.book.values().any(|e| e.id == Some(*id))
+            && self.allowed.as_ref().is_none_or(|a| !a.contains(id));
+        self.bans.iter().find(|b| {
+            b.until > now
+                && (b.id == Some(*id)
+                    || b.addr == Some(*addr)
+                    || (fresh
+                        && b.addr.is_some_and(|a| a.ip() == addr.ip())
+                        && b.until.saturating_sub(self.config.ban_time.as_secs()) + IP_BAN_SECS
+                            > now))
+        })
     }
 
+    /// Ban `id` for misbehaviour: its identity, and the address its connection came from
+    /// (never an address it merely claims to listen on: that may be another node's).
     fn ban(&mut self, id: NodeId, reason: &str) {
-        let addr = self.peers.get(&id).map(|p| p.listen.unwrap_or(p.info.addr));
+        let addr = self.peers.get(&id).map(|p| p.info.addr);
+        self.ban_as(id, addr, reason);
+        self.disconnect(&id, Close::Misbehaviour, reason);
+    }
+
+    fn ban_as(&mut self, id: NodeId, addr: Option<SocketAddr>, reason: &str) {
         tracing::warn!("banning peer {} ({addr:?}): {reason}", id.short());
         let until = unix_now() + self.config.ban_time.as_secs();
         self.bans.retain(|b| b.id != Some(id));
@@ -747,13 +630,19 @@ impl Manager {
             reason: reason.to_string(),
             until,
         });
-        self.disconnect(&id, reason);
+        self.seen.remove(&id);
+        // Headers it sent count for nothing now; blocks only it announced are dropped at the
+        // next tick unless another peer can give them.
+        for w in self.wanted.values_mut() {
+            w.from.retain(|p| *p != id);
+        }
         self.save_records();
+        self.publish();
     }
 
-    fn disconnect(&mut self, id: &NodeId, reason: &str) {
+    fn disconnect(&mut self, id: &NodeId, code: Close, reason: &str) {
         if let Some(p) = self.peers.remove(id) {
-            p.conn.conn.close(5u32.into(), reason.as_bytes());
+            code.close(&p.conn, reason.as_bytes());
             self.release_requests(id);
             self.publish();
         }
@@ -773,10 +662,11 @@ impl Manager {
             PeerEvent::Connected {
                 conn,
                 hello,
-                sender,
+                outbox,
+                activity,
                 dialed,
             } => {
-                let result = self.connected(conn, hello, sender, dialed);
+                let result = self.connected(conn, hello, outbox, activity, dialed);
                 if let Some(a) = dialed {
                     for (pinned, reply) in self.waiting.remove(&a).unwrap_or_default() {
                         let _ = reply.send(match (&result, pinned) {
@@ -788,11 +678,10 @@ impl Manager {
                     }
                 }
             }
-            PeerEvent::Message(id, conn, size, msg) => {
-                if let Some(p) = self.peers.get_mut(&id)
+            PeerEvent::Message(id, conn, msg) => {
+                if let Some(p) = self.peers.get(&id)
                     && Arc::ptr_eq(&p.conn, &conn)
                 {
-                    p.info.bytes_in += size;
                     self.message(id, msg).await;
                 }
             }
@@ -811,14 +700,10 @@ impl Manager {
                     if current {
                         self.ban(id, &reason);
                     } else {
-                        // Misbehaved during the handshake: ban the identity only.
-                        self.bans.push(BanInfo {
-                            id: Some(id),
-                            addr: None,
-                            reason: reason.clone(),
-                            until: unix_now() + self.config.ban_time.as_secs(),
-                        });
-                        self.save_records();
+                        // Misbehaved during the handshake: ban the identity and the address
+                        // it came from.
+                        let addr = conn.as_ref().map(|c| c.remote);
+                        self.ban_as(id, addr, &reason);
                     }
                 } else if current {
                     tracing::info!("peer {} left: {reason}", id.short());
@@ -830,7 +715,7 @@ impl Manager {
                 self.publish();
             }
             PeerEvent::DialFailed(addr, reason) => {
-                tracing::debug!("dial {addr} failed: {reason}");
+                tracing::info!("dial {addr} failed: {reason}");
                 self.dialing.remove(&addr);
                 for (_, reply) in self.waiting.remove(&addr).unwrap_or_default() {
                     let _ = reply.send(Err(reason.clone()));
@@ -843,11 +728,44 @@ impl Manager {
         }
     }
 
+    /// The inbound peer to drop for a newcomer when inbound slots are full: protected are
+    /// the peers that recently gave us blocks or transactions, that recently fetched blocks
+    /// or headers from us, and the lowest-latency ones; of the rest, the one useful longest
+    /// ago, youngest first. None if every inbound peer is protected.
+    fn eviction_candidate(&self) -> Option<NodeId> {
+        let mut candidates: Vec<&Peer> = self.peers.values().filter(|p| p.info.inbound).collect();
+        let protect = |c: &mut Vec<&Peer>, n: usize, key: &dyn Fn(&Peer) -> u64| {
+            // Keep the `n` with the highest key (only those with a key above zero).
+            c.sort_by_key(|p| std::cmp::Reverse(key(p)));
+            let keep = c.iter().take(n).filter(|p| key(p) > 0).count();
+            c.drain(..keep);
+        };
+        protect(&mut candidates, 4, &|p| p.last_useful);
+        protect(&mut candidates, 4, &|p| {
+            p.activity.last_served.load(Ordering::Relaxed)
+        });
+        protect(&mut candidates, 4, &|p| {
+            p.info.rtt.map_or(0, |r| {
+                u64::MAX - r.as_micros().min(u64::MAX as u128 - 1) as u64
+            })
+        });
+        candidates
+            .into_iter()
+            .min_by_key(|p| {
+                let useful = p
+                    .last_useful
+                    .max(p.activity.last_served.load(Ordering::Relaxed));
+                (useful, std::cmp::Reverse(p.connected_at))
+            })
+            .map(|p| p.info.id)
+    }
+
     fn connected(
         &mut self,
         conn: Arc<Connection>,
         hello: Hello,
-        sender: mpsc::Sender<Message>,
+        outbox: Outbox,
+        activity: Arc<Activity>,
         dialed: Option<SocketAddr>,
     ) -> Result<NodeId, String> {
         let id = conn.peer;
@@ -855,43 +773,80 @@ impl Manager {
             self.dialing.remove(&a);
         }
         let addr = conn.remote;
-        if let Some(b) = self.is_banned(&id, &addr) {
-            let reason = format!("banned: {}", b.reason);
-            conn.conn.close(6u32.into(), reason.as_bytes());
+        if let Some(b) = self.is_banned(&id, &addr, dialed.is_none()) {
+            let reason = if b.id == Some(id) {
+                format!("banned: {}", b.reason)
+            } else {
+                format!("address {} has a banned peer: {}", addr.ip(), b.reason)
+            };
+            Close::Banned.close(&conn, reason.as_bytes());
             return Err(reason);
         }
         if self.allowed.as_ref().is_some_and(|a| !a.contains(&id)) {
-            conn.conn.close(8u32.into(), b"link cut");
+            Close::NotAllowed.close(&conn, b"link cut");
             return Err(format!("node {} is not an allowed peer", id.short()));
         }
-        if self.peers.contains_key(&id) {
-            // Both sides dialed each other: keep the connection made by the node with the
-            // smaller id, so both ends keep the same one.
-            let keep_new = (dialed.is_some()) == (self.transport.id() < id);
+        if let Some(old) = self.peers.get(&id) {
+            // Both sides dialed each other at once: keep the connection made by the node
+            // with the smaller id, so both ends keep the same one. A second connection in the
+            // same direction, or one next to an older connection, is no crossing dial: the
+            // node restarted (or lost the old one), and the new one wins at once.
+            let crossing =
+                old.info.inbound != dialed.is_none() && old.connected_at.elapsed() < CROSSING_DIAL;
+            let keep_new = !crossing || (dialed.is_some() == (self.transport.id() < id));
             if !keep_new {
-                conn.conn.close(7u32.into(), b"duplicate connection");
+                Close::Duplicate.close(&conn, b"duplicate connection");
                 return Ok(id);
             }
             if let Some(old) = self.peers.remove(&id) {
-                old.conn.conn.close(7u32.into(), b"duplicate connection");
+                Close::Duplicate.close(&old.conn, b"duplicate connection");
                 // Blocks asked on the old connection are asked again on the new one.
                 self.release_requests(&id);
             }
         }
-        if let Some(listen) = hello.listen {
-            let book_addr = if dialed.is_some() { addr } else { listen };
-            self.add_to_book(book_addr, Some(id), false);
-            if let Some(e) = self.book.get_mut(&book_addr) {
-                e.failures = 0;
-                e.id = Some(id);
+        if dialed.is_none() {
+            let inbound = self.peers.values().filter(|p| p.info.inbound).count();
+            if inbound >= self.config.max_inbound {
+                match self.eviction_candidate() {
+                    Some(victim) => {
+                        tracing::info!(
+                            "inbound slots full: evicting {} for {}",
+                            victim.short(),
+                            id.short()
+                        );
+                        self.disconnect(&victim, Close::Evicted, "evicted: inbound slots full");
+                    }
+                    None => {
+                        Close::Evicted.close(&conn, b"inbound slots full");
+                        return Err("inbound slots full".into());
+                    }
+                }
             }
         }
+        if let Some(listen) = hello.listen {
+            if dialed.is_some() {
+                // We reached it at this address and it proved its identity there.
+                self.add_to_book(addr, Some(id), false);
+                if let Some(e) = self.book.get_mut(&addr) {
+                    e.failures = 0;
+                    e.id = Some(id);
+                }
+            } else {
+                // Only claimed: worth a dial, bound to no identity until that dial proves one.
+                self.add_to_book(listen, None, false);
+            }
+        }
+        if self.seen.len() >= MAX_BOOK * 10 {
+            self.seen.clear();
+        }
+        self.seen.insert(id);
         self.next_conn_id += 1;
         let work = Work::from_be_bytes(hello.work);
         let mut peer = Peer {
             conn: conn.clone(),
             conn_id: self.next_conn_id,
-            sender,
+            outbox,
+            activity,
             info: PeerInfo {
                 id,
                 addr,
@@ -910,8 +865,13 @@ impl Manager {
             requested_blocks: HashMap::new(),
             in_flight: 0,
             stalls: 0,
-            ping: None,
+            last_delivery: Instant::now(),
+            last_useful: 0,
+            pings: VecDeque::new(),
             last_ping: Instant::now(),
+            connected_at: Instant::now(),
+            tx_inv: Vec::new(),
+            overflow: None,
             listen: hello.listen,
         };
         peer.know(hello.tip.0);
@@ -995,44 +955,26 @@ impl Manager {
     async fn handle(&mut self, id: NodeId, msg: Message) -> Result<(), String> {
         match msg {
             Message::Hello(_) => return Err("second hello".into()),
-            Message::Ping(n) => self.send(&id, Message::Pong(n)),
             Message::Pong(n) => {
                 if let Some(p) = self.peers.get_mut(&id) {
-                    match p.ping.take() {
-                        Some((sent, at)) if sent == n => p.info.rtt = Some(at.elapsed()),
-                        _ => return Err("unrequested pong".into()),
-                    }
-                }
-            }
-            Message::GetHeaders { locator, stop } => {
-                let headers = self
-                    .node
-                    .headers_after(&locator, &stop, MAX_HEADERS)
-                    .map_err(|e| {
-                        tracing::error!("headers_after: {e}");
-                        String::new()
-                    })
-                    .unwrap_or_default();
-                self.send(&id, Message::Headers(headers));
-            }
-            Message::Headers(headers) => self.on_headers(id, headers)?,
-            Message::GetBlocks(hashes) => {
-                let mut missing = Vec::new();
-                for h in hashes {
-                    match self.node.block(&h) {
-                        Ok(Some(b)) => {
-                            if let Some(p) = self.peers.get_mut(&id) {
-                                p.know(h.0);
-                            }
-                            self.send(&id, Message::Block(b));
+                    // A pong to any ping still remembered is an answer, however late; the
+                    // pings before it were not answered and are forgotten.
+                    match p.pings.iter().position(|(sent, _)| *sent == n) {
+                        Some(i) => {
+                            let (_, at) = p.pings[i];
+                            p.info.rtt = Some(at.elapsed());
+                            p.pings.drain(..=i);
                         }
-                        _ => missing.push(h),
+                        None => return Err("unrequested pong".into()),
                     }
                 }
-                if !missing.is_empty() {
-                    self.send(&id, Message::NotFound(missing));
-                }
             }
+            // Answered by the connection's own task (see `conn`); never reach the manager.
+            Message::Ping(_)
+            | Message::GetHeaders { .. }
+            | Message::GetBlocks(_)
+            | Message::GetTxs(_) => {}
+            Message::Headers(headers) => self.on_headers(id, headers)?,
             Message::Block(block) => self.on_block(id, block).await?,
             Message::NotFound(hashes) => {
                 for h in hashes {
@@ -1042,6 +984,13 @@ impl Manager {
                     if let Some(w) = self.wanted.get_mut(&h)
                         && matches!(w.asked, Some((p, _)) if p == id)
                     {
+                        if w.from.contains(&id) {
+                            // It sent us the header itself: it announced work it cannot give.
+                            return Err(format!(
+                                "announced block {} and cannot deliver it",
+                                h.short()
+                            ));
+                        }
                         w.asked = None;
                         w.lacking.push(id);
                         if let Some(p) = self.peers.get_mut(&id) {
@@ -1084,16 +1033,6 @@ impl Manager {
                     p.send(Message::GetTxs(want));
                 }
             }
-            Message::GetTxs(txids) => {
-                for t in txids {
-                    if let Some(tx) = self.node.mempool_tx(&t) {
-                        if let Some(p) = self.peers.get_mut(&id) {
-                            p.know(t.0);
-                        }
-                        self.send(&id, Message::Tx(tx));
-                    }
-                }
-            }
             Message::Tx(tx) => {
                 let txid = tx.txid();
                 let asked = self
@@ -1107,7 +1046,11 @@ impl Manager {
                     p.know(txid.0);
                 }
                 match self.node.submit_tx(tx, false).await {
-                    Ok(_) => {}
+                    Ok(_) => {
+                        if let Some(p) = self.peers.get_mut(&id) {
+                            p.last_useful = unix_now();
+                        }
+                    }
                     Err(NodeError::Mempool(e)) => {
                         use crate::node::mempool::MempoolError as M;
                         // Races (already known, a conflict seen first, confirmed meanwhile,
@@ -1150,7 +1093,6 @@ impl Manager {
 
     fn send(&mut self, id: &NodeId, msg: Message) {
         if let Some(p) = self.peers.get_mut(id) {
-            p.info.bytes_out += msg.encode().len() as u64 + 4;
             p.send(msg);
         }
     }
@@ -1200,7 +1142,13 @@ impl Manager {
                     p.info.tip = hash;
                 }
             }
-            if self.wanted.contains_key(&hash) || self.node.has_block(&hash).unwrap_or(true) {
+            if let Some(w) = self.wanted.get_mut(&hash) {
+                if !w.from.contains(&id) {
+                    w.from.push(id);
+                }
+                continue;
+            }
+            if self.node.has_block(&hash).unwrap_or(true) {
                 continue;
             }
             if self.wanted.len() >= MAX_WANTED {
@@ -1211,6 +1159,8 @@ impl Manager {
                 hash,
                 Wanted {
                     height: base_height + 1 + i as u64,
+                    prev: h.prev,
+                    from: vec![id],
                     asked: None,
                     got: None,
                     lacking: Vec::new(),
@@ -1256,9 +1206,10 @@ impl Manager {
                 if w.asked.is_some() || w.got.is_some() || w.lacking.contains(&id) {
                     continue;
                 }
-                // A peer can give a block it announced, or any block at or below its height
-                // on the branch it announced (we only queue headers some peer sent).
-                if w.height > peer_height && !peer.known.contains(&hash.0) {
+                // A peer can give a block whose header it sent, a block it announced, or any
+                // block at or below its height (we only queue headers some peer sent).
+                if w.height > peer_height && !w.from.contains(&id) && !peer.known.contains(&hash.0)
+                {
                     continue;
                 }
                 batch.push(*hash);
@@ -1272,14 +1223,16 @@ impl Manager {
             if !batch.is_empty()
                 && let Some(p) = self.peers.get_mut(&id)
             {
+                if p.in_flight == 0 {
+                    // The stall clock starts with the first request of an idle peer.
+                    p.last_delivery = now;
+                }
                 p.in_flight += batch.len();
                 for h in &batch {
                     *p.requested_blocks.entry(*h).or_default() += 1;
                 }
-                p.info.bytes_out += 4 + 33 * batch.len() as u64;
                 p.send(Message::GetBlocks(batch));
             }
-            let _ = MAX_GET_BLOCKS;
         }
     }
 
@@ -1291,6 +1244,7 @@ impl Manager {
         }
         if let Some(p) = self.peers.get_mut(&id) {
             p.stalls = 0;
+            p.last_delivery = Instant::now();
             p.know(hash.0);
         }
         // Asked of this peer, but maybe given to another since (stall), already received, or
@@ -1307,6 +1261,9 @@ impl Manager {
             p.in_flight = p.in_flight.saturating_sub(1);
         }
         w.got = Some((block, id));
+        if let Some(p) = self.peers.get_mut(&id) {
+            p.last_useful = unix_now();
+        }
         // Hand blocks over in runs, not one by one (each handover ends with a flush): when a
         // full batch is ready at the front, or when nothing more is on its way.
         let nothing_in_flight = self.peers.values().all(|p| p.in_flight == 0);
@@ -1325,31 +1282,42 @@ impl Manager {
             .count()
     }
 
-    /// Hand the node the received blocks at the front of the queue, in order, in batches.
+    /// Hand the node the received blocks whose ancestors in the queue are all received, in
+    /// queue (chain) order, in batches. A block nobody delivers holds back only its own
+    /// descendants, never another branch.
     async fn submit_ready(&mut self) {
         loop {
-            let mut batch = Vec::new();
-            let mut senders = Vec::new();
-            while batch.len() < SUBMIT_BATCH {
-                let Some(front) = self.queue.front().copied() else {
-                    break;
-                };
-                let ready = self.wanted.get(&front).is_some_and(|w| w.got.is_some());
-                if !ready {
+            let mut waiting: HashSet<BlockHash> = HashSet::new();
+            let mut order = Vec::new();
+            for h in &self.queue {
+                if order.len() >= SUBMIT_BATCH {
                     break;
                 }
-                self.queue.pop_front();
+                let Some(w) = self.wanted.get(h) else {
+                    continue;
+                };
+                if w.got.is_some() && !waiting.contains(&w.prev) {
+                    order.push(*h);
+                } else {
+                    waiting.insert(*h);
+                }
+            }
+            if order.is_empty() {
+                return;
+            }
+            let chosen: HashSet<BlockHash> = order.iter().copied().collect();
+            self.queue.retain(|h| !chosen.contains(h));
+            let mut batch = Vec::new();
+            let mut senders = Vec::new();
+            for h in order {
                 if let Some(Wanted {
                     got: Some((b, from)),
                     ..
-                }) = self.wanted.remove(&front)
+                }) = self.wanted.remove(&h)
                 {
                     batch.push(b);
                     senders.push(from);
                 }
-            }
-            if batch.is_empty() {
-                return;
             }
             match self.node.submit_blocks(batch).await {
                 Ok(outcome) => {
@@ -1382,15 +1350,21 @@ impl Manager {
 
     fn node_event(&mut self, ev: NodeEvent) {
         match ev {
-            NodeEvent::BlockConnected { .. } => self.announce_tip(),
-            NodeEvent::Reorg { .. } => {
-                self.announce_tip();
+            NodeEvent::BlockConnected { .. } | NodeEvent::Reorg { .. } => {
+                // At most one announcement per TRICKLE: a fast miner's tips go out together.
+                if self.last_trickle.elapsed() >= TRICKLE {
+                    self.trickle();
+                }
             }
             NodeEvent::TxAccepted(txid) => {
                 for p in self.peers.values_mut() {
                     if !p.known.contains(&txid.0) {
                         p.know(txid.0);
-                        p.send(Message::InvTxs(vec![txid]));
+                        p.tx_inv.push(txid);
+                        if p.tx_inv.len() >= MAX_INV {
+                            let batch = std::mem::take(&mut p.tx_inv);
+                            p.send(Message::InvTxs(batch));
+                        }
                     }
                 }
             }
@@ -1398,10 +1372,26 @@ impl Manager {
         }
     }
 
-    /// Announce our tip to peers that do not know it (only once the download queue is empty:
+    /// Send what waited for the trickle: our tip, and each peer's new transactions.
+    fn trickle(&mut self) {
+        self.last_trickle = Instant::now();
+        self.announce_tip();
+        for p in self.peers.values_mut() {
+            if !p.tx_inv.is_empty() {
+                let batch = std::mem::take(&mut p.tx_inv);
+                p.send(Message::InvTxs(batch));
+            }
+        }
+    }
+
+    /// Announce our tip to peers that do not know it (only while no download is under way:
     /// mid-sync tips are not news).
     fn announce_tip(&mut self) {
-        if !self.queue.is_empty() {
+        if self
+            .wanted
+            .values()
+            .any(|w| w.asked.is_some() || w.got.is_some())
+        {
             return;
         }
         let tip = self.node.snapshot().tip;
@@ -1418,39 +1408,31 @@ impl Manager {
     }
 
     fn tick(&mut self) {
-        let now = Instant::now();
-        // Stalled block requests go back to the queue; a peer that stalls repeatedly goes.
-        let mut stalled: HashMap<NodeId, usize> = HashMap::new();
-        for w in self.wanted.values_mut() {
-            if let Some((p, at)) = w.asked
-                && w.got.is_none()
-                && now.duration_since(at) > STALL_TIMEOUT
-            {
-                w.asked = None;
-                *stalled.entry(p).or_default() += 1;
-            }
-        }
-        for (id, n) in stalled {
-            let drop_it = match self.peers.get_mut(&id) {
-                Some(p) => {
-                    p.in_flight = p.in_flight.saturating_sub(n);
-                    p.stalls += 1;
-                    p.stalls >= MAX_STALLS
-                }
-                None => false,
-            };
-            if drop_it {
-                tracing::info!("dropping peer {}: stalled block downloads", id.short());
-                self.disconnect(&id, "stalled");
-            }
+        self.check_stalls();
+        // Peers that do not read what we send go.
+        let deaf: Vec<(NodeId, usize)> = self
+            .peers
+            .values()
+            .filter_map(|p| p.overflow.map(|n| (p.info.id, n)))
+            .collect();
+        for (id, n) in deaf {
+            tracing::info!(
+                "disconnecting {}: it does not read ({n} bytes queued)",
+                id.short()
+            );
+            self.disconnect(&id, Close::NotReading, "does not read");
         }
         // Pings.
         for p in self.peers.values_mut() {
             if p.last_ping.elapsed() >= PING_EVERY {
-                let n = unix_now() ^ p.conn_id.rotate_left(32);
-                p.ping = Some((n, Instant::now()));
+                let n = unix_now()
+                    ^ p.conn_id.rotate_left(32)
+                    ^ p.last_ping.elapsed().as_nanos() as u64;
+                if p.pings.len() >= PINGS_KEPT {
+                    p.pings.pop_front();
+                }
+                p.pings.push_back((n, Instant::now()));
                 p.last_ping = Instant::now();
-                p.info.bytes_out += 13;
                 p.send(Message::Ping(n));
             }
         }
@@ -1471,19 +1453,18 @@ impl Manager {
         if self.bans.len() != expired {
             self.save_records();
         }
-        // Headers beyond the queue from a peer with more work, when the queue runs low (also
-        // covers a missed announcement).
+        self.drop_undeliverable();
+        // Headers beyond the queue from the peer with the most work, while the queue is short
+        // (also covers a missed announcement).
         if self.wanted.len() < MAX_WANTED / 2 {
             let ours = self.node.snapshot().chainwork;
             let best = self
                 .peers
                 .values()
-                .filter(|p| p.info.work > ours && p.in_flight == 0)
+                .filter(|p| p.info.work > ours)
                 .max_by_key(|p| p.info.work)
                 .map(|p| p.info.id);
-            if let Some(id) = best
-                && self.queue.is_empty()
-            {
+            if let Some(id) = best {
                 self.ask_headers(&id);
             }
         }
@@ -1491,6 +1472,97 @@ impl Manager {
         self.announce_tip();
         self.dial_due();
         self.publish();
+    }
+
+    /// A peer with blocks asked of it that delivered none for [`STALL_TIMEOUT`] loses those
+    /// requests (they go to any other peer that can give them) and counts a stall. After
+    /// [`MAX_STALLS`] in a row it goes, banned if it stalled on blocks whose headers it sent
+    /// us itself.
+    fn check_stalls(&mut self) {
+        let now = Instant::now();
+        let stalled: Vec<NodeId> = self
+            .peers
+            .values()
+            .filter(|p| p.in_flight > 0 && now.duration_since(p.last_delivery) > STALL_TIMEOUT)
+            .map(|p| p.info.id)
+            .collect();
+        for id in stalled {
+            let mut own = false;
+            for w in self.wanted.values_mut() {
+                if matches!(w.asked, Some((p, _)) if p == id) && w.got.is_none() {
+                    w.asked = None;
+                    w.lacking.push(id);
+                    own |= w.from.contains(&id);
+                }
+            }
+            let Some(p) = self.peers.get_mut(&id) else {
+                continue;
+            };
+            p.in_flight = 0;
+            p.stalls += 1;
+            p.last_delivery = now;
+            tracing::info!(
+                "peer {} delivered no block for {} s: its requests go elsewhere",
+                id.short(),
+                STALL_TIMEOUT.as_secs()
+            );
+            if p.stalls >= MAX_STALLS {
+                if own {
+                    self.ban(
+                        id,
+                        &format!("announced blocks and did not deliver them ({MAX_STALLS} stalls)"),
+                    );
+                } else {
+                    tracing::info!("dropping peer {}: stalled block downloads", id.short());
+                    self.disconnect(&id, Close::Normal, "stalled");
+                }
+            }
+        }
+    }
+
+    /// Drop queued blocks that no connected peer can give (every peer that could lacks them,
+    /// or the ones that sent their headers left or were banned), with their descendants:
+    /// headers-only branches nobody delivers must not hold up anything else.
+    fn drop_undeliverable(&mut self) {
+        let mut dropped: HashSet<BlockHash> = HashSet::new();
+        for h in &self.queue {
+            let Some(w) = self.wanted.get(h) else {
+                continue;
+            };
+            if dropped.contains(&w.prev) {
+                dropped.insert(*h);
+                continue;
+            }
+            if w.got.is_some() || w.asked.is_some() {
+                continue;
+            }
+            let deliverable = self.peers.iter().any(|(id, p)| {
+                !w.lacking.contains(id)
+                    && (w.from.contains(id) || p.known.contains(&h.0) || w.height <= p.info.height)
+            });
+            if !deliverable {
+                dropped.insert(*h);
+            }
+        }
+        if dropped.is_empty() {
+            return;
+        }
+        tracing::info!(
+            "dropping {} queued block(s) that no peer delivers",
+            dropped.len()
+        );
+        self.queue.retain(|h| !dropped.contains(h));
+        for h in &dropped {
+            if let Some(Wanted {
+                asked: Some((p, _)),
+                got: None,
+                ..
+            }) = self.wanted.remove(h)
+                && let Some(peer) = self.peers.get_mut(&p)
+            {
+                peer.in_flight = peer.in_flight.saturating_sub(1);
+            }
+        }
     }
 
     fn add_to_book(&mut self, addr: SocketAddr, id: Option<NodeId>, pinned: bool) {
@@ -1560,12 +1632,29 @@ impl Manager {
                 // Until the dial says otherwise, do not try again for a while.
                 b.next_try = now + (1u64 << b.failures.min(8)).min(MAX_BACKOFF_SECS);
             }
-            let transport = self.transport.clone();
-            let hello = current_hello(&self.hello_base, &self.node);
-            let events = self.events_tx.clone();
-            let target = PeerAddr::new(e.addr, if e.pinned { e.id } else { None });
-            tokio::spawn(dial(transport, target, hello, events));
+            self.spawn_dial(PeerAddr::new(e.addr, if e.pinned { e.id } else { None }));
         }
+    }
+
+    /// Dial `target` and run the connection in a task of its own.
+    fn spawn_dial(&self, target: PeerAddr) {
+        let transport = self.transport.clone();
+        let hello = current_hello(&self.hello_base, &self.node);
+        let events = self.events_tx.clone();
+        let node = self.node.clone();
+        let rates = self.config.rates;
+        tokio::spawn(async move {
+            match transport.connect(target.addr, target.id).await {
+                Ok(conn) => {
+                    run_connection(conn, hello, events, Some(target.addr), node, rates).await
+                }
+                Err(e) => {
+                    let _ = events
+                        .send(PeerEvent::DialFailed(target.addr, e.to_string()))
+                        .await;
+                }
+            }
+        });
     }
 
     fn load_records(&mut self) {
@@ -1622,7 +1711,16 @@ impl Manager {
     }
 
     fn publish(&mut self) {
-        let mut peers: Vec<PeerInfo> = self.peers.values().map(|p| p.info.clone()).collect();
+        let mut peers: Vec<PeerInfo> = self
+            .peers
+            .values()
+            .map(|p| {
+                let mut info = p.info.clone();
+                info.bytes_in = p.activity.bytes_in.load(Ordering::Relaxed);
+                info.bytes_out = p.activity.bytes_out.load(Ordering::Relaxed);
+                info
+            })
+            .collect();
         peers.sort_by_key(|p| p.addr);
         let now = unix_now();
         self.view.send_replace(P2pView {
