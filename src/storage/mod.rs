@@ -810,3 +810,77 @@ impl Batch<'_> {
         Ok(())
     }
 }
+
+// ---- Space figures (for `chain-tui bench soak`) ----
+
+/// How the store's file is used: redb's own figures for the whole file and each table.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StoreSpace {
+    /// Length of the file.
+    pub file_bytes: u64,
+    /// Pages in use (the rest of the file is free space redb keeps for later writes).
+    pub allocated_bytes: u64,
+    /// Keys and values.
+    pub stored_bytes: u64,
+    /// Branch pages, table roots and redb's own tables.
+    pub metadata_bytes: u64,
+    /// Unused space inside allocated pages, and free pages.
+    pub fragmented_bytes: u64,
+    pub tables: Vec<TableSpace>,
+}
+
+/// One table's share of [`StoreSpace`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TableSpace {
+    pub name: &'static str,
+    pub entries: u64,
+    pub stored_bytes: u64,
+    /// Leaf and branch pages, in bytes.
+    pub page_bytes: u64,
+    pub fragmented_bytes: u64,
+}
+
+impl Store {
+    /// Space figures. Walks every page of every table (it reads the whole file), so call it
+    /// rarely: it is a measurement, not a status.
+    pub fn space(&self) -> Result<StoreSpace> {
+        use redb::ReadableTableMetadata;
+        let file_bytes = std::fs::metadata(&self.path)
+            .map(|m| m.len())
+            .map_err(|e| StoreError::Db(e.to_string()))?;
+        let tx = self.db.begin_write()?;
+        let stats = tx.stats()?;
+        let page = stats.page_size() as u64;
+        let mut tables = Vec::new();
+        {
+            let b = open_tables(&tx)?;
+            let mut add = |name: &'static str, s: redb::TableStats, entries: u64| {
+                tables.push(TableSpace {
+                    name,
+                    entries,
+                    stored_bytes: s.stored_bytes(),
+                    page_bytes: (s.leaf_pages() + s.branch_pages()) * page,
+                    fragmented_bytes: s.fragmented_bytes(),
+                })
+            };
+            macro_rules! table {
+                ($($field:ident: $name:literal),*) => {$(
+                    add($name, b.$field.stats()?, b.$field.len()?);
+                )*};
+            }
+            table!(meta: "meta", index: "block_index", blocks: "blocks", active: "active_chain",
+                utxo: "utxo", undo: "undo", txindex: "tx_index", addr_coins: "address_coins",
+                addr_hist: "address_history", leaves: "leaves", mempool: "mempool",
+                net: "net_records");
+        }
+        tx.abort()?;
+        Ok(StoreSpace {
+            file_bytes,
+            allocated_bytes: stats.allocated_pages() * page,
+            stored_bytes: stats.stored_bytes(),
+            metadata_bytes: stats.metadata_bytes(),
+            fragmented_bytes: stats.fragmented_bytes(),
+            tables,
+        })
+    }
+}
