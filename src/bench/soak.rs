@@ -1,8 +1,9 @@
 //! `chain-tui bench soak`: resources over time. A regtest node in a temporary data dir mines to
 //! its wallet's address with the peer-to-peer layer and the API running, as `chain-tui node
 //! --mine` would, and every K blocks the process's resident memory (VmRSS of
-//! /proc/self/status), the chain store's file size and the space redb says it uses are
-//! recorded, so a curve that grows with the chain shows up.
+//! /proc/self/status), the bytes in redb's page cache and the chain store's file size are
+//! recorded, so a curve that grows with the chain shows up; redb's space figures per table
+//! close the run.
 
 use crate::core::params::Network;
 use crate::node::p2p::{self, P2pConfig};
@@ -35,6 +36,8 @@ pub struct SoakSample {
     pub rss_bytes: Option<u64>,
     /// Length of the chain store's file.
     pub store_bytes: u64,
+    /// Bytes in redb's page cache.
+    pub cache_bytes: u64,
 }
 
 /// The whole run.
@@ -61,7 +64,7 @@ pub fn rss_bytes() -> Option<u64> {
         .map(|kb| kb * 1024)
 }
 
-fn sample(dir: &Path, height: u64, start: Instant) -> SoakSample {
+fn sample(node: &NodeHandle, dir: &Path, height: u64, start: Instant) -> SoakSample {
     let store_bytes = std::fs::metadata(store_path(dir))
         .map(|m| m.len())
         .unwrap_or(0);
@@ -70,6 +73,7 @@ fn sample(dir: &Path, height: u64, start: Instant) -> SoakSample {
         seconds: start.elapsed().as_secs_f64(),
         rss_bytes: rss_bytes(),
         store_bytes,
+        cache_bytes: node.store().cache_bytes() as u64,
     }
 }
 
@@ -125,7 +129,7 @@ async fn mine_and_sample(
         .seconds
         .map(|s| start + Duration::from_secs_f64(s.max(0.0)));
     let mut watch = node.watch();
-    let mut samples = vec![sample(dir, node.snapshot().height, start)];
+    let mut samples = vec![sample(node, dir, node.snapshot().height, start)];
     let mut next = every;
     node.set_mining(config.threads.max(1), Some(address))
         .await?;
@@ -133,7 +137,7 @@ async fn mine_and_sample(
     loop {
         let height = watch.borrow_and_update().height;
         if height >= next {
-            samples.push(sample(dir, height, start));
+            samples.push(sample(node, dir, height, start));
             next = (height / every + 1) * every;
         }
         if height >= config.blocks {
@@ -166,7 +170,7 @@ async fn mine_and_sample(
     node.set_mining(0, None).await?;
     let last = node.snapshot().height;
     if samples.last().is_none_or(|s| s.height != last) {
-        samples.push(sample(dir, last, start));
+        samples.push(sample(node, dir, last, start));
     }
     let space = match node.store().space() {
         Ok(s) => Some(s),
@@ -212,7 +216,7 @@ impl SoakReport {
     /// The table and the summary lines.
     pub fn text(&self) -> String {
         let mut t = String::from(
-            "  height  seconds   RSS MB  store MB  store B/block  B/block since last sample\n",
+            "  height  seconds   RSS MB  cache MB  store MB  store B/block  B/block since last sample\n",
         );
         let mut prev: Option<&SoakSample> = None;
         for s in &self.samples {
@@ -227,12 +231,13 @@ impl SoakReport {
                 _ => "-".into(),
             };
             t.push_str(&format!(
-                "{:>8} {:>8.1} {:>8} {:>9.1} {:>14} {:>26}\n",
+                "{:>8} {:>8.1} {:>8} {:>9.1} {:>9.1} {:>14} {:>26}\n",
                 s.height,
                 s.seconds,
                 s.rss_bytes
                     .map(|r| format!("{:.1}", r as f64 / MB))
                     .unwrap_or_else(|| "n/a".into()),
+                s.cache_bytes as f64 / MB,
                 s.store_bytes as f64 / MB,
                 per_block,
                 since,
@@ -305,6 +310,7 @@ impl SoakReport {
                     "seconds": s.seconds,
                     "rss_bytes": s.rss_bytes,
                     "store_bytes": s.store_bytes,
+                    "cache_bytes": s.cache_bytes,
                     "store_bytes_per_block": s.store_bytes.checked_div(s.height),
                 })
             })
@@ -347,6 +353,7 @@ mod tests {
             seconds: height as f64,
             rss_bytes: Some(rss),
             store_bytes: height * 1000,
+            cache_bytes: 0,
         }
     }
 

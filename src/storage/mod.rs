@@ -27,6 +27,12 @@ use tables::*;
 /// Version of the on-disk layout.
 const FORMAT: u32 = 1;
 
+/// redb's page cache (read cache and write buffer together) at most. redb's default, 1 GiB,
+/// kept every page read or written until the cache held that much: resident memory grew with
+/// the chain. Mining and sync touch the branch pages and a few leaves per block, which this
+/// holds many times over; other reads come from the operating system's file cache.
+pub const CACHE_BYTES: usize = 32 << 20;
+
 /// A storage failure. Corruption and foreign files are reported, never panicked on.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -146,7 +152,7 @@ impl Store {
             reason,
         };
         let existed = path.exists();
-        let db = match Database::builder().create(path) {
+        let db = match Database::builder().set_cache_size(CACHE_BYTES).create(path) {
             Ok(db) => db,
             Err(redb::DatabaseError::DatabaseAlreadyOpen) => {
                 return Err(open_err("it is in use by another chain-tui process".into()));
@@ -882,5 +888,12 @@ impl Store {
             fragmented_bytes: stats.fragmented_bytes(),
             tables,
         })
+    }
+}
+
+impl Store {
+    /// Bytes in redb's page cache now (read cache and write buffer).
+    pub fn cache_bytes(&self) -> usize {
+        self.db.cache_stats().used_bytes()
     }
 }
