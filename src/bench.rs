@@ -1,6 +1,8 @@
 //! Benchmarks behind `chain-tui bench`: a generator of regtest chains with real signed
 //! transactions, and timed runs of import, peer-to-peer sync and signature verification on
-//! this machine.
+//! this machine; [`soak`] watches resources while a node mines for a long time.
+
+pub mod soak;
 
 use crate::core::address::Address;
 use crate::core::amount::Amount;

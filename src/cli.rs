@@ -266,6 +266,25 @@ pub enum BenchCmd {
         #[arg(long, default_value_t = 2.0)]
         seconds: f64,
     },
+    /// Resources over time: a regtest node (with its network layer and API) mines to its wallet
+    /// in a temporary dir; resident memory and store size are sampled every K blocks.
+    Soak {
+        /// Stop at this height.
+        #[arg(long, default_value_t = 200_000)]
+        blocks: u64,
+        /// Stop after this many seconds, whatever the height.
+        #[arg(long)]
+        seconds: Option<f64>,
+        /// Sample every K blocks (default: blocks / 20).
+        #[arg(long)]
+        every: Option<u64>,
+        /// Blocks before the memory curve counts (default: blocks / 10).
+        #[arg(long)]
+        warmup: Option<u64>,
+        /// Mining threads.
+        #[arg(long, default_value_t = 1)]
+        threads: usize,
+    },
 }
 
 /// The default data dir of `network`.
@@ -1141,6 +1160,32 @@ async fn bench(g: &Global, b: BenchCmd) -> Result<Output> {
                     .await?
                     .map_err(|e| anyhow!(e))?;
             Ok(out(text, json))
+        }
+        BenchCmd::Soak {
+            blocks,
+            seconds,
+            every,
+            warmup,
+            threads,
+        } => {
+            if blocks == 0 || threads == 0 || every == Some(0) {
+                bail!("--blocks, --threads and --every must be at least 1");
+            }
+            if seconds.is_some_and(|s| !(s > 0.0 && s.is_finite())) {
+                bail!("--seconds must be a positive number");
+            }
+            let config = crate::bench::soak::SoakConfig {
+                blocks,
+                seconds,
+                every: every.unwrap_or((blocks / 20).max(1)),
+                threads,
+                warmup: warmup.unwrap_or(blocks / 10),
+            };
+            let tmp = tempdir_for("soak")?;
+            let r = crate::bench::soak::run(&config, &tmp).await;
+            let _ = std::fs::remove_dir_all(&tmp);
+            let r = r?;
+            Ok(out(r.text(), r.json()))
         }
         BenchCmd::Import { blocks } => {
             let _ = g;

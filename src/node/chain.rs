@@ -21,6 +21,10 @@ const MAX_ORPHANS: usize = 256;
 const MAX_INVALID: usize = 10_000;
 /// Ancestors the difficulty rule and the median-time rule look at.
 const MTP_SPAN: usize = 11;
+/// Block facts kept in memory for ancestor walks (a walk needs the difficulty window and the
+/// median-time span; anything else is read back from the store). Once full the map starts
+/// again, empty and small, so it never holds more than this many entries nor the room for them.
+const MAX_SAMPLES: usize = 4_096;
 
 /// Why a block was not accepted.
 #[derive(Debug, thiserror::Error)]
@@ -388,8 +392,8 @@ impl Chain {
     }
 
     fn remember(&mut self, meta: &BlockMeta) {
-        if self.samples.len() > 50_000 {
-            self.samples.clear();
+        if self.samples.len() >= MAX_SAMPLES {
+            self.samples = HashMap::new();
         }
         if let Ok(target) = meta.header.bits.to_target() {
             self.samples.insert(
@@ -649,4 +653,45 @@ pub fn confirmed_txids(change: &TipChange) -> HashSet<Txid> {
         .iter()
         .flat_map(|(b, _)| b.txs.iter().map(|t| t.txid()))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::params::Network;
+    use crate::node::verify::ParallelVerifier;
+    use crate::storage::BlockStatus;
+
+    /// The map of block facts grew with the chain up to 50,000 entries (about 7 MB with its
+    /// table, kept after a clear); it now stays within [`MAX_SAMPLES`] entries and room.
+    #[test]
+    fn block_facts_in_memory_stay_bounded_as_the_chain_grows() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Store::open(&dir.path().join("chain.redb"), Network::Regtest).expect("open");
+        let params = store.params();
+        let mut chain = Chain::new(store, Box::new(ParallelVerifier::new(1)));
+        let mut header = params.genesis.header;
+        for height in 1..=60_000u64 {
+            header.prev = header.hash();
+            header.time += 1;
+            chain.remember(&BlockMeta {
+                header,
+                height,
+                chainwork: Default::default(),
+                status: BlockStatus::Valid,
+                size: 0,
+                tx_count: 1,
+            });
+            assert!(
+                chain.samples.len() <= MAX_SAMPLES,
+                "{} block facts in memory at height {height}",
+                chain.samples.len()
+            );
+        }
+        assert!(
+            chain.samples.capacity() <= 2 * MAX_SAMPLES,
+            "room for {} block facts kept",
+            chain.samples.capacity()
+        );
+    }
 }

@@ -27,6 +27,12 @@ use tables::*;
 /// Version of the on-disk layout.
 const FORMAT: u32 = 1;
 
+/// redb's page cache (read cache and write buffer together) at most. redb's default, 1 GiB,
+/// kept every page read or written until the cache held that much: resident memory grew with
+/// the chain. Mining and sync touch the branch pages and a few leaves per block, which this
+/// holds many times over; other reads come from the operating system's file cache.
+pub const CACHE_BYTES: usize = 32 << 20;
+
 /// A storage failure. Corruption and foreign files are reported, never panicked on.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -146,7 +152,7 @@ impl Store {
             reason,
         };
         let existed = path.exists();
-        let db = match Database::builder().create(path) {
+        let db = match Database::builder().set_cache_size(CACHE_BYTES).create(path) {
             Ok(db) => db,
             Err(redb::DatabaseError::DatabaseAlreadyOpen) => {
                 return Err(open_err("it is in use by another chain-tui process".into()));
@@ -808,5 +814,86 @@ impl Batch<'_> {
     pub fn add_mempool(&mut self, tx: &Transaction) -> Result<()> {
         self.mempool.insert(tx.txid().0, tx.encode().as_slice())?;
         Ok(())
+    }
+}
+
+// ---- Space figures (for `chain-tui bench soak`) ----
+
+/// How the store's file is used: redb's own figures for the whole file and each table.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StoreSpace {
+    /// Length of the file.
+    pub file_bytes: u64,
+    /// Pages in use (the rest of the file is free space redb keeps for later writes).
+    pub allocated_bytes: u64,
+    /// Keys and values.
+    pub stored_bytes: u64,
+    /// Branch pages, table roots and redb's own tables.
+    pub metadata_bytes: u64,
+    /// Unused space inside allocated pages, and free pages.
+    pub fragmented_bytes: u64,
+    pub tables: Vec<TableSpace>,
+}
+
+/// One table's share of [`StoreSpace`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TableSpace {
+    pub name: &'static str,
+    pub entries: u64,
+    pub stored_bytes: u64,
+    /// Leaf and branch pages, in bytes.
+    pub page_bytes: u64,
+    pub fragmented_bytes: u64,
+}
+
+impl Store {
+    /// Space figures. Walks every page of every table (it reads the whole file), so call it
+    /// rarely: it is a measurement, not a status.
+    pub fn space(&self) -> Result<StoreSpace> {
+        use redb::ReadableTableMetadata;
+        let file_bytes = std::fs::metadata(&self.path)
+            .map(|m| m.len())
+            .map_err(|e| StoreError::Db(e.to_string()))?;
+        let tx = self.db.begin_write()?;
+        let stats = tx.stats()?;
+        let page = stats.page_size() as u64;
+        let mut tables = Vec::new();
+        {
+            let b = open_tables(&tx)?;
+            let mut add = |name: &'static str, s: redb::TableStats, entries: u64| {
+                tables.push(TableSpace {
+                    name,
+                    entries,
+                    stored_bytes: s.stored_bytes(),
+                    page_bytes: (s.leaf_pages() + s.branch_pages()) * page,
+                    fragmented_bytes: s.fragmented_bytes(),
+                })
+            };
+            macro_rules! table {
+                ($($field:ident: $name:literal),*) => {$(
+                    add($name, b.$field.stats()?, b.$field.len()?);
+                )*};
+            }
+            table!(meta: "meta", index: "block_index", blocks: "blocks", active: "active_chain",
+                utxo: "utxo", undo: "undo", txindex: "tx_index", addr_coins: "address_coins",
+                addr_hist: "address_history", leaves: "leaves", mempool: "mempool",
+                net: "net_records");
+        }
+        tx.abort()?;
+        Ok(StoreSpace {
+            file_bytes,
+            allocated_bytes: stats.allocated_pages() * page,
+            stored_bytes: stats.stored_bytes(),
+            metadata_bytes: stats.metadata_bytes(),
+            fragmented_bytes: stats.fragmented_bytes(),
+            tables,
+        })
+    }
+}
+
+impl Store {
+    /// Bytes in redb's page cache now (read cache and write buffer).
+    pub fn cache_bytes(&self) -> usize {
+        self.db.cache_stats().used_bytes()
     }
 }

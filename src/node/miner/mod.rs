@@ -1,7 +1,8 @@
 //! The miner: N OS threads scanning nonces of the current block template with the selected
 //! kernel. A new template (tip or mempool changed) replaces the job at once; every thread drops
-//! the stale job on its next chunk (a few milliseconds). Found blocks go to a callback; hashes
-//! are counted for the hashrate.
+//! the stale job on its next chunk (a few milliseconds). Found blocks go to a callback, at most
+//! one per job (threads that solve the same job too late keep quiet); hashes are counted for the
+//! hashrate.
 
 pub mod kernel;
 
@@ -44,6 +45,8 @@ pub type OnFound = Arc<dyn Fn(Arc<Job>, u64) + Send + Sync>;
 struct Shared {
     job: Mutex<Option<Arc<Job>>>,
     seq: AtomicU64,
+    /// Highest job seq already reported solved.
+    solved: AtomicU64,
     stop: AtomicBool,
     hashes: AtomicU64,
     kernel: Box<dyn Kernel>,
@@ -62,6 +65,7 @@ impl Miner {
             shared: Arc::new(Shared {
                 job: Mutex::new(None),
                 seq: AtomicU64::new(0),
+                solved: AtomicU64::new(0),
                 stop: AtomicBool::new(false),
                 hashes: AtomicU64::new(0),
                 kernel,
@@ -147,7 +151,12 @@ fn mine_loop(shared: &Shared, index: u64) {
                     shared
                         .hashes
                         .fetch_add(found - nonce + 1, Ordering::Relaxed);
-                    (shared.on_found)(job.clone(), found);
+                    // Only the first thread to solve a job reports it: a second solution of
+                    // the same template would be a competing block on the same parent, stored
+                    // as a stale side branch (and a leaf) for good.
+                    if shared.solved.fetch_max(job.seq, Ordering::SeqCst) < job.seq {
+                        (shared.on_found)(job.clone(), found);
+                    }
                     // Wait for the next template rather than solving this one twice.
                     while !shared.stop.load(Ordering::Relaxed)
                         && shared.seq.load(Ordering::SeqCst) == seq
@@ -205,4 +214,46 @@ pub fn bench(kernel: &dyn Kernel, threads: usize, seconds: f64) -> u64 {
     });
     let elapsed = start.elapsed().as_nanos().max(1);
     (u128::from(total.load(Ordering::Relaxed)) * 1_000_000_000 / elapsed) as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::params::Network;
+    use crate::core::pow::U256;
+
+    /// Every thread solving one easy template reported its own block: with two threads each
+    /// height of a regtest chain got a stale twin in the store, and a leaf, for good.
+    #[test]
+    fn a_job_is_reported_solved_once_whatever_the_threads() {
+        let found = Arc::new(Mutex::new(Vec::new()));
+        let sink = found.clone();
+        let kernel = kernel::select(None).expect("a mining kernel");
+        let mut miner = Miner::new(
+            kernel,
+            Arc::new(move |job: Arc<Job>, nonce| {
+                if let Ok(mut f) = sink.lock() {
+                    f.push((job.seq, nonce));
+                }
+            }),
+        );
+        let block = Network::Regtest.params().genesis.clone();
+        // Every hash meets this target: each thread solves the job with its first nonce.
+        miner.set_job(Some(Job::new(1, block, Target(U256::MAX))));
+        miner.set_threads(4);
+        // Wait until the threads stop hashing (all have solved the job), at most 5 s.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let mut last = u64::MAX;
+        while Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(100));
+            let now = miner.total_hashes();
+            if now == last && found.lock().map(|f| !f.is_empty()).unwrap_or(false) {
+                break;
+            }
+            last = now;
+        }
+        miner.set_threads(0);
+        let found = found.lock().map(|f| f.clone()).unwrap_or_default();
+        assert_eq!(found.len(), 1, "solutions reported for one job: {found:?}");
+    }
 }
