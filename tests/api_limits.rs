@@ -410,14 +410,16 @@ async fn a_long_mine_is_a_job_to_follow_and_cancel() {
 
     // Many blocks: 202 at once, with the job to follow.
     let t = Instant::now();
-    let resp = api
-        .http
-        .post(api.url("/mine"))
-        .bearer_auth(&api.token)
-        .json(&json!({ "blocks": 100_000, "threads": 1 }))
-        .send()
-        .await
-        .unwrap();
+    let resp = within(
+        "POST /mine of 100,000 blocks",
+        api.http
+            .post(api.url("/mine"))
+            .bearer_auth(&api.token)
+            .json(&json!({ "blocks": 100_000, "threads": 1 }))
+            .send(),
+    )
+    .await
+    .unwrap();
     assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
     assert_eq!(resp.status().as_u16(), 202);
     let location = resp.headers()["location"].to_str().unwrap().to_string();
