@@ -664,3 +664,33 @@ async fn chain_import_is_read_as_it_arrives_and_refused_early() {
     other.stop().await;
     api.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_mine_through_a_running_node_follows_the_job() {
+    let node = Child::start();
+    let data = node._dir.path().join("data");
+    let run = |args: &[&str]| {
+        std::process::Command::new(BIN)
+            .args(["--network", "regtest", "--data-dir"])
+            .arg(&data)
+            .args(args)
+            .env_remove("CHAIN_TUI_DATA_DIR")
+            .output()
+            .expect("chain-tui runs")
+    };
+    // More blocks than are answered at once: the API makes a job and the CLI follows it.
+    let out = run(&["--json", "mine", "--blocks", "40", "--threads", "1"]);
+    assert!(out.status.success(), "{out:?}");
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["blocks"].as_array().unwrap().len(), 40, "{v}");
+    assert_eq!(v["height"], 40);
+    let info: Value = serde_json::from_slice(&run(&["--json", "chain", "info"]).stdout).unwrap();
+    assert_eq!(info["tip"], v["tip"]);
+    // Too many threads: refused before anything runs.
+    let out = run(&["mine", "--blocks", "1", "--threads", "100000"]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("at most"),
+        "{out:?}"
+    );
+}
