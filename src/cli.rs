@@ -455,8 +455,8 @@ fn prepare(g: &Global, cmd: Command) -> Result<Job> {
         Command::Wallet(WalletCmd::Balance) => Job::Balance,
         Command::Wallet(WalletCmd::History) => Job::History,
         Command::Mine { blocks, threads } => {
-            if threads == Some(0) {
-                bail!("--threads must be at least 1");
+            if let Some(t) = threads {
+                check_threads(t)?;
             }
             Job::Mine { blocks, threads }
         }
@@ -589,8 +589,14 @@ async fn remote_command(api: &ApiClient, net: Network, job: Job) -> Result<(Valu
         Job::History => api.get("/wallet/history").await?,
         Job::Mine { blocks, threads } => {
             let threads = threads.unwrap_or_else(default_threads);
-            api.post("/mine", &json!({ "blocks": blocks, "threads": threads }))
-                .await?
+            let v = api
+                .post("/mine", &json!({ "blocks": blocks, "threads": threads }))
+                .await?;
+            if v["kind"] == "mine" && v["id"].is_u64() {
+                follow_mine_job(api, &v).await?
+            } else {
+                v
+            }
         }
         Job::Send {
             to,
@@ -879,6 +885,62 @@ fn render(kind: Kind, v: &Value) -> String {
     }
 }
 
+/// A larger `mine` through the API is a job: follow it until it ends (Ctrl-C cancels it) and
+/// answer as a direct mine does.
+async fn follow_mine_job(api: &ApiClient, job: &Value) -> Result<Value> {
+    let path = format!("/jobs/{}", job["id"]);
+    let cancel = tokio::signal::ctrl_c();
+    tokio::pin!(cancel);
+    let mut cancelled = false;
+    loop {
+        let v = api.get(&path).await?;
+        match v["state"].as_str() {
+            Some("done") => {
+                return Ok(
+                    json!({ "blocks": v["blocks"], "height": v["height"], "tip": v["tip"] }),
+                );
+            }
+            Some("cancelled") => bail!(
+                "mining cancelled after {} of {} blocks; height {} tip {}",
+                v["mined"],
+                v["requested"],
+                v["height"],
+                jstr(&v, "tip")
+            ),
+            Some("failed") => bail!(
+                "mining failed after {} of {} blocks: {}",
+                v["mined"],
+                v["requested"],
+                jstr(&v["error"], "error")
+            ),
+            _ => {}
+        }
+        if cancelled {
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            continue;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(std::time::Duration::from_millis(200)) => {}
+            _ = &mut cancel => {
+                cancelled = true;
+                api.delete(&path).await?;
+            }
+        }
+    }
+}
+
+/// `--threads`: at least 1, at most the miner's cap (four per core).
+pub fn check_threads(threads: usize) -> Result<usize> {
+    let max = miner::max_threads();
+    if threads == 0 {
+        bail!("--threads must be at least 1");
+    }
+    if threads > max {
+        bail!("--threads: at most {max} (four per core), got {threads}");
+    }
+    Ok(threads)
+}
+
 /// All cores.
 pub fn default_threads() -> usize {
     std::thread::available_parallelism()
@@ -938,7 +1000,7 @@ async fn run_node(g: &Global, args: NodeArgs) -> Result<()> {
         g.network,
         view.listen.map(|a| a.to_string()).unwrap_or_default()
     );
-    let threads = args.threads.unwrap_or_else(default_threads).max(1);
+    let threads = check_threads(args.threads.unwrap_or_else(default_threads).max(1))?;
     let wallet = open_wallet(g)
         .map(|w| std::sync::Arc::new(std::sync::Mutex::new(w)))
         .map_err(|e| format!("{e:#}"));
@@ -987,10 +1049,7 @@ async fn run_node(g: &Global, args: NodeArgs) -> Result<()> {
 
 /// The dashboard's settings from the command line (same defaults as `node`).
 fn tui_config(g: &Global, args: NodeArgs) -> Result<crate::tui::TuiConfig> {
-    let threads = args.threads.unwrap_or_else(default_threads);
-    if threads == 0 {
-        bail!("--threads must be at least 1");
-    }
+    let threads = check_threads(args.threads.unwrap_or_else(default_threads))?;
     let api = args.api_addr(g.network);
     Ok(crate::tui::TuiConfig {
         data_dir: g.data_dir()?,

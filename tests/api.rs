@@ -308,7 +308,8 @@ async fn every_read_endpoint_answers_from_the_live_node() {
     );
 
     // Chain check, difficulty, peers, mining.
-    let v = api.ok("/validate").await;
+    let (s, v) = api.get_auth("/validate").await;
+    assert_eq!(s, 200, "{v}");
     assert_eq!(v["valid"], true);
     assert_eq!(v["height"], 13);
     let d = api.ok("/difficulty").await;
@@ -399,6 +400,7 @@ async fn every_write_needs_the_token_and_waits_before_refusing() {
         for token in [None, Some("wrong"), Some(&api.token[..63])] {
             let mut req = match r.method {
                 "GET" => api.http.get(api.url(&path)),
+                "DELETE" => api.http.delete(api.url(&path)),
                 _ => api.http.post(api.url(&path)).json(&json!({ "blocks": 1 })),
             };
             if let Some(t) = token {
@@ -738,7 +740,7 @@ async fn bad_input_to_every_write_endpoint_gets_a_4xx_and_changes_nothing() {
 
     assert_eq!(api.state(), before, "no refused request changed anything");
     assert_eq!(api.tn.node.snapshot().mining_threads, 0);
-    assert_eq!(api.ok("/validate").await["valid"], true);
+    assert_eq!(api.get_auth("/validate").await.1["valid"], true);
     api.stop().await;
 }
 

@@ -79,6 +79,14 @@ impl ApiClient {
         answer(req.send().await).await
     }
 
+    pub async fn delete(&self, path: &str) -> Result<Value, ApiError> {
+        let req = self
+            .http
+            .delete(format!("{}{path}", self.base))
+            .bearer_auth(&self.token);
+        answer(req.send().await).await
+    }
+
     pub async fn post_bytes(&self, path: &str, body: Vec<u8>) -> Result<Value, ApiError> {
         let req = self
             .http

@@ -1,16 +1,20 @@
 //! The REST/JSON API: an axum server on 127.0.0.1 that lets scripts and other programs do what
 //! a person does in the dashboard, through the node handle only. It owns `node.json` (the
 //! address and bearer token a running node leaves in its data dir), authentication, request
-//! limits, JSON errors and metrics; and the client the CLI uses to drive a running node.
+//! limits (connection cap, timeouts, limits on expensive reads), background jobs, JSON errors
+//! and metrics; and the client the CLI uses to drive a running node.
 
 pub mod bench;
 pub mod client;
+pub mod conn;
 pub mod error;
+pub(crate) mod jobs;
 pub mod metrics;
 pub mod routes;
 pub mod server;
 pub mod views;
 
+pub use conn::ApiLimits;
 pub use error::ApiError;
 pub use server::{ApiContext, ApiServer, NodeFile, StartError, node_file_path};
 

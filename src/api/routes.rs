@@ -2,7 +2,10 @@
 //! check), and a handler for each.
 
 use super::error::ApiError;
-use super::server::{ApiState, Authorized, JsonBody, MAX_BODY, check_host, raw_body};
+use super::server::{
+    ApiState, Authorized, JsonBody, MAX_BODY, body_timeout, busy, check_host, deadline, is_timeout,
+    too_large,
+};
 use super::views::{self, BlockId, parse_address, parse_txid};
 use crate::core::amount::Amount;
 use crate::core::block::Block;
@@ -95,8 +98,8 @@ pub const ROUTES: &[RouteDoc] = &[
     r(
         "GET",
         "/validate",
-        false,
-        "Re-verify the whole chain from genesis (as chain validate)",
+        true,
+        "Re-verify the whole chain from genesis (as chain validate); one at a time",
     ),
     r("GET", "/mempool", false, "Mempool transactions by fee rate"),
     r(
@@ -184,7 +187,19 @@ pub const ROUTES: &[RouteDoc] = &[
         "POST",
         "/mine",
         true,
-        "Mine N blocks now {\"blocks\": N, \"threads\"?}",
+        "Mine N blocks {\"blocks\": N, \"threads\"?}: the blocks, or 202 and a job to follow",
+    ),
+    r(
+        "GET",
+        "/jobs/{id}",
+        false,
+        "A mine job: state, blocks mined so far, and the result once finished",
+    ),
+    r(
+        "DELETE",
+        "/jobs/{id}",
+        true,
+        "Cancel a mine job; answers the job as it stopped",
     ),
     r(
         "POST",
@@ -241,15 +256,20 @@ pub(crate) fn router(state: Arc<ApiState>) -> Router {
         .route("/mining", get(mining).post(set_mining))
         .route("/mining/template", get(template))
         .route("/mine", get(mine_one).post(mine))
-        .route(
-            "/chain/import",
-            post(import).layer(DefaultBodyLimit::max(MAX_IMPORT)),
-        )
+        .route("/jobs/{id}", get(job).delete(cancel_job))
+        .route("/chain/import", post(import))
         .route("/metrics", get(metrics))
         .route("/openapi.json", get(openapi))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            deadline,
+        ))
+        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
+            state.limits.body_timeout,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             check_host,
@@ -329,18 +349,38 @@ fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
         .map_err(|e| ApiError::bad_request("bad_query", e.body_text()))
 }
 
-async fn chain(State(s): St, q: Result<Query<ChainQuery>, QueryRejection>) -> JsonResult {
-    let q = query(q)?;
-    let node = s.ctx.node.clone();
-    ok(blocking(move || {
-        views::chain_page(
-            &node,
+/// Pages of at most this many blocks (without hex) are cheap; larger ones wait their turn.
+const SMALL_PAGE: u64 = 20;
+
+async fn chain(State(s): St, q: Result<Query<ChainQuery>, QueryRejection>) -> Response {
+    let answer = async {
+        let q = query(q)?;
+        let (from, limit, hex) = (
             q.from.unwrap_or(0),
             q.limit.unwrap_or(100),
             q.hex.unwrap_or(false),
-        )
-    })
-    .await?)
+        );
+        let turn = if limit > SMALL_PAGE || hex {
+            Some(s.heavy_turn().await?)
+        } else {
+            None
+        };
+        let node = s.ctx.node.clone();
+        // Encoded on the blocking thread too, so a large page costs the async threads nothing.
+        blocking(move || {
+            let v = views::chain_page(&node, from, limit, hex)?;
+            let body = serde_json::to_vec(&v)
+                .map_err(|e| ApiError::internal(format!("encoding the page: {e}")))?;
+            drop(turn);
+            Ok(body)
+        })
+        .await
+    }
+    .await;
+    match answer {
+        Ok(body) => ([(header::CONTENT_TYPE, "application/json")], body).into_response(),
+        Err(e) => e.into_response(),
+    }
 }
 
 async fn block(State(s): St, Path(id): Path<String>) -> JsonResult {
@@ -364,9 +404,19 @@ async fn confirmations(State(s): St, Path(id): Path<String>) -> JsonResult {
     ok(views::confirmations(&s.ctx.node, &id)?)
 }
 
-async fn validate(State(s): St) -> JsonResult {
+async fn validate(_: Authorized, State(s): St) -> JsonResult {
+    let Ok(one) = s.validating.clone().try_acquire_owned() else {
+        return Err(busy("a chain validation is already running"));
+    };
+    let turn = s.heavy_turn().await?;
     let node = s.ctx.node.clone();
-    ok(blocking(move || views::validate(&node).map(|(v, _)| v)).await?)
+    // The permits go with the work: a client that gives up does not free them early.
+    ok(blocking(move || {
+        let v = views::validate(&node).map(|(v, _)| v);
+        drop((one, turn));
+        v
+    })
+    .await?)
 }
 
 async fn mempool(State(s): St) -> JsonResult {
@@ -572,12 +622,26 @@ struct RegisterBody {
     nodes: Vec<String>,
 }
 
+/// Most addresses one `POST /nodes/register` dials.
+pub const MAX_REGISTER: usize = 16;
+/// Longest `POST /nodes/register` waits for its dials (one dial gives up after 5 s).
+pub const REGISTER_WAIT: Duration = Duration::from_secs(7);
+
 async fn register(_: Authorized, State(s): St, JsonBody(b): JsonBody<RegisterBody>) -> JsonResult {
     let p = s.ctx.p2p.as_ref().ok_or_else(no_network)?;
     if b.nodes.is_empty() {
         return Err(ApiError::bad_request(
             "bad_nodes",
             "nodes: give at least one address",
+        ));
+    }
+    if b.nodes.len() > MAX_REGISTER {
+        return Err(ApiError::bad_request(
+            "bad_nodes",
+            format!(
+                "nodes: at most {MAX_REGISTER} addresses at once, got {}",
+                b.nodes.len()
+            ),
         ));
     }
     // Every address is checked before any is dialled.
@@ -589,10 +653,22 @@ async fn register(_: Authorized, State(s): St, JsonBody(b): JsonBody<RegisterBod
                 .map_err(|e| ApiError::bad_request("bad_address", format!("{n:?}: {e}")))
         })
         .collect::<Result<Vec<_>, _>>()?;
+    // All dialled at once; whatever has not answered by REGISTER_WAIT is reported as failed.
+    let dials = addrs.into_iter().map(|a| async move {
+        tokio::time::timeout(REGISTER_WAIT, p.connect(a))
+            .await
+            .unwrap_or_else(|_| {
+                Err(crate::node::NodeError::Config(format!(
+                    "no answer within {} s",
+                    REGISTER_WAIT.as_secs()
+                )))
+            })
+    });
+    let results = futures_util::future::join_all(dials).await;
     let mut connected = Vec::new();
     let mut failed = Vec::new();
-    for (text, a) in b.nodes.iter().zip(addrs) {
-        match p.connect(a).await {
+    for (text, r) in b.nodes.iter().zip(results) {
+        match r {
             Ok(id) => connected.push(json!({ "addr": text, "id": id.to_string() })),
             Err(e) => failed.push(json!({ "addr": text, "error": e.to_string() })),
         }
@@ -642,26 +718,35 @@ struct MiningBody {
     threads: Option<usize>,
 }
 
+/// Threads for mining: the default when not given, at least 1, at most
+/// [`miner::max_threads`](crate::node::miner::max_threads) (four per core).
+fn mining_threads(s: &ApiState, threads: Option<usize>) -> Result<usize, ApiError> {
+    let max = crate::node::miner::max_threads();
+    match threads {
+        Some(0) => Err(ApiError::bad_request(
+            "bad_threads",
+            "threads must be at least 1 to mine",
+        )),
+        Some(t) if t > max => Err(ApiError::bad_request(
+            "bad_threads",
+            format!("threads: at most {max} (four per core), got {t}"),
+        )),
+        Some(t) => Ok(t),
+        None => Ok(s.ctx.mine_threads.clamp(1, max)),
+    }
+}
+
 async fn set_mining(_: Authorized, State(s): St, JsonBody(b): JsonBody<MiningBody>) -> JsonResult {
-    let threads = match (b.mining, b.threads) {
-        (false, _) => 0,
-        (true, Some(0)) => {
-            return Err(ApiError::bad_request(
-                "bad_threads",
-                "threads must be at least 1 to mine",
-            ));
-        }
-        (true, Some(t)) if t > 1024 => {
-            return Err(ApiError::bad_request(
-                "bad_threads",
-                "threads: at most 1024",
-            ));
-        }
-        (true, t) => t.unwrap_or(s.ctx.mine_threads).max(1),
+    let threads = if b.mining {
+        mining_threads(&s, b.threads)?
+    } else {
+        0
     };
     let address = if threads > 0 {
         Some(receive_address(&s)?)
     } else {
+        // Off means off: a mine job stops too.
+        s.jobs.cancel_all().await;
         None
     };
     s.ctx.node.set_mining(threads, address).await?;
@@ -677,53 +762,151 @@ struct MineBody {
 
 /// Most blocks one `POST /mine` mines.
 pub const MAX_MINE: u64 = 100_000;
+/// A `POST /mine` of at most this many blocks is answered with the blocks when they are mined
+/// within [`MINE_WAIT`]; a larger one, or a slower one, with `202` and its job.
+pub const MINE_SYNC: u64 = 16;
+pub const MINE_WAIT: Duration = Duration::from_secs(15);
 
-async fn mine_blocks(s: &ApiState, blocks: u64, threads: Option<usize>) -> JsonResult {
-    if blocks == 0 || blocks > MAX_MINE {
-        return Err(ApiError::bad_request(
-            "bad_blocks",
-            format!("blocks must be 1 to {MAX_MINE}"),
-        ));
+async fn mine_blocks(s: &ApiState, blocks: u64, threads: Option<usize>) -> Response {
+    let answer = async {
+        if blocks == 0 || blocks > MAX_MINE {
+            return Err(ApiError::bad_request(
+                "bad_blocks",
+                format!("blocks must be 1 to {MAX_MINE}"),
+            ));
+        }
+        let threads = mining_threads(s, threads)?;
+        let address = receive_address(s)?;
+        let job = s.jobs.start_mine(&s.ctx.node, address, blocks, threads)?;
+        if blocks <= MINE_SYNC && job.wait(MINE_WAIT).await {
+            return Ok(match job.result() {
+                Some(Ok(v)) => axum::Json(v).into_response(),
+                Some(Err(e)) => e.into_response(),
+                None => ApiError::internal("a finished job without its result").into_response(),
+            });
+        }
+        Ok((
+            StatusCode::ACCEPTED,
+            [(header::LOCATION, format!("/jobs/{}", job.id))],
+            axum::Json(job.view()),
+        )
+            .into_response())
     }
-    let threads = match threads {
-        Some(0) => {
-            return Err(ApiError::bad_request(
-                "bad_threads",
-                "--threads must be at least 1",
-            ));
-        }
-        Some(t) if t > 1024 => {
-            return Err(ApiError::bad_request(
-                "bad_threads",
-                "threads: at most 1024",
-            ));
-        }
-        Some(t) => t,
-        None => s.ctx.mine_threads.max(1),
-    };
-    let address = receive_address(s)?;
-    ok(views::mine(&s.ctx.node, address, blocks, threads).await?)
+    .await;
+    answer.unwrap_or_else(IntoResponse::into_response)
 }
 
-async fn mine(_: Authorized, State(s): St, JsonBody(b): JsonBody<MineBody>) -> JsonResult {
+async fn mine(_: Authorized, State(s): St, JsonBody(b): JsonBody<MineBody>) -> Response {
     mine_blocks(&s, b.blocks.unwrap_or(1), b.threads).await
 }
 
-async fn mine_one(_: Authorized, State(s): St) -> JsonResult {
+async fn mine_one(_: Authorized, State(s): St) -> Response {
     mine_blocks(&s, 1, None).await
 }
 
+fn job_of(s: &ApiState, id: &str) -> Result<std::sync::Arc<super::jobs::MineJob>, ApiError> {
+    id.parse::<u64>()
+        .ok()
+        .and_then(|id| s.jobs.get(id))
+        .ok_or_else(|| ApiError::not_found(format!("no job {id:?}")))
+}
+
+async fn job(State(s): St, Path(id): Path<String>) -> JsonResult {
+    ok(job_of(&s, &id)?.view())
+}
+
+async fn cancel_job(_: Authorized, State(s): St, Path(id): Path<String>) -> JsonResult {
+    let job = job_of(&s, &id)?;
+    if !job.is_finished() {
+        job.cancel_and_wait(Duration::from_secs(10)).await;
+    }
+    ok(job.view())
+}
+
 async fn import(_: Authorized, State(s): St, req: Request) -> JsonResult {
-    let bytes = raw_body(req, &()).await?;
+    let Ok(_one) = s.importing.clone().try_acquire_owned() else {
+        return Err(busy("another chain import is running"));
+    };
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_IMPORT as u64) {
+        return Err(too_large());
+    }
+    // Decoded block by block as the body arrives: only the blocks are held, never the body.
+    let failure = Arc::new(Mutex::new(None));
+    let deadline = tokio::time::Instant::now() + s.limits.import_timeout;
+    let stream = limited_body(req.into_body(), MAX_IMPORT, deadline, failure.clone());
+    let reader = tokio_util::io::SyncIoBridge::new(tokio_util::io::StreamReader::new(stream));
     let net = s.ctx.node.network();
-    let blocks = blocking(move || {
-        chainfile::parse_chain(&bytes, "the request body", net)
-            .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_chain", e))
+    let decoded = tokio::task::spawn_blocking(move || {
+        let r = std::io::BufReader::with_capacity(64 * 1024, reader);
+        chainfile::read_chain(r, "the request body", net)
     })
     .await?;
+    let blocks = decoded.map_err(|e| {
+        failure
+            .lock()
+            .ok()
+            .and_then(|mut f| f.take())
+            .unwrap_or_else(|| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_chain", e))
+    })?;
     let n = blocks.len();
     let height = s.ctx.node.import(blocks).await?;
     ok(json!({ "blocks": n, "height": height }))
+}
+
+/// A request body as a byte stream that ends in an error past `max` bytes, at `deadline`, or
+/// when the body fails; the reason is left in `failure`.
+fn limited_body(
+    body: axum::body::Body,
+    max: usize,
+    deadline: tokio::time::Instant,
+    failure: Arc<Mutex<Option<ApiError>>>,
+) -> impl futures_util::Stream<Item = std::io::Result<axum::body::Bytes>> + Send {
+    use futures_util::StreamExt;
+    let fail = move |e: ApiError| {
+        let io = std::io::Error::other(e.message.clone());
+        if let Ok(mut f) = failure.lock() {
+            *f = Some(e);
+        }
+        Err(io)
+    };
+    let mut seen = 0usize;
+    let mut over = false;
+    let mut data = body.into_data_stream();
+    futures_util::stream::poll_fn(move |cx| {
+        if over {
+            return std::task::Poll::Ready(None);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            over = true;
+            return std::task::Poll::Ready(Some(fail(body_timeout())));
+        }
+        let item = std::task::ready!(data.poll_next_unpin(cx));
+        std::task::Poll::Ready(match item {
+            None => None,
+            Some(Ok(bytes)) => {
+                seen += bytes.len();
+                if seen > max {
+                    over = true;
+                    Some(fail(too_large()))
+                } else {
+                    Some(Ok(bytes))
+                }
+            }
+            Some(Err(e)) => {
+                over = true;
+                Some(fail(if is_timeout(&e) {
+                    body_timeout()
+                } else {
+                    ApiError::bad_request("bad_body", format!("cannot read the request body: {e}"))
+                }))
+            }
+        })
+    })
 }
 
 impl From<ProcessError> for ApiError {

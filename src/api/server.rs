@@ -1,7 +1,10 @@
 //! Starting and stopping the API server: binding, the token, `node.json`, and the layers every
-//! request passes (loopback Host check, bearer-token check for writes, body limits).
+//! request passes (loopback Host check, bearer-token check for writes, body limits, request
+//! and body timeouts, the limit on expensive reads).
 
+use super::conn::{self, ApiLimits};
 use super::error::ApiError;
+use super::jobs::Jobs;
 use super::routes;
 use crate::core::hash::Txid;
 use crate::core::tx::Transaction;
@@ -45,6 +48,36 @@ pub(crate) struct ApiState {
     pub token: String,
     pub bound: SocketAddr,
     pub submitter: Submitter,
+    pub limits: ApiLimits,
+    /// Expensive reads running at once (large `/chain` pages, `/validate`).
+    pub heavy: Arc<tokio::sync::Semaphore>,
+    /// One `/validate` at a time.
+    pub validating: Arc<tokio::sync::Semaphore>,
+    /// One `/chain/import` at a time.
+    pub importing: Arc<tokio::sync::Semaphore>,
+    /// `POST /mine` jobs.
+    pub jobs: Jobs,
+}
+
+impl ApiState {
+    /// A turn for an expensive read: waits up to `heavy_wait`, then `503 busy`. Hold it until
+    /// the work is done (move it into the blocking task).
+    pub async fn heavy_turn(&self) -> Result<tokio::sync::OwnedSemaphorePermit, ApiError> {
+        match tokio::time::timeout(self.limits.heavy_wait, self.heavy.clone().acquire_owned()).await
+        {
+            Ok(Ok(p)) => Ok(p),
+            _ => Err(busy("the node is busy with other large reads")),
+        }
+    }
+}
+
+/// `503 busy`: try again shortly.
+pub fn busy(what: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "busy",
+        format!("{what}; try again shortly"),
+    )
 }
 
 type Pending = (
@@ -206,6 +239,16 @@ pub struct ApiServer {
 impl ApiServer {
     /// Bind `addr` (port 0: the system picks one), write `node.json` and serve.
     pub async fn start(ctx: ApiContext, addr: SocketAddr) -> Result<ApiServer, StartError> {
+        ApiServer::start_with(ctx, addr, ApiLimits::default()).await
+    }
+
+    /// [`ApiServer::start`] with other limits. Raises the process's open-files limit to its
+    /// hard limit where it can, and lowers the connection cap to fit the limit in force.
+    pub async fn start_with(
+        ctx: ApiContext,
+        addr: SocketAddr,
+        limits: ApiLimits,
+    ) -> Result<ApiServer, StartError> {
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .map_err(|error| StartError::Bind {
@@ -239,23 +282,34 @@ impl ApiServer {
                 error,
             })?;
         let submitter = Submitter::start(ctx.node.clone());
+        let cap = conn::connection_cap(limits.max_connections, conn::raise_open_files_limit());
         let state = Arc::new(ApiState {
             ctx,
             token: token.clone(),
             bound,
             submitter,
+            heavy: Arc::new(tokio::sync::Semaphore::new(limits.heavy_reads.max(1))),
+            validating: Arc::new(tokio::sync::Semaphore::new(1)),
+            importing: Arc::new(tokio::sync::Semaphore::new(1)),
+            jobs: Jobs::default(),
+            limits: limits.clone(),
         });
-        let app = routes::router(state);
+        let app = routes::router(state.clone());
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
-            let serve = axum::serve(listener, app).with_graceful_shutdown(async {
-                let _ = stopped.await;
-            });
-            if let Err(e) = serve.await {
-                tracing::error!("the API server stopped: {e}");
+            let token = tokio_util::sync::CancellationToken::new();
+            let serve = conn::serve(listener, app, &limits, cap, token.clone());
+            tokio::pin!(serve);
+            tokio::select! {
+                _ = serve.as_mut() => {}
+                _ = stopped => {
+                    token.cancel();
+                    state.jobs.cancel_all().await;
+                    serve.await;
+                }
             }
         });
-        tracing::info!("API listening on http://{bound}");
+        tracing::info!("API listening on http://{bound} (at most {cap} connections)");
         Ok(ApiServer {
             addr: bound,
             token,
@@ -412,15 +466,63 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
 pub async fn raw_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
     Bytes::from_request(req, state).await.map_err(|e| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "too_large",
-                "request body is over the size limit",
-            )
+            too_large()
+        } else if is_timeout(&e) {
+            body_timeout()
         } else {
             ApiError::bad_request("bad_body", format!("cannot read the request body: {e}"))
         }
     })
+}
+
+pub(crate) fn too_large() -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "too_large",
+        "request body is over the size limit",
+    )
+}
+
+pub(crate) fn body_timeout() -> ApiError {
+    ApiError::new(
+        StatusCode::REQUEST_TIMEOUT,
+        "timeout",
+        "the request body came too slowly",
+    )
+}
+
+/// Whether a body error is the body timeout's.
+pub(crate) fn is_timeout(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur = Some(e);
+    while let Some(e) = cur {
+        if e.is::<tower_http::timeout::TimeoutError>() {
+            return true;
+        }
+        cur = e.source();
+    }
+    false
+}
+
+/// Layer: a request that takes longer than the request timeout gets `408` (`/validate` and
+/// `/chain/import` have their own limits).
+pub(crate) async fn deadline(
+    State(state): State<Arc<ApiState>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    if matches!(req.uri().path(), "/validate" | "/chain/import") {
+        return next.run(req).await;
+    }
+    let limit = state.limits.request_timeout;
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(r) => r,
+        Err(_) => ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "timeout",
+            format!("the request took longer than {} s", limit.as_secs_f32()),
+        )
+        .into_response(),
+    }
 }
 
 #[cfg(test)]

@@ -1,12 +1,13 @@
 //! The chain file of `chain export` / `chain import`: magic, format version, genesis hash,
 //! block count, then length-prefixed blocks. Writing goes through a temp file and a rename;
-//! reading refuses anything malformed before a store is touched.
+//! reading (from bytes or a stream, block by block) refuses anything malformed before a store
+//! is touched.
 
 use crate::core::block::Block;
 use crate::core::hash::BlockHash;
 use crate::core::merkle::merkle_root;
 use crate::core::params::Network;
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::Path;
 
 const CHAIN_MAGIC: &[u8; 8] = b"CTCHAIN\0";
@@ -59,41 +60,68 @@ impl ChainWriter {
 
 /// Decode and check every block of a chain file's bytes (`name` is used in messages).
 pub fn parse_chain(bytes: &[u8], name: &str, network: Network) -> Result<Vec<Block>, String> {
+    read_chain(bytes, name, network)
+}
+
+/// Decode and check every block of a chain file read from `r` (`name` is used in messages),
+/// block by block: only the decoded blocks are held, never the whole file, and a bad block
+/// stops the reading there.
+pub fn read_chain(mut r: impl Read, name: &str, network: Network) -> Result<Vec<Block>, String> {
     let bad = |why: String| format!("{name} is not a valid chain file: {why}");
+    let io = |e: std::io::Error| format!("cannot read {name}: {e}");
     let params = network.params();
-    if bytes.len() < HEADER || &bytes[..8] != CHAIN_MAGIC {
+    let mut head = [0u8; HEADER];
+    if read_full(&mut r, &mut head).map_err(io)? < HEADER || &head[..8] != CHAIN_MAGIC {
         return Err(bad("bad magic".into()));
     }
-    let version = u32::from_le_bytes(bytes[8..12].try_into().map_err(|_| bad("short".into()))?);
+    let version = u32::from_le_bytes(head[8..12].try_into().map_err(|_| bad("short".into()))?);
     if version != CHAIN_FILE_VERSION {
         return Err(bad(format!("unsupported version {version}")));
     }
-    if bytes[12..44] != params.genesis_hash.0 {
+    if head[12..44] != params.genesis_hash.0 {
         return Err(format!(
             "{name} holds a chain of another network (this node runs {network})"
         ));
     }
-    let count = u64::from_le_bytes(bytes[44..52].try_into().map_err(|_| bad("short".into()))?);
+    let count = u64::from_le_bytes(head[44..52].try_into().map_err(|_| bad("short".into()))?);
     let mut pos = HEADER;
     let mut blocks = Vec::new();
-    while pos < bytes.len() {
-        let len_bytes: [u8; 4] = bytes
-            .get(pos..pos + 4)
-            .and_then(|s| s.try_into().ok())
-            .ok_or_else(|| bad(format!("truncated at byte {pos}")))?;
+    let mut data = Vec::new();
+    // A chain file is one chain from genesis, each body matching its header.
+    let mut prev = params.genesis_hash;
+    loop {
+        let mut len_bytes = [0u8; 4];
+        match read_full(&mut r, &mut len_bytes).map_err(io)? {
+            0 => break,
+            4 => {}
+            _ => return Err(bad(format!("truncated at byte {pos}"))),
+        }
         let len = u32::from_le_bytes(len_bytes) as usize;
         pos += 4;
+        let n = blocks.len() + 1;
         if len > params.max_block_size {
+            return Err(bad(format!("block {n} is {len} bytes, over the limit")));
+        }
+        if blocks.len() as u64 >= count {
+            return Err(bad(format!("header says {count} blocks, file holds more")));
+        }
+        data.resize(len, 0);
+        if read_full(&mut r, &mut data).map_err(io)? < len {
+            return Err(bad(format!("truncated in block {n}")));
+        }
+        let block = Block::decode(&data, params.max_block_size)
+            .map_err(|e| bad(format!("block {n}: {e}")))?;
+        if block.header.prev != prev {
             return Err(bad(format!(
-                "block {} is {len} bytes, over the limit",
-                blocks.len() + 1
+                "block {n} does not build on the block before it"
             )));
         }
-        let data = bytes
-            .get(pos..pos + len)
-            .ok_or_else(|| bad(format!("truncated in block {}", blocks.len() + 1)))?;
-        let block = Block::decode(data, params.max_block_size)
-            .map_err(|e| bad(format!("block {}: {e}", blocks.len() + 1)))?;
+        if merkle_root(&block.txids()) != block.header.merkle_root {
+            return Err(bad(format!(
+                "block {n}'s transactions do not match its header"
+            )));
+        }
+        prev = block.hash();
         blocks.push(block);
         pos += len;
     }
@@ -103,22 +131,19 @@ pub fn parse_chain(bytes: &[u8], name: &str, network: Network) -> Result<Vec<Blo
             blocks.len()
         )));
     }
-    // A chain file is one chain from genesis, each body matching its header.
-    let mut prev = params.genesis_hash;
-    for (i, b) in blocks.iter().enumerate() {
-        if b.header.prev != prev {
-            return Err(bad(format!(
-                "block {} does not build on the block before it",
-                i + 1
-            )));
-        }
-        if merkle_root(&b.txids()) != b.header.merkle_root {
-            return Err(bad(format!(
-                "block {}'s transactions do not match its header",
-                i + 1
-            )));
-        }
-        prev = b.hash();
-    }
     Ok(blocks)
+}
+
+/// Fill `buf` from `r` unless it ends first; the bytes read.
+fn read_full(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match r.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
 }

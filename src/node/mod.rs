@@ -26,6 +26,7 @@ use mempool::{FeeRate, Mempool, MempoolError};
 use miner::{Job, Miner};
 use std::collections::{HashSet, VecDeque};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
@@ -197,8 +198,10 @@ enum Command {
         count: u64,
         threads: usize,
         address: Address,
+        progress: Arc<AtomicU64>,
         reply: oneshot::Sender<Result<Vec<BlockHash>, NodeError>>,
     },
+    CancelMine(oneshot::Sender<bool>),
     Import(Vec<Block>, oneshot::Sender<Result<u64, NodeError>>),
     SubmitBlocks(Vec<Block>, oneshot::Sender<Result<BatchOutcome, NodeError>>),
     Template(Address, oneshot::Sender<Result<Template, NodeError>>),
@@ -474,13 +477,34 @@ impl NodeHandle {
         threads: usize,
         address: Address,
     ) -> Result<Vec<BlockHash>, NodeError> {
+        self.mine_blocks_counted(count, threads, address, Arc::default())
+            .await
+    }
+
+    /// [`NodeHandle::mine_blocks`], adding one to `progress` for every block mined. After
+    /// [`NodeHandle::cancel_mine`] it returns the blocks mined until then.
+    pub async fn mine_blocks_counted(
+        &self,
+        count: u64,
+        threads: usize,
+        address: Address,
+        progress: Arc<AtomicU64>,
+    ) -> Result<Vec<BlockHash>, NodeError> {
         self.ask(|reply| Command::MineBlocks {
             count,
             threads,
             address,
+            progress,
             reply,
         })
         .await?
+    }
+
+    /// Stop a `mine_blocks` in progress (it returns the blocks mined so far) and go back to the
+    /// previous mining state; false when none runs. A block found at that moment may still be
+    /// added to the chain.
+    pub async fn cancel_mine(&self) -> Result<bool, NodeError> {
+        self.ask(Command::CancelMine).await
     }
 
     /// Validate and connect a sequence of blocks all-or-nothing. Returns the new height.
@@ -735,6 +759,7 @@ pub struct TxInfo {
 struct MineWaiter {
     remaining: u64,
     mined: Vec<BlockHash>,
+    progress: Arc<AtomicU64>,
     reply: oneshot::Sender<Result<Vec<BlockHash>, NodeError>>,
 }
 
@@ -811,6 +836,7 @@ impl State {
                     count,
                     threads,
                     address,
+                    progress,
                     reply,
                 } => {
                     if count == 0 {
@@ -827,12 +853,26 @@ impl State {
                     self.waiter = Some(MineWaiter {
                         remaining: count,
                         mined: Vec::new(),
+                        progress,
                         reply,
                     });
                     self.address = Some(address);
                     self.miner.set_threads(threads.max(1));
                     self.rebuild_template();
                     self.publish();
+                }
+                Command::CancelMine(reply) => {
+                    let cancelled = match self.waiter.take() {
+                        Some(w) => {
+                            self.miner.set_threads(self.threads_before_waiter);
+                            let _ = w.reply.send(Ok(w.mined));
+                            self.rebuild_template();
+                            self.publish();
+                            true
+                        }
+                        None => false,
+                    };
+                    let _ = reply.send(cancelled);
                 }
                 Command::Import(blocks, reply) => {
                     let _ = reply.send(self.import(blocks));
@@ -1052,6 +1092,7 @@ impl State {
     fn count_mined(&mut self, hash: BlockHash) -> Option<MineWaiter> {
         let w = self.waiter.as_mut()?;
         w.mined.push(hash);
+        w.progress.fetch_add(1, Ordering::Relaxed);
         w.remaining -= 1;
         if w.remaining > 0 {
             return None;

@@ -39,6 +39,13 @@ impl Job {
     }
 }
 
+/// Most mining threads: four per core. More only slow the machine down, and with thousands
+/// the node thread and the API starve and stopping takes seconds. Callers refuse more with a
+/// message naming this cap; [`Miner::set_threads`] also clamps to it.
+pub fn max_threads() -> usize {
+    4 * std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
 /// Called with a solved job and its nonce, from a mining thread.
 pub type OnFound = Arc<dyn Fn(Arc<Job>, u64) + Send + Sync>;
 
@@ -99,8 +106,9 @@ impl Miner {
         );
     }
 
-    /// Run `n` threads (0 stops mining).
+    /// Run `n` threads (0 stops mining), at most [`max_threads`].
     pub fn set_threads(&mut self, n: usize) {
+        let n = n.min(max_threads());
         if n == self.threads.len() {
             return;
         }
