@@ -530,6 +530,21 @@ async fn direct_command(g: &Global, job: Job) -> Result<(Value, i32)> {
         _ => {}
     }
     let dir = g.data_dir()?;
+    let path = crate::node::store_path(&dir);
+    if matches!(job, Job::Chain(ChainJob::Validate)) && path.exists() {
+        // Checked without starting a node: the node refuses a damaged store, which is what
+        // validate is for (and a read-only store is checked read-only).
+        let (v, valid) = tokio::task::spawn_blocking(move || -> Result<(Value, bool)> {
+            let store = crate::storage::Store::open_to_inspect(&path, net)?;
+            let report = crate::node::validate::validate_chain(
+                &store,
+                &crate::node::verify::ParallelVerifier::all_cores(),
+            )?;
+            Ok(views::validate_json(&report))
+        })
+        .await??;
+        return Ok((v, if valid { 0 } else { 1 }));
+    }
     let node = Node::spawn(NodeConfig::new(&dir, net))?;
     let result = node_job(g, &node, job).await;
     node.shutdown().await?;
@@ -823,12 +838,25 @@ fn render(kind: Kind, v: &Value) -> String {
             if v["valid"].as_bool() == Some(true) {
                 "VALID".into()
             } else {
-                format!(
-                    "INVALID: block {} ({}): {}",
-                    jnum(v, "bad_height"),
-                    jstr(v, "bad_block"),
-                    jstr(v, "error")
-                )
+                let mut t = if v["bad_block"].is_string() {
+                    format!(
+                        "INVALID: block {} ({}): {}",
+                        jnum(v, "bad_height"),
+                        jstr(v, "bad_block"),
+                        jstr(v, "error")
+                    )
+                } else {
+                    "INVALID: damaged index entries".to_string()
+                };
+                for d in v["damage"].as_array().into_iter().flatten() {
+                    t.push_str(&format!(
+                        "\n  {}: {}: {}",
+                        jstr(d, "index"),
+                        jstr(d, "entry"),
+                        jstr(d, "problem")
+                    ));
+                }
+                t
             }
         }
         Kind::Export => format!(

@@ -368,18 +368,33 @@ pub fn proof(node: &NodeHandle, id: &Txid) -> Result<Value, ApiError> {
 
 /// `GET /validate` (blocking: run it off the async threads). The bool says whether it passed.
 pub fn validate(node: &NodeHandle) -> Result<(Value, bool), ApiError> {
-    let report = node.validate_chain()?;
-    Ok(match &report.first_bad {
-        None => (
+    Ok(validate_json(&node.validate_chain()?))
+}
+
+/// A validation report as JSON; the bool says whether it passed. Damaged index entries are
+/// listed under `damage` (index, entry, problem).
+pub fn validate_json(report: &crate::node::validate::Report) -> (Value, bool) {
+    let damage: Vec<Value> = report
+        .damage
+        .iter()
+        .map(|d| json!({ "index": d.index, "entry": d.entry, "problem": d.problem }))
+        .collect();
+    match &report.first_bad {
+        None if damage.is_empty() => (
             json!({ "valid": true, "height": report.height, "utxos": report.utxo_count }),
             true,
         ),
-        Some((h, hash, why)) => (
-            json!({ "valid": false, "height": report.height, "bad_height": h,
-                    "bad_block": hash.to_string(), "error": why }),
+        None => (
+            json!({ "valid": false, "height": report.height,
+                    "error": report.damage[0].to_string(), "damage": damage }),
             false,
         ),
-    })
+        Some((h, hash, why)) => (
+            json!({ "valid": false, "height": report.height, "bad_height": h,
+                    "bad_block": hash.to_string(), "error": why, "damage": damage }),
+            false,
+        ),
+    }
 }
 
 /// `GET /mempool`: every entry by fee rate.

@@ -1,6 +1,9 @@
 //! Full re-verification of the stored active chain from genesis: linkage, proof of work, header
 //! rules, every signature and amount, with the UTXO set rebuilt in memory and compared with the
-//! stored one at the end.
+//! stored one at the end; and every index checked against what the blocks imply (the
+//! transaction index, the address index and history, the undo data and the UTXO commitment,
+//! see [`IndexAudit`]), each damaged entry reported by index and entry. A panic of the database
+//! library on a damaged file is reported as damage, not raised.
 
 use super::chain::unix_now;
 use crate::core::hash::BlockHash;
@@ -10,7 +13,7 @@ use crate::core::rules::{
     median_time,
 };
 use crate::core::tx::OutPoint;
-use crate::storage::{Store, StoreError};
+use crate::storage::{IndexAudit, IndexDamage, Store, StoreError};
 use std::collections::{HashMap, VecDeque};
 
 /// The outcome of a full validation.
@@ -22,16 +25,22 @@ pub struct Report {
     pub first_bad: Option<(u64, BlockHash, String)>,
     /// Unspent outputs after the last block.
     pub utxo_count: usize,
+    /// Damaged index entries (checked when every block is valid).
+    pub damage: Vec<IndexDamage>,
 }
 
 impl Report {
     pub fn is_valid(&self) -> bool {
-        self.first_bad.is_none()
+        self.first_bad.is_none() && self.damage.is_empty()
     }
 }
 
 /// Re-verify the active chain of `store`.
 pub fn validate_chain(store: &Store, verifier: &dyn SigVerifier) -> Result<Report, StoreError> {
+    store.contain(|| validate_inner(store, verifier))
+}
+
+fn validate_inner(store: &Store, verifier: &dyn SigVerifier) -> Result<Report, StoreError> {
     let params = store.params();
     let r = store.read()?;
     let tip = r.tip()?;
@@ -46,7 +55,9 @@ pub fn validate_chain(store: &Store, verifier: &dyn SigVerifier) -> Result<Repor
         height: tip.height,
         first_bad: Some((height, hash, why)),
         utxo_count: 0,
+        damage: Vec::new(),
     };
+    let mut audit = IndexAudit::new(params.network);
     let genesis = r.hash_at(0)?;
     if genesis != Some(params.genesis_hash) {
         return Ok(bad(
@@ -118,6 +129,7 @@ pub fn validate_chain(store: &Store, verifier: &dyn SigVerifier) -> Result<Repor
             Ok(u) => u,
             Err(e) => return Ok(bad(height, hash, e.to_string())),
         };
+        audit.add_block(&r, &block, height, &txids, &undo);
         // Transaction by transaction, as the store applies them: a later transaction may
         // spend an output of an earlier one in the same block.
         let mut spent = undo.spent.iter();
@@ -149,6 +161,8 @@ pub fn validate_chain(store: &Store, verifier: &dyn SigVerifier) -> Result<Repor
         }
         prev = hash;
     }
+    // Every index against what the blocks imply.
+    let damage = audit.finish(&r, &utxo, &tip.hash(), tip.height)?;
     // The stored UTXO set must be exactly the rebuilt one.
     let mut stored = 0usize;
     let mut mismatch = None;
@@ -158,26 +172,18 @@ pub fn validate_chain(store: &Store, verifier: &dyn SigVerifier) -> Result<Repor
             mismatch = Some(o);
         }
     })?;
-    if let Some(o) = mismatch {
-        return Ok(bad(
-            tip.height,
-            tip.hash(),
-            format!("stored UTXO set differs from the chain at {o}"),
-        ));
-    }
-    if stored != utxo.len() {
-        return Ok(bad(
-            tip.height,
-            tip.hash(),
-            format!(
-                "stored UTXO set has {stored} coins, the chain gives {}",
-                utxo.len()
-            ),
-        ));
-    }
+    let utxo_bad = match mismatch {
+        Some(o) => Some(format!("stored UTXO set differs from the chain at {o}")),
+        None if stored != utxo.len() => Some(format!(
+            "stored UTXO set has {stored} coins, the chain gives {}",
+            utxo.len()
+        )),
+        None => None,
+    };
     Ok(Report {
         height: tip.height,
-        first_bad: None,
-        utxo_count: utxo.len(),
+        utxo_count: if utxo_bad.is_some() { 0 } else { utxo.len() },
+        first_bad: utxo_bad.map(|why| (tip.height, tip.hash(), why)),
+        damage,
     })
 }

@@ -5,9 +5,23 @@
 //! All changes go through [`Store::write`], one redb write transaction: the node commits one per
 //! accepted block (a reorganisation is a single transaction too), so after a crash the store is
 //! at the last committed block, never between two. Reads go through a [`Reader`], a consistent
-//! snapshot that never blocks the writer. Nothing here is held in memory beyond redb's cache:
-//! opening a long chain reads only the metadata row.
+//! snapshot that never blocks the writer. Nothing here is held in memory beyond redb's cache.
+//!
+//! The store knows when it is damaged: the UTXO set has a commitment ([`UtxoCommitment`]) kept
+//! with the tip and updated in the same transaction as every connect and disconnect, and
+//! [`Store::open`] runs cheap checks (tip, its block and undo data, header links back to
+//! genesis, the commitment against the UTXO table) before the store is used; see [`open`] for
+//! what is refused and how. [`Store::open_to_inspect`] opens a store without those checks (and
+//! read-only when the file cannot be written) for `chain validate`, which checks everything.
+//!
+//! redb options: durable commits use two-phase commit, which redb's design document
+//! recommends when the data written can come from an attacker (blocks and transactions from
+//! peers); a repair after an unclean shutdown (which verifies every page checksum) is logged
+//! through a repair callback.
 
+mod audit;
+mod commitment;
+mod open;
 mod tables;
 
 use crate::core::block::{Block, BlockHeader};
@@ -18,14 +32,22 @@ use crate::core::pow::Work;
 use crate::core::rules::{BlockUndo, Coin, CoinView};
 use crate::core::tx::{OutPoint, Transaction};
 use crate::core::{Address, Amount};
-use redb::{Database, Durability, ReadableDatabase, ReadableTable};
+pub use audit::{IndexAudit, IndexDamage};
+pub use commitment::UtxoCommitment;
+use redb::{Database, Durability, ReadOnlyDatabase, ReadableDatabase, ReadableTable};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tables::*;
 
-/// Version of the on-disk layout.
-const FORMAT: u32 = 1;
+/// Version of the on-disk layout. 2: the UTXO commitment record (a store of format 1 is
+/// upgraded at its first open by computing it).
+const FORMAT: u32 = 2;
+
+/// What the remedy for a damaged store is, in every message that reports one.
+const REMEDY: &str = "run `chain-tui chain validate` to see what is damaged, then restore \
+chain.redb from a backup, or move it aside and re-sync (start the node with peers, or \
+`chain-tui chain import FILE`)";
 
 /// redb's page cache (read cache and write buffer together) at most. redb's default, 1 GiB,
 /// kept every page read or written until the cache held that much: resident memory grew with
@@ -38,8 +60,19 @@ pub const CACHE_BYTES: usize = 32 << 20;
 pub enum StoreError {
     #[error("cannot open chain store {path}: {reason}")]
     Open { path: PathBuf, reason: String },
-    #[error("{path} is not a chain-tui chain store ({reason})")]
+    #[error(
+        "{path} is not a chain-tui chain store ({reason}); if it was one, it is damaged: restore \
+         it from a backup, or move it aside and re-sync"
+    )]
     Foreign { path: PathBuf, reason: String },
+    #[error("chain store {path} is damaged: {problem}. Remedy: {REMEDY}")]
+    Damaged { path: PathBuf, problem: String },
+    #[error(
+        "{path} is read-only ({reason}): the node writes to its chain store; make the file and \
+         its directory writable, remount the disk read-write, or use another --data-dir \
+         (`chain-tui chain validate` can check a read-only store)"
+    )]
+    ReadOnly { path: PathBuf, reason: String },
     #[error(
         "chain store {path} belongs to another network (genesis {found}); this node runs {expected}"
     )]
@@ -52,6 +85,8 @@ pub enum StoreError {
     Corrupt(String),
     #[error("chain store I/O: {0}")]
     Db(String),
+    #[error("chain store has no table {0}")]
+    MissingTable(String),
 }
 
 macro_rules! db_err {
@@ -132,9 +167,60 @@ pub struct HistoryEntry {
 /// The stored chain. Cheap to clone; share it between threads.
 #[derive(Clone)]
 pub struct Store {
-    db: Arc<Database>,
+    db: Arc<DbBox>,
     params: &'static Params,
     path: PathBuf,
+}
+
+/// The database: writable, or opened read-only for inspection.
+enum Db {
+    Rw(Database),
+    Ro(ReadOnlyDatabase),
+}
+
+impl Db {
+    fn begin_read(&self) -> std::result::Result<redb::ReadTransaction, redb::TransactionError> {
+        match self {
+            Db::Rw(db) => db.begin_read(),
+            Db::Ro(db) => db.begin_read(),
+        }
+    }
+}
+
+/// The database, closed inside [`open::catch`]: redb writes its free-space map when it closes,
+/// and a damaged map makes that panic.
+struct DbBox {
+    db: Option<Db>,
+    path: PathBuf,
+}
+
+impl DbBox {
+    fn new(db: Db, path: &Path) -> Arc<DbBox> {
+        Arc::new(DbBox {
+            db: Some(db),
+            path: path.to_path_buf(),
+        })
+    }
+}
+
+impl std::ops::Deref for DbBox {
+    type Target = Db;
+    fn deref(&self) -> &Db {
+        match &self.db {
+            Some(db) => db,
+            None => unreachable!("the database is only taken out when the box is dropped"),
+        }
+    }
+}
+
+impl Drop for DbBox {
+    fn drop(&mut self) {
+        if let Some(db) = self.db.take()
+            && let Err(e) = open::catch(&self.path, move || drop(db))
+        {
+            tracing::error!("closing the chain store: {e}");
+        }
+    }
 }
 
 fn decode_meta(bytes: &[u8]) -> Result<BlockMeta> {
@@ -142,79 +228,224 @@ fn decode_meta(bytes: &[u8]) -> Result<BlockMeta> {
         .map_err(|e| StoreError::Corrupt(format!("block index entry: {e}")))
 }
 
+/// The store's identity as its metadata records it.
+struct Identity {
+    format: u32,
+}
+
 impl Store {
-    /// Open (or create) the store at `path` for `network`. A damaged file, a file of another
-    /// program, or a store of another network is refused with a clear error.
+    /// Open the store at `path` for `network`, or create it if no file is there. The store is
+    /// checked before it is returned (see the module doc); damage, a file of another program,
+    /// a store of another network or a file that cannot be written are refused with an error
+    /// that says so. A store of format 1 gets its UTXO commitment computed (and logged).
     pub fn open(path: &Path, network: Network) -> Result<Store> {
         let params = network.params();
-        let open_err = |reason: String| StoreError::Open {
-            path: path.to_path_buf(),
-            reason,
-        };
-        let existed = path.exists();
-        let db = match Database::builder().set_cache_size(CACHE_BYTES).create(path) {
-            Ok(db) => db,
-            Err(redb::DatabaseError::DatabaseAlreadyOpen) => {
-                return Err(open_err("it is in use by another chain-tui process".into()));
-            }
-            Err(e) if existed => {
-                return Err(StoreError::Foreign {
-                    path: path.to_path_buf(),
-                    reason: e.to_string(),
-                });
-            }
-            Err(e) => return Err(open_err(e.to_string())),
-        };
-        let store = Store {
-            db: Arc::new(db),
-            params,
-            path: path.to_path_buf(),
-        };
-        store.init_or_check()?;
-        Ok(store)
+        if !Store::existing_file(path)? {
+            Store::create_new(path, params)?;
+        }
+        open::contained(path, || {
+            let started = std::time::Instant::now();
+            let mut db = Database::builder()
+                .set_cache_size(CACHE_BYTES)
+                .set_repair_callback(open::repair_logger(path))
+                .open(path)
+                .map_err(|e| open::classify(path, e))?;
+            let opened = started.elapsed();
+            open::check_pages(path, &mut db)?;
+            let paged = started.elapsed();
+            let store = Store {
+                db: DbBox::new(Db::Rw(db), path),
+                params,
+                path: path.to_path_buf(),
+            };
+            let (height, coins) = store.check_at_open()?;
+            tracing::info!(
+                "chain store {}: height {height}, {coins} coins; opened in {:.1} ms, page \
+                 checksums {:.1} ms, chain checks {:.1} ms",
+                path.display(),
+                opened.as_secs_f64() * 1e3,
+                (paged - opened).as_secs_f64() * 1e3,
+                (started.elapsed() - paged).as_secs_f64() * 1e3
+            );
+            Ok(store)
+        })
     }
 
-    fn init_or_check(&self) -> Result<()> {
+    /// Open an existing store without the consistency checks, for `chain validate` (which
+    /// checks everything itself): still refused if it is not a chain-tui store of `network`.
+    /// A file that cannot be written is opened read-only; the store is never upgraded here.
+    pub fn open_to_inspect(path: &Path, network: Network) -> Result<Store> {
+        let params = network.params();
+        if !Store::existing_file(path)? {
+            return Err(StoreError::Open {
+                path: path.to_path_buf(),
+                reason: "there is no chain store here".into(),
+            });
+        }
+        open::contained(path, || {
+            let db = match Database::builder()
+                .set_cache_size(CACHE_BYTES)
+                .set_repair_callback(open::repair_logger(path))
+                .open(path)
+            {
+                Ok(db) => Db::Rw(db),
+                Err(redb::DatabaseError::Storage(redb::StorageError::Io(e)))
+                    if open::is_read_only(&e) =>
+                {
+                    Db::Ro(
+                        redb::Builder::new()
+                            .open_read_only(path)
+                            .map_err(|e| open::classify(path, e))?,
+                    )
+                }
+                Err(e) => return Err(open::classify(path, e)),
+            };
+            let store = Store {
+                db: DbBox::new(db, path),
+                params,
+                path: path.to_path_buf(),
+            };
+            store.identity()?;
+            Ok(store)
+        })
+    }
+
+    /// Whether a store file exists at `path` (refusing what cannot be one: an empty file, a
+    /// directory).
+    fn existing_file(path: &Path) -> Result<bool> {
+        match std::fs::metadata(path) {
+            Ok(m) if !m.is_file() => Err(StoreError::Foreign {
+                path: path.to_path_buf(),
+                reason: "it is not a regular file".into(),
+            }),
+            Ok(m) if m.len() == 0 => Err(open::empty_file_error(path)),
+            Ok(_) => Ok(true),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(StoreError::Open {
+                path: path.to_path_buf(),
+                reason: e.to_string(),
+            }),
+        }
+    }
+
+    /// Make a new store at `path`: built in a temporary file beside it and renamed into place
+    /// once the genesis block is committed, so a crash never leaves a half-made store.
+    fn create_new(path: &Path, params: &'static Params) -> Result<()> {
+        let dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        let io_err = |e: std::io::Error, at: &Path| {
+            if open::is_read_only(&e) {
+                open::read_only(at, &e)
+            } else {
+                StoreError::Open {
+                    path: path.to_path_buf(),
+                    reason: e.to_string(),
+                }
+            }
+        };
+        let tmp = tempfile::Builder::new()
+            .prefix(".chain.redb.")
+            .suffix(".new")
+            .tempfile_in(dir)
+            .map_err(|e| io_err(e, dir))?;
+        open::contained(path, || {
+            let db = Database::builder()
+                .set_cache_size(CACHE_BYTES)
+                .create(tmp.path())
+                .map_err(|e| StoreError::Open {
+                    path: path.to_path_buf(),
+                    reason: e.to_string(),
+                })?;
+            let store = Store {
+                db: DbBox::new(Db::Rw(db), tmp.path()),
+                params,
+                path: path.to_path_buf(),
+            };
+            store.write(true, |b| b.init_genesis(params))
+        })?;
+        match tmp.persist_noclobber(path) {
+            Ok(_) => {}
+            // Another process made one meanwhile: open that one.
+            Err(e) if e.error.kind() == std::io::ErrorKind::AlreadyExists => return Ok(()),
+            Err(e) => return Err(io_err(e.error, path)),
+        }
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| io_err(e, dir))
+    }
+
+    /// Format and network from the metadata.
+    fn identity(&self) -> Result<Identity> {
         let foreign = |reason: &str| StoreError::Foreign {
             path: self.path.clone(),
             reason: reason.into(),
         };
         let rtx = self.db.begin_read()?;
         let meta = match rtx.open_table(META) {
-            Ok(t) => Some(t),
-            Err(redb::TableError::TableDoesNotExist(_)) => None,
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => {
+                return Err(foreign("no chain-tui metadata"));
+            }
             Err(e) => return Err(e.into()),
         };
-        if let Some(meta) = meta {
-            let genesis = meta.get(K_GENESIS)?.map(|v| v.value().to_vec());
-            let format = meta.get(K_FORMAT)?.map(|v| v.value().to_vec());
-            match (genesis, format) {
-                (Some(g), Some(f)) => {
-                    if f != FORMAT.to_le_bytes() {
-                        return Err(foreign("unsupported store format version"));
-                    }
-                    if g != self.params.genesis_hash.0 {
-                        return Err(StoreError::WrongNetwork {
-                            path: self.path.clone(),
-                            expected: self.params.network,
-                            found: hex::encode(&g),
-                        });
-                    }
-                    if meta.get(K_TIP)?.is_none() {
-                        return Err(StoreError::Corrupt("no chain tip recorded".into()));
-                    }
-                    drop(meta);
-                    drop(rtx);
-                    // Create any table a newer version added (opening it in a write does).
-                    return self.write(true, |_| Ok::<_, StoreError>(()));
-                }
-                _ => return Err(foreign("no chain-tui metadata")),
-            }
+        let genesis = meta.get(K_GENESIS)?.map(|v| v.value().to_vec());
+        let format = meta.get(K_FORMAT)?.map(|v| v.value().to_vec());
+        let (Some(g), Some(f)) = (genesis, format) else {
+            return Err(foreign("no chain-tui metadata"));
+        };
+        let format = match <[u8; 4]>::try_from(f.as_slice()).map(u32::from_le_bytes) {
+            Ok(v @ 1..=FORMAT) => v,
+            _ => return Err(foreign("unsupported store format version")),
+        };
+        if g != self.params.genesis_hash.0 {
+            return Err(StoreError::WrongNetwork {
+                path: self.path.clone(),
+                expected: self.params.network,
+                found: hex::encode(&g),
+            });
         }
-        drop(rtx);
-        // A new store: every table, and the genesis block connected.
-        let params = self.params;
-        self.write(true, |b| b.init_genesis(params))
+        Ok(Identity { format })
+    }
+
+    /// The checks before a store is used; upgrades a format-1 store. Returns the height and
+    /// the number of coins.
+    fn check_at_open(&self) -> Result<(u64, u64)> {
+        let Identity { format } = self.identity()?;
+        let damaged = |problem: String| StoreError::Damaged {
+            path: self.path.clone(),
+            problem,
+        };
+        let checked = {
+            let r = match self.read() {
+                Ok(r) => r,
+                // A table a newer version added: create it (opening it in a write does).
+                Err(StoreError::MissingTable(_)) => {
+                    self.write(true, |_| Ok::<_, StoreError>(()))?;
+                    self.read()?
+                }
+                Err(e) => return Err(damaged(e.to_string())),
+            };
+            open::check(&r, self.params, format).map_err(damaged)?
+        };
+        if checked.stored.is_none() {
+            let tip = self.read()?.tip_hash()?;
+            let record = checked.computed.to_record(&tip);
+            self.write(true, |b| {
+                b.meta.insert(K_UTXO_STATE, record.as_slice())?;
+                b.meta.insert(K_FORMAT, FORMAT.to_le_bytes().as_slice())?;
+                Ok::<_, StoreError>(())
+            })?;
+            tracing::warn!(
+                "chain store {} was made by an earlier chain-tui and had no UTXO commitment: \
+                 computed it from its {} coins as they are; run `chain-tui chain validate` once \
+                 to check them against the blocks",
+                self.path.display(),
+                checked.computed.count()
+            );
+        }
+        Ok((checked.height, checked.computed.count()))
     }
 
     pub fn params(&self) -> &'static Params {
@@ -223,40 +454,81 @@ impl Store {
     pub fn path(&self) -> &Path {
         &self.path
     }
+    /// Run `f` (reads of this store), turning a panic of the database library on a damaged
+    /// file into [`StoreError::Damaged`].
+    pub fn contain<T>(&self, f: impl FnOnce() -> Result<T>) -> Result<T> {
+        open::contained(&self.path, f)
+    }
+
+    /// Whether the store was opened read-only (only by [`Store::open_to_inspect`]).
+    pub fn is_read_only(&self) -> bool {
+        matches!(**self.db, Db::Ro(_))
+    }
 
     /// A consistent read snapshot.
     pub fn read(&self) -> Result<Reader> {
         let tx = self.db.begin_read()?;
+        let open = |e: redb::TableError| match e {
+            redb::TableError::TableDoesNotExist(t) => StoreError::MissingTable(t),
+            e => e.into(),
+        };
         Ok(Reader {
-            meta: tx.open_table(META)?,
-            index: tx.open_table(INDEX)?,
-            blocks: tx.open_table(BLOCKS)?,
-            active: tx.open_table(ACTIVE)?,
-            utxo: tx.open_table(UTXO)?,
-            txindex: tx.open_table(TXINDEX)?,
-            addr_coins: tx.open_table(ADDR_COINS)?,
-            addr_hist: tx.open_table(ADDR_HIST)?,
-            leaves: tx.open_table(LEAVES)?,
-            mempool: tx.open_table(MEMPOOL)?,
-            net: tx.open_table(NET)?,
+            meta: tx.open_table(META).map_err(open)?,
+            index: tx.open_table(INDEX).map_err(open)?,
+            blocks: tx.open_table(BLOCKS).map_err(open)?,
+            active: tx.open_table(ACTIVE).map_err(open)?,
+            utxo: tx.open_table(UTXO).map_err(open)?,
+            undo: tx.open_table(UNDO).map_err(open)?,
+            txindex: tx.open_table(TXINDEX).map_err(open)?,
+            addr_coins: tx.open_table(ADDR_COINS).map_err(open)?,
+            addr_hist: tx.open_table(ADDR_HIST).map_err(open)?,
+            leaves: tx.open_table(LEAVES).map_err(open)?,
+            mempool: tx.open_table(MEMPOOL).map_err(open)?,
+            net: tx.open_table(NET).map_err(open)?,
         })
     }
 
+    /// The writable database, or the error of a store opened read-only.
+    fn writable(&self) -> Result<&Database> {
+        match &**self.db {
+            Db::Rw(db) => Ok(db),
+            Db::Ro(_) => Err(StoreError::ReadOnly {
+                path: self.path.clone(),
+                reason: "opened read-only".into(),
+            }),
+        }
+    }
+
     /// Run `f` in one write transaction: committed when it returns `Ok`, aborted (nothing
-    /// changed) when it returns `Err`. `durable`: the commit is on disk when this returns;
-    /// otherwise it becomes durable with the next durable commit (batched imports and sync).
+    /// changed) when it returns `Err`. `durable`: the commit is on disk when this returns
+    /// (two-phase commit); otherwise it becomes durable with the next durable commit (batched
+    /// imports and sync). A panic of the database library (a damaged file) is an error.
     pub fn write<T, E: From<StoreError>>(
         &self,
         durable: bool,
         f: impl FnOnce(&mut Batch<'_>) -> std::result::Result<T, E>,
     ) -> std::result::Result<T, E> {
-        let mut tx = self.db.begin_write().map_err(StoreError::from)?;
+        match open::catch(&self.path, || self.write_inner(durable, f)) {
+            Ok(r) => r,
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn write_inner<T, E: From<StoreError>>(
+        &self,
+        durable: bool,
+        f: impl FnOnce(&mut Batch<'_>) -> std::result::Result<T, E>,
+    ) -> std::result::Result<T, E> {
+        let mut tx = self.writable()?.begin_write().map_err(StoreError::from)?;
         tx.set_durability(if durable {
             Durability::Immediate
         } else {
             Durability::None
         })
         .map_err(StoreError::from)?;
+        if durable {
+            tx.set_two_phase_commit(true);
+        }
         let result = {
             let mut batch = open_tables(&tx)?;
             f(&mut batch)
@@ -281,7 +553,7 @@ pub struct Checkpoint(redb::Savepoint);
 impl Store {
     /// Remember the current state.
     pub fn checkpoint(&self) -> Result<Checkpoint> {
-        let tx = self.db.begin_write()?;
+        let tx = self.writable()?.begin_write()?;
         let sp = tx
             .ephemeral_savepoint()
             .map_err(|e| StoreError::Db(e.to_string()))?;
@@ -291,9 +563,10 @@ impl Store {
 
     /// Roll back to `cp`, durably.
     pub fn restore(&self, cp: &Checkpoint) -> Result<()> {
-        let mut tx = self.db.begin_write()?;
+        let mut tx = self.writable()?.begin_write()?;
         tx.restore_savepoint(&cp.0)
             .map_err(|e| StoreError::Db(e.to_string()))?;
+        tx.set_two_phase_commit(true);
         tx.commit()?;
         Ok(())
     }
@@ -335,6 +608,16 @@ macro_rules! reader_methods {
                 Some(v) => Block::decode(v.value(), usize::MAX)
                     .map(Some)
                     .map_err(|e| StoreError::Corrupt(format!("block {hash}: {e}"))),
+                None => Ok(None),
+            }
+        }
+
+        /// Undo data of a block (stored for blocks of the active chain above genesis).
+        pub fn undo_of(&self, hash: &BlockHash) -> Result<Option<BlockUndo>> {
+            match self.undo.get(&hash.0)? {
+                Some(v) => decode_canonical(v.value(), usize::MAX)
+                    .map(Some)
+                    .map_err(|e| StoreError::Corrupt(format!("undo data of {hash}: {e}"))),
                 None => Ok(None),
             }
         }
@@ -495,6 +778,7 @@ pub struct Reader {
     blocks: redb::ReadOnlyTable<[u8; 32], &'static [u8]>,
     active: redb::ReadOnlyTable<u64, [u8; 32]>,
     utxo: redb::ReadOnlyTable<[u8; 36], [u8; 37]>,
+    undo: redb::ReadOnlyTable<[u8; 32], &'static [u8]>,
     txindex: redb::ReadOnlyTable<[u8; 32], [u8; 36]>,
     addr_coins: redb::ReadOnlyTable<[u8; 56], [u8; 37]>,
     addr_hist: redb::ReadOnlyTable<[u8; 60], [u8; 16]>,
@@ -668,6 +952,23 @@ impl Batch<'_> {
         // UTXO set (as in Bitcoin), but the block is the chain's first entry.
         self.active.insert(0u64, params.genesis_hash.0)?;
         self.meta.insert(K_TIP, params.genesis_hash.0.as_slice())?;
+        self.put_utxo_state(&params.genesis_hash, UtxoCommitment::default())
+    }
+
+    /// The UTXO commitment record: the block it is after, and the commitment.
+    fn utxo_state(&self) -> Result<(BlockHash, UtxoCommitment)> {
+        let v = self
+            .meta
+            .get(K_UTXO_STATE)?
+            .ok_or_else(|| StoreError::Corrupt("the UTXO commitment record is missing".into()))?;
+        UtxoCommitment::from_record(v.value()).ok_or_else(|| {
+            StoreError::Corrupt("the UTXO commitment record has the wrong length".into())
+        })
+    }
+
+    fn put_utxo_state(&mut self, tip: &BlockHash, c: UtxoCommitment) -> Result<()> {
+        self.meta
+            .insert(K_UTXO_STATE, c.to_record(tip).as_slice())?;
         Ok(())
     }
 
@@ -707,11 +1008,19 @@ impl Batch<'_> {
         meta: &BlockMeta,
     ) -> Result<()> {
         let hash = block.hash();
+        let (after, mut acc) = self.utxo_state()?;
+        if after != block.header.prev {
+            return Err(StoreError::Corrupt(format!(
+                "the UTXO commitment is of the set after block {after}, not after {}",
+                block.header.prev
+            )));
+        }
         let mut cursor = 0usize;
         for (i, tx) in block.txs.iter().enumerate() {
             let spent = &undo.spent[cursor..cursor + tx.inputs.len()];
             cursor += tx.inputs.len();
             for (o, c) in spent {
+                acc.remove(&o.to_key(), &coin_to_bytes(c));
                 self.utxo.remove(o.to_key())?;
                 self.addr_coins
                     .remove(addr_coin_key(&c.output.address, o))?;
@@ -726,6 +1035,7 @@ impl Batch<'_> {
                     height: meta.height,
                     coinbase: i == 0,
                 });
+                acc.add(&o.to_key(), &coin);
                 self.utxo.insert(o.to_key(), coin)?;
                 self.addr_coins
                     .insert(addr_coin_key(&out.address, &o), coin)?;
@@ -745,6 +1055,7 @@ impl Batch<'_> {
         self.undo.insert(hash.0, encode(undo).as_slice())?;
         self.active.insert(meta.height, hash.0)?;
         self.meta.insert(K_TIP, hash.0.as_slice())?;
+        self.put_utxo_state(&hash, acc)?;
         let mut m = *meta;
         m.status = BlockStatus::Valid;
         self.put_meta(&hash, &m)
@@ -759,6 +1070,12 @@ impl Batch<'_> {
     ) -> Result<BlockUndo> {
         let hash = block.hash();
         let undo = self.undo_data(&hash)?;
+        let (after, mut acc) = self.utxo_state()?;
+        if after != hash {
+            return Err(StoreError::Corrupt(format!(
+                "the UTXO commitment is of the set after block {after}, not after {hash}"
+            )));
+        }
         let mut cursor = undo.spent.len();
         for (i, tx) in block.txs.iter().enumerate().rev() {
             let start = cursor
@@ -771,11 +1088,20 @@ impl Batch<'_> {
                     txid: txids[i],
                     vout: vout as u32,
                 };
+                acc.remove(
+                    &o.to_key(),
+                    &coin_to_bytes(&Coin {
+                        output: *out,
+                        height: meta.height,
+                        coinbase: i == 0,
+                    }),
+                );
                 self.utxo.remove(o.to_key())?;
                 self.addr_coins.remove(addr_coin_key(&out.address, &o))?;
             }
             for (o, c) in spent {
                 let b = coin_to_bytes(c);
+                acc.add(&o.to_key(), &b);
                 self.utxo.insert(o.to_key(), b)?;
                 self.addr_coins
                     .insert(addr_coin_key(&c.output.address, o), b)?;
@@ -789,6 +1115,7 @@ impl Batch<'_> {
         self.undo.remove(hash.0)?;
         self.active.remove(meta.height)?;
         self.meta.insert(K_TIP, block.header.prev.0.as_slice())?;
+        self.put_utxo_state(&block.header.prev, acc)?;
         Ok(undo)
     }
 
@@ -854,7 +1181,7 @@ impl Store {
         let file_bytes = std::fs::metadata(&self.path)
             .map(|m| m.len())
             .map_err(|e| StoreError::Db(e.to_string()))?;
-        let tx = self.db.begin_write()?;
+        let tx = self.writable()?.begin_write()?;
         let stats = tx.stats()?;
         let page = stats.page_size() as u64;
         let mut tables = Vec::new();
@@ -894,6 +1221,10 @@ impl Store {
 impl Store {
     /// Bytes in redb's page cache now (read cache and write buffer).
     pub fn cache_bytes(&self) -> usize {
-        self.db.cache_stats().used_bytes()
+        use redb::ReadableDatabase;
+        match &**self.db {
+            Db::Rw(db) => db.cache_stats().used_bytes(),
+            Db::Ro(db) => db.cache_stats().used_bytes(),
+        }
     }
 }

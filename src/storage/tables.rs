@@ -32,3 +32,6 @@ pub(super) const NET: TableDefinition<&str, &[u8]> = TableDefinition::new("net_r
 pub(super) const K_FORMAT: &str = "format";
 pub(super) const K_GENESIS: &str = "genesis";
 pub(super) const K_TIP: &str = "tip";
+/// Tip hash ‖ UTXO commitment ‖ coin count: the commitment of the UTXO set after the tip
+/// (format 2 and later).
+pub(super) const K_UTXO_STATE: &str = "utxo_state";
