@@ -69,7 +69,8 @@ pub struct Global {
     /// Print one JSON object on stdout instead of text.
     #[arg(long, global = true)]
     pub json: bool,
-    /// Wallet passphrase (for an encrypted keystore; also encrypts a new one).
+    /// Wallet passphrase (for an encrypted keystore; also encrypts a new one). Other users can
+    /// see it in `ps`: prefer the prompt (on a terminal), --passphrase-file or the environment.
     #[arg(
         long,
         global = true,
@@ -77,6 +78,15 @@ pub struct Global {
         hide_env_values = true
     )]
     pub passphrase: Option<String>,
+    /// Read the wallet passphrase from the first line of FILE.
+    #[arg(
+        long,
+        global = true,
+        env = "CHAIN_TUI_PASSPHRASE_FILE",
+        value_name = "FILE",
+        conflicts_with = "passphrase"
+    )]
+    pub passphrase_file: Option<PathBuf>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -194,7 +204,12 @@ impl NodeArgs {
 #[derive(Subcommand, Debug)]
 pub enum WalletCmd {
     /// Make a new receive address (creates the wallet on first use).
-    New,
+    New {
+        /// When the data dir's wallet is gone, damaged or altered: set its keystore aside
+        /// (renamed, never deleted) and start a new, empty wallet.
+        #[arg(long)]
+        force: bool,
+    },
     /// Show the current receive address.
     Address,
     /// Confirmed, unconfirmed and immature balance.
@@ -301,6 +316,43 @@ impl Global {
             None => default_data_dir(self.network),
         }
     }
+
+    /// Reads `--passphrase-file` into `passphrase`: its first line, without the line end.
+    pub fn load_passphrase_file(&mut self) -> Result<()> {
+        let Some(file) = &self.passphrase_file else {
+            return Ok(());
+        };
+        let mut raw = Vec::new();
+        std::fs::File::open(file)
+            .and_then(|f| {
+                std::io::Read::read_to_end(&mut std::io::Read::take(f, 64 * 1024), &mut raw)
+            })
+            .with_context(|| format!("cannot read the passphrase file {}", file.display()))?;
+        let text = String::from_utf8(raw)
+            .map_err(|_| anyhow!("the passphrase file {} is not UTF-8 text", file.display()))?;
+        let line = text.lines().next().unwrap_or("").trim_end_matches('\r');
+        if line.is_empty() {
+            bail!("the passphrase file {} is empty", file.display());
+        }
+        self.passphrase = Some(line.to_string());
+        Ok(())
+    }
+
+    /// The passphrase for the data dir's wallet: the one given (flag, file or environment); or,
+    /// when the keystore is encrypted and a terminal is there, asked for without echo.
+    pub fn wallet_passphrase(&self, dir: &Path) -> Result<Option<String>> {
+        use std::io::IsTerminal;
+        if self.passphrase.is_some() {
+            return Ok(self.passphrase.clone());
+        }
+        if !Wallet::is_encrypted_at(dir) || !std::io::stdin().is_terminal() {
+            return Ok(None);
+        }
+        let path = crate::wallet::keystore_path(dir);
+        let p = rpassword::prompt_password(format!("Passphrase for {}: ", path.display()))
+            .context("cannot read the passphrase from the terminal")?;
+        Ok(Some(p))
+    }
 }
 
 /// What a command printed: text lines and the JSON object.
@@ -318,7 +370,8 @@ fn out(text: impl Into<String>, json: Value) -> Output {
 
 /// Run the CLI; returns the process exit code.
 pub async fn run(cli: Cli) -> Result<i32> {
-    let g = cli.global.clone();
+    let mut g = cli.global.clone();
+    g.load_passphrase_file()?;
     let dashboard = cli.opens_dashboard();
     let (output, code) = match cli.command {
         None if dashboard => {
@@ -361,17 +414,36 @@ pub async fn run(cli: Cli) -> Result<i32> {
     Ok(code)
 }
 
+/// Open (or create) the data dir's wallet, asking for its passphrase on a terminal.
 fn open_wallet(g: &Global) -> Result<Wallet> {
-    Ok(Wallet::open_or_create(
-        &g.data_dir()?,
-        g.network,
-        g.passphrase.as_deref(),
-    )?)
+    let dir = g.data_dir()?;
+    let pass = g.wallet_passphrase(&dir)?;
+    Wallet::open_or_create(&dir, g.network, pass.as_deref()).map_err(|e| wallet_error(&dir, e))
+}
+
+/// A wallet error with what to do about a missing or wrong passphrase.
+fn wallet_error(dir: &Path, e: crate::wallet::WalletError) -> anyhow::Error {
+    use crate::wallet::WalletError;
+    use crate::wallet::keystore::KeystoreError;
+    let path = crate::wallet::keystore_path(dir);
+    match e {
+        WalletError::Keystore(KeystoreError::PassphraseRequired) => anyhow!(
+            "the wallet {} is encrypted: give its passphrase on the terminal prompt, with --passphrase-file FILE or in CHAIN_TUI_PASSPHRASE",
+            path.display()
+        ),
+        WalletError::Keystore(KeystoreError::WrongPassphrase) => anyhow!(
+            "cannot open the wallet {}: wrong passphrase (or the keystore was tampered with)",
+            path.display()
+        ),
+        e => anyhow!(e),
+    }
 }
 
 /// A command whose arguments have been parsed and checked.
 enum Job {
-    WalletNew,
+    WalletNew {
+        force: bool,
+    },
     WalletAddress,
     Balance,
     History,
@@ -425,7 +497,7 @@ enum Kind {
 impl Job {
     fn kind(&self) -> Kind {
         match self {
-            Job::WalletNew | Job::WalletAddress => Kind::Address,
+            Job::WalletNew { .. } | Job::WalletAddress => Kind::Address,
             Job::Balance => Kind::Balance,
             Job::History => Kind::History,
             Job::Mine { .. } => Kind::Mine,
@@ -450,7 +522,7 @@ impl Job {
 fn prepare(g: &Global, cmd: Command) -> Result<Job> {
     let net = g.network;
     Ok(match cmd {
-        Command::Wallet(WalletCmd::New) => Job::WalletNew,
+        Command::Wallet(WalletCmd::New { force }) => Job::WalletNew { force },
         Command::Wallet(WalletCmd::Address) => Job::WalletAddress,
         Command::Wallet(WalletCmd::Balance) => Job::Balance,
         Command::Wallet(WalletCmd::History) => Job::History,
@@ -508,14 +580,30 @@ fn prepare(g: &Global, cmd: Command) -> Result<Job> {
 async fn direct_command(g: &Global, job: Job) -> Result<(Value, i32)> {
     let net = g.network;
     match job {
-        Job::WalletNew => {
+        Job::WalletNew { force } => {
+            use crate::wallet::WalletError;
             // The first `new` creates the wallet with its first address; later ones add one.
-            let existed = crate::wallet::keystore_path(&g.data_dir()?).exists();
-            let mut w = open_wallet(g)?;
-            let a = if existed {
-                w.new_address()?
-            } else {
-                w.receive_address()
+            let dir = g.data_dir()?;
+            let existed = crate::wallet::keystore_path(&dir).exists();
+            let pass = g.wallet_passphrase(&dir)?;
+            let a = match Wallet::open_or_create(&dir, net, pass.as_deref()) {
+                Ok(mut w) if existed => w.new_address()?,
+                Ok(w) => w.receive_address(),
+                Err(
+                    WalletError::Missing { .. }
+                    | WalletError::Damaged { .. }
+                    | WalletError::Altered { .. },
+                ) if force => {
+                    let (w, aside) = Wallet::create_replacing(&dir, net, pass.as_deref())?;
+                    if let Some(old) = aside {
+                        eprintln!(
+                            "the old keystore is kept as {}; a new, empty wallet was started",
+                            old.display()
+                        );
+                    }
+                    w.receive_address()
+                }
+                Err(e) => return Err(wallet_error(&dir, e)),
             };
             return Ok((json!({ "address": a.encode(net) }), 0));
         }
@@ -588,7 +676,7 @@ async fn node_job(g: &Global, node: &NodeHandle, job: Job) -> Result<(Value, i32
                 json!({ "blocks": n, "height": height })
             }
         },
-        Job::WalletNew | Job::WalletAddress | Job::Peers(_) => {
+        Job::WalletNew { .. } | Job::WalletAddress | Job::Peers(_) => {
             bail!("internal error: command dispatched to the wrong handler")
         }
     };
@@ -598,7 +686,7 @@ async fn node_job(g: &Global, node: &NodeHandle, job: Job) -> Result<(Value, i32
 /// Run a job through the API of the node running on the data dir.
 async fn remote_command(api: &ApiClient, net: Network, job: Job) -> Result<(Value, i32)> {
     let v = match job {
-        Job::WalletNew => api.post("/wallet/address", &json!({})).await?,
+        Job::WalletNew { .. } => api.post("/wallet/address", &json!({})).await?,
         Job::WalletAddress => api.get("/wallet/address").await?,
         Job::Balance => api.get("/wallet/balance").await?,
         Job::History => api.get("/wallet/history").await?,
@@ -702,7 +790,7 @@ async fn export_remote(api: &ApiClient, net: Network, file: &Path) -> Result<u64
             h += 1;
         }
     }
-    w.finish(file).map_err(|e| anyhow!(e))?;
+    w.finish().map_err(|e| anyhow!(e))?;
     Ok(height)
 }
 
@@ -992,7 +1080,7 @@ pub fn export_chain(node: &NodeHandle, file: &Path) -> Result<u64> {
             h += 1;
         }
     }
-    w.finish(file).map_err(|e| anyhow!(e))?;
+    w.finish().map_err(|e| anyhow!(e))?;
     Ok(tip.height)
 }
 
@@ -1011,6 +1099,9 @@ async fn run_node(g: &Global, args: NodeArgs) -> Result<()> {
     let listen = args
         .listen
         .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], g.network.params().default_port)));
+    // The wallet is checked first: a node never starts with a lost, damaged, exposed or locked
+    // wallet, nor with a new one in its place.
+    let wallet = open_wallet(g).map_err(|e| anyhow!("the node does not start: {e:#}"))?;
     let node = Node::spawn(NodeConfig::new(&dir, g.network))?;
     let mut config = P2pConfig::new(&dir, listen);
     config.connect = args.connect.clone();
@@ -1029,9 +1120,7 @@ async fn run_node(g: &Global, args: NodeArgs) -> Result<()> {
         view.listen.map(|a| a.to_string()).unwrap_or_default()
     );
     let threads = check_threads(args.threads.unwrap_or_else(default_threads).max(1))?;
-    let wallet = open_wallet(g)
-        .map(|w| std::sync::Arc::new(std::sync::Mutex::new(w)))
-        .map_err(|e| format!("{e:#}"));
+    let wallet: Result<_, String> = Ok(std::sync::Arc::new(std::sync::Mutex::new(wallet)));
     let started = async {
         if args.mine {
             let w = wallet.clone().map_err(|e| anyhow!(e))?;
@@ -1079,10 +1168,13 @@ async fn run_node(g: &Global, args: NodeArgs) -> Result<()> {
 fn tui_config(g: &Global, args: NodeArgs) -> Result<crate::tui::TuiConfig> {
     let threads = check_threads(args.threads.unwrap_or_else(default_threads))?;
     let api = args.api_addr(g.network);
+    let data_dir = g.data_dir()?;
+    // Asked here, before the dashboard takes the screen.
+    let passphrase = g.wallet_passphrase(&data_dir)?;
     Ok(crate::tui::TuiConfig {
-        data_dir: g.data_dir()?,
+        data_dir,
         network: g.network,
-        passphrase: g.passphrase.clone(),
+        passphrase,
         listen: args
             .listen
             .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], g.network.params().default_port))),
@@ -1118,7 +1210,7 @@ async fn wait_for_stop_signal() {
 
 async fn status(g: &Global) -> Result<Output> {
     let dir = g.data_dir()?;
-    let (info, addr) = match ApiClient::discover(&dir, g.network)
+    let (info, addr, wallet_error_text) = match ApiClient::discover(&dir, g.network)
         .await
         .map_err(|e| anyhow!(e))?
     {
@@ -1129,22 +1221,27 @@ async fn status(g: &Global) -> Result<Output> {
                 .await
                 .ok()
                 .and_then(|v| v["address"].as_str().map(String::from));
-            (info, addr)
+            (info, addr, None)
         }
         None => {
             let node = Node::spawn(NodeConfig::new(&dir, g.network))?;
             let info = views::info(&node, None);
-            let wallet = Wallet::open_existing(&dir, g.network, g.passphrase.as_deref())
-                .ok()
-                .flatten();
-            let addr = wallet
-                .as_ref()
-                .map(|w| w.receive_address().encode(g.network));
+            // A wallet that cannot be opened is said so, never shown as "none yet".
+            let (addr, err) = match Wallet::open_existing(&dir, g.network, g.passphrase.as_deref())
+            {
+                Ok(w) => (w.map(|w| w.receive_address().encode(g.network)), None),
+                Err(e) => (None, Some(format!("{:#}", wallet_error(&dir, e)))),
+            };
             node.shutdown().await?;
-            (info, addr)
+            (info, addr, err)
         }
     };
     let work: U256 = jstr(&info, "work").parse().unwrap_or_default();
+    let wallet_text = match (&addr, &wallet_error_text) {
+        (Some(a), _) => a.clone(),
+        (None, Some(e)) => format!("cannot be opened: {e}"),
+        (None, None) => "none yet (chain-tui wallet new)".into(),
+    };
     Ok(out(
         format!(
             "chain-tui {} — data dir {}\nheight {}  tip {}\nwork {}  difficulty {}\nmempool {} tx\nwallet {}",
@@ -1155,11 +1252,11 @@ async fn status(g: &Global) -> Result<Output> {
             si_text(work),
             jnum(&info, "difficulty"),
             jnum(&info, "mempool"),
-            addr.clone()
-                .unwrap_or_else(|| "none yet (chain-tui wallet new)".into())
+            wallet_text
         ),
         json!({ "network": info["network"], "data_dir": dir.display().to_string(), "height": info["height"],
-                "tip": info["tip"], "mempool": info["mempool"], "address": addr }),
+                "tip": info["tip"], "mempool": info["mempool"], "address": addr,
+                "wallet_error": wallet_error_text }),
     ))
 }
 

@@ -9,6 +9,7 @@ pub mod bench;
 pub mod cli;
 pub mod core;
 pub mod demo;
+pub mod fsutil;
 pub mod net;
 pub mod node;
 pub mod storage;

@@ -1,9 +1,11 @@
 //! The API client the CLI uses when a node already runs on its data dir: found through
-//! `node.json`, authenticated with its token, errors turned back into [`ApiError`]s.
+//! `node.json` and trusted only after it proves to hold the data dir's node key, authenticated
+//! with its token, errors turned back into [`ApiError`]s.
 
 use super::error::ApiError;
 use super::server::NodeFile;
 use crate::core::params::Network;
+use crate::net::identity::{NodeKey, node_key_path};
 use axum::http::StatusCode;
 use serde_json::Value;
 use std::path::Path;
@@ -18,12 +20,32 @@ pub struct ApiClient {
 }
 
 impl ApiClient {
-    /// The node running on `data_dir`, if one answers. A `node.json` left behind by a node
-    /// that was killed (nothing listening) counts as no node.
+    /// The node running on `data_dir`, if one answers and proves to be that data dir's own
+    /// node: `node.json` must name the data dir's node id (the public key of its `node_key`),
+    /// and the API must sign a fresh random challenge with that key. A `node.json` left behind
+    /// by a node that was killed (nothing listening) counts as no node; one whose address now
+    /// answers as another node or another program is stale too, and said so on stderr.
     pub async fn discover(data_dir: &Path, network: Network) -> Result<Option<ApiClient>, String> {
         let Some(file) = NodeFile::read(data_dir)? else {
             return Ok(None);
         };
+        let stale = |why: String| {
+            eprintln!(
+                "warning: {} is stale: {why}; treating the node as not running",
+                super::node_file_path(data_dir).display()
+            );
+            Ok(None)
+        };
+        let own = match NodeKey::load(&node_key_path(data_dir)) {
+            Ok(k) => k.id(),
+            Err(e) => return stale(format!("the data dir has no usable node key ({e})")),
+        };
+        if file.node_id != Some(own) {
+            return stale(format!(
+                "it does not name this data dir's node {}",
+                own.short()
+            ));
+        }
         if file.network != network.name() {
             return Err(format!(
                 "the node running on {} is on {}, not {network}",
@@ -32,21 +54,46 @@ impl ApiClient {
             ));
         }
         let client = ApiClient::new(&file)?;
-        match client
+        let mut challenge = [0u8; 32];
+        getrandom::fill(&mut challenge).map_err(|e| format!("no system randomness: {e}"))?;
+        let answer = client
             .http
-            .get(format!("{}/info", client.base))
+            .get(format!(
+                "{}/info?challenge={}",
+                client.base,
+                hex::encode(challenge)
+            ))
             .timeout(Duration::from_secs(5))
             .send()
-            .await
-        {
-            Ok(_) => Ok(Some(client)),
-            Err(e) if e.is_connect() => Ok(None),
-            Err(e) => Err(format!(
-                "a node runs on {} (node.json) but its API at {} does not answer: {e}",
-                data_dir.display(),
-                file.api
-            )),
+            .await;
+        let resp = match answer {
+            Ok(r) => r,
+            Err(e) if e.is_connect() => return Ok(None),
+            Err(e) => {
+                return Err(format!(
+                    "a node runs on {} (node.json) but its API at {} does not answer: {e}",
+                    data_dir.display(),
+                    file.api
+                ));
+            }
+        };
+        let body: Value = resp.json().await.unwrap_or(Value::Null);
+        let proof = body["identity_proof"]
+            .as_str()
+            .and_then(|p| hex::decode(p).ok())
+            .unwrap_or_default();
+        if !own.verify_api_challenge(&file.api, &challenge, &proof) {
+            let who = match body["node_id"].as_str() {
+                Some(id) if id != own.to_string() => format!("another node ({id})"),
+                _ => "another node or program".to_string(),
+            };
+            return stale(format!(
+                "the API at {} is {who}, not this data dir's node {}",
+                file.api,
+                own.short()
+            ));
         }
+        Ok(Some(client))
     }
 
     pub fn new(file: &NodeFile) -> Result<ApiClient, String> {

@@ -122,7 +122,12 @@ impl From<WalletError> for ApiError {
                 "insufficient_funds",
                 message,
             ),
-            WalletError::Keystore(_) => {
+            WalletError::Keystore(_)
+            | WalletError::Missing { .. }
+            | WalletError::Damaged { .. }
+            | WalletError::Altered { .. }
+            | WalletError::Exposed { .. }
+            | WalletError::Record { .. } => {
                 ApiError::new(StatusCode::CONFLICT, "wallet_unavailable", message)
             }
         }

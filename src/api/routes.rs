@@ -331,9 +331,29 @@ fn no_network() -> ApiError {
 
 // ---- reads ----
 
-async fn info(State(s): St) -> JsonResult {
+/// `GET /info?challenge=HEX`: with a challenge (16 to 64 random bytes), the answer carries
+/// `identity_proof`, the node key's signature binding the API address and the challenge.
+#[derive(Deserialize)]
+struct InfoQuery {
+    challenge: Option<String>,
+}
+
+async fn info(State(s): St, q: Result<Query<InfoQuery>, QueryRejection>) -> JsonResult {
+    let q = query(q)?;
     let view = s.ctx.p2p.as_ref().map(|p| p.view());
-    ok(views::info(&s.ctx.node, view.as_ref()))
+    let mut v = views::info(&s.ctx.node, view.as_ref());
+    v["node_id"] = Value::String(s.identity.id().to_string());
+    if let Some(c) = q.challenge {
+        let c = hex::decode(c.trim())
+            .ok()
+            .filter(|c| (16..=64).contains(&c.len()))
+            .ok_or_else(|| {
+                ApiError::bad_request("bad_query", "challenge must be 16 to 64 bytes of hex")
+            })?;
+        v["identity_proof"] =
+            Value::String(hex::encode(s.identity.sign_api_challenge(&s.bound, &c)));
+    }
+    ok(v)
 }
 
 #[derive(Deserialize)]

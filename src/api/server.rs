@@ -8,6 +8,7 @@ use super::jobs::Jobs;
 use super::routes;
 use crate::core::hash::Txid;
 use crate::core::tx::Transaction;
+use crate::net::identity::{NodeId, NodeKey, node_key_path};
 use crate::node::NodeHandle;
 use crate::node::p2p::P2pHandle;
 use crate::wallet::Wallet;
@@ -57,6 +58,8 @@ pub(crate) struct ApiState {
     pub importing: Arc<tokio::sync::Semaphore>,
     /// `POST /mine` jobs.
     pub jobs: Jobs,
+    /// The data dir's node key, to prove the API is this node's (`GET /info?challenge=`).
+    pub identity: NodeKey,
 }
 
 impl ApiState {
@@ -170,6 +173,10 @@ pub struct NodeFile {
     /// Where the node accepts peers, if its network part runs.
     #[serde(default)]
     pub p2p: Option<SocketAddr>,
+    /// The node's identity (the public key of DATA_DIR/node_key); the CLI uses the API only
+    /// after it proves to hold that key.
+    #[serde(default)]
+    pub node_id: Option<NodeId>,
 }
 
 /// `DATA_DIR/node.json`.
@@ -190,23 +197,10 @@ impl NodeFile {
         }
     }
 
-    /// Write through a 0600 temp file, fsync and rename.
+    /// Write through the one atomic writer (random 0600 temp name, fsync, rename).
     fn write(&self, data_dir: &Path) -> std::io::Result<()> {
-        use std::io::Write;
-        let path = node_file_path(data_dir);
-        let tmp = path.with_extension("json.tmp");
-        let mut opts = std::fs::OpenOptions::new();
-        opts.write(true).create(true).truncate(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            opts.mode(0o600);
-        }
-        let mut f = opts.open(&tmp)?;
-        f.write_all(&serde_json::to_vec_pretty(self).unwrap_or_default())?;
-        f.sync_all()?;
-        drop(f);
-        std::fs::rename(&tmp, &path)
+        let bytes = serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?;
+        crate::fsutil::write_atomic(&node_file_path(data_dir), &bytes)
     }
 }
 
@@ -224,6 +218,8 @@ pub enum StartError {
         path: PathBuf,
         error: std::io::Error,
     },
+    #[error("{0}")]
+    Identity(#[from] crate::net::identity::NetError),
 }
 
 /// A running API server. [`ApiServer::shutdown`] stops it and removes `node.json`; dropping it
@@ -267,6 +263,7 @@ impl ApiServer {
         })?;
         let token = new_token();
         let data_dir = ctx.node.data_dir().to_path_buf();
+        let identity = NodeKey::load_or_create(&node_key_path(&data_dir))?;
         let file = NodeFile {
             api: bound,
             token: token.clone(),
@@ -274,6 +271,7 @@ impl ApiServer {
             network: ctx.node.network().name().to_string(),
             version: env!("CARGO_PKG_VERSION").to_string(),
             p2p: ctx.p2p.as_ref().and_then(|p| p.view().listen),
+            node_id: Some(identity.id()),
         };
         let node_file = node_file_path(&data_dir);
         file.write(&data_dir)
@@ -293,6 +291,7 @@ impl ApiServer {
             importing: Arc::new(tokio::sync::Semaphore::new(1)),
             jobs: Jobs::default(),
             limits: limits.clone(),
+            identity,
         });
         let app = routes::router(state.clone());
         let (stop, stopped) = oneshot::channel::<()>();

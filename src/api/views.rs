@@ -541,14 +541,18 @@ pub async fn send(
     rate: FeeRate,
 ) -> Result<Value, ApiError> {
     let (w2, n2) = (w.clone(), node.clone());
-    let tx = tokio::task::spawn_blocking(move || {
+    // The coins stay reserved until the transaction is in the mempool (or the send failed), so
+    // concurrent sends never pick the same ones.
+    let (tx, reservation) = tokio::task::spawn_blocking(move || {
         let w = w2
             .lock()
             .map_err(|_| ApiError::internal("the wallet lock is poisoned"))?;
-        Ok::<_, ApiError>(w.build_payment(&n2, to, amount, rate)?)
+        Ok::<_, ApiError>(w.build_payment_reserved(&n2, to, amount, rate)?)
     })
     .await??;
-    let txid = node.submit_tx(tx, true).await?;
+    let txid = node.submit_tx(tx, true).await;
+    drop(reservation);
+    let txid = txid?;
     let fee = node
         .transaction(&txid)?
         .and_then(|i| i.fee)

@@ -3,12 +3,13 @@
 //! networking error type ([`NetError`]).
 //!
 //! The key file holds the 32-byte secret seed as 64 lowercase hex characters and a newline. It
-//! is created on first use with mode 0600 through a temporary file, fsync and an atomic link,
-//! so a crash never leaves a half-written key and two processes racing to create it agree on one.
+//! is created on first use with mode 0600 through [`crate::fsutil`] (random temporary name,
+//! fsync, an atomic no-clobber link), so a crash never leaves a half-written key and two
+//! processes racing to create it agree on one.
 
 use std::fmt;
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Write};
+use std::fs::File;
+use std::io::{self, Read};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -259,72 +260,62 @@ impl NodeKey {
     }
 }
 
-/// Writes `contents` to a new file at `path` with mode 0600: temp file, fsync, hard link (which
-/// never replaces an existing file), fsync of the directory. Returns false if `path` already
-/// existed, in which case nothing was changed.
-fn write_new_file(path: &Path, contents: &[u8]) -> Result<bool, NetError> {
-    let file_name = path.file_name().ok_or_else(|| NetError::KeyFile {
-        path: path.to_path_buf(),
-        reason: "the path does not name a file".into(),
-    })?;
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    let mut tag = [0u8; 8];
-    getrandom::fill(&mut tag).map_err(|e| NetError::Randomness(e.to_string()))?;
-    let mut tmp_name = std::ffi::OsString::from(".");
-    tmp_name.push(file_name);
-    tmp_name.push(format!(".tmp-{}-{}", std::process::id(), hex::encode(tag)));
-    let tmp = dir.join(tmp_name);
+/// `DATA_DIR/node_key`: the node's identity key file.
+pub fn node_key_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("node_key")
+}
 
-    let mut options = OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
+/// What an API identity proof signs before the API address and the challenge (domain
+/// separation: no TLS or wire message starts with it).
+const API_PROOF_CONTEXT: &[u8] = b"chain-tui API identity proof v1\0";
+
+fn api_proof_message(api: &SocketAddr, challenge: &[u8]) -> Vec<u8> {
+    let mut m = API_PROOF_CONTEXT.to_vec();
+    m.extend_from_slice(api.to_string().as_bytes());
+    m.push(0);
+    m.extend_from_slice(challenge);
+    m
+}
+
+impl NodeKey {
+    /// Proves to a client that the API at `api` is served by this node: a signature over a
+    /// domain-separated message holding `api` and the client's random `challenge`.
+    pub fn sign_api_challenge(&self, api: &SocketAddr, challenge: &[u8]) -> [u8; 64] {
+        use ed25519_dalek::Signer;
+        self.key.sign(&api_proof_message(api, challenge)).to_bytes()
     }
-    let mut file = options.open(&tmp).map_err(NetError::io(format!(
+}
+
+impl NodeId {
+    /// Whether `signature` is this node's proof for the API at `api` and `challenge`.
+    pub fn verify_api_challenge(
+        &self,
+        api: &SocketAddr,
+        challenge: &[u8],
+        signature: &[u8],
+    ) -> bool {
+        let Ok(sig) = <[u8; 64]>::try_from(signature) else {
+            return false;
+        };
+        let Ok(key) = self.verifying_key() else {
+            return false;
+        };
+        key.verify_strict(
+            &api_proof_message(api, challenge),
+            &ed25519_dalek::Signature::from_bytes(&sig),
+        )
+        .is_ok()
+    }
+}
+
+/// Writes `contents` to a new file at `path` with mode 0600 through the one atomic writer
+/// ([`crate::fsutil::write_new`]), which never replaces an existing file. Returns false if
+/// `path` already existed, in which case nothing was changed.
+fn write_new_file(path: &Path, contents: &[u8]) -> Result<bool, NetError> {
+    crate::fsutil::write_new(path, contents).map_err(NetError::io(format!(
         "cannot create node key file {}",
         path.display()
-    )))?;
-    let result = (|| {
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            // The umask can only clear bits; make sure the mode is exactly 0600.
-            file.set_permissions(fs::Permissions::from_mode(0o600))?;
-        }
-        file.write_all(contents)?;
-        file.sync_all()
-    })();
-    drop(file);
-    if let Err(e) = result {
-        let _ = fs::remove_file(&tmp);
-        return Err(NetError::io(format!(
-            "cannot write node key file {}",
-            path.display()
-        ))(e));
-    }
-    let linked = match fs::hard_link(&tmp, path) {
-        Ok(()) => Ok(true),
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(false),
-        // Filesystems without hard links: best-effort check, then rename.
-        Err(_) => match fs::symlink_metadata(path) {
-            Ok(_) => Ok(false),
-            Err(_) => fs::rename(&tmp, path)
-                .map(|()| true)
-                .map_err(NetError::io(format!("cannot create {}", path.display()))),
-        },
-    };
-    let _ = fs::remove_file(&tmp);
-    let linked = linked?;
-    #[cfg(unix)]
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(NetError::io(format!("cannot sync {}", dir.display())))?;
-    Ok(linked)
+    )))
 }
 
 /// Where a peer listens, optionally with the identity it must prove.
@@ -444,6 +435,35 @@ mod tests {
         assert_eq!(der.len(), 48);
         assert_eq!(hex::encode(&der[..16]), "302e020100300506032b657004220420");
         assert_eq!(&der[16..], &[1; 32]);
+    }
+
+    #[test]
+    fn api_proofs_bind_key_address_and_challenge() {
+        let a = NodeKey::from_seed(&[1; 32]);
+        let b = NodeKey::from_seed(&[2; 32]);
+        let at: SocketAddr = "127.0.0.1:7421".parse().unwrap();
+        let elsewhere: SocketAddr = "127.0.0.1:7422".parse().unwrap();
+        let sig = a.sign_api_challenge(&at, b"challenge-0123456789");
+        assert!(
+            a.id()
+                .verify_api_challenge(&at, b"challenge-0123456789", &sig)
+        );
+        assert!(
+            !b.id()
+                .verify_api_challenge(&at, b"challenge-0123456789", &sig)
+        );
+        assert!(
+            !a.id()
+                .verify_api_challenge(&elsewhere, b"challenge-0123456789", &sig)
+        );
+        assert!(
+            !a.id()
+                .verify_api_challenge(&at, b"challenge-0123456788", &sig)
+        );
+        assert!(
+            !a.id()
+                .verify_api_challenge(&at, b"challenge-0123456789", &sig[..63])
+        );
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! The chain file of `chain export` / `chain import`: magic, format version, genesis hash,
-//! block count, then length-prefixed blocks. Writing goes through a temp file and a rename;
+//! block count, then length-prefixed blocks. Writing goes through the one atomic writer;
 //! reading (from bytes or a stream, block by block) refuses anything malformed before a store
 //! is touched.
 
@@ -14,26 +14,28 @@ const CHAIN_MAGIC: &[u8; 8] = b"CTCHAIN\0";
 const CHAIN_FILE_VERSION: u32 = 1;
 const HEADER: usize = 8 + 4 + 32 + 8;
 
-/// Writes a chain file of a known number of blocks.
+/// Writes a chain file of a known number of blocks, through the one atomic writer
+/// ([`crate::fsutil::AtomicFile`]): nothing appears at the target until [`ChainWriter::finish`].
 pub struct ChainWriter {
-    tmp: std::path::PathBuf,
-    out: std::io::BufWriter<std::fs::File>,
+    file: std::path::PathBuf,
+    out: crate::fsutil::AtomicFile,
 }
 
 impl ChainWriter {
     pub fn create(file: &Path, genesis: &BlockHash, count: u64) -> Result<ChainWriter, String> {
-        let tmp = file.with_extension("partial");
-        let f = std::fs::File::create(&tmp)
-            .map_err(|e| format!("cannot create {}: {e}", tmp.display()))?;
-        let mut out = std::io::BufWriter::new(f);
+        let mut out = crate::fsutil::AtomicFile::create(file)
+            .map_err(|e| format!("cannot create {}: {e}", file.display()))?;
         let mut head = Vec::with_capacity(HEADER);
         head.extend_from_slice(CHAIN_MAGIC);
         head.extend_from_slice(&CHAIN_FILE_VERSION.to_le_bytes());
         head.extend_from_slice(&genesis.0);
         head.extend_from_slice(&count.to_le_bytes());
         out.write_all(&head)
-            .map_err(|e| format!("writing {}: {e}", tmp.display()))?;
-        Ok(ChainWriter { tmp, out })
+            .map_err(|e| format!("writing {}: {e}", file.display()))?;
+        Ok(ChainWriter {
+            file: file.to_path_buf(),
+            out,
+        })
     }
 
     pub fn push(&mut self, b: &Block) -> Result<(), String> {
@@ -42,19 +44,15 @@ impl ChainWriter {
             .out
             .write_all(&(bytes.len() as u32).to_le_bytes())
             .and_then(|_| self.out.write_all(&bytes));
-        r.map_err(|e| format!("writing {}: {e}", self.tmp.display()))
+        r.map_err(|e| format!("writing {}: {e}", self.file.display()))
     }
 
     /// Flush, fsync and rename into place.
-    pub fn finish(self, file: &Path) -> Result<(), String> {
-        let tmp = self.tmp;
-        let f = self
-            .out
-            .into_inner()
-            .map_err(|e| format!("writing {}: {e}", tmp.display()))?;
-        f.sync_all()
-            .map_err(|e| format!("writing {}: {e}", tmp.display()))?;
-        std::fs::rename(&tmp, file).map_err(|e| format!("cannot write {}: {e}", file.display()))
+    pub fn finish(self) -> Result<(), String> {
+        let target = self.file;
+        self.out
+            .commit()
+            .map_err(|e| format!("cannot write {}: {e}", target.display()))
     }
 }
 

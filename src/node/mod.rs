@@ -239,12 +239,21 @@ pub struct Node;
 impl Node {
     /// Open the data dir's store, reload the saved mempool and start the node thread.
     pub fn spawn(config: NodeConfig) -> Result<NodeHandle, NodeError> {
-        std::fs::create_dir_all(&config.data_dir).map_err(|error| NodeError::DataDir {
-            path: config.data_dir.clone(),
-            error,
+        crate::fsutil::create_private_dir(&config.data_dir).map_err(|error| {
+            NodeError::DataDir {
+                path: config.data_dir.clone(),
+                error,
+            }
         })?;
         let kernel = miner::kernel::select(config.kernel.as_deref()).map_err(NodeError::Config)?;
         let store = Store::open(&store_path(&config.data_dir), config.network)?;
+        // redb creates the file under the umask: make it private (the data dir already is).
+        crate::fsutil::make_private(&store_path(&config.data_dir)).map_err(|error| {
+            NodeError::DataDir {
+                path: store_path(&config.data_dir),
+                error,
+            }
+        })?;
         let params = store.params();
         let mut chain = Chain::new(store.clone(), Box::new(ParallelVerifier::all_cores()));
         chain.recover()?;

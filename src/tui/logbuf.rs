@@ -131,7 +131,7 @@ pub fn init(
 ) -> std::io::Result<tracing_appender::non_blocking::WorkerGuard> {
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
-    std::fs::create_dir_all(data_dir)?;
+    crate::fsutil::create_private_dir(data_dir)?;
     // Open the file now, so an unwritable data dir fails before the terminal is taken.
     std::fs::OpenOptions::new()
         .create(true)

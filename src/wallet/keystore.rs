@@ -29,10 +29,11 @@
 //!
 //! # Guarantees
 //!
-//! * Writes are crash-safe: the new contents go to a temporary file (mode
-//!   0600) in the same directory, which is fsynced, renamed over the target,
-//!   and then the directory is fsynced. A reader sees either the old or the
-//!   new keystore, never a partial one.
+//! * Writes are crash-safe and go through [`crate::fsutil`]: the new contents
+//!   go to a fresh random temporary name (O_EXCL, mode 0600) in the same
+//!   directory, which is fsynced, renamed over the target, and then the
+//!   directory is fsynced. A reader sees either the old or the new keystore,
+//!   never a partial one.
 //! * Seeds, the passphrase-derived key and plaintext buffers are zeroized
 //!   when dropped.
 //! * Malformed input never panics: it yields a [`KeystoreError`].
@@ -42,8 +43,8 @@
 //! concurrently will each write a complete file, and the last rename wins.
 
 use std::fmt;
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Write};
+use std::fs::{self, File};
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -504,6 +505,15 @@ impl Keystore {
     }
 }
 
+/// Whether the file at `path` is an encrypted keystore (false when it is missing, unreadable
+/// or not a keystore; opening it then says why).
+pub fn is_encrypted_file(path: &Path) -> bool {
+    let Ok(bytes) = read_limited(path) else {
+        return false;
+    };
+    serde_json::from_slice::<Probe>(&bytes).is_ok_and(|p| p.encryption.is_some())
+}
+
 /// Derive the key for the sealed file and decrypt its key list.
 fn unseal(
     file: SealedFile,
@@ -696,122 +706,20 @@ enum Commit {
     NoClobber,
 }
 
-/// Removes the temporary file unless disarmed.
-struct TempGuard {
-    path: Option<PathBuf>,
-}
-
-impl Drop for TempGuard {
-    fn drop(&mut self) {
-        if let Some(p) = self.path.take() {
-            let _ = fs::remove_file(p);
-        }
-    }
-}
-
-/// Crash-safe write: temp file (0600) in the same dir, write, fsync, rename
-/// (or link, for `NoClobber`) over the target, fsync the directory.
+/// Crash-safe write through the one atomic writer ([`crate::fsutil`]): a random temp name
+/// (O_EXCL, 0600) in the same dir, fsync, rename (or a no-clobber link for `NoClobber`), fsync
+/// of the directory.
 fn write_atomically(path: &Path, contents: &[u8], commit: Commit) -> Result<(), KeystoreError> {
-    let file_name = path.file_name().ok_or_else(|| KeystoreError::Io {
-        path: path.to_path_buf(),
-        error: io::Error::new(io::ErrorKind::InvalidInput, "the path does not name a file"),
-    })?;
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-
-    let (mut file, tmp_path) = create_temp(dir, file_name)?;
-    let mut guard = TempGuard {
-        path: Some(tmp_path.clone()),
-    };
-    file.write_all(contents).map_err(io_err(&tmp_path))?;
-    file.sync_all().map_err(io_err(&tmp_path))?;
-    drop(file);
-
     match commit {
-        Commit::Replace => {
-            fs::rename(&tmp_path, path).map_err(io_err(path))?;
-            guard.path = None;
-        }
+        Commit::Replace => crate::fsutil::write_atomic(path, contents).map_err(io_err(path)),
         Commit::NoClobber => {
-            // hard_link fails atomically if the target exists; the guard then
-            // removes the temp name, leaving only the target.
-            match fs::hard_link(&tmp_path, path) {
-                Ok(()) => {}
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                    return Err(KeystoreError::AlreadyExists(path.to_path_buf()));
-                }
-                // Filesystems without hard links: best-effort check, then rename.
-                Err(_) => {
-                    if path_exists(path)? {
-                        return Err(KeystoreError::AlreadyExists(path.to_path_buf()));
-                    }
-                    fs::rename(&tmp_path, path).map_err(io_err(path))?;
-                    guard.path = None;
-                }
+            if crate::fsutil::write_new(path, contents).map_err(io_err(path))? {
+                Ok(())
+            } else {
+                Err(KeystoreError::AlreadyExists(path.to_path_buf()))
             }
         }
     }
-    drop(guard);
-    sync_dir(dir)
-}
-
-/// Create a fresh temporary file next to the target, mode 0600.
-fn create_temp(dir: &Path, file_name: &std::ffi::OsStr) -> Result<(File, PathBuf), KeystoreError> {
-    let mut last_err = None;
-    for _ in 0..16 {
-        let mut tag = [0u8; 8];
-        random_fill(&mut tag)?;
-        let mut name = std::ffi::OsString::from(".");
-        name.push(file_name);
-        name.push(format!(".tmp-{}-{}", std::process::id(), hex::encode(tag)));
-        let tmp_path = dir.join(name);
-
-        let mut options = OpenOptions::new();
-        options.write(true).create_new(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            options.mode(0o600);
-        }
-        match options.open(&tmp_path) {
-            Ok(file) => {
-                // The umask can only clear bits; make sure the mode is exactly 0600.
-                #[cfg(unix)]
-                {
-                    use std::os::unix::fs::PermissionsExt;
-                    if let Err(e) = file.set_permissions(fs::Permissions::from_mode(0o600)) {
-                        let _ = fs::remove_file(&tmp_path);
-                        return Err(io_err(&tmp_path)(e));
-                    }
-                }
-                return Ok((file, tmp_path));
-            }
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => last_err = Some((tmp_path, e)),
-            Err(e) => return Err(io_err(&tmp_path)(e)),
-        }
-    }
-    let (p, e) = last_err.unwrap_or_else(|| {
-        (
-            dir.to_path_buf(),
-            io::Error::other("could not create a temporary file"),
-        )
-    });
-    Err(io_err(&p)(e))
-}
-
-/// Make a rename in `dir` durable.
-fn sync_dir(dir: &Path) -> Result<(), KeystoreError> {
-    #[cfg(unix)]
-    {
-        File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(io_err(dir))?;
-    }
-    #[cfg(not(unix))]
-    let _ = dir;
-    Ok(())
 }
 
 #[cfg(test)]

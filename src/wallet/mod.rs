@@ -1,6 +1,13 @@
 //! The wallet: ed25519 keys in a keystore file in the data dir, several addresses, balances
 //! (confirmed, unconfirmed, immature), coin selection with change, fees from a fee rate, signing
 //! and history with confirmation counts. It sees the chain only through the node handle.
+//!
+//! A data dir's wallet is never silently replaced: next to the keystore (`wallet.json`) a
+//! record (`wallet.id`) keeps the public keys the data dir's wallet has had. Opening refuses,
+//! and says what it found, when the keystore is gone, damaged, altered or another one; when
+//! other users can read it; or when the passphrase is wrong. Coins chosen for a payment are
+//! reserved until it is in the mempool or has failed, so concurrent payments never pick the
+//! same coins.
 
 pub mod keystore;
 
@@ -13,8 +20,11 @@ use crate::node::mempool::FeeRate;
 use crate::node::{NodeError, NodeHandle};
 use ed25519_dalek::{Signer, SigningKey};
 use keystore::{Keystore, KeystoreError};
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 /// Default fee rate: 2 base units per byte.
 pub const DEFAULT_FEE_RATE: FeeRate = FeeRate(2_000);
@@ -42,6 +52,41 @@ pub enum WalletError {
     FeeRateTooLow(u64),
     #[error("amounts overflow")]
     Overflow,
+    /// The data dir had a wallet, and its keystore is gone.
+    #[error(
+        "{} is missing, but this data dir had a wallet (first address {first}, recorded in {}); refusing to start with no wallet or a new one: restore wallet.json from your backup, or run `chain-tui wallet new --force` to start a new, empty wallet", path.display(), record.display()
+    )]
+    Missing {
+        path: PathBuf,
+        record: PathBuf,
+        first: String,
+    },
+    /// The keystore is there but cannot be read as one.
+    #[error(
+        "{found}; refusing to start with it or to replace it: restore wallet.json from your backup, or run `chain-tui wallet new --force` to set it aside and start a new, empty wallet"
+    )]
+    Damaged { found: KeystoreError },
+    /// The keystore lacks keys the data dir's wallet had.
+    #[error(
+        "{} is not this data dir's wallet: it lacks {missing} of the {had} keys recorded in {} (first missing address {first}); it was altered or replaced. Refusing to use it: restore wallet.json from your backup, or run `chain-tui wallet new --force` to set it aside and start a new, empty wallet", path.display(), record.display()
+    )]
+    Altered {
+        path: PathBuf,
+        record: PathBuf,
+        missing: usize,
+        had: usize,
+        first: String,
+    },
+    /// Other users may read the keystore.
+    #[error(
+        "{} holds secret keys but other users can read it (mode {mode:04o}); refusing to use it: run `chmod 600 {}` (and consider the keys seen)", path.display(), path.display()
+    )]
+    Exposed { path: PathBuf, mode: u32 },
+    /// The record of the data dir's wallet is damaged.
+    #[error(
+        "{} (the record of this data dir's wallet) is damaged: {reason}; move it away to accept wallet.json as this data dir's wallet", path.display()
+    )]
+    Record { path: PathBuf, reason: String },
 }
 
 /// Balances in base units.
@@ -86,6 +131,10 @@ struct Spendable {
 pub struct Wallet {
     keystore: Keystore,
     network: Network,
+    /// `wallet.id`: the public keys this data dir's wallet has had.
+    record: PathBuf,
+    /// Coins chosen for payments not yet in the mempool.
+    reserved: Arc<Mutex<HashSet<OutPoint>>>,
 }
 
 /// The keystore file of a data dir.
@@ -93,35 +142,238 @@ pub fn keystore_path(data_dir: &Path) -> PathBuf {
     data_dir.join("wallet.json")
 }
 
+/// The record of a data dir's wallet: the public keys it has had (never secrets), so that a
+/// keystore that is gone, damaged or replaced is noticed instead of silently recreated.
+pub fn record_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("wallet.id")
+}
+
+/// Largest record file read (a few thousand keys).
+const MAX_RECORD: u64 = 1024 * 1024;
+
+#[derive(Serialize, Deserialize)]
+struct Record {
+    version: u32,
+    /// Public keys, hex, oldest first.
+    keys: Vec<String>,
+}
+
+fn read_record(path: &Path) -> Result<Option<Vec<[u8; 32]>>, WalletError> {
+    let damaged = |reason: String| WalletError::Record {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let file = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(damaged(e.to_string())),
+    };
+    let mut bytes = Vec::new();
+    file.take(MAX_RECORD + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| damaged(e.to_string()))?;
+    if bytes.len() as u64 > MAX_RECORD {
+        return Err(damaged("the file is too large".into()));
+    }
+    let record: Record = serde_json::from_slice(&bytes).map_err(|e| damaged(e.to_string()))?;
+    if record.version != 1 {
+        return Err(damaged(format!("unknown version {}", record.version)));
+    }
+    let mut keys = Vec::with_capacity(record.keys.len());
+    for k in &record.keys {
+        let mut key = [0u8; 32];
+        hex::decode_to_slice(k, &mut key)
+            .map_err(|_| damaged(format!("{k:?} is not a 32-byte public key in hex")))?;
+        keys.push(key);
+    }
+    if keys.is_empty() {
+        return Err(damaged("it records no keys".into()));
+    }
+    Ok(Some(keys))
+}
+
+fn write_record(path: &Path, keys: &[[u8; 32]]) -> Result<(), WalletError> {
+    let record = Record {
+        version: 1,
+        keys: keys.iter().map(hex::encode).collect(),
+    };
+    let mut bytes = serde_json::to_vec_pretty(&record).unwrap_or_default();
+    bytes.push(b'\n');
+    crate::fsutil::write_atomic(path, &bytes).map_err(|error| {
+        WalletError::Keystore(KeystoreError::Io {
+            path: path.to_path_buf(),
+            error,
+        })
+    })
+}
+
+fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> WalletError + '_ {
+    move |error| {
+        WalletError::Keystore(KeystoreError::Io {
+            path: path.to_path_buf(),
+            error,
+        })
+    }
+}
+
+/// Coins held for one payment until it is in the mempool or has failed: dropping it frees them.
+pub struct Reservation {
+    set: Arc<Mutex<HashSet<OutPoint>>>,
+    coins: Vec<OutPoint>,
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        let mut set = self.set.lock().unwrap_or_else(|e| e.into_inner());
+        for c in &self.coins {
+            set.remove(c);
+        }
+    }
+}
+
 impl Wallet {
-    /// Open the data dir's wallet, creating it (one key) on first use.
+    /// Open the data dir's wallet, creating it (one key) on first use. Refuses, saying what it
+    /// found, a keystore that is gone (when the data dir had one), damaged, altered or another
+    /// wallet's, readable by other users, or encrypted under another passphrase.
     pub fn open_or_create(
         data_dir: &Path,
         network: Network,
         passphrase: Option<&str>,
     ) -> Result<Wallet, WalletError> {
-        std::fs::create_dir_all(data_dir).map_err(|error| KeystoreError::Io {
-            path: data_dir.to_path_buf(),
-            error,
-        })?;
-        let keystore = Keystore::open_or_create(&keystore_path(data_dir), passphrase)?;
-        Ok(Wallet { keystore, network })
+        match Self::open_checked(data_dir, network, passphrase, true)? {
+            Some(w) => Ok(w),
+            None => Err(io_error(data_dir)(std::io::Error::other(
+                "the wallet was not created",
+            ))),
+        }
     }
 
-    /// Open an existing wallet, if there is one.
+    /// Open an existing wallet, if there is one (same checks as [`Wallet::open_or_create`]; a
+    /// keystore the data dir had and lost is an error, not `None`).
     pub fn open_existing(
         data_dir: &Path,
         network: Network,
         passphrase: Option<&str>,
     ) -> Result<Option<Wallet>, WalletError> {
+        Self::open_checked(data_dir, network, passphrase, false)
+    }
+
+    /// Start a new wallet on a data dir whose wallet cannot be opened: the keystore there (if
+    /// any) is renamed aside, never deleted; returns the new wallet and where the old file went.
+    pub fn create_replacing(
+        data_dir: &Path,
+        network: Network,
+        passphrase: Option<&str>,
+    ) -> Result<(Wallet, Option<PathBuf>), WalletError> {
+        crate::fsutil::create_private_dir(data_dir).map_err(io_error(data_dir))?;
         let path = keystore_path(data_dir);
-        if !path.exists() {
-            return Ok(None);
-        }
-        Ok(Some(Wallet {
-            keystore: Keystore::open(&path, passphrase)?,
+        let aside = if std::fs::symlink_metadata(&path).is_ok() {
+            let stamp = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0);
+            let mut aside = data_dir.join(format!("wallet.json.old-{stamp}"));
+            let mut n = 1;
+            while std::fs::symlink_metadata(&aside).is_ok() {
+                aside = data_dir.join(format!("wallet.json.old-{stamp}-{n}"));
+                n += 1;
+            }
+            std::fs::rename(&path, &aside).map_err(io_error(&path))?;
+            Some(aside)
+        } else {
+            None
+        };
+        let keystore = Keystore::create(&path, passphrase)?;
+        let wallet = Wallet::from_keystore(keystore, network, data_dir);
+        write_record(&wallet.record, &wallet.public_keys())?;
+        Ok((wallet, aside))
+    }
+
+    fn from_keystore(keystore: Keystore, network: Network, data_dir: &Path) -> Wallet {
+        Wallet {
+            keystore,
             network,
-        }))
+            record: record_path(data_dir),
+            reserved: Arc::default(),
+        }
+    }
+
+    fn public_keys(&self) -> Vec<[u8; 32]> {
+        self.keystore
+            .keys()
+            .iter()
+            .map(|k| k.public_key())
+            .collect()
+    }
+
+    fn open_checked(
+        data_dir: &Path,
+        network: Network,
+        passphrase: Option<&str>,
+        create: bool,
+    ) -> Result<Option<Wallet>, WalletError> {
+        let path = keystore_path(data_dir);
+        let record_file = record_path(data_dir);
+        let record = read_record(&record_file)?;
+        let exists = match std::fs::symlink_metadata(&path) {
+            Ok(_) => true,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+            Err(e) => return Err(io_error(&path)(e)),
+        };
+        if !exists {
+            if let Some(keys) = record {
+                return Err(WalletError::Missing {
+                    path,
+                    record: record_file,
+                    first: Address::from_pubkey(&keys[0]).encode(network),
+                });
+            }
+            if !create {
+                return Ok(None);
+            }
+            crate::fsutil::create_private_dir(data_dir).map_err(io_error(data_dir))?;
+            let keystore = Keystore::open_or_create(&path, passphrase)?;
+            let wallet = Wallet::from_keystore(keystore, network, data_dir);
+            write_record(&wallet.record, &wallet.public_keys())?;
+            return Ok(Some(wallet));
+        }
+        if let Some(mode) = crate::fsutil::exposed_mode(&path).map_err(io_error(&path))? {
+            return Err(WalletError::Exposed { path, mode });
+        }
+        let keystore = Keystore::open(&path, passphrase).map_err(|e| match e {
+            KeystoreError::Corrupt { .. } | KeystoreError::UnsupportedVersion { .. } => {
+                WalletError::Damaged { found: e }
+            }
+            e => WalletError::Keystore(e),
+        })?;
+        let wallet = Wallet::from_keystore(keystore, network, data_dir);
+        let keys = wallet.public_keys();
+        match record {
+            Some(had) => {
+                let missing: Vec<&[u8; 32]> = had.iter().filter(|k| !keys.contains(k)).collect();
+                if let Some(first) = missing.first() {
+                    return Err(WalletError::Altered {
+                        path,
+                        record: record_file,
+                        missing: missing.len(),
+                        had: had.len(),
+                        first: Address::from_pubkey(first).encode(network),
+                    });
+                }
+                if had.len() != keys.len() {
+                    write_record(&record_file, &keys)?;
+                }
+            }
+            // A data dir from before the record existed: record its wallet now.
+            None => write_record(&record_file, &keys)?,
+        }
+        Ok(Some(wallet))
+    }
+
+    /// Whether the data dir's keystore is encrypted (false when there is none or it cannot be
+    /// read; opening it then says why).
+    pub fn is_encrypted_at(data_dir: &Path) -> bool {
+        keystore::is_encrypted_file(&keystore_path(data_dir))
     }
 
     pub fn network(&self) -> Network {
@@ -145,10 +397,14 @@ impl Wallet {
             .unwrap_or(Address::UNSPENDABLE)
     }
 
-    /// Make a new receive address (saved before it is returned).
+    /// Make a new receive address (saved, and recorded in `wallet.id`, before it is returned).
     pub fn new_address(&mut self) -> Result<Address, WalletError> {
         let n = self.keystore.keys().len();
         let i = self.keystore.new_key(&format!("address {n}"))?;
+        if let Err(e) = write_record(&self.record, &self.public_keys()) {
+            // The key is saved in the keystore; the next open records it.
+            tracing::warn!("{e}");
+        }
         Ok(Address::from_pubkey(&self.keystore.keys()[i].public_key()))
     }
 
@@ -228,13 +484,54 @@ impl Wallet {
     }
 
     /// Build and sign a payment of `amount` to `to` at `fee_rate`, with change back to the
-    /// receive address. Nothing is sent: submit the result to the node.
+    /// receive address. Nothing is sent: submit the result to the node. Coins reserved by
+    /// [`Wallet::build_payment_reserved`] are not used.
     pub fn build_payment(
         &self,
         node: &NodeHandle,
         to: Address,
         amount: Amount,
         fee_rate: FeeRate,
+    ) -> Result<Transaction, WalletError> {
+        let reserved = self
+            .reserved
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        self.build_payment_avoiding(node, to, amount, fee_rate, &reserved)
+    }
+
+    /// Like [`Wallet::build_payment`], and the coins it spends stay reserved (no other payment
+    /// of this wallet picks them) until the [`Reservation`] is dropped: keep it until the
+    /// transaction is in the mempool or the send has failed.
+    pub fn build_payment_reserved(
+        &self,
+        node: &NodeHandle,
+        to: Address,
+        amount: Amount,
+        fee_rate: FeeRate,
+    ) -> Result<(Transaction, Reservation), WalletError> {
+        let mut reserved = self.reserved.lock().unwrap_or_else(|e| e.into_inner());
+        let tx = self.build_payment_avoiding(node, to, amount, fee_rate, &reserved)?;
+        let coins: Vec<OutPoint> = tx.inputs.iter().map(|i| i.prevout).collect();
+        reserved.extend(coins.iter().copied());
+        drop(reserved);
+        Ok((
+            tx,
+            Reservation {
+                set: self.reserved.clone(),
+                coins,
+            },
+        ))
+    }
+
+    fn build_payment_avoiding(
+        &self,
+        node: &NodeHandle,
+        to: Address,
+        amount: Amount,
+        fee_rate: FeeRate,
+        reserved: &HashSet<OutPoint>,
     ) -> Result<Transaction, WalletError> {
         if amount == Amount::ZERO {
             return Err(WalletError::ZeroAmount);
@@ -243,6 +540,7 @@ impl Wallet {
             return Err(WalletError::FeeRateTooLow(fee_rate.0 / 1000));
         }
         let (mut coins, balance) = self.scan(node)?;
+        coins.retain(|c| !reserved.contains(&c.outpoint));
         // Largest first: fewest inputs, smallest transaction.
         coins.sort_by(|a, b| b.amount.cmp(&a.amount).then(a.outpoint.cmp(&b.outpoint)));
         let change_address = self.receive_address();
