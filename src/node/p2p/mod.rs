@@ -1350,11 +1350,11 @@ impl Manager {
 
     fn node_event(&mut self, ev: NodeEvent) {
         match ev {
-            NodeEvent::BlockConnected { .. } | NodeEvent::Reorg { .. } => {
-                // At most one announcement per TRICKLE: a fast miner's tips go out together.
-                if self.last_trickle.elapsed() >= TRICKLE {
-                    self.trickle();
-                }
+            // At most one announcement per TRICKLE: a fast miner's tips go out together.
+            NodeEvent::BlockConnected { .. } | NodeEvent::Reorg { .. }
+                if self.last_trickle.elapsed() >= TRICKLE =>
+            {
+                self.trickle();
             }
             NodeEvent::TxAccepted(txid) => {
                 for p in self.peers.values_mut() {
