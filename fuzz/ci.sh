@@ -13,4 +13,4 @@ fi
 if ! cargo +nightly fuzz --version >/dev/null 2>&1; then
     cargo install cargo-fuzz --locked
 fi
-exec ./run.sh "${1:-5}"
+exec ./run.sh --no-grow "${1:-5}"

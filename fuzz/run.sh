@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Build every fuzz target, then run each in turn for SECONDS (per target).
 #
-# usage: fuzz/run.sh [--seeds] [SECONDS_PER_TARGET] [TARGET...]
+# usage: fuzz/run.sh [--seeds] [--no-grow] [SECONDS_PER_TARGET] [TARGET...]
 #   SECONDS_PER_TARGET  how long EACH target runs (default 60); the total is that times the
 #                       number of targets (10 targets x 60 s = 10 min), plus the build.
 #   TARGET...           only these targets (default: all, see `cargo fuzz list`).
 #   --seeds             first (re)write the generated seed inputs into fuzz/corpus/<target>/
 #                       (existing files are kept).
+#   --no-grow           read fuzz/corpus/ but write new inputs to a temp dir, so the work tree
+#                       stays clean (for CI).
 #
 # Exits non-zero if any target finds a crash (the input is left in fuzz/artifacts/<target>/)
 # or fails to build. Needs the nightly toolchain and cargo-fuzz (fuzz/ci.sh installs it).
@@ -18,14 +20,19 @@ set -uo pipefail
 
 cd "$(dirname "$0")/.."
 seeds=0
-if [[ "${1:-}" == "--seeds" ]]; then
-    seeds=1
+grow=1
+while [[ "${1:-}" == --* ]]; do
+    case "$1" in
+        --seeds) seeds=1 ;;
+        --no-grow) grow=0 ;;
+        *) echo "unknown option $1" >&2; exit 2 ;;
+    esac
     shift
-fi
+done
 secs="${1:-60}"
 shift || true
 if ! [[ "$secs" =~ ^[0-9]+$ ]] || (( secs < 1 )); then
-    echo "usage: fuzz/run.sh [--seeds] [SECONDS_PER_TARGET] [TARGET...]" >&2
+    echo "usage: fuzz/run.sh [--seeds] [--no-grow] [SECONDS_PER_TARGET] [TARGET...]" >&2
     exit 2
 fi
 nice_cmd=(nice -n "${FUZZ_NICE:-19}")
@@ -44,6 +51,8 @@ if ! "${fuzz[@]}" build "${flags[@]}"; then
 fi
 
 mkdir -p fuzz/artifacts
+scratch=$(mktemp -d)
+trap 'rm -rf "$scratch"' EXIT
 failed=()
 summary=()
 for t in "${targets[@]}"; do
@@ -54,7 +63,12 @@ for t in "${targets[@]}"; do
         env_seeds=(env "CHAIN_TUI_FUZZ_SEEDS=$PWD/fuzz/corpus")
     fi
     start=$(date +%s)
-    "${env_seeds[@]}" "${fuzz[@]}" run "${flags[@]}" "$t" -- \
+    dirs=("fuzz/corpus/$t")
+    if (( ! grow )); then
+        mkdir -p "$scratch/$t"
+        dirs=("$scratch/$t" "fuzz/corpus/$t")
+    fi
+    "${env_seeds[@]}" "${fuzz[@]}" run "${flags[@]}" "$t" "${dirs[@]}" -- \
         -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
         >"$log" 2>&1
     rc=$?
