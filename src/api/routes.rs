@@ -934,3 +934,60 @@ impl From<ProcessError> for ApiError {
         crate::node::NodeError::Block(e).into()
     }
 }
+
+/// Read `bytes` as every JSON request body type the routes take (the way [`JsonBody`] does) and
+/// run the checks a handler makes before it touches the node (hex and block decoding, address
+/// and peer parsing); `query` likewise as every query string. Returns how many parsed. Only for
+/// the fuzz targets in `fuzz/`, which cannot name the private body types; dials nothing.
+#[doc(hidden)]
+pub fn fuzz_request_bodies(bytes: &[u8], query: &str) -> usize {
+    use super::server::decode_json_body;
+    use crate::core::params::Network;
+    let mut parsed = 0;
+    if let Ok(b) = decode_json_body::<HexBody>(bytes) {
+        parsed += 1;
+        if let Ok(raw) = hex::decode(&b.hex) {
+            let max = Network::Regtest.params().max_block_size;
+            if let Ok(block) = Block::decode(&raw, max) {
+                parsed += usize::from(block.encode() == raw);
+            }
+        }
+    }
+    if let Ok(b) = decode_json_body::<SendBody>(bytes) {
+        parsed += 1;
+        parsed += usize::from(parse_address(&b.address, Network::Regtest).is_ok());
+        parsed += usize::from(fee_rate(b.fee_rate).is_ok() && b.amount > 0);
+    }
+    if let Ok(b) = decode_json_body::<UnbanBody>(bytes) {
+        parsed += usize::from(!b.id.is_empty());
+    }
+    if let Ok(b) = decode_json_body::<RegisterBody>(bytes) {
+        parsed += b
+            .nodes
+            .iter()
+            .filter(|n| n.parse::<PeerAddr>().is_ok())
+            .count();
+    }
+    if let Ok(b) = decode_json_body::<MiningBody>(bytes) {
+        parsed += usize::from(b.mining) + b.threads.map_or(0, |t| usize::from(t > 0));
+    }
+    if let Ok(b) = decode_json_body::<MineBody>(bytes) {
+        parsed += usize::from(b.blocks.is_some_and(|n| n <= MAX_MINE)) + b.threads.map_or(0, |_| 1);
+    }
+    if let Ok(v) = decode_json_body::<Value>(bytes) {
+        parsed += usize::from(views::tx_from_json(v, Network::Regtest).is_ok());
+    }
+    if let Ok(uri) = format!("/?{query}").parse::<axum::http::Uri>() {
+        if let Ok(Query(q)) = Query::<ChainQuery>::try_from_uri(&uri) {
+            parsed += usize::from(q.from.is_some() || q.limit.is_some() || q.hex.is_some());
+        }
+        if let Ok(Query(q)) = Query::<TemplateQuery>::try_from_uri(&uri) {
+            parsed += q.address.map_or(0, |a| {
+                usize::from(parse_address(&a, Network::Regtest).is_ok())
+            });
+        }
+    }
+    parsed += usize::from(query.parse::<BlockId>().is_ok());
+    parsed += usize::from(parse_txid(query).is_ok());
+    parsed
+}

@@ -450,15 +450,19 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
     type Rejection = ApiError;
     async fn from_request(req: Request, state: &S) -> Result<JsonBody<T>, ApiError> {
         let bytes = raw_body(req, state).await?;
-        let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
-            b"{}"
-        } else {
-            &bytes
-        };
-        serde_json::from_slice(bytes)
-            .map(JsonBody)
-            .map_err(|e| ApiError::bad_request("bad_json", format!("bad JSON body: {e}")))
+        decode_json_body(&bytes).map(JsonBody)
     }
+}
+
+/// A request body's bytes as `T`, the way [`JsonBody`] reads them (an empty body reads as `{}`).
+pub fn decode_json_body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
+        b"{}"
+    } else {
+        bytes
+    };
+    serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::bad_request("bad_json", format!("bad JSON body: {e}")))
 }
 
 /// The whole body, or 413 when it is over the route's limit.

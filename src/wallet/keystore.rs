@@ -448,6 +448,13 @@ impl Keystore {
         Ok(out)
     }
 
+    /// [`Keystore::open`] on bytes already read: the parse and (with a passphrase) decrypt
+    /// path, bound to no real file. For the fuzz targets in `fuzz/`.
+    #[doc(hidden)]
+    pub fn parse_bytes(bytes: &[u8], passphrase: Option<&str>) -> Result<Keystore, KeystoreError> {
+        Self::parse(Path::new("<bytes>"), bytes, passphrase)
+    }
+
     /// Parse file contents. Never panics.
     fn parse(
         path: &Path,
