@@ -145,7 +145,7 @@ fn chain_file(n: u64) -> Vec<u8> {
     for b in chain(n) {
         w.push(&b).expect("push");
     }
-    w.finish(&file).expect("finish");
+    w.finish().expect("finish");
     std::fs::read(&file).expect("read back")
 }
 
@@ -207,6 +207,7 @@ fn node_file(p2p: Option<SocketAddr>) -> Vec<u8> {
         network: NETWORK.name().into(),
         version: "0.1.0".into(),
         p2p,
+        node_id: None,
     };
     serde_json::to_vec_pretty(&f).expect("serialize")
 }
