@@ -466,9 +466,23 @@ fn spawn_child(
         .env_remove("RUST_LOG")
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
+        .stderr(child_log(dir))
         .spawn()
         .expect("cannot start chain-tui")
+}
+
+/// The child's log (appended across restarts), shown when a test about it fails.
+fn child_log(dir: &std::path::Path) -> std::fs::File {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("child.log"))
+        .expect("child log")
+}
+
+/// The child's log so far, for a failure message.
+fn child_log_text(dir: &std::path::Path) -> String {
+    std::fs::read_to_string(dir.join("child.log")).unwrap_or_default()
 }
 
 /// The child's height through its API (None while it is starting or gone).
@@ -489,10 +503,29 @@ fn child_height(dir: &std::path::Path) -> Option<u64> {
     v["height"].as_u64()
 }
 
-/// Poll the child's height off the async runtime until `want` (true) or `limit` passes.
-async fn child_reaches(dir: &std::path::Path, want: u64, limit: Duration) -> bool {
+/// Whether the running child is `child` itself, with its API up: its `node.json` names its pid
+/// (a height read before then would come from the store, or from a killed run's file).
+fn child_is_up(dir: &std::path::Path, child: &std::process::Child) -> bool {
+    std::fs::read_to_string(dir.join("node.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .is_some_and(|v| v["pid"].as_u64() == Some(u64::from(child.id())))
+}
+
+/// Poll the running child's height (through its API) off the async runtime until `want`
+/// (true) or `limit` passes.
+async fn child_reaches(
+    dir: &std::path::Path,
+    child: &std::process::Child,
+    want: u64,
+    limit: Duration,
+) -> bool {
     let end = Instant::now() + limit;
     while Instant::now() < end {
+        if !child_is_up(dir, child) {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        }
         let d = dir.to_path_buf();
         let h = tokio::task::spawn_blocking(move || child_height(&d))
             .await
@@ -538,20 +571,22 @@ async fn a_peer_restarted_after_kill_9_is_relinked_at_once() {
     let connect = a.peer_addr().to_string();
     let mut child = spawn_child(dir.path(), listen, &connect);
     assert!(
-        child_reaches(dir.path(), 3, Duration::from_secs(30)).await,
-        "child synced"
+        child_reaches(dir.path(), &child, 3, Duration::from_secs(30)).await,
+        "child synced; its log:\n{}",
+        child_log_text(dir.path())
     );
     // Old enough that a new connection is no crossing dial.
     tokio::time::sleep(Duration::from_secs(6)).await;
     kill9(&mut child);
     let mut child = spawn_child(dir.path(), listen, &connect);
     assert!(
-        child_reaches(dir.path(), 3, Duration::from_secs(30)).await,
-        "child back"
+        child_reaches(dir.path(), &child, 3, Duration::from_secs(30)).await,
+        "child back; its log:\n{}",
+        child_log_text(dir.path())
     );
     let start = Instant::now();
     a.mine(1, miner()).await;
-    let relinked = child_reaches(dir.path(), 4, Duration::from_secs(5)).await;
+    let relinked = child_reaches(dir.path(), &child, 4, Duration::from_secs(5)).await;
     eprintln!(
         "next block reached the restarted peer after {:?}",
         start.elapsed()
@@ -559,7 +594,8 @@ async fn a_peer_restarted_after_kill_9_is_relinked_at_once() {
     kill9(&mut child);
     assert!(
         relinked,
-        "the restarted peer did not get the next block within 5 s"
+        "the restarted peer did not get the next block within 5 s; its log:\n{}",
+        child_log_text(dir.path())
     );
     a.stop().await;
 }
@@ -606,7 +642,7 @@ async fn sync_resumes_after_ten_kill_9s() {
     }
     eprintln!("after 10 kills: height {last} of {BLOCKS}");
     let mut child = spawn_child(dir.path(), listen, &connect);
-    let done = child_reaches(dir.path(), BLOCKS, Duration::from_secs(180)).await;
+    let done = child_reaches(dir.path(), &child, BLOCKS, Duration::from_secs(180)).await;
     kill9(&mut child);
     assert!(done, "sync did not resume to the tip after 10 kill -9s");
     assert!(v.view().bans.is_empty(), "bans: {:?}", v.view().bans);

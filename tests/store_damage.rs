@@ -659,3 +659,37 @@ shift; exec "$@""#;
         _ => eprintln!("no private read-only mount possible here: not tested"),
     }
 }
+
+/// A store held for a moment by another holder (an offline `chain info`, a node still closing)
+/// is waited for, not refused: a node started at that moment used to exit with "in use".
+#[test]
+fn a_store_held_briefly_is_waited_for() {
+    let b = build();
+    let held = Store::open(&b.store(), Network::Regtest).unwrap();
+    let release = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(400));
+        drop(held);
+    });
+    let opened = Store::open(&b.store(), Network::Regtest);
+    release.join().unwrap();
+    assert!(
+        opened.is_ok(),
+        "a store released after 0.4 s was refused: {:?}",
+        opened.err().map(|e| e.to_string())
+    );
+}
+
+/// A store that stays held is refused with "in use" once the wait is over, and is unchanged.
+#[test]
+fn a_store_held_for_good_is_refused_as_in_use() {
+    let b = build();
+    let _held = Store::open(&b.store(), Network::Regtest).unwrap();
+    let start = Instant::now();
+    let err = open_error(&b.store()).expect("a second open of a held store succeeded");
+    assert!(err.contains("in use"), "{err}");
+    assert!(
+        start.elapsed() >= chain_tui::storage::LOCK_WAIT - Duration::from_millis(100),
+        "refused after {:?}, before the wait was over",
+        start.elapsed()
+    );
+}

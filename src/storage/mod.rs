@@ -34,6 +34,7 @@ use crate::core::tx::{OutPoint, Transaction};
 use crate::core::{Address, Amount};
 pub use audit::{IndexAudit, IndexDamage};
 pub use commitment::UtxoCommitment;
+pub use open::LOCK_WAIT;
 use redb::{Database, Durability, ReadOnlyDatabase, ReadableDatabase, ReadableTable};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -245,11 +246,13 @@ impl Store {
         }
         open::contained(path, || {
             let started = std::time::Instant::now();
-            let mut db = Database::builder()
-                .set_cache_size(CACHE_BYTES)
-                .set_repair_callback(open::repair_logger(path))
-                .open(path)
-                .map_err(|e| open::classify(path, e))?;
+            let mut db = open::wait_unlocked(path, || {
+                Database::builder()
+                    .set_cache_size(CACHE_BYTES)
+                    .set_repair_callback(open::repair_logger(path))
+                    .open(path)
+            })
+            .map_err(|e| open::classify(path, e))?;
             let opened = started.elapsed();
             open::check_pages(path, &mut db)?;
             let paged = started.elapsed();
@@ -283,11 +286,12 @@ impl Store {
             });
         }
         open::contained(path, || {
-            let db = match Database::builder()
-                .set_cache_size(CACHE_BYTES)
-                .set_repair_callback(open::repair_logger(path))
-                .open(path)
-            {
+            let db = match open::wait_unlocked(path, || {
+                Database::builder()
+                    .set_cache_size(CACHE_BYTES)
+                    .set_repair_callback(open::repair_logger(path))
+                    .open(path)
+            }) {
                 Ok(db) => Db::Rw(db),
                 Err(redb::DatabaseError::Storage(redb::StorageError::Io(e)))
                     if open::is_read_only(&e) =>

@@ -8,6 +8,8 @@
 //! - Before a store is used, the cheap checks run: the tip's index entry, block data and undo
 //!   data, the header links from the tip back to genesis, and the UTXO commitment recomputed from
 //!   the UTXO table. A failure refuses the store with the remedy.
+//! - A store held by another process (a `chain info` reading it offline, a node shutting down)
+//!   is waited for, up to [`LOCK_WAIT`], before the open is refused as "in use".
 //! - redb can panic on a damaged file. Every open and check runs inside [`contained`], which
 //!   turns a panic into a "damaged store" error (and keeps its message off the terminal).
 
@@ -106,6 +108,35 @@ pub(super) fn check_pages(path: &Path, db: &mut redb::Database) -> Result<()> {
             path: path.to_path_buf(),
             problem: format!("a page checksum does not match ({e})"),
         }),
+    }
+}
+
+/// How long an open waits for another process to release the store.
+pub const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Open the redb file with `open`, retrying while another process holds it (a short-lived
+/// offline read, or a node still shutting down), up to [`LOCK_WAIT`].
+pub(super) fn wait_unlocked<T>(
+    path: &Path,
+    mut open: impl FnMut() -> std::result::Result<T, redb::DatabaseError>,
+) -> std::result::Result<T, redb::DatabaseError> {
+    let end = std::time::Instant::now() + LOCK_WAIT;
+    let mut said = false;
+    loop {
+        match open() {
+            Err(redb::DatabaseError::DatabaseAlreadyOpen) if std::time::Instant::now() < end => {
+                if !said {
+                    tracing::info!(
+                        "chain store {} is in use by another process; waiting up to {} s",
+                        path.display(),
+                        LOCK_WAIT.as_secs()
+                    );
+                    said = true;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            other => return other,
+        }
     }
 }
 
