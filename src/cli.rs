@@ -863,8 +863,26 @@ fn render(kind: Kind, v: &Value) -> String {
         Kind::Send => jstr(v, "txid").to_string(),
         Kind::Info => {
             let work: U256 = jstr(v, "work").parse().unwrap_or_default();
+            let e = &v["estimates"];
+            let rates = if e.is_null() {
+                "avg block  — (too few blocks yet)".to_string()
+            } else {
+                let ms = jnum(e, "avg_block_ms");
+                let rate: U256 = jstr(e, "network_hashrate").parse().unwrap_or_default();
+                let next = e["next_block_secs"]
+                    .as_u64()
+                    .map_or("—".to_string(), |s| format!("≈ {s} s"));
+                format!(
+                    "avg block  {}.{} s over the last {} blocks (by {})\nnetwork    ≈ {} H/s\nnext block {next}",
+                    ms / 1000,
+                    ms % 1000 / 100,
+                    jnum(e, "intervals"),
+                    jstr(e, "measured_by").replace('_', " "),
+                    si_text(rate)
+                )
+            };
             format!(
-                "network    {}\nheight     {}\ntip        {}\nwork       {} ({})\ndifficulty {}\nmempool    {} tx",
+                "network    {}\nheight     {}\ntip        {}\nwork       {} ({})\ndifficulty {} (the tip's)\n{rates}\nmempool    {} tx",
                 jstr(v, "network"),
                 jnum(v, "height"),
                 jstr(v, "tip"),

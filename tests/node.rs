@@ -158,6 +158,50 @@ async fn submit_block(node: &NodeHandle, b: &Block) -> Accepted {
         .expect("block accepted")
 }
 
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
+/// Fast regtest mining stamps blocks a second apart, ahead of the clock: the dashboard's
+/// average block time and network hashrate must come from when the blocks were seen, not from
+/// those stamps (it read 1 s a block, and a network hashrate below the local one). Every block
+/// records when the node first stored it.
+#[tokio::test(flavor = "multi_thread")]
+async fn live_figures_on_a_fast_regtest_chain_follow_the_clock() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = spawn(dir.path());
+    let snap = node.snapshot();
+    assert_eq!(snap.rates, None, "no figure from genesis alone");
+    let before = unix_ms();
+    let hashes = mine(&node, 40, address(&key(1))).await;
+    let after = unix_ms();
+    for h in &hashes {
+        let seen = node.block_seen_ms(h).unwrap().expect("seen time recorded");
+        assert!(
+            (before..=after).contains(&seen),
+            "{before} <= {seen} <= {after}"
+        );
+    }
+    let snap = node.snapshot();
+    let tip_time = snap.recent[0].time;
+    let r = snap.rates.expect("an estimate after 40 blocks");
+    let took_ms = after - before;
+    if tip_time > after / 1000 + 2 {
+        // Stamped ahead of the clock (the usual case at regtest speed).
+        assert_eq!(r.source, chain_tui::core::estimate::SpanSource::SeenTimes);
+    }
+    // The real average interval, not the one-second steps of the stamps.
+    assert!(
+        r.avg_block_ms <= took_ms.max(1) * 2 / 39 + 5,
+        "avg {} ms a block; 40 blocks took {took_ms} ms: {r:?}",
+        r.avg_block_ms
+    );
+    stop(node).await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn mine_blocks_reports_hashes_height_and_events() {
     let dir = tempfile::tempdir().unwrap();
@@ -183,7 +227,7 @@ async fn mine_blocks_reports_hashes_height_and_events() {
     assert_eq!(snap.height, 12);
     assert_eq!(snap.tip, hashes[11]);
     assert_eq!(snap.network, Network::Regtest);
-    assert_eq!(snap.recent.len(), 12);
+    assert_eq!(snap.recent.len(), 13, "the 12 blocks and genesis");
     assert_eq!(snap.recent[0].hash, hashes[11]);
 
     let mut connected = HashMap::new();

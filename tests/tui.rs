@@ -156,6 +156,7 @@ fn snapshot_block_details() {
         hash: BlockHash(hash(0x30)),
         height: 1284,
         time: NOW - 4,
+        seen: Some(NOW - 3),
         confirmations: 1,
         size: 1_200,
         txs: vec![
@@ -323,6 +324,7 @@ fn enter_opens_block_then_transaction_and_esc_goes_back() {
         hash: want,
         height: 1283,
         time: NOW,
+        seen: None,
         confirmations: 2,
         size: 300,
         txs: vec![
@@ -579,18 +581,20 @@ fn a_click_focuses_the_pane_under_it() {
 #[test]
 fn network_estimates_use_integers() {
     let app = fixture();
-    // 11 blocks of 2^24 + ... work over 110 s.
+    // 12 blocks 10 s apart; the span runs between the medians of the first and last 5 stamps:
+    // 7 intervals of one block's work over 70 s.
     let work = chain_tui::tui::app::block_work(0x1e01_0000).unwrap();
-    let rate = chain_tui::tui::app::network_hashrate(&app.snapshot).unwrap();
-    assert_eq!(rate, work * U256::from(11u64) / U256::from(110u64));
+    let r = app.snapshot.rates.unwrap();
+    assert_eq!(r.intervals, 7);
+    assert_eq!(
+        r.hashrate,
+        work * U256::from(7u64) * U256::from(1000u64) / U256::from(70_000u64)
+    );
     assert_eq!(
         chain_tui::tui::app::next_block_secs(&app.snapshot),
-        Some(u64::try_from(work / rate).unwrap())
+        Some(u64::try_from(work / r.hashrate).unwrap())
     );
-    assert_eq!(
-        chain_tui::tui::app::avg_block_time_tenths(&app.snapshot),
-        Some(100)
-    );
+    assert_eq!(r.avg_block_ms, 10_000);
 }
 
 // ---- end to end in a pseudo-terminal ----

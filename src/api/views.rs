@@ -73,6 +73,26 @@ pub fn info(node: &NodeHandle, p2p: Option<&P2pView>) -> Value {
         "mining": s.mining_threads > 0,
         "hashrate": s.hashrate,
         "orphans": s.orphans,
+        "next_bits": s.next_bits,
+        "estimates": estimates(&s),
+    })
+}
+
+/// The chain figures estimated from recent blocks (`null` with too little history).
+pub fn estimates(s: &Snapshot) -> Value {
+    let Some(r) = s.rates else {
+        return Value::Null;
+    };
+    let next = s
+        .next_bits
+        .and_then(|b| r.secs_for(crate::core::pow::CompactTarget(b)));
+    json!({
+        "avg_block_ms": r.avg_block_ms,
+        "network_hashrate": r.hashrate.to_string(),
+        "next_block_secs": next,
+        "intervals": r.intervals,
+        "span_ms": r.span_ms,
+        "measured_by": r.source,
     })
 }
 

@@ -6,6 +6,7 @@ pub mod address;
 pub mod amount;
 pub mod block;
 pub mod encode;
+pub mod estimate;
 pub mod hash;
 pub mod merkle;
 pub mod params;

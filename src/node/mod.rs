@@ -14,14 +14,15 @@ pub mod verify;
 use crate::core::address::Address;
 use crate::core::amount::Amount;
 use crate::core::block::{Block, BlockHeader};
+use crate::core::estimate::{self, ChainRates};
 use crate::core::hash::{BlockHash, Txid};
 use crate::core::merkle::merkle_root;
 use crate::core::params::{Network, Params};
-use crate::core::pow::{U256, Work};
+use crate::core::pow::{CompactTarget, U256, Work};
 use crate::core::rules::{Coin, TxError};
 use crate::core::tx::{OutPoint, Transaction, TxOut};
 use crate::storage::{BlockMeta, HistoryEntry, Store, StoreError};
-use chain::{Accepted, Chain, Durability, ProcessError, TipChange, unix_now};
+use chain::{Accepted, Chain, Durability, ProcessError, TipChange, unix_now, unix_now_ms};
 use mempool::{FeeRate, Mempool, MempoolError};
 use miner::{Job, Miner};
 use std::collections::{HashSet, VecDeque};
@@ -86,8 +87,11 @@ pub struct BlockSummary {
     pub hash: BlockHash,
     pub height: u64,
     pub time: u64,
+    pub bits: CompactTarget,
     pub tx_count: u32,
     pub size: u32,
+    /// When this node first stored the block (milliseconds since the epoch), if recorded.
+    pub seen_ms: Option<u64>,
 }
 
 impl From<&BlockMeta> for BlockSummary {
@@ -96,8 +100,10 @@ impl From<&BlockMeta> for BlockSummary {
             hash: m.hash(),
             height: m.height,
             time: m.header.time,
+            bits: m.header.bits,
             tx_count: m.tx_count,
             size: m.size,
+            seen_ms: None,
         }
     }
 }
@@ -122,8 +128,13 @@ pub struct Snapshot {
     /// Tip target relative to the easiest target.
     pub difficulty: U256,
     pub chainwork: Work,
-    /// Last blocks of the active chain, newest first.
+    /// Last blocks of the active chain, newest first (up to [`estimate::WINDOW`] + 1).
     pub recent: Vec<BlockSummary>,
+    /// Average block time and network hashrate from the recent blocks (`None`: too little
+    /// history to say).
+    pub rates: Option<ChainRates>,
+    /// The compact target the next block must meet.
+    pub next_bits: Option<u32>,
     pub mempool_count: usize,
     pub mempool_bytes: usize,
     pub mempool_fee_range: Option<(FeeRate, FeeRate)>,
@@ -547,6 +558,10 @@ impl NodeHandle {
     }
     pub fn block(&self, hash: &BlockHash) -> Result<Option<Block>, NodeError> {
         Ok(self.store.read()?.block(hash)?)
+    }
+    /// When this node first stored the block (milliseconds since the epoch), if recorded.
+    pub fn block_seen_ms(&self, hash: &BlockHash) -> Result<Option<u64>, NodeError> {
+        Ok(self.store.read()?.seen_ms(hash)?)
     }
     /// Hash of the active chain's block at `height`.
     pub fn hash_at(&self, height: u64) -> Result<Option<BlockHash>, NodeError> {
@@ -1366,14 +1381,18 @@ impl State {
         let Ok(tip) = reader.tip() else { return };
         let mut recent = Vec::new();
         let mut h = tip.height;
-        while recent.len() < 12 {
+        while recent.len() <= estimate::WINDOW {
             match reader
                 .hash_at(h)
                 .ok()
                 .flatten()
                 .and_then(|x| reader.meta(&x).ok().flatten())
             {
-                Some(m) => recent.push(BlockSummary::from(&m)),
+                Some(m) => {
+                    let mut b = BlockSummary::from(&m);
+                    b.seen_ms = reader.seen_ms(&b.hash).ok().flatten();
+                    recent.push(b);
+                }
                 None => break,
             }
             if h == 0 {
@@ -1399,6 +1418,21 @@ impl State {
             })
             .unwrap_or_default();
         let target = tip.header.bits.to_target().unwrap_or(self.params.pow_limit);
+        let window: Vec<estimate::WindowBlock> = recent
+            .iter()
+            .map(|b| estimate::WindowBlock {
+                height: b.height,
+                time: b.time,
+                bits: b.bits,
+                seen_ms: b.seen_ms,
+            })
+            .collect();
+        let rates = estimate::estimate(&window, unix_now_ms());
+        let next_bits = self
+            .chain
+            .next_block_context()
+            .ok()
+            .map(|(_, ctx, _)| ctx.required_bits.0);
         let snap = Snapshot {
             network: self.params.network,
             height: tip.height,
@@ -1408,6 +1442,8 @@ impl State {
             difficulty: target.difficulty(&self.params.pow_limit),
             chainwork: tip.chainwork,
             recent,
+            rates,
+            next_bits,
             mempool_count: count,
             mempool_bytes: bytes,
             mempool_fee_range: range,

@@ -489,6 +489,11 @@ impl Store {
             leaves: tx.open_table(LEAVES).map_err(open)?,
             mempool: tx.open_table(MEMPOOL).map_err(open)?,
             net: tx.open_table(NET).map_err(open)?,
+            seen: match tx.open_table(SEEN) {
+                Ok(t) => Some(t),
+                Err(redb::TableError::TableDoesNotExist(_)) => None,
+                Err(e) => return Err(e.into()),
+            },
         })
     }
 
@@ -579,6 +584,14 @@ impl Store {
     pub fn flush(&self) -> Result<()> {
         self.write(true, |_| Ok::<_, StoreError>(()))
     }
+}
+
+/// Milliseconds since the Unix epoch (0 if the clock is before it).
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
 }
 
 /// The tables every reader and writer opens.
@@ -789,10 +802,20 @@ pub struct Reader {
     leaves: redb::ReadOnlyTable<[u8; 32], ()>,
     mempool: redb::ReadOnlyTable<[u8; 32], &'static [u8]>,
     net: redb::ReadOnlyTable<&'static str, &'static [u8]>,
+    /// Absent in stores written before first-seen times were recorded.
+    seen: Option<redb::ReadOnlyTable<[u8; 32], u64>>,
 }
 
 impl Reader {
     reader_methods!();
+
+    /// When this node first stored the block (milliseconds since the epoch), if recorded.
+    pub fn seen_ms(&self, hash: &BlockHash) -> Result<Option<u64>> {
+        match &self.seen {
+            Some(t) => Ok(t.get(&hash.0)?.map(|v| v.value())),
+            None => Ok(None),
+        }
+    }
 
     /// Network records whose key starts with `prefix`.
     pub fn net_records(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>> {
@@ -859,6 +882,7 @@ pub struct Batch<'a> {
     leaves: redb::Table<'a, [u8; 32], ()>,
     mempool: redb::Table<'a, [u8; 32], &'static [u8]>,
     net: redb::Table<'a, &'static str, &'static [u8]>,
+    seen: redb::Table<'a, [u8; 32], u64>,
 }
 
 fn open_tables(tx: &redb::WriteTransaction) -> Result<Batch<'_>> {
@@ -875,6 +899,7 @@ fn open_tables(tx: &redb::WriteTransaction) -> Result<Batch<'_>> {
         leaves: tx.open_table(LEAVES)?,
         mempool: tx.open_table(MEMPOOL)?,
         net: tx.open_table(NET)?,
+        seen: tx.open_table(SEEN)?,
     })
 }
 
@@ -977,9 +1002,13 @@ impl Batch<'_> {
     }
 
     /// Store a block's data and index entry; it becomes a leaf and its parent stops being one.
+    /// The first time a block is stored, the time is recorded as when this node first saw it.
     pub fn put_block(&mut self, block: &Block, meta: &BlockMeta) -> Result<()> {
         let hash = block.hash();
         self.blocks.insert(hash.0, block.encode().as_slice())?;
+        if self.seen.get(&hash.0)?.is_none() {
+            self.seen.insert(hash.0, unix_ms())?;
+        }
         self.put_meta(&hash, meta)?;
         self.leaves.remove(block.header.prev.0)?;
         self.leaves.insert(hash.0, ())?;

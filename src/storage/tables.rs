@@ -26,6 +26,10 @@ pub(super) const LEAVES: TableDefinition<[u8; 32], ()> = TableDefinition::new("l
 /// Txid → transaction bytes: the mempool saved at shutdown, and wallet sends as they happen.
 pub(super) const MEMPOOL: TableDefinition<[u8; 32], &[u8]> = TableDefinition::new("mempool");
 
+/// Block hash → when this node first stored the block (milliseconds since the epoch). Added
+/// after format 2 was fixed: a store from before has no such table, and its blocks no times.
+pub(super) const SEEN: TableDefinition<[u8; 32], u64> = TableDefinition::new("block_seen");
+
 /// Network records (peer address book, bans), keyed by the network layer's own keys.
 pub(super) const NET: TableDefinition<&str, &[u8]> = TableDefinition::new("net_records");
 

@@ -103,6 +103,8 @@ pub struct BlockDetail {
     pub hash: BlockHash,
     pub height: u64,
     pub time: u64,
+    /// When this node first saw the block (seconds since the epoch), if it recorded it.
+    pub seen: Option<u64>,
     pub confirmations: u64,
     pub size: usize,
     pub txs: Vec<TxRow>,
@@ -811,39 +813,18 @@ pub fn block_work(bits: u32) -> Option<U256> {
     CompactTarget(bits).to_target().ok().map(|t| t.work().0)
 }
 
-/// Average time between the recent blocks, in tenths of a second.
-pub fn avg_block_time_tenths(s: &Snapshot) -> Option<u64> {
-    let n = s.recent.len();
-    if n < 2 {
-        return None;
-    }
-    let span = s.recent[0].time.saturating_sub(s.recent[n - 1].time);
-    Some(span * 10 / (n as u64 - 1))
-}
-
-/// Network hashrate estimate: the recent blocks' work over their time span, assuming the tip's
-/// target over the window (hashes per second).
-pub fn network_hashrate(s: &Snapshot) -> Option<U256> {
-    let n = s.recent.len();
-    if n < 2 {
-        return None;
-    }
-    let span = s.recent[0].time.saturating_sub(s.recent[n - 1].time);
-    if span == 0 {
-        return None;
-    }
-    let work = block_work(s.bits)?;
-    work.checked_mul(U256::from(n as u64 - 1))
-        .map(|w| w / U256::from(span))
-}
-
-/// Expected seconds to the next block: one block's work over the network hashrate (the local
-/// hashrate when there is no estimate).
+/// Expected seconds to the next block: the next block's work over the network hashrate
+/// estimated from recent blocks; `None` with too little history.
 pub fn next_block_secs(s: &Snapshot) -> Option<u64> {
-    let work = block_work(s.bits)?;
-    let rate = network_hashrate(s)
-        .filter(|r| !r.is_zero())
-        .or_else(|| (s.hashrate > 0).then(|| U256::from(s.hashrate)))?;
-    let secs = work / rate;
-    Some(u64::try_from(secs).unwrap_or(u64::MAX))
+    let bits = CompactTarget(s.next_bits?);
+    s.rates?.secs_for(bits)
+}
+
+/// Expected seconds to the next block at the local hashrate alone (mining with no estimate).
+pub fn next_block_secs_local(s: &Snapshot) -> Option<u64> {
+    let work = block_work(s.next_bits?)?;
+    if s.hashrate == 0 {
+        return None;
+    }
+    Some(u64::try_from(work / U256::from(s.hashrate)).unwrap_or(u64::MAX))
 }

@@ -6,9 +6,10 @@ use super::app::{App, WalletView};
 use super::keymap::Keymap;
 use crate::core::address::Address;
 use crate::core::amount::Amount;
+use crate::core::estimate::{WindowBlock, estimate};
 use crate::core::hash::{BlockHash, Txid};
 use crate::core::params::Network;
-use crate::core::pow::{U256, Work};
+use crate::core::pow::{CompactTarget, U256, Work};
 use crate::net::identity::NodeId;
 use crate::node::mempool::FeeRate;
 use crate::node::p2p::{BanInfo, P2pView, PeerInfo};
@@ -37,8 +38,10 @@ pub fn demo_app() -> App {
             hash: BlockHash(hash(0x30 + i as u8)),
             height: 1284 - i,
             time: NOW - 4 - i * 10,
+            bits: CompactTarget(0x1e01_0000),
             tx_count: (3 + i % 4) as u32,
             size: 1_200 + 150 * i as u32,
+            seen_ms: Some((NOW - 4 - i * 10) * 1000 + 300),
         })
         .collect();
     let top: Vec<MempoolTx> = (0..5u64)
@@ -49,6 +52,16 @@ pub fn demo_app() -> App {
             fee_rate: FeeRate(16_000 - 2_000 * i),
         })
         .collect();
+    let window: Vec<WindowBlock> = recent
+        .iter()
+        .map(|b| WindowBlock {
+            height: b.height,
+            time: b.time,
+            bits: b.bits,
+            seen_ms: b.seen_ms,
+        })
+        .collect();
+    let rates = estimate(&window, NOW * 1000);
     app.snapshot = Snapshot {
         network: Network::Devnet,
         height: 1284,
@@ -58,6 +71,8 @@ pub fn demo_app() -> App {
         difficulty: U256::from(256u64),
         chainwork: Work(U256::from(21_474_836_480_000u64)),
         recent,
+        rates,
+        next_bits: Some(0x1e01_0000),
         mempool_count: 37,
         mempool_bytes: 9_150,
         mempool_fee_range: Some((FeeRate(1_000), FeeRate(40_000))),

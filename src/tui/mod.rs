@@ -512,6 +512,7 @@ pub fn load_block(node: &NodeHandle, hash: BlockHash) -> Result<BlockDetail, Str
         hash,
         height: meta.height,
         time: meta.header.time,
+        seen: node.block_seen_ms(&hash).map_err(s)?.map(|ms| ms / 1000),
         confirmations,
         size: meta.size as usize,
         txs: block

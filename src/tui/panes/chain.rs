@@ -1,9 +1,10 @@
 //! Chain tip: height, tip hash and age, difficulty, cumulative work, average block time against
 //! the target, and the last blocks.
 
-use super::{age, fit, flow, fmt_bytes, kv, pane_block, scroll_start};
+use super::{age, age_ago, fit, flow, fmt_bytes, kv, pane_block, scroll_start};
+use crate::core::estimate::SpanSource;
 use crate::core::pow::si_text;
-use crate::tui::app::{App, Pane, avg_block_time_tenths};
+use crate::tui::app::{App, Pane};
 use crate::tui::theme;
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -19,7 +20,7 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect, focused: bool) {
     let tip_age = if s.tip_time == 0 {
         "–".to_string()
     } else {
-        format!("{} ago", age(app.now, s.tip_time))
+        age_ago(app.now, s.tip_time)
     };
     lines.extend(flow(
         vec![
@@ -33,41 +34,89 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect, focused: bool) {
     lines.push(Line::from(Span::styled(fit(&tip, w), theme::hash())));
     lines.extend(flow(
         vec![
-            kv("difficulty", si_text(s.difficulty)),
+            kv("difficulty (tip)", si_text(s.difficulty)),
             kv("work", si_text(s.chainwork.0)),
         ],
         w,
     ));
     let target = s.network.params().block_spacing;
-    let avg = match avg_block_time_tenths(s) {
-        Some(t) => format!("{}.{} s", t / 10, t % 10),
-        None => "–".into(),
+    // Over the recent blocks (genesis never counted); "—" until there are enough of them.
+    let (avg, over) = match s.rates {
+        Some(r) => (
+            format!(
+                "{}.{} s",
+                r.avg_block_ms / 1000,
+                r.avg_block_ms % 1000 / 100
+            ),
+            // Timed by arrival where the stamps run ahead of the clock (fast regtest mining).
+            if r.source == SpanSource::SeenTimes {
+                format!("(as seen; target {target} s)")
+            } else {
+                format!("(target {target} s)")
+            },
+        ),
+        None => ("—".into(), format!("(target {target} s)")),
     };
     lines.extend(flow(
         vec![
             kv("avg block", avg),
-            vec![Span::styled(format!("(target {target} s)"), theme::label())],
+            vec![Span::styled(over, theme::label())],
         ],
         w,
     ));
     let header_rows = lines.len();
-    lines.push(Line::from(Span::styled(
-        fit("height  hash              age     txs  size", w),
-        theme::label(),
-    )));
     let room = (inner.height as usize).saturating_sub(header_rows + 1);
     let sel = app.selected(Pane::Chain);
     let start = scroll_start(sel, s.recent.len(), room);
-    for (i, b) in s.recent.iter().enumerate().skip(start).take(room) {
-        let text = format!(
-            "{:<7} {:<17} {:>6} {:>4}  {}",
-            b.height,
-            b.hash.short(),
-            age(app.now, b.time),
-            b.tx_count,
-            fmt_bytes(u64::from(b.size))
-        );
-        let style = if focused && i == sel {
+    let rows: Vec<(usize, [String; 5])> = s
+        .recent
+        .iter()
+        .enumerate()
+        .skip(start)
+        .take(room)
+        .map(|(i, b)| {
+            (
+                i,
+                [
+                    b.height.to_string(),
+                    b.hash.short(),
+                    age(app.now, b.time),
+                    b.tx_count.to_string(),
+                    fmt_bytes(u64::from(b.size)),
+                ],
+            )
+        })
+        .collect();
+    // Columns as wide as their widest cell (or heading), so nothing is cut that fits.
+    let heads = ["height", "hash", "age", "txs", "size"];
+    let mut widths = heads.map(str::len);
+    for (_, r) in &rows {
+        for (w, c) in widths.iter_mut().zip(r) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let row = |cells: [&str; 5]| {
+        format!(
+            "{:<w0$} {:<w1$} {:>w2$} {:>w3$} {:>w4$}",
+            cells[0],
+            cells[1],
+            cells[2],
+            cells[3],
+            cells[4],
+            w0 = widths[0],
+            w1 = widths[1],
+            w2 = widths[2],
+            w3 = widths[3],
+            w4 = widths[4]
+        )
+    };
+    lines.push(Line::from(Span::styled(
+        fit(&row(heads), w),
+        theme::label(),
+    )));
+    for (i, r) in &rows {
+        let text = row([&r[0], &r[1], &r[2], &r[3], &r[4]]);
+        let style = if focused && *i == sel {
             theme::selected()
         } else {
             ratatui::style::Style::new()

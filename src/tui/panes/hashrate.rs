@@ -3,7 +3,7 @@
 
 use super::{flow, fmt_age, fmt_hashrate, kv, pane_block};
 use crate::core::pow::U256;
-use crate::tui::app::{App, Pane, network_hashrate, next_block_secs};
+use crate::tui::app::{App, Pane, next_block_secs, next_block_secs_local};
 use crate::tui::theme;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -39,13 +39,17 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect, focused: bool) {
         ],
         w,
     ));
-    let net = network_hashrate(s)
-        .map(|h| format!("≈ {}", fmt_hashrate(h)))
-        .unwrap_or_else(|| "–".into());
+    // Estimated from recent blocks' work and times; "—" until there are enough of them.
+    let net = s
+        .rates
+        .map(|r| format!("≈ {}", fmt_hashrate(r.hashrate)))
+        .unwrap_or_else(|| "—".into());
     lines.push(Line::from(kv("network", net)));
-    let next = next_block_secs(s)
-        .map(|t| format!("≈ {}", fmt_age(t)))
-        .unwrap_or_else(|| "–".into());
+    let next = match (next_block_secs(s), next_block_secs_local(s)) {
+        (Some(t), _) => format!("≈ {}", fmt_age(t)),
+        (None, Some(t)) if app.mining() => format!("≈ {} at the local rate", fmt_age(t)),
+        _ => "—".into(),
+    };
     lines.push(Line::from(kv("next block", next)));
     let text_rows = lines.len() as u16;
     let [text, spark, _] = inner.layout(&Layout::vertical([

@@ -366,8 +366,23 @@ pub fn fit(s: &str, width: usize) -> String {
 }
 
 /// Age of a timestamp at `now` (future timestamps count as 0).
+/// How old a timestamp is: `3m 12s`, or `in 10m 0s` for one ahead of the clock (a block
+/// stamped in the future says so instead of reading "0s").
 pub fn age(now: u64, t: u64) -> String {
-    fmt_age(now.saturating_sub(t))
+    if t > now {
+        format!("in {}", fmt_age(t - now))
+    } else {
+        fmt_age(now - t)
+    }
+}
+
+/// [`age`] as a phrase: `3m 12s ago`, `in 10m 0s`.
+pub fn age_ago(now: u64, t: u64) -> String {
+    if t > now {
+        age(now, t)
+    } else {
+        format!("{} ago", age(now, t))
+    }
 }
 
 #[cfg(test)]
@@ -379,6 +394,11 @@ mod tests {
         assert_eq!(fmt_age(4), "4s");
         assert_eq!(fmt_age(192), "3m 12s");
         assert_eq!(fmt_age(7500), "2h 5m");
+        assert_eq!(age(1000, 988), "12s");
+        assert_eq!(age_ago(1000, 988), "12s ago");
+        // A block stamped 627 s ahead of the clock (regtest after fast mining) read "0s ago".
+        assert_eq!(age(1000, 1627), "in 10m 27s");
+        assert_eq!(age_ago(1000, 1627), "in 10m 27s");
         assert_eq!(fmt_bytes(9_150), "9.1 kB");
         assert_eq!(fmt_bytes(999), "999 B");
         assert_eq!(fmt_fee_rate(FeeRate(2_500)), "2.5");

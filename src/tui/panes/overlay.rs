@@ -1,7 +1,7 @@
 //! What covers the panes: the help (generated from the key table), the send and add-peer forms,
 //! and block and transaction details.
 
-use super::{age, fit, fmt_bytes, kv, scroll_start};
+use super::{age_ago, fit, fmt_bytes, kv, scroll_start};
 use crate::tui::app::{App, BlockDetail, Overlay, PeerForm, SendForm, TxDetail};
 use crate::tui::theme;
 use ratatui::Frame;
@@ -193,7 +193,11 @@ fn block(frame: &mut Frame, app: &App, b: &BlockDetail, sel: usize, area: Rect) 
         Line::from({
             let mut s = kv("height", b.height.to_string());
             s.extend(kv("  confirmations", b.confirmations.to_string()));
-            s.extend(kv("  age", age(app.now, b.time)));
+            s.extend(kv("  stamped", age_ago(app.now, b.time)));
+            s.extend(kv(
+                "  seen here",
+                b.seen.map_or("—".into(), |t| age_ago(app.now, t)),
+            ));
             s.extend(kv("  size", fmt_bytes(b.size as u64)));
             s.extend(kv("  txs", b.txs.len().to_string()));
             s
