@@ -75,6 +75,25 @@ async fn three_nodes_in_a_line_reach_the_same_tip() {
         assert_eq!(n.node.hash_at(250).unwrap(), a.node.hash_at(250).unwrap());
         assert!(n.view().bans.is_empty(), "{:?}", n.view().bans);
     }
+    // Every node sees its neighbours at the tip, with the tip's work: A's view of B used to
+    // stay at B's handshake height, because B never announces blocks A gave it.
+    let work = a.node.snapshot().chainwork;
+    for (n, of, what) in [
+        (&a, &b, "A's view of B"),
+        (&b, &a, "B's view of A"),
+        (&b, &c, "B's view of C"),
+        (&c, &b, "C's view of B"),
+    ] {
+        expect(what, || {
+            n.view()
+                .peers
+                .iter()
+                .any(|p| p.id == of.id() && p.height == 500 && p.tip == last && p.work == work)
+        })
+        .await;
+    }
+    let seen = a.view().peers.iter().map(|p| p.last_message).max().unwrap();
+    assert!(seen > 0, "the time of a peer's last message is known");
     c.stop().await;
     b.stop().await;
     a.stop().await;

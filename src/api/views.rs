@@ -506,7 +506,7 @@ pub fn peers(view: &P2pView) -> Value {
                 "height": p.height, "tip": p.tip.to_string(), "work": p.work.0.to_string(),
                 "rtt_ms": p.rtt.map(|d| d.as_millis() as u64), "bytes_in": p.bytes_in,
                 "bytes_out": p.bytes_out, "user_agent": p.user_agent,
-                "connected_since": p.connected_since,
+                "connected_since": p.connected_since, "last_message": p.last_message,
             })
         })
         .collect();

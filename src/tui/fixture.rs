@@ -103,6 +103,7 @@ pub fn demo_app() -> App {
                 bytes_out: 30_400,
                 user_agent: "chain-tui/0.1.0".into(),
                 connected_since: NOW - 600,
+                last_message: NOW - 1,
             },
             PeerInfo {
                 id: NodeId([0xc0; 32]),
@@ -116,6 +117,7 @@ pub fn demo_app() -> App {
                 bytes_out: 2_000_000,
                 user_agent: "chain-tui/0.1.0".into(),
                 connected_since: NOW - 60,
+                last_message: NOW - 12,
             },
         ],
         bans: vec![BanInfo {

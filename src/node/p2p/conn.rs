@@ -15,10 +15,13 @@
 //! are never counted against it: the manager only accepts those it asked for, so how many
 //! arrive is bounded by what it asked, however fast the peer sends them.
 
+use crate::core::hash::BlockHash;
+use crate::core::pow::Work;
 use crate::net::identity::NodeId;
 use crate::net::transport::Connection;
 use crate::net::wire::{self, Hello, MAX_HEADERS, Message, PROTOCOL_VERSION, WireError};
 use crate::node::NodeHandle;
+use crate::storage::BlockMeta;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -101,6 +104,46 @@ pub(super) struct Activity {
     pub bytes_in: AtomicU64,
     /// Bytes queued to it, framing included.
     pub bytes_out: AtomicU64,
+    /// Unix seconds of the last message received from it.
+    pub last_recv: AtomicU64,
+    /// The best block we know it has, from what its connection task saw: the first hash of
+    /// its `GetHeaders` locator (its tip), blocks we sent it. The manager adds what it learns.
+    pub best: std::sync::Mutex<Option<PeerBest>>,
+}
+
+/// The best block a peer is known to have.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PeerBest {
+    pub height: u64,
+    pub tip: BlockHash,
+    /// Its cumulative work, when that block is in our index.
+    pub work: Option<Work>,
+}
+
+impl Activity {
+    /// The peer has the block at `height` with hash `tip`: kept if it is higher than what was
+    /// known (or as high, with the work now known).
+    pub fn note_best(&self, height: u64, tip: BlockHash, work: Option<Work>) {
+        let Ok(mut best) = self.best.lock() else {
+            return;
+        };
+        let better = match *best {
+            None => true,
+            Some(b) => height > b.height || (b.tip == tip && b.work.is_none() && work.is_some()),
+        };
+        if better {
+            *best = Some(PeerBest { height, tip, work });
+        }
+    }
+
+    /// The peer has the block `m` of our index.
+    pub fn note_meta(&self, m: &BlockMeta) {
+        self.note_best(m.height, m.hash(), Some(m.chainwork));
+    }
+
+    pub fn best(&self) -> Option<PeerBest> {
+        self.best.lock().ok().and_then(|b| *b)
+    }
 }
 
 /// A frame waiting to be written.
@@ -404,6 +447,9 @@ impl Reader {
                     self.activity
                         .bytes_in
                         .fetch_add(size as u64, Ordering::Relaxed);
+                    self.activity
+                        .last_recv
+                        .store(crate::node::chain::unix_now(), Ordering::Relaxed);
                     m
                 }
                 Err(WireError::Closed) => return ("disconnected".into(), false, Close::Normal),
@@ -431,6 +477,13 @@ impl Reader {
                 Message::Ping(n) => self.outbox.push_when_room(&Message::Pong(n)).await,
                 Message::GetHeaders { locator, stop } => {
                     self.get_headers.take_waiting().await;
+                    // A locator starts at the asker's tip: if we know that block, so do we
+                    // its height.
+                    if let Some(first) = locator.first()
+                        && let Ok(Some(m)) = self.node.block_meta(first)
+                    {
+                        self.activity.note_meta(&m);
+                    }
                     let headers = self
                         .node
                         .headers_after(&locator, &stop, MAX_HEADERS)
@@ -484,6 +537,9 @@ impl Reader {
             match self.node.block(&h) {
                 Ok(Some(b)) => {
                     self.outbox.push_when_room(&Message::Block(b)).await?;
+                    if let Ok(Some(m)) = self.node.block_meta(&h) {
+                        self.activity.note_meta(&m);
+                    }
                 }
                 _ => missing.push(h),
             }

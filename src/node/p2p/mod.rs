@@ -138,6 +138,8 @@ pub struct PeerInfo {
     pub user_agent: String,
     /// Seconds since the epoch.
     pub connected_since: u64,
+    /// When its last message arrived (seconds since the epoch; 0: none yet).
+    pub last_message: u64,
 }
 
 /// A ban.
@@ -859,6 +861,7 @@ impl Manager {
                 bytes_out: 0,
                 user_agent: hello.user_agent.clone(),
                 connected_since: unix_now(),
+                last_message: unix_now(),
             },
             known: HashSet::new(),
             requested_txs: HashSet::new(),
@@ -1005,6 +1008,10 @@ impl Manager {
                 for h in &hashes {
                     if let Some(p) = self.peers.get_mut(&id) {
                         p.know(h.0);
+                        // It announces a block we have: that is its height now.
+                        if let Ok(Some(m)) = self.node.block_meta(h) {
+                            p.activity.note_meta(&m);
+                        }
                     }
                     if !self.wanted.contains_key(h) && !self.node.has_block(h).unwrap_or(true) {
                         unknown = true;
@@ -1246,6 +1253,9 @@ impl Manager {
             p.stalls = 0;
             p.last_delivery = Instant::now();
             p.know(hash.0);
+            if let Some(w) = self.wanted.get(&hash) {
+                p.activity.note_best(w.height, hash, None);
+            }
         }
         // Asked of this peer, but maybe given to another since (stall), already received, or
         // dropped with the queue (a bad block before it): then it is just late.
@@ -1718,6 +1728,24 @@ impl Manager {
                 let mut info = p.info.clone();
                 info.bytes_in = p.activity.bytes_in.load(Ordering::Relaxed);
                 info.bytes_out = p.activity.bytes_out.load(Ordering::Relaxed);
+                info.last_message = p.activity.last_recv.load(Ordering::Relaxed);
+                // Its best block from everything we learned: handshake, headers it sent,
+                // blocks it sent or announced, blocks it asked us for, its locator.
+                if let Some(b) = p.activity.best()
+                    && b.height >= info.height
+                {
+                    info.height = b.height;
+                    info.tip = b.tip;
+                    // Its work: known with the block, or from our index once we have it.
+                    let work = b.work.or_else(|| {
+                        let m = self.node.block_meta(&b.tip).ok().flatten()?;
+                        p.activity.note_meta(&m);
+                        Some(m.chainwork)
+                    });
+                    if let Some(w) = work {
+                        info.work = w;
+                    }
+                }
                 info
             })
             .collect();
