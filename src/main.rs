@@ -42,9 +42,12 @@ async fn main() -> std::process::ExitCode {
             }
         }
     } else {
+        // Colour only on a terminal: a log written to a file or a pipe carries no ANSI codes.
+        use std::io::IsTerminal;
         tracing_subscriber::fmt()
             .with_env_filter(filter)
             .with_writer(std::io::stderr)
+            .with_ansi(std::io::stderr().is_terminal())
             .init();
         None
     };

@@ -1436,3 +1436,44 @@ fn a_node_whose_api_address_is_taken_stops_with_a_clear_message() {
     );
     assert_eq!(o.code, Some(2), "{o:?}");
 }
+
+/// A log written to a pipe or a file carries no ANSI colour codes (it did: every line of a
+/// `chain-tui node` log redirected to a file began with escape sequences), and a block mined
+/// here is one INFO line with its height, the hashes tried and the time.
+#[test]
+fn logs_to_a_pipe_are_plain_text_and_tell_what_was_mined() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let out = run_bin(
+        &[
+            "--network",
+            "regtest",
+            "--data-dir",
+            d,
+            "mine",
+            "--blocks",
+            "3",
+            "--threads",
+            "1",
+        ],
+        &[("RUST_LOG", "info")],
+    );
+    assert!(out.ok(), "{out:?}");
+    assert!(
+        !out.stderr.contains('\u{1b}'),
+        "ANSI codes in a piped log: {:?}",
+        out.stderr
+    );
+    for h in 1..=3 {
+        let line = out
+            .stderr
+            .lines()
+            .find(|l| l.contains(&format!("mined block {h} ")))
+            .unwrap_or_else(|| panic!("no line for block {h} in {:?}", out.stderr));
+        assert!(line.contains("INFO"), "{line}");
+        assert!(
+            line.contains(" hashes in ") && line.ends_with(" s"),
+            "{line}"
+        );
+    }
+}

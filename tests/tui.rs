@@ -293,22 +293,33 @@ fn tab_and_vim_keys_move_focus_and_selection() {
     assert_eq!(app.focus, Pane::Log, "focus wraps around");
     app.on_key(code(KeyCode::Right));
     assert_eq!(app.focus, Pane::Chain);
+    // The Chain pane's selection is a height: j goes down the chain past the recent blocks.
     for _ in 0..20 {
         app.on_key(key('j'));
     }
     assert_eq!(
-        app.selected(Pane::Chain),
-        11,
-        "selection stops at the last block"
+        app.chain_selected(),
+        1264,
+        "j goes on past the recent blocks"
     );
     app.on_key(key('k'));
     app.on_key(code(KeyCode::Up));
-    assert_eq!(app.selected(Pane::Chain), 9);
-    // Fewer blocks later: the selection follows.
+    assert_eq!(app.chain_selected(), 1266);
+    // A shorter chain later (a reorganisation): the selection stays inside it.
     let mut s = app.snapshot.clone();
-    s.recent.truncate(3);
+    s.height = 1200;
     app.set_snapshot(s);
-    assert_eq!(app.selected(Pane::Chain), 2);
+    assert_eq!(app.chain_selected(), 1200);
+    // Other panes keep row selections that stop at their last row.
+    app.focus = Pane::Mempool;
+    for _ in 0..20 {
+        app.on_key(key('j'));
+    }
+    assert_eq!(
+        app.selected(Pane::Mempool),
+        4,
+        "selection stops at the last row"
+    );
 }
 
 #[test]
@@ -348,7 +359,7 @@ fn enter_opens_block_then_transaction_and_esc_goes_back() {
     }));
     // j moves inside the block, not the pane behind it.
     app.on_key(key('j'));
-    assert_eq!(app.selected(Pane::Chain), 1);
+    assert_eq!(app.chain_selected(), 1283);
     assert_eq!(
         app.on_key(code(KeyCode::Enter)),
         Some(Command::LoadTx(Txid(hash(2))))
@@ -554,10 +565,18 @@ fn help_comes_from_the_same_table_that_dispatches() {
         })
     );
     app.on_action(Action::Help);
-    let s = text_of(&screen(&app, 100, 32));
-    assert!(s.contains(" x         quit"), "{s}");
+    let s = text_of(&screen(&app, 100, 24));
     assert!(s.contains("Ctrl-g"), "{s}");
-    assert!(!s.contains(" q         quit"), "{s}");
+    // The list is longer than the screen: it scrolls (it used to be cut off).
+    assert!(!s.contains("quit (stops the node)"), "{s}");
+    app.on_key(code(KeyCode::End));
+    let s = text_of(&screen(&app, 100, 24));
+    let quit_line = |key: &str| {
+        s.lines()
+            .any(|l| l.contains(&format!(" {key} ")) && l.contains("quit (stops the node)"))
+    };
+    assert!(quit_line("x"), "{s}");
+    assert!(!quit_line("q"), "{s}");
     // The status bar uses the same keys.
     app.on_action(Action::Back);
     let s = text_of(&screen(&app, 160, 45));
@@ -913,4 +932,135 @@ mod e2e {
         assert!(log.contains("sent 1.5"), "{log}");
         assert!(t0.elapsed() < Duration::from_secs(60));
     }
+}
+
+/// The text of a rendered buffer, one string per row.
+fn rows_of(t: &Terminal<TestBackend>) -> Vec<String> {
+    let b = t.backend().buffer();
+    (0..b.area.height)
+        .map(|y| (0..b.area.width).map(|x| b[(x, y)].symbol()).collect())
+        .collect()
+}
+
+/// Synthetic active-chain rows from `top` down, as the node would read them.
+fn chain_rows(top: u64, count: u64) -> Vec<chain_tui::node::BlockSummary> {
+    (0..count)
+        .map_while(|i| top.checked_sub(i))
+        .map(|h| chain_tui::node::BlockSummary {
+            hash: BlockHash(hash((h % 200) as u8)),
+            height: h,
+            time: NOW - 4 - (1284 - h) * 10,
+            bits: chain_tui::core::pow::CompactTarget(0x1e01_0000),
+            tx_count: 1,
+            size: 200,
+            seen_ms: None,
+        })
+        .collect()
+}
+
+/// The Chain pane held the 12 latest blocks and nothing else: PgUp/PgDn/Home/End/g/G did
+/// nothing and block 1 was unreachable. Now it scrolls to genesis, asks the node for the
+/// blocks it lacks a page at a time, keeps only those near the selection, and g follows the
+/// tip again.
+#[test]
+fn the_chain_pane_scrolls_to_genesis_and_back() {
+    let mut app = fixture();
+    app.focus = Pane::Chain;
+    let _ = pane(&app, Pane::Chain, 56, 16); // the page size comes from the drawn pane
+    let page = app.chain_room.get() as u64;
+    assert!(page >= 5, "{page}");
+    // PgDn past the recent blocks: the pane asks for the blocks around the selection.
+    let mut asked = None;
+    for _ in 0..3 {
+        if let Some(c) = app.on_key(code(KeyCode::PageDown)) {
+            asked = Some(c);
+        }
+    }
+    assert_eq!(app.chain_selected(), 1284 - 3 * page);
+    let Some(Command::LoadChain { top, count }) = asked else {
+        panic!("no read asked for: {asked:?}");
+    };
+    assert!(top >= app.chain_selected() && top - count < app.chain_selected());
+    app.on_chain_rows(chain_rows(top, count));
+    let shown = rows_of(&pane(&app, Pane::Chain, 56, 16)).join("\n");
+    assert!(
+        shown.contains(&format!("{} ", app.chain_selected())),
+        "{shown}"
+    );
+    // G: genesis, block 0, selectable and openable.
+    let cmd = app.on_key(key('G'));
+    assert_eq!(app.chain_selected(), 0);
+    assert!(matches!(cmd, Some(Command::LoadChain { top, .. }) if top < 128));
+    app.on_chain_rows(chain_rows(64, 65));
+    let shown = rows_of(&pane(&app, Pane::Chain, 56, 16));
+    assert!(
+        shown.iter().any(|r| r.starts_with("│0 ")),
+        "genesis row: {shown:#?}"
+    );
+    assert_eq!(
+        app.on_key(code(KeyCode::Enter)),
+        Some(Command::LoadBlock(BlockHash(hash(0))))
+    );
+    // Only blocks near the selection are kept (constant memory over a long chain).
+    assert!(
+        app.chain_rows.keys().all(|h| *h <= 1024 + 64),
+        "kept far rows"
+    );
+    // A new block while scrolled away leaves the view where it is.
+    let top_before = app.chain_top_row();
+    let mut s = app.snapshot.clone();
+    s.height += 1;
+    app.set_snapshot(s);
+    assert_eq!(app.chain_top_row(), top_before);
+    // g: back to the tip, following it.
+    app.on_key(key('g'));
+    assert_eq!(app.chain_sel, None);
+    assert_eq!(app.chain_selected(), app.snapshot.height);
+}
+
+/// The Log pane showed only its last lines and could not scroll; now it scrolls back and
+/// filters by level.
+#[test]
+fn the_log_pane_scrolls_and_filters_by_level() {
+    let mut app = fixture();
+    app.logs = (0..100)
+        .map(|i| {
+            let level = if i % 10 == 0 { "WARN" } else { "INFO" };
+            format!("2026-11-30T12:00:00Z {level} chain_tui::node: line {i}")
+        })
+        .collect();
+    app.focus = Pane::Log;
+    let text = |app: &App| rows_of(&pane(app, Pane::Log, 70, 8)).join("\n");
+    assert!(text(&app).contains("line 99"));
+    for _ in 0..30 {
+        app.on_key(key('k'));
+    }
+    let t = text(&app);
+    assert!(t.contains("line 69") && !t.contains("line 99"), "{t}");
+    assert!(t.contains("30 newer line(s) below"), "{t}");
+    // Warn and up only.
+    app.on_key(key('v'));
+    app.on_key(key('v'));
+    let t = text(&app);
+    assert!(t.contains("line 90") && !t.contains("line 99"), "{t}");
+    assert!(t.contains("warn and up"), "{t}");
+    // G follows again.
+    app.on_key(key('v'));
+    app.on_key(key('v'));
+    app.on_key(key('G'));
+    assert!(text(&app).contains("line 99"));
+}
+
+/// z zooms the focused pane to the whole screen and back.
+#[test]
+fn zoom_fills_the_screen_with_the_focused_pane() {
+    let mut app = fixture();
+    app.focus = Pane::Peers;
+    app.on_key(key('z'));
+    let l = chain_tui::tui::layout_zoomed(Rect::new(0, 0, 120, 40), app.focus, app.zoomed);
+    assert_eq!(l.panes.len(), 1);
+    assert_eq!(l.panes[0].0, Pane::Peers);
+    assert_eq!(l.panes[0].1.height, 39);
+    app.on_key(key('z'));
+    assert!(!app.zoomed);
 }

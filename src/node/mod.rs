@@ -296,6 +296,7 @@ impl Node {
             blocks_connected: 0,
             blocks_rejected: 0,
             txs_accepted: 0,
+            work_since: (0, Instant::now()),
         };
         state.reload_mempool();
         state.publish();
@@ -559,6 +560,25 @@ impl NodeHandle {
     pub fn block(&self, hash: &BlockHash) -> Result<Option<Block>, NodeError> {
         Ok(self.store.read()?.block(hash)?)
     }
+    /// Up to `count` blocks of the active chain from height `top` down (newest first), read
+    /// in one store transaction: a page of a chain browser.
+    pub fn chain_page(&self, top: u64, count: u64) -> Result<Vec<BlockSummary>, NodeError> {
+        let r = self.store.read()?;
+        let mut out = Vec::with_capacity(count.min(4096) as usize);
+        let mut h = top;
+        while (out.len() as u64) < count {
+            let Some(hash) = r.hash_at(h)? else { break };
+            let Some(m) = r.meta(&hash)? else { break };
+            let mut b = BlockSummary::from(&m);
+            b.seen_ms = r.seen_ms(&hash)?;
+            out.push(b);
+            if h == 0 {
+                break;
+            }
+            h -= 1;
+        }
+        Ok(out)
+    }
     /// When this node first stored the block (milliseconds since the epoch), if recorded.
     pub fn block_seen_ms(&self, hash: &BlockHash) -> Result<Option<u64>, NodeError> {
         Ok(self.store.read()?.seen_ms(hash)?)
@@ -817,6 +837,8 @@ struct State {
     blocks_connected: u64,
     blocks_rejected: u64,
     txs_accepted: u64,
+    /// Miner hash count and time when work on the next block began (the last tip change).
+    work_since: (u64, Instant),
 }
 
 impl State {
@@ -834,7 +856,17 @@ impl State {
                     persist,
                     reply,
                 } => {
-                    let _ = reply.send(self.submit_tx(tx, &sigs, persist));
+                    let txid = tx.txid();
+                    let r = self.submit_tx(tx, &sigs, persist);
+                    match &r {
+                        // Already have it: the usual race between peers relaying it.
+                        Err(NodeError::Mempool(
+                            MempoolError::AlreadyKnown(_) | MempoolError::AlreadyConfirmed(_),
+                        )) => {}
+                        Err(e) => tracing::info!("transaction {} refused: {e}", txid.short()),
+                        Ok(_) => {}
+                    }
+                    let _ = reply.send(r);
                 }
                 Command::SubmitTxs {
                     txs,
@@ -1017,6 +1049,7 @@ impl State {
         if persist {
             self.chain.store().write(true, |b| b.add_mempool(&tx))?;
         }
+        tracing::info!("transaction {} accepted into the mempool", txid.short());
         let _ = self.events.send(NodeEvent::TxAccepted(txid));
         self.txs_accepted += 1;
         self.template_dirty = true;
@@ -1083,6 +1116,13 @@ impl State {
                         .find(|(b, _)| b.hash() == hash)
                         .map(|(_, h)| *h);
                     if let Some(height) = height {
+                        let (from, at) = self.work_since;
+                        let hashes = self.miner.total_hashes().saturating_sub(from);
+                        tracing::info!(
+                            "mined block {height} {}: {hashes} hashes in {:.2} s",
+                            hash.short(),
+                            at.elapsed().as_secs_f64()
+                        );
                         let _ = self.events.send(NodeEvent::BlockMined { hash, height });
                         done = self.count_mined(hash);
                     }
@@ -1187,9 +1227,31 @@ impl State {
                 height: *height,
             });
         }
+        // Hashes and time toward the next block count from here.
+        self.work_since = (self.miner.total_hashes(), Instant::now());
         if !change.disconnected.is_empty()
-            && let (Some(old_tip), Some((last, _))) = (old_tip, change.connected.last())
+            && let (Some(old_tip), Some((last, height))) = (old_tip, change.connected.last())
         {
+            let returned: usize = change
+                .disconnected
+                .iter()
+                .flat_map(|b| b.txs.iter().skip(1))
+                .filter(|t| self.mempool.read().is_ok_and(|p| p.contains(&t.txid())))
+                .count();
+            tracing::warn!(
+                "reorganisation: {} block{} replaced by {}, tip {} → {} at height {height}; {returned} \
+                 transaction{} back in the mempool",
+                change.disconnected.len(),
+                if change.disconnected.len() == 1 {
+                    ""
+                } else {
+                    "s"
+                },
+                change.connected.len(),
+                old_tip.short(),
+                last.hash().short(),
+                if returned == 1 { "" } else { "s" },
+            );
             let _ = self.events.send(NodeEvent::Reorg {
                 depth: change.disconnected.len(),
                 old_tip,

@@ -21,14 +21,20 @@ pub enum Action {
     Right,
     Up,
     Down,
+    PageUp,
+    PageDown,
+    Top,
+    Bottom,
     Details,
     Back,
+    Zoom,
+    LogLevel,
     Help,
 }
 
 impl Action {
     /// Every action, in the order the help overlay lists them.
-    pub const ALL: [Action; 17] = [
+    pub const ALL: [Action; 23] = [
         Action::ToggleMining,
         Action::ThreadsUp,
         Action::ThreadsDown,
@@ -42,8 +48,14 @@ impl Action {
         Action::Right,
         Action::Up,
         Action::Down,
+        Action::PageUp,
+        Action::PageDown,
+        Action::Top,
+        Action::Bottom,
         Action::Details,
         Action::Back,
+        Action::Zoom,
+        Action::LogLevel,
         Action::Help,
         Action::Quit,
     ];
@@ -65,8 +77,14 @@ impl Action {
             Action::Right => "right",
             Action::Up => "up",
             Action::Down => "down",
+            Action::PageUp => "page_up",
+            Action::PageDown => "page_down",
+            Action::Top => "top",
+            Action::Bottom => "bottom",
             Action::Details => "details",
             Action::Back => "back",
+            Action::Zoom => "zoom",
+            Action::LogLevel => "log_level",
             Action::Help => "help",
         }
     }
@@ -88,8 +106,14 @@ impl Action {
             Action::Right => "focus the pane after",
             Action::Up => "select the row above",
             Action::Down => "select the row below",
+            Action::PageUp => "a page up (Chain: newer blocks)",
+            Action::PageDown => "a page down (Chain: older blocks)",
+            Action::Top => "to the top (Chain: the tip, and follow it)",
+            Action::Bottom => "to the bottom (Chain: genesis)",
             Action::Details => "details: block → its txs → one tx",
             Action::Back => "back / close",
+            Action::Zoom => "zoom the focused pane (and back)",
+            Action::LogLevel => "Log: all lines / info / warn / errors",
             Action::Help => "this help",
         }
     }
@@ -106,8 +130,11 @@ impl Action {
             Action::NewAddress => "new address",
             Action::FocusNext | Action::FocusPrev | Action::Left | Action::Right => "focus",
             Action::Up | Action::Down => "select",
+            Action::PageUp | Action::PageDown | Action::Top | Action::Bottom => "scroll",
             Action::Details => "details",
             Action::Back => "back",
+            Action::Zoom => "zoom",
+            Action::LogLevel => "log level",
             Action::Help => "help",
         }
     }

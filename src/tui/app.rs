@@ -11,12 +11,14 @@ use crate::core::params::Network;
 use crate::core::pow::{CompactTarget, U256};
 use crate::core::tx::OutPoint;
 use crate::net::identity::PeerAddr;
-use crate::node::Snapshot;
 use crate::node::mempool::FeeRate;
 use crate::node::p2p::P2pView;
+use crate::node::{BlockSummary, Snapshot};
 use crate::wallet::{Balance, WalletTx};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::layout::{Position, Rect};
+use std::cell::Cell;
+use std::collections::BTreeMap;
 
 /// The panes, in focus order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -295,6 +297,11 @@ pub enum Command {
     NewAddress,
     LoadBlock(BlockHash),
     LoadTx(Txid),
+    /// Read `count` blocks of the active chain from height `top` down, for the Chain pane.
+    LoadChain {
+        top: u64,
+        count: u64,
+    },
 }
 
 /// A line for the status bar.
@@ -332,6 +339,69 @@ pub struct App {
     pub size: (u16, u16),
     pub keymap: Keymap,
     pub quit: bool,
+    /// Chain pane: the selected block's height, or `None` to follow the tip.
+    pub chain_sel: Option<u64>,
+    /// Chain pane: the height of the top row once scrolled away from the tip.
+    pub chain_top: Option<u64>,
+    /// Chain pane: blocks read from the store for rows beyond the snapshot's recent ones
+    /// (kept near the selection only, so browsing a long chain takes constant memory).
+    pub chain_rows: BTreeMap<u64, BlockSummary>,
+    /// Chain pane: table rows at the last draw (the size of a page).
+    pub chain_room: Cell<usize>,
+    /// Log pane: lines scrolled up from the newest (0 follows new lines).
+    pub log_offset: usize,
+    pub log_level: LogLevel,
+    /// The focused pane fills the screen.
+    pub zoomed: bool,
+    /// Lines the help overlay is scrolled down by.
+    pub help_scroll: usize,
+}
+
+/// Blocks read around the selection when the Chain pane scrolls past what it holds.
+pub const CHAIN_PAGE: u64 = 128;
+/// Blocks the Chain pane keeps on either side of the selection.
+const CHAIN_KEEP: u64 = 1024;
+
+/// Which log lines the Log pane shows.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum LogLevel {
+    #[default]
+    All,
+    Info,
+    Warn,
+    Error,
+}
+
+impl LogLevel {
+    pub fn next(self) -> LogLevel {
+        match self {
+            LogLevel::All => LogLevel::Info,
+            LogLevel::Info => LogLevel::Warn,
+            LogLevel::Warn => LogLevel::Error,
+            LogLevel::Error => LogLevel::All,
+        }
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            LogLevel::All => "all",
+            LogLevel::Info => "info and up",
+            LogLevel::Warn => "warn and up",
+            LogLevel::Error => "errors",
+        }
+    }
+    /// Whether a formatted log line (`… LEVEL target: message`) is shown at this level.
+    pub fn shows(self, line: &str) -> bool {
+        let level = ["ERROR", "WARN", "INFO", "DEBUG", "TRACE"]
+            .iter()
+            .position(|l| line.contains(&format!(" {l} ")))
+            .unwrap_or(2);
+        match self {
+            LogLevel::All => true,
+            LogLevel::Info => level <= 2,
+            LogLevel::Warn => level <= 1,
+            LogLevel::Error => level == 0,
+        }
+    }
 }
 
 impl App {
@@ -355,7 +425,108 @@ impl App {
             size: (0, 0),
             keymap,
             quit: false,
+            chain_sel: None,
+            chain_top: None,
+            chain_rows: BTreeMap::new(),
+            chain_room: Cell::new(10),
+            log_offset: 0,
+            log_level: LogLevel::All,
+            zoomed: false,
+            help_scroll: 0,
         }
+    }
+
+    // ---- the Chain pane: the whole chain, a page at a time ----
+
+    /// Height of the selected block in the Chain pane.
+    pub fn chain_selected(&self) -> u64 {
+        self.chain_sel
+            .unwrap_or(self.snapshot.height)
+            .min(self.snapshot.height)
+    }
+
+    /// Height of the Chain pane's top row.
+    pub fn chain_top_row(&self) -> u64 {
+        self.chain_top
+            .unwrap_or(self.snapshot.height)
+            .min(self.snapshot.height)
+    }
+
+    /// The block at `height`, if the pane holds it.
+    pub fn chain_row(&self, height: u64) -> Option<&BlockSummary> {
+        self.snapshot
+            .recent
+            .iter()
+            .find(|b| b.height == height)
+            .or_else(|| self.chain_rows.get(&height))
+    }
+
+    /// Select the block at `to` (`None` or the tip: follow the tip), keep it in view, and ask
+    /// for the blocks around it that the pane does not hold.
+    fn chain_select(&mut self, to: Option<u64>) -> Option<Command> {
+        let tip = self.snapshot.height;
+        match to {
+            Some(h) if h < tip => {
+                let room = self.chain_room.get().max(1) as u64;
+                let mut top = self.chain_top_row();
+                if h > top {
+                    top = h;
+                } else if h + room <= top {
+                    top = h + room - 1;
+                }
+                self.chain_sel = Some(h);
+                self.chain_top = (top < tip).then_some(top);
+            }
+            _ => {
+                self.chain_sel = None;
+                self.chain_top = None;
+            }
+        }
+        self.chain_missing()
+    }
+
+    /// A read of the blocks around the selection, if the pane lacks any row it shows.
+    pub fn chain_missing(&self) -> Option<Command> {
+        let tip = self.snapshot.height;
+        let top = self.chain_top_row();
+        let room = self.chain_room.get().max(1) as u64;
+        let bottom = top.saturating_sub(room - 1);
+        if (bottom..=top).all(|h| self.chain_row(h).is_some()) {
+            return None;
+        }
+        let sel = self.chain_selected();
+        let hi = sel.saturating_add(CHAIN_PAGE / 2).max(top).min(tip);
+        let lo = hi.saturating_sub(CHAIN_PAGE - 1);
+        Some(Command::LoadChain {
+            top: hi,
+            count: hi - lo + 1,
+        })
+    }
+
+    /// Blocks read for the Chain pane; only those near the selection are kept.
+    pub fn on_chain_rows(&mut self, rows: Vec<BlockSummary>) {
+        for b in rows {
+            self.chain_rows.insert(b.height, b);
+        }
+        let sel = self.chain_selected();
+        let (lo, hi) = (
+            sel.saturating_sub(CHAIN_KEEP),
+            sel.saturating_add(CHAIN_KEEP),
+        );
+        self.chain_rows.retain(|h, _| (lo..=hi).contains(h));
+    }
+
+    /// After a reorganisation the blocks read earlier may no longer be the active ones.
+    pub fn on_reorg(&mut self) {
+        self.chain_rows.clear();
+    }
+
+    /// Log lines at the chosen level, oldest first.
+    pub fn log_lines(&self) -> Vec<&String> {
+        self.logs
+            .iter()
+            .filter(|l| self.log_level.shows(l))
+            .collect()
     }
 
     pub fn mining(&self) -> bool {
@@ -393,6 +564,10 @@ impl App {
 
     pub fn set_snapshot(&mut self, s: Snapshot) {
         self.snapshot = s;
+        if self.chain_sel.is_some_and(|h| h >= self.snapshot.height) {
+            self.chain_sel = None;
+            self.chain_top = None;
+        }
         self.clamp_selections();
     }
 
@@ -571,8 +746,28 @@ impl App {
                 if self.overlays.last() == Some(&Overlay::Help) {
                     self.overlays.pop();
                 } else {
+                    self.help_scroll = 0;
                     self.overlays.push(Overlay::Help);
                 }
+                return None;
+            }
+            // The help overlay scrolls (it is longer than small screens).
+            Action::Up
+            | Action::Down
+            | Action::PageUp
+            | Action::PageDown
+            | Action::Top
+            | Action::Bottom
+                if self.overlays.last() == Some(&Overlay::Help) =>
+            {
+                self.help_scroll = match action {
+                    Action::Up => self.help_scroll.saturating_sub(1),
+                    Action::Down => self.help_scroll + 1,
+                    Action::PageUp => self.help_scroll.saturating_sub(10),
+                    Action::PageDown => self.help_scroll + 10,
+                    Action::Top => 0,
+                    _ => usize::MAX / 2,
+                };
                 return None;
             }
             _ => {}
@@ -584,6 +779,42 @@ impl App {
             self.overlays.last(),
             Some(Overlay::Block(..) | Overlay::Tx(_))
         );
+        let scroll = matches!(
+            action,
+            Action::Up
+                | Action::Down
+                | Action::PageUp
+                | Action::PageDown
+                | Action::Top
+                | Action::Bottom
+        );
+        if scroll && !in_details && self.focus == Pane::Chain {
+            let sel = self.chain_selected();
+            let page = self.chain_room.get().max(1) as u64;
+            let to = match action {
+                Action::Up => Some(sel.saturating_add(1)),
+                Action::Down => Some(sel.saturating_sub(1)),
+                Action::PageUp => Some(sel.saturating_add(page)),
+                Action::PageDown => Some(sel.saturating_sub(page)),
+                Action::Top => None,
+                _ => Some(0),
+            };
+            return self.chain_select(to);
+        }
+        if scroll && !in_details && self.focus == Pane::Log {
+            let n = self.log_lines().len();
+            let page = 10;
+            self.log_offset = match action {
+                Action::Up => self.log_offset + 1,
+                Action::Down => self.log_offset.saturating_sub(1),
+                Action::PageUp => self.log_offset + page,
+                Action::PageDown => self.log_offset.saturating_sub(page),
+                Action::Top => n,
+                _ => 0,
+            }
+            .min(n.saturating_sub(1));
+            return None;
+        }
         match action {
             Action::Quit | Action::Back | Action::Help => None,
             Action::Up => {
@@ -592,6 +823,27 @@ impl App {
             }
             Action::Down => {
                 self.move_selection(true);
+                None
+            }
+            Action::PageUp | Action::PageDown | Action::Top | Action::Bottom => {
+                let steps = match action {
+                    Action::PageUp | Action::PageDown => 10,
+                    _ => usize::MAX / 2,
+                };
+                let down = matches!(action, Action::PageDown | Action::Bottom);
+                for _ in 0..steps.min(self.rows(self.focus).max(1)) {
+                    self.move_selection(down);
+                }
+                None
+            }
+            Action::Zoom => {
+                self.zoomed = !self.zoomed;
+                None
+            }
+            Action::LogLevel => {
+                self.log_level = self.log_level.next();
+                self.log_offset = 0;
+                self.info(format!("Log shows {}", self.log_level.name()));
                 None
             }
             Action::FocusNext | Action::Right if !in_details => {
@@ -692,9 +944,7 @@ impl App {
         let sel = self.selected(self.focus);
         match self.focus {
             Pane::Chain => self
-                .snapshot
-                .recent
-                .get(sel)
+                .chain_row(self.chain_selected())
                 .map(|b| Command::LoadBlock(b.hash)),
             Pane::Mempool => self
                 .snapshot
@@ -716,7 +966,7 @@ impl App {
             return;
         }
         let area = Rect::new(0, 0, self.size.0, self.size.1);
-        let layout = super::layout(area, self.focus);
+        let layout = super::layout_zoomed(area, self.focus, self.zoomed);
         if let Some((p, _)) = layout
             .panes
             .iter()

@@ -17,7 +17,7 @@ pub mod logbuf;
 pub mod panes;
 pub mod theme;
 
-pub use panes::{ScreenLayout, draw, layout};
+pub use panes::{ScreenLayout, draw, layout, layout_zoomed};
 
 use crate::core::hash::{BlockHash, Txid};
 use crate::core::params::Network;
@@ -64,8 +64,6 @@ const FRAME: Duration = Duration::from_millis(50);
 const WALLET_EVERY: Duration = Duration::from_millis(300);
 /// Wallet transactions kept for the pane.
 const WALLET_HISTORY: usize = 100;
-/// Log lines copied into the app for the Log pane.
-const LOG_LINES: usize = 200;
 
 /// Set by the panic hook: a panic on any thread restores the terminal, so the loop must stop.
 static PANICKED: AtomicBool = AtomicBool::new(false);
@@ -231,6 +229,7 @@ enum Msg {
     NewAddress(Result<crate::core::address::Address, String>),
     Block(Result<BlockDetail, String>),
     Tx(Result<TxDetail, String>),
+    ChainRows(Vec<crate::node::BlockSummary>),
 }
 
 /// One loop over terminal input, node snapshots, network views, node events, log lines,
@@ -279,7 +278,7 @@ async fn event_loop(terminal: &mut DefaultTerminal, app: &mut App, ctx: &Ctx) ->
             // Copy the log lines only when some arrived, not on every frame.
             let pushed = ring.pushed();
             if logs_seen != Some(pushed) {
-                app.logs = ring.last(LOG_LINES);
+                app.logs = ring.last(logbuf::CAPACITY);
                 logs_seen = Some(pushed);
             }
             terminal.draw(|f| draw(f, app))?;
@@ -311,6 +310,10 @@ async fn event_loop(terminal: &mut DefaultTerminal, app: &mut App, ctx: &Ctx) ->
                 } else {
                     let s = snaps.borrow_and_update().clone();
                     app.set_snapshot(s);
+                    // Rows the Chain pane shows that the snapshot does not hold (a tall pane).
+                    if let Some(cmd) = app.chain_missing() {
+                        execute(cmd, ctx, &tx);
+                    }
                     wallet_dirty = true;
                 }
                 dirty = true;
@@ -329,7 +332,16 @@ async fn event_loop(terminal: &mut DefaultTerminal, app: &mut App, ctx: &Ctx) ->
                     app.error(format!("block {} rejected: {reason}", hash.short()));
                     dirty = true;
                 }
-                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => wallet_dirty = true,
+                Ok(NodeEvent::Reorg { .. }) | Err(broadcast::error::RecvError::Lagged(_)) => {
+                    // Rows read before may have left the active chain: read them again.
+                    app.on_reorg();
+                    if let Some(cmd) = app.chain_missing() {
+                        execute(cmd, ctx, &tx);
+                    }
+                    wallet_dirty = true;
+                    dirty = true;
+                }
+                Ok(_) => wallet_dirty = true,
                 Err(broadcast::error::RecvError::Closed) => events_open = false,
             },
             _ = tick.tick() => {
@@ -355,6 +367,7 @@ async fn event_loop(terminal: &mut DefaultTerminal, app: &mut App, ctx: &Ctx) ->
                     }
                     Msg::Block(r) => app.on_block(r),
                     Msg::Tx(r) => app.on_tx(r),
+                    Msg::ChainRows(rows) => app.on_chain_rows(rows),
                 }
                 dirty = true;
                 urgent = true;
@@ -374,6 +387,21 @@ fn on_input(app: &mut App, ev: Event) -> Option<Command> {
         Event::Mouse(m) if m.kind == MouseEventKind::Down(MouseButton::Left) => {
             app.on_click(m.column, m.row);
             None
+        }
+        // The wheel scrolls the pane under the pointer.
+        Event::Mouse(m)
+            if matches!(
+                m.kind,
+                MouseEventKind::ScrollUp | MouseEventKind::ScrollDown
+            ) =>
+        {
+            app.on_click(m.column, m.row);
+            let up = m.kind == MouseEventKind::ScrollUp;
+            app.on_action(if up {
+                action::Action::Up
+            } else {
+                action::Action::Down
+            })
         }
         Event::Resize(w, h) => {
             app.size = (w, h);
@@ -461,6 +489,14 @@ fn execute(cmd: Command, ctx: &Ctx, tx: &mpsc::UnboundedSender<Msg>) {
         Command::LoadTx(txid) => {
             tokio::task::spawn_blocking(move || {
                 let _ = tx.send(Msg::Tx(load_tx(&node, txid)));
+            });
+        }
+        Command::LoadChain { top, count } => {
+            tokio::task::spawn_blocking(move || {
+                let _ = tx.send(match node.chain_page(top, count) {
+                    Ok(rows) => Msg::ChainRows(rows),
+                    Err(e) => Msg::Error(format!("reading the chain: {e}")),
+                });
             });
         }
     }

@@ -310,6 +310,43 @@ impl Peer {
     }
 }
 
+/// One log line for blocks received from peers and accepted: each block on its own while they
+/// come one at a time (with how long after its timestamp it arrived), a range during a sync.
+fn log_received(blocks: &[(u64, BlockHash, u64)], from: &[NodeId]) {
+    let now = unix_now();
+    let after = |t: u64| match now.checked_sub(t) {
+        Some(d) => format!("{d} s after its timestamp"),
+        None => format!("{} s before its timestamp", t - now),
+    };
+    match (blocks, from) {
+        ([], _) => {}
+        (one, ids) if one.len() <= 2 => {
+            for ((h, hash, t), id) in one.iter().zip(ids) {
+                tracing::info!(
+                    "block {h} {} from peer {}, received {}",
+                    hash.short(),
+                    id.short(),
+                    after(*t)
+                );
+            }
+        }
+        (many, ids) => {
+            let first = many[0].0;
+            let (last, hash, t) = many[many.len() - 1];
+            let mut peers: Vec<String> = ids.iter().map(|i| i.short()).collect();
+            peers.sort();
+            peers.dedup();
+            tracing::info!(
+                "blocks {first}–{last} ({} blocks) from peer {}; block {last} {} received {}",
+                many.len(),
+                peers.join(", "),
+                hash.short(),
+                after(t)
+            );
+        }
+    }
+}
+
 /// A block waiting to be downloaded or connected.
 struct Wanted {
     height: u64,
@@ -1319,18 +1356,23 @@ impl Manager {
             self.queue.retain(|h| !chosen.contains(h));
             let mut batch = Vec::new();
             let mut senders = Vec::new();
+            let mut heights = Vec::new();
             for h in order {
                 if let Some(Wanted {
                     got: Some((b, from)),
+                    height,
                     ..
                 }) = self.wanted.remove(&h)
                 {
+                    heights.push((height, h, b.header.time));
                     batch.push(b);
                     senders.push(from);
                 }
             }
             match self.node.submit_blocks(batch).await {
                 Ok(outcome) => {
+                    let took = outcome.failure.as_ref().map_or(heights.len(), |f| f.0);
+                    log_received(&heights[..took], &senders[..took]);
                     if let Some((i, reason, invalid)) = outcome.failure {
                         tracing::warn!("block {} of a batch refused: {reason}", i + 1);
                         // The rest of the queue built on it: drop it all and re-ask.

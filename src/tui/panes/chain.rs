@@ -1,7 +1,7 @@
 //! Chain tip: height, tip hash and age, difficulty, cumulative work, average block time against
 //! the target, and the last blocks.
 
-use super::{age, age_ago, fit, flow, fmt_bytes, kv, pane_block, scroll_start};
+use super::{age, age_ago, fit, flow, fmt_bytes, kv, pane_block};
 use crate::core::estimate::SpanSource;
 use crate::core::pow::si_text;
 use crate::tui::app::{App, Pane};
@@ -66,25 +66,31 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect, focused: bool) {
     ));
     let header_rows = lines.len();
     let room = (inner.height as usize).saturating_sub(header_rows + 1);
-    let sel = app.selected(Pane::Chain);
-    let start = scroll_start(sel, s.recent.len(), room);
-    let rows: Vec<(usize, [String; 5])> = s
-        .recent
-        .iter()
-        .enumerate()
-        .skip(start)
-        .take(room)
-        .map(|(i, b)| {
-            (
-                i,
-                [
+    app.chain_room.set(room.max(1));
+    // Rows by height from the top row down (the tip unless scrolled away); blocks the pane
+    // does not hold yet (being read from the store) show as dots.
+    let sel = app.chain_selected();
+    let top = app.chain_top_row();
+    let rows: Vec<(u64, [String; 5])> = (0..room as u64)
+        .map_while(|i| top.checked_sub(i))
+        .map(|h| {
+            let cells = match app.chain_row(h) {
+                Some(b) => [
                     b.height.to_string(),
                     b.hash.short(),
                     age(app.now, b.time),
                     b.tx_count.to_string(),
                     fmt_bytes(u64::from(b.size)),
                 ],
-            )
+                None => [
+                    h.to_string(),
+                    "…".into(),
+                    String::new(),
+                    String::new(),
+                    String::new(),
+                ],
+            };
+            (h, cells)
         })
         .collect();
     // Columns as wide as their widest cell (or heading), so nothing is cut that fits.
@@ -110,13 +116,14 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect, focused: bool) {
             w4 = widths[4]
         )
     };
-    lines.push(Line::from(Span::styled(
-        fit(&row(heads), w),
-        theme::label(),
-    )));
-    for (i, r) in &rows {
+    let mut head = row(heads);
+    if app.chain_sel.is_some() {
+        head.push_str("  (g: back to the tip)");
+    }
+    lines.push(Line::from(Span::styled(fit(&head, w), theme::label())));
+    for (h, r) in &rows {
         let text = row([&r[0], &r[1], &r[2], &r[3], &r[4]]);
-        let style = if focused && *i == sel {
+        let style = if focused && *h == sel {
             theme::selected()
         } else {
             ratatui::style::Style::new()

@@ -1,7 +1,8 @@
-//! Log: the latest tracing events, newest at the bottom.
+//! Log: the tracing events, newest at the bottom; scrolls back through the lines kept (k/j,
+//! PgUp/PgDn, g/G) and shows all levels or only info, warn or errors and up (v).
 
 use super::{fit, pane_block};
-use crate::tui::app::{App, Pane};
+use crate::tui::app::{App, LogLevel, Pane};
 use crate::tui::theme;
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -13,20 +14,32 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect, focused: bool) {
     let inner = block.inner(area);
     frame.render_widget(block, area);
     let w = inner.width as usize;
-    let room = inner.height as usize;
-    let start = app.logs.len().saturating_sub(room);
-    let lines: Vec<Line> = app.logs[start..]
-        .iter()
-        .map(|l| {
-            let style = if l.contains(" ERROR ") {
-                theme::bad()
-            } else if l.contains(" WARN ") {
-                theme::warn()
-            } else {
-                Style::new()
-            };
-            Line::from(Span::styled(fit(l, w), style))
-        })
-        .collect();
+    let shown = app.log_lines();
+    let offset = app.log_offset.min(shown.len());
+    // A line saying what is hidden, when something is (a level filter, or newer lines below).
+    let note = (offset > 0 || app.log_level != LogLevel::All).then(|| {
+        let mut n = format!("showing {}", app.log_level.name());
+        if offset > 0 {
+            n.push_str(&format!(" · {offset} newer line(s) below (G: follow)"));
+        }
+        n
+    });
+    let room = (inner.height as usize).saturating_sub(usize::from(note.is_some()));
+    let end = shown.len() - offset;
+    let start = end.saturating_sub(room);
+    let mut lines: Vec<Line> = Vec::new();
+    if let Some(n) = note {
+        lines.push(Line::from(Span::styled(fit(&n, w), theme::label())));
+    }
+    lines.extend(shown[start..end].iter().map(|l| {
+        let style = if l.contains(" ERROR ") {
+            theme::bad()
+        } else if l.contains(" WARN ") {
+            theme::warn()
+        } else {
+            Style::new()
+        };
+        Line::from(Span::styled(fit(l, w), style))
+    }));
     super::text(frame, &lines, inner);
 }

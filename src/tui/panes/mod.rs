@@ -38,6 +38,22 @@ const FULL: (u16, u16) = (100, 28);
 /// Medium: two columns of three.
 const MEDIUM: (u16, u16) = (64, 21);
 
+/// [`layout`], or with `zoom` the focused pane alone over the whole screen but the status bar.
+pub fn layout_zoomed(area: Rect, focus: Pane, zoom: bool) -> ScreenLayout {
+    if zoom && area.width >= MIN_WIDTH && area.height >= MIN_HEIGHT {
+        let [body, status] = area.layout(&RLayout::vertical([
+            Constraint::Min(1),
+            Constraint::Length(1),
+        ]));
+        return ScreenLayout {
+            panes: vec![(focus, body)],
+            tabs: None,
+            status,
+        };
+    }
+    layout(area, focus)
+}
+
 /// Lay the panes out for `area`: three rows of panes on big screens, two columns of three on
 /// medium ones, and on small ones a tab line and the focused pane alone.
 pub fn layout(area: Rect, focus: Pane) -> ScreenLayout {
@@ -123,7 +139,7 @@ pub fn layout(area: Rect, focus: Pane) -> ScreenLayout {
 /// Draw the whole screen.
 pub fn draw(frame: &mut Frame, app: &App) {
     let area = frame.area();
-    let l = layout(area, app.focus);
+    let l = layout_zoomed(area, app.focus, app.zoomed);
     if l.panes.is_empty() {
         frame.render_widget(
             Paragraph::new(vec![

@@ -79,8 +79,18 @@ fn help(frame: &mut Frame, app: &App, area: Rect) {
         theme::label(),
     )));
     let h = lines.len() as u16 + 2;
-    let inner = popup(frame, area, 62, h, "Keys");
-    frame.render_widget(Paragraph::new(lines), inner);
+    let fits = h <= area.height;
+    let title = if fits {
+        "Keys"
+    } else {
+        "Keys (j/k, PgUp/PgDn scroll)"
+    };
+    let inner = popup(frame, area, (key_w as u16 + 44).max(62), h, title);
+    // Scrolled by the user, never past the last line.
+    let skip = app
+        .help_scroll
+        .min(lines.len().saturating_sub(inner.height as usize));
+    frame.render_widget(Paragraph::new(lines.split_off(skip)), inner);
 }
 
 fn field_lines(
