@@ -806,6 +806,54 @@ mod e2e {
         tui
     }
 
+    /// On a 1,000-block chain the Chain pane pages from the tip to genesis (End), opens the
+    /// genesis block (Enter), and goes back to the tip (g). It used to hold 12 blocks only.
+    #[test]
+    fn the_chain_pane_pages_to_genesis_on_a_1000_block_chain() {
+        let tmp = tempfile::tempdir().unwrap();
+        let d = tmp.path().to_str().unwrap();
+        let out = Proc::new(BIN)
+            .args(["--network", "regtest", "--data-dir", d, "mine", "--blocks", "1000"])
+            .args(["--threads", "1"])
+            .env_remove("CHAIN_TUI_DATA_DIR")
+            .env_remove("CHAIN_TUI_NETWORK")
+            .env_remove("CHAIN_TUI_PASSPHRASE")
+            .env_remove("RUST_LOG")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        let mut tui = Tui::start(&[
+            "--network",
+            "regtest",
+            "--data-dir",
+            d,
+            "--listen",
+            "127.0.0.1:0",
+            "--api",
+            "127.0.0.1:0",
+        ]);
+        tui.wait_for("the tip", Duration::from_secs(20), |s| {
+            s.contains("height 1000")
+        });
+        // Row text starts with the height, inside the Chain pane's border.
+        let has_row = |s: &str, h: u64| s.lines().any(|l| l.starts_with(&format!("│{h} ")));
+        tui.send("\x1b[F"); // End
+        tui.wait_for("genesis in the Chain pane", Duration::from_secs(10), |s| {
+            has_row(s, 0) && has_row(s, 1) && !has_row(s, 1000)
+        });
+        tui.send("\r");
+        tui.wait_for("the genesis block", Duration::from_secs(10), |s| {
+            s.contains("Block 0") && s.contains("confirmations 1001")
+        });
+        tui.send("\x1b"); // Esc
+        std::thread::sleep(Duration::from_millis(300));
+        tui.send("g");
+        tui.wait_for("the tip again", Duration::from_secs(10), |s| has_row(s, 1000));
+        tui.send("q");
+        let (status, _, _) = wait_exit(&mut tui, "q");
+        assert!(status.success(), "{status:?}");
+    }
+
     #[test]
     fn ctrl_c_and_sigterm_restore_the_terminal() {
         let tmp = tempfile::tempdir().unwrap();
