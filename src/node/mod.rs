@@ -1119,8 +1119,9 @@ impl State {
                         let (from, at) = self.work_since;
                         let hashes = self.miner.total_hashes().saturating_sub(from);
                         tracing::info!(
-                            "mined block {height} {}: {hashes} hashes in {:.2} s",
+                            "mined block {height} {}: {} hashes in {:.2} s",
                             hash.short(),
+                            crate::core::pow::si_text(U256::from(hashes)),
                             at.elapsed().as_secs_f64()
                         );
                         let _ = self.events.send(NodeEvent::BlockMined { hash, height });
