@@ -154,6 +154,10 @@ pub struct NodeArgs {
     /// Mining threads (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Dashboard on regtest: mean seconds between two mined blocks (real hashing, paced so the
+    /// chain can be watched; 0 mines flat out). The headless `node` always mines flat out.
+    #[arg(long, default_value_t = 2.0)]
+    pub block_interval: f64,
     /// REST API address (default 127.0.0.1 and the network's API port; :0 lets the system
     /// pick a port; `off` disables it). The address and a fresh token go to DATA_DIR/node.json.
     #[arg(long)]
@@ -1188,8 +1192,14 @@ fn tui_config(g: &Global, args: NodeArgs) -> Result<crate::tui::TuiConfig> {
     let api = args.api_addr(g.network);
     let data_dir = g.data_dir()?;
     // Asked here, before the dashboard takes the screen.
+    if !(args.block_interval.is_finite() && (0.0..=3600.0).contains(&args.block_interval)) {
+        bail!("--block-interval must be 0 to 3600 seconds");
+    }
+    let pace = (g.network == Network::Regtest && args.block_interval > 0.0)
+        .then(|| std::time::Duration::from_secs_f64(args.block_interval));
     let passphrase = g.wallet_passphrase(&data_dir)?;
     Ok(crate::tui::TuiConfig {
+        pace,
         data_dir,
         network: g.network,
         passphrase,

@@ -813,7 +813,15 @@ mod e2e {
         let tmp = tempfile::tempdir().unwrap();
         let d = tmp.path().to_str().unwrap();
         let out = Proc::new(BIN)
-            .args(["--network", "regtest", "--data-dir", d, "mine", "--blocks", "1000"])
+            .args([
+                "--network",
+                "regtest",
+                "--data-dir",
+                d,
+                "mine",
+                "--blocks",
+                "1000",
+            ])
             .args(["--threads", "1"])
             .env_remove("CHAIN_TUI_DATA_DIR")
             .env_remove("CHAIN_TUI_NETWORK")
@@ -848,7 +856,9 @@ mod e2e {
         tui.send("\x1b"); // Esc
         std::thread::sleep(Duration::from_millis(300));
         tui.send("g");
-        tui.wait_for("the tip again", Duration::from_secs(10), |s| has_row(s, 1000));
+        tui.wait_for("the tip again", Duration::from_secs(10), |s| {
+            has_row(s, 1000)
+        });
         tui.send("q");
         let (status, _, _) = wait_exit(&mut tui, "q");
         assert!(status.success(), "{status:?}");
@@ -918,6 +928,8 @@ mod e2e {
             "127.0.0.1:0",
             "--threads",
             "1",
+            "--block-interval",
+            "0.1",
         ]);
         let s = tui.wait_for("the panes", Duration::from_secs(20), |s| {
             ["Chain tip", "Mempool", "Peers", "Hashrate", "Wallet", "Log"]
@@ -932,7 +944,17 @@ mod e2e {
         let info = api_get(&dir, "/info");
         assert!(info.contains("\"network\":\"regtest\""), "{info}");
 
-        // Mine past coinbase maturity, then stop.
+        // b mines exactly one block.
+        tui.send("b");
+        tui.wait_for("one block", Duration::from_secs(10), |s| {
+            s.contains("height 1 ")
+        });
+        std::thread::sleep(Duration::from_millis(500));
+        assert!(
+            tui.text().contains("height 1 "),
+            "b mined more than one block"
+        );
+        // Mine past coinbase maturity (paced: one block every 0.1 s on average), then stop.
         tui.send("m");
         tui.wait_for("height to pass 11", Duration::from_secs(20), |s| {
             number_after(s, "height").is_some_and(|h| h >= 12.0)
@@ -941,6 +963,8 @@ mod e2e {
         tui.wait_for("mining to stop", Duration::from_secs(10), |s| {
             s.contains("idle")
         });
+        // A paced block under way when m was pressed still lands.
+        std::thread::sleep(Duration::from_millis(500));
         let s = tui.wait_for("a spendable balance", Duration::from_secs(10), |s| {
             number_after(s, "confirmed").is_some_and(|c| c >= 50.0)
         });

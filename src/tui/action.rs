@@ -9,6 +9,7 @@ use std::str::FromStr;
 pub enum Action {
     Quit,
     ToggleMining,
+    MineOne,
     ThreadsUp,
     ThreadsDown,
     Send,
@@ -34,8 +35,9 @@ pub enum Action {
 
 impl Action {
     /// Every action, in the order the help overlay lists them.
-    pub const ALL: [Action; 23] = [
+    pub const ALL: [Action; 24] = [
         Action::ToggleMining,
+        Action::MineOne,
         Action::ThreadsUp,
         Action::ThreadsDown,
         Action::Send,
@@ -65,6 +67,7 @@ impl Action {
         match self {
             Action::Quit => "quit",
             Action::ToggleMining => "toggle_mining",
+            Action::MineOne => "mine_one",
             Action::ThreadsUp => "threads_up",
             Action::ThreadsDown => "threads_down",
             Action::Send => "send",
@@ -93,7 +96,8 @@ impl Action {
     pub fn description(self) -> &'static str {
         match self {
             Action::Quit => "quit (stops the node)",
-            Action::ToggleMining => "start / stop mining",
+            Action::ToggleMining => "start / stop mining (regtest: paced)",
+            Action::MineOne => "mine one block now",
             Action::ThreadsUp => "one more mining thread",
             Action::ThreadsDown => "one mining thread less",
             Action::Send => "send coins (form)",
@@ -123,6 +127,7 @@ impl Action {
         match self {
             Action::Quit => "quit",
             Action::ToggleMining => "mine",
+            Action::MineOne => "one block",
             Action::ThreadsUp | Action::ThreadsDown => "threads",
             Action::Send => "send",
             Action::AddPeer => "add peer",

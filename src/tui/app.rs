@@ -297,6 +297,17 @@ pub enum Command {
     NewAddress,
     LoadBlock(BlockHash),
     LoadTx(Txid),
+    /// Regtest: paced mining on or off.
+    SetPaced {
+        on: bool,
+        address: Address,
+        threads: usize,
+    },
+    /// Mine one block now.
+    MineOne {
+        address: Address,
+        threads: usize,
+    },
     /// Read `count` blocks of the active chain from height `top` down, for the Chain pane.
     LoadChain {
         top: u64,
@@ -355,6 +366,10 @@ pub struct App {
     pub zoomed: bool,
     /// Lines the help overlay is scrolled down by.
     pub help_scroll: usize,
+    /// Regtest: mining is paced, a block this far apart on average (`None`: flat out).
+    pub pace: Option<std::time::Duration>,
+    /// Paced mining is on.
+    pub paced_on: bool,
 }
 
 /// Blocks read around the selection when the Chain pane scrolls past what it holds.
@@ -433,6 +448,8 @@ impl App {
             log_level: LogLevel::All,
             zoomed: false,
             help_scroll: 0,
+            pace: None,
+            paced_on: false,
         }
     }
 
@@ -530,7 +547,7 @@ impl App {
     }
 
     pub fn mining(&self) -> bool {
-        self.snapshot.mining_threads > 0
+        self.snapshot.mining_threads > 0 || self.paced_on
     }
 
     pub fn selected(&self, pane: Pane) -> usize {
@@ -856,6 +873,36 @@ impl App {
             }
             Action::FocusNext | Action::Right | Action::FocusPrev | Action::Left => None,
             Action::Details => self.details(),
+            Action::ToggleMining if self.pace.is_some() => {
+                let Some(address) = self.wallet.address else {
+                    self.error("no wallet address to mine to yet");
+                    return None;
+                };
+                self.paced_on = !self.paced_on;
+                self.info(if self.paced_on {
+                    "mining one block at a time (b mines one now)"
+                } else {
+                    "stopping mining"
+                });
+                Some(Command::SetPaced {
+                    on: self.paced_on,
+                    address,
+                    threads: self.threads,
+                })
+            }
+            Action::MineOne => match self.wallet.address {
+                Some(address) => {
+                    self.info("mining one block");
+                    Some(Command::MineOne {
+                        address,
+                        threads: self.threads,
+                    })
+                }
+                None => {
+                    self.error("no wallet address to mine to yet");
+                    None
+                }
+            },
             Action::ToggleMining => {
                 if self.mining() {
                     self.info("stopping mining");

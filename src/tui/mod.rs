@@ -56,6 +56,8 @@ pub struct TuiConfig {
     pub threads: usize,
     /// Where the REST API listens (`None`: off).
     pub api: Option<SocketAddr>,
+    /// Regtest: mine one block at a time, this far apart on average, instead of flat out.
+    pub pace: Option<Duration>,
 }
 
 /// Shortest time between two frames drawn for data changes (input draws at once).
@@ -152,8 +154,16 @@ pub async fn run(cfg: TuiConfig) -> Result<()> {
         .map(|n| n.get())
         .unwrap_or(1);
     let threads = cfg.threads.max(1);
+    let (pace_tx, pace_rx) = tokio::sync::watch::channel(None);
+    if let Some(mean) = cfg.pace {
+        tokio::spawn(pacer(node.clone(), mean, pace_rx));
+    }
     if cfg.mine {
-        node.set_mining(threads, Some(address)).await?;
+        if cfg.pace.is_some() {
+            pace_tx.send_replace(Some((address, threads)));
+        } else {
+            node.set_mining(threads, Some(address)).await?;
+        }
     }
     let view = net.view();
     tracing::info!(
@@ -164,6 +174,8 @@ pub async fn run(cfg: TuiConfig) -> Result<()> {
     );
     let mut app = App::new(cfg.network, keymap, threads, max_threads.max(threads));
     app.wallet.address = Some(address);
+    app.pace = cfg.pace;
+    app.paced_on = cfg.mine && cfg.pace.is_some();
     app.set_snapshot(node.snapshot());
     app.set_p2p(view);
     app.tick(unix_now());
@@ -171,6 +183,7 @@ pub async fn run(cfg: TuiConfig) -> Result<()> {
         node: node.clone(),
         net: net.clone(),
         wallet,
+        pace: pace_tx,
     };
     let result = match TerminalGuard::enter() {
         Ok(mut guard) => {
@@ -197,6 +210,51 @@ struct Ctx {
     node: NodeHandle,
     net: P2pHandle,
     wallet: Arc<Mutex<Wallet>>,
+    /// Paced mining (regtest): the address and threads to mine with, or `None` when off.
+    pace: tokio::sync::watch::Sender<Option<(crate::core::address::Address, usize)>>,
+}
+
+/// Paced mining for the regtest dashboard: while on, one block after a random wait
+/// (exponentially distributed, mean `mean`), mined for real. Regtest's target is the easiest,
+/// so flat-out mining makes hundreds of blocks a second and halves the subsidy away in
+/// seconds; this keeps the chain watchable. Ends when the dashboard drops its sender.
+async fn pacer(
+    node: NodeHandle,
+    mean: Duration,
+    mut on: tokio::sync::watch::Receiver<Option<(crate::core::address::Address, usize)>>,
+) {
+    loop {
+        let Some((address, threads)) = *on.borrow_and_update() else {
+            if on.changed().await.is_err() {
+                return;
+            }
+            continue;
+        };
+        let wait = mean.as_secs_f64() * -unit_random().ln();
+        let wait = Duration::from_secs_f64(wait.min(mean.as_secs_f64() * 20.0));
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            r = on.changed() => {
+                if r.is_err() {
+                    return;
+                }
+                continue;
+            }
+        }
+        if let Err(e) = node.mine_blocks(1, threads, address).await {
+            tracing::warn!("paced mining: {e}");
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    }
+}
+
+/// A uniform number in (0, 1].
+fn unit_random() -> f64 {
+    let mut b = [0u8; 8];
+    if getrandom::fill(&mut b).is_err() {
+        return 0.5;
+    }
+    ((u64::from_le_bytes(b) >> 11) as f64 + 1.0) / (1u64 << 53) as f64
 }
 
 /// SIGTERM for a `select!` (never fires where there is no such signal).
@@ -489,6 +547,20 @@ fn execute(cmd: Command, ctx: &Ctx, tx: &mpsc::UnboundedSender<Msg>) {
         Command::LoadTx(txid) => {
             tokio::task::spawn_blocking(move || {
                 let _ = tx.send(Msg::Tx(load_tx(&node, txid)));
+            });
+        }
+        Command::SetPaced {
+            on,
+            address,
+            threads,
+        } => {
+            ctx.pace.send_replace(on.then_some((address, threads)));
+        }
+        Command::MineOne { address, threads } => {
+            tokio::spawn(async move {
+                if let Err(e) = node.mine_blocks(1, threads, address).await {
+                    let _ = tx.send(Msg::Error(format!("mining: {e}")));
+                }
             });
         }
         Command::LoadChain { top, count } => {

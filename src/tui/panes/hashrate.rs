@@ -17,7 +17,17 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect, focused: bool) {
     let s = &app.snapshot;
     let mut lines: Vec<Line> = Vec::new();
     let w = inner.width as usize;
-    let state = if app.mining() {
+    let state = if let Some(pace) = app.pace {
+        let every = format!("{:.1} s", pace.as_secs_f64());
+        if app.paced_on {
+            Span::styled(format!("paced: a block every ~{every}"), theme::good())
+        } else {
+            Span::styled(
+                format!("idle (m: a block every ~{every}, b: one now)"),
+                theme::label(),
+            )
+        }
+    } else if app.mining() {
         Span::styled(
             format!("×{} {}", s.mining_threads, s.mining_kernel),
             theme::good(),
