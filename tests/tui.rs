@@ -438,7 +438,11 @@ fn send_form_validates_and_sends_only_when_valid() {
         panic!()
     };
     assert_eq!(f.fields[0].value, "qm");
-    assert!(f.check(app.network, app.spendable()).to.is_err());
+    assert!(
+        f.check(app.network, app.spendable(), &app.wallet.coins)
+            .to
+            .is_err()
+    );
     assert_eq!(
         app.on_key(code(KeyCode::Enter)),
         None,
@@ -451,7 +455,10 @@ fn send_form_validates_and_sends_only_when_valid() {
     let Some(Overlay::Send(f)) = app.overlays.last() else {
         panic!()
     };
-    let err = f.check(app.network, app.spendable()).to.unwrap_err();
+    let err = f
+        .check(app.network, app.spendable(), &app.wallet.coins)
+        .to
+        .unwrap_err();
     assert!(err.contains("network"), "{err}");
     for _ in 0..80 {
         app.on_key(code(KeyCode::Backspace));
@@ -468,12 +475,34 @@ fn send_form_validates_and_sends_only_when_valid() {
         panic!()
     };
     assert_eq!(f.focus, 1, "enter jumps to the bad field");
-    let err = f.check(app.network, app.spendable()).amount.unwrap_err();
+    let err = f
+        .check(app.network, app.spendable(), &app.wallet.coins)
+        .amount
+        .unwrap_err();
     assert!(err.contains("above the spendable balance"), "{err}");
+    // The whole balance cannot pay its own fee: refused as typed (it showed ✓ and failed
+    // only after Enter).
+    for _ in 0..20 {
+        app.on_key(code(KeyCode::Backspace));
+    }
+    type_text(&mut app, "312.5");
+    let Some(Overlay::Send(f)) = app.overlays.last() else {
+        panic!()
+    };
+    let c = f.check(app.network, app.spendable(), &app.wallet.coins);
+    let err = c.amount.unwrap_err();
+    assert!(err.contains("with its fee"), "{err}");
+    assert_eq!(c.fee, None);
     for _ in 0..20 {
         app.on_key(code(KeyCode::Backspace));
     }
     type_text(&mut app, "2.5");
+    let Some(Overlay::Send(f)) = app.overlays.last() else {
+        panic!()
+    };
+    let c = f.check(app.network, app.spendable(), &app.wallet.coins);
+    assert!(c.amount.is_ok());
+    assert!(c.fee.is_some_and(|f| f.0 > 0), "the fee is shown as typed");
     app.on_key(code(KeyCode::Down));
     app.on_key(code(KeyCode::Backspace));
     type_text(&mut app, "0");

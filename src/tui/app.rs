@@ -82,6 +82,8 @@ impl Pane {
 pub struct WalletView {
     pub address: Option<Address>,
     pub balance: Option<Balance>,
+    /// Amounts of the coins a payment may spend now (for the send form's checks).
+    pub coins: Vec<Amount>,
     /// Newest first.
     pub history: Vec<WalletTx>,
     pub error: Option<String>,
@@ -182,6 +184,8 @@ pub struct SendCheck {
     pub to: Result<Address, String>,
     pub amount: Result<Amount, String>,
     pub fee_rate: Result<FeeRate, String>,
+    /// The fee the payment would pay, once amount and fee rate are valid and covered.
+    pub fee: Option<Amount>,
 }
 
 impl SendCheck {
@@ -196,9 +200,15 @@ impl SendCheck {
 }
 
 impl SendForm {
-    /// Validate every field: the address for this network, the amount against the spendable
-    /// balance, the fee rate against the minimum.
-    pub fn check(&self, network: Network, spendable: Option<Amount>) -> SendCheck {
+    /// Validate every field: the address for this network, the amount and its fee against
+    /// the coins that can be spent (the same coin selection the wallet makes), the fee rate
+    /// against the minimum.
+    pub fn check(
+        &self,
+        network: Network,
+        spendable: Option<Amount>,
+        coins: &[Amount],
+    ) -> SendCheck {
         let addr = self.fields[0].value.trim();
         let to = if addr.is_empty() {
             Err("required".to_string())
@@ -229,10 +239,27 @@ impl SendForm {
                 .ok_or_else(|| "too large".to_string()),
             Err(_) => Err(format!("{rate_text:?} is not a whole number")),
         };
+        // Amount plus fee must be covered, not the amount alone.
+        let mut fee = None;
+        let amount = match (amount, &fee_rate) {
+            (Ok(a), Ok(rate)) => match crate::wallet::plan_payment(coins, a, *rate) {
+                Ok(plan) => {
+                    fee = Some(plan.fee);
+                    Ok(a)
+                }
+                Err(needed) if needed.0 == u64::MAX => Err("too large".to_string()),
+                Err(needed) => Err(format!(
+                    "with its fee that is {needed}, above the spendable {}",
+                    spendable.unwrap_or_default()
+                )),
+            },
+            (a, _) => a,
+        };
         SendCheck {
             to,
             amount,
             fee_rate,
+            fee,
         }
     }
 }
@@ -648,6 +675,7 @@ impl App {
     fn on_form_key(&mut self, key: KeyEvent) -> Option<Command> {
         let network = self.network;
         let spendable = self.spendable();
+        let coins = self.wallet.coins.clone();
         let top = self.overlays.last_mut()?;
         match top {
             Overlay::Send(form) => {
@@ -665,7 +693,7 @@ impl App {
                         form.error = None;
                     }
                     KeyCode::Enter => {
-                        let c = form.check(network, spendable);
+                        let c = form.check(network, spendable, &coins);
                         match (c.to, c.amount, c.fee_rate) {
                             (Ok(to), Ok(amount), Ok(fee_rate)) => {
                                 form.pending = true;
@@ -680,7 +708,7 @@ impl App {
                                 form.error =
                                     Some("fix the fields marked ✗; nothing was sent".into());
                                 // Jump to the first bad field.
-                                let c = form.check(network, spendable);
+                                let c = form.check(network, spendable, &coins);
                                 if let Some(i) = (0..3).find(|i| c.field(*i).is_err()) {
                                     form.focus = i;
                                 }

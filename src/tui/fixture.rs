@@ -136,6 +136,12 @@ pub fn demo_app() -> App {
             unconfirmed: Amount(500_000_000),
             immature: Amount(5_000_000_000),
         }),
+        // The confirmed balance in coins: six of 50 and one of 12.5.
+        coins: [5_000_000_000u64; 6]
+            .into_iter()
+            .chain([1_250_000_000])
+            .map(Amount)
+            .collect(),
         history: vec![
             WalletTx {
                 txid: Txid(hash(0x90)),

@@ -586,8 +586,11 @@ fn load_wallet(w: &Mutex<Wallet>, node: &NodeHandle) -> WalletView {
         address: Some(w.receive_address()),
         ..WalletView::default()
     };
-    match w.balance(node) {
-        Ok(b) => view.balance = Some(b),
+    match w.balance_and_coins(node) {
+        Ok((b, coins)) => {
+            view.balance = Some(b);
+            view.coins = coins;
+        }
         Err(e) => view.error = Some(e.to_string()),
     }
     match w.history(node) {

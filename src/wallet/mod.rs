@@ -483,6 +483,22 @@ impl Wallet {
         Ok(self.scan(node)?.1)
     }
 
+    /// The balance, and the amounts of the coins a payment may spend now (not reserved by a
+    /// payment under way).
+    pub fn balance_and_coins(
+        &self,
+        node: &NodeHandle,
+    ) -> Result<(Balance, Vec<Amount>), WalletError> {
+        let (coins, balance) = self.scan(node)?;
+        let reserved = self.reserved.lock().unwrap_or_else(|e| e.into_inner());
+        let amounts = coins
+            .iter()
+            .filter(|c| !reserved.contains(&c.outpoint))
+            .map(|c| c.amount)
+            .collect();
+        Ok((balance, amounts))
+    }
+
     /// Build and sign a payment of `amount` to `to` at `fee_rate`, with change back to the
     /// receive address. Nothing is sent: submit the result to the node. Coins reserved by
     /// [`Wallet::build_payment_reserved`] are not used.
@@ -544,46 +560,28 @@ impl Wallet {
         // Largest first: fewest inputs, smallest transaction.
         coins.sort_by(|a, b| b.amount.cmp(&a.amount).then(a.outpoint.cmp(&b.outpoint)));
         let change_address = self.receive_address();
-        let mut chosen: Vec<Spendable> = Vec::new();
-        let mut total = Amount::ZERO;
         let available =
             Amount::checked_sum(coins.iter().map(|c| c.amount)).ok_or(WalletError::Overflow)?;
-        for coin in coins {
-            chosen.push(coin);
-            total = total
-                .checked_add(coin.amount)
-                .ok_or(WalletError::Overflow)?;
-            // Size with a change output (amounts at their widest encoding, so never short).
-            let draft = unsigned(
-                &chosen,
-                to,
-                amount,
-                Some((change_address, Amount(u64::MAX))),
-            );
-            let fee = fee_rate.fee_for(draft.size());
-            let needed = amount.checked_add(fee).ok_or(WalletError::Overflow)?;
-            if total < needed {
-                continue;
+        match select(&coins, to, amount, fee_rate, change_address)? {
+            Ok(plan) => {
+                let change = plan.change.map(|c| (change_address, c));
+                let mut tx = unsigned(&coins[..plan.inputs], to, amount, change);
+                self.sign(&mut tx, node)?;
+                Ok(tx)
             }
-            let change = Amount(total.0 - needed.0);
-            let change = (change >= DUST).then_some((change_address, change));
-            let mut tx = unsigned(&chosen, to, amount, change);
-            self.sign(&mut tx, node)?;
-            return Ok(tx);
+            Err(needed) => {
+                let immature_note = if balance.immature > Amount::ZERO {
+                    format!(" ({} more is immature coinbase)", balance.immature)
+                } else {
+                    String::new()
+                };
+                Err(WalletError::InsufficientFunds {
+                    needed,
+                    available,
+                    immature_note,
+                })
+            }
         }
-        let needed = amount
-            .checked_add(fee_rate.fee_for(unsigned(&chosen, to, amount, None).size()))
-            .ok_or(WalletError::Overflow)?;
-        let immature_note = if balance.immature > Amount::ZERO {
-            format!(" ({} more is immature coinbase)", balance.immature)
-        } else {
-            String::new()
-        };
-        Err(WalletError::InsufficientFunds {
-            needed,
-            available,
-            immature_note,
-        })
     }
 
     fn sign(&self, tx: &mut Transaction, node: &NodeHandle) -> Result<(), WalletError> {
@@ -665,6 +663,82 @@ fn input_amount(node: &NodeHandle, o: &OutPoint) -> Result<Option<Amount>, Walle
         return Ok(info.tx.outputs.get(o.vout as usize).map(|x| x.amount));
     }
     Ok(None)
+}
+
+/// What a payment would spend: the first `inputs` coins (largest first), the fee, and the
+/// change (`None` when it would be dust and goes to the fee).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PaymentPlan {
+    pub inputs: usize,
+    pub fee: Amount,
+    pub change: Option<Amount>,
+}
+
+/// Coin selection as [`Wallet::build_payment`] does it, on `coins` sorted largest first: the
+/// fewest coins that pay `amount` and the fee of a transaction spending them. `Ok(Err(needed))`
+/// when all of them together fall short of `needed` (amount and fee).
+fn select(
+    coins: &[Spendable],
+    to: Address,
+    amount: Amount,
+    fee_rate: FeeRate,
+    change_address: Address,
+) -> Result<Result<PaymentPlan, Amount>, WalletError> {
+    let mut total = Amount::ZERO;
+    for (i, coin) in coins.iter().enumerate() {
+        total = total
+            .checked_add(coin.amount)
+            .ok_or(WalletError::Overflow)?;
+        // Size with a change output (amounts at their widest encoding, so never short).
+        let draft = unsigned(
+            &coins[..=i],
+            to,
+            amount,
+            Some((change_address, Amount(u64::MAX))),
+        );
+        let fee = fee_rate.fee_for(draft.size());
+        let needed = amount.checked_add(fee).ok_or(WalletError::Overflow)?;
+        if total < needed {
+            continue;
+        }
+        let change = Amount(total.0 - needed.0);
+        return Ok(Ok(PaymentPlan {
+            inputs: i + 1,
+            fee,
+            change: (change >= DUST).then_some(change),
+        }));
+    }
+    let needed = amount
+        .checked_add(fee_rate.fee_for(unsigned(coins, to, amount, None).size()))
+        .ok_or(WalletError::Overflow)?;
+    Ok(Err(needed))
+}
+
+/// What paying `amount` at `fee_rate` would cost from spendable coins of these amounts (the
+/// same selection [`Wallet::build_payment`] makes, for a form that checks as you type):
+/// `Ok(plan)`, or `Err(needed)` when the coins cannot cover amount and fee.
+pub fn plan_payment(
+    coins: &[Amount],
+    amount: Amount,
+    fee_rate: FeeRate,
+) -> Result<PaymentPlan, Amount> {
+    let mut sorted: Vec<Spendable> = coins
+        .iter()
+        .map(|a| Spendable {
+            outpoint: OutPoint {
+                txid: Txid([0; 32]),
+                vout: 0,
+            },
+            amount: *a,
+            pubkey: [0; 32],
+        })
+        .collect();
+    sorted.sort_by_key(|c| std::cmp::Reverse(c.amount));
+    let anyone = Address([0; 20]);
+    match select(&sorted, anyone, amount, fee_rate, anyone) {
+        Ok(r) => r,
+        Err(_) => Err(Amount(u64::MAX)),
+    }
 }
 
 fn unsigned(

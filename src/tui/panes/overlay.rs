@@ -127,7 +127,7 @@ fn field_lines(
 fn send(frame: &mut Frame, app: &App, f: &SendForm, area: Rect) {
     let inner = popup(frame, area, 76, 13, "Send");
     let w = inner.width as usize;
-    let c = f.check(app.network, app.spendable());
+    let c = f.check(app.network, app.spendable(), &app.wallet.coins);
     let mut lines: Vec<Line> = Vec::new();
     for (i, field) in f.fields.iter().enumerate() {
         lines.extend(field_lines(
@@ -144,11 +144,19 @@ fn send(frame: &mut Frame, app: &App, f: &SendForm, area: Rect) {
         .map(|a| a.to_string())
         .unwrap_or_else(|| "?".into());
     let mut info = kv("  spendable", spend);
-    info.push(Span::styled(
-        "   Enter send · Tab next field · Esc cancel",
-        theme::label(),
-    ));
+    // What it will cost, as typed.
+    if let (Some(fee), Ok(amount)) = (c.fee, &c.amount) {
+        info.extend(kv("   fee", fee.to_string()));
+        info.extend(kv(
+            "   total",
+            amount.checked_add(fee).unwrap_or(*amount).to_string(),
+        ));
+    }
     lines.push(Line::from(info));
+    lines.push(Line::from(Span::styled(
+        "  Enter send · Tab next field · Esc cancel",
+        theme::label(),
+    )));
     if f.pending {
         lines.push(Line::from(Span::styled("  sending…", theme::warn())));
     } else if let Some(e) = &f.error {
