@@ -1165,3 +1165,25 @@ fn zoom_fills_the_screen_with_the_focused_pane() {
     app.on_key(key('z'));
     assert!(!app.zoomed);
 }
+
+/// At 80×24, and in each pane of the README's three-pane tmux example (79×50), no amount,
+/// confirmation count, tx count or peer tip is cut (they were: an empty Peers pane took the
+/// most width while wallet amounts and peer tips ended in "…").
+#[test]
+fn narrow_terminals_cut_no_figure() {
+    let app = fixture();
+    for (w, h) in [(80, 24), (79, 50)] {
+        let s = text_of(&screen(&app, w, h));
+        for want in [
+            "-5.00004  pending",
+            "+50 101 conf",
+            "+2.5 285 conf",
+            "3a3a3a3a 1284",
+            "c0c0c0c0 1283",
+            "4s   3 1.2 kB",
+            "confirmed 312.5",
+        ] {
+            assert!(s.contains(want), "{w}×{h}: {want:?} missing or cut:\n{s}");
+        }
+    }
+}

@@ -136,6 +136,90 @@ pub fn layout(area: Rect, focus: Pane) -> ScreenLayout {
     }
 }
 
+/// A table column: heading, alignment, and priority (when the pane is too narrow the columns
+/// with the highest number go first; 0 always stays).
+#[derive(Clone, Copy, Debug)]
+pub struct Col {
+    pub head: &'static str,
+    pub right: bool,
+    pub priority: u8,
+}
+
+impl Col {
+    pub const fn left(head: &'static str, priority: u8) -> Col {
+        Col {
+            head,
+            right: false,
+            priority,
+        }
+    }
+    pub const fn right(head: &'static str, priority: u8) -> Col {
+        Col {
+            head,
+            right: true,
+            priority,
+        }
+    }
+}
+
+/// Lay out a table in `width` columns: each column as wide as its widest cell or heading, and
+/// whole columns left out, least important first, until the rest fits, so that no figure is
+/// cut in the middle. Returns the heading line and one line per row.
+pub fn table(cols: &[Col], rows: &[Vec<String>], width: usize) -> (String, Vec<String>) {
+    let mut widths: Vec<usize> = cols.iter().map(|c| c.head.chars().count()).collect();
+    for r in rows {
+        for (w, cell) in widths.iter_mut().zip(r) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut keep: Vec<bool> = vec![true; cols.len()];
+    let total = |keep: &[bool]| -> usize {
+        let n = keep.iter().filter(|k| **k).count();
+        widths
+            .iter()
+            .zip(keep)
+            .filter(|(_, k)| **k)
+            .map(|(w, _)| *w)
+            .sum::<usize>()
+            + n.saturating_sub(1)
+    };
+    while total(&keep) > width {
+        let drop = (0..cols.len())
+            .filter(|i| keep[*i] && cols[*i].priority > 0)
+            .max_by_key(|i| (cols[*i].priority, *i));
+        match drop {
+            Some(i) => keep[i] = false,
+            None => break,
+        }
+    }
+    let line = |cells: &mut dyn Iterator<Item = &str>| -> String {
+        let mut out = String::new();
+        for (i, cell) in cells.enumerate() {
+            if !keep[i] {
+                continue;
+            }
+            if !out.is_empty() {
+                out.push(' ');
+            }
+            let pad = widths[i].saturating_sub(cell.chars().count());
+            if cols[i].right {
+                out.extend(std::iter::repeat_n(' ', pad));
+                out.push_str(cell);
+            } else {
+                out.push_str(cell);
+                out.extend(std::iter::repeat_n(' ', pad));
+            }
+        }
+        out.trim_end().to_string()
+    };
+    let head = line(&mut cols.iter().map(|c| c.head));
+    let body = rows
+        .iter()
+        .map(|r| line(&mut r.iter().map(String::as_str)))
+        .collect();
+    (head, body)
+}
+
 /// Draw the whole screen.
 pub fn draw(frame: &mut Frame, app: &App) {
     let area = frame.area();
@@ -404,6 +488,31 @@ pub fn age_ago(now: u64, t: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tables_drop_whole_columns_least_important_first() {
+        let cols = [
+            Col::left("id", 0),
+            Col::left("addr", 3),
+            Col::right("tip", 1),
+            Col::right("bytes", 2),
+        ];
+        let rows = vec![vec![
+            "3a3a3a3a".to_string(),
+            "127.0.0.1:7421".to_string(),
+            "1284".to_string(),
+            "1.2 MB".to_string(),
+        ]];
+        let (h, r) = table(&cols, &rows, 80);
+        assert_eq!(h, "id       addr            tip  bytes");
+        assert_eq!(r[0], "3a3a3a3a 127.0.0.1:7421 1284 1.2 MB");
+        // 20 columns: the address goes, then the bytes; the tip is never cut.
+        let (h, r) = table(&cols, &rows, 20);
+        assert_eq!(h, "id        tip  bytes");
+        assert_eq!(r[0], "3a3a3a3a 1284 1.2 MB");
+        let (_, r) = table(&cols, &rows, 14);
+        assert_eq!(r[0], "3a3a3a3a 1284");
+    }
 
     #[test]
     fn formats() {

@@ -1,7 +1,7 @@
 //! Peers: node id, address, direction, their tip, round-trip time, bytes in and out; banned
 //! peers with their reasons.
 
-use super::{fit, fmt_bytes, pane_block, scroll_start};
+use super::{Col, fit, fmt_bytes, pane_block, scroll_start, table};
 use crate::tui::app::{App, Pane, short_text};
 use crate::tui::theme;
 use ratatui::Frame;
@@ -15,27 +15,35 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect, focused: bool) {
     frame.render_widget(block, area);
     let v = &app.p2p;
     let w = inner.width as usize;
-    let mut rows: Vec<(String, Style)> = Vec::new();
-    for p in &v.peers {
-        let id = p.id.to_string();
-        let rtt = p
-            .rtt
-            .map(|d| format!("{} ms", d.as_millis()))
-            .unwrap_or_else(|| "–".into());
-        rows.push((
-            format!(
-                "{:<8} {:<17} {:<3} {:>6} {:>6} {:>7} {:>7}",
-                &id[..8],
+    // Columns by content; on a narrow pane bytes, address and direction go before the tip.
+    let cols = [
+        Col::left("id", 0),
+        Col::right("tip", 0),
+        Col::right("rtt", 2),
+        Col::left("dir", 3),
+        Col::left("addr", 4),
+        Col::right("in", 5),
+        Col::right("out", 5),
+    ];
+    let cells: Vec<Vec<String>> = v
+        .peers
+        .iter()
+        .map(|p| {
+            vec![
+                p.id.to_string()[..8].to_string(),
+                p.height.to_string(),
+                p.rtt
+                    .map(|d| format!("{} ms", d.as_millis()))
+                    .unwrap_or_else(|| "–".into()),
+                if p.inbound { "in" } else { "out" }.to_string(),
                 p.addr.to_string(),
-                if p.inbound { "in" } else { "out" },
-                p.height,
-                rtt,
                 fmt_bytes(p.bytes_in),
-                fmt_bytes(p.bytes_out)
-            ),
-            Style::new(),
-        ));
-    }
+                fmt_bytes(p.bytes_out),
+            ]
+        })
+        .collect();
+    let (heading, peer_rows) = table(&cols, &cells, w);
+    let mut rows: Vec<(String, Style)> = peer_rows.into_iter().map(|r| (r, Style::new())).collect();
     for b in &v.bans {
         let who = match (&b.id, &b.addr) {
             (Some(id), _) => short_text(&id.to_string()),
@@ -75,13 +83,7 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect, focused: bool) {
         super::text(frame, &lines, inner);
         return;
     }
-    lines.push(Line::from(Span::styled(
-        fit(
-            "id       addr              dir    tip    rtt      in     out",
-            w,
-        ),
-        theme::label(),
-    )));
+    lines.push(Line::from(Span::styled(fit(&heading, w), theme::label())));
     let room = (inner.height as usize).saturating_sub(lines.len());
     let sel = app.selected(Pane::Peers);
     let start = scroll_start(sel, rows.len(), room);

@@ -1,7 +1,7 @@
 //! Wallet: the receive address, confirmed / unconfirmed / immature balance and the latest
 //! transactions with their confirmations.
 
-use super::{fit, flow, kv, pane_block, scroll_start};
+use super::{Col, fit, flow, kv, pane_block, scroll_start, table};
 use crate::core::amount::Amount;
 use crate::tui::app::{App, Pane};
 use crate::tui::theme;
@@ -21,6 +21,18 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect, focused: bool) {
         .address
         .map(|a| a.encode(app.network))
         .unwrap_or_else(|| "no wallet yet".into());
+    // Too long for the pane: both ends stay, the middle gives way (never a cut-off tail).
+    let addr = if addr.chars().count() > w && w >= 9 {
+        let keep = (w - 1) / 2;
+        let head: String = addr.chars().take(keep).collect();
+        let tail: String = addr
+            .chars()
+            .skip(addr.chars().count() - (w - 1 - keep))
+            .collect();
+        format!("{head}…{tail}")
+    } else {
+        addr
+    };
     lines.push(Line::from(Span::styled(fit(&addr, w), theme::hash())));
     match &wv.balance {
         Some(b) => {
@@ -49,20 +61,40 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect, focused: bool) {
     let room = (inner.height as usize).saturating_sub(lines.len());
     let sel = app.selected(Pane::Wallet);
     let start = scroll_start(sel, wv.history.len(), room);
-    for (i, t) in wv.history.iter().enumerate().skip(start).take(room) {
-        let net = t.net();
-        let amount = Amount(net.unsigned_abs().min(u128::from(u64::MAX)) as u64);
-        let (arrow, sign) = if net < 0 { ("→", "-") } else { ("←", "+") };
-        let conf = match t.confirmations {
-            0 => "pending".to_string(),
-            1 => "1 conf".to_string(),
-            n => format!("{n} conf"),
-        };
-        let text = format!(
-            "{arrow} {:<17} {:>16}  {conf}",
-            t.txid.short(),
-            format!("{sign}{amount}")
-        );
+    // Amount and confirmations come before the txid when the pane is narrow.
+    let cols = [
+        Col::left("", 0),
+        Col::left("txid", 2),
+        Col::right("coins", 0),
+        Col::right("conf", 1),
+    ];
+    let shown: Vec<_> = wv
+        .history
+        .iter()
+        .enumerate()
+        .skip(start)
+        .take(room)
+        .collect();
+    let cells: Vec<Vec<String>> = shown
+        .iter()
+        .map(|(_, t)| {
+            let net = t.net();
+            let amount = Amount(net.unsigned_abs().min(u128::from(u64::MAX)) as u64);
+            let (arrow, sign) = if net < 0 { ("→", "-") } else { ("←", "+") };
+            let conf = match t.confirmations {
+                0 => "pending".to_string(),
+                n => format!("{n} conf"),
+            };
+            vec![
+                arrow.to_string(),
+                t.txid.short(),
+                format!("{sign}{amount}"),
+                conf,
+            ]
+        })
+        .collect();
+    let (_, texts) = table(&cols, &cells, w);
+    for ((i, t), text) in shown.into_iter().zip(texts) {
         let style = if focused && i == sel {
             theme::selected()
         } else if t.confirmations == 0 {
