@@ -157,6 +157,16 @@ fn snapshot_block_details() {
         height: 1284,
         time: NOW - 4,
         seen: Some(NOW - 3),
+        version: 1,
+        prev: BlockHash(hash(0x31)),
+        merkle_root: chain_tui::core::hash::MerkleRoot(hash(0x40)),
+        bits: 0x1e01_0000,
+        nonce: 918_273,
+        work: U256::from(65_537u64),
+        chainwork: U256::from(21_474_836_480_000u64),
+        subsidy: Amount(5_000_000_000),
+        fees: Amount(4_000),
+        next: None,
         confirmations: 1,
         size: 1_200,
         txs: vec![
@@ -336,6 +346,16 @@ fn enter_opens_block_then_transaction_and_esc_goes_back() {
         height: 1283,
         time: NOW,
         seen: None,
+        version: 1,
+        prev: BlockHash(hash(0x32)),
+        merkle_root: chain_tui::core::hash::MerkleRoot(hash(0x41)),
+        bits: 0x1e01_0000,
+        nonce: 7,
+        work: U256::from(65_537u64),
+        chainwork: U256::from(21_474_836_414_463u64),
+        subsidy: Amount(5_000_000_000),
+        fees: Amount(0),
+        next: Some(BlockHash(hash(0x30))),
         confirmations: 2,
         size: 300,
         txs: vec![
@@ -357,6 +377,17 @@ fn enter_opens_block_then_transaction_and_esc_goes_back() {
             },
         ],
     }));
+    // ← and → walk the chain from a block's view: its parent, its child.
+    let mut walk = app.clone();
+    assert_eq!(
+        walk.on_key(code(KeyCode::Left)),
+        Some(Command::LoadBlock(BlockHash(hash(0x32))))
+    );
+    let mut walk = app.clone();
+    assert_eq!(
+        walk.on_key(code(KeyCode::Right)),
+        Some(Command::LoadBlock(BlockHash(hash(0x30))))
+    );
     // j moves inside the block, not the pane behind it.
     app.on_key(key('j'));
     assert_eq!(app.chain_selected(), 1283);

@@ -112,6 +112,20 @@ pub struct BlockDetail {
     pub confirmations: u64,
     pub size: usize,
     pub txs: Vec<TxRow>,
+    /// The header's other fields.
+    pub version: u32,
+    pub prev: BlockHash,
+    pub merkle_root: crate::core::hash::MerkleRoot,
+    pub bits: u32,
+    pub nonce: u64,
+    /// Work this block adds, and the chain's work up to it.
+    pub work: U256,
+    pub chainwork: U256,
+    /// The coinbase's outputs split: new coins, and the fees of the block's transactions.
+    pub subsidy: Amount,
+    pub fees: Amount,
+    /// The next block on the active chain, if any.
+    pub next: Option<BlockHash>,
 }
 
 /// An input with the output it spends, when known.
@@ -899,7 +913,21 @@ impl App {
                 self.focus = self.focus.prev();
                 None
             }
-            Action::FocusNext | Action::Right | Action::FocusPrev | Action::Left => None,
+            // In a block's view: ← the previous block, → the next one on the active chain.
+            Action::Left | Action::Right => match self.overlays.last() {
+                Some(Overlay::Block(b, _)) => {
+                    let to = if action == Action::Left {
+                        (b.height > 0).then_some(b.prev)
+                    } else {
+                        b.next
+                    };
+                    let to = to?;
+                    self.overlays.pop();
+                    Some(Command::LoadBlock(to))
+                }
+                _ => None,
+            },
+            Action::FocusNext | Action::FocusPrev => None,
             Action::Details => self.details(),
             Action::ToggleMining if self.pace.is_some() => {
                 let Some(address) = self.wallet.address else {

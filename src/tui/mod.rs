@@ -19,6 +19,7 @@ pub mod theme;
 
 pub use panes::{ScreenLayout, draw, layout, layout_zoomed};
 
+use crate::core::amount::Amount;
 use crate::core::hash::{BlockHash, Txid};
 use crate::core::params::Network;
 use crate::net::identity::PeerAddr;
@@ -614,12 +615,40 @@ pub fn load_block(node: &NodeHandle, hash: BlockHash) -> Result<BlockDetail, Str
         .block_meta(&hash)
         .map_err(s)?
         .ok_or_else(|| format!("unknown block {}", hash.short()))?;
-    let confirmations = if node.is_active(&meta).map_err(s)? {
+    let active = node.is_active(&meta).map_err(s)?;
+    let confirmations = if active {
         node.tip().map_err(s)?.height + 1 - meta.height
     } else {
         0
     };
+    let next = if active {
+        node.hash_at(meta.height + 1).map_err(s)?
+    } else {
+        None
+    };
+    let subsidy = node.params().subsidy(meta.height);
+    let minted = block
+        .txs
+        .first()
+        .and_then(|c| c.output_total())
+        .unwrap_or_default();
+    let work = meta
+        .header
+        .bits
+        .to_target()
+        .map(|t| t.work().0)
+        .unwrap_or_default();
     Ok(BlockDetail {
+        version: meta.header.version,
+        prev: meta.header.prev,
+        merkle_root: meta.header.merkle_root,
+        bits: meta.header.bits.0,
+        nonce: meta.header.nonce,
+        work,
+        chainwork: meta.chainwork.0,
+        subsidy,
+        fees: Amount(minted.0.saturating_sub(subsidy.0)),
+        next,
         hash,
         height: meta.height,
         time: meta.header.time,

@@ -2,6 +2,7 @@
 //! and block and transaction details.
 
 use super::{age_ago, fit, fmt_bytes, kv, scroll_start};
+use crate::core::pow::si_text;
 use crate::tui::app::{App, BlockDetail, Overlay, PeerForm, SendForm, TxDetail};
 use crate::tui::theme;
 use ratatui::Frame;
@@ -206,12 +207,55 @@ fn block(frame: &mut Frame, app: &App, b: &BlockDetail, sel: usize, area: Rect) 
     let (bw, bh) = big(area);
     let inner = popup(frame, area, bw, bh, &format!("Block {}", b.height));
     let w = inner.width as usize;
+    let target = crate::core::pow::CompactTarget(b.bits)
+        .to_target()
+        .map(|t| format!("{:064x}", t.0))
+        .unwrap_or_else(|e| e.to_string());
     let mut lines: Vec<Line> = vec![
-        Line::from(Span::styled(fit(&b.hash.to_string(), w), theme::hash())),
+        // The hash over the target it had to meet, digit under digit.
+        Line::from(vec![
+            Span::styled("hash   ", theme::label()),
+            Span::styled(fit(&b.hash.to_string(), w.saturating_sub(7)), theme::hash()),
+        ]),
+        Line::from(vec![
+            Span::styled("target ", theme::label()),
+            Span::raw(fit(&target, w.saturating_sub(7))),
+        ]),
+        Line::from({
+            let mut s = kv("prev", b.prev.to_string());
+            s.push(Span::styled("  ←", theme::label()));
+            s
+        }),
+        Line::from(kv("merkle root", b.merkle_root.to_string())),
+        Line::from({
+            let mut s = kv("version", b.version.to_string());
+            s.extend(kv("  bits", format!("{:#010x}", b.bits)));
+            s.extend(kv("  nonce", b.nonce.to_string()));
+            s.extend(kv("  work", si_text(b.work)));
+            s.extend(kv("  chain work", si_text(b.chainwork)));
+            s
+        }),
+        Line::from({
+            let mut s = kv("subsidy", b.subsidy.to_string());
+            s.extend(kv("  fees claimed", b.fees.to_string()));
+            s.extend(kv(
+                "  time",
+                format!(
+                    "{} UTC ({})",
+                    humantime::format_rfc3339_seconds(
+                        std::time::UNIX_EPOCH + std::time::Duration::from_secs(b.time)
+                    )
+                    .to_string()
+                    .trim_end_matches('Z')
+                    .replace('T', " "),
+                    age_ago(app.now, b.time)
+                ),
+            ));
+            s
+        }),
         Line::from({
             let mut s = kv("height", b.height.to_string());
             s.extend(kv("  confirmations", b.confirmations.to_string()));
-            s.extend(kv("  stamped", age_ago(app.now, b.time)));
             s.extend(kv(
                 "  seen here",
                 b.seen.map_or("—".into(), |t| age_ago(app.now, t)),
@@ -259,7 +303,7 @@ fn block(frame: &mut Frame, app: &App, b: &BlockDetail, sel: usize, area: Rect) 
     frame.render_widget(Paragraph::new(lines), inner);
     frame.render_widget(
         Paragraph::new(Span::styled(
-            "j/k select · Enter transaction · Esc back",
+            "j/k select · Enter transaction · ← previous block · → next · Esc back",
             theme::label(),
         )),
         footer,
