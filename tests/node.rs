@@ -759,3 +759,61 @@ async fn wallet_through_the_node() {
     assert_eq!(node.address_coins(&other).unwrap().len(), 1);
     stop(node).await;
 }
+
+/// `/` in the dashboard: a height, a unique hex prefix of a block hash or txid, or an address
+/// opens what it names; an ambiguous or unknown one says so.
+#[tokio::test(flavor = "multi_thread")]
+async fn search_finds_heights_hash_prefixes_txids_and_addresses() {
+    use chain_tui::node::SearchHit;
+    let dir = tempfile::tempdir().unwrap();
+    let node = spawn(dir.path());
+    let to = address(&key(1));
+    let hashes = mine(&node, 20, to).await;
+    assert_eq!(node.search("7").unwrap(), SearchHit::Block(hashes[6]));
+    assert!(
+        matches!(node.search("21").unwrap(), SearchHit::Nothing(w) if w.contains("no block at height 21"))
+    );
+    // Twelve hex digits of a block hash are unique here; so are those of a coinbase txid.
+    let h = hashes[12].to_string();
+    assert_eq!(
+        node.search(&format!("0x{}", &h[..12])).unwrap(),
+        SearchHit::Block(hashes[12])
+    );
+    assert_eq!(
+        node.search(&h.to_uppercase()).unwrap(),
+        SearchHit::Block(hashes[12])
+    );
+    let cb = node.block(&hashes[3]).unwrap().unwrap().txs[0].txid();
+    assert_eq!(
+        node.search(&cb.to_string()[..20]).unwrap(),
+        SearchHit::Tx(cb)
+    );
+    // One hex digit shared by two of the 20 block hashes (there is one: 20 > 16) is ambiguous.
+    let firsts: Vec<char> = hashes
+        .iter()
+        .map(|h| h.to_string().chars().next().unwrap())
+        .collect();
+    let d = firsts
+        .iter()
+        .find(|c| firsts.iter().filter(|x| x == c).count() >= 2)
+        .unwrap();
+    // (All digits is a height; 0x makes it a hash prefix.)
+    let r = node.search(&format!("0x{d}")).unwrap();
+    assert!(
+        matches!(&r, SearchHit::Nothing(w) if w.contains("more than one")),
+        "{d}: {r:?} ({firsts:?})"
+    );
+    assert_eq!(
+        node.search(&to.encode(Network::Regtest)).unwrap(),
+        SearchHit::Address(to)
+    );
+    assert!(matches!(
+        node.search("hello").unwrap(),
+        SearchHit::Nothing(_)
+    ));
+    assert!(matches!(
+        node.search(&"f".repeat(65)).unwrap(),
+        SearchHit::Nothing(_)
+    ));
+    stop(node).await;
+}

@@ -915,6 +915,18 @@ mod e2e {
         });
         tui.send("\x1b"); // Esc
         std::thread::sleep(Duration::from_millis(300));
+        // / finds a height (and hashes, txids, addresses: tests/node.rs).
+        tui.send("/");
+        tui.wait_for("the search form", Duration::from_secs(5), |s| {
+            s.contains("Search")
+        });
+        tui.type_text("500");
+        tui.send("\r");
+        tui.wait_for("block 500", Duration::from_secs(10), |s| {
+            s.contains("Block 500") && s.contains("confirmations 501")
+        });
+        tui.send("\x1b");
+        std::thread::sleep(Duration::from_millis(300));
         tui.send("g");
         tui.wait_for("the tip again", Duration::from_secs(10), |s| {
             has_row(s, 1000)

@@ -108,6 +108,16 @@ impl From<&BlockMeta> for BlockSummary {
     }
 }
 
+/// What a search found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SearchHit {
+    Block(BlockHash),
+    Tx(Txid),
+    Address(Address),
+    /// Nothing (or nothing unique), and why.
+    Nothing(String),
+}
+
 /// A mempool entry for displays.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MempoolTx {
@@ -560,6 +570,65 @@ impl NodeHandle {
     pub fn block(&self, hash: &BlockHash) -> Result<Option<Block>, NodeError> {
         Ok(self.store.read()?.block(hash)?)
     }
+    /// What a search for `text` finds: a height of the active chain, a block hash or txid
+    /// (a unique hex prefix is enough, `0x` first when it is all digits; mempool transactions
+    /// too) or an address.
+    pub fn search(&self, text: &str) -> Result<SearchHit, NodeError> {
+        let t = text.trim();
+        if t.is_empty() {
+            return Ok(SearchHit::Nothing(
+                "type a height, a hash, a txid or an address".into(),
+            ));
+        }
+        // A number is a height, unless written 0x… (then it is the start of a hash).
+        let (t, forced_hex) = match t.strip_prefix("0x") {
+            Some(rest) => (rest, true),
+            None => (t, false),
+        };
+        if !forced_hex
+            && let Ok(h) = t.parse::<u64>()
+            && t.len() < 20
+        {
+            return Ok(match self.store.read()?.hash_at(h)? {
+                Some(hash) => SearchHit::Block(hash),
+                None => SearchHit::Nothing(format!(
+                    "no block at height {h} (the tip is {})",
+                    self.tip()?.height
+                )),
+            });
+        }
+        if let Ok(a) = Address::decode(t, self.params().network) {
+            return Ok(SearchHit::Address(a));
+        }
+        let hex = t.to_ascii_lowercase();
+        if hex.len() > 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Ok(SearchHit::Nothing(format!(
+                "{t:?} is no height, hash, txid or {} address",
+                self.params().network
+            )));
+        }
+        let (mut lo, mut hi) = ([0u8; 32], [0xffu8; 32]);
+        for (i, c) in hex.bytes().enumerate() {
+            let v = (c as char).to_digit(16).unwrap_or(0) as u8;
+            let (byte, shift) = (i / 2, if i % 2 == 0 { 4 } else { 0 });
+            lo[byte] = (lo[byte] & !(0xf << shift)) | (v << shift);
+            hi[byte] = (hi[byte] & !(0xf << shift)) | (v << shift);
+        }
+        let (blocks, mut txs) = self.store.read()?.hashes_in(lo, hi, 2)?;
+        for tx in self.mempool_txs() {
+            let id = tx.txid();
+            if (lo..=hi).contains(&id.0) && !txs.contains(&id) {
+                txs.push(id);
+            }
+        }
+        Ok(match (blocks.as_slice(), txs.as_slice()) {
+            ([b], []) => SearchHit::Block(*b),
+            ([], [t]) => SearchHit::Tx(*t),
+            ([], []) => SearchHit::Nothing(format!("nothing starts with {hex}")),
+            _ => SearchHit::Nothing(format!("{hex} matches more than one hash: type more of it")),
+        })
+    }
+
     /// Up to `count` blocks of the active chain from height `top` down (newest first), read
     /// in one store transaction: a page of a chain browser.
     pub fn chain_page(&self, top: u64, count: u64) -> Result<Vec<BlockSummary>, NodeError> {

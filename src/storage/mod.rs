@@ -809,6 +809,25 @@ pub struct Reader {
 impl Reader {
     reader_methods!();
 
+    /// Blocks (any branch) and confirmed transactions whose hash lies in `lo..=hi` (a hex
+    /// prefix widened with zeros and with f's), at most `limit` of each.
+    pub fn hashes_in(
+        &self,
+        lo: [u8; 32],
+        hi: [u8; 32],
+        limit: usize,
+    ) -> Result<(Vec<BlockHash>, Vec<Txid>)> {
+        let mut blocks = Vec::new();
+        for e in self.index.range(lo..=hi)?.take(limit) {
+            blocks.push(BlockHash(e?.0.value()));
+        }
+        let mut txs = Vec::new();
+        for e in self.txindex.range(lo..=hi)?.take(limit) {
+            txs.push(Txid(e?.0.value()));
+        }
+        Ok((blocks, txs))
+    }
+
     /// When this node first stored the block (milliseconds since the epoch), if recorded.
     pub fn seen_ms(&self, hash: &BlockHash) -> Result<Option<u64>> {
         match &self.seen {

@@ -27,6 +27,7 @@ pub enum Action {
     Top,
     Bottom,
     Details,
+    Search,
     Back,
     Zoom,
     LogLevel,
@@ -35,7 +36,7 @@ pub enum Action {
 
 impl Action {
     /// Every action, in the order the help overlay lists them.
-    pub const ALL: [Action; 24] = [
+    pub const ALL: [Action; 25] = [
         Action::ToggleMining,
         Action::MineOne,
         Action::ThreadsUp,
@@ -55,6 +56,7 @@ impl Action {
         Action::Top,
         Action::Bottom,
         Action::Details,
+        Action::Search,
         Action::Back,
         Action::Zoom,
         Action::LogLevel,
@@ -85,6 +87,7 @@ impl Action {
             Action::Top => "top",
             Action::Bottom => "bottom",
             Action::Details => "details",
+            Action::Search => "search",
             Action::Back => "back",
             Action::Zoom => "zoom",
             Action::LogLevel => "log_level",
@@ -115,6 +118,7 @@ impl Action {
             Action::Top => "to the top (Chain: the tip, and follow it)",
             Action::Bottom => "to the bottom (Chain: genesis)",
             Action::Details => "details: block → its txs → one tx",
+            Action::Search => "find a height, block, txid or address",
             Action::Back => "back / close",
             Action::Zoom => "zoom the focused pane (and back)",
             Action::LogLevel => "Log: all lines / info / warn / errors",
@@ -137,6 +141,7 @@ impl Action {
             Action::Up | Action::Down => "select",
             Action::PageUp | Action::PageDown | Action::Top | Action::Bottom => "scroll",
             Action::Details => "details",
+            Action::Search => "search",
             Action::Back => "back",
             Action::Zoom => "zoom",
             Action::LogLevel => "log level",

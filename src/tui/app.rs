@@ -313,6 +313,8 @@ pub enum Overlay {
     Help,
     Send(SendForm),
     AddPeer(PeerForm),
+    /// `/`: a height, hash, txid or address to open.
+    Search(PeerForm),
     /// A block and the selected transaction row.
     Block(BlockDetail, usize),
     Tx(TxDetail),
@@ -349,6 +351,10 @@ pub enum Command {
         address: Address,
         threads: usize,
     },
+    /// Look up a height, hash, txid or address and open what it names.
+    Search(String),
+    /// Summarise an address (balance and history) in the status line.
+    LoadAddress(Address),
     /// Read `count` blocks of the active chain from height `top` down, for the Chain pane.
     LoadChain {
         top: u64,
@@ -561,6 +567,20 @@ impl App {
         })
     }
 
+    /// What a search found: the view to open, or why there is none.
+    pub fn on_search(&mut self, r: Result<crate::node::SearchHit, String>) -> Option<Command> {
+        use crate::node::SearchHit;
+        match r {
+            Ok(SearchHit::Block(h)) => Some(Command::LoadBlock(h)),
+            Ok(SearchHit::Tx(t)) => Some(Command::LoadTx(t)),
+            Ok(SearchHit::Address(a)) => Some(Command::LoadAddress(a)),
+            Ok(SearchHit::Nothing(why)) | Err(why) => {
+                self.error(why);
+                None
+            }
+        }
+    }
+
     /// Blocks read for the Chain pane; only those near the selection are kept.
     pub fn on_chain_rows(&mut self, rows: Vec<BlockSummary>) {
         for b in rows {
@@ -673,7 +693,7 @@ impl App {
         }
         if matches!(
             self.overlays.last(),
-            Some(Overlay::Send(_) | Overlay::AddPeer(_))
+            Some(Overlay::Send(_) | Overlay::AddPeer(_) | Overlay::Search(_))
         ) {
             return self.on_form_key(key);
         }
@@ -740,6 +760,33 @@ impl App {
                     _ => {}
                 }
             }
+            Overlay::Search(form) => match key.code {
+                KeyCode::Esc => {
+                    self.overlays.pop();
+                }
+                KeyCode::Backspace => {
+                    form.field.value.pop();
+                    form.error = None;
+                }
+                KeyCode::Enter => {
+                    let text = form.field.value.trim().to_string();
+                    if text.is_empty() {
+                        form.error = Some("type something to look for".into());
+                    } else {
+                        self.overlays.pop();
+                        return Some(Command::Search(text));
+                    }
+                }
+                KeyCode::Char(ch)
+                    if !key
+                        .modifiers
+                        .intersects(KeyModifiers::CONTROL | KeyModifiers::ALT) =>
+                {
+                    form.field.value.push(ch);
+                    form.error = None;
+                }
+                _ => {}
+            },
             Overlay::AddPeer(form) => match key.code {
                 KeyCode::Esc => {
                     self.overlays.pop();
@@ -1009,6 +1056,17 @@ impl App {
             Action::Send => {
                 self.overlays.clear();
                 self.overlays.push(Overlay::Send(SendForm::default()));
+                None
+            }
+            Action::Search => {
+                self.overlays.retain(|o| !matches!(o, Overlay::Help));
+                self.overlays.push(Overlay::Search(PeerForm {
+                    field: Field {
+                        label: "height, block hash, txid or address (a hex prefix will do)",
+                        value: String::new(),
+                    },
+                    error: None,
+                }));
                 None
             }
             Action::AddPeer => {

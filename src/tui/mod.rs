@@ -289,6 +289,22 @@ enum Msg {
     Block(Result<BlockDetail, String>),
     Tx(Result<TxDetail, String>),
     ChainRows(Vec<crate::node::BlockSummary>),
+    Search(Result<crate::node::SearchHit, String>),
+}
+
+/// One line about an address: its confirmed balance, unspent coins and history.
+fn address_summary(
+    node: &NodeHandle,
+    a: &crate::core::address::Address,
+) -> Result<String, crate::node::NodeError> {
+    let coins = node.address_coins(a)?;
+    let total = Amount::checked_sum(coins.iter().map(|(_, c)| c.output.amount)).unwrap_or_default();
+    let history = node.address_history(a)?;
+    Ok(format!(
+        "balance {total} in {} unspent coin(s), {} confirmed transaction(s)",
+        coins.len(),
+        history.len()
+    ))
 }
 
 /// One loop over terminal input, node snapshots, network views, node events, log lines,
@@ -427,6 +443,11 @@ async fn event_loop(terminal: &mut DefaultTerminal, app: &mut App, ctx: &Ctx) ->
                     Msg::Block(r) => app.on_block(r),
                     Msg::Tx(r) => app.on_tx(r),
                     Msg::ChainRows(rows) => app.on_chain_rows(rows),
+                    Msg::Search(r) => {
+                        if let Some(cmd) = app.on_search(r) {
+                            execute(cmd, ctx, &tx);
+                        }
+                    }
                 }
                 dirty = true;
                 urgent = true;
@@ -562,6 +583,20 @@ fn execute(cmd: Command, ctx: &Ctx, tx: &mpsc::UnboundedSender<Msg>) {
                 if let Err(e) = node.mine_blocks(1, threads, address).await {
                     let _ = tx.send(Msg::Error(format!("mining: {e}")));
                 }
+            });
+        }
+        Command::Search(text) => {
+            tokio::task::spawn_blocking(move || {
+                let _ = tx.send(Msg::Search(node.search(&text).map_err(|e| e.to_string())));
+            });
+        }
+        Command::LoadAddress(a) => {
+            let network = node.params().network;
+            tokio::task::spawn_blocking(move || {
+                let _ = tx.send(match address_summary(&node, &a) {
+                    Ok(s) => Msg::Info(format!("{}: {s}", a.encode(network))),
+                    Err(e) => Msg::Error(e.to_string()),
+                });
             });
         }
         Command::LoadChain { top, count } => {

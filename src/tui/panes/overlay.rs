@@ -20,6 +20,7 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
         Overlay::Help => help(frame, app, area),
         Overlay::Send(f) => send(frame, app, f, area),
         Overlay::AddPeer(f) => add_peer(frame, f, area),
+        Overlay::Search(f) => search(frame, f, area),
         Overlay::Block(b, sel) => block(frame, app, b, *sel, area),
         Overlay::Tx(t) => tx(frame, app, t, area),
     }
@@ -166,6 +167,21 @@ fn send(frame: &mut Frame, app: &App, f: &SendForm, area: Rect) {
             theme::bad(),
         )));
     }
+    frame.render_widget(Paragraph::new(lines), inner);
+}
+
+fn search(frame: &mut Frame, f: &PeerForm, area: Rect) {
+    let inner = popup(frame, area, 76, 7, "Search");
+    let w = inner.width as usize;
+    let ok: Result<(), &str> = match &f.error {
+        Some(e) => Err(e.as_str()),
+        None => Ok(()),
+    };
+    let mut lines = field_lines("find", &f.field.value, true, ok, w);
+    lines.push(Line::from(Span::styled(
+        fit(&format!("  {} · Enter open · Esc cancel", f.field.label), w),
+        theme::label(),
+    )));
     frame.render_widget(Paragraph::new(lines), inner);
 }
 
