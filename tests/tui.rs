@@ -1230,3 +1230,35 @@ fn narrow_terminals_cut_no_figure() {
         }
     }
 }
+
+/// Enter on a peer shows its identity, address, direction, version, best block, work, RTT,
+/// traffic, connection age and last message; on a ban, the reason and when it ends.
+#[test]
+fn snapshot_peer_and_ban_views() {
+    let mut app = fixture();
+    app.focus = Pane::Peers;
+    app.on_key(code(KeyCode::Enter));
+    assert!(matches!(app.overlays.last(), Some(Overlay::Peer(_))));
+    let s = text_of(&screen(&app, 120, 30));
+    for want in [
+        "127.0.0.1:7421",
+        "outbound",
+        "chain-tui/0.1.0",
+        "height 1284",
+        "rtt 2 ms",
+        "last message 1s ago",
+    ] {
+        assert!(s.contains(want), "{want:?}:\n{s}");
+    }
+    insta::assert_snapshot!("peer_view", screen(&app, 120, 30).backend());
+    app.on_key(code(KeyCode::Esc));
+    app.on_key(key('j'));
+    app.on_key(key('j'));
+    app.on_key(code(KeyCode::Enter));
+    let s = text_of(&screen(&app, 120, 30));
+    assert!(
+        s.contains("Banned peer") && s.contains("hash above target") && s.contains("ends in 55m"),
+        "{s}"
+    );
+    insta::assert_snapshot!("ban_view", screen(&app, 120, 30).backend());
+}

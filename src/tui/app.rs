@@ -307,6 +307,13 @@ impl PeerForm {
     }
 }
 
+/// Which peer a peer view shows.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PeerRef {
+    Connected(crate::net::identity::NodeId),
+    Banned(usize),
+}
+
 /// What covers the panes, innermost last.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Overlay {
@@ -315,6 +322,8 @@ pub enum Overlay {
     AddPeer(PeerForm),
     /// `/`: a height, hash, txid or address to open.
     Search(PeerForm),
+    /// A connected peer (by id) or a ban (by position), drawn from the live view.
+    Peer(PeerRef),
     /// A block and the selected transaction row.
     Block(BlockDetail, usize),
     Tx(TxDetail),
@@ -1117,6 +1126,16 @@ impl App {
                 .history
                 .get(sel)
                 .map(|t| Command::LoadTx(t.txid)),
+            Pane::Peers => {
+                let peers = self.p2p.peers.len();
+                let r = match self.p2p.peers.get(sel) {
+                    Some(p) => PeerRef::Connected(p.id),
+                    None if sel - peers < self.p2p.bans.len() => PeerRef::Banned(sel - peers),
+                    None => return None,
+                };
+                self.overlays.push(Overlay::Peer(r));
+                None
+            }
             _ => None,
         }
     }

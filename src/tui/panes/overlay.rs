@@ -3,7 +3,7 @@
 
 use super::{age_ago, fit, fmt_bytes, kv, scroll_start};
 use crate::core::pow::si_text;
-use crate::tui::app::{App, BlockDetail, Overlay, PeerForm, SendForm, TxDetail};
+use crate::tui::app::{App, BlockDetail, Overlay, PeerForm, PeerRef, SendForm, TxDetail};
 use crate::tui::theme;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
@@ -21,6 +21,7 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
         Overlay::Send(f) => send(frame, app, f, area),
         Overlay::AddPeer(f) => add_peer(frame, f, area),
         Overlay::Search(f) => search(frame, f, area),
+        Overlay::Peer(r) => peer(frame, app, r, area),
         Overlay::Block(b, sel) => block(frame, app, b, *sel, area),
         Overlay::Tx(t) => tx(frame, app, t, area),
     }
@@ -167,6 +168,91 @@ fn send(frame: &mut Frame, app: &App, f: &SendForm, area: Rect) {
             theme::bad(),
         )));
     }
+    frame.render_widget(Paragraph::new(lines), inner);
+}
+
+/// A peer's identity, address, direction, version, best block, RTT, traffic and age; for a
+/// ban, the reason and when it ends. Drawn from the live view, so it updates while open.
+fn peer(frame: &mut Frame, app: &App, r: &PeerRef, area: Rect) {
+    let mut lines: Vec<Line> = Vec::new();
+    let title;
+    match r {
+        PeerRef::Connected(id) => {
+            title = "Peer";
+            match app.p2p.peers.iter().find(|p| p.id == *id) {
+                None => lines.push(Line::from(Span::styled("disconnected", theme::bad()))),
+                Some(p) => {
+                    lines.push(Line::from(kv("id", p.id.to_string())));
+                    lines.push(Line::from({
+                        let mut s = kv("address", p.addr.to_string());
+                        s.extend(kv(
+                            "  direction",
+                            if p.inbound { "inbound" } else { "outbound" }.to_string(),
+                        ));
+                        s
+                    }));
+                    lines.push(Line::from(kv("version", p.user_agent.clone())));
+                    lines.push(Line::from({
+                        let mut s = kv("height", p.height.to_string());
+                        s.extend(kv("  work", si_text(p.work.0)));
+                        s
+                    }));
+                    lines.push(Line::from(kv("tip", p.tip.to_string())));
+                    lines.push(Line::from({
+                        let mut s = kv(
+                            "rtt",
+                            p.rtt
+                                .map(|d| format!("{} ms", d.as_millis()))
+                                .unwrap_or_else(|| "—".into()),
+                        );
+                        s.extend(kv("  in", fmt_bytes(p.bytes_in)));
+                        s.extend(kv("  out", fmt_bytes(p.bytes_out)));
+                        s
+                    }));
+                    lines.push(Line::from({
+                        let mut s = kv("connected", age_ago(app.now, p.connected_since));
+                        s.extend(kv(
+                            "  last message",
+                            if p.last_message == 0 {
+                                "—".into()
+                            } else {
+                                age_ago(app.now, p.last_message)
+                            },
+                        ));
+                        s
+                    }));
+                }
+            }
+        }
+        PeerRef::Banned(i) => {
+            title = "Banned peer";
+            match app.p2p.bans.get(*i) {
+                None => lines.push(Line::from(Span::styled("no longer banned", theme::label()))),
+                Some(b) => {
+                    lines.push(Line::from(kv(
+                        "id",
+                        b.id.map_or("—".into(), |i| i.to_string()),
+                    )));
+                    lines.push(Line::from(kv(
+                        "address",
+                        b.addr.map_or("—".into(), |a| a.to_string()),
+                    )));
+                    lines.push(Line::from(kv("reason", b.reason.clone())));
+                    lines.push(Line::from(kv(
+                        "ends",
+                        if b.until > app.now {
+                            format!("in {}", super::fmt_age(b.until - app.now))
+                        } else {
+                            "now".into()
+                        },
+                    )));
+                }
+            }
+        }
+    }
+    lines.push(Line::from(""));
+    lines.push(Line::from(Span::styled("Esc back", theme::label())));
+    let inner = popup(frame, area, 86, lines.len() as u16 + 2, title);
     frame.render_widget(Paragraph::new(lines), inner);
 }
 
