@@ -462,9 +462,12 @@ impl LogLevel {
     }
     /// Whether a formatted log line (`… LEVEL target: message`) is shown at this level.
     pub fn shows(self, line: &str) -> bool {
-        let level = ["ERROR", "WARN", "INFO", "DEBUG", "TRACE"]
+        if self == LogLevel::All {
+            return true;
+        }
+        let level = [" ERROR ", " WARN ", " INFO ", " DEBUG ", " TRACE "]
             .iter()
-            .position(|l| line.contains(&format!(" {l} ")))
+            .position(|l| line.contains(l))
             .unwrap_or(2);
         match self {
             LogLevel::All => true,

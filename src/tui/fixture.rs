@@ -201,3 +201,54 @@ pub fn log_lines(n: usize) -> Vec<String> {
         })
         .collect()
 }
+
+/// Active-chain rows from `top` down, 10 s apart, as the node's `chain_page` returns them.
+#[doc(hidden)]
+pub fn chain_rows(top: u64, count: u64) -> Vec<BlockSummary> {
+    (0..count)
+        .map_while(|i| top.checked_sub(i))
+        .map(|h| BlockSummary {
+            hash: BlockHash(hash((h % 200) as u8)),
+            height: h,
+            time: NOW - 4 - (100_000u64.saturating_sub(h)) * 10,
+            bits: CompactTarget(0x1e01_0000),
+            tx_count: 1 + (h % 5) as u32,
+            size: 200 + (h % 7) as u32 * 100,
+            seen_ms: Some((NOW - 4) * 1000),
+        })
+        .collect()
+}
+
+/// A block's full view with a coinbase and 40 payments.
+#[doc(hidden)]
+pub fn block_detail() -> super::app::BlockDetail {
+    use super::app::{BlockDetail, TxRow};
+    BlockDetail {
+        hash: BlockHash(hash(0x30)),
+        height: 1284,
+        time: NOW - 4,
+        seen: Some(NOW - 3),
+        confirmations: 1,
+        size: 12_000,
+        txs: (0..41u8)
+            .map(|i| TxRow {
+                txid: Txid(hash(0x60u8.wrapping_add(i))),
+                coinbase: i == 0,
+                inputs: usize::from(i > 0),
+                outputs: 2,
+                amount: Amount(5_000_000_000 - u64::from(i)),
+                size: 250,
+            })
+            .collect(),
+        version: 1,
+        prev: BlockHash(hash(0x31)),
+        merkle_root: crate::core::hash::MerkleRoot(hash(0x40)),
+        bits: 0x1e01_0000,
+        nonce: 918_273,
+        work: U256::from(65_537u64),
+        chainwork: U256::from(21_474_836_480_000u64),
+        subsidy: Amount(5_000_000_000),
+        fees: Amount(160_000),
+        next: None,
+    }
+}

@@ -465,7 +465,6 @@ pub fn fit(s: &str, width: usize) -> String {
     out
 }
 
-/// Age of a timestamp at `now` (future timestamps count as 0).
 /// How old a timestamp is: `3m 12s`, or `in 10m 0s` for one ahead of the clock (a block
 /// stamped in the future says so instead of reading "0s").
 pub fn age(now: u64, t: u64) -> String {

@@ -168,7 +168,7 @@ fn send(frame: &mut Frame, app: &App, f: &SendForm, area: Rect) {
             theme::bad(),
         )));
     }
-    frame.render_widget(Paragraph::new(lines), inner);
+    super::text(frame, &lines, inner);
 }
 
 /// A peer's identity, address, direction, version, best block, RTT, traffic and age; for a
@@ -253,7 +253,7 @@ fn peer(frame: &mut Frame, app: &App, r: &PeerRef, area: Rect) {
     lines.push(Line::from(""));
     lines.push(Line::from(Span::styled("Esc back", theme::label())));
     let inner = popup(frame, area, 86, lines.len() as u16 + 2, title);
-    frame.render_widget(Paragraph::new(lines), inner);
+    super::text(frame, &lines, inner);
 }
 
 fn search(frame: &mut Frame, f: &PeerForm, area: Rect) {
@@ -268,7 +268,7 @@ fn search(frame: &mut Frame, f: &PeerForm, area: Rect) {
         fit(&format!("  {} · Enter open · Esc cancel", f.field.label), w),
         theme::label(),
     )));
-    frame.render_widget(Paragraph::new(lines), inner);
+    super::text(frame, &lines, inner);
 }
 
 fn add_peer(frame: &mut Frame, f: &PeerForm, area: Rect) {
@@ -295,7 +295,7 @@ fn add_peer(frame: &mut Frame, f: &PeerForm, area: Rect) {
             theme::bad(),
         )));
     }
-    frame.render_widget(Paragraph::new(lines), inner);
+    super::text(frame, &lines, inner);
 }
 
 fn big(area: Rect) -> (u16, u16) {
@@ -402,7 +402,7 @@ fn block(frame: &mut Frame, app: &App, b: &BlockDetail, sel: usize, area: Rect) 
         height: 1.min(inner.height),
         ..inner
     };
-    frame.render_widget(Paragraph::new(lines), inner);
+    super::text(frame, &lines, inner);
     frame.render_widget(
         Paragraph::new(Span::styled(
             "j/k select · Enter transaction · ← previous block · → next · Esc back",
@@ -463,7 +463,7 @@ fn tx(frame: &mut Frame, app: &App, t: &TxDetail, area: Rect) {
     }
     let room = inner.height as usize;
     lines.truncate(room.saturating_sub(1));
-    frame.render_widget(Paragraph::new(lines), inner);
+    super::text(frame, &lines, inner);
     let footer = Rect {
         y: inner.bottom().saturating_sub(1),
         height: 1.min(inner.height),
