@@ -216,6 +216,11 @@ fn snapshot_tx_details() {
         fee: Some(Amount(4_000)),
     }));
     insta::assert_snapshot!(screen(&app, 130, 20).backend());
+    // Enter on an input opens the transaction whose output it spends.
+    assert_eq!(
+        app.on_key(code(KeyCode::Enter)),
+        Some(Command::LoadTx(Txid(hash(0x51))))
+    );
 }
 
 #[test]

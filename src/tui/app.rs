@@ -326,7 +326,8 @@ pub enum Overlay {
     Peer(PeerRef),
     /// A block and the selected transaction row.
     Block(BlockDetail, usize),
-    Tx(TxDetail),
+    /// A transaction and the selected input (Enter opens the transaction it spends).
+    Tx(TxDetail, usize),
 }
 
 /// Something the event loop must do for the app.
@@ -839,6 +840,14 @@ impl App {
             };
             return;
         }
+        if let Some(Overlay::Tx(t, sel)) = self.overlays.last_mut() {
+            *sel = if down {
+                (*sel + 1).min(t.inputs.len().saturating_sub(1))
+            } else {
+                sel.saturating_sub(1)
+            };
+            return;
+        }
         let n = self.rows(self.focus);
         let s = &mut self.selected[self.focus.index()];
         *s = if down {
@@ -895,7 +904,7 @@ impl App {
         }
         let in_details = matches!(
             self.overlays.last(),
-            Some(Overlay::Block(..) | Overlay::Tx(_))
+            Some(Overlay::Block(..) | Overlay::Tx(..))
         );
         let scroll = matches!(
             action,
@@ -1111,6 +1120,14 @@ impl App {
             Some(Overlay::Block(b, sel)) => {
                 return b.txs.get(*sel).map(|t| Command::LoadTx(t.txid));
             }
+            // An input: the transaction whose output it spends.
+            Some(Overlay::Tx(t, sel)) => {
+                return t
+                    .inputs
+                    .get(*sel)
+                    .filter(|_| !t.coinbase)
+                    .map(|i| Command::LoadTx(i.prevout.txid));
+            }
             Some(_) => return None,
             None => {}
         }
@@ -1175,7 +1192,7 @@ impl App {
         match r {
             Ok(t) => {
                 self.overlays.retain(|o| !matches!(o, Overlay::Help));
-                self.overlays.push(Overlay::Tx(t));
+                self.overlays.push(Overlay::Tx(t, 0));
             }
             Err(e) => self.error(e),
         }

@@ -23,7 +23,7 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
         Overlay::Search(f) => search(frame, f, area),
         Overlay::Peer(r) => peer(frame, app, r, area),
         Overlay::Block(b, sel) => block(frame, app, b, *sel, area),
-        Overlay::Tx(t) => tx(frame, app, t, area),
+        Overlay::Tx(t, sel) => tx(frame, app, t, *sel, area),
     }
 }
 
@@ -412,7 +412,7 @@ fn block(frame: &mut Frame, app: &App, b: &BlockDetail, sel: usize, area: Rect) 
     );
 }
 
-fn tx(frame: &mut Frame, app: &App, t: &TxDetail, area: Rect) {
+fn tx(frame: &mut Frame, app: &App, t: &TxDetail, sel: usize, area: Rect) {
     let (bw, bh) = big(area);
     let inner = popup(frame, area, bw, bh, "Transaction");
     let w = inner.width as usize;
@@ -444,12 +444,17 @@ fn tx(frame: &mut Frame, app: &App, t: &TxDetail, area: Rect) {
     if t.coinbase {
         lines.push(Line::from("  coinbase: new coins and fees"));
     }
-    for i in &t.inputs {
+    for (n, i) in t.inputs.iter().enumerate() {
         let from = match (i.address, i.amount) {
             (Some(a), Some(v)) => format!("  {}  {v}", a.encode(net)),
             _ => String::new(),
         };
-        lines.push(Line::from(fit(&format!("  {}{from}", i.prevout), w)));
+        let text = fit(&format!("  {}{from}", i.prevout), w);
+        lines.push(if n == sel && !t.coinbase {
+            Line::from(Span::styled(text, theme::selected()))
+        } else {
+            Line::from(text)
+        });
     }
     lines.push(Line::from(Span::styled(
         format!("outputs ({})", t.outputs.len()),
@@ -470,7 +475,14 @@ fn tx(frame: &mut Frame, app: &App, t: &TxDetail, area: Rect) {
         ..inner
     };
     frame.render_widget(
-        Paragraph::new(Span::styled("Esc back", theme::label())),
+        Paragraph::new(Span::styled(
+            if t.coinbase {
+                "Esc back"
+            } else {
+                "j/k select an input · Enter the transaction it spends · Esc back"
+            },
+            theme::label(),
+        )),
         footer,
     );
 }
