@@ -1267,3 +1267,33 @@ fn snapshot_peer_and_ban_views() {
     );
     insta::assert_snapshot!("ban_view", screen(&app, 120, 30).backend());
 }
+
+/// `/` opens the search form; Enter asks the node to look the text up.
+#[test]
+fn snapshot_search_form() {
+    let mut app = fixture();
+    app.on_key(key('/'));
+    type_text(&mut app, "0x000a30");
+    insta::assert_snapshot!("search_form", screen(&app, 100, 24).backend());
+    assert_eq!(
+        app.on_key(code(KeyCode::Enter)),
+        Some(Command::Search("0x000a30".into()))
+    );
+    assert!(app.overlays.is_empty());
+    // What it found opens; nothing found says why.
+    assert_eq!(
+        app.on_search(Ok(chain_tui::node::SearchHit::Block(BlockHash(hash(0x30))))),
+        Some(Command::LoadBlock(BlockHash(hash(0x30))))
+    );
+    assert_eq!(
+        app.on_search(Ok(chain_tui::node::SearchHit::Nothing(
+            "nothing starts with 0abc".into()
+        ))),
+        None
+    );
+    assert!(
+        app.message
+            .as_ref()
+            .is_some_and(|m| m.error && m.text.contains("0abc"))
+    );
+}

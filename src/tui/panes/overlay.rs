@@ -257,7 +257,7 @@ fn peer(frame: &mut Frame, app: &App, r: &PeerRef, area: Rect) {
 }
 
 fn search(frame: &mut Frame, f: &PeerForm, area: Rect) {
-    let inner = popup(frame, area, 76, 7, "Search");
+    let inner = popup(frame, area, 76, 8, "Search");
     let w = inner.width as usize;
     let ok: Result<(), &str> = match &f.error {
         Some(e) => Err(e.as_str()),
@@ -265,7 +265,11 @@ fn search(frame: &mut Frame, f: &PeerForm, area: Rect) {
     };
     let mut lines = field_lines("find", &f.field.value, true, ok, w);
     lines.push(Line::from(Span::styled(
-        fit(&format!("  {} · Enter open · Esc cancel", f.field.label), w),
+        fit(&format!("  {}", f.field.label), w),
+        theme::label(),
+    )));
+    lines.push(Line::from(Span::styled(
+        "  Enter open · Esc cancel",
         theme::label(),
     )));
     super::text(frame, &lines, inner);
