@@ -14,8 +14,8 @@
 # or fails to build. Needs the nightly toolchain and cargo-fuzz (fuzz/ci.sh installs it).
 # Targets run without a sanitizer (the decoders are safe Rust; ASan only slows them down)
 # and with debug assertions on, so arithmetic overflow counts as a crash.
-# Each run's libFuzzer log is kept in fuzz/artifacts/<target>.log; a summary is printed at
-# the end. Set FUZZ_NICE=0 to run at normal priority (default: nice 19).
+# Each run's libFuzzer log is kept in fuzz/artifacts/<target>.log (with --no-grow, in a temp
+# dir that goes away); a summary is printed at the end. Set FUZZ_NICE=0 to run at normal priority (default: nice 19).
 set -uo pipefail
 
 cd "$(dirname "$0")/.."
@@ -58,6 +58,10 @@ summary=()
 for t in "${targets[@]}"; do
     mkdir -p "fuzz/corpus/$t"
     log="fuzz/artifacts/$t.log"
+    if (( ! grow )); then
+        # A short CI pass must not overwrite the log of a long run.
+        log="$scratch/$t.log"
+    fi
     env_seeds=()
     if (( seeds )); then
         env_seeds=(env "CHAIN_TUI_FUZZ_SEEDS=$PWD/fuzz/corpus")
