@@ -188,15 +188,6 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// A uniform random number in (0, 1].
-fn unit_random() -> f64 {
-    let mut b = [0u8; 8];
-    if getrandom::fill(&mut b).is_err() {
-        return 0.5;
-    }
-    ((u64::from_le_bytes(b) >> 11) as f64 + 1.0) / (1u64 << 53) as f64
-}
-
 impl Demo {
     /// Create the nodes' data dirs, keys and wallets, then start every node linked by the
     /// topology. Nothing mines yet.
@@ -688,7 +679,7 @@ impl Demo {
         }
         let weak = Arc::downgrade(&self.inner);
         let mut on = self.inner.slots[i].mining.subscribe();
-        let mean = self.inner.cfg.block_interval.as_secs_f64().max(0.01);
+        let mean = self.inner.cfg.block_interval.max(Duration::from_millis(10));
         tokio::spawn(async move {
             loop {
                 if !*on.borrow_and_update() {
@@ -697,7 +688,7 @@ impl Demo {
                     }
                     continue;
                 }
-                let wait = Duration::from_secs_f64((-unit_random().ln() * mean).min(mean * 20.0));
+                let wait = crate::node::miner::paced_wait(mean);
                 tokio::select! {
                     _ = tokio::time::sleep(wait) => {}
                     r = on.changed() => {

@@ -298,6 +298,24 @@ impl Default for PeerForm {
 }
 
 impl PeerForm {
+    /// A typed character or Backspace edits the field (and clears the last error).
+    fn edit(&mut self, key: &KeyEvent) {
+        match key.code {
+            KeyCode::Backspace => {
+                self.field.value.pop();
+            }
+            KeyCode::Char(ch)
+                if !key
+                    .modifiers
+                    .intersects(KeyModifiers::CONTROL | KeyModifiers::ALT) =>
+            {
+                self.field.value.push(ch);
+            }
+            _ => return,
+        }
+        self.error = None;
+    }
+
     pub fn check(&self) -> Result<PeerAddr, String> {
         let t = self.field.value.trim();
         if t.is_empty() {
@@ -777,10 +795,6 @@ impl App {
                 KeyCode::Esc => {
                     self.overlays.pop();
                 }
-                KeyCode::Backspace => {
-                    form.field.value.pop();
-                    form.error = None;
-                }
                 KeyCode::Enter => {
                     let text = form.field.value.trim().to_string();
                     if text.is_empty() {
@@ -790,23 +804,11 @@ impl App {
                         return Some(Command::Search(text));
                     }
                 }
-                KeyCode::Char(ch)
-                    if !key
-                        .modifiers
-                        .intersects(KeyModifiers::CONTROL | KeyModifiers::ALT) =>
-                {
-                    form.field.value.push(ch);
-                    form.error = None;
-                }
-                _ => {}
+                _ => form.edit(&key),
             },
             Overlay::AddPeer(form) => match key.code {
                 KeyCode::Esc => {
                     self.overlays.pop();
-                }
-                KeyCode::Backspace => {
-                    form.field.value.pop();
-                    form.error = None;
                 }
                 KeyCode::Enter => match form.check() {
                     Ok(addr) => {
@@ -816,15 +818,7 @@ impl App {
                     }
                     Err(_) => form.error = Some("fix the address; not connecting".into()),
                 },
-                KeyCode::Char(ch)
-                    if !key
-                        .modifiers
-                        .intersects(KeyModifiers::CONTROL | KeyModifiers::ALT) =>
-                {
-                    form.field.value.push(ch);
-                    form.error = None;
-                }
-                _ => {}
+                _ => form.edit(&key),
             },
             _ => {}
         }

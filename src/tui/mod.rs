@@ -231,8 +231,7 @@ async fn pacer(
             }
             continue;
         };
-        let wait = mean.as_secs_f64() * -unit_random().ln();
-        let wait = Duration::from_secs_f64(wait.min(mean.as_secs_f64() * 20.0));
+        let wait = crate::node::miner::paced_wait(mean);
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
             r = on.changed() => {
@@ -247,15 +246,6 @@ async fn pacer(
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
     }
-}
-
-/// A uniform number in (0, 1].
-fn unit_random() -> f64 {
-    let mut b = [0u8; 8];
-    if getrandom::fill(&mut b).is_err() {
-        return 0.5;
-    }
-    ((u64::from_le_bytes(b) >> 11) as f64 + 1.0) / (1u64 << 53) as f64
 }
 
 /// SIGTERM for a `select!` (never fires where there is no such signal).

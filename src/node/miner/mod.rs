@@ -46,6 +46,20 @@ pub fn max_threads() -> usize {
     4 * std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
+/// A random wait with an exponential distribution of mean `mean` (capped at 20 means): the
+/// time to the next block of a paced miner, as real mining at a steady hashrate would give.
+pub fn paced_wait(mean: Duration) -> Duration {
+    let mut b = [0u8; 8];
+    // A uniform number in (0, 1]; 0.5 if the system has no randomness to give.
+    let u = if getrandom::fill(&mut b).is_ok() {
+        ((u64::from_le_bytes(b) >> 11) as f64 + 1.0) / (1u64 << 53) as f64
+    } else {
+        0.5
+    };
+    let m = mean.as_secs_f64();
+    Duration::from_secs_f64((-u.ln() * m).min(m * 20.0))
+}
+
 /// Called with a solved job and its nonce, from a mining thread.
 pub type OnFound = Arc<dyn Fn(Arc<Job>, u64) + Send + Sync>;
 
