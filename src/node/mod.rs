@@ -307,6 +307,7 @@ impl Node {
             blocks_rejected: 0,
             txs_accepted: 0,
             work_since: (0, Instant::now()),
+            next_bits: None,
         };
         state.reload_mempool();
         state.publish();
@@ -908,6 +909,8 @@ struct State {
     txs_accepted: u64,
     /// Miner hash count and time when work on the next block began (the last tip change).
     work_since: (u64, Instant),
+    /// The next block's compact target, and the tip it follows.
+    next_bits: Option<(BlockHash, u32)>,
 }
 
 impl State {
@@ -1560,11 +1563,20 @@ impl State {
             })
             .collect();
         let rates = estimate::estimate(&window, unix_now_ms());
-        let next_bits = self
-            .chain
-            .next_block_context()
-            .ok()
-            .map(|(_, ctx, _)| ctx.required_bits.0);
+        // The next block's target changes only with the tip: worked out once per tip, not on
+        // every publish (each transaction and block publishes).
+        let next_bits = match self.next_bits {
+            Some((t, bits)) if t == tip.hash() => Some(bits),
+            _ => {
+                let bits = self
+                    .chain
+                    .next_block_context()
+                    .ok()
+                    .map(|(_, ctx, _)| ctx.required_bits.0);
+                self.next_bits = bits.map(|b| (tip.hash(), b));
+                bits
+            }
+        };
         let snap = Snapshot {
             network: self.params.network,
             height: tip.height,

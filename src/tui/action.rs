@@ -64,6 +64,19 @@ impl Action {
         Action::Quit,
     ];
 
+    /// Whether it moves a selection or scrolls (up/down, a page, top/bottom).
+    pub fn scrolls(self) -> bool {
+        matches!(
+            self,
+            Action::Up
+                | Action::Down
+                | Action::PageUp
+                | Action::PageDown
+                | Action::Top
+                | Action::Bottom
+        )
+    }
+
     /// The name used in keymap files.
     pub fn name(self) -> &'static str {
         match self {

@@ -873,14 +873,7 @@ impl App {
                 return None;
             }
             // The help overlay scrolls (it is longer than small screens).
-            Action::Up
-            | Action::Down
-            | Action::PageUp
-            | Action::PageDown
-            | Action::Top
-            | Action::Bottom
-                if self.overlays.last() == Some(&Overlay::Help) =>
-            {
+            a if a.scrolls() && self.overlays.last() == Some(&Overlay::Help) => {
                 self.help_scroll = match action {
                     Action::Up => self.help_scroll.saturating_sub(1),
                     Action::Down => self.help_scroll + 1,
@@ -900,15 +893,7 @@ impl App {
             self.overlays.last(),
             Some(Overlay::Block(..) | Overlay::Tx(..))
         );
-        let scroll = matches!(
-            action,
-            Action::Up
-                | Action::Down
-                | Action::PageUp
-                | Action::PageDown
-                | Action::Top
-                | Action::Bottom
-        );
+        let scroll = action.scrolls();
         if scroll && !in_details && self.focus == Pane::Chain {
             let sel = self.chain_selected();
             let page = self.chain_room.get().max(1) as u64;
