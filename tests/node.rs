@@ -817,3 +817,93 @@ async fn search_finds_heights_hash_prefixes_txids_and_addresses() {
     ));
     stop(node).await;
 }
+
+/// The dashboard's address view and "spent by": one page of coins and history at a time with
+/// the balance split by maturity, the mempool's part, and the transaction that spent an
+/// output, in the mempool and once confirmed; the transaction view's merkle proof checks out.
+#[tokio::test(flavor = "multi_thread")]
+async fn address_view_pages_and_spenders_are_found() {
+    use chain_tui::node::explore::Spend;
+    let dir = tempfile::tempdir().unwrap();
+    let node = spawn(dir.path());
+    let wallet = Wallet::open_or_create(dir.path(), Network::Regtest, None).unwrap();
+    let me = wallet.receive_address();
+    let blocks = mine(&node, 12, me).await;
+    let maturity = node.params().coinbase_maturity;
+
+    let v = node.address_view(&me, 0, 0, 5).unwrap();
+    assert_eq!((v.tip, v.coin_count, v.history_count), (12, 12, 12));
+    // Spendable in block 13 once `maturity` deep: heights up to 13 - maturity.
+    let mature = 13 - maturity;
+    assert_eq!(v.confirmed, Amount(mature * 50 * COIN));
+    assert_eq!(v.immature, Amount((12 - mature) * 50 * COIN));
+    let heights: Vec<u64> = v.coins.iter().map(|c| c.height).collect();
+    assert_eq!(heights, vec![12, 11, 10, 9, 8], "newest first, five");
+    assert_eq!(v.coins[0].matures_in, Some(12 + maturity - 13));
+    // The oldest immature coin, whatever page is shown.
+    assert_eq!(v.next_maturity, Some(mature + 1 + maturity - 13));
+    assert_eq!(
+        node.address_view(&me, 10, 0, 5).unwrap().next_maturity,
+        v.next_maturity
+    );
+    let hist: Vec<u64> = v.history.iter().map(|h| h.height).collect();
+    assert_eq!(hist, vec![12, 11, 10, 9, 8]);
+    let last = node.address_view(&me, 10, 10, 5).unwrap();
+    assert_eq!(
+        last.coins.iter().map(|c| c.height).collect::<Vec<_>>(),
+        vec![2, 1]
+    );
+    assert_eq!(
+        last.history.iter().map(|h| h.height).collect::<Vec<_>>(),
+        vec![2, 1]
+    );
+    assert_eq!(last.coins[1].matures_in, None);
+
+    // A payment in the mempool: the coin it spends is "outgoing", its change "incoming".
+    let other = address(&key(9));
+    let tx = wallet
+        .build_payment(&node, other, Amount(10 * COIN), DEFAULT_FEE_RATE)
+        .unwrap();
+    let spent = tx.inputs[0].prevout;
+    let txid = submit(&node, &tx).await;
+    let v = node.address_view(&me, 0, 0, 100).unwrap();
+    assert_eq!(v.mempool, vec![txid]);
+    assert_eq!(v.outgoing, Amount(50 * COIN));
+    assert_eq!(v.incoming, tx.outputs[1].amount);
+    assert_eq!(
+        v.coins
+            .iter()
+            .find(|c| c.outpoint == spent)
+            .and_then(|c| c.spent_in_mempool),
+        Some(txid)
+    );
+    assert_eq!(node.spender(&spent).unwrap(), Spend::Mempool(txid));
+    // An output of a mempool transaction that nothing spends yet.
+    assert_eq!(node.spender(&out(&tx, 0)).unwrap(), Spend::Unspent);
+
+    // Confirmed: found through the address's history from the coin's height.
+    mine(&node, 1, me).await;
+    assert_eq!(node.spender(&spent).unwrap(), Spend::Confirmed(txid, 13));
+    assert_eq!(node.spender(&out(&tx, 0)).unwrap(), Spend::Unspent);
+    let nowhere = OutPoint {
+        txid: Txid([7; 32]),
+        vout: 0,
+    };
+    assert_eq!(node.spender(&nowhere).unwrap(), Spend::Unknown);
+
+    // The transaction view of the coinbase it spent: "spent by" the payment, and a proof.
+    assert!(
+        blocks
+            .iter()
+            .any(|b| node.block(b).unwrap().unwrap().txs[0].txid() == spent.txid)
+    );
+    let d = chain_tui::tui::load_tx(&node, spent.txid).unwrap();
+    assert_eq!(d.outputs[0].spend, Spend::Confirmed(txid, 13));
+    let p = d.proof.expect("a confirmed transaction has a proof");
+    assert!(p.valid);
+    let d = chain_tui::tui::load_tx(&node, txid).unwrap();
+    let p = d.proof.clone().expect("proof");
+    assert_eq!((p.index, p.count, p.steps.len(), p.valid), (1, 2, 1, true));
+    assert_eq!(d.fee_rate(), Some(d.fee.unwrap().0 / d.size as u64));
+    stop(node).await;
+}

@@ -9,9 +9,14 @@ use chain_tui::core::params::Network;
 use chain_tui::core::pow::U256;
 use chain_tui::core::tx::OutPoint;
 use chain_tui::net::identity::NodeId;
+use chain_tui::node::explore::{AddressCoin, AddressView, Spend};
 use chain_tui::node::mempool::FeeRate;
+use chain_tui::storage::HistoryEntry;
 use chain_tui::tui::action::Action;
-use chain_tui::tui::app::{App, BlockDetail, Command, InputRow, Overlay, Pane, TxDetail, TxRow};
+use chain_tui::tui::app::{
+    ADDRESS_PAGE, App, BlockDetail, Command, InputRow, OutputRow, Overlay, Pane, ProofView,
+    TxDetail, TxRow,
+};
 use chain_tui::tui::keymap::Keymap;
 use chain_tui::tui::{draw, fixture, layout, panes};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
@@ -192,13 +197,17 @@ fn snapshot_block_details() {
     insta::assert_snapshot!(screen(&app, 130, 20).backend());
 }
 
-#[test]
-fn snapshot_tx_details() {
-    let mut app = fixture();
-    app.on_tx(Ok(TxDetail {
-        txid: Txid(hash(0x61)),
+/// A confirmed payment from the wallet's address [3; 20]: output 0 pays [9; 20] and was spent
+/// in block 1290, output 1 comes back as change and is unspent; second of three in its block.
+fn payment_detail() -> TxDetail {
+    use chain_tui::core::merkle::{merkle_proof, merkle_root, proof_path, verify_proof};
+    let ids = [Txid(hash(0x60)), Txid(hash(0x61)), Txid(hash(0x62))];
+    let steps = merkle_proof(&ids, 1).unwrap();
+    let root = merkle_root(&ids);
+    TxDetail {
+        txid: ids[1],
         block: Some((BlockHash(hash(0x30)), 1284)),
-        confirmations: 1,
+        confirmations: 7,
         coinbase: false,
         size: 250,
         inputs: vec![InputRow {
@@ -210,16 +219,188 @@ fn snapshot_tx_details() {
             amount: Some(Amount(5_000_000_000)),
         }],
         outputs: vec![
-            (Address([9; 20]), Amount(500_000_000)),
-            (Address([3; 20]), Amount(4_499_996_000)),
+            OutputRow {
+                address: Address([9; 20]),
+                amount: Amount(500_000_000),
+                spend: Spend::Confirmed(Txid(hash(0x70)), 1290),
+            },
+            OutputRow {
+                address: Address([3; 20]),
+                amount: Amount(4_499_996_000),
+                spend: Spend::Unspent,
+            },
         ],
         fee: Some(Amount(4_000)),
-    }));
-    insta::assert_snapshot!(screen(&app, 130, 20).backend());
+        proof: Some(ProofView {
+            index: 1,
+            count: 3,
+            path: proof_path(&ids[1], &steps),
+            valid: verify_proof(&ids[1], &steps, &root),
+            steps,
+            root,
+        }),
+    }
+}
+
+#[test]
+fn snapshot_tx_details() {
+    let mut app = fixture();
+    app.on_tx(Ok(payment_detail()));
+    insta::assert_snapshot!(screen(&app, 130, 24).backend());
     // Enter on an input opens the transaction whose output it spends.
     assert_eq!(
         app.on_key(code(KeyCode::Enter)),
         Some(Command::LoadTx(Txid(hash(0x51))))
+    );
+    // Enter on a spent output opens the transaction that spent it.
+    app.on_key(key('j'));
+    assert_eq!(
+        app.on_key(code(KeyCode::Enter)),
+        Some(Command::LoadTx(Txid(hash(0x70))))
+    );
+    // An unspent output has no spender: a message, nothing opened.
+    app.on_key(key('j'));
+    assert_eq!(app.on_key(code(KeyCode::Enter)), None);
+    assert_eq!(
+        app.message.as_ref().map(|m| m.text.as_str()),
+        Some("output 1 is unspent")
+    );
+    // y copies the selected output's address.
+    assert_eq!(
+        app.on_key(key('y')),
+        Some(Command::Copy(Address([3; 20]).encode(Network::Devnet)))
+    );
+}
+
+#[test]
+fn the_tx_view_marks_change_and_a_proof_that_fails() {
+    let mut app = fixture();
+    let mut t = payment_detail();
+    // The same proof against another root: drawn, and said not to lead there.
+    if let Some(p) = &mut t.proof {
+        p.root = chain_tui::core::hash::MerkleRoot(hash(0x41));
+        p.valid = chain_tui::core::merkle::verify_proof(&t.txid, &p.steps, &p.root);
+    }
+    assert_eq!(t.mark(0, &app.wallet.addresses), None);
+    assert_eq!(t.mark(1, &app.wallet.addresses), Some("change"));
+    app.on_tx(Ok(t));
+    // The proof shows once the selection reaches the last output.
+    app.on_key(key('G'));
+    let text = text_of(&screen(&app, 130, 24));
+    assert!(text.contains("does NOT lead"), "{text}");
+    assert!(!text.contains("✓ leads"), "{text}");
+    // A payment received from someone else is "yours", not change.
+    let mut r = payment_detail();
+    r.inputs[0].address = Some(Address([8; 20]));
+    assert_eq!(r.mark(1, &app.wallet.addresses), Some("yours"));
+}
+
+/// The wallet's address with 250 unspent coins (the newest a coinbase 3 blocks from maturity),
+/// 2 history entries and one pending payment.
+fn address_view() -> AddressView {
+    let coins = (0..ADDRESS_PAGE as u64)
+        .map(|i| AddressCoin {
+            outpoint: OutPoint {
+                txid: Txid(hash(0x80 + (i % 16) as u8)),
+                vout: i as u32,
+            },
+            amount: Amount(5_000_000_000),
+            height: 1284 - i,
+            coinbase: true,
+            matures_in: (i == 0).then_some(3),
+            spent_in_mempool: (i == 1).then_some(Txid(hash(0x90))),
+        })
+        .collect();
+    AddressView {
+        address: Address([3; 20]),
+        tip: 1284,
+        confirmed: Amount(1_245_000_000_000),
+        immature: Amount(5_000_000_000),
+        incoming: Amount(4_499_996_000),
+        outgoing: Amount(5_000_000_000),
+        next_maturity: Some(3),
+        coin_count: 250,
+        coins,
+        history_count: 2,
+        history: vec![
+            HistoryEntry {
+                height: 1284,
+                txid: Txid(hash(0x61)),
+                received: Amount(4_499_996_000),
+                sent: Amount(5_000_000_000),
+            },
+            HistoryEntry {
+                height: 1184,
+                txid: Txid(hash(0x51)),
+                received: Amount(5_000_000_000),
+                sent: Amount::ZERO,
+            },
+        ],
+        mempool: vec![Txid(hash(0x90))],
+    }
+}
+
+#[test]
+fn snapshot_address_view_and_its_pages() {
+    let mut app = fixture();
+    app.on_address(Ok(address_view()), 0, 0);
+    insta::assert_snapshot!(screen(&app, 130, 24).backend());
+    // Enter opens the coin's transaction.
+    assert_eq!(
+        app.on_key(code(KeyCode::Enter)),
+        Some(Command::LoadTx(Txid(hash(0x80))))
+    );
+    // End goes to the last coin, which is on the third page: that page is read.
+    assert_eq!(
+        app.on_key(key('G')),
+        Some(Command::LoadAddress {
+            address: Address([3; 20]),
+            coins_skip: 200,
+            history_skip: 0,
+        })
+    );
+    // Its answer replaces the view on top and keeps the selection.
+    let mut v = address_view();
+    v.coins.truncate(50);
+    app.on_address(Ok(v), 200, 0);
+    let Some(Overlay::Address(p)) = app.overlays.last() else {
+        panic!("no address view");
+    };
+    assert_eq!((p.sel, p.coins_skip, app.overlays.len()), (249, 200, 1));
+    assert_eq!(p.selected_txid(), Some(Txid(hash(0x80 + (49 % 16)))));
+    assert!(text_of(&screen(&app, 130, 24)).contains("row 250 of 250"));
+    // Home goes back to the first page.
+    assert_eq!(
+        app.on_key(key('g')),
+        Some(Command::LoadAddress {
+            address: Address([3; 20]),
+            coins_skip: 0,
+            history_skip: 0,
+        })
+    );
+    // Tab shows the history; Enter opens its newest transaction.
+    app.on_address(Ok(address_view()), 0, 0);
+    app.on_key(code(KeyCode::Tab));
+    assert_eq!(
+        app.on_key(code(KeyCode::Enter)),
+        Some(Command::LoadTx(Txid(hash(0x61))))
+    );
+    insta::assert_snapshot!("address_history", screen(&app, 130, 16).backend());
+    // y copies the address.
+    assert_eq!(
+        app.on_key(key('y')),
+        Some(Command::Copy(Address([3; 20]).encode(Network::Devnet)))
+    );
+}
+
+#[test]
+fn osc52_puts_base64_text_on_the_clipboard() {
+    assert_eq!(chain_tui::tui::osc52("hello"), "\x1b]52;c;aGVsbG8=\x07");
+    let mut app = fixture();
+    // The Chain pane's selected block.
+    assert_eq!(
+        app.on_key(key('y')),
+        Some(Command::Copy(BlockHash(hash(0x30)).to_string()))
     );
 }
 
@@ -473,7 +654,7 @@ fn send_form_validates_and_sends_only_when_valid() {
     let Some(Overlay::Send(f)) = app.overlays.last() else {
         panic!()
     };
-    assert_eq!(f.fields[0].value, "qm");
+    assert_eq!(f.fields[0].value(), "qm");
     assert!(
         f.check(app.network, app.spendable(), &app.wallet.coins)
             .to
@@ -545,8 +726,14 @@ fn send_form_validates_and_sends_only_when_valid() {
     assert_eq!(app.on_key(code(KeyCode::Enter)), None, "fee rate 0 refused");
     app.on_key(code(KeyCode::Backspace));
     type_text(&mut app, "3");
+    // Enter shows what will be signed; nothing is sent before the yes.
+    assert_eq!(app.on_key(code(KeyCode::Enter)), None);
+    insta::assert_snapshot!("send_confirm", screen(&app, 100, 20).backend());
+    // Any other key goes back to the fields; Enter again, then y, sends.
+    assert_eq!(app.on_key(key('n')), None);
+    assert_eq!(app.on_key(code(KeyCode::Enter)), None);
     assert_eq!(
-        app.on_key(code(KeyCode::Enter)),
+        app.on_key(key('y')),
         Some(Command::Send {
             to: Address([9; 20]),
             amount: Amount(250_000_000),
@@ -561,10 +748,103 @@ fn send_form_validates_and_sends_only_when_valid() {
     };
     assert!(!f.pending);
     assert_eq!(f.error.as_deref(), Some("insufficient funds: fee"));
+    assert!(app.on_key(code(KeyCode::Enter)).is_none());
     assert!(app.on_key(code(KeyCode::Enter)).is_some());
     app.on_sent(Ok(Txid(hash(0x77))));
     assert!(app.overlays.is_empty());
     assert!(app.message.as_ref().unwrap().text.contains("sent"));
+}
+
+fn send_fields(app: &App) -> Vec<(String, usize)> {
+    let Some(Overlay::Send(f)) = app.overlays.last() else {
+        panic!("no send form")
+    };
+    f.fields
+        .iter()
+        .map(|x| (x.value().to_string(), x.input.cursor()))
+        .collect()
+}
+
+#[test]
+fn form_fields_edit_like_text_fields() {
+    let mut app = fixture();
+    app.on_key(key('s'));
+    type_text(&mut app, "abc def");
+    // Left/Right, Home/End and Ctrl-A/E move the cursor; typing inserts at it.
+    app.on_key(code(KeyCode::Left));
+    app.on_key(code(KeyCode::Left));
+    type_text(&mut app, "X");
+    assert_eq!(send_fields(&app)[0], ("abc dXef".into(), 6));
+    app.on_key(code(KeyCode::Home));
+    type_text(&mut app, ">");
+    app.on_key(KeyEvent::new(KeyCode::Char('e'), KeyModifiers::CONTROL));
+    type_text(&mut app, "<");
+    assert_eq!(send_fields(&app)[0].0, ">abc dXef<");
+    // Ctrl-W deletes the word before the cursor, Ctrl-U the line.
+    app.on_key(KeyEvent::new(KeyCode::Char('w'), KeyModifiers::CONTROL));
+    assert_eq!(send_fields(&app)[0].0, ">abc ");
+    app.on_key(KeyEvent::new(KeyCode::Char('u'), KeyModifiers::CONTROL));
+    assert_eq!(send_fields(&app)[0].0, "");
+    // Paste goes to the focused field, without its line break.
+    let to = Address([9; 20]).encode(Network::Devnet);
+    app.on_paste(&format!("{to}\n"));
+    assert_eq!(send_fields(&app)[0].0, to);
+    // A long value scrolls sideways: the cursor end stays in view in a narrow form.
+    app.on_key(code(KeyCode::Home));
+    let text = text_of(&screen(&app, 60, 20));
+    assert!(text.contains(&to[..20]), "{text}");
+    app.on_key(code(KeyCode::End));
+    let text = text_of(&screen(&app, 60, 20));
+    assert!(text.contains(&to[to.len() - 20..]), "{text}");
+    // The search and add-peer forms take the same editing.
+    app.on_key(code(KeyCode::Esc));
+    app.on_key(key('/'));
+    app.on_paste("12x");
+    app.on_key(code(KeyCode::Backspace));
+    let Some(Overlay::Search(f)) = app.overlays.last() else {
+        panic!()
+    };
+    assert_eq!(f.field.value(), "12");
+}
+
+#[test]
+fn send_form_max_and_an_absurd_fee() {
+    let mut app = fixture();
+    let to = Address([9; 20]).encode(Network::Devnet);
+    app.on_key(key('s'));
+    app.on_paste(&to);
+    app.on_key(code(KeyCode::Tab));
+    type_text(&mut app, "max");
+    // max: every coin less the fee of spending them all, and that is exactly covered.
+    let Some(Overlay::Send(f)) = app.overlays.last() else {
+        panic!()
+    };
+    let c = f.check(app.network, app.spendable(), &app.wallet.coins);
+    let (amount, fee) = (c.amount.clone().unwrap(), c.fee.unwrap());
+    assert_eq!(amount.checked_add(fee), app.spendable());
+    assert_eq!(app.on_key(code(KeyCode::Enter)), None);
+    assert_eq!(
+        app.on_key(key('y')),
+        Some(Command::Send {
+            to: Address([9; 20]),
+            amount,
+            fee_rate: chain_tui::wallet::DEFAULT_FEE_RATE,
+        })
+    );
+    // A fee rate 500 times the usual one: y does not send it, Y does.
+    let mut app = fixture();
+    app.on_key(key('s'));
+    app.on_paste(&to);
+    app.on_key(code(KeyCode::Tab));
+    type_text(&mut app, "1");
+    app.on_key(code(KeyCode::Tab));
+    app.on_key(KeyEvent::new(KeyCode::Char('u'), KeyModifiers::CONTROL));
+    type_text(&mut app, "1000");
+    assert_eq!(app.on_key(code(KeyCode::Enter)), None);
+    insta::assert_snapshot!("send_absurd_fee", screen(&app, 100, 20).backend());
+    assert_eq!(app.on_key(key('y')), None, "y does not send an absurd fee");
+    assert_eq!(app.on_key(code(KeyCode::Enter)), None);
+    assert!(matches!(app.on_key(key('Y')), Some(Command::Send { .. })));
 }
 
 #[test]
@@ -1052,13 +1332,18 @@ mod e2e {
         tui.wait_for("the send form", Duration::from_secs(5), |s| {
             s.contains("to address")
         });
-        tui.type_text(&to);
+        // The address is pasted (bracketed paste), the amount typed.
+        tui.send(&format!("\x1b[200~{to}\x1b[201~"));
         tui.send("\t");
         tui.type_text("1.5");
         tui.wait_for("valid fields", Duration::from_secs(5), |s| {
             s.matches('✓').count() == 3
         });
         tui.send("\r");
+        tui.wait_for("the confirmation", Duration::from_secs(5), |s| {
+            s.contains("Sign and send this payment?") && s.contains("1.5 coins")
+        });
+        tui.send("y");
         let s = tui.wait_for(
             "the payment in mempool and wallet",
             Duration::from_secs(15),
@@ -1068,6 +1353,35 @@ mod e2e {
             number_after(&s, "confirmed").unwrap() < before,
             "the spent coin left the confirmed balance: {s}"
         );
+
+        // Search the payment's txid (from the log), follow its input back to the coinbase it
+        // spends, and come back.
+        let log = std::fs::read_to_string(dir.join("chain-tui.log")).unwrap();
+        let txid = log
+            .split("in transaction ")
+            .nth(1)
+            .and_then(|r| r.get(..64))
+            .expect("the payment's txid in the log")
+            .to_string();
+        tui.send("/");
+        tui.wait_for("the search form", Duration::from_secs(5), |s| {
+            s.contains("Search")
+        });
+        tui.type_text(&txid[..16]);
+        tui.send("\r");
+        tui.wait_for("the payment", Duration::from_secs(10), |s| {
+            s.contains(&txid) && s.contains("inputs (1)") && s.contains("mempool")
+        });
+        tui.send("\r");
+        tui.wait_for("the coinbase it spends", Duration::from_secs(10), |s| {
+            s.contains("coinbase: new coins") && s.contains(&format!("spent by {}", &txid[..8]))
+        });
+        tui.send("\x1b");
+        tui.wait_for("the payment again", Duration::from_secs(5), |s| {
+            s.contains(&txid) && s.contains("inputs (1)")
+        });
+        tui.send("\x1b");
+        std::thread::sleep(Duration::from_millis(300));
 
         // Quit: exit status 0 and the terminal back from the alternate screen.
         tui.send("q");

@@ -75,17 +75,26 @@ pub fn merkle_proof(txids: &[Txid], index: usize) -> Option<Vec<ProofStep>> {
     Some(proof)
 }
 
+/// The hashes a proof climbs through from `txid`: after each step, the parent it makes with its
+/// sibling; the last is the root the proof leads to.
+pub fn proof_path(txid: &Txid, proof: &[ProofStep]) -> Vec<[u8; 32]> {
+    let mut h = txid.0;
+    proof
+        .iter()
+        .map(|s| {
+            h = if s.sibling_on_left {
+                parent(&s.sibling, &h)
+            } else {
+                parent(&h, &s.sibling)
+            };
+            h
+        })
+        .collect()
+}
+
 /// Whether `proof` leads from `txid` to `root`.
 pub fn verify_proof(txid: &Txid, proof: &[ProofStep], root: &MerkleRoot) -> bool {
-    let mut h = txid.0;
-    for s in proof {
-        h = if s.sibling_on_left {
-            parent(&s.sibling, &h)
-        } else {
-            parent(&h, &s.sibling)
-        };
-    }
-    h == root.0
+    proof_path(txid, proof).last().copied().unwrap_or(txid.0) == root.0
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 
 pub mod chain;
 pub mod chainfile;
+pub mod explore;
 pub mod mempool;
 pub mod miner;
 pub mod p2p;

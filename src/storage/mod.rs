@@ -687,21 +687,47 @@ macro_rules! reader_methods {
             let mut out = Vec::new();
             for row in self.addr_hist.range(lo..=hi)? {
                 let (k, v) = row?;
-                let (k, v) = (k.value(), v.value());
-                let mut h = [0u8; 8];
-                h.copy_from_slice(&k[20..28]);
-                let mut t = [0u8; 32];
-                t.copy_from_slice(&k[28..]);
-                let mut r = [0u8; 8];
-                r.copy_from_slice(&v[..8]);
-                let mut s = [0u8; 8];
-                s.copy_from_slice(&v[8..]);
-                out.push(HistoryEntry {
-                    height: u64::from_be_bytes(h),
-                    txid: Txid(t),
-                    received: Amount(u64::from_le_bytes(r)),
-                    sent: Amount(u64::from_le_bytes(s)),
-                });
+                out.push(history_entry(&k.value(), &v.value()));
+            }
+            Ok(out)
+        }
+
+        /// One page of `addr`'s confirmed history, newest first: `limit` entries after the
+        /// `skip` newest, and how many entries there are in all.
+        pub fn address_history_page(
+            &self,
+            addr: &Address,
+            skip: usize,
+            limit: usize,
+        ) -> Result<(Vec<HistoryEntry>, u64)> {
+            let (lo, hi) = addr_range::<60>(addr);
+            let mut out = Vec::new();
+            let mut total = 0u64;
+            for row in self.addr_hist.range(lo..=hi)?.rev() {
+                let (k, v) = row?;
+                let n = total as usize;
+                total += 1;
+                if n >= skip && out.len() < limit {
+                    out.push(history_entry(&k.value(), &v.value()));
+                }
+            }
+            Ok((out, total))
+        }
+
+        /// Up to `limit` entries of `addr`'s confirmed history from height `from` up, oldest
+        /// first.
+        pub fn address_history_from(
+            &self,
+            addr: &Address,
+            from: u64,
+            limit: usize,
+        ) -> Result<Vec<HistoryEntry>> {
+            let (mut lo, hi) = addr_range::<60>(addr);
+            lo[20..28].copy_from_slice(&from.to_be_bytes());
+            let mut out = Vec::new();
+            for row in self.addr_hist.range(lo..=hi)?.take(limit) {
+                let (k, v) = row?;
+                out.push(history_entry(&k.value(), &v.value()));
             }
             Ok(out)
         }
@@ -728,6 +754,24 @@ macro_rules! reader_methods {
             Ok(out)
         }
     };
+}
+
+/// An address-history row: key address ‖ height (big-endian) ‖ txid, value received ‖ sent.
+fn history_entry(k: &[u8; 60], v: &[u8; 16]) -> HistoryEntry {
+    let mut h = [0u8; 8];
+    h.copy_from_slice(&k[20..28]);
+    let mut t = [0u8; 32];
+    t.copy_from_slice(&k[28..]);
+    let mut r = [0u8; 8];
+    r.copy_from_slice(&v[..8]);
+    let mut s = [0u8; 8];
+    s.copy_from_slice(&v[8..]);
+    HistoryEntry {
+        height: u64::from_be_bytes(h),
+        txid: Txid(t),
+        received: Amount(u64::from_le_bytes(r)),
+        sent: Amount(u64::from_le_bytes(s)),
+    }
 }
 
 fn addr_range<const N: usize>(addr: &Address) -> ([u8; N], [u8; N]) {

@@ -28,6 +28,7 @@ pub enum Action {
     Bottom,
     Details,
     Search,
+    Copy,
     Back,
     Zoom,
     LogLevel,
@@ -36,7 +37,7 @@ pub enum Action {
 
 impl Action {
     /// Every action, in the order the help overlay lists them.
-    pub const ALL: [Action; 25] = [
+    pub const ALL: [Action; 26] = [
         Action::ToggleMining,
         Action::MineOne,
         Action::ThreadsUp,
@@ -57,6 +58,7 @@ impl Action {
         Action::Bottom,
         Action::Details,
         Action::Search,
+        Action::Copy,
         Action::Back,
         Action::Zoom,
         Action::LogLevel,
@@ -101,6 +103,7 @@ impl Action {
             Action::Bottom => "bottom",
             Action::Details => "details",
             Action::Search => "search",
+            Action::Copy => "copy",
             Action::Back => "back",
             Action::Zoom => "zoom",
             Action::LogLevel => "log_level",
@@ -132,6 +135,7 @@ impl Action {
             Action::Bottom => "to the bottom (Chain: genesis)",
             Action::Details => "details: block → its txs → one tx",
             Action::Search => "find a height, block, txid or address",
+            Action::Copy => "copy the selected hash, txid or address (OSC 52)",
             Action::Back => "back / close",
             Action::Zoom => "zoom the focused pane (and back)",
             Action::LogLevel => "Log: all lines / info / warn / errors",
@@ -155,6 +159,7 @@ impl Action {
             Action::PageUp | Action::PageDown | Action::Top | Action::Bottom => "scroll",
             Action::Details => "details",
             Action::Search => "search",
+            Action::Copy => "copy",
             Action::Back => "back",
             Action::Zoom => "zoom",
             Action::LogLevel => "log level",

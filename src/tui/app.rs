@@ -6,11 +6,13 @@ use super::action::Action;
 use super::keymap::{Key, Keymap};
 use crate::core::address::Address;
 use crate::core::amount::Amount;
-use crate::core::hash::{BlockHash, Txid};
+use crate::core::hash::{BlockHash, MerkleRoot, Txid};
+use crate::core::merkle::ProofStep;
 use crate::core::params::Network;
 use crate::core::pow::{CompactTarget, U256};
 use crate::core::tx::OutPoint;
 use crate::net::identity::PeerAddr;
+use crate::node::explore::{AddressView, Spend};
 use crate::node::mempool::FeeRate;
 use crate::node::p2p::P2pView;
 use crate::node::{BlockSummary, Snapshot};
@@ -81,6 +83,8 @@ impl Pane {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct WalletView {
     pub address: Option<Address>,
+    /// Every address the wallet holds a key for (to mark outputs "yours").
+    pub addresses: Vec<Address>,
     pub balance: Option<Balance>,
     /// Amounts of the coins a payment may spend now (for the send form's checks).
     pub coins: Vec<Amount>,
@@ -146,22 +150,196 @@ pub struct TxDetail {
     pub coinbase: bool,
     pub size: usize,
     pub inputs: Vec<InputRow>,
-    pub outputs: Vec<(Address, Amount)>,
+    pub outputs: Vec<OutputRow>,
     pub fee: Option<Amount>,
+    /// The merkle proof that the transaction is in its block (confirmed ones).
+    pub proof: Option<ProofView>,
 }
 
-/// A text field of a form.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// An output and what became of it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OutputRow {
+    pub address: Address,
+    pub amount: Amount,
+    pub spend: Spend,
+}
+
+/// A transaction's merkle proof of inclusion, checked against its block header's root.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProofView {
+    /// The transaction's position in the block, and the block's transaction count.
+    pub index: usize,
+    pub count: usize,
+    pub steps: Vec<ProofStep>,
+    /// The hash after each step (the last is where the proof leads).
+    pub path: Vec<[u8; 32]>,
+    /// The block header's merkle root.
+    pub root: MerkleRoot,
+    /// Whether the path ends at the header's root (`core::merkle::verify_proof`).
+    pub valid: bool,
+}
+
+impl TxDetail {
+    /// Rows the selection moves over: the inputs (none for a coinbase), then the outputs.
+    pub fn rows(&self) -> usize {
+        self.input_rows() + self.outputs.len()
+    }
+
+    /// Selectable input rows.
+    pub fn input_rows(&self) -> usize {
+        if self.coinbase { 0 } else { self.inputs.len() }
+    }
+
+    /// How the wallet sees output `n`: "yours" when it pays one of `mine`, "change" when it
+    /// does and the transaction also spends a coin of `mine` (money coming back).
+    pub fn mark(&self, n: usize, mine: &[Address]) -> Option<&'static str> {
+        let o = self.outputs.get(n)?;
+        if !mine.contains(&o.address) {
+            return None;
+        }
+        let spends_ours = self
+            .inputs
+            .iter()
+            .any(|i| i.address.is_some_and(|a| mine.contains(&a)));
+        Some(if spends_ours && !self.coinbase {
+            "change"
+        } else {
+            "yours"
+        })
+    }
+
+    /// Fee per byte (base units, rounded down), when the fee is known.
+    pub fn fee_rate(&self) -> Option<u64> {
+        Some(self.fee?.0 / (self.size as u64).max(1))
+    }
+}
+
+/// Which list of an address view is shown.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AddrList {
+    Coins,
+    History,
+    Pending,
+}
+
+impl AddrList {
+    pub fn next(self) -> AddrList {
+        match self {
+            AddrList::Coins => AddrList::History,
+            AddrList::History => AddrList::Pending,
+            AddrList::Pending => AddrList::Coins,
+        }
+    }
+}
+
+/// Rows of an address's coins or history read at a time.
+pub const ADDRESS_PAGE: usize = 100;
+
+/// An address view: its balance, and a page of one of its lists.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AddressPage {
+    pub view: AddressView,
+    pub list: AddrList,
+    /// Rows of each list before the page the view holds.
+    pub coins_skip: usize,
+    pub history_skip: usize,
+    /// The selected row of the shown list, counted from its start (not the page's).
+    pub sel: usize,
+}
+
+impl AddressPage {
+    /// Rows in the shown list, in all.
+    pub fn total(&self) -> usize {
+        match self.list {
+            AddrList::Coins => self.view.coin_count,
+            AddrList::History => self.view.history_count as usize,
+            AddrList::Pending => self.view.mempool.len(),
+        }
+    }
+
+    /// The first row of the page held for the shown list.
+    pub fn skip(&self) -> usize {
+        match self.list {
+            AddrList::Coins => self.coins_skip,
+            AddrList::History => self.history_skip,
+            AddrList::Pending => 0,
+        }
+    }
+
+    /// The transaction of the selected row, if the page holds it.
+    pub fn selected_txid(&self) -> Option<Txid> {
+        let i = self.sel.checked_sub(self.skip())?;
+        match self.list {
+            AddrList::Coins => self.view.coins.get(i).map(|c| c.outpoint.txid),
+            AddrList::History => self.view.history.get(i).map(|h| h.txid),
+            AddrList::Pending => self.view.mempool.get(i).copied(),
+        }
+    }
+}
+
+/// A text field of a form: a cursor, Left/Right, Home/End, Ctrl-A/E/U/W/K, Backspace/Delete
+/// and paste (tui-input does the editing; the view scrolls sideways to keep the cursor shown).
+#[derive(Clone, Debug, Default)]
 pub struct Field {
     pub label: &'static str,
-    pub value: String,
+    pub input: tui_input::Input,
 }
 
-/// The send form: address, amount in coins, fee rate in base units per byte.
+impl PartialEq for Field {
+    fn eq(&self, other: &Field) -> bool {
+        self.label == other.label
+            && self.input.value() == other.input.value()
+            && self.input.cursor() == other.input.cursor()
+    }
+}
+
+impl Eq for Field {}
+
+impl Field {
+    pub fn new(label: &'static str, value: &str) -> Field {
+        Field {
+            label,
+            input: tui_input::Input::new(value.to_string()),
+        }
+    }
+
+    pub fn value(&self) -> &str {
+        self.input.value()
+    }
+
+    /// Replace the text (the cursor goes to its end).
+    pub fn set(&mut self, value: &str) {
+        self.input = tui_input::Input::new(value.to_string());
+    }
+
+    /// An editing key; whether the field took it (Enter, Esc, Tab and Up/Down it leaves).
+    pub fn edit(&mut self, key: &KeyEvent) -> bool {
+        let ev = crossterm::event::Event::Key(*key);
+        match tui_input::backend::crossterm::to_input_request(&ev) {
+            Some(req) => {
+                self.input.handle(req);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Pasted text at the cursor, without line breaks or other control characters.
+    pub fn paste(&mut self, text: &str) {
+        for c in text.chars().filter(|c| !c.is_control()) {
+            self.input.handle(tui_input::InputRequest::InsertChar(c));
+        }
+    }
+}
+
+/// The send form: address, amount in coins (or `max`), fee rate in base units per byte; then
+/// a confirmation of what will be signed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SendForm {
     pub fields: [Field; 3],
     pub focus: usize,
+    /// The checked payment waiting for the user's yes (nothing is signed before).
+    pub confirm: Option<Payment>,
     /// Waiting for the node's answer.
     pub pending: bool,
     /// Why the last submit failed.
@@ -172,24 +350,47 @@ impl Default for SendForm {
     fn default() -> Self {
         SendForm {
             fields: [
-                Field {
-                    label: "to address",
-                    value: String::new(),
-                },
-                Field {
-                    label: "amount (coins)",
-                    value: String::new(),
-                },
-                Field {
-                    label: "fee rate (per byte)",
-                    value: (crate::wallet::DEFAULT_FEE_RATE.0 / 1000).to_string(),
-                },
+                Field::new("to address", ""),
+                Field::new("amount (coins)", ""),
+                Field::new(
+                    "fee rate (per byte)",
+                    &(crate::wallet::DEFAULT_FEE_RATE.0 / 1000).to_string(),
+                ),
             ],
             focus: 0,
+            confirm: None,
             pending: false,
             error: None,
         }
     }
+}
+
+/// A payment the form checked, shown for confirmation before it is signed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Payment {
+    pub to: Address,
+    pub amount: Amount,
+    pub fee_rate: FeeRate,
+    pub fee: Amount,
+    /// The fee rate is far above the usual one, or the fee above the amount: it takes a
+    /// second, explicit yes.
+    pub absurd: Option<String>,
+}
+
+/// Fee rates above this many times the default one need an explicit yes.
+pub const ABSURD_FEE_FACTOR: u64 = 100;
+
+/// Why a fee is absurd, if it is: far above the usual rate, or more than the amount itself.
+pub fn absurd_fee(amount: Amount, fee_rate: FeeRate, fee: Amount) -> Option<String> {
+    let usual = crate::wallet::DEFAULT_FEE_RATE.0;
+    if fee_rate.0 > usual.saturating_mul(ABSURD_FEE_FACTOR) {
+        return Some(format!(
+            "the fee rate is {}× the usual {} per byte",
+            fee_rate.0 / usual.max(1),
+            usual / 1000
+        ));
+    }
+    (fee > amount).then(|| format!("the fee ({fee}) is more than the amount ({amount})"))
 }
 
 /// A checked send form.
@@ -223,15 +424,27 @@ impl SendForm {
         spendable: Option<Amount>,
         coins: &[Amount],
     ) -> SendCheck {
-        let addr = self.fields[0].value.trim();
+        let addr = self.fields[0].value().trim();
         let to = if addr.is_empty() {
             Err("required".to_string())
         } else {
             Address::decode(addr, network).map_err(|e| e.to_string())
         };
-        let amount_text = self.fields[1].value.trim();
+        let amount_text = self.fields[1].value().trim();
+        let rate_text = self.fields[2].value().trim();
         let amount = if amount_text.is_empty() {
             Err("required".to_string())
+        } else if amount_text.eq_ignore_ascii_case("max") {
+            // Everything the coins can pay after the fee of spending them.
+            match rate_text
+                .parse::<u64>()
+                .ok()
+                .and_then(|r| r.checked_mul(1000))
+            {
+                None => Err("max needs a valid fee rate".to_string()),
+                Some(r) => crate::wallet::max_payment(coins, FeeRate(r))
+                    .ok_or_else(|| "nothing to send after the fee".to_string()),
+            }
         } else {
             match Amount::parse_coins(amount_text) {
                 Err(e) => Err(e.to_string()),
@@ -243,7 +456,6 @@ impl SendForm {
                 },
             }
         };
-        let rate_text = self.fields[2].value.trim();
         let fee_rate = match rate_text.parse::<u64>() {
             _ if rate_text.is_empty() => Err("required".to_string()),
             Ok(0) => Err("at least 1 base unit per byte".to_string()),
@@ -288,10 +500,7 @@ pub struct PeerForm {
 impl Default for PeerForm {
     fn default() -> Self {
         PeerForm {
-            field: Field {
-                label: "HOST:PORT or NODEID@HOST:PORT",
-                value: String::new(),
-            },
+            field: Field::new("HOST:PORT or NODEID@HOST:PORT", ""),
             error: None,
         }
     }
@@ -300,29 +509,25 @@ impl Default for PeerForm {
 impl PeerForm {
     /// A typed character or Backspace edits the field (and clears the last error).
     fn edit(&mut self, key: &KeyEvent) {
-        match key.code {
-            KeyCode::Backspace => {
-                self.field.value.pop();
-            }
-            KeyCode::Char(ch)
-                if !key
-                    .modifiers
-                    .intersects(KeyModifiers::CONTROL | KeyModifiers::ALT) =>
-            {
-                self.field.value.push(ch);
-            }
-            _ => return,
+        if self.field.edit(key) {
+            self.error = None;
         }
-        self.error = None;
     }
 
     pub fn check(&self) -> Result<PeerAddr, String> {
-        let t = self.field.value.trim();
+        let t = self.field.value().trim();
         if t.is_empty() {
             return Err("required".into());
         }
         t.parse::<PeerAddr>().map_err(|e| e.to_string())
     }
+}
+
+/// What a pane's selected row names.
+enum Target {
+    Block(BlockHash),
+    Tx(Txid),
+    Peer(PeerRef),
 }
 
 /// Which peer a peer view shows.
@@ -344,8 +549,11 @@ pub enum Overlay {
     Peer(PeerRef),
     /// A block and the selected transaction row.
     Block(BlockDetail, usize),
-    /// A transaction and the selected input (Enter opens the transaction it spends).
+    /// A transaction and the selected row: an input (Enter opens the transaction it spends)
+    /// or an output (Enter opens the transaction that spent it).
     Tx(TxDetail, usize),
+    /// An address: balance, unspent coins, history and pending transactions.
+    Address(AddressPage),
 }
 
 /// Something the event loop must do for the app.
@@ -381,8 +589,14 @@ pub enum Command {
     },
     /// Look up a height, hash, txid or address and open what it names.
     Search(String),
-    /// Summarise an address (balance and history) in the status line.
-    LoadAddress(Address),
+    /// Read an address's view with these pages of its coins and history.
+    LoadAddress {
+        address: Address,
+        coins_skip: usize,
+        history_skip: usize,
+    },
+    /// Put text on the terminal's clipboard (OSC 52).
+    Copy(String),
     /// Read `count` blocks of the active chain from height `top` down, for the Chain pane.
     LoadChain {
         top: u64,
@@ -604,7 +818,11 @@ impl App {
         match r {
             Ok(SearchHit::Block(h)) => Some(Command::LoadBlock(h)),
             Ok(SearchHit::Tx(t)) => Some(Command::LoadTx(t)),
-            Ok(SearchHit::Address(a)) => Some(Command::LoadAddress(a)),
+            Ok(SearchHit::Address(a)) => Some(Command::LoadAddress {
+                address: a,
+                coins_skip: 0,
+                history_skip: 0,
+            }),
             Ok(SearchHit::Nothing(why)) | Err(why) => {
                 self.error(why);
                 None
@@ -732,6 +950,21 @@ impl App {
         self.on_action(action)
     }
 
+    /// Pasted text goes to the focused field of the form on top, if any.
+    pub fn on_paste(&mut self, text: &str) {
+        match self.overlays.last_mut() {
+            Some(Overlay::Send(f)) if f.confirm.is_none() && !f.pending => {
+                f.fields[f.focus].paste(text);
+                f.error = None;
+            }
+            Some(Overlay::AddPeer(f) | Overlay::Search(f)) => {
+                f.field.paste(text);
+                f.error = None;
+            }
+            _ => {}
+        }
+    }
+
     /// Spendable coins for the send form.
     pub fn spendable(&self) -> Option<Amount> {
         self.wallet.balance.map(|b| b.confirmed)
@@ -747,26 +980,45 @@ impl App {
                 if form.pending && key.code != KeyCode::Esc {
                     return None;
                 }
+                // The confirmation step: y or Enter signs and sends (Y for an absurd fee),
+                // anything else goes back to the fields.
+                if let Some(p) = form.confirm.take() {
+                    let yes = match key.code {
+                        KeyCode::Char('Y') => true,
+                        KeyCode::Char('y') | KeyCode::Enter => p.absurd.is_none(),
+                        _ => false,
+                    };
+                    if yes {
+                        form.pending = true;
+                        form.error = None;
+                        return Some(Command::Send {
+                            to: p.to,
+                            amount: p.amount,
+                            fee_rate: p.fee_rate,
+                        });
+                    }
+                    if key.code != KeyCode::Esc {
+                        form.error = Some("not sent; edit the payment or Esc".into());
+                    }
+                    return None;
+                }
                 match key.code {
                     KeyCode::Esc => {
                         self.overlays.pop();
                     }
                     KeyCode::Tab | KeyCode::Down => form.focus = (form.focus + 1) % 3,
                     KeyCode::BackTab | KeyCode::Up => form.focus = (form.focus + 2) % 3,
-                    KeyCode::Backspace => {
-                        form.fields[form.focus].value.pop();
-                        form.error = None;
-                    }
                     KeyCode::Enter => {
                         let c = form.check(network, spendable, &coins);
-                        match (c.to, c.amount, c.fee_rate) {
-                            (Ok(to), Ok(amount), Ok(fee_rate)) => {
-                                form.pending = true;
+                        match (c.to, c.amount, c.fee_rate, c.fee) {
+                            (Ok(to), Ok(amount), Ok(fee_rate), Some(fee)) => {
                                 form.error = None;
-                                return Some(Command::Send {
+                                form.confirm = Some(Payment {
                                     to,
                                     amount,
                                     fee_rate,
+                                    fee,
+                                    absurd: absurd_fee(amount, fee_rate, fee),
                                 });
                             }
                             _ => {
@@ -780,15 +1032,11 @@ impl App {
                             }
                         }
                     }
-                    KeyCode::Char(ch)
-                        if !key
-                            .modifiers
-                            .intersects(KeyModifiers::CONTROL | KeyModifiers::ALT) =>
-                    {
-                        form.fields[form.focus].value.push(ch);
-                        form.error = None;
+                    _ => {
+                        if form.fields[form.focus].edit(&key) {
+                            form.error = None;
+                        }
                     }
-                    _ => {}
                 }
             }
             Overlay::Search(form) => match key.code {
@@ -796,7 +1044,7 @@ impl App {
                     self.overlays.pop();
                 }
                 KeyCode::Enter => {
-                    let text = form.field.value.trim().to_string();
+                    let text = form.field.value().trim().to_string();
                     if text.is_empty() {
                         form.error = Some("type something to look for".into());
                     } else {
@@ -836,7 +1084,7 @@ impl App {
         }
         if let Some(Overlay::Tx(t, sel)) = self.overlays.last_mut() {
             *sel = if down {
-                (*sel + 1).min(t.inputs.len().saturating_sub(1))
+                (*sel + 1).min(t.rows().saturating_sub(1))
             } else {
                 sel.saturating_sub(1)
             };
@@ -891,9 +1139,27 @@ impl App {
         }
         let in_details = matches!(
             self.overlays.last(),
-            Some(Overlay::Block(..) | Overlay::Tx(..))
+            Some(Overlay::Block(..) | Overlay::Tx(..) | Overlay::Address(..))
         );
         let scroll = action.scrolls();
+        if let Some(Overlay::Address(page)) = self.overlays.last_mut() {
+            match action {
+                a if a.scrolls() => return address_scroll(page, a),
+                Action::FocusNext | Action::Right | Action::FocusPrev | Action::Left => {
+                    let steps = if matches!(action, Action::FocusNext | Action::Right) {
+                        1
+                    } else {
+                        2
+                    };
+                    for _ in 0..steps {
+                        page.list = page.list.next();
+                    }
+                    page.sel = page.skip();
+                    return None;
+                }
+                _ => {}
+            }
+        }
         if scroll && !in_details && self.focus == Pane::Chain {
             let sel = self.chain_selected();
             let page = self.chain_room.get().max(1) as u64;
@@ -1061,10 +1327,10 @@ impl App {
             Action::Search => {
                 self.overlays.retain(|o| !matches!(o, Overlay::Help));
                 self.overlays.push(Overlay::Search(PeerForm {
-                    field: Field {
-                        label: "height, block hash, txid or address (a hex prefix will do)",
-                        value: String::new(),
-                    },
+                    field: Field::new(
+                        "height, block hash, txid or address (a hex prefix will do)",
+                        "",
+                    ),
                     error: None,
                 }));
                 None
@@ -1075,6 +1341,14 @@ impl App {
                 None
             }
             Action::NewAddress => Some(Command::NewAddress),
+            Action::Copy => {
+                let Some(text) = self.copy_text() else {
+                    self.error("nothing selected to copy");
+                    return None;
+                };
+                self.info(format!("copied {} (OSC 52)", short_text(&text)));
+                Some(Command::Copy(text))
+            }
             Action::Unban => {
                 let sel = self.selected(Pane::Peers);
                 let peers = self.p2p.peers.len();
@@ -1094,48 +1368,88 @@ impl App {
         }
     }
 
+    /// What `y` copies: the hash, txid or address the selection names.
+    pub fn copy_text(&self) -> Option<String> {
+        let net = self.network;
+        match self.overlays.last() {
+            Some(Overlay::Block(b, _)) => return Some(b.hash.to_string()),
+            Some(Overlay::Tx(t, sel)) => {
+                let ins = t.input_rows();
+                return Some(match sel.checked_sub(ins) {
+                    None => t.inputs.get(*sel)?.prevout.txid.to_string(),
+                    Some(n) => t.outputs.get(n)?.address.encode(net),
+                });
+            }
+            Some(Overlay::Address(page)) => return Some(page.view.address.encode(net)),
+            Some(Overlay::Peer(PeerRef::Connected(id))) => return Some(id.to_string()),
+            Some(_) => return None,
+            None => {}
+        }
+        Some(match self.pane_target() {
+            Some(Target::Block(h)) => h.to_string(),
+            Some(Target::Tx(t)) => t.to_string(),
+            Some(Target::Peer(PeerRef::Connected(id))) => id.to_string(),
+            // The wallet's receive address where nothing else is selected.
+            Some(Target::Peer(PeerRef::Banned(_))) | None => self.wallet.address?.encode(net),
+        })
+    }
+
+    /// What the focused pane's selection names.
+    fn pane_target(&self) -> Option<Target> {
+        let sel = self.selected(self.focus);
+        match self.focus {
+            Pane::Chain => self
+                .chain_row(self.chain_selected())
+                .map(|b| Target::Block(b.hash)),
+            Pane::Mempool => self
+                .snapshot
+                .mempool_top
+                .get(sel)
+                .map(|t| Target::Tx(t.txid)),
+            Pane::Wallet => self.wallet.history.get(sel).map(|t| Target::Tx(t.txid)),
+            Pane::Peers => match self.p2p.peers.get(sel) {
+                Some(p) => Some(Target::Peer(PeerRef::Connected(p.id))),
+                None => {
+                    let ban = sel.checked_sub(self.p2p.peers.len())?;
+                    (ban < self.p2p.bans.len()).then_some(Target::Peer(PeerRef::Banned(ban)))
+                }
+            },
+            Pane::Hashrate | Pane::Log => None,
+        }
+    }
+
     fn details(&mut self) -> Option<Command> {
         match self.overlays.last() {
             Some(Overlay::Block(b, sel)) => {
                 return b.txs.get(*sel).map(|t| Command::LoadTx(t.txid));
             }
-            // An input: the transaction whose output it spends.
+            // An input: the transaction whose output it spends; an output: the one that
+            // spent it.
             Some(Overlay::Tx(t, sel)) => {
-                return t
-                    .inputs
-                    .get(*sel)
-                    .filter(|_| !t.coinbase)
-                    .map(|i| Command::LoadTx(i.prevout.txid));
+                let ins = t.input_rows();
+                if *sel < ins {
+                    return t.inputs.get(*sel).map(|i| Command::LoadTx(i.prevout.txid));
+                }
+                let n = *sel - ins;
+                let why = match t.outputs.get(n)?.spend {
+                    Spend::Mempool(s) | Spend::Confirmed(s, _) => return Some(Command::LoadTx(s)),
+                    Spend::Unspent => format!("output {n} is unspent"),
+                    Spend::Unknown => format!("who spent output {n} is not known here"),
+                };
+                self.info(why);
+                return None;
             }
+            Some(Overlay::Address(page)) => return page.selected_txid().map(Command::LoadTx),
             Some(_) => return None,
             None => {}
         }
-        let sel = self.selected(self.focus);
-        match self.focus {
-            Pane::Chain => self
-                .chain_row(self.chain_selected())
-                .map(|b| Command::LoadBlock(b.hash)),
-            Pane::Mempool => self
-                .snapshot
-                .mempool_top
-                .get(sel)
-                .map(|t| Command::LoadTx(t.txid)),
-            Pane::Wallet => self
-                .wallet
-                .history
-                .get(sel)
-                .map(|t| Command::LoadTx(t.txid)),
-            Pane::Peers => {
-                let peers = self.p2p.peers.len();
-                let r = match self.p2p.peers.get(sel) {
-                    Some(p) => PeerRef::Connected(p.id),
-                    None if sel - peers < self.p2p.bans.len() => PeerRef::Banned(sel - peers),
-                    None => return None,
-                };
+        match self.pane_target()? {
+            Target::Block(h) => Some(Command::LoadBlock(h)),
+            Target::Tx(t) => Some(Command::LoadTx(t)),
+            Target::Peer(r) => {
                 self.overlays.push(Overlay::Peer(r));
                 None
             }
-            _ => None,
         }
     }
 
@@ -1165,6 +1479,41 @@ impl App {
             }
             Err(e) => self.error(e),
         }
+    }
+
+    /// An address view read: a new view, or another page of the one on top.
+    pub fn on_address(
+        &mut self,
+        r: Result<AddressView, String>,
+        coins_skip: usize,
+        history_skip: usize,
+    ) {
+        let view = match r {
+            Ok(v) => v,
+            Err(e) => return self.error(e),
+        };
+        if let Some(Overlay::Address(page)) = self.overlays.last_mut()
+            && page.view.address == view.address
+        {
+            page.view = view;
+            page.coins_skip = coins_skip;
+            page.history_skip = history_skip;
+            page.sel = page.sel.min(page.total().saturating_sub(1));
+            return;
+        }
+        self.overlays.retain(|o| !matches!(o, Overlay::Help));
+        let list = if view.coin_count == 0 && view.history_count > 0 {
+            AddrList::History
+        } else {
+            AddrList::Coins
+        };
+        self.overlays.push(Overlay::Address(AddressPage {
+            view,
+            list,
+            coins_skip,
+            history_skip,
+            sel: 0,
+        }));
     }
 
     pub fn on_tx(&mut self, r: Result<TxDetail, String>) {
@@ -1216,6 +1565,35 @@ impl App {
             Err(e) => self.error(e),
         }
     }
+}
+
+/// Move an address view's selection; a read of the page it lands on when the view lacks it.
+fn address_scroll(page: &mut AddressPage, action: Action) -> Option<Command> {
+    let last = page.total().saturating_sub(1);
+    let step = ADDRESS_PAGE / 5;
+    page.sel = match action {
+        Action::Up => page.sel.saturating_sub(1),
+        Action::Down => (page.sel + 1).min(last),
+        Action::PageUp => page.sel.saturating_sub(step),
+        Action::PageDown => (page.sel + step).min(last),
+        Action::Top => 0,
+        _ => last,
+    };
+    let want = page.sel - page.sel % ADDRESS_PAGE;
+    if page.list == AddrList::Pending || want == page.skip() {
+        return None;
+    }
+    let (mut coins_skip, mut history_skip) = (page.coins_skip, page.history_skip);
+    if page.list == AddrList::Coins {
+        coins_skip = want;
+    } else {
+        history_skip = want;
+    }
+    Some(Command::LoadAddress {
+        address: page.view.address,
+        coins_skip,
+        history_skip,
+    })
 }
 
 /// First 8 and last 4 characters of long text.

@@ -131,6 +131,7 @@ pub fn demo_app() -> App {
     };
     app.wallet = WalletView {
         address: Some(Address([3; 20])),
+        addresses: vec![Address([3; 20]), Address([4; 20])],
         balance: Some(Balance {
             confirmed: Amount(31_250_000_000),
             unconfirmed: Amount(500_000_000),

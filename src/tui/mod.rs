@@ -27,14 +27,15 @@ use crate::node::p2p::{self, P2pConfig, P2pHandle};
 use crate::node::{Node, NodeConfig, NodeEvent, NodeHandle};
 use crate::wallet::Wallet;
 use anyhow::{Result, anyhow};
-use app::{App, BlockDetail, Command, InputRow, TxDetail, TxRow, WalletView};
+use app::{App, BlockDetail, Command, InputRow, OutputRow, ProofView, TxDetail, TxRow, WalletView};
 use crossterm::event::{
-    DisableMouseCapture, EnableMouseCapture, Event, EventStream, KeyEventKind, MouseButton,
-    MouseEventKind,
+    DisableBracketedPaste, DisableMouseCapture, EnableBracketedPaste, EnableMouseCapture, Event,
+    EventStream, KeyEventKind, MouseButton, MouseEventKind,
 };
 use futures_util::StreamExt;
 use keymap::Keymap;
 use ratatui::DefaultTerminal;
+use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -89,10 +90,17 @@ impl TerminalGuard {
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
             PANICKED.store(true, Ordering::SeqCst);
-            let _ = crossterm::execute!(std::io::stdout(), DisableMouseCapture);
+            let _ = crossterm::execute!(
+                std::io::stdout(),
+                DisableMouseCapture,
+                DisableBracketedPaste
+            );
             previous(info);
         }));
-        if let Err(e) = crossterm::execute!(std::io::stdout(), EnableMouseCapture) {
+        // Bracketed paste: pasted text arrives as one event for the focused text field.
+        if let Err(e) =
+            crossterm::execute!(std::io::stdout(), EnableMouseCapture, EnableBracketedPaste)
+        {
             let _ = ratatui::try_restore();
             return Err(e);
         }
@@ -102,7 +110,11 @@ impl TerminalGuard {
 
 impl Drop for TerminalGuard {
     fn drop(&mut self) {
-        let _ = crossterm::execute!(std::io::stdout(), DisableMouseCapture);
+        let _ = crossterm::execute!(
+            std::io::stdout(),
+            DisableMouseCapture,
+            DisableBracketedPaste
+        );
         let _ = self.terminal.show_cursor();
         let _ = ratatui::try_restore();
     }
@@ -280,21 +292,21 @@ enum Msg {
     Tx(Result<TxDetail, String>),
     ChainRows(Vec<crate::node::BlockSummary>),
     Search(Result<crate::node::SearchHit, String>),
+    Address(
+        Result<crate::node::explore::AddressView, String>,
+        usize,
+        usize,
+    ),
 }
 
-/// One line about an address: its confirmed balance, unspent coins and history.
-fn address_summary(
-    node: &NodeHandle,
-    a: &crate::core::address::Address,
-) -> Result<String, crate::node::NodeError> {
-    let coins = node.address_coins(a)?;
-    let total = Amount::checked_sum(coins.iter().map(|(_, c)| c.output.amount)).unwrap_or_default();
-    let history = node.address_history(a)?;
-    Ok(format!(
-        "balance {total} in {} unspent coin(s), {} confirmed transaction(s)",
-        coins.len(),
-        history.len()
-    ))
+/// The escape sequence that asks the terminal to put `text` on the system clipboard (OSC 52;
+/// tmux passes it on with `set -g set-clipboard on`).
+pub fn osc52(text: &str) -> String {
+    use base64::Engine;
+    format!(
+        "\x1b]52;c;{}\x07",
+        base64::engine::general_purpose::STANDARD.encode(text)
+    )
 }
 
 /// One loop over terminal input, node snapshots, network views, node events, log lines,
@@ -433,6 +445,9 @@ async fn event_loop(terminal: &mut DefaultTerminal, app: &mut App, ctx: &Ctx) ->
                     Msg::Block(r) => app.on_block(r),
                     Msg::Tx(r) => app.on_tx(r),
                     Msg::ChainRows(rows) => app.on_chain_rows(rows),
+                    Msg::Address(r, coins_skip, history_skip) => {
+                        app.on_address(r, coins_skip, history_skip)
+                    }
                     Msg::Search(r) => {
                         if let Some(cmd) = app.on_search(r) {
                             execute(cmd, ctx, &tx);
@@ -475,6 +490,10 @@ fn on_input(app: &mut App, ev: Event) -> Option<Command> {
         }
         Event::Resize(w, h) => {
             app.size = (w, h);
+            None
+        }
+        Event::Paste(text) => {
+            app.on_paste(&text);
             None
         }
         _ => None,
@@ -580,14 +599,27 @@ fn execute(cmd: Command, ctx: &Ctx, tx: &mpsc::UnboundedSender<Msg>) {
                 let _ = tx.send(Msg::Search(node.search(&text).map_err(|e| e.to_string())));
             });
         }
-        Command::LoadAddress(a) => {
-            let network = node.params().network;
+        Command::LoadAddress {
+            address,
+            coins_skip,
+            history_skip,
+        } => {
             tokio::task::spawn_blocking(move || {
-                let _ = tx.send(match address_summary(&node, &a) {
-                    Ok(s) => Msg::Info(format!("{}: {s}", a.encode(network))),
-                    Err(e) => Msg::Error(e.to_string()),
-                });
+                let r = node
+                    .address_view(&address, coins_skip, history_skip, app::ADDRESS_PAGE)
+                    .map_err(|e| e.to_string());
+                let _ = tx.send(Msg::Address(r, coins_skip, history_skip));
             });
+        }
+        Command::Copy(text) => {
+            // Between frames: the sequence draws nothing.
+            let mut out = std::io::stdout();
+            let r = out
+                .write_all(osc52(&text).as_bytes())
+                .and_then(|()| out.flush());
+            if let Err(e) = r {
+                let _ = tx.send(Msg::Error(format!("copy: {e}")));
+            }
         }
         Command::LoadChain { top, count } => {
             tokio::task::spawn_blocking(move || {
@@ -610,6 +642,7 @@ fn load_wallet(w: &Mutex<Wallet>, node: &NodeHandle) -> WalletView {
     };
     let mut view = WalletView {
         address: Some(w.receive_address()),
+        addresses: w.addresses(),
         ..WalletView::default()
     };
     match w.balance_and_coins(node) {
@@ -641,8 +674,9 @@ pub fn load_block(node: &NodeHandle, hash: BlockHash) -> Result<BlockDetail, Str
         .map_err(s)?
         .ok_or_else(|| format!("unknown block {}", hash.short()))?;
     let active = node.is_active(&meta).map_err(s)?;
+    // The tip is read after the block: a reorganisation in between may leave it lower.
     let confirmations = if active {
-        node.tip().map_err(s)?.height + 1 - meta.height
+        (node.tip().map_err(s)?.height + 1).saturating_sub(meta.height)
     } else {
         0
     };
@@ -719,6 +753,43 @@ pub fn load_tx(node: &NodeHandle, txid: Txid) -> Result<TxDetail, String> {
             amount: spent.map(|o| o.amount),
         });
     }
+    let mut outputs = Vec::with_capacity(info.tx.outputs.len());
+    for (vout, o) in info.tx.outputs.iter().enumerate() {
+        let spend = node
+            .spender(&crate::core::tx::OutPoint {
+                txid,
+                vout: vout as u32,
+            })
+            .map_err(s)?;
+        outputs.push(OutputRow {
+            address: o.address,
+            amount: o.amount,
+            spend,
+        });
+    }
+    // The path from the txid to the merkle root of its block, checked against the header.
+    let proof = match info.block {
+        Some((hash, _)) => {
+            let block = node
+                .block(&hash)
+                .map_err(s)?
+                .ok_or_else(|| format!("block {} is missing", hash.short()))?;
+            let ids: Vec<Txid> = block.txs.iter().map(|t| t.txid()).collect();
+            ids.iter().position(|t| *t == txid).and_then(|index| {
+                let steps = crate::core::merkle::merkle_proof(&ids, index)?;
+                let root = block.header.merkle_root;
+                Some(ProofView {
+                    index,
+                    count: ids.len(),
+                    path: crate::core::merkle::proof_path(&txid, &steps),
+                    valid: crate::core::merkle::verify_proof(&txid, &steps, &root),
+                    steps,
+                    root,
+                })
+            })
+        }
+        None => None,
+    };
     let coinbase = info.tx.is_coinbase();
     let fee = info.fee.or_else(|| {
         if coinbase {
@@ -733,12 +804,8 @@ pub fn load_tx(node: &NodeHandle, txid: Txid) -> Result<TxDetail, String> {
         coinbase,
         size: info.tx.size(),
         inputs,
-        outputs: info
-            .tx
-            .outputs
-            .iter()
-            .map(|o| (o.address, o.amount))
-            .collect(),
+        outputs,
         fee,
+        proof,
     })
 }

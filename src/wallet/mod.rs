@@ -685,33 +685,117 @@ fn select(
     change_address: Address,
 ) -> Result<Result<PaymentPlan, Amount>, WalletError> {
     let mut total = Amount::ZERO;
+    // Sizes are summed input by input instead of encoding a draft per step: with thousands of
+    // coins the form that checks as you type would otherwise encode millions of inputs.
+    let mut size = DraftSize::new(to, amount, change_address);
     for (i, coin) in coins.iter().enumerate() {
         total = total
             .checked_add(coin.amount)
             .ok_or(WalletError::Overflow)?;
         // Size with a change output (amounts at their widest encoding, so never short).
-        let draft = unsigned(
-            &coins[..=i],
-            to,
-            amount,
-            Some((change_address, Amount(u64::MAX))),
-        );
-        let fee = fee_rate.fee_for(draft.size());
+        let fee = fee_rate.fee_for(size.add(coin));
         let needed = amount.checked_add(fee).ok_or(WalletError::Overflow)?;
         if total < needed {
             continue;
         }
         let change = Amount(total.0 - needed.0);
+        // Change too small to be worth an output goes to the fee: the fee is what is paid.
+        let (fee, change) = if change >= DUST {
+            (fee, Some(change))
+        } else {
+            (Amount(total.0 - amount.0), None)
+        };
         return Ok(Ok(PaymentPlan {
             inputs: i + 1,
             fee,
-            change: (change >= DUST).then_some(change),
+            change,
         }));
     }
     let needed = amount
         .checked_add(fee_rate.fee_for(unsigned(coins, to, amount, None).size()))
         .ok_or(WalletError::Overflow)?;
     Ok(Err(needed))
+}
+
+/// The encoded size of `unsigned(coins[..n], to, amount, Some((change, Amount(u64::MAX))))`,
+/// kept up to date as coins are added one at a time.
+struct DraftSize {
+    /// Size with no inputs (its input count is one byte then).
+    empty: usize,
+    inputs: usize,
+    input_bytes: usize,
+}
+
+impl DraftSize {
+    fn new(to: Address, amount: Amount, change: Address) -> DraftSize {
+        DraftSize {
+            empty: unsigned(&[], to, amount, Some((change, Amount(u64::MAX)))).size(),
+            inputs: 0,
+            input_bytes: 0,
+        }
+    }
+
+    /// Add one input; the size of the draft with every input so far.
+    fn add(&mut self, coin: &Spendable) -> usize {
+        let input = TxIn {
+            prevout: coin.outpoint,
+            pubkey: coin.pubkey,
+            signature: [0; 64],
+        };
+        self.inputs += 1;
+        self.input_bytes += crate::core::encode::encode(&input).len();
+        // The input count is a varint: 7 bits a byte.
+        let count_bytes = (usize::BITS - self.inputs.leading_zeros())
+            .div_ceil(7)
+            .max(1) as usize;
+        self.empty - 1 + count_bytes + self.input_bytes
+    }
+}
+
+/// The most one payment at `fee_rate` can send from spendable coins of these amounts: all the
+/// coins worth more than the fee of spending them (largest first, as many as one transaction
+/// may hold), less the fee. `None` when nothing is left after the fee.
+pub fn max_payment(coins: &[Amount], fee_rate: FeeRate) -> Option<Amount> {
+    let mut sorted: Vec<Amount> = coins.to_vec();
+    sorted.sort_by_key(|a| std::cmp::Reverse(*a));
+    let anyone = Address([0; 20]);
+    // Drafted with the widest amount; the real one is `widest - varint(amount)` bytes shorter.
+    let mut size = DraftSize::new(anyone, Amount(u64::MAX), anyone);
+    let varint = |v: u64| (u64::BITS - v.leading_zeros()).div_ceil(7).max(1) as usize;
+    let fits = |total: Amount, n: usize| -> Option<Amount> {
+        // The amount and the fee of a transaction paying it depend on each other only through
+        // the amount's encoded width: settle it in a few rounds, then check it is covered.
+        let mut a = total.checked_sub(fee_rate.fee_for(n))?;
+        for _ in 0..3 {
+            let fee = fee_rate.fee_for(n - varint(u64::MAX) + varint(a.0));
+            a = total.checked_sub(fee)?;
+        }
+        let fee = fee_rate.fee_for(n - varint(u64::MAX) + varint(a.0));
+        (a.checked_add(fee)? <= total && a > Amount::ZERO).then_some(a)
+    };
+    let mut total = Amount::ZERO;
+    let mut best: Option<Amount> = None;
+    for a in sorted {
+        let coin = Spendable {
+            outpoint: OutPoint {
+                txid: Txid([0; 32]),
+                vout: 0,
+            },
+            amount: a,
+            pubkey: [0; 32],
+        };
+        let n = size.add(&coin);
+        if n > crate::node::mempool::MAX_TX_SIZE {
+            break;
+        }
+        total = total.checked_add(a)?;
+        match fits(total, n) {
+            Some(left) if Some(left) > best => best = Some(left),
+            // A coin worth less than its own input's fee: the rest are smaller still.
+            _ => break,
+        }
+    }
+    best
 }
 
 /// What paying `amount` at `fee_rate` would cost from spendable coins of these amounts (the
@@ -767,5 +851,52 @@ fn unsigned(
         outputs,
         lock_height: 0,
         memo: Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn draft_sizes_match_the_encoded_drafts() {
+        let (to, change) = (Address([1; 20]), Address([2; 20]));
+        let coins: Vec<Spendable> = (0..300u32)
+            .map(|i| Spendable {
+                outpoint: OutPoint {
+                    txid: Txid([i as u8; 32]),
+                    vout: i * 97,
+                },
+                amount: Amount(u64::from(i) + 1),
+                pubkey: [3; 32],
+            })
+            .collect();
+        let mut size = DraftSize::new(to, Amount(5), change);
+        for i in 0..coins.len() {
+            let want = unsigned(
+                &coins[..=i],
+                to,
+                Amount(5),
+                Some((change, Amount(u64::MAX))),
+            );
+            assert_eq!(size.add(&coins[i]), want.size(), "{} inputs", i + 1);
+        }
+    }
+
+    #[test]
+    fn max_payment_is_the_largest_amount_the_selection_covers() {
+        let rate = FeeRate(2_000);
+        let coins: Vec<Amount> = [50u64, 12, 3, 1]
+            .into_iter()
+            .map(|c| Amount(c * 100_000_000))
+            .chain([Amount(100)]) // worth less than its own input's fee
+            .collect();
+        let max = max_payment(&coins, rate).unwrap();
+        let plan = plan_payment(&coins, max, rate).unwrap();
+        assert_eq!(plan.inputs, 4, "the dust coin is left out");
+        assert_eq!(max.checked_add(plan.fee), Some(Amount(66 * 100_000_000)));
+        assert!(plan_payment(&coins, Amount(max.0 + 1), rate).is_err());
+        assert_eq!(max_payment(&[Amount(10)], rate), None);
+        assert_eq!(max_payment(&[], rate), None);
     }
 }

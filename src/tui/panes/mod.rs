@@ -422,6 +422,11 @@ pub fn fmt_age(secs: u64) -> String {
     }
 }
 
+/// An amount with its unit: `312.5 coins`.
+pub fn coins(a: crate::core::amount::Amount) -> String {
+    format!("{a} coins")
+}
+
 /// `512 B`, `9.1 kB`, `3.2 MB`, `1.5 GB` (decimal units, truncated).
 pub fn fmt_bytes(n: u64) -> String {
     match n {
