@@ -393,6 +393,24 @@ fn snapshot_address_view_and_its_pages() {
     );
 }
 
+/// The node publishes a snapshot every second; re-reading a 4,000-entry wallet each time kept
+/// an idle dashboard at 1% of a core. Only a new tip or a mempool change makes it stale.
+#[test]
+fn the_wallet_is_read_again_only_when_the_chain_or_mempool_moves() {
+    use chain_tui::tui::app::wallet_stale;
+    let old = fixture().snapshot;
+    let mut s = old.clone();
+    s.hashrate_history.push(0);
+    s.hashrate = 5;
+    assert!(!wallet_stale(&old, &s), "a meter tick");
+    let mut s = old.clone();
+    s.tip = BlockHash(hash(0x77));
+    assert!(wallet_stale(&old, &s), "a new tip");
+    let mut s = old.clone();
+    s.mempool_count += 1;
+    assert!(wallet_stale(&old, &s), "a mempool change");
+}
+
 #[test]
 fn osc52_puts_base64_text_on_the_clipboard() {
     assert_eq!(chain_tui::tui::osc52("hello"), "\x1b]52;c;aGVsbG8=\x07");
@@ -963,117 +981,18 @@ fn network_estimates_use_integers() {
 
 // ---- end to end in a pseudo-terminal ----
 
+mod pty;
+
 mod e2e {
-    use portable_pty::{CommandBuilder, PtySize, native_pty_system};
-    use std::io::{Read, Write};
+    use super::pty::{Tui, wait_exit};
     use std::process::Command as Proc;
-    use std::sync::{Arc, Mutex};
     use std::time::{Duration, Instant};
 
     const BIN: &str = env!("CARGO_BIN_EXE_chain-tui");
-    const ROWS: u16 = 45;
-    const COLS: u16 = 160;
 
-    struct Tui {
-        parser: Arc<Mutex<vt100::Parser>>,
-        writer: Box<dyn Write + Send>,
-        child: Box<dyn portable_pty::Child + Send + Sync>,
-        reader: Option<std::thread::JoinHandle<()>>,
-        _master: Box<dyn portable_pty::MasterPty + Send>,
-    }
-
-    impl Tui {
-        fn start(args: &[&str]) -> Tui {
-            let pair = native_pty_system()
-                .openpty(PtySize {
-                    rows: ROWS,
-                    cols: COLS,
-                    pixel_width: 0,
-                    pixel_height: 0,
-                })
-                .expect("openpty");
-            let mut cmd = CommandBuilder::new(BIN);
-            cmd.args(args);
-            cmd.env("TERM", "xterm-256color");
-            for v in [
-                "CHAIN_TUI_DATA_DIR",
-                "CHAIN_TUI_NETWORK",
-                "CHAIN_TUI_PASSPHRASE",
-                "RUST_LOG",
-            ] {
-                cmd.env_remove(v);
-            }
-            let child = pair.slave.spawn_command(cmd).expect("spawn chain-tui");
-            drop(pair.slave);
-            let mut reader = pair.master.try_clone_reader().expect("reader");
-            let writer = pair.master.take_writer().expect("writer");
-            let parser = Arc::new(Mutex::new(vt100::Parser::new(
-                std::num::NonZeroU16::new(ROWS).unwrap(),
-                std::num::NonZeroU16::new(COLS).unwrap(),
-                0,
-            )));
-            let p = parser.clone();
-            let reader = std::thread::spawn(move || {
-                let mut buf = [0u8; 8192];
-                loop {
-                    match reader.read(&mut buf) {
-                        Ok(0) | Err(_) => break,
-                        Ok(n) => p.lock().unwrap().process(&buf[..n]),
-                    }
-                }
-            });
-            Tui {
-                parser,
-                writer,
-                child,
-                reader: Some(reader),
-                _master: pair.master,
-            }
-        }
-
-        fn text(&self) -> String {
-            self.parser.lock().unwrap().screen().contents()
-        }
-
-        fn send(&mut self, s: &str) {
-            self.writer.write_all(s.as_bytes()).unwrap();
-            self.writer.flush().unwrap();
-        }
-
-        /// Type text a character at a time (as a person would).
-        fn type_text(&mut self, s: &str) {
-            for c in s.chars() {
-                self.send(&c.to_string());
-                std::thread::sleep(Duration::from_millis(2));
-            }
-        }
-
-        fn wait_for(&mut self, what: &str, timeout: Duration, ok: impl Fn(&str) -> bool) -> String {
-            let start = Instant::now();
-            loop {
-                let t = self.text();
-                if ok(&t) {
-                    return t;
-                }
-                if start.elapsed() > timeout {
-                    let _ = self.child.kill();
-                    panic!("timed out after {timeout:?} waiting for {what}; screen:\n{t}");
-                }
-                if let Ok(Some(st)) = self.child.try_wait() {
-                    panic!("chain-tui exited ({st:?}) while waiting for {what}; screen:\n{t}");
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-        }
-    }
-
-    impl Drop for Tui {
-        fn drop(&mut self) {
-            if let Ok(None) = self.child.try_wait() {
-                let _ = self.child.kill();
-                let _ = self.child.wait();
-            }
-        }
+    /// The dashboard in a 160×45 pseudo-terminal.
+    fn start(args: &[&str]) -> Tui {
+        Tui::start(BIN, args, 45, 160)
     }
 
     /// The number after `label ` in the first line that has it.
@@ -1085,34 +1004,6 @@ mod e2e {
             .take_while(|c| c.is_ascii_digit() || *c == '.')
             .collect();
         s.parse().ok()
-    }
-
-    /// Wait for exit; the status and whether the screen was restored.
-    fn wait_exit(tui: &mut Tui, what: &str) -> (portable_pty::ExitStatus, bool, bool) {
-        let start = Instant::now();
-        let status = loop {
-            if let Some(st) = tui.child.try_wait().unwrap() {
-                break st;
-            }
-            assert!(
-                start.elapsed() < Duration::from_secs(20),
-                "chain-tui did not exit after {what}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        };
-        if let Some(r) = tui.reader.take() {
-            // The reader ends when the terminal closes; don't hang if it doesn't.
-            let deadline = Instant::now() + Duration::from_secs(5);
-            while !r.is_finished() && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        }
-        let p = tui.parser.lock().unwrap();
-        (
-            status,
-            !p.screen().alternate_screen(),
-            !p.screen().hide_cursor(),
-        )
     }
 
     /// A GET to the API of the dashboard running on `dir` (found through node.json).
@@ -1135,7 +1026,7 @@ mod e2e {
     }
 
     fn start_regtest(dir: &std::path::Path) -> Tui {
-        let mut tui = Tui::start(&[
+        let mut tui = start(&[
             "--network",
             "regtest",
             "--data-dir",
@@ -1175,7 +1066,7 @@ mod e2e {
             .output()
             .unwrap();
         assert!(out.status.success(), "{out:?}");
-        let mut tui = Tui::start(&[
+        let mut tui = start(&[
             "--network",
             "regtest",
             "--data-dir",
@@ -1198,6 +1089,20 @@ mod e2e {
         tui.wait_for("the genesis block", Duration::from_secs(10), |s| {
             s.contains("Block 0") && s.contains("confirmations 1001")
         });
+        // y puts the open block's hash on the clipboard (OSC 52).
+        tui.send("y");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while tui.clipboard.lock().unwrap().is_empty() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let copied = tui.clipboard.lock().unwrap().clone();
+        assert_eq!(copied.len(), 1, "{copied:?}");
+        assert_eq!(copied[0].len(), 64);
+        let screen = tui.text();
+        assert!(
+            screen.contains(&format!("hash   {}", copied[0])),
+            "{copied:?} is not the block shown: {screen}"
+        );
         tui.send("\x1b"); // Esc
         std::thread::sleep(Duration::from_millis(300));
         // / finds a height (and hashes, txids, addresses: tests/node.rs).
@@ -1274,7 +1179,7 @@ mod e2e {
         let to = String::from_utf8(out.stdout).unwrap().trim().to_string();
         assert!(to.starts_with("ctrt1q"), "{to}");
 
-        let mut tui = Tui::start(&[
+        let mut tui = start(&[
             "--network",
             "regtest",
             "--data-dir",

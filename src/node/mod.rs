@@ -309,6 +309,7 @@ impl Node {
             txs_accepted: 0,
             work_since: (0, Instant::now()),
             next_bits: None,
+            recent: None,
         };
         state.reload_mempool();
         state.publish();
@@ -364,6 +365,10 @@ impl NodeHandle {
     /// The latest snapshot.
     pub fn snapshot(&self) -> Snapshot {
         self.snapshot.borrow().clone()
+    }
+    /// The latest snapshot's tip, without copying the snapshot.
+    pub fn snapshot_tip(&self) -> BlockHash {
+        self.snapshot.borrow().tip
     }
     /// A receiver that wakes on every new snapshot.
     pub fn watch(&self) -> watch::Receiver<Snapshot> {
@@ -912,6 +917,9 @@ struct State {
     work_since: (u64, Instant),
     /// The next block's compact target, and the tip it follows.
     next_bits: Option<(BlockHash, u32)>,
+    /// The recent blocks the snapshot shows, and the tip they end at: read again only when
+    /// the tip changes (the node publishes every second).
+    recent: Option<(BlockHash, Vec<BlockSummary>)>,
 }
 
 impl State {
@@ -1515,27 +1523,34 @@ impl State {
             return;
         };
         let Ok(tip) = reader.tip() else { return };
-        let mut recent = Vec::new();
-        let mut h = tip.height;
-        while recent.len() <= estimate::WINDOW {
-            match reader
-                .hash_at(h)
-                .ok()
-                .flatten()
-                .and_then(|x| reader.meta(&x).ok().flatten())
-            {
-                Some(m) => {
-                    let mut b = BlockSummary::from(&m);
-                    b.seen_ms = reader.seen_ms(&b.hash).ok().flatten();
-                    recent.push(b);
+        let recent = match &self.recent {
+            Some((t, r)) if *t == tip.hash() => r.clone(),
+            _ => {
+                let mut recent = Vec::new();
+                let mut h = tip.height;
+                while recent.len() <= estimate::WINDOW {
+                    match reader
+                        .hash_at(h)
+                        .ok()
+                        .flatten()
+                        .and_then(|x| reader.meta(&x).ok().flatten())
+                    {
+                        Some(m) => {
+                            let mut b = BlockSummary::from(&m);
+                            b.seen_ms = reader.seen_ms(&b.hash).ok().flatten();
+                            recent.push(b);
+                        }
+                        None => break,
+                    }
+                    if h == 0 {
+                        break;
+                    }
+                    h -= 1;
                 }
-                None => break,
+                self.recent = Some((tip.hash(), recent.clone()));
+                recent
             }
-            if h == 0 {
-                break;
-            }
-            h -= 1;
-        }
+        };
         let (count, bytes, range, top) = self
             .mempool
             .read()

@@ -1596,6 +1596,15 @@ fn address_scroll(page: &mut AddressPage, action: Action) -> Option<Command> {
     })
 }
 
+/// Whether the wallet's figures may differ between two snapshots: the tip or the mempool
+/// changed (a new snapshot comes every second even when nothing else did).
+pub fn wallet_stale(old: &Snapshot, new: &Snapshot) -> bool {
+    old.tip != new.tip
+        || old.height != new.height
+        || old.mempool_count != new.mempool_count
+        || old.mempool_bytes != new.mempool_bytes
+}
+
 /// First 8 and last 4 characters of long text.
 pub fn short_text(s: &str) -> String {
     if s.chars().count() <= 16 {

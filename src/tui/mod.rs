@@ -386,12 +386,16 @@ async fn event_loop(terminal: &mut DefaultTerminal, app: &mut App, ctx: &Ctx) ->
                     app.error("the node has stopped");
                 } else {
                     let s = snaps.borrow_and_update().clone();
+                    // The node publishes every second (its hashrate meter); the wallet is read
+                    // again only when the chain or the mempool moved.
+                    wallet_dirty |= app::wallet_stale(&app.snapshot, &s);
                     app.set_snapshot(s);
+                    // Ages on screen are as of this frame (the tick then need not draw again).
+                    app.tick(unix_now());
                     // Rows the Chain pane shows that the snapshot does not hold (a tall pane).
                     if let Some(cmd) = app.chain_missing() {
                         execute(cmd, ctx, &tx);
                     }
-                    wallet_dirty = true;
                 }
                 dirty = true;
             }
@@ -421,9 +425,11 @@ async fn event_loop(terminal: &mut DefaultTerminal, app: &mut App, ctx: &Ctx) ->
                 Ok(_) => wallet_dirty = true,
                 Err(broadcast::error::RecvError::Closed) => events_open = false,
             },
+            // Ages and fading messages move once a second; the node's own snapshot each second
+            // usually redrew already, so draw only when nothing did for most of a second.
             _ = tick.tick() => {
                 app.tick(unix_now());
-                dirty = true;
+                dirty |= last_draw.elapsed() >= Duration::from_millis(900);
             }
             _ = ring.changed() => dirty = true,
             Some(m) = rx.recv() => {

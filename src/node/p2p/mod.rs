@@ -153,7 +153,7 @@ pub struct BanInfo {
 }
 
 /// The network state as displays and the API see it.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct P2pView {
     pub id: Option<NodeId>,
     pub listen: Option<SocketAddr>,
@@ -1427,6 +1427,10 @@ impl Manager {
     /// Send what waited for the trickle: our tip, and each peer's new transactions.
     fn trickle(&mut self) {
         self.last_trickle = Instant::now();
+        // Nobody to tell (an idle node with no peers wakes ten times a second for nothing).
+        if self.peers.is_empty() {
+            return;
+        }
         self.announce_tip();
         for p in self.peers.values_mut() {
             if !p.tx_inv.is_empty() {
@@ -1446,7 +1450,7 @@ impl Manager {
         {
             return;
         }
-        let tip = self.node.snapshot().tip;
+        let tip = self.node.snapshot_tip();
         if self.last_announced == Some(tip) {
             return;
         }
@@ -1793,7 +1797,7 @@ impl Manager {
             .collect();
         peers.sort_by_key(|p| p.addr);
         let now = unix_now();
-        self.view.send_replace(P2pView {
+        let view = P2pView {
             id: Some(self.transport.id()),
             listen: self.hello_base.listen,
             peers,
@@ -1805,6 +1809,15 @@ impl Manager {
                 .collect(),
             known_addrs: self.book.len(),
             downloading: self.queue.len(),
+        };
+        // Watchers (the dashboard redraws) wake only when something changed; this runs
+        // every second.
+        self.view.send_if_modified(|v| {
+            let changed = *v != view;
+            if changed {
+                *v = view;
+            }
+            changed
         });
     }
 }
