@@ -9,7 +9,7 @@ pub mod overlay;
 pub mod peers;
 pub mod wallet;
 
-use super::app::{App, Pane};
+use super::app::{App, Overlay, Pane};
 use super::theme;
 use crate::core::pow::{U256, si_text};
 use crate::node::mempool::FeeRate;
@@ -238,10 +238,16 @@ pub fn draw(frame: &mut Frame, app: &App) {
         );
         return;
     }
-    if let Some(t) = l.tabs {
+    // A block, transaction or address view covers the panes all but its margins: they are not
+    // drawn under it (half the cost of such a frame).
+    let covered = matches!(
+        app.overlays.last(),
+        Some(Overlay::Block(..) | Overlay::Tx(..) | Overlay::Address(..))
+    );
+    if let Some(t) = l.tabs.filter(|_| !covered) {
         draw_tabs(frame, app, t);
     }
-    for (pane, rect) in &l.panes {
+    for (pane, rect) in l.panes.iter().filter(|_| !covered) {
         let focused = *pane == app.focus;
         match pane {
             Pane::Chain => chain::render(frame, app, *rect, focused),
