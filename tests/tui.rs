@@ -272,6 +272,52 @@ fn snapshot_tx_details() {
     );
 }
 
+/// An open view follows new blocks: the event loop reads it again with the wallet and the
+/// answer replaces it in place, selection kept (it used to show the confirmations it was opened
+/// with); an answer for a view the user has left is dropped, not stacked.
+#[test]
+fn open_views_are_read_again_in_place() {
+    use chain_tui::tui::app::Reloaded;
+    let mut app = fixture();
+    assert_eq!(app.refresh_command(), None);
+    app.on_tx(Ok(payment_detail()));
+    app.on_key(key('j'));
+    assert_eq!(
+        app.refresh_command(),
+        Some(Command::LoadTx(Txid(hash(0x61))))
+    );
+    let mut later = payment_detail();
+    later.confirmations = 8;
+    app.on_reloaded(Reloaded::Tx(later.clone()));
+    assert_eq!(app.overlays.len(), 1);
+    let Some(Overlay::Tx(t, sel)) = app.overlays.last() else {
+        panic!("no tx view")
+    };
+    assert_eq!((t.confirmations, *sel), (8, 1));
+    app.on_address(Ok(address_view()), 0, 0);
+    assert_eq!(
+        app.refresh_command(),
+        Some(Command::LoadAddress {
+            address: Address([3; 20]),
+            coins_skip: 0,
+            history_skip: 0
+        })
+    );
+    let mut v = address_view();
+    v.tip = 1290;
+    app.on_reloaded(Reloaded::Address(v.clone(), 0, 0));
+    assert_eq!(app.overlays.len(), 2, "replaced, not stacked");
+    let Some(Overlay::Address(p)) = app.overlays.last() else {
+        panic!("no address view")
+    };
+    assert_eq!(p.view.tip, 1290);
+    // Answers for what is no longer on top change nothing.
+    let before = app.overlays.clone();
+    app.on_reloaded(Reloaded::Tx(later));
+    app.on_reloaded(Reloaded::Address(v, 100, 0));
+    assert_eq!(app.overlays, before);
+}
+
 #[test]
 fn the_tx_view_marks_change_and_a_proof_that_fails() {
     let mut app = fixture();
@@ -1284,6 +1330,11 @@ mod e2e {
         tui.send("\x1b");
         tui.wait_for("the payment again", Duration::from_secs(5), |s| {
             s.contains(&txid) && s.contains("inputs (1)")
+        });
+        // The open view follows the chain: a block mined now confirms it on screen.
+        tui.send("b");
+        tui.wait_for("the payment confirmed", Duration::from_secs(15), |s| {
+            s.contains(&txid) && s.contains("confirmations 1") && s.contains("merkle proof")
         });
         tui.send("\x1b");
         std::thread::sleep(Duration::from_millis(300));

@@ -214,6 +214,14 @@ impl TxDetail {
     }
 }
 
+/// A block, transaction or address view read again.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Reloaded {
+    Block(BlockDetail),
+    Tx(TxDetail),
+    Address(AddressView, usize, usize),
+}
+
 /// Which list of an address view is shown.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AddrList {
@@ -1478,6 +1486,45 @@ impl App {
                 self.overlays.push(Overlay::Block(b, 0));
             }
             Err(e) => self.error(e),
+        }
+    }
+
+    /// A read of the block, transaction or address view on top, to follow a new tip or mempool
+    /// (confirmations, spends, balances); its answer replaces the view in place.
+    pub fn refresh_command(&self) -> Option<Command> {
+        match self.overlays.last()? {
+            Overlay::Block(b, _) => Some(Command::LoadBlock(b.hash)),
+            Overlay::Tx(t, _) => Some(Command::LoadTx(t.txid)),
+            Overlay::Address(p) => Some(Command::LoadAddress {
+                address: p.view.address,
+                coins_skip: p.coins_skip,
+                history_skip: p.history_skip,
+            }),
+            _ => None,
+        }
+    }
+
+    /// A view read again for [`App::refresh_command`]: it replaces the view on top, selection
+    /// kept, if that is still the same block, transaction or address page (the user may have
+    /// moved on while it was read; then it is dropped).
+    pub fn on_reloaded(&mut self, r: Reloaded) {
+        match (self.overlays.last_mut(), r) {
+            (Some(Overlay::Block(old, sel)), Reloaded::Block(b)) if old.hash == b.hash => {
+                *sel = (*sel).min(b.txs.len().saturating_sub(1));
+                *old = b;
+            }
+            (Some(Overlay::Tx(old, sel)), Reloaded::Tx(t)) if old.txid == t.txid => {
+                *sel = (*sel).min(t.rows().saturating_sub(1));
+                *old = t;
+            }
+            (Some(Overlay::Address(p)), Reloaded::Address(v, coins_skip, history_skip))
+                if p.view.address == v.address
+                    && (p.coins_skip, p.history_skip) == (coins_skip, history_skip) =>
+            {
+                p.view = v;
+                p.sel = p.sel.min(p.total().saturating_sub(1));
+            }
+            _ => {}
         }
     }
 

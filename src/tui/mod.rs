@@ -297,6 +297,24 @@ enum Msg {
         usize,
         usize,
     ),
+    Refreshed(Option<app::Reloaded>),
+}
+
+/// The view a refresh command names, read again (`None` if it could not be read).
+fn reload(node: &NodeHandle, cmd: Command) -> Option<app::Reloaded> {
+    match cmd {
+        Command::LoadBlock(h) => load_block(node, h).ok().map(app::Reloaded::Block),
+        Command::LoadTx(t) => load_tx(node, t).ok().map(app::Reloaded::Tx),
+        Command::LoadAddress {
+            address,
+            coins_skip,
+            history_skip,
+        } => node
+            .address_view(&address, coins_skip, history_skip, app::ADDRESS_PAGE)
+            .ok()
+            .map(|v| app::Reloaded::Address(v, coins_skip, history_skip)),
+        _ => None,
+    }
 }
 
 /// The escape sequence that asks the terminal to put `text` on the system clipboard (OSC 52;
@@ -347,7 +365,13 @@ async fn event_loop(terminal: &mut DefaultTerminal, app: &mut App, ctx: &Ctx) ->
             wallet_busy = true;
             wallet_last = Instant::now();
             let (w, node, tx) = (ctx.wallet.clone(), ctx.node.clone(), tx.clone());
+            // An open block, transaction or address view follows the chain with the wallet
+            // (confirmations, spends, balances), as often and no more.
+            let refresh = app.refresh_command();
             tokio::task::spawn_blocking(move || {
+                if let Some(cmd) = refresh {
+                    let _ = tx.send(Msg::Refreshed(reload(&node, cmd)));
+                }
                 let _ = tx.send(Msg::Wallet(load_wallet(&w, &node)));
             });
         }
@@ -451,6 +475,11 @@ async fn event_loop(terminal: &mut DefaultTerminal, app: &mut App, ctx: &Ctx) ->
                     Msg::Block(r) => app.on_block(r),
                     Msg::Tx(r) => app.on_tx(r),
                     Msg::ChainRows(rows) => app.on_chain_rows(rows),
+                    Msg::Refreshed(r) => {
+                        if let Some(r) = r {
+                            app.on_reloaded(r);
+                        }
+                    }
                     Msg::Address(r, coins_skip, history_skip) => {
                         app.on_address(r, coins_skip, history_skip)
                     }
