@@ -860,6 +860,10 @@ fn form_fields_edit_like_text_fields() {
     app.on_key(code(KeyCode::End));
     let text = text_of(&screen(&app, 60, 20));
     assert!(text.contains(&to[to.len() - 20..]), "{text}");
+    // A huge paste stops at the field's limit instead of freezing the dashboard.
+    app.on_key(KeyEvent::new(KeyCode::Char('u'), KeyModifiers::CONTROL));
+    app.on_paste(&"x".repeat(10_000_000));
+    assert_eq!(send_fields(&app)[0].0.len(), chain_tui::tui::app::FIELD_MAX);
     // The search and add-peer forms take the same editing.
     app.on_key(code(KeyCode::Esc));
     app.on_key(key('/'));

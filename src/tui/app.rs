@@ -285,6 +285,10 @@ impl AddressPage {
     }
 }
 
+/// The longest text a form field takes from a paste (addresses, amounts and hashes are far
+/// shorter).
+pub const FIELD_MAX: usize = 256;
+
 /// A text field of a form: a cursor, Left/Right, Home/End, Ctrl-A/E/U/W/K, Backspace/Delete
 /// and paste (tui-input does the editing; the view scrolls sideways to keep the cursor shown).
 #[derive(Clone, Debug, Default)]
@@ -332,9 +336,11 @@ impl Field {
         }
     }
 
-    /// Pasted text at the cursor, without line breaks or other control characters.
+    /// Pasted text at the cursor, without line breaks or other control characters, and no
+    /// further than [`FIELD_MAX`] characters (a pasted file must not freeze the dashboard).
     pub fn paste(&mut self, text: &str) {
-        for c in text.chars().filter(|c| !c.is_control()) {
+        let room = FIELD_MAX.saturating_sub(self.value().chars().count());
+        for c in text.chars().filter(|c| !c.is_control()).take(room) {
             self.input.handle(tui_input::InputRequest::InsertChar(c));
         }
     }
