@@ -890,6 +890,16 @@ async fn address_view_pages_and_spenders_are_found() {
         vout: 0,
     };
     assert_eq!(node.spender(&nowhere).unwrap(), Spend::Unknown);
+    // Every output of a transaction in one call.
+    assert_eq!(
+        node.spenders(&spent.txid).unwrap(),
+        vec![Spend::Confirmed(txid, 13)]
+    );
+    assert_eq!(
+        node.spenders(&txid).unwrap(),
+        vec![Spend::Unspent, Spend::Unspent]
+    );
+    assert!(node.spenders(&nowhere.txid).unwrap().is_empty());
 
     // The transaction view of the coinbase it spent: "spent by" the payment, and a proof.
     assert!(

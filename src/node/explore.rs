@@ -60,13 +60,13 @@ pub enum Spend {
     Mempool(Txid),
     /// Spent by a transaction confirmed at this height.
     Confirmed(Txid, u64),
-    /// The output does not exist on the active chain (or its creator is unconfirmed and
-    /// nothing spends it).
+    /// Spent on the active chain, but the spender was not found within the scan's budget
+    /// (or the output is not known).
     Unknown,
 }
 
-/// History entries read at most while looking for the spender of an output (each is a block
-/// read); an address with more spends than this after the coin's height gives `Unknown`.
+/// Block reads at most while looking for the spenders of one transaction's outputs; past it
+/// the rest read `Unknown`.
 const SPEND_SCAN: usize = 4096;
 
 impl NodeHandle {
@@ -158,55 +158,86 @@ impl NodeHandle {
         Ok(view)
     }
 
-    /// Whether the output `o` is spent, and by which transaction: the mempool first, then the
-    /// confirmed history of the address it pays, from the height that created it.
+    /// Whether the output `o` is spent, and by which transaction (see [`NodeHandle::spenders`]).
     pub fn spender(&self, o: &OutPoint) -> Result<Spend, NodeError> {
-        if let Some(t) = self.mempool_spender(o) {
-            return Ok(Spend::Mempool(t));
-        }
+        Ok(self
+            .spenders(&o.txid)?
+            .get(o.vout as usize)
+            .copied()
+            .unwrap_or(Spend::Unknown))
+    }
+
+    /// What became of each output of transaction `txid` (empty if it is unknown): spent in the
+    /// mempool, unspent, or spent by a confirmed transaction found in the confirmed history of
+    /// the addresses it pays, from its own height. One walk per address for all the outputs,
+    /// and at most `SPEND_SCAN` block reads for the whole transaction, however many outputs
+    /// it has (a view that reads it again with every block stays cheap).
+    pub fn spenders(&self, txid: &Txid) -> Result<Vec<Spend>, NodeError> {
         let r = self.store.read()?;
-        if r.coin(o)?.is_some() {
-            return Ok(Spend::Unspent);
-        }
-        let Some(loc) = r.tx_location(&o.txid)? else {
-            // Made by a mempool transaction and spent by none.
-            let pending = self
-                .mempool_tx(&o.txid)
-                .is_some_and(|t| (o.vout as usize) < t.outputs.len());
-            return Ok(if pending {
-                Spend::Unspent
-            } else {
-                Spend::Unknown
-            });
-        };
-        let (Some(meta), Some(block)) = (r.meta(&loc.block)?, r.block(&loc.block)?) else {
-            return Ok(Spend::Unknown);
-        };
-        let Some(out) = block
-            .txs
-            .get(loc.index as usize)
-            .and_then(|t| t.outputs.get(o.vout as usize))
-        else {
-            return Ok(Spend::Unknown);
-        };
-        for e in r.address_history_from(&out.address, meta.height, SPEND_SCAN)? {
-            // A spend moves coins out; the creating transaction cannot spend its own output.
-            if e.sent == Amount::ZERO || e.txid == o.txid {
-                continue;
+        let (outputs, height) = match r.tx_location(txid)? {
+            Some(loc) => {
+                let (Some(meta), Some(block)) = (r.meta(&loc.block)?, r.block(&loc.block)?) else {
+                    return Ok(Vec::new());
+                };
+                match block.txs.into_iter().nth(loc.index as usize) {
+                    Some(t) => (t.outputs, Some(meta.height)),
+                    None => return Ok(Vec::new()),
+                }
             }
-            let Some(l) = r.tx_location(&e.txid)? else {
-                continue;
+            None => match self.mempool_tx(txid) {
+                Some(t) => (t.outputs, None),
+                None => return Ok(Vec::new()),
+            },
+        };
+        let mut spends = vec![Spend::Unknown; outputs.len()];
+        let mut open = std::collections::BTreeSet::new();
+        for (vout, spend) in spends.iter_mut().enumerate() {
+            let o = OutPoint {
+                txid: *txid,
+                vout: vout as u32,
             };
-            let Some(b) = r.block(&l.block)? else {
-                continue;
+            *spend = match self.mempool_spender(&o) {
+                Some(t) => Spend::Mempool(t),
+                // A mempool transaction's outputs can only be spent in the mempool.
+                None if height.is_none() || r.coin(&o)?.is_some() => Spend::Unspent,
+                None => {
+                    open.insert(vout);
+                    Spend::Unknown
+                }
             };
-            if b.txs
-                .get(l.index as usize)
-                .is_some_and(|t| t.inputs.iter().any(|i| i.prevout == *o))
-            {
-                return Ok(Spend::Confirmed(e.txid, e.height));
+        }
+        let Some(height) = height else {
+            return Ok(spends);
+        };
+        let addresses: std::collections::BTreeSet<Address> =
+            open.iter().map(|v| outputs[*v].address).collect();
+        let mut budget = SPEND_SCAN;
+        for a in addresses {
+            for e in r.address_history_from(&a, height, SPEND_SCAN.saturating_mul(4))? {
+                if open.is_empty() || budget == 0 {
+                    return Ok(spends);
+                }
+                // A spend moves coins out; the creating transaction cannot spend its outputs.
+                if e.sent == Amount::ZERO || e.txid == *txid {
+                    continue;
+                }
+                budget -= 1;
+                let Some(l) = r.tx_location(&e.txid)? else {
+                    continue;
+                };
+                let Some(b) = r.block(&l.block)? else {
+                    continue;
+                };
+                let Some(t) = b.txs.get(l.index as usize) else {
+                    continue;
+                };
+                for i in t.inputs.iter().filter(|i| i.prevout.txid == *txid) {
+                    if open.remove(&(i.prevout.vout as usize)) {
+                        spends[i.prevout.vout as usize] = Spend::Confirmed(e.txid, e.height);
+                    }
+                }
             }
         }
-        Ok(Spend::Unknown)
+        Ok(spends)
     }
 }

@@ -23,6 +23,7 @@ use crate::core::amount::Amount;
 use crate::core::hash::{BlockHash, Txid};
 use crate::core::params::Network;
 use crate::net::identity::PeerAddr;
+use crate::node::explore::Spend;
 use crate::node::p2p::{self, P2pConfig, P2pHandle};
 use crate::node::{Node, NodeConfig, NodeEvent, NodeHandle};
 use crate::wallet::Wallet;
@@ -788,20 +789,18 @@ pub fn load_tx(node: &NodeHandle, txid: Txid) -> Result<TxDetail, String> {
             amount: spent.map(|o| o.amount),
         });
     }
-    let mut outputs = Vec::with_capacity(info.tx.outputs.len());
-    for (vout, o) in info.tx.outputs.iter().enumerate() {
-        let spend = node
-            .spender(&crate::core::tx::OutPoint {
-                txid,
-                vout: vout as u32,
-            })
-            .map_err(s)?;
-        outputs.push(OutputRow {
+    let spends = node.spenders(&txid).map_err(s)?;
+    let outputs = info
+        .tx
+        .outputs
+        .iter()
+        .enumerate()
+        .map(|(vout, o)| OutputRow {
             address: o.address,
             amount: o.amount,
-            spend,
-        });
-    }
+            spend: spends.get(vout).copied().unwrap_or(Spend::Unknown),
+        })
+        .collect();
     // The path from the txid to the merkle root of its block, checked against the header.
     let proof = match info.block {
         Some((hash, _)) => {
