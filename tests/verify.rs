@@ -88,16 +88,9 @@ fn spawn(dir: &Path) -> NodeHandle {
 }
 
 async fn respawn(dir: &Path) -> NodeHandle {
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        match Node::spawn(NodeConfig::new(dir, Network::Regtest)) {
-            Ok(n) => return n,
-            Err(_) if std::time::Instant::now() < deadline => {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-            Err(e) => panic!("node does not restart: {e}"),
-        }
-    }
+    let mut config = NodeConfig::new(dir, Network::Regtest);
+    config.lock_wait = Duration::ZERO;
+    Node::spawn(config).expect("the node restarts at once on the store its predecessor let go")
 }
 
 /// Mine `n` blocks paying key 1; returns their coinbase outpoints, oldest first.

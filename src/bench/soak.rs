@@ -73,7 +73,7 @@ fn sample(node: &NodeHandle, dir: &Path, height: u64, start: Instant) -> SoakSam
         seconds: start.elapsed().as_secs_f64(),
         rss_bytes: rss_bytes(),
         store_bytes,
-        cache_bytes: node.store().cache_bytes() as u64,
+        cache_bytes: node.store().map(|s| s.cache_bytes() as u64).unwrap_or(0),
     }
 }
 
@@ -172,7 +172,7 @@ async fn mine_and_sample(
     if samples.last().is_none_or(|s| s.height != last) {
         samples.push(sample(node, dir, last, start));
     }
-    let space = match node.store().space() {
+    let space = match node.store().and_then(|s| Ok(s.space()?)) {
         Ok(s) => Some(s),
         Err(e) => {
             tracing::warn!("no store space figures: {e}");

@@ -11,7 +11,7 @@ use crate::core::params::Network;
 use crate::core::pow::Work;
 use crate::net::identity::{NodeId, NodeKey, PeerAddr};
 use crate::node::p2p::{self, P2pConfig, P2pHandle};
-use crate::node::{Node, NodeConfig, NodeError, NodeEvent, NodeHandle};
+use crate::node::{Node, NodeConfig, NodeEvent, NodeHandle};
 use crate::wallet::{Balance, Wallet};
 use clap::ValueEnum;
 use serde::Deserialize;
@@ -24,8 +24,6 @@ use tokio::sync::{broadcast, oneshot, watch};
 
 /// Most nodes a demo runs (the dashboard shows at most [`super::MAX_DASHBOARD_NODES`]).
 pub const MAX_NODES: usize = 64;
-/// How long a restart waits for the previous run of a node to release its store.
-const REOPEN_WAIT: Duration = Duration::from_secs(15);
 /// Blocks of the recent tree kept by the observers.
 const REGISTRY_DEPTH: u64 = 300;
 /// Reorganisations remembered for display.
@@ -348,18 +346,9 @@ impl Demo {
         if lock(&slot.running).is_some() {
             return Err(DemoError::Bad(format!("node {} is already running", i + 1)));
         }
-        // The previous run's store closes when its last handle is dropped: retry briefly.
-        let deadline = Instant::now() + REOPEN_WAIT;
-        let node = loop {
-            match Node::spawn(NodeConfig::new(&slot.dir, self.network())) {
-                Ok(n) => break n,
-                Err(NodeError::Store(e)) if Instant::now() < deadline => {
-                    tracing::debug!("node {} store not free yet: {e}", i + 1);
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-                Err(e) => return Err(node_err(i, e)),
-            }
-        };
+        // A stopped node's shutdown let its store go: it opens at once.
+        let node =
+            Node::spawn(NodeConfig::new(&slot.dir, self.network())).map_err(|e| node_err(i, e))?;
         let previous = *lock(&slot.listen);
         let localhost = SocketAddr::from(([127, 0, 0, 1], 0));
         let connect: Vec<PeerAddr> = self

@@ -79,7 +79,7 @@ impl NodeHandle {
         history_skip: usize,
         limit: usize,
     ) -> Result<AddressView, NodeError> {
-        let r = self.store.read()?;
+        let r = self.store()?.read()?;
         let tip = r.tip()?.height;
         let maturity = self.params().coinbase_maturity;
         let mut coins = r.address_coins(addr)?;
@@ -173,7 +173,7 @@ impl NodeHandle {
     /// and at most `SPEND_SCAN` block reads for the whole transaction, however many outputs
     /// it has (a view that reads it again with every block stays cheap).
     pub fn spenders(&self, txid: &Txid) -> Result<Vec<Spend>, NodeError> {
-        let r = self.store.read()?;
+        let r = self.store()?.read()?;
         let (outputs, height) = match r.tx_location(txid)? {
             Some(loc) => {
                 let (Some(meta), Some(block)) = (r.meta(&loc.block)?, r.block(&loc.block)?) else {

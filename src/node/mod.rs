@@ -22,7 +22,7 @@ use crate::core::params::{Network, Params};
 use crate::core::pow::{CompactTarget, U256, Work};
 use crate::core::rules::{Coin, TxError};
 use crate::core::tx::{OutPoint, Transaction, TxOut};
-use crate::storage::{BlockMeta, HistoryEntry, Store, StoreError};
+use crate::storage::{BlockMeta, HistoryEntry, Store, StoreError, StoreRef};
 use chain::{Accepted, Chain, Durability, ProcessError, TipChange, unix_now, unix_now_ms};
 use mempool::{FeeRate, Mempool, MempoolError};
 use miner::{Job, Miner};
@@ -34,6 +34,9 @@ use std::time::{Duration, Instant};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use verify::{ParallelVerifier, TxSigs};
 
+/// How long shutdown waits for reads in flight to let the store go.
+const STORE_CLOSE_WAIT: Duration = Duration::from_secs(10);
+
 /// How a node is started.
 #[derive(Clone, Debug)]
 pub struct NodeConfig {
@@ -42,6 +45,8 @@ pub struct NodeConfig {
     pub mempool_bytes: usize,
     /// Mining kernel name (`None`: the fastest this CPU supports).
     pub kernel: Option<String>,
+    /// How long to wait for another holder of the store file to let it go.
+    pub lock_wait: Duration,
 }
 
 impl NodeConfig {
@@ -51,6 +56,7 @@ impl NodeConfig {
             network,
             mempool_bytes: mempool::DEFAULT_MAX_BYTES,
             kernel: None,
+            lock_wait: crate::storage::LOCK_WAIT,
         }
     }
 }
@@ -240,7 +246,8 @@ pub struct NodeHandle {
     _lifeline: Arc<Lifeline>,
     snapshot: watch::Receiver<Snapshot>,
     events: broadcast::Sender<NodeEvent>,
-    store: Store,
+    /// Does not keep the store open: the node thread owns it and closes it at shutdown.
+    store: StoreRef,
     mempool: Arc<RwLock<Mempool>>,
     data_dir: PathBuf,
 }
@@ -268,7 +275,11 @@ impl Node {
             }
         })?;
         let kernel = miner::kernel::select(config.kernel.as_deref()).map_err(NodeError::Config)?;
-        let store = Store::open(&store_path(&config.data_dir), config.network)?;
+        let store = Store::open_waiting(
+            &store_path(&config.data_dir),
+            config.network,
+            config.lock_wait,
+        )?;
         // redb creates the file under the umask: make it private (the data dir already is).
         crate::fsutil::make_private(&store_path(&config.data_dir)).map_err(|error| {
             NodeError::DataDir {
@@ -333,7 +344,7 @@ impl Node {
             cmd: cmd_tx,
             snapshot: snap_rx,
             events,
-            store,
+            store: store.downgrade(),
             mempool,
             data_dir: config.data_dir,
         })
@@ -569,13 +580,13 @@ impl NodeHandle {
     // ---- reads: straight from a store snapshot ----
 
     pub fn tip(&self) -> Result<BlockMeta, NodeError> {
-        Ok(self.store.read()?.tip()?)
+        Ok(self.store()?.read()?.tip()?)
     }
     pub fn block_meta(&self, hash: &BlockHash) -> Result<Option<BlockMeta>, NodeError> {
-        Ok(self.store.read()?.meta(hash)?)
+        Ok(self.store()?.read()?.meta(hash)?)
     }
     pub fn block(&self, hash: &BlockHash) -> Result<Option<Block>, NodeError> {
-        Ok(self.store.read()?.block(hash)?)
+        Ok(self.store()?.read()?.block(hash)?)
     }
     /// What a search for `text` finds: a height of the active chain, a block hash or txid
     /// (a unique hex prefix is enough, `0x` first when it is all digits; mempool transactions
@@ -596,7 +607,7 @@ impl NodeHandle {
             && let Ok(h) = t.parse::<u64>()
             && t.len() < 20
         {
-            return Ok(match self.store.read()?.hash_at(h)? {
+            return Ok(match self.store()?.read()?.hash_at(h)? {
                 Some(hash) => SearchHit::Block(hash),
                 None => SearchHit::Nothing(format!(
                     "no block at height {h} (the tip is {})",
@@ -621,7 +632,7 @@ impl NodeHandle {
             lo[byte] = (lo[byte] & !(0xf << shift)) | (v << shift);
             hi[byte] = (hi[byte] & !(0xf << shift)) | (v << shift);
         }
-        let (blocks, mut txs) = self.store.read()?.hashes_in(lo, hi, 2)?;
+        let (blocks, mut txs) = self.store()?.read()?.hashes_in(lo, hi, 2)?;
         for tx in self.mempool_txs() {
             let id = tx.txid();
             if (lo..=hi).contains(&id.0) && !txs.contains(&id) {
@@ -639,7 +650,7 @@ impl NodeHandle {
     /// Up to `count` blocks of the active chain from height `top` down (newest first), read
     /// in one store transaction: a page of a chain browser.
     pub fn chain_page(&self, top: u64, count: u64) -> Result<Vec<BlockSummary>, NodeError> {
-        let r = self.store.read()?;
+        let r = self.store()?.read()?;
         let mut out = Vec::with_capacity(count.min(4096) as usize);
         let mut h = top;
         while (out.len() as u64) < count {
@@ -657,11 +668,11 @@ impl NodeHandle {
     }
     /// When this node first stored the block (milliseconds since the epoch), if recorded.
     pub fn block_seen_ms(&self, hash: &BlockHash) -> Result<Option<u64>, NodeError> {
-        Ok(self.store.read()?.seen_ms(hash)?)
+        Ok(self.store()?.read()?.seen_ms(hash)?)
     }
     /// Hash of the active chain's block at `height`.
     pub fn hash_at(&self, height: u64) -> Result<Option<BlockHash>, NodeError> {
-        Ok(self.store.read()?.hash_at(height)?)
+        Ok(self.store()?.read()?.hash_at(height)?)
     }
     /// Whether `hash` is on the active chain.
     pub fn is_active(&self, meta: &BlockMeta) -> Result<bool, NodeError> {
@@ -670,7 +681,7 @@ impl NodeHandle {
 
     /// A transaction, confirmed (with its block height and confirmations) or in the mempool.
     pub fn transaction(&self, txid: &Txid) -> Result<Option<TxInfo>, NodeError> {
-        let r = self.store.read()?;
+        let r = self.store()?.read()?;
         if let Some(loc) = r.tx_location(txid)? {
             let tip = r.tip()?;
             let meta = r.meta(&loc.block)?.ok_or_else(|| {
@@ -700,11 +711,11 @@ impl NodeHandle {
 
     /// Confirmed unspent coins of `addr`.
     pub fn address_coins(&self, addr: &Address) -> Result<Vec<(OutPoint, Coin)>, NodeError> {
-        Ok(self.store.read()?.address_coins(addr)?)
+        Ok(self.store()?.read()?.address_coins(addr)?)
     }
     /// Confirmed history of `addr`, oldest first.
     pub fn address_history(&self, addr: &Address) -> Result<Vec<HistoryEntry>, NodeError> {
-        Ok(self.store.read()?.address_history(addr)?)
+        Ok(self.store()?.read()?.address_history(addr)?)
     }
     /// Mempool transactions, parents first.
     pub fn mempool_txs(&self) -> Vec<Transaction> {
@@ -737,7 +748,7 @@ impl NodeHandle {
     /// Re-verify the whole active chain from genesis (blocking; run off async threads).
     pub fn validate_chain(&self) -> Result<validate::Report, NodeError> {
         Ok(validate::validate_chain(
-            &self.store,
+            &self.store()?,
             &ParallelVerifier::all_cores(),
         )?)
     }
@@ -745,7 +756,7 @@ impl NodeHandle {
     /// A block locator: active-chain hashes from the tip back, spacing doubling after ten,
     /// ending at genesis.
     pub fn locator(&self) -> Result<Vec<BlockHash>, NodeError> {
-        let r = self.store.read()?;
+        let r = self.store()?.read()?;
         let tip = r.tip()?.height;
         let mut out = Vec::new();
         let mut h = tip;
@@ -773,7 +784,7 @@ impl NodeHandle {
         stop: &BlockHash,
         max: usize,
     ) -> Result<Vec<BlockHeader>, NodeError> {
-        let r = self.store.read()?;
+        let r = self.store()?.read()?;
         let mut start = 0;
         for hash in locator {
             if let Some(m) = r.meta(hash)?
@@ -799,7 +810,7 @@ impl NodeHandle {
 
     /// Whether the block is stored (on any branch).
     pub fn has_block(&self, hash: &BlockHash) -> Result<bool, NodeError> {
-        Ok(self.store.read()?.meta(hash)?.is_some())
+        Ok(self.store()?.read()?.meta(hash)?.is_some())
     }
 
     /// Whether the transaction is in the mempool or confirmed.
@@ -812,7 +823,7 @@ impl NodeHandle {
         {
             return Ok(true);
         }
-        Ok(self.store.read()?.tx_location(txid)?.is_some())
+        Ok(self.store()?.read()?.tx_location(txid)?.is_some())
     }
 
     /// A mempool transaction.
@@ -823,14 +834,15 @@ impl NodeHandle {
             .and_then(|p| p.get(txid).map(|e| e.tx.clone()))
     }
 
-    /// The store, for the network glue in this module tree (address book and bans).
-    pub(crate) fn store(&self) -> &Store {
-        &self.store
+    /// The store while the node runs (the network glue's address book and bans, and reads);
+    /// [`NodeError::Stopped`] once it has shut down and let the store go.
+    pub(crate) fn store(&self) -> Result<Store, NodeError> {
+        self.store.get().ok_or(NodeError::Stopped)
     }
 
     /// Blocks of the active chain from `from` (inclusive), at most `limit`.
     pub fn blocks_from(&self, from: u64, limit: u64) -> Result<Vec<Block>, NodeError> {
-        let r = self.store.read()?;
+        let r = self.store()?.read()?;
         let mut out = Vec::new();
         for h in from..from.saturating_add(limit) {
             let Some(hash) = r.hash_at(h)? else { break };
@@ -1043,10 +1055,17 @@ impl State {
             }
         }
         self.shutdown();
-        // Close the store (this thread's share of it) before saying we are done, so the data
-        // dir can be opened again at once. Handles still hold clones until they are dropped.
+        // Close the store before saying we are done, so the data dir can be opened again at
+        // once. Handles only hold weak references; a read in flight keeps it open until it ends.
+        let closed = self.chain.store().closed();
         drop(rx);
         drop(self);
+        if !closed.wait(STORE_CLOSE_WAIT) {
+            tracing::warn!(
+                "the chain store is still held by a reader {} s after shutdown",
+                STORE_CLOSE_WAIT.as_secs()
+            );
+        }
         if let Some(reply) = shutdown_reply {
             let _ = reply.send(());
         }

@@ -189,10 +189,12 @@ impl Db {
 }
 
 /// The database, closed inside [`open::catch`]: redb writes its free-space map when it closes,
-/// and a damaged map makes that panic.
+/// and a damaged map makes that panic. Every [`Store`] clone and every [`Reader`] holds it, so
+/// the file is closed (and its lock released) when the last of them goes; [`Closed`] says when.
 struct DbBox {
     db: Option<Db>,
     path: PathBuf,
+    closed: Arc<Closed>,
 }
 
 impl DbBox {
@@ -200,7 +202,72 @@ impl DbBox {
         Arc::new(DbBox {
             db: Some(db),
             path: path.to_path_buf(),
+            closed: Arc::new(Closed::default()),
         })
+    }
+}
+
+/// Set once a store's database file is closed: its last [`Store`] clone and [`Reader`] gone.
+#[derive(Default)]
+pub struct Closed {
+    done: std::sync::Mutex<bool>,
+    cv: std::sync::Condvar,
+}
+
+impl Closed {
+    /// Wait up to `limit` for the file to close; whether it did.
+    pub fn wait(&self, limit: std::time::Duration) -> bool {
+        let end = std::time::Instant::now() + limit;
+        let mut done = match self.done.lock() {
+            Ok(d) => d,
+            Err(p) => p.into_inner(),
+        };
+        while !*done {
+            let left = end.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            done = match self.cv.wait_timeout(done, left) {
+                Ok((d, _)) => d,
+                Err(p) => p.into_inner().0,
+            };
+        }
+        true
+    }
+
+    fn set(&self) {
+        let mut done = match self.done.lock() {
+            Ok(d) => d,
+            Err(p) => p.into_inner(),
+        };
+        *done = true;
+        self.cv.notify_all();
+    }
+}
+
+/// A [`Store`] that does not keep the database open: [`StoreRef::get`] gives the store while
+/// its owner still holds it, and nothing once the owner has let it go.
+#[derive(Clone)]
+pub struct StoreRef {
+    db: std::sync::Weak<DbBox>,
+    params: &'static Params,
+    path: PathBuf,
+}
+
+impl StoreRef {
+    /// The store, while it is open.
+    pub fn get(&self) -> Option<Store> {
+        self.db.upgrade().map(|db| Store {
+            db,
+            params: self.params,
+            path: self.path.clone(),
+        })
+    }
+    pub fn params(&self) -> &'static Params {
+        self.params
+    }
+    pub fn path(&self) -> &Path {
+        &self.path
     }
 }
 
@@ -221,6 +288,7 @@ impl Drop for DbBox {
         {
             tracing::error!("closing the chain store: {e}");
         }
+        self.closed.set();
     }
 }
 
@@ -240,13 +308,23 @@ impl Store {
     /// a store of another network or a file that cannot be written are refused with an error
     /// that says so. A store of format 1 gets its UTXO commitment computed (and logged).
     pub fn open(path: &Path, network: Network) -> Result<Store> {
+        Store::open_waiting(path, network, LOCK_WAIT)
+    }
+
+    /// [`Store::open`], waiting up to `lock_wait` (instead of [`LOCK_WAIT`]) for another
+    /// holder of the file to let it go.
+    pub fn open_waiting(
+        path: &Path,
+        network: Network,
+        lock_wait: std::time::Duration,
+    ) -> Result<Store> {
         let params = network.params();
         if !Store::existing_file(path)? {
             Store::create_new(path, params)?;
         }
         open::contained(path, || {
             let started = std::time::Instant::now();
-            let mut db = open::wait_unlocked(path, || {
+            let mut db = open::wait_unlocked(path, lock_wait, || {
                 Database::builder()
                     .set_cache_size(CACHE_BYTES)
                     .set_repair_callback(open::repair_logger(path))
@@ -286,7 +364,7 @@ impl Store {
             });
         }
         open::contained(path, || {
-            let db = match open::wait_unlocked(path, || {
+            let db = match open::wait_unlocked(path, LOCK_WAIT, || {
                 Database::builder()
                     .set_cache_size(CACHE_BYTES)
                     .set_repair_callback(open::repair_logger(path))
@@ -458,6 +536,18 @@ impl Store {
     pub fn path(&self) -> &Path {
         &self.path
     }
+    /// A reference that does not keep the database open.
+    pub fn downgrade(&self) -> StoreRef {
+        StoreRef {
+            db: Arc::downgrade(&self.db),
+            params: self.params,
+            path: self.path.clone(),
+        }
+    }
+    /// Set once the database file is closed (every clone and reader of this store gone).
+    pub fn closed(&self) -> Arc<Closed> {
+        self.db.closed.clone()
+    }
     /// Run `f` (reads of this store), turning a panic of the database library on a damaged
     /// file into [`StoreError::Damaged`].
     pub fn contain<T>(&self, f: impl FnOnce() -> Result<T>) -> Result<T> {
@@ -494,6 +584,7 @@ impl Store {
                 Err(redb::TableError::TableDoesNotExist(_)) => None,
                 Err(e) => return Err(e.into()),
             },
+            _db: self.db.clone(),
         })
     }
 
@@ -848,6 +939,8 @@ pub struct Reader {
     net: redb::ReadOnlyTable<&'static str, &'static [u8]>,
     /// Absent in stores written before first-seen times were recorded.
     seen: Option<redb::ReadOnlyTable<[u8; 32], u64>>,
+    /// The database stays open while a reader lives (declared last: dropped after the tables).
+    _db: Arc<DbBox>,
 }
 
 impl Reader {

@@ -115,21 +115,22 @@ pub(super) fn check_pages(path: &Path, db: &mut redb::Database) -> Result<()> {
 pub const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Open the redb file with `open`, retrying while another process holds it (a short-lived
-/// offline read, or a node still shutting down), up to [`LOCK_WAIT`].
+/// offline read, or a node still shutting down), up to `limit` (normally [`LOCK_WAIT`]).
 pub(super) fn wait_unlocked<T>(
     path: &Path,
+    limit: std::time::Duration,
     mut open: impl FnMut() -> std::result::Result<T, redb::DatabaseError>,
 ) -> std::result::Result<T, redb::DatabaseError> {
-    let end = std::time::Instant::now() + LOCK_WAIT;
+    let end = std::time::Instant::now() + limit;
     let mut said = false;
     loop {
         match open() {
             Err(redb::DatabaseError::DatabaseAlreadyOpen) if std::time::Instant::now() < end => {
                 if !said {
                     tracing::info!(
-                        "chain store {} is in use by another process; waiting up to {} s",
+                        "chain store {} is in use by another process; waiting up to {} ms",
                         path.display(),
-                        LOCK_WAIT.as_secs()
+                        limit.as_millis()
                     );
                     said = true;
                 }

@@ -74,19 +74,12 @@ pub struct TestNode {
     pub net: P2pHandle,
 }
 
-/// Start a node on `dir` (retrying briefly: a node shut down there a moment ago may still be
-/// closing its store).
+/// Start a node on `dir`. A node shut down there before has let the store go, so this does not
+/// wait for any lock.
 pub async fn spawn_node(dir: &Path, network: Network) -> NodeHandle {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        match Node::spawn(NodeConfig::new(dir, network)) {
-            Ok(n) => return n,
-            Err(_) if Instant::now() < deadline => {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-            Err(e) => panic!("node does not start: {e}"),
-        }
-    }
+    let mut config = NodeConfig::new(dir, network);
+    config.lock_wait = Duration::ZERO;
+    Node::spawn(config).unwrap_or_else(|e| panic!("node does not start: {e}"))
 }
 
 /// The default network config for a test node in `dir`, listening on 127.0.0.1:0.

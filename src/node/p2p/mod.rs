@@ -1714,7 +1714,7 @@ impl Manager {
     }
 
     fn load_records(&mut self) {
-        let Ok(r) = self.node.store().read() else {
+        let Ok(r) = self.node.store().and_then(|s| Ok(s.read()?)) else {
             return;
         };
         if let Ok(rows) = r.net_records(BOOK_PREFIX) {
@@ -1757,7 +1757,11 @@ impl Manager {
                     .map(|v| (format!("{BAN_PREFIX}{i}"), v))
             })
             .collect();
-        let res = self.node.store().write(true, |w| {
+        let Ok(store) = self.node.store() else {
+            tracing::warn!("the address book is not saved: the node has stopped");
+            return;
+        };
+        let res = store.write(true, |w| {
             w.put_net_records(BOOK_PREFIX, &book)?;
             w.put_net_records(BAN_PREFIX, &bans)
         });
