@@ -2,6 +2,7 @@
 //! transactions, and timed runs of import, peer-to-peer sync and signature verification on
 //! this machine; [`soak`] watches resources while a node mines for a long time.
 
+pub mod api;
 pub mod soak;
 
 use crate::core::address::Address;
@@ -14,9 +15,10 @@ use crate::core::rules::{
     tx_sig_checks,
 };
 use crate::core::tx::{OutPoint, Transaction, TxIn, TxOut};
-use crate::node::p2p::{self, P2pConfig};
+use crate::node::NodeConfig;
+use crate::node::p2p::P2pConfig;
 use crate::node::verify::ParallelVerifier;
-use crate::node::{Node, NodeConfig, NodeError};
+use crate::runtime::{Services, ServicesConfig};
 use ed25519_dalek::{Signer, SigningKey};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -121,12 +123,14 @@ pub fn generate_chain(n: u64, txs_per_block: usize) -> Vec<Block> {
 }
 
 /// Time to import `blocks` into a fresh store in `dir`.
-pub async fn time_import(blocks: Vec<Block>, dir: &Path) -> Result<Duration, NodeError> {
-    let node = Node::spawn(NodeConfig::new(dir, Network::Regtest))?;
+pub async fn time_import(blocks: Vec<Block>, dir: &Path) -> anyhow::Result<Duration> {
+    let services =
+        Services::start(ServicesConfig::node(NodeConfig::new(dir, Network::Regtest))).await?;
     let start = Instant::now();
-    node.import(blocks).await?;
+    let imported = services.node.import(blocks).await;
     let took = start.elapsed();
-    node.shutdown().await?;
+    services.shutdown().await?;
+    imported?;
     Ok(took)
 }
 
@@ -136,46 +140,80 @@ pub async fn time_sync(
     blocks: Vec<Block>,
     source_dir: &Path,
     dir: &Path,
-) -> Result<Duration, NodeError> {
+) -> anyhow::Result<Duration> {
     let target = blocks.len() as u64;
-    let source = Node::spawn(NodeConfig::new(source_dir, Network::Regtest))?;
-    source.import(blocks).await?;
     let loopback = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
-    let source_net = p2p::start(source.clone(), P2pConfig::new(source_dir, loopback)).await?;
-    let source_addr = source_net
-        .view()
-        .listen
-        .ok_or_else(|| NodeError::Config("source node has no listen address".into()))?;
-    let node = Node::spawn(NodeConfig::new(dir, Network::Regtest))?;
-    let mut watch = node.watch();
-    let start = Instant::now();
-    let mut config = P2pConfig::new(dir, loopback);
-    config.connect = vec![crate::net::identity::PeerAddr::new(source_addr, None)];
-    let net = p2p::start(node.clone(), config).await?;
-    let deadline = Duration::from_secs(600);
-    let synced = tokio::time::timeout(deadline, async {
-        loop {
-            if watch.borrow().height >= target {
-                return;
+    let node_on = |dir: &Path, p2p: P2pConfig| ServicesConfig {
+        node: NodeConfig::new(dir, Network::Regtest),
+        p2p: Some(p2p.into()),
+        api: None,
+    };
+    let source = Services::start(node_on(source_dir, P2pConfig::new(source_dir, loopback))).await?;
+    let run = async {
+        source.node.import(blocks).await?;
+        let source_addr = source
+            .net()?
+            .view()
+            .listen
+            .ok_or_else(|| anyhow::anyhow!("the source node has no listen address"))?;
+        let mut config = P2pConfig::new(dir, loopback);
+        config.connect = vec![crate::node::PeerAddr::new(source_addr, None)];
+        let start = Instant::now();
+        let node = Services::start(node_on(dir, config)).await?;
+        let mut watch = node.node.watch();
+        let synced = tokio::time::timeout(Duration::from_secs(600), async {
+            loop {
+                if watch.borrow().height >= target {
+                    return;
+                }
+                if watch.changed().await.is_err() {
+                    return;
+                }
             }
-            if watch.changed().await.is_err() {
-                return;
-            }
+        })
+        .await;
+        let took = start.elapsed();
+        let height = node.node.snapshot().height;
+        node.shutdown().await?;
+        if synced.is_err() || height < target {
+            anyhow::bail!("sync did not finish: height {height} of {target} after {took:?}");
         }
-    })
-    .await;
-    let took = start.elapsed();
-    let height = node.snapshot().height;
-    net.shutdown().await?;
-    source_net.shutdown().await?;
-    node.shutdown().await?;
-    source.shutdown().await?;
-    if synced.is_err() || height < target {
-        return Err(NodeError::Config(format!(
-            "sync did not finish: height {height} of {target} after {took:?}"
-        )));
+        Ok(took)
     }
-    Ok(took)
+    .await;
+    source.shutdown().await?;
+    run
+}
+
+/// Mine `n` regtest blocks in a temporary dir, export, and time importing them into a fresh one.
+pub async fn time_export_import(n: u64) -> anyhow::Result<(u64, f64)> {
+    let tmp = std::env::temp_dir().join(format!("chain-tui-bench-{}", std::process::id()));
+    let src = tmp.join("src");
+    let dst = tmp.join("dst");
+    let file = tmp.join("chain.bin");
+    let result = async {
+        let node = |dir: &Path| ServicesConfig::node(NodeConfig::new(dir, Network::Regtest));
+        let source = Services::start(node(&src)).await?;
+        let w = crate::wallet::Wallet::open_or_create(&src, Network::Regtest, None)?;
+        let exported = async {
+            source.node.mine_blocks(n, 1, w.receive_address()).await?;
+            crate::cli::export_chain(&source.node, &file)
+        }
+        .await;
+        source.shutdown().await?;
+        exported?;
+        let blocks = crate::cli::read_chain_file(&file, Network::Regtest)?;
+        let dest = Services::start(node(&dst)).await?;
+        let start = std::time::Instant::now();
+        let imported = dest.node.import(blocks).await;
+        let secs = start.elapsed().as_secs_f64();
+        dest.shutdown().await?;
+        imported?;
+        Ok((n, secs))
+    }
+    .await;
+    let _ = std::fs::remove_dir_all(&tmp);
+    result
 }
 
 /// A regtest block at height 1 with a coinbase and `n` one-input transactions, each signed by

@@ -12,8 +12,9 @@ use crate::core::params::Network;
 use crate::core::pow::{U256, si_text};
 use crate::net::identity::PeerAddr;
 use crate::node::chainfile::ChainWriter;
-use crate::node::p2p::{self, P2pConfig};
-use crate::node::{Node, NodeConfig, NodeHandle, miner};
+use crate::node::p2p::P2pConfig;
+use crate::node::{NodeConfig, NodeHandle, miner};
+use crate::runtime::{ApiSetup, Services, ServicesConfig};
 use crate::wallet::Wallet;
 use anyhow::{Context, Result, anyhow, bail};
 use clap::{Args, Parser, Subcommand};
@@ -627,19 +628,15 @@ async fn direct_command(g: &Global, job: Job) -> Result<(Value, i32)> {
         // Checked without starting a node: the node refuses a damaged store, which is what
         // validate is for (and a read-only store is checked read-only).
         let (v, valid) = tokio::task::spawn_blocking(move || -> Result<(Value, bool)> {
-            let store = crate::storage::Store::open_to_inspect(&path, net)?;
-            let report = crate::node::validate::validate_chain(
-                &store,
-                &crate::node::verify::ParallelVerifier::all_cores(),
-            )?;
+            let report = crate::node::validate::validate_data_dir(&dir, net)?;
             Ok(views::validate_json(&report))
         })
         .await??;
         return Ok((v, if valid { 0 } else { 1 }));
     }
-    let node = Node::spawn(NodeConfig::new(&dir, net))?;
-    let result = node_job(g, &node, job).await;
-    node.shutdown().await?;
+    let services = Services::start(ServicesConfig::node(NodeConfig::new(&dir, net))).await?;
+    let result = node_job(g, &services.node, job).await;
+    services.shutdown().await?;
     result
 }
 
@@ -1124,65 +1121,42 @@ async fn run_node(g: &Global, args: NodeArgs) -> Result<()> {
     // The wallet is checked first: a node never starts with a lost, damaged, exposed or locked
     // wallet, nor with a new one in its place.
     let wallet = open_wallet(g).map_err(|e| anyhow!("the node does not start: {e:#}"))?;
-    let node = Node::spawn(NodeConfig::new(&dir, g.network))?;
-    let mut config = P2pConfig::new(&dir, listen);
-    config.connect = args.connect.clone();
-    let net = match p2p::start(node.clone(), config).await {
-        Ok(n) => n,
-        Err(e) => {
-            node.shutdown().await?;
-            return Err(e.into());
-        }
-    };
-    let view = net.view();
+    let threads = check_threads(args.threads.unwrap_or_else(default_threads).max(1))?;
+    let address = wallet.receive_address();
+    let wallet = std::sync::Arc::new(std::sync::Mutex::new(wallet));
+    let mut p2p = P2pConfig::new(&dir, listen);
+    p2p.connect = args.connect.clone();
+    let services = Services::start(ServicesConfig {
+        node: NodeConfig::new(&dir, g.network),
+        p2p: Some(p2p.into()),
+        api: args.api_addr(g.network).map(|addr| ApiSetup {
+            addr,
+            limits: Default::default(),
+            wallet: Ok(wallet),
+            mine_threads: threads,
+        }),
+    })
+    .await?;
+    let view = services.net()?.view();
     tracing::info!(
         "node {} on {} listening on {}",
         view.id.map(|i| i.to_string()).unwrap_or_default(),
         g.network,
         view.listen.map(|a| a.to_string()).unwrap_or_default()
     );
-    let threads = check_threads(args.threads.unwrap_or_else(default_threads).max(1))?;
-    let wallet: Result<_, String> = Ok(std::sync::Arc::new(std::sync::Mutex::new(wallet)));
-    let started = async {
-        if args.mine {
-            let w = wallet.clone().map_err(|e| anyhow!(e))?;
-            let address = w
-                .lock()
-                .map_err(|_| anyhow!("wallet lock poisoned"))?
-                .receive_address();
-            node.set_mining(threads, Some(address)).await?;
-            tracing::info!(
-                "mining with {threads} threads to {}",
-                address.encode(g.network)
-            );
+    if args.mine {
+        if let Err(e) = services.node.set_mining(threads, Some(address)).await {
+            services.shutdown().await?;
+            return Err(e.into());
         }
-        let ctx = crate::api::ApiContext {
-            node: node.clone(),
-            p2p: Some(net.clone()),
-            wallet,
-            mine_threads: threads,
-        };
-        Ok::<_, anyhow::Error>(match args.api_addr(g.network) {
-            Some(addr) => Some(crate::api::ApiServer::start(ctx, addr).await?),
-            None => None,
-        })
+        tracing::info!(
+            "mining with {threads} threads to {}",
+            address.encode(g.network)
+        );
     }
-    .await;
-    let api = match started {
-        Ok(api) => api,
-        Err(e) => {
-            net.shutdown().await?;
-            node.shutdown().await?;
-            return Err(e);
-        }
-    };
     wait_for_stop_signal().await;
     tracing::info!("shutting down");
-    if let Some(api) = api {
-        api.shutdown().await;
-    }
-    net.shutdown().await?;
-    node.shutdown().await?;
+    services.shutdown().await?;
     Ok(())
 }
 
@@ -1252,15 +1226,16 @@ async fn status(g: &Global) -> Result<Output> {
             (info, addr, None)
         }
         None => {
-            let node = Node::spawn(NodeConfig::new(&dir, g.network))?;
-            let info = views::info(&node, None);
+            let services =
+                Services::start(ServicesConfig::node(NodeConfig::new(&dir, g.network))).await?;
+            let info = views::info(&services.node, None);
             // A wallet that cannot be opened is said so, never shown as "none yet".
             let (addr, err) = match Wallet::open_existing(&dir, g.network, g.passphrase.as_deref())
             {
                 Ok(w) => (w.map(|w| w.receive_address().encode(g.network)), None),
                 Err(e) => (None, Some(format!("{:#}", wallet_error(&dir, e)))),
             };
-            node.shutdown().await?;
+            services.shutdown().await?;
             (info, addr, err)
         }
     };
@@ -1343,7 +1318,7 @@ async fn bench(g: &Global, b: BenchCmd) -> Result<Output> {
                 bail!("--txs and --clients must be at least 1");
             }
             let tmp = tempdir_for("api")?;
-            let r = crate::api::bench::run(&tmp, txs, clients).await;
+            let r = crate::bench::api::run(&tmp, txs, clients).await;
             let _ = std::fs::remove_dir_all(&tmp);
             let r = r?;
             Ok(out(
@@ -1401,7 +1376,7 @@ async fn bench(g: &Global, b: BenchCmd) -> Result<Output> {
         }
         BenchCmd::Import { blocks } => {
             let _ = g;
-            let (n, secs) = bench_import(blocks).await?;
+            let (n, secs) = crate::bench::time_export_import(blocks).await?;
             let rate = (n as f64 / secs) as u64;
             Ok(out(
                 format!("imported {n} blocks in {secs:.3} s: {rate} blocks/s"),
@@ -1417,29 +1392,4 @@ fn tempdir_for(what: &str) -> Result<PathBuf> {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     Ok(dir)
-}
-
-/// Mine `n` regtest blocks in a temporary dir, export, and time importing them into a fresh one.
-async fn bench_import(n: u64) -> Result<(u64, f64)> {
-    let tmp = std::env::temp_dir().join(format!("chain-tui-bench-{}", std::process::id()));
-    let src = tmp.join("src");
-    let dst = tmp.join("dst");
-    let file = tmp.join("chain.bin");
-    let result = async {
-        let node = Node::spawn(NodeConfig::new(&src, Network::Regtest))?;
-        let w = Wallet::open_or_create(&src, Network::Regtest, None)?;
-        node.mine_blocks(n, 1, w.receive_address()).await?;
-        export_chain(&node, &file)?;
-        node.shutdown().await?;
-        let blocks = read_chain_file(&file, Network::Regtest)?;
-        let node = Node::spawn(NodeConfig::new(&dst, Network::Regtest))?;
-        let start = std::time::Instant::now();
-        node.import(blocks).await?;
-        let secs = start.elapsed().as_secs_f64();
-        node.shutdown().await?;
-        Ok::<_, anyhow::Error>((n, secs))
-    }
-    .await;
-    let _ = std::fs::remove_dir_all(&tmp);
-    result
 }

@@ -12,6 +12,7 @@ pub mod demo;
 pub mod fsutil;
 pub mod net;
 pub mod node;
+pub mod runtime;
 pub mod storage;
 pub mod tui;
 pub mod wallet;

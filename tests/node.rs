@@ -921,3 +921,67 @@ async fn address_view_pages_and_spenders_are_found() {
     assert_eq!(d.fee_rate(), Some(d.fee.unwrap().0 / d.size as u64));
     stop(node).await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn services_start_in_order_and_shutdown_lets_everything_go() {
+    use chain_tui::node::p2p::P2pConfig;
+    use chain_tui::runtime::{ApiSetup, Services, ServicesConfig, StartError};
+    let dir = tempfile::tempdir().unwrap();
+    let loopback: std::net::SocketAddr = "127.0.0.1:0".parse().unwrap();
+    let config = |api: std::net::SocketAddr| {
+        let mut node = NodeConfig::new(dir.path(), Network::Regtest);
+        node.lock_wait = Duration::ZERO;
+        ServicesConfig {
+            node,
+            p2p: Some(P2pConfig::new(dir.path(), loopback).into()),
+            api: Some(ApiSetup {
+                addr: api,
+                limits: Default::default(),
+                wallet: Err("no wallet in this test".into()),
+                mine_threads: 1,
+            }),
+        }
+    };
+    let services = timeout(WAIT, Services::start(config(loopback)))
+        .await
+        .expect("started in time")
+        .expect("node, network and API start");
+    let node_file = chain_tui::api::node_file_path(dir.path());
+    assert!(node_file.exists(), "the API left its address for clients");
+    let api_addr = services.api().expect("an API").addr();
+    let (node, net, token) = (
+        services.node.clone(),
+        services.net().expect("a network").clone(),
+        services.token(),
+    );
+    assert!(net.view().listen.is_some());
+    assert!(!token.is_cancelled());
+    timeout(WAIT, services.shutdown())
+        .await
+        .expect("shutdown in time")
+        .expect("shutdown");
+    assert!(token.is_cancelled(), "side tasks were told to stop");
+    assert!(!node_file.exists(), "the API removed node.json");
+    assert!(matches!(node.tip(), Err(NodeError::Stopped)));
+    assert!(matches!(net.sync_now().await, Err(NodeError::Stopped)));
+    assert!(
+        tokio::net::TcpStream::connect(api_addr).await.is_err(),
+        "the API port is closed"
+    );
+
+    // A start that fails at the API (its port is taken) stops the node and the network it had
+    // started: the store is free again at once.
+    let taken = std::net::TcpListener::bind(loopback).unwrap();
+    let refused = Services::start(config(taken.local_addr().unwrap())).await;
+    assert!(
+        matches!(refused, Err(StartError::Api(_))),
+        "{:?}",
+        refused.err()
+    );
+    drop(taken);
+    let again = timeout(WAIT, Services::start(config(loopback)))
+        .await
+        .expect("started in time")
+        .expect("the same data dir opens at once after a failed start");
+    again.shutdown().await.unwrap();
+}

@@ -98,7 +98,13 @@ impl From<NodeError> for ApiError {
                 ProcessError::Store(_) => (StatusCode::INTERNAL_SERVER_ERROR, "storage"),
             },
             NodeError::Import(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_chain"),
-            NodeError::Config(_) => (StatusCode::CONFLICT, "refused"),
+            NodeError::AlreadyMining | NodeError::Dial(_) => (StatusCode::CONFLICT, "refused"),
+            NodeError::NoNetwork => (StatusCode::SERVICE_UNAVAILABLE, "no_network"),
+            NodeError::Persist(_) => (StatusCode::INTERNAL_SERVER_ERROR, "storage"),
+            NodeError::Kernel(_)
+            | NodeError::Thread(_)
+            | NodeError::NodeKey(_)
+            | NodeError::Listen { .. } => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
             NodeError::Stopped => (StatusCode::SERVICE_UNAVAILABLE, "stopped"),
             NodeError::Store(_) | NodeError::DataDir { .. } => {
                 (StatusCode::INTERNAL_SERVER_ERROR, "storage")

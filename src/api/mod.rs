@@ -4,7 +4,6 @@
 //! limits (connection cap, timeouts, limits on expensive reads), background jobs, JSON errors
 //! and metrics; and the client the CLI uses to drive a running node.
 
-pub mod bench;
 pub mod client;
 pub mod conn;
 pub mod error;

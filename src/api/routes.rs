@@ -678,7 +678,7 @@ async fn register(_: Authorized, State(s): St, JsonBody(b): JsonBody<RegisterBod
         tokio::time::timeout(REGISTER_WAIT, p.connect(a))
             .await
             .unwrap_or_else(|_| {
-                Err(crate::node::NodeError::Config(format!(
+                Err(crate::node::NodeError::Dial(format!(
                     "no answer within {} s",
                     REGISTER_WAIT.as_secs()
                 )))

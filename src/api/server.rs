@@ -135,10 +135,14 @@ impl Submitter {
                             }
                         }
                         Err(e) => {
+                            let stopped = matches!(e, crate::node::NodeError::Stopped);
                             let why = e.to_string();
                             for reply in replies {
-                                let _ =
-                                    reply.send(Err(crate::node::NodeError::Config(why.clone())));
+                                let _ = reply.send(Err(if stopped {
+                                    crate::node::NodeError::Stopped
+                                } else {
+                                    crate::node::NodeError::Persist(why.clone())
+                                }));
                             }
                         }
                     }

@@ -6,8 +6,9 @@
 //! close the run.
 
 use crate::core::params::Network;
-use crate::node::p2p::{self, P2pConfig};
-use crate::node::{Node, NodeConfig, NodeError, NodeHandle, store_path};
+use crate::node::p2p::P2pConfig;
+use crate::node::{NodeConfig, NodeError, NodeHandle, store_path};
+use crate::runtime::{ApiSetup, Services, ServicesConfig};
 use crate::wallet::Wallet;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -73,46 +74,31 @@ fn sample(node: &NodeHandle, dir: &Path, height: u64, start: Instant) -> SoakSam
         seconds: start.elapsed().as_secs_f64(),
         rss_bytes: rss_bytes(),
         store_bytes,
-        cache_bytes: node.store().map(|s| s.cache_bytes() as u64).unwrap_or(0),
+        cache_bytes: node.store_cache_bytes().unwrap_or(0),
     }
 }
 
 /// Mine in `dir` (a fresh directory) until `config.blocks` or `config.seconds`, sampling.
-pub async fn run(config: &SoakConfig, dir: &Path) -> Result<SoakReport, NodeError> {
-    let node = Node::spawn(NodeConfig::new(dir, Network::Regtest))?;
-    let result = with_node(config, dir, &node).await;
-    let _ = node.set_mining(0, None).await;
-    node.shutdown().await?;
-    result
-}
-
-async fn with_node(
-    config: &SoakConfig,
-    dir: &Path,
-    node: &NodeHandle,
-) -> Result<SoakReport, NodeError> {
+pub async fn run(config: &SoakConfig, dir: &Path) -> anyhow::Result<SoakReport> {
     let wallet = Wallet::open_or_create(dir, Network::Regtest, None)
-        .map_err(|e| NodeError::Config(format!("cannot create the soak wallet: {e}")))?;
+        .map_err(|e| anyhow::anyhow!("cannot create the soak wallet: {e}"))?;
     let address = wallet.receive_address();
     let loopback = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
-    let net = p2p::start(node.clone(), P2pConfig::new(dir, loopback)).await?;
-    let ctx = crate::api::ApiContext {
-        node: node.clone(),
-        p2p: Some(net.clone()),
-        wallet: Ok(std::sync::Arc::new(std::sync::Mutex::new(wallet))),
-        mine_threads: config.threads,
-    };
-    let api = match crate::api::ApiServer::start(ctx, loopback).await {
-        Ok(api) => api,
-        Err(e) => {
-            let _ = net.shutdown().await;
-            return Err(NodeError::Config(e.to_string()));
-        }
-    };
-    let result = mine_and_sample(config, dir, node, address).await;
-    api.shutdown().await;
-    net.shutdown().await?;
-    result
+    let services = Services::start(ServicesConfig {
+        node: NodeConfig::new(dir, Network::Regtest),
+        p2p: Some(P2pConfig::new(dir, loopback).into()),
+        api: Some(ApiSetup {
+            addr: loopback,
+            limits: Default::default(),
+            wallet: Ok(std::sync::Arc::new(std::sync::Mutex::new(wallet))),
+            mine_threads: config.threads,
+        }),
+    })
+    .await?;
+    let result = mine_and_sample(config, dir, &services.node, address).await;
+    let _ = services.node.set_mining(0, None).await;
+    services.shutdown().await?;
+    Ok(result?)
 }
 
 async fn mine_and_sample(
@@ -172,7 +158,7 @@ async fn mine_and_sample(
     if samples.last().is_none_or(|s| s.height != last) {
         samples.push(sample(node, dir, last, start));
     }
-    let space = match node.store().and_then(|s| Ok(s.space()?)) {
+    let space = match node.store_space() {
         Ok(s) => Some(s),
         Err(e) => {
             tracing::warn!("no store space figures: {e}");

@@ -10,8 +10,9 @@ use crate::core::hash::{BlockHash, Txid};
 use crate::core::params::Network;
 use crate::core::pow::Work;
 use crate::net::identity::{NodeId, NodeKey, PeerAddr};
-use crate::node::p2p::{self, P2pConfig, P2pHandle};
-use crate::node::{Node, NodeConfig, NodeEvent, NodeHandle};
+use crate::node::p2p::{P2pConfig, P2pHandle};
+use crate::node::{NodeConfig, NodeEvent, NodeHandle};
+use crate::runtime::{NetSetup, Services, ServicesConfig};
 use crate::wallet::{Balance, Wallet};
 use clap::ValueEnum;
 use serde::Deserialize;
@@ -20,7 +21,8 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::sync::{broadcast, oneshot, watch};
+use tokio::sync::{broadcast, watch};
+use tokio_util::sync::CancellationToken;
 
 /// Most nodes a demo runs (the dashboard shows at most [`super::MAX_DASHBOARD_NODES`]).
 pub const MAX_NODES: usize = 64;
@@ -117,8 +119,8 @@ struct Slot {
     wallet: Mutex<Wallet>,
     listen: Mutex<Option<SocketAddr>>,
     running: Mutex<Option<Running>>,
-    /// Stops the observer of the current run.
-    observer_stop: Mutex<Option<oneshot::Sender<()>>>,
+    /// The current run's services (their token also stops the run's observer).
+    services: Mutex<Option<Services>>,
     /// One fixed-count mining request at a time (the node refuses a second).
     mine_lock: tokio::sync::Mutex<()>,
     mining: watch::Sender<bool>,
@@ -211,7 +213,7 @@ impl Demo {
                 dir,
                 listen: Mutex::new(None),
                 running: Mutex::new(None),
-                observer_stop: Mutex::new(None),
+                services: Mutex::new(None),
                 mine_lock: tokio::sync::Mutex::new(()),
                 mining: watch::channel(false).0,
             });
@@ -346,9 +348,6 @@ impl Demo {
         if lock(&slot.running).is_some() {
             return Err(DemoError::Bad(format!("node {} is already running", i + 1)));
         }
-        // A stopped node's shutdown let its store go: it opens at once.
-        let node =
-            Node::spawn(NodeConfig::new(&slot.dir, self.network())).map_err(|e| node_err(i, e))?;
         let previous = *lock(&slot.listen);
         let localhost = SocketAddr::from(([127, 0, 0, 1], 0));
         let connect: Vec<PeerAddr> = self
@@ -360,36 +359,36 @@ impl Demo {
                 (*lock(&s.listen)).map(|a| PeerAddr::new(a, Some(s.id)))
             })
             .collect();
-        let config = |listen| {
-            let mut c = P2pConfig::new(&slot.dir, listen);
-            c.connect = connect.clone();
-            c.user_agent = format!("chain-tui-demo/{}", env!("CARGO_PKG_VERSION"));
-            c
-        };
-        // Same port as before when possible, so the neighbours' address books stay right.
-        let net = match previous {
-            Some(addr) => match p2p::start(node.clone(), config(addr)).await {
-                Ok(n) => Ok(n),
-                Err(_) => p2p::start(node.clone(), config(localhost)).await,
-            },
-            None => p2p::start(node.clone(), config(localhost)).await,
-        };
-        let net = match net {
-            Ok(n) => n,
+        let mut p2p = P2pConfig::new(&slot.dir, previous.unwrap_or(localhost));
+        p2p.connect = connect;
+        p2p.user_agent = format!("chain-tui-demo/{}", env!("CARGO_PKG_VERSION"));
+        // A stopped node's shutdown let its store go: it opens at once. Same port as before
+        // when possible, so the neighbours' address books stay right.
+        let services = Services::start(ServicesConfig {
+            node: NodeConfig::new(&slot.dir, self.network()),
+            p2p: Some(NetSetup {
+                config: p2p,
+                fallback_listen: previous.map(|_| localhost),
+            }),
+            api: None,
+        })
+        .await
+        .map_err(|e| node_err(i, e))?;
+        let net = match services.net() {
+            Ok(net) => net.clone(),
             Err(e) => {
-                let _ = node.shutdown().await;
+                let _ = services.shutdown().await;
                 return Err(node_err(i, e));
             }
         };
         if let Err(e) = net.restrict_peers(Some(self.allowed(i))).await {
-            let _ = net.shutdown().await;
-            let _ = node.shutdown().await;
+            let _ = services.shutdown().await;
             return Err(node_err(i, e));
         }
         *lock(&slot.listen) = net.view().listen;
-        let (stop_tx, stop_rx) = oneshot::channel();
-        self.spawn_observer(i, node.clone(), node.events(), stop_rx);
-        *lock(&slot.observer_stop) = Some(stop_tx);
+        let node = services.node.clone();
+        self.spawn_observer(i, node.clone(), node.events(), services.token());
+        *lock(&slot.services) = Some(services);
         *lock(&slot.running) = Some(Running { node, net });
         if *slot.mining.borrow() && self.network() != Network::Regtest {
             self.apply_continuous_mining(i).await;
@@ -404,14 +403,14 @@ impl Demo {
         i: usize,
         node: NodeHandle,
         mut events: broadcast::Receiver<NodeEvent>,
-        mut stop: oneshot::Receiver<()>,
+        stop: CancellationToken,
     ) {
         let demo = self.clone();
         tokio::spawn(async move {
             demo.record_chain(i, &node, 60);
             loop {
                 let ev = tokio::select! {
-                    _ = &mut stop => break,
+                    _ = stop.cancelled() => break,
                     ev = events.recv() => ev,
                 };
                 match ev {
@@ -503,18 +502,17 @@ impl Demo {
         let Some(run) = lock(&slot.running).take() else {
             return Err(DemoError::Bad(format!("node {} is already stopped", i + 1)));
         };
-        if let Some(stop) = lock(&slot.observer_stop).take() {
-            let _ = stop.send(());
-        }
+        drop(run);
+        let services = lock(&slot.services).take();
         // Wait for a paced block in progress to finish.
         let _guard = slot.mine_lock.lock().await;
-        let r1 = run.net.shutdown().await;
-        let r2 = run.node.shutdown().await;
-        drop(run);
+        let stopped = match services {
+            Some(s) => s.shutdown().await,
+            None => Ok(()),
+        };
         self.bump();
         tracing::info!("node {} stopped", i + 1);
-        r1.map_err(|e| node_err(i, e))?;
-        r2.map_err(|e| node_err(i, e))
+        stopped.map_err(|e| node_err(i, e))
     }
 
     /// Start a stopped node again from its data dir; it reconnects and catches up.
@@ -667,36 +665,24 @@ impl Demo {
             return;
         }
         let weak = Arc::downgrade(&self.inner);
-        let mut on = self.inner.slots[i].mining.subscribe();
+        let on = self.inner.slots[i].mining.subscribe();
         let mean = self.inner.cfg.block_interval.max(Duration::from_millis(10));
-        tokio::spawn(async move {
-            loop {
-                if !*on.borrow_and_update() {
-                    if on.changed().await.is_err() {
-                        return;
-                    }
-                    continue;
-                }
-                let wait = crate::node::miner::paced_wait(mean);
-                tokio::select! {
-                    _ = tokio::time::sleep(wait) => {}
-                    r = on.changed() => {
-                        if r.is_err() {
-                            return;
-                        }
-                        continue;
-                    }
-                }
-                let Some(inner) = weak.upgrade() else { return };
+        let active = |on: &bool| on.then_some(());
+        tokio::spawn(crate::node::miner::run_paced(mean, on, active, move |()| {
+            let weak = weak.clone();
+            async move {
+                let Some(inner) = weak.upgrade() else {
+                    return false;
+                };
                 let demo = Demo { inner };
-                if *on.borrow()
-                    && demo.is_running(i)
+                if demo.is_running(i)
                     && let Err(e) = demo.mine(i, 1).await
                 {
                     tracing::debug!("paced block on node {}: {e}", i + 1);
                 }
+                true
             }
-        });
+        }));
     }
 
     /// Pay `amount` from node `from`'s wallet to node `to`'s wallet. The payment is built

@@ -12,6 +12,8 @@ pub mod p2p;
 pub mod validate;
 pub mod verify;
 
+pub use crate::net::identity::{NodeId, PeerAddr};
+
 use crate::core::address::Address;
 use crate::core::amount::Amount;
 use crate::core::block::{Block, BlockHeader};
@@ -81,7 +83,24 @@ pub enum NodeError {
         error: std::io::Error,
     },
     #[error("{0}")]
-    Config(String),
+    Kernel(String),
+    #[error("cannot start the node thread: {0}")]
+    Thread(std::io::Error),
+    #[error("already mining a fixed number of blocks")]
+    AlreadyMining,
+    #[error("cannot load the node key: {0}")]
+    NodeKey(crate::net::identity::NetError),
+    #[error("cannot listen on {addr}: {error}")]
+    Listen {
+        addr: std::net::SocketAddr,
+        error: crate::net::identity::NetError,
+    },
+    #[error("{0}")]
+    Dial(String),
+    #[error("this node runs without a network")]
+    NoNetwork,
+    #[error("saving the transactions failed: {0}")]
+    Persist(String),
     #[error("import failed, nothing was changed: {0}")]
     Import(String),
     #[error("the node has stopped")]
@@ -274,7 +293,7 @@ impl Node {
                 error,
             }
         })?;
-        let kernel = miner::kernel::select(config.kernel.as_deref()).map_err(NodeError::Config)?;
+        let kernel = miner::kernel::select(config.kernel.as_deref()).map_err(NodeError::Kernel)?;
         let store = Store::open_waiting(
             &store_path(&config.data_dir),
             config.network,
@@ -327,7 +346,7 @@ impl Node {
         std::thread::Builder::new()
             .name("chain-tui-node".into())
             .spawn(move || state.run(cmd_rx))
-            .map_err(|e| NodeError::Config(format!("cannot start the node thread: {e}")))?;
+            .map_err(NodeError::Thread)?;
         let tick_tx = cmd_tx.clone();
         let _ = std::thread::Builder::new()
             .name("chain-tui-tick".into())
@@ -840,6 +859,15 @@ impl NodeHandle {
         self.store.get().ok_or(NodeError::Stopped)
     }
 
+    /// Bytes in the store's page cache.
+    pub fn store_cache_bytes(&self) -> Result<u64, NodeError> {
+        Ok(self.store()?.cache_bytes() as u64)
+    }
+    /// How the store's file is used, table by table (one full walk of its trees).
+    pub fn store_space(&self) -> Result<crate::storage::StoreSpace, NodeError> {
+        Ok(self.store()?.space()?)
+    }
+
     /// Blocks of the active chain from `from` (inclusive), at most `limit`.
     pub fn blocks_from(&self, from: u64, limit: u64) -> Result<Vec<Block>, NodeError> {
         let r = self.store()?.read()?;
@@ -993,9 +1021,7 @@ impl State {
                         continue;
                     }
                     if self.waiter.is_some() {
-                        let _ = reply.send(Err(NodeError::Config(
-                            "already mining a fixed number of blocks".into(),
-                        )));
+                        let _ = reply.send(Err(NodeError::AlreadyMining));
                         continue;
                     }
                     self.threads_before_waiter = self.miner.threads();

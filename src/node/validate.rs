@@ -35,6 +35,17 @@ impl Report {
     }
 }
 
+/// Re-verify the active chain in the data dir `dir` without starting a node there (a node
+/// refuses a damaged store, which this is for): the store is opened for inspection only, and
+/// read-only when it cannot be written.
+pub fn validate_data_dir(
+    dir: &std::path::Path,
+    network: crate::core::params::Network,
+) -> Result<Report, StoreError> {
+    let store = Store::open_to_inspect(&super::store_path(dir), network)?;
+    validate_chain(&store, &super::verify::ParallelVerifier::all_cores())
+}
+
 /// Re-verify the active chain of `store`.
 pub fn validate_chain(store: &Store, verifier: &dyn SigVerifier) -> Result<Report, StoreError> {
     store.contain(|| validate_inner(store, verifier))

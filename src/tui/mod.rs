@@ -24,8 +24,9 @@ use crate::core::hash::{BlockHash, Txid};
 use crate::core::params::Network;
 use crate::net::identity::PeerAddr;
 use crate::node::explore::Spend;
-use crate::node::p2p::{self, P2pConfig, P2pHandle};
-use crate::node::{Node, NodeConfig, NodeEvent, NodeHandle};
+use crate::node::p2p::{P2pConfig, P2pHandle};
+use crate::node::{NodeConfig, NodeEvent, NodeHandle};
+use crate::runtime::{ApiSetup, Services, ServicesConfig};
 use crate::wallet::Wallet;
 use anyhow::{Result, anyhow};
 use app::{App, BlockDetail, Command, InputRow, OutputRow, ProofView, TxDetail, TxRow, WalletView};
@@ -133,44 +134,46 @@ fn unix_now() -> u64 {
 pub async fn run(cfg: TuiConfig) -> Result<()> {
     let keymap = Keymap::load(&cfg.data_dir).map_err(|e| anyhow!(e))?;
     let wallet = Wallet::open_or_create(&cfg.data_dir, cfg.network, cfg.passphrase.as_deref())?;
-    let node = Node::spawn(NodeConfig::new(&cfg.data_dir, cfg.network))?;
-    let mut pc = P2pConfig::new(&cfg.data_dir, cfg.listen);
-    pc.connect = cfg.connect.clone();
-    let net = match p2p::start(node.clone(), pc).await {
-        Ok(n) => n,
-        Err(e) => {
-            node.shutdown().await?;
-            return Err(e.into());
-        }
-    };
     let address = wallet.receive_address();
     let wallet = Arc::new(Mutex::new(wallet));
-    let api = match cfg.api {
-        Some(addr) => {
-            let ctx = crate::api::ApiContext {
-                node: node.clone(),
-                p2p: Some(net.clone()),
-                wallet: Ok(wallet.clone()),
-                mine_threads: cfg.threads.max(1),
-            };
-            match crate::api::ApiServer::start(ctx, addr).await {
-                Ok(a) => Some(a),
-                Err(e) => {
-                    net.shutdown().await?;
-                    node.shutdown().await?;
-                    return Err(e.into());
-                }
-            }
-        }
-        None => None,
-    };
+    let threads = cfg.threads.max(1);
+    let mut p2p = P2pConfig::new(&cfg.data_dir, cfg.listen);
+    p2p.connect = cfg.connect.clone();
+    let services = Services::start(ServicesConfig {
+        node: NodeConfig::new(&cfg.data_dir, cfg.network),
+        p2p: Some(p2p.into()),
+        api: cfg.api.map(|addr| ApiSetup {
+            addr,
+            limits: Default::default(),
+            wallet: Ok(wallet.clone()),
+            mine_threads: threads,
+        }),
+    })
+    .await?;
+    let result = dashboard(&cfg, &services, keymap, wallet, address, threads).await;
+    tracing::info!("dashboard closed; shutting down");
+    let stopped = services.shutdown().await;
+    result?;
+    stopped?;
+    Ok(())
+}
+
+/// The dashboard on started services, until it is closed.
+async fn dashboard(
+    cfg: &TuiConfig,
+    services: &Services,
+    keymap: Keymap,
+    wallet: Arc<Mutex<Wallet>>,
+    address: crate::core::address::Address,
+    threads: usize,
+) -> Result<()> {
+    let (node, net) = (services.node.clone(), services.net()?.clone());
     let max_threads = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1);
-    let threads = cfg.threads.max(1);
     let (pace_tx, pace_rx) = tokio::sync::watch::channel(None);
     if let Some(mean) = cfg.pace {
-        tokio::spawn(pacer(node.clone(), mean, pace_rx));
+        tokio::spawn(pacer(node.clone(), mean, pace_rx, services.token()));
     }
     if cfg.mine {
         if cfg.pace.is_some() {
@@ -194,29 +197,19 @@ pub async fn run(cfg: TuiConfig) -> Result<()> {
     app.set_p2p(view);
     app.tick(unix_now());
     let ctx = Ctx {
-        node: node.clone(),
-        net: net.clone(),
+        node,
+        net,
         wallet,
         pace: pace_tx,
     };
-    let result = match TerminalGuard::enter() {
+    match TerminalGuard::enter() {
         Ok(mut guard) => {
             let r = event_loop(&mut guard.terminal, &mut app, &ctx).await;
             drop(guard);
             r
         }
         Err(e) => Err(anyhow!("cannot open the terminal: {e}")),
-    };
-    tracing::info!("dashboard closed; shutting down");
-    if let Some(api) = api {
-        api.shutdown().await;
     }
-    let net_r = net.shutdown().await;
-    let node_r = node.shutdown().await;
-    result?;
-    net_r?;
-    node_r?;
-    Ok(())
 }
 
 /// What the event loop works with.
@@ -235,30 +228,25 @@ struct Ctx {
 async fn pacer(
     node: NodeHandle,
     mean: Duration,
-    mut on: tokio::sync::watch::Receiver<Option<(crate::core::address::Address, usize)>>,
+    on: tokio::sync::watch::Receiver<Option<(crate::core::address::Address, usize)>>,
+    stop: tokio_util::sync::CancellationToken,
 ) {
-    loop {
-        let Some((address, threads)) = *on.borrow_and_update() else {
-            if on.changed().await.is_err() {
-                return;
-            }
-            continue;
-        };
-        let wait = crate::node::miner::paced_wait(mean);
-        tokio::select! {
-            _ = tokio::time::sleep(wait) => {}
-            r = on.changed() => {
-                if r.is_err() {
-                    return;
+    let paced = crate::node::miner::run_paced(
+        mean,
+        on,
+        |v| *v,
+        |(address, threads)| {
+            let node = node.clone();
+            async move {
+                if let Err(e) = node.mine_blocks(1, threads, address).await {
+                    tracing::warn!("paced mining: {e}");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
                 }
-                continue;
+                true
             }
-        }
-        if let Err(e) = node.mine_blocks(1, threads, address).await {
-            tracing::warn!("paced mining: {e}");
-            tokio::time::sleep(Duration::from_secs(1)).await;
-        }
-    }
+        },
+    );
+    stop.run_until_cancelled(paced).await;
 }
 
 /// SIGTERM for a `select!` (never fires where there is no such signal).

@@ -60,6 +60,40 @@ pub fn paced_wait(mean: Duration) -> Duration {
     Duration::from_secs_f64((-u.ln() * m).min(m * 20.0))
 }
 
+/// Paced mining, for watchable regtest chains: while `active` finds something to mine with in
+/// the watched value, wait [`paced_wait`] and call `mine` with it; a change of the value starts
+/// the wait again. Ends when the sender is gone or `mine` says to stop (returns false).
+pub async fn run_paced<V, T, F, Fut>(
+    mean: Duration,
+    mut on: tokio::sync::watch::Receiver<V>,
+    active: impl Fn(&V) -> Option<T>,
+    mut mine: F,
+) where
+    F: FnMut(T) -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    loop {
+        let Some(what) = active(&on.borrow_and_update()) else {
+            if on.changed().await.is_err() {
+                return;
+            }
+            continue;
+        };
+        tokio::select! {
+            _ = tokio::time::sleep(paced_wait(mean)) => {}
+            r = on.changed() => {
+                if r.is_err() {
+                    return;
+                }
+                continue;
+            }
+        }
+        if !mine(what).await {
+            return;
+        }
+    }
+}
+
 /// Called with a solved job and its nonce, from a mining thread.
 pub type OnFound = Arc<dyn Fn(Arc<Job>, u64) + Send + Sync>;
 

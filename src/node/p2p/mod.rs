@@ -198,7 +198,7 @@ impl P2pHandle {
             .map_err(|_| NodeError::Stopped)?;
         rx.await
             .map_err(|_| NodeError::Stopped)?
-            .map_err(NodeError::Config)
+            .map_err(NodeError::Dial)
     }
     /// Lift the ban on a node id (hex) or an address; true if there was one.
     pub async fn unban(&self, who: &str) -> Result<bool, NodeError> {
@@ -401,10 +401,14 @@ struct Manager {
 
 /// Start the network part of `node`: bind, load the address book and bans, dial `connect`.
 pub async fn start(node: NodeHandle, config: P2pConfig) -> Result<P2pHandle, NodeError> {
-    let key =
-        NodeKey::load_or_create(&config.key_path).map_err(|e| NodeError::Config(e.to_string()))?;
-    let transport = Transport::bind(config.listen, &key, config.limits.clone())
-        .map_err(|e| NodeError::Config(format!("cannot listen on {}: {e}", config.listen)))?;
+    let key = NodeKey::load_or_create(&config.key_path).map_err(NodeError::NodeKey)?;
+    let transport =
+        Transport::bind(config.listen, &key, config.limits.clone()).map_err(|error| {
+            NodeError::Listen {
+                addr: config.listen,
+                error,
+            }
+        })?;
     let listen = transport.local_addr().ok();
     let (cmd_tx, cmd_rx) = mpsc::channel(64);
     let (events_tx, events_rx) = mpsc::channel(4096);

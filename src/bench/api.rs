@@ -3,14 +3,14 @@
 //! the figure is accepted transactions per second, next to how fast one core verifies their
 //! signatures, so it shows whether the HTTP layer or the signature checks bound the rate.
 
-use super::server::{ApiContext, ApiServer};
-use super::views::TxJson;
+use crate::api::views::TxJson;
 use crate::core::address::Address;
 use crate::core::amount::Amount;
 use crate::core::params::Network;
 use crate::core::rules::{SerialVerifier, SigCheck, SigVerifier};
 use crate::core::tx::{OutPoint, Transaction, TxIn, TxOut};
-use crate::node::{Node, NodeConfig};
+use crate::node::NodeConfig;
+use crate::runtime::{ApiSetup, Services, ServicesConfig};
 use ed25519_dalek::{Signer, SigningKey};
 use std::path::Path;
 use std::time::Instant;
@@ -61,7 +61,18 @@ fn signed(key: &SigningKey, inputs: &[OutPoint], outputs: Vec<TxOut>) -> Transac
 pub async fn run(dir: &Path, n: usize, clients: usize) -> anyhow::Result<ApiBench> {
     let clients = clients.max(1);
     let params = Network::Regtest.params();
-    let node = Node::spawn(NodeConfig::new(dir, Network::Regtest))?;
+    let services = Services::start(ServicesConfig {
+        node: NodeConfig::new(dir, Network::Regtest),
+        p2p: None,
+        api: Some(ApiSetup {
+            addr: "127.0.0.1:0".parse()?,
+            limits: Default::default(),
+            wallet: Err("the API benchmark runs without a wallet".into()),
+            mine_threads: 1,
+        }),
+    })
+    .await?;
+    let node = &services.node;
     let result = async {
         let key = SigningKey::from_bytes(&[7; 32]);
         let me = Address::from_pubkey(&key.verifying_key().to_bytes());
@@ -134,13 +145,9 @@ pub async fn run(dir: &Path, n: usize, clients: usize) -> anyhow::Result<ApiBenc
             .map(|tx| serde_json::to_vec(&TxJson::from_tx(tx, Network::Regtest)))
             .collect::<Result<_, _>>()?;
 
-        let ctx = ApiContext {
-            node: node.clone(),
-            p2p: None,
-            wallet: Err("the API benchmark runs without a wallet".into()),
-            mine_threads: 1,
-        };
-        let server = ApiServer::start(ctx, "127.0.0.1:0".parse()?).await?;
+        let server = services
+            .api()
+            .ok_or_else(|| anyhow::anyhow!("the API did not start"))?;
         let url = format!("http://{}/transactions/new", server.addr());
         let token = server.token().to_string();
         let mut shares: Vec<Vec<Vec<u8>>> = vec![Vec::new(); clients];
@@ -178,7 +185,6 @@ pub async fn run(dir: &Path, n: usize, clients: usize) -> anyhow::Result<ApiBenc
             accepted += t.await??;
         }
         let seconds = start.elapsed().as_secs_f64();
-        server.shutdown().await;
         Ok(ApiBench {
             transactions: txs.len(),
             clients,
@@ -189,6 +195,6 @@ pub async fn run(dir: &Path, n: usize, clients: usize) -> anyhow::Result<ApiBenc
         })
     }
     .await;
-    node.shutdown().await?;
+    services.shutdown().await?;
     result
 }
