@@ -42,7 +42,10 @@ impl Cli {
     pub fn opens_dashboard(&self) -> bool {
         use std::io::IsTerminal;
         match self.command {
+            #[cfg(feature = "tui")]
             Some(Command::Tui(_)) => true,
+            // A build without the dashboard prints the status instead.
+            None if cfg!(not(feature = "tui")) => false,
             None => {
                 !self.global.json
                     && std::io::stdout().is_terminal()
@@ -93,6 +96,7 @@ pub struct Global {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Open the dashboard: the node with its peers, live in the terminal (the default).
+    #[cfg(feature = "tui")]
     Tui(NodeArgs),
     /// Run the node headless (logs to stderr) until SIGINT or SIGTERM.
     Node(NodeArgs),
@@ -123,9 +127,11 @@ pub enum Command {
     #[command(subcommand)]
     Peers(PeersCmd),
     /// Benchmarks.
+    #[cfg(feature = "bench")]
     #[command(subcommand)]
     Bench(BenchCmd),
     /// Several nodes in one process, side by side: partitions, forks, scenarios.
+    #[cfg(feature = "demo")]
     Demo(crate::demo::DemoArgs),
 }
 
@@ -239,6 +245,7 @@ pub enum ChainCmd {
     Import { file: PathBuf },
 }
 
+#[cfg(feature = "bench")]
 #[derive(Subcommand, Debug)]
 pub enum BenchCmd {
     /// Hash rate of the mining kernel.
@@ -377,18 +384,23 @@ fn out(text: impl Into<String>, json: Value) -> Output {
 pub async fn run(cli: Cli) -> Result<i32> {
     let mut g = cli.global.clone();
     g.load_passphrase_file()?;
+    #[cfg(feature = "tui")]
     let dashboard = cli.opens_dashboard();
     let (output, code) = match cli.command {
+        #[cfg(feature = "tui")]
         None if dashboard => {
             crate::tui::run(tui_config(&g, cli.node)?).await?;
             return Ok(0);
         }
+        #[cfg(feature = "tui")]
         Some(Command::Tui(args)) => {
             crate::tui::run(tui_config(&g, args)?).await?;
             return Ok(0);
         }
         None => (status(&g).await?, 0),
+        #[cfg(feature = "demo")]
         Some(Command::Demo(args)) => return crate::demo::run(args, g.network).await,
+        #[cfg(feature = "bench")]
         Some(Command::Bench(b)) => (bench(&g, b).await?, 0),
         Some(Command::Node(args)) => {
             run_node(&g, args).await?;
@@ -574,9 +586,13 @@ fn prepare(g: &Global, cmd: Command) -> Result<Job> {
             ),
             PeersCmd::Unban { id } => PeersJob::Unban(id),
         }),
-        Command::Bench(_) | Command::Node(_) | Command::Demo(_) | Command::Tui(_) => {
-            bail!("internal error: command dispatched to the wrong handler")
-        }
+        #[cfg(feature = "bench")]
+        Command::Bench(_) => bail!("internal error: command dispatched to the wrong handler"),
+        #[cfg(feature = "demo")]
+        Command::Demo(_) => bail!("internal error: command dispatched to the wrong handler"),
+        #[cfg(feature = "tui")]
+        Command::Tui(_) => bail!("internal error: command dispatched to the wrong handler"),
+        Command::Node(_) => bail!("internal error: command dispatched to the wrong handler"),
     })
 }
 
@@ -1154,13 +1170,14 @@ async fn run_node(g: &Global, args: NodeArgs) -> Result<()> {
             address.encode(g.network)
         );
     }
-    wait_for_stop_signal().await;
+    crate::runtime::stop_signal().await;
     tracing::info!("shutting down");
     services.shutdown().await?;
     Ok(())
 }
 
 /// The dashboard's settings from the command line (same defaults as `node`).
+#[cfg(feature = "tui")]
 fn tui_config(g: &Global, args: NodeArgs) -> Result<crate::tui::TuiConfig> {
     let threads = check_threads(args.threads.unwrap_or_else(default_threads))?;
     let api = args.api_addr(g.network);
@@ -1185,29 +1202,6 @@ fn tui_config(g: &Global, args: NodeArgs) -> Result<crate::tui::TuiConfig> {
         threads,
         api,
     })
-}
-
-/// SIGINT (Ctrl-C) or SIGTERM.
-async fn wait_for_stop_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
 }
 
 async fn status(g: &Global) -> Result<Output> {
@@ -1263,6 +1257,7 @@ async fn status(g: &Global) -> Result<Output> {
     ))
 }
 
+#[cfg(feature = "bench")]
 async fn bench(g: &Global, b: BenchCmd) -> Result<Output> {
     match b {
         BenchCmd::Mine {
@@ -1387,6 +1382,7 @@ async fn bench(g: &Global, b: BenchCmd) -> Result<Output> {
 }
 
 /// A fresh temporary directory for a benchmark.
+#[cfg(feature = "bench")]
 fn tempdir_for(what: &str) -> Result<PathBuf> {
     let dir = std::env::temp_dir().join(format!("chain-tui-bench-{what}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);

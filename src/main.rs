@@ -23,21 +23,17 @@ async fn main() -> std::process::ExitCode {
         .unwrap_or_else(|_| default_level.into());
     // The dashboard owns the terminal: logs go to DATA_DIR/chain-tui.log and the Log pane.
     // The demo logs to a file in its own temporary dir (it sets that up itself).
+    #[cfg(feature = "demo")]
     let demo = matches!(cli.command, Some(chain_tui::cli::Command::Demo(_)));
+    #[cfg(not(feature = "demo"))]
+    let demo = false;
     let _log_guard = if demo {
         None
     } else if dashboard {
-        let dir = match cli.global.data_dir() {
-            Ok(d) => d,
+        match dashboard_log(&cli, filter) {
+            Ok(g) => g,
             Err(e) => {
                 eprintln!("error: {e:#}");
-                return std::process::ExitCode::FAILURE;
-            }
-        };
-        match chain_tui::tui::logbuf::init(&dir, filter) {
-            Ok(g) => Some(g),
-            Err(e) => {
-                eprintln!("error: cannot write the log in {}: {e}", dir.display());
                 return std::process::ExitCode::FAILURE;
             }
         }
@@ -58,4 +54,25 @@ async fn main() -> std::process::ExitCode {
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+/// The dashboard's log: DATA_DIR/chain-tui.log and the Log pane's ring.
+#[cfg(feature = "tui")]
+fn dashboard_log(
+    cli: &chain_tui::cli::Cli,
+    filter: tracing_subscriber::EnvFilter,
+) -> anyhow::Result<Option<tracing_appender::non_blocking::WorkerGuard>> {
+    let dir = cli.global.data_dir()?;
+    chain_tui::term::logbuf::init(&dir, filter)
+        .map(Some)
+        .map_err(|e| anyhow::anyhow!("cannot write the log in {}: {e}", dir.display()))
+}
+
+/// A build without the dashboard never opens it.
+#[cfg(not(feature = "tui"))]
+fn dashboard_log(
+    _cli: &chain_tui::cli::Cli,
+    _filter: tracing_subscriber::EnvFilter,
+) -> anyhow::Result<Option<tracing_appender::non_blocking::WorkerGuard>> {
+    Ok(None)
 }

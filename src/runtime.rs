@@ -176,3 +176,39 @@ async fn start_net(node: &NodeHandle, setup: NetSetup) -> Result<P2pHandle, Node
         }
     }
 }
+
+/// SIGTERM for a `select!` (never fires where there is no such signal).
+pub struct SigTerm(#[cfg(unix)] Option<tokio::signal::unix::Signal>);
+
+impl Default for SigTerm {
+    fn default() -> SigTerm {
+        SigTerm::new()
+    }
+}
+
+impl SigTerm {
+    pub fn new() -> SigTerm {
+        SigTerm(
+            #[cfg(unix)]
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok(),
+        )
+    }
+
+    pub async fn recv(&mut self) {
+        #[cfg(unix)]
+        if let Some(s) = self.0.as_mut() {
+            s.recv().await;
+            return;
+        }
+        std::future::pending::<()>().await
+    }
+}
+
+/// Until SIGINT (Ctrl-C) or SIGTERM: when a node run from the command line stops.
+pub async fn stop_signal() {
+    let mut term = SigTerm::new();
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}

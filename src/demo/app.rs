@@ -9,7 +9,7 @@ use super::scenario::StepReport;
 use super::tree::TreeInput;
 use crate::core::amount::Amount;
 use crate::core::params::Network;
-use crate::tui::keymap::Key;
+use crate::term::Key;
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 /// What the event loop must do for the app. Node numbers are 0-based.

@@ -7,7 +7,7 @@ use super::app::{DemoApp, DemoCommand, ScenarioView};
 use super::controller::Demo;
 use super::render::draw;
 use super::scenario::{self, Progress, Scenario};
-use crate::tui::TerminalGuard;
+use crate::term::TerminalGuard;
 use anyhow::{Result, anyhow};
 use crossterm::event::{Event, EventStream, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use futures_util::{Stream, StreamExt};
@@ -77,12 +77,12 @@ where
     let mut refresh = tokio::time::interval(REFRESH);
     refresh.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut refreshing = false;
-    let mut sigterm = crate::tui::SigTerm::new();
+    let mut sigterm = crate::runtime::SigTerm::new();
     let mut dirty = true;
     let mut urgent = true;
     let mut last_draw = Instant::now();
     loop {
-        if crate::tui::panicked() {
+        if crate::term::panicked() {
             return Err(anyhow!("a thread panicked; see the log"));
         }
         if dirty && (urgent || last_draw.elapsed() >= FRAME) {

@@ -1,9 +1,9 @@
 //! The demo dashboard's keys as data: [`DemoAction`] is what a key can ask for, and
 //! [`DemoKeymap`] maps keys to actions from `assets/demo/keymap.toml`. The help overlay is
 //! generated from the same table that dispatches keys. Key names are those of the node
-//! dashboard ([`crate::tui::keymap::Key`]).
+//! dashboard ([`crate::term::Key`]).
 
-use crate::tui::keymap::Key;
+use crate::term::Key;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 

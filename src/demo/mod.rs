@@ -157,7 +157,7 @@ pub async fn run(args: DemoArgs, network: Network) -> Result<i32> {
     let filter =
         tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
     // Logs go to a file in the demo's dir (and the dashboard's log ring), never the terminal.
-    let _log_guard = crate::tui::logbuf::init(&dir, filter)
+    let _log_guard = crate::term::logbuf::init(&dir, filter)
         .map_err(|e| anyhow!("cannot write the log in {}: {e}", dir.display()))?;
     let cfg = DemoConfig {
         nodes: plan.nodes,

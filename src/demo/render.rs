@@ -7,7 +7,7 @@ use super::controller::NodeStatus;
 use super::keys::DemoAction;
 use super::tree::{Have, TreeCell, TreeView};
 use crate::core::pow::si_text;
-use crate::tui::theme;
+use crate::term::theme;
 use ratatui::Frame;
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -414,13 +414,13 @@ fn draw_help(frame: &mut Frame, app: &DemoApp, area: Rect) {
         theme::label(),
     )));
     let h = lines.len() as u16 + 2;
-    let inner = crate::tui::panes::overlay::popup(frame, area, 66, h, "Demo help");
+    let inner = crate::term::popup(frame, area, 66, h, "Demo help");
     frame.render_widget(Paragraph::new(lines), inner);
 }
 
 fn draw_send(frame: &mut Frame, app: &DemoApp, f: &SendForm, area: Rect) {
     let title = format!("Send from node {}", app.selected + 1);
-    let inner = crate::tui::panes::overlay::popup(frame, area, 56, 8, &title);
+    let inner = crate::term::popup(frame, area, 56, 8, &title);
     let field = |i: usize, label: &str, v: &str| {
         let style = if f.field == i {
             theme::selected()

@@ -3,19 +3,17 @@
 //!
 //! - [`app`]: the state and what each action does, without I/O (tests drive it directly);
 //! - [`action`], [`keymap`]: keys → actions as data (`assets/keymap.toml`, user overrides);
-//! - [`panes`]: drawing, one module per pane, overlays and the status bar; [`theme`]: styles;
-//! - [`logbuf`]: logs to a file and a ring for the Log pane while the terminal is ours;
+//! - [`panes`]: drawing, one module per pane, overlays and the status bar (styles, keys, the
+//!   terminal guard and the log ring are [`crate::term`]'s, shared with the demo);
 //! - this module: the terminal guard and the event loop, the only place that touches the
 //!   node, the network and the wallet. Wallet scans and store reads run on blocking threads.
 
 pub mod action;
 pub mod app;
-#[doc(hidden)]
+#[cfg(any(test, feature = "test-fixtures"))]
 pub mod fixture;
 pub mod keymap;
-pub mod logbuf;
 pub mod panes;
-pub mod theme;
 
 pub use panes::{ScreenLayout, draw, layout, layout_zoomed};
 
@@ -30,17 +28,13 @@ use crate::runtime::{ApiSetup, Services, ServicesConfig};
 use crate::wallet::Wallet;
 use anyhow::{Result, anyhow};
 use app::{App, BlockDetail, Command, InputRow, OutputRow, ProofView, TxDetail, TxRow, WalletView};
-use crossterm::event::{
-    DisableBracketedPaste, DisableMouseCapture, EnableBracketedPaste, EnableMouseCapture, Event,
-    EventStream, KeyEventKind, MouseButton, MouseEventKind,
-};
+use crossterm::event::{Event, EventStream, KeyEventKind, MouseButton, MouseEventKind};
 use futures_util::StreamExt;
 use keymap::Keymap;
 use ratatui::DefaultTerminal;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{broadcast, mpsc};
@@ -70,57 +64,6 @@ const FRAME: Duration = Duration::from_millis(50);
 const WALLET_EVERY: Duration = Duration::from_millis(300);
 /// Wallet transactions kept for the pane.
 const WALLET_HISTORY: usize = 100;
-
-/// Set by the panic hook: a panic on any thread restores the terminal, so the loop must stop.
-static PANICKED: AtomicBool = AtomicBool::new(false);
-
-/// Whether a thread panicked while a [`TerminalGuard`] was installed (event loops stop then).
-pub fn panicked() -> bool {
-    PANICKED.load(Ordering::SeqCst)
-}
-
-/// Owns the terminal: raw mode, alternate screen and mouse capture on creation, all undone on
-/// drop and by the panic hook (SIGTERM and Ctrl-C end the loop, which drops the guard).
-pub struct TerminalGuard {
-    pub terminal: DefaultTerminal,
-}
-
-impl TerminalGuard {
-    pub fn enter() -> std::io::Result<TerminalGuard> {
-        // try_init installs a hook that restores the terminal before the panic is printed.
-        let terminal = ratatui::try_init()?;
-        let previous = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            PANICKED.store(true, Ordering::SeqCst);
-            let _ = crossterm::execute!(
-                std::io::stdout(),
-                DisableMouseCapture,
-                DisableBracketedPaste
-            );
-            previous(info);
-        }));
-        // Bracketed paste: pasted text arrives as one event for the focused text field.
-        if let Err(e) =
-            crossterm::execute!(std::io::stdout(), EnableMouseCapture, EnableBracketedPaste)
-        {
-            let _ = ratatui::try_restore();
-            return Err(e);
-        }
-        Ok(TerminalGuard { terminal })
-    }
-}
-
-impl Drop for TerminalGuard {
-    fn drop(&mut self) {
-        let _ = crossterm::execute!(
-            std::io::stdout(),
-            DisableMouseCapture,
-            DisableBracketedPaste
-        );
-        let _ = self.terminal.show_cursor();
-        let _ = ratatui::try_restore();
-    }
-}
 
 fn unix_now() -> u64 {
     std::time::SystemTime::now()
@@ -202,7 +145,7 @@ async fn dashboard(
         wallet,
         pace: pace_tx,
     };
-    match TerminalGuard::enter() {
+    match crate::term::TerminalGuard::enter() {
         Ok(mut guard) => {
             let r = event_loop(&mut guard.terminal, &mut app, &ctx).await;
             drop(guard);
@@ -247,27 +190,6 @@ async fn pacer(
         },
     );
     stop.run_until_cancelled(paced).await;
-}
-
-/// SIGTERM for a `select!` (never fires where there is no such signal).
-pub(crate) struct SigTerm(#[cfg(unix)] Option<tokio::signal::unix::Signal>);
-
-impl SigTerm {
-    pub(crate) fn new() -> SigTerm {
-        SigTerm(
-            #[cfg(unix)]
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok(),
-        )
-    }
-
-    pub(crate) async fn recv(&mut self) {
-        #[cfg(unix)]
-        if let Some(s) = self.0.as_mut() {
-            s.recv().await;
-            return;
-        }
-        std::future::pending::<()>().await
-    }
 }
 
 /// Answers from background tasks.
@@ -328,8 +250,8 @@ async fn event_loop(terminal: &mut DefaultTerminal, app: &mut App, ctx: &Ctx) ->
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let (tx, mut rx) = mpsc::unbounded_channel::<Msg>();
-    let mut sigterm = SigTerm::new();
-    let ring = logbuf::ring();
+    let mut sigterm = crate::runtime::SigTerm::new();
+    let ring = crate::term::logbuf::ring();
     let size = terminal.size()?;
     app.size = (size.width, size.height);
 
@@ -343,7 +265,7 @@ async fn event_loop(terminal: &mut DefaultTerminal, app: &mut App, ctx: &Ctx) ->
     let mut wallet_last = Instant::now() - WALLET_EVERY;
 
     loop {
-        if PANICKED.load(Ordering::SeqCst) {
+        if crate::term::panicked() {
             return Err(anyhow!("a thread panicked; see the log"));
         }
         if app.quit {
@@ -368,7 +290,7 @@ async fn event_loop(terminal: &mut DefaultTerminal, app: &mut App, ctx: &Ctx) ->
             // Copy the log lines only when some arrived, not on every frame.
             let pushed = ring.pushed();
             if logs_seen != Some(pushed) {
-                app.logs = ring.last(logbuf::CAPACITY);
+                app.logs = ring.last(crate::term::logbuf::CAPACITY);
                 logs_seen = Some(pushed);
             }
             terminal.draw(|f| draw(f, app))?;

@@ -4,8 +4,8 @@
 use super::{age, age_ago, fit, flow, fmt_bytes, kv, pane_block};
 use crate::core::estimate::SpanSource;
 use crate::core::pow::si_text;
+use crate::term::theme;
 use crate::tui::app::{App, Pane};
-use crate::tui::theme;
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};

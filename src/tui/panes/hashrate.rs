@@ -3,8 +3,8 @@
 
 use super::{flow, fmt_age, fmt_hashrate, kv, pane_block};
 use crate::core::pow::U256;
+use crate::term::theme;
 use crate::tui::app::{App, Pane, next_block_secs, next_block_secs_local};
-use crate::tui::theme;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};

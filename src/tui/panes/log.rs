@@ -2,8 +2,8 @@
 //! PgUp/PgDn, g/G) and shows all levels or only info, warn or errors and up (v).
 
 use super::{fit, pane_block};
+use crate::term::theme;
 use crate::tui::app::{App, LogLevel, Pane};
-use crate::tui::theme;
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::style::Style;

@@ -1,8 +1,8 @@
 //! Mempool: transaction count, size, fee-rate range and the top transactions by fee rate.
 
 use super::{fit, flow, fmt_bytes, fmt_fee_rate, kv, pane_block, scroll_start};
+use crate::term::theme;
 use crate::tui::app::{App, Pane};
-use crate::tui::theme;
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::style::Style;

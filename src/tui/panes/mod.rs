@@ -10,9 +10,9 @@ pub mod peers;
 pub mod wallet;
 
 use super::app::{App, Overlay, Pane};
-use super::theme;
 use crate::core::pow::{U256, si_text};
 use crate::node::mempool::FeeRate;
+use crate::term::theme;
 use ratatui::Frame;
 use ratatui::buffer::{Buffer, CellWidth};
 use ratatui::layout::{Constraint, Layout as RLayout, Rect};

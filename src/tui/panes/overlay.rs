@@ -4,16 +4,17 @@
 use super::{Col, age_ago, fit, fmt_bytes, kv, scroll_start};
 use crate::core::pow::si_text;
 use crate::node::explore::Spend;
+use crate::term::popup;
+use crate::term::theme;
 use crate::tui::app::{
     AddrList, AddressPage, App, BlockDetail, Field, Overlay, Payment, PeerForm, PeerRef, ProofView,
     SendForm, TxDetail,
 };
-use crate::tui::theme;
 use ratatui::Frame;
-use ratatui::layout::{Constraint, Rect};
+use ratatui::layout::Rect;
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Clear, Paragraph};
+use ratatui::widgets::Paragraph;
 
 /// Draw the innermost overlay, if any.
 pub fn render(frame: &mut Frame, app: &App, area: Rect) {
@@ -30,22 +31,6 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
         Overlay::Tx(t, sel) => tx(frame, app, t, *sel, area),
         Overlay::Address(p) => address(frame, app, p, area),
     }
-}
-
-/// A bordered box of at most `w`×`h` in the middle of `area`, cleared (the dashboard's and the
-/// demo's overlays).
-pub(crate) fn popup(frame: &mut Frame, area: Rect, w: u16, h: u16, title: &str) -> Rect {
-    let r = area.centered(
-        Constraint::Length(w.min(area.width)),
-        Constraint::Length(h.min(area.height)),
-    );
-    frame.render_widget(Clear, r);
-    let b = Block::bordered()
-        .border_style(theme::border(true))
-        .title(Span::styled(format!(" {title} "), theme::title(true)));
-    let inner = b.inner(r);
-    frame.render_widget(b, r);
-    inner
 }
 
 fn help(frame: &mut Frame, app: &App, area: Rect) {

@@ -2,8 +2,8 @@
 //! peers with their reasons.
 
 use super::{Col, fit, fmt_bytes, pane_block, scroll_start, table};
+use crate::term::theme;
 use crate::tui::app::{App, Pane, short_text};
-use crate::tui::theme;
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::style::Style;

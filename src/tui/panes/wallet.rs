@@ -3,8 +3,8 @@
 
 use super::{Col, fit, flow, kv, pane_block, scroll_start, table};
 use crate::core::amount::Amount;
+use crate::term::theme;
 use crate::tui::app::{App, Pane};
-use crate::tui::theme;
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::style::Style;
