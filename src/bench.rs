@@ -16,7 +16,7 @@ use crate::core::rules::{
 };
 use crate::core::tx::{OutPoint, Transaction, TxIn, TxOut};
 use crate::node::NodeConfig;
-use crate::node::p2p::P2pConfig;
+use crate::node::P2pConfig;
 use crate::node::verify::ParallelVerifier;
 use crate::runtime::{Services, ServicesConfig};
 use ed25519_dalek::{Signer, SigningKey};
@@ -122,6 +122,20 @@ pub fn generate_chain(n: u64, txs_per_block: usize) -> Vec<Block> {
     blocks
 }
 
+/// Hashes per second of the mining kernel `kernel` (default: the fastest this CPU supports)
+/// on `threads` threads for `seconds`; and the kernel's name.
+pub async fn hashrate(
+    kernel: Option<&str>,
+    threads: usize,
+    seconds: f64,
+) -> anyhow::Result<(&'static str, u64)> {
+    let k = crate::node::miner::kernel::select(kernel).map_err(|e| anyhow::anyhow!(e))?;
+    let name = k.name();
+    let hps = tokio::task::spawn_blocking(move || crate::node::miner::bench(&*k, threads, seconds))
+        .await?;
+    Ok((name, hps))
+}
+
 /// Time to import `blocks` into a fresh store in `dir`.
 pub async fn time_import(blocks: Vec<Block>, dir: &Path) -> anyhow::Result<Duration> {
     let services =
@@ -197,12 +211,12 @@ pub async fn time_export_import(n: u64) -> anyhow::Result<(u64, f64)> {
         let w = crate::wallet::Wallet::open_or_create(&src, Network::Regtest, None)?;
         let exported = async {
             source.node.mine_blocks(n, 1, w.receive_address()).await?;
-            crate::cli::export_chain(&source.node, &file)
+            Ok::<_, anyhow::Error>(source.node.export_chain(&file)?)
         }
         .await;
         source.shutdown().await?;
         exported?;
-        let blocks = crate::cli::read_chain_file(&file, Network::Regtest)?;
+        let blocks = crate::node::read_chain_file(&file, Network::Regtest)?;
         let dest = Services::start(node(&dst)).await?;
         let start = std::time::Instant::now();
         let imported = dest.node.import(blocks).await;

@@ -10,10 +10,9 @@ use crate::core::block::Block;
 use crate::core::hash::Txid;
 use crate::core::params::Network;
 use crate::core::pow::{U256, si_text};
-use crate::net::identity::PeerAddr;
-use crate::node::chainfile::ChainWriter;
-use crate::node::p2p::P2pConfig;
-use crate::node::{NodeConfig, NodeHandle, miner};
+use crate::node::P2pConfig;
+use crate::node::PeerAddr;
+use crate::node::{NodeConfig, NodeHandle};
 use crate::runtime::{ApiSetup, Services, ServicesConfig};
 use crate::wallet::Wallet;
 use anyhow::{Context, Result, anyhow, bail};
@@ -574,7 +573,7 @@ fn prepare(g: &Global, cmd: Command) -> Result<Job> {
             ChainCmd::Validate => ChainJob::Validate,
             ChainCmd::Export { file } => ChainJob::Export(file),
             ChainCmd::Import { file } => {
-                let blocks = read_chain_file(&file, net)?;
+                let blocks = crate::node::read_chain_file(&file, net)?;
                 ChainJob::Import(file, blocks)
             }
         }),
@@ -644,7 +643,7 @@ async fn direct_command(g: &Global, job: Job) -> Result<(Value, i32)> {
         // Checked without starting a node: the node refuses a damaged store, which is what
         // validate is for (and a read-only store is checked read-only).
         let (v, valid) = tokio::task::spawn_blocking(move || -> Result<(Value, bool)> {
-            let report = crate::node::validate::validate_data_dir(&dir, net)?;
+            let report = crate::node::validate_data_dir(&dir, net)?;
             Ok(views::validate_json(&report))
         })
         .await??;
@@ -684,7 +683,7 @@ async fn node_job(g: &Global, node: &NodeHandle, job: Job) -> Result<(Value, i32
                 return Ok((v, if valid { 0 } else { 1 }));
             }
             ChainJob::Export(file) => {
-                let n = export_chain(node, &file)?;
+                let n = node.export_chain(&file)?;
                 json!({ "blocks": n, "file": file.display().to_string() })
             }
             ChainJob::Import(_, blocks) => {
@@ -782,7 +781,7 @@ async fn export_remote(api: &ApiClient, net: Network, file: &Path) -> Result<u64
         .as_u64()
         .ok_or_else(|| anyhow!("the node's /info has no height"))?;
     let genesis = net.params().genesis_hash;
-    let mut w = ChainWriter::create(file, &genesis, height).map_err(|e| anyhow!(e))?;
+    let mut w = crate::node::ChainWriter::create(file, &genesis, height).map_err(|e| anyhow!(e))?;
     let mut prev = genesis;
     let mut h = 1;
     while h <= height {
@@ -1082,7 +1081,7 @@ async fn follow_mine_job(api: &ApiClient, job: &Value) -> Result<Value> {
 
 /// `--threads`: at least 1, at most the miner's cap (four per core).
 pub fn check_threads(threads: usize) -> Result<usize> {
-    let max = miner::max_threads();
+    let max = crate::node::max_threads();
     if threads == 0 {
         bail!("--threads must be at least 1");
     }
@@ -1097,34 +1096,6 @@ pub fn default_threads() -> usize {
     std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1)
-}
-
-/// Write the active chain (without genesis) to `file`, through a temp file and a rename.
-pub fn export_chain(node: &NodeHandle, file: &Path) -> Result<u64> {
-    let tip = node.tip()?;
-    let mut w = ChainWriter::create(file, &node.params().genesis_hash, tip.height)
-        .map_err(|e| anyhow!(e))?;
-    let mut h = 1;
-    while h <= tip.height {
-        let blocks = node.blocks_from(h, 1000)?;
-        if blocks.is_empty() {
-            bail!("the chain changed during the export (height {h} is gone); try again");
-        }
-        for b in &blocks {
-            w.push(b).map_err(|e| anyhow!(e))?;
-            h += 1;
-        }
-    }
-    w.finish().map_err(|e| anyhow!(e))?;
-    Ok(tip.height)
-}
-
-/// Read and decode every block of a chain file, refusing anything malformed before the store
-/// is touched.
-pub fn read_chain_file(file: &Path, network: Network) -> Result<Vec<Block>> {
-    let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
-    crate::node::chainfile::parse_chain(&bytes, &file.display().to_string(), network)
-        .map_err(|e| anyhow!(e))
 }
 
 /// Run a node with its network until SIGINT or SIGTERM, then shut down cleanly: peers told,
@@ -1266,10 +1237,7 @@ async fn bench(g: &Global, b: BenchCmd) -> Result<Output> {
             kernel,
         } => {
             let threads = threads.unwrap_or_else(default_threads).max(1);
-            let k = miner::kernel::select(kernel.as_deref()).map_err(|e| anyhow!(e))?;
-            let name = k.name();
-            let hps =
-                tokio::task::spawn_blocking(move || miner::bench(&*k, threads, seconds)).await?;
+            let (name, hps) = crate::bench::hashrate(kernel.as_deref(), threads, seconds).await?;
             Ok(out(
                 format!(
                     "{name}: {} H/s with {threads} threads ({} per thread)",

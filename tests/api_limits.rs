@@ -649,7 +649,7 @@ async fn chain_import_is_read_as_it_arrives_and_refused_early() {
     let other = TestNode::new().await;
     other.mine(30, address(&key(2))).await;
     let file = other.dir.path().join("c.bin");
-    chain_tui::cli::export_chain(&other.node, &file).unwrap();
+    other.node.export_chain(&file).unwrap();
     let bytes = std::fs::read(&file).unwrap();
     let (s, v) = answer(
         api.http

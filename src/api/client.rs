@@ -5,7 +5,7 @@
 use super::error::ApiError;
 use super::server::NodeFile;
 use crate::core::params::Network;
-use crate::net::identity::{NodeKey, node_key_path};
+use crate::node::{NodeKey, node_key_path};
 use axum::http::StatusCode;
 use serde_json::Value;
 use std::path::Path;

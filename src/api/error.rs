@@ -2,9 +2,9 @@
 //! whose fault it was (4xx: the request, nothing changed; 5xx: the node).
 
 use crate::core::rules::TxError;
+use crate::node::MempoolError;
 use crate::node::NodeError;
-use crate::node::chain::ProcessError;
-use crate::node::mempool::MempoolError;
+use crate::node::ProcessError;
 use crate::wallet::WalletError;
 use axum::Json;
 use axum::http::StatusCode;
@@ -100,7 +100,9 @@ impl From<NodeError> for ApiError {
             NodeError::Import(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_chain"),
             NodeError::AlreadyMining | NodeError::Dial(_) => (StatusCode::CONFLICT, "refused"),
             NodeError::NoNetwork => (StatusCode::SERVICE_UNAVAILABLE, "no_network"),
-            NodeError::Persist(_) => (StatusCode::INTERNAL_SERVER_ERROR, "storage"),
+            NodeError::Persist(_) | NodeError::Export(_) => {
+                (StatusCode::INTERNAL_SERVER_ERROR, "storage")
+            }
             NodeError::Kernel(_)
             | NodeError::Thread(_)
             | NodeError::NodeKey(_)

@@ -2,8 +2,8 @@
 //! snapshot and the network view on every scrape (no global registry, so several nodes can
 //! share a process).
 
+use crate::node::P2pView;
 use crate::node::Snapshot;
-use crate::node::p2p::P2pView;
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;

@@ -9,10 +9,10 @@ use super::server::{
 use super::views::{self, BlockId, parse_address, parse_txid};
 use crate::core::amount::Amount;
 use crate::core::block::Block;
-use crate::net::identity::PeerAddr;
-use crate::node::chain::{Accepted, ProcessError};
+use crate::node::FeeRate;
+use crate::node::PeerAddr;
 use crate::node::chainfile;
-use crate::node::mempool::FeeRate;
+use crate::node::{Accepted, ProcessError};
 use crate::wallet::Wallet;
 use axum::Router;
 use axum::extract::rejection::QueryRejection;
@@ -739,9 +739,9 @@ struct MiningBody {
 }
 
 /// Threads for mining: the default when not given, at least 1, at most
-/// [`miner::max_threads`](crate::node::miner::max_threads) (four per core).
+/// [`miner::max_threads`](crate::node::max_threads) (four per core).
 fn mining_threads(s: &ApiState, threads: Option<usize>) -> Result<usize, ApiError> {
-    let max = crate::node::miner::max_threads();
+    let max = crate::node::max_threads();
     match threads {
         Some(0) => Err(ApiError::bad_request(
             "bad_threads",

@@ -8,9 +8,9 @@ use super::jobs::Jobs;
 use super::routes;
 use crate::core::hash::Txid;
 use crate::core::tx::Transaction;
-use crate::net::identity::{NodeId, NodeKey, node_key_path};
 use crate::node::NodeHandle;
-use crate::node::p2p::P2pHandle;
+use crate::node::P2pHandle;
+use crate::node::{NodeId, NodeKey, node_key_path};
 use crate::wallet::Wallet;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request, State};
@@ -223,7 +223,7 @@ pub enum StartError {
         error: std::io::Error,
     },
     #[error("{0}")]
-    Identity(#[from] crate::net::identity::NetError),
+    Identity(#[from] crate::node::NetError),
 }
 
 /// A running API server. [`ApiServer::shutdown`] stops it and removes `node.json`; dropping it

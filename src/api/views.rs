@@ -11,8 +11,8 @@ use crate::core::hash::{BlockHash, Txid};
 use crate::core::merkle::merkle_proof;
 use crate::core::params::Network;
 use crate::core::tx::{OutPoint, Transaction, TxIn, TxOut};
-use crate::node::mempool::{FeeRate, MAX_TX_SIZE};
-use crate::node::p2p::P2pView;
+use crate::node::P2pView;
+use crate::node::{FeeRate, MAX_TX_SIZE};
 use crate::node::{NodeHandle, Snapshot, Template};
 use crate::wallet::Wallet;
 use serde::{Deserialize, Serialize};
@@ -393,7 +393,7 @@ pub fn validate(node: &NodeHandle) -> Result<(Value, bool), ApiError> {
 
 /// A validation report as JSON; the bool says whether it passed. Damaged index entries are
 /// listed under `damage` (index, entry, problem).
-pub fn validate_json(report: &crate::node::validate::Report) -> (Value, bool) {
+pub fn validate_json(report: &crate::node::ValidationReport) -> (Value, bool) {
     let damage: Vec<Value> = report
         .damage
         .iter()

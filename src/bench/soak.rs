@@ -6,7 +6,7 @@
 //! close the run.
 
 use crate::core::params::Network;
-use crate::node::p2p::P2pConfig;
+use crate::node::P2pConfig;
 use crate::node::{NodeConfig, NodeError, NodeHandle, store_path};
 use crate::runtime::{ApiSetup, Services, ServicesConfig};
 use crate::wallet::Wallet;
@@ -49,7 +49,7 @@ pub struct SoakReport {
     pub samples: Vec<SoakSample>,
     /// How the store's file is used at the end (one full walk of its trees, after the last
     /// sample, so the walk's reads do not show in the memory curve).
-    pub space: Option<crate::storage::StoreSpace>,
+    pub space: Option<crate::node::StoreSpace>,
     /// Why the run stopped early (a time limit, a stalled miner), if it did.
     pub stopped_early: Option<String>,
 }

@@ -9,9 +9,9 @@ use crate::core::amount::Amount;
 use crate::core::hash::{BlockHash, Txid};
 use crate::core::params::Network;
 use crate::core::pow::Work;
-use crate::net::identity::{NodeId, NodeKey, PeerAddr};
-use crate::node::p2p::{P2pConfig, P2pHandle};
 use crate::node::{NodeConfig, NodeEvent, NodeHandle};
+use crate::node::{NodeId, NodeKey, PeerAddr};
+use crate::node::{P2pConfig, P2pHandle};
 use crate::runtime::{NetSetup, Services, ServicesConfig};
 use crate::wallet::{Balance, Wallet};
 use clap::ValueEnum;
@@ -668,7 +668,7 @@ impl Demo {
         let on = self.inner.slots[i].mining.subscribe();
         let mean = self.inner.cfg.block_interval.max(Duration::from_millis(10));
         let active = |on: &bool| on.then_some(());
-        tokio::spawn(crate::node::miner::run_paced(mean, on, active, move |()| {
+        tokio::spawn(crate::node::run_paced(mean, on, active, move |()| {
             let weak = weak.clone();
             async move {
                 let Some(inner) = weak.upgrade() else {

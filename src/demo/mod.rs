@@ -4,7 +4,7 @@
 //! data dir, its own QUIC endpoint on 127.0.0.1 and its own wallet, linked by a topology; their
 //! partitions and heals, stops and restarts; scripted scenarios; and the dashboard that shows
 //! them. It talks to nodes only through [`crate::node::NodeHandle`] and
-//! [`crate::node::p2p::P2pHandle`].
+//! [`crate::node::P2pHandle`].
 //!
 //! - [`controller`]: the nodes and their links, with no UI ([`controller::Demo`]);
 //! - [`scenario`]: TOML scenarios (`assets/demo/`), parsed and checked up front, and the runner

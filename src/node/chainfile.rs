@@ -145,3 +145,14 @@ fn read_full(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
     }
     Ok(filled)
 }
+
+/// Read and decode every block of the chain file `file`, refusing anything malformed before a
+/// store is touched.
+pub fn read_chain_file(
+    file: &std::path::Path,
+    network: Network,
+) -> Result<Vec<Block>, super::NodeError> {
+    let bytes = std::fs::read(file)
+        .map_err(|e| super::NodeError::Import(format!("cannot read {}: {e}", file.display())))?;
+    parse_chain(&bytes, &file.display().to_string(), network).map_err(super::NodeError::Import)
+}

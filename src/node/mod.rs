@@ -12,7 +12,18 @@ pub mod p2p;
 pub mod validate;
 pub mod verify;
 
-pub use crate::net::identity::{NodeId, PeerAddr};
+// The node's facade: what front ends (dashboard, demo, API, CLI, wallet) need, so that they
+// import `crate::node::{…}` and `crate::core` only, never the network, the store or the node's
+// inner modules.
+pub use crate::net::identity::{NetError, NodeId, NodeKey, PeerAddr, node_key_path};
+pub use crate::storage::StoreSpace;
+pub use chain::{Accepted, ProcessError};
+pub use chainfile::{ChainWriter, read_chain_file};
+pub use explore::{AddressView, Spend};
+pub use mempool::{FeeRate, MAX_TX_SIZE, MIN_FEE_RATE, MempoolError};
+pub use miner::{max_threads, run_paced};
+pub use p2p::{BanInfo, P2pConfig, P2pHandle, P2pView, PeerInfo};
+pub use validate::{Report as ValidationReport, validate_data_dir};
 
 use crate::core::address::Address;
 use crate::core::amount::Amount;
@@ -25,8 +36,8 @@ use crate::core::pow::{CompactTarget, U256, Work};
 use crate::core::rules::{Coin, TxError};
 use crate::core::tx::{OutPoint, Transaction, TxOut};
 use crate::storage::{BlockMeta, HistoryEntry, Store, StoreError, StoreRef};
-use chain::{Accepted, Chain, Durability, ProcessError, TipChange, unix_now, unix_now_ms};
-use mempool::{FeeRate, Mempool, MempoolError};
+use chain::{Chain, Durability, TipChange, unix_now, unix_now_ms};
+use mempool::Mempool;
 use miner::{Job, Miner};
 use std::collections::{HashSet, VecDeque};
 use std::path::{Path, PathBuf};
@@ -101,6 +112,8 @@ pub enum NodeError {
     NoNetwork,
     #[error("saving the transactions failed: {0}")]
     Persist(String),
+    #[error("export failed: {0}")]
+    Export(String),
     #[error("import failed, nothing was changed: {0}")]
     Import(String),
     #[error("the node has stopped")]
@@ -859,12 +872,36 @@ impl NodeHandle {
         self.store.get().ok_or(NodeError::Stopped)
     }
 
+    /// Write the active chain (without genesis) to `file`, through a temp file and a rename;
+    /// returns the height written. Refused when the chain changes under the export.
+    pub fn export_chain(&self, file: &Path) -> Result<u64, NodeError> {
+        let tip = self.tip()?;
+        let export = |e: String| NodeError::Export(e);
+        let mut w = chainfile::ChainWriter::create(file, &self.params().genesis_hash, tip.height)
+            .map_err(export)?;
+        let mut h = 1;
+        while h <= tip.height {
+            let blocks = self.blocks_from(h, 1000)?;
+            if blocks.is_empty() {
+                return Err(export(format!(
+                    "the chain changed during the export (height {h} is gone); try again"
+                )));
+            }
+            for b in &blocks {
+                w.push(b).map_err(export)?;
+                h += 1;
+            }
+        }
+        w.finish().map_err(export)?;
+        Ok(tip.height)
+    }
+
     /// Bytes in the store's page cache.
     pub fn store_cache_bytes(&self) -> Result<u64, NodeError> {
         Ok(self.store()?.cache_bytes() as u64)
     }
     /// How the store's file is used, table by table (one full walk of its trees).
-    pub fn store_space(&self) -> Result<crate::storage::StoreSpace, NodeError> {
+    pub fn store_space(&self) -> Result<StoreSpace, NodeError> {
         Ok(self.store()?.space()?)
     }
 

@@ -11,10 +11,10 @@ use crate::core::merkle::ProofStep;
 use crate::core::params::Network;
 use crate::core::pow::{CompactTarget, U256};
 use crate::core::tx::OutPoint;
-use crate::net::identity::PeerAddr;
-use crate::node::explore::{AddressView, Spend};
-use crate::node::mempool::FeeRate;
-use crate::node::p2p::P2pView;
+use crate::node::FeeRate;
+use crate::node::P2pView;
+use crate::node::PeerAddr;
+use crate::node::{AddressView, Spend};
 use crate::node::{BlockSummary, Snapshot};
 use crate::wallet::{Balance, WalletTx};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
@@ -547,7 +547,7 @@ enum Target {
 /// Which peer a peer view shows.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum PeerRef {
-    Connected(crate::net::identity::NodeId),
+    Connected(crate::node::NodeId),
     Banned(usize),
 }
 

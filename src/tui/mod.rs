@@ -20,10 +20,10 @@ pub use panes::{ScreenLayout, draw, layout, layout_zoomed};
 use crate::core::amount::Amount;
 use crate::core::hash::{BlockHash, Txid};
 use crate::core::params::Network;
-use crate::net::identity::PeerAddr;
-use crate::node::explore::Spend;
-use crate::node::p2p::{P2pConfig, P2pHandle};
+use crate::node::PeerAddr;
+use crate::node::Spend;
 use crate::node::{NodeConfig, NodeEvent, NodeHandle};
+use crate::node::{P2pConfig, P2pHandle};
 use crate::runtime::{ApiSetup, Services, ServicesConfig};
 use crate::wallet::Wallet;
 use anyhow::{Result, anyhow};
@@ -174,7 +174,7 @@ async fn pacer(
     on: tokio::sync::watch::Receiver<Option<(crate::core::address::Address, usize)>>,
     stop: tokio_util::sync::CancellationToken,
 ) {
-    let paced = crate::node::miner::run_paced(
+    let paced = crate::node::run_paced(
         mean,
         on,
         |v| *v,
@@ -203,11 +203,7 @@ enum Msg {
     Tx(Result<TxDetail, String>),
     ChainRows(Vec<crate::node::BlockSummary>),
     Search(Result<crate::node::SearchHit, String>),
-    Address(
-        Result<crate::node::explore::AddressView, String>,
-        usize,
-        usize,
-    ),
+    Address(Result<crate::node::AddressView, String>, usize, usize),
     Refreshed(Option<app::Reloaded>),
 }
 

@@ -16,7 +16,7 @@ use crate::core::amount::Amount;
 use crate::core::hash::Txid;
 use crate::core::params::Network;
 use crate::core::tx::{OutPoint, Transaction, TxIn, TxOut};
-use crate::node::mempool::FeeRate;
+use crate::node::FeeRate;
 use crate::node::{NodeError, NodeHandle};
 use ed25519_dalek::{Signer, SigningKey};
 use keystore::{Keystore, KeystoreError};
@@ -552,7 +552,7 @@ impl Wallet {
         if amount == Amount::ZERO {
             return Err(WalletError::ZeroAmount);
         }
-        if fee_rate.0 < crate::node::mempool::MIN_FEE_RATE {
+        if fee_rate.0 < crate::node::MIN_FEE_RATE {
             return Err(WalletError::FeeRateTooLow(fee_rate.0 / 1000));
         }
         let (mut coins, balance) = self.scan(node)?;
@@ -785,7 +785,7 @@ pub fn max_payment(coins: &[Amount], fee_rate: FeeRate) -> Option<Amount> {
             pubkey: [0; 32],
         };
         let n = size.add(&coin);
-        if n > crate::node::mempool::MAX_TX_SIZE {
+        if n > crate::node::MAX_TX_SIZE {
             break;
         }
         total = total.checked_add(a)?;
