@@ -985,3 +985,53 @@ async fn services_start_in_order_and_shutdown_lets_everything_go() {
         .expect("the same data dir opens at once after a failed start");
     again.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_read_handle_answers_from_one_snapshot_while_blocks_arrive() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = spawn(dir.path());
+    let wallet = Wallet::open_or_create(dir.path(), Network::Regtest, None).unwrap();
+    let me = wallet.receive_address();
+    mine(&node, 3, me).await;
+    let r = node.read().unwrap();
+    mine(&node, 5, me).await;
+    assert_eq!(node.tip().unwrap().height, 8);
+    // The held snapshot is the chain at height 3, in every answer.
+    assert_eq!(r.tip().height, 3);
+    assert_eq!(r.address_coins(&me).unwrap().len(), 3);
+    assert_eq!(r.address_history(&me).unwrap().len(), 3);
+    assert!(r.hash_at(4).unwrap().is_none());
+    assert!(r.blocks_from(4, 10).unwrap().is_empty());
+    assert_eq!(r.blocks_from(1, 10).unwrap().len(), 3);
+    assert_eq!(r.confirmations(3).unwrap(), 1);
+    assert_eq!(r.confirmations(1).unwrap(), 3);
+    assert!(
+        matches!(r.confirmations(5), Err(NodeError::Store(_))),
+        "a height above the snapshot's tip is an error, never a wrapped count"
+    );
+    let tip_meta = node
+        .block_meta(&node.tip().unwrap().hash())
+        .unwrap()
+        .unwrap();
+    assert!(r.block_meta(&tip_meta.hash()).unwrap().is_none());
+    drop(r);
+
+    // Views built from several reads never mix heights, however fast blocks arrive: a wallet's
+    // history counts every confirmation from the tip of the snapshot its entries came from.
+    node.set_mining(1, Some(me)).await.unwrap();
+    let until = std::time::Instant::now() + Duration::from_secs(2);
+    let mut checked = 0;
+    while std::time::Instant::now() < until {
+        let history = wallet.history(&node).unwrap();
+        let newest = history.iter().filter_map(|t| t.height).max().unwrap();
+        for t in &history {
+            let h = t.height.expect("all confirmed");
+            assert_eq!(t.confirmations, newest + 1 - h, "{t:?} against {newest}");
+        }
+        checked += 1;
+        tokio::task::yield_now().await;
+    }
+    node.set_mining(0, None).await.unwrap();
+    assert!(checked > 0);
+    stop(node).await;
+}

@@ -12,8 +12,8 @@ use crate::core::merkle::merkle_proof;
 use crate::core::params::Network;
 use crate::core::tx::{OutPoint, Transaction, TxIn, TxOut};
 use crate::node::P2pView;
+use crate::node::{ChainRead, NodeHandle, Snapshot, Template};
 use crate::node::{FeeRate, MAX_TX_SIZE};
-use crate::node::{NodeHandle, Snapshot, Template};
 use crate::wallet::Wallet;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -97,18 +97,13 @@ pub fn estimates(s: &Snapshot) -> Value {
 }
 
 /// One block: header fields, place in the chain and txids; with `hex`, also its encoding.
-pub fn block_value(node: &NodeHandle, b: &Block, hex: bool) -> Result<Value, ApiError> {
+pub fn block_value(r: &ChainRead, b: &Block, hex: bool) -> Result<Value, ApiError> {
     let hash = b.hash();
-    let meta = node
+    let meta = r
         .block_meta(&hash)?
         .ok_or_else(|| ApiError::internal(format!("block {hash} is not in the index")))?;
-    let tip = node.tip()?;
-    let active = node.is_active(&meta)?;
-    let confirmations = if active {
-        tip.height + 1 - meta.height
-    } else {
-        0
-    };
+    let active = r.is_active(&meta)?;
+    let confirmations = r.block_confirmations(&meta)?;
     let txids: Vec<String> = b.txids().iter().map(ToString::to_string).collect();
     let mut v = json!({
         "hash": hash.to_string(), "height": meta.height, "prev": b.header.prev.to_string(),
@@ -124,19 +119,20 @@ pub fn block_value(node: &NodeHandle, b: &Block, hex: bool) -> Result<Value, Api
 
 /// `GET /blocks/{id}`.
 pub fn block(node: &NodeHandle, id: BlockId) -> Result<Value, ApiError> {
+    let r = node.read()?;
     let hash = match id {
-        BlockId::Height(h) => node.hash_at(h)?.ok_or_else(|| {
+        BlockId::Height(h) => r.hash_at(h)?.ok_or_else(|| {
             ApiError::not_found(format!(
                 "no block at height {h} (tip is {})",
-                node.snapshot().height
+                r.tip().height
             ))
         })?,
         BlockId::Hash(h) => h,
     };
-    let b = node
+    let b = r
         .block(&hash)?
         .ok_or_else(|| ApiError::not_found(format!("unknown block {hash}")))?;
-    block_value(node, &b, false)
+    block_value(&r, &b, false)
 }
 
 /// `GET /chain?from=H&limit=N`: active-chain blocks from height `from`, oldest first.
@@ -147,26 +143,27 @@ pub fn chain_page(node: &NodeHandle, from: u64, limit: u64, hex: bool) -> Result
             format!("limit must be 1 to {MAX_PAGE}"),
         ));
     }
-    let tip = node.tip()?;
+    let r = node.read()?;
+    let tip = r.tip().clone();
     let blocks = if from > tip.height {
         Vec::new()
     } else if from == 0 {
-        // blocks_from starts above genesis; genesis is part of the chain people page through.
-        let mut v = vec![node.params().genesis.clone()];
-        v.extend(node.blocks_from(1, limit - 1)?);
+        // Genesis is part of the chain people page through.
+        let mut v = vec![r.params().genesis.clone()];
+        v.extend(r.blocks_from(1, limit - 1)?);
         v
     } else {
-        node.blocks_from(from, limit)?
+        r.blocks_from(from, limit)?
     };
     let list = blocks
         .iter()
-        .map(|b| block_value(node, b, hex))
+        .map(|b| block_value(&r, b, hex))
         .collect::<Result<Vec<_>, _>>()?;
     let next = from + list.len() as u64;
     Ok(json!({
         "from": from,
         "length": tip.height + 1,
-        "height": tip.height,
+        "height": r.tip().height,
         "next": (next <= tip.height).then_some(next),
         "chain": list,
     }))
@@ -451,13 +448,11 @@ pub fn difficulty(node: &NodeHandle) -> Value {
 
 /// `GET /balance/{address}`: confirmed coins from the address index.
 pub fn address_balance(node: &NodeHandle, addr: &Address) -> Result<Value, ApiError> {
-    let tip = node.tip()?;
-    let maturity = node.params().coinbase_maturity;
+    let r = node.read()?;
     let (mut spendable, mut immature, mut count) = (0u64, 0u64, 0usize);
-    for (_, coin) in node.address_coins(addr)? {
+    for (_, coin) in r.address_coins(addr)? {
         count += 1;
-        let confs = tip.height + 1 - coin.height;
-        if coin.coinbase && confs < maturity {
+        if r.immature(&coin)? {
             immature = immature.saturating_add(coin.output.amount.0);
         } else {
             spendable = spendable.saturating_add(coin.output.amount.0);
@@ -469,7 +464,7 @@ pub fn address_balance(node: &NodeHandle, addr: &Address) -> Result<Value, ApiEr
         "spendable": spendable,
         "immature": immature,
         "coins": count,
-        "height": tip.height,
+        "height": r.tip().height,
     }))
 }
 

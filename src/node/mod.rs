@@ -9,6 +9,7 @@ pub mod explore;
 pub mod mempool;
 pub mod miner;
 pub mod p2p;
+pub mod read;
 pub mod validate;
 pub mod verify;
 
@@ -16,13 +17,14 @@ pub mod verify;
 // import `crate::node::{…}` and `crate::core` only, never the network, the store or the node's
 // inner modules.
 pub use crate::net::identity::{NetError, NodeId, NodeKey, PeerAddr, node_key_path};
-pub use crate::storage::StoreSpace;
+pub use crate::storage::{BlockMeta, HistoryEntry, StoreSpace, TxLocation};
 pub use chain::{Accepted, ProcessError};
 pub use chainfile::{ChainWriter, read_chain_file};
 pub use explore::{AddressView, Spend};
 pub use mempool::{FeeRate, MAX_TX_SIZE, MIN_FEE_RATE, MempoolError};
 pub use miner::{max_threads, run_paced};
 pub use p2p::{BanInfo, P2pConfig, P2pHandle, P2pView, PeerInfo};
+pub use read::ChainRead;
 pub use validate::{Report as ValidationReport, validate_data_dir};
 
 use crate::core::address::Address;
@@ -35,7 +37,7 @@ use crate::core::params::{Network, Params};
 use crate::core::pow::{CompactTarget, U256, Work};
 use crate::core::rules::{Coin, TxError};
 use crate::core::tx::{OutPoint, Transaction, TxOut};
-use crate::storage::{BlockMeta, HistoryEntry, Store, StoreError, StoreRef};
+use crate::storage::{Store, StoreError, StoreRef};
 use chain::{Chain, Durability, TipChange, unix_now, unix_now_ms};
 use mempool::Mempool;
 use miner::{Job, Miner};
@@ -611,6 +613,12 @@ impl NodeHandle {
 
     // ---- reads: straight from a store snapshot ----
 
+    /// One consistent view of the stored chain, for a view built from several reads (see
+    /// [`ChainRead`]).
+    pub fn read(&self) -> Result<ChainRead, NodeError> {
+        ChainRead::new(self.store()?.read()?, self.params())
+    }
+
     pub fn tip(&self) -> Result<BlockMeta, NodeError> {
         Ok(self.store()?.read()?.tip()?)
     }
@@ -728,7 +736,9 @@ impl NodeHandle {
             return Ok(Some(TxInfo {
                 tx,
                 block: Some((loc.block, meta.height)),
-                confirmations: tip.height + 1 - meta.height,
+                confirmations: (tip.height + 1).checked_sub(meta.height).ok_or_else(|| {
+                    StoreError::Corrupt(format!("indexed block {} is above the tip", loc.block))
+                })?,
                 fee: None,
             }));
         }
@@ -907,15 +917,7 @@ impl NodeHandle {
 
     /// Blocks of the active chain from `from` (inclusive), at most `limit`.
     pub fn blocks_from(&self, from: u64, limit: u64) -> Result<Vec<Block>, NodeError> {
-        let r = self.store()?.read()?;
-        let mut out = Vec::new();
-        for h in from..from.saturating_add(limit) {
-            let Some(hash) = r.hash_at(h)? else { break };
-            if let Some(b) = r.block(&hash)? {
-                out.push(b);
-            }
-        }
-        Ok(out)
+        self.read()?.blocks_from(from, limit)
     }
 }
 

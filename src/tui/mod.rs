@@ -607,23 +607,20 @@ fn load_wallet(w: &Mutex<Wallet>, node: &NodeHandle) -> WalletView {
 /// A block and its transactions, for the details overlay.
 pub fn load_block(node: &NodeHandle, hash: BlockHash) -> Result<BlockDetail, String> {
     let s = |e: crate::node::NodeError| e.to_string();
-    let block = node
+    // One snapshot: the block, its place in the chain and the tip it is counted against.
+    let r = node.read().map_err(s)?;
+    let block = r
         .block(&hash)
         .map_err(s)?
         .ok_or_else(|| format!("unknown block {}", hash.short()))?;
-    let meta = node
+    let meta = r
         .block_meta(&hash)
         .map_err(s)?
         .ok_or_else(|| format!("unknown block {}", hash.short()))?;
-    let active = node.is_active(&meta).map_err(s)?;
-    // The tip is read after the block: a reorganisation in between may leave it lower.
-    let confirmations = if active {
-        (node.tip().map_err(s)?.height + 1).saturating_sub(meta.height)
-    } else {
-        0
-    };
+    let active = r.is_active(&meta).map_err(s)?;
+    let confirmations = r.block_confirmations(&meta).map_err(s)?;
     let next = if active {
-        node.hash_at(meta.height + 1).map_err(s)?
+        r.hash_at(meta.height + 1).map_err(s)?
     } else {
         None
     };

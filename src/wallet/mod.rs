@@ -418,9 +418,8 @@ impl Wallet {
 
     /// Spendable coins, the balance, and immature total.
     fn scan(&self, node: &NodeHandle) -> Result<(Vec<Spendable>, Balance), WalletError> {
-        let tip = node.tip()?;
-        let params = node.params();
-        let next = tip.height + 1;
+        // Coins and the tip they mature against come from one snapshot.
+        let r = node.read()?;
         let mine: HashMap<Address, [u8; 32]> = self
             .keystore
             .keys()
@@ -430,8 +429,8 @@ impl Wallet {
         let mut spendable = Vec::new();
         let mut balance = Balance::default();
         for (addr, pubkey) in &mine {
-            for (outpoint, coin) in node.address_coins(addr)? {
-                if coin.coinbase && next.saturating_sub(coin.height) < params.coinbase_maturity {
+            for (outpoint, coin) in r.address_coins(addr)? {
+                if r.immature(&coin)? {
                     balance.immature = balance
                         .immature
                         .checked_add(coin.output.amount)
@@ -603,15 +602,17 @@ impl Wallet {
 
     /// Wallet transactions, newest first, with confirmations.
     pub fn history(&self, node: &NodeHandle) -> Result<Vec<WalletTx>, WalletError> {
-        let tip = node.tip()?;
+        // Histories and the tip confirmations count from come from one snapshot.
+        let r = node.read()?;
         let mine: HashSet<Address> = self.addresses().into_iter().collect();
         let mut by_tx: BTreeMap<(u64, Txid), WalletTx> = BTreeMap::new();
         for addr in &mine {
-            for e in node.address_history(addr)? {
+            for e in r.address_history(addr)? {
+                let confirmations = r.confirmations(e.height)?;
                 let w = by_tx.entry((e.height, e.txid)).or_insert(WalletTx {
                     txid: e.txid,
                     height: Some(e.height),
-                    confirmations: tip.height + 1 - e.height,
+                    confirmations,
                     received: Amount::ZERO,
                     sent: Amount::ZERO,
                 });
