@@ -144,7 +144,7 @@ pub fn chain_page(node: &NodeHandle, from: u64, limit: u64, hex: bool) -> Result
         ));
     }
     let r = node.read()?;
-    let tip = r.tip().clone();
+    let tip = *r.tip();
     let blocks = if from > tip.height {
         Vec::new()
     } else if from == 0 {
