@@ -559,7 +559,7 @@ fn prepare(g: &Global, cmd: Command) -> Result<Job> {
                 bail!("bad amount: must be above zero");
             }
             // Checked here so that a bad rate is refused before anything runs.
-            crate::api::routes::fee_rate(fee_rate)?;
+            fee_rate_arg(fee_rate)?;
             Job::Send {
                 to,
                 amount,
@@ -670,7 +670,7 @@ async fn node_job(g: &Global, node: &NodeHandle, job: Job) -> Result<(Value, i32
             fee_rate,
         } => {
             let w = std::sync::Arc::new(std::sync::Mutex::new(open_wallet(g)?));
-            let rate = crate::api::routes::fee_rate(fee_rate)?;
+            let rate = fee_rate_arg(fee_rate)?;
             views::send(&w, node, to, amount, rate).await?
         }
         Job::Chain(c) => match c {
@@ -1089,6 +1089,16 @@ pub fn check_threads(threads: usize) -> Result<usize> {
         bail!("--threads: at most {max} (four per core), got {threads}");
     }
     Ok(threads)
+}
+
+/// `--fee-rate` in base units per byte (default: the wallet's usual rate).
+fn fee_rate_arg(per_byte: Option<u64>) -> Result<crate::core::FeeRate> {
+    match per_byte {
+        Some(r) => {
+            crate::core::FeeRate::parse_per_byte(r).map_err(|e| anyhow!("bad fee rate: {e}"))
+        }
+        None => Ok(crate::core::FeeRate::DEFAULT),
+    }
 }
 
 /// All cores.

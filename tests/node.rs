@@ -4,6 +4,7 @@
 mod common;
 
 use chain_tui::core::Address;
+use chain_tui::core::FeeRate;
 use chain_tui::core::amount::Amount;
 use chain_tui::core::block::{Block, BlockHeader};
 use chain_tui::core::hash::{BlockHash, Txid};
@@ -15,7 +16,7 @@ use chain_tui::node::chain::Accepted;
 use chain_tui::node::mempool::MempoolError;
 use chain_tui::node::{Node, NodeConfig, NodeError, NodeEvent, NodeHandle};
 use chain_tui::storage::BlockMeta;
-use chain_tui::wallet::{DEFAULT_FEE_RATE, Wallet, WalletError};
+use chain_tui::wallet::{Wallet, WalletError};
 use common::*;
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
@@ -692,14 +693,14 @@ async fn wallet_through_the_node() {
 
     let other = address(&key(9));
     let tx = wallet
-        .build_payment(&node, other, Amount(10 * COIN), DEFAULT_FEE_RATE)
+        .build_payment(&node, other, Amount(10 * COIN), FeeRate::DEFAULT)
         .unwrap();
     assert_eq!(tx.inputs.len(), 1);
     assert_eq!(tx.outputs[0].amount, Amount(10 * COIN));
     assert_eq!(tx.outputs[0].address, other);
     let fee = 50 * COIN - tx.output_total().unwrap().0;
     assert!(fee > 0);
-    assert!(fee >= DEFAULT_FEE_RATE.fee_for(tx.size()).0);
+    assert!(fee >= FeeRate::DEFAULT.fee_for(tx.size()).0);
     let change = 40 * COIN - fee;
     assert_eq!(tx.outputs[1], pay(me, change));
     let txid = submit(&node, &tx).await;
@@ -730,7 +731,7 @@ async fn wallet_through_the_node() {
     }
 
     // More than is spendable (the immature part is mentioned).
-    match wallet.build_payment(&node, other, Amount(1_000 * COIN), DEFAULT_FEE_RATE) {
+    match wallet.build_payment(&node, other, Amount(1_000 * COIN), FeeRate::DEFAULT) {
         Err(WalletError::InsufficientFunds {
             available,
             immature_note,
@@ -742,7 +743,7 @@ async fn wallet_through_the_node() {
         other => panic!("expected insufficient funds, got {other:?}"),
     }
     assert!(matches!(
-        wallet.build_payment(&node, other, Amount::ZERO, DEFAULT_FEE_RATE),
+        wallet.build_payment(&node, other, Amount::ZERO, FeeRate::DEFAULT),
         Err(WalletError::ZeroAmount)
     ));
 
@@ -866,7 +867,7 @@ async fn address_view_pages_and_spenders_are_found() {
     // A payment in the mempool: the coin it spends is "outgoing", its change "incoming".
     let other = address(&key(9));
     let tx = wallet
-        .build_payment(&node, other, Amount(10 * COIN), DEFAULT_FEE_RATE)
+        .build_payment(&node, other, Amount(10 * COIN), FeeRate::DEFAULT)
         .unwrap();
     let spent = tx.inputs[0].prevout;
     let txid = submit(&node, &tx).await;

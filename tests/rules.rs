@@ -5,6 +5,7 @@
 
 mod common;
 
+use chain_tui::core::FeeRate;
 use chain_tui::core::amount::{Amount, COIN};
 use chain_tui::core::block::Block;
 use chain_tui::core::encode::DecodeError;
@@ -14,7 +15,7 @@ use chain_tui::core::pow::CompactTarget;
 use chain_tui::core::rules::{BlockError, SerialVerifier, TxError};
 use chain_tui::core::tx::{OutPoint, Transaction, TxOut};
 use chain_tui::node::chain::{Accepted, Durability, ProcessError, unix_now};
-use chain_tui::node::mempool::{DEFAULT_MAX_BYTES, MIN_FEE_RATE, Mempool, MempoolError};
+use chain_tui::node::mempool::{DEFAULT_MAX_BYTES, Mempool, MempoolError};
 use chain_tui::storage::{BlockMeta, BlockStatus};
 use common::*;
 use ed25519_dalek::SigningKey;
@@ -1199,23 +1200,22 @@ fn mempool_fee_rate_minimum() {
     };
     let size = with_fee(0).size();
     assert_eq!(
-        MIN_FEE_RATE, 1000,
+        Some(FeeRate::MIN_RELAY),
+        FeeRate::per_byte(1),
         "the boundary below assumes 1 unit per byte"
     );
     // Zero fee.
     assert!(matches!(
         mempool_accept(&fx, &mut pool, with_fee(0)),
-        Err(MempoolError::FeeTooLow {
-            rate: 0,
-            min: MIN_FEE_RATE
-        })
+        Err(MempoolError::FeeTooLow { rate, min })
+            if rate == FeeRate::per_kb(0) && min == FeeRate::MIN_RELAY
     ));
     // One unit short of one unit per byte.
     let short = with_fee(size as u64 - 1);
     assert_eq!(short.size(), size);
     assert!(matches!(
         mempool_accept(&fx, &mut pool, short),
-        Err(MempoolError::FeeTooLow { rate, .. }) if rate < MIN_FEE_RATE
+        Err(MempoolError::FeeTooLow { rate, .. }) if rate < FeeRate::MIN_RELAY
     ));
     assert!(pool.is_empty());
     // Exactly the minimum.

@@ -801,7 +801,7 @@ fn send_form_validates_and_sends_only_when_valid() {
         Some(Command::Send {
             to: Address([9; 20]),
             amount: Amount(250_000_000),
-            fee_rate: FeeRate(3_000)
+            fee_rate: FeeRate::per_kb(3_000)
         })
     );
     // While pending, keys do nothing; a failure keeps the form with the reason.
@@ -896,7 +896,7 @@ fn send_form_max_and_an_absurd_fee() {
         Some(Command::Send {
             to: Address([9; 20]),
             amount,
-            fee_rate: chain_tui::wallet::DEFAULT_FEE_RATE,
+            fee_rate: chain_tui::core::FeeRate::DEFAULT,
         })
     );
     // A fee rate 500 times the usual one: y does not send it, Y does.

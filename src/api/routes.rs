@@ -609,15 +609,9 @@ async fn wallet_send(_: Authorized, State(s): St, JsonBody(b): JsonBody<SendBody
 /// A fee rate in base units per byte, as the node's per-kB rate.
 pub fn fee_rate(per_byte: Option<u64>) -> Result<FeeRate, ApiError> {
     match per_byte {
-        Some(0) => Err(ApiError::bad_request(
-            "bad_fee_rate",
-            "bad fee rate: at least 1 base unit per byte",
-        )),
-        Some(r) => r
-            .checked_mul(1000)
-            .map(FeeRate)
-            .ok_or_else(|| ApiError::bad_request("bad_fee_rate", "bad fee rate: too large")),
-        None => Ok(crate::wallet::DEFAULT_FEE_RATE),
+        Some(r) => FeeRate::parse_per_byte(r)
+            .map_err(|e| ApiError::bad_request("bad_fee_rate", format!("bad fee rate: {e}"))),
+        None => Ok(FeeRate::DEFAULT),
     }
 }
 

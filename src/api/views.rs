@@ -422,7 +422,7 @@ pub fn mempool(node: &NodeHandle) -> Value {
         .iter()
         .map(|e| {
             json!({ "txid": e.txid.to_string(), "fee": e.fee.0, "size": e.size,
-                    "fee_rate": e.fee_rate.0 / 1000 })
+                    "fee_rate": e.fee_rate.per_byte_units() })
         })
         .collect();
     json!({ "count": s.mempool_count, "bytes": s.mempool_bytes, "txs": txs })

@@ -710,7 +710,7 @@ impl Demo {
         let node = run.node.clone();
         let tx = tokio::task::spawn_blocking(move || {
             let w = lock(&demo.inner.slots[from].wallet);
-            w.build_payment(&node, to_addr, amount, crate::wallet::DEFAULT_FEE_RATE)
+            w.build_payment(&node, to_addr, amount, crate::node::FeeRate::DEFAULT)
         })
         .await
         .map_err(|e| node_err(from, e))?

@@ -3,6 +3,7 @@
 //! refusing conflicting spends with the txid they conflict with.
 
 use crate::core::amount::Amount;
+pub use crate::core::fee::FeeRate;
 use crate::core::hash::Txid;
 use crate::core::params::Params;
 use crate::core::rules::{Coin, CoinView, SigVerifier, TxError, check_tx_inputs, check_tx_sanity};
@@ -11,24 +12,8 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 
 /// Default cap on the mempool's total size.
 pub const DEFAULT_MAX_BYTES: usize = 32 * 1024 * 1024;
-/// Lowest fee rate accepted, in base units per 1000 bytes.
-pub const MIN_FEE_RATE: u64 = 1000;
 /// Largest transaction accepted, in bytes.
 pub const MAX_TX_SIZE: usize = 100_000;
-
-/// Fee rate in base units per 1000 bytes (integers, so ordering is exact).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
-pub struct FeeRate(pub u64);
-
-impl FeeRate {
-    pub fn of(fee: Amount, size: usize) -> FeeRate {
-        FeeRate(fee.0.saturating_mul(1000) / (size.max(1) as u64))
-    }
-    /// Fee for `size` bytes at this rate (rounded up).
-    pub fn fee_for(self, size: usize) -> Amount {
-        Amount((self.0.saturating_mul(size as u64)).div_ceil(1000))
-    }
-}
 
 /// Why a transaction was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -43,10 +28,10 @@ pub enum MempoolError {
     Conflict { outpoint: OutPoint, by: Txid },
     #[error("transaction is {0} bytes, over the limit of {MAX_TX_SIZE}")]
     TooLarge(usize),
-    #[error("fee rate {rate} per kB is below the minimum {min}")]
-    FeeTooLow { rate: u64, min: u64 },
-    #[error("mempool is full and the fee rate {0} per kB is too low to enter")]
-    Full(u64),
+    #[error("fee rate {rate} is below the minimum {min}")]
+    FeeTooLow { rate: FeeRate, min: FeeRate },
+    #[error("mempool is full and the fee rate {0} is too low to enter")]
+    Full(FeeRate),
     #[error("invalid transaction: {0}")]
     Invalid(TxError),
 }
@@ -217,10 +202,10 @@ impl Mempool {
             return Err(TxError::BadSignature(i).into());
         }
         let rate = FeeRate::of(fee, size);
-        if rate.0 < MIN_FEE_RATE {
+        if rate < FeeRate::MIN_RELAY {
             return Err(MempoolError::FeeTooLow {
-                rate: rate.0,
-                min: MIN_FEE_RATE,
+                rate,
+                min: FeeRate::MIN_RELAY,
             });
         }
         // Work out what would have to leave before changing anything: the newcomer enters only
@@ -234,7 +219,7 @@ impl Mempool {
                 .filter(|t| self.entries.contains_key(t))
                 .collect();
             self.eviction_plan(self.bytes + size - self.max_bytes, rate, &parents)
-                .ok_or(MempoolError::Full(rate.0))?
+                .ok_or(MempoolError::Full(rate))?
         } else {
             Vec::new()
         };
@@ -558,10 +543,10 @@ mod tests {
 
         let poor = spend(c3, &k, VALUE, LOW);
         let rate = FeeRate::of(Amount(LOW), poor.size());
-        assert!(rate.0 >= MIN_FEE_RATE);
+        assert!(rate >= FeeRate::MIN_RELAY);
         assert_eq!(
             accept(&mut pool, &view, &poor, 3),
-            Err(MempoolError::Full(rate.0))
+            Err(MempoolError::Full(rate))
         );
         // The same rate as the lowest entry does not enter either.
         let equal = spend(c4, &k, VALUE, MID);

@@ -368,7 +368,7 @@ impl Default for SendForm {
                 Field::new("amount (coins)", ""),
                 Field::new(
                     "fee rate (per byte)",
-                    &(crate::wallet::DEFAULT_FEE_RATE.0 / 1000).to_string(),
+                    &FeeRate::DEFAULT.per_byte_units().to_string(),
                 ),
             ],
             focus: 0,
@@ -396,12 +396,12 @@ pub const ABSURD_FEE_FACTOR: u64 = 100;
 
 /// Why a fee is absurd, if it is: far above the usual rate, or more than the amount itself.
 pub fn absurd_fee(amount: Amount, fee_rate: FeeRate, fee: Amount) -> Option<String> {
-    let usual = crate::wallet::DEFAULT_FEE_RATE.0;
-    if fee_rate.0 > usual.saturating_mul(ABSURD_FEE_FACTOR) {
+    let usual = FeeRate::DEFAULT;
+    if fee_rate.times(usual) > ABSURD_FEE_FACTOR {
         return Some(format!(
             "the fee rate is {}× the usual {} per byte",
-            fee_rate.0 / usual.max(1),
-            usual / 1000
+            fee_rate.times(usual),
+            usual.per_byte_text()
         ));
     }
     (fee > amount).then(|| format!("the fee ({fee}) is more than the amount ({amount})"))
@@ -453,10 +453,10 @@ impl SendForm {
             match rate_text
                 .parse::<u64>()
                 .ok()
-                .and_then(|r| r.checked_mul(1000))
+                .and_then(|r| FeeRate::parse_per_byte(r).ok())
             {
                 None => Err("max needs a valid fee rate".to_string()),
-                Some(r) => crate::wallet::max_payment(coins, FeeRate(r))
+                Some(r) => crate::wallet::max_payment(coins, r)
                     .ok_or_else(|| "nothing to send after the fee".to_string()),
             }
         } else {
@@ -472,11 +472,7 @@ impl SendForm {
         };
         let fee_rate = match rate_text.parse::<u64>() {
             _ if rate_text.is_empty() => Err("required".to_string()),
-            Ok(0) => Err("at least 1 base unit per byte".to_string()),
-            Ok(r) => r
-                .checked_mul(1000)
-                .map(FeeRate)
-                .ok_or_else(|| "too large".to_string()),
+            Ok(r) => FeeRate::parse_per_byte(r).map_err(|e| e.to_string()),
             Err(_) => Err(format!("{rate_text:?} is not a whole number")),
         };
         // Amount plus fee must be covered, not the amount alone.

@@ -49,7 +49,7 @@ pub fn demo_app() -> App {
             txid: Txid(hash(0x90 + i as u8)),
             fee: Amount(4_000 - 500 * i),
             size: 250 + 10 * i as usize,
-            fee_rate: FeeRate(16_000 - 2_000 * i),
+            fee_rate: FeeRate::per_kb(16_000 - 2_000 * i),
         })
         .collect();
     let window: Vec<WindowBlock> = recent
@@ -75,7 +75,7 @@ pub fn demo_app() -> App {
         next_bits: Some(0x1e01_0000),
         mempool_count: 37,
         mempool_bytes: 9_150,
-        mempool_fee_range: Some((FeeRate(1_000), FeeRate(40_000))),
+        mempool_fee_range: Some((FeeRate::per_kb(1_000), FeeRate::per_kb(40_000))),
         mempool_top: top,
         mining_threads: 2,
         mining_kernel: "sha-ni",

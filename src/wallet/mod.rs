@@ -26,8 +26,6 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-/// Default fee rate: 2 base units per byte.
-pub const DEFAULT_FEE_RATE: FeeRate = FeeRate(2_000);
 /// Change below this is left to the fee rather than creating a tiny output.
 pub const DUST: Amount = Amount(1_000);
 
@@ -48,8 +46,8 @@ pub enum WalletError {
         available: Amount,
         immature_note: String,
     },
-    #[error("fee rate {0} per byte is below the minimum of 1")]
-    FeeRateTooLow(u64),
+    #[error("fee rate {0} is below the minimum of {min}", min = FeeRate::MIN_RELAY)]
+    FeeRateTooLow(FeeRate),
     #[error("amounts overflow")]
     Overflow,
     /// The data dir had a wallet, and its keystore is gone.
@@ -551,8 +549,8 @@ impl Wallet {
         if amount == Amount::ZERO {
             return Err(WalletError::ZeroAmount);
         }
-        if fee_rate.0 < crate::node::MIN_FEE_RATE {
-            return Err(WalletError::FeeRateTooLow(fee_rate.0 / 1000));
+        if fee_rate < FeeRate::MIN_RELAY {
+            return Err(WalletError::FeeRateTooLow(fee_rate));
         }
         let (mut coins, balance) = self.scan(node)?;
         coins.retain(|c| !reserved.contains(&c.outpoint));
@@ -886,7 +884,7 @@ mod tests {
 
     #[test]
     fn max_payment_is_the_largest_amount_the_selection_covers() {
-        let rate = FeeRate(2_000);
+        let rate = FeeRate::DEFAULT;
         let coins: Vec<Amount> = [50u64, 12, 3, 1]
             .into_iter()
             .map(|c| Amount(c * 100_000_000))

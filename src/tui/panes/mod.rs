@@ -449,13 +449,7 @@ pub fn fmt_bytes(n: u64) -> String {
 
 /// A fee rate in base units per byte: `2`, `2.5`.
 pub fn fmt_fee_rate(r: FeeRate) -> String {
-    let whole = r.0 / 1000;
-    let tenth = r.0 % 1000 / 100;
-    if tenth == 0 {
-        whole.to_string()
-    } else {
-        format!("{whole}.{tenth}")
-    }
+    r.per_byte_text()
 }
 
 /// Hashes per second with an SI prefix: `11.8M H/s`.
@@ -536,8 +530,8 @@ mod tests {
         assert_eq!(age_ago(1000, 1627), "in 10m 27s");
         assert_eq!(fmt_bytes(9_150), "9.1 kB");
         assert_eq!(fmt_bytes(999), "999 B");
-        assert_eq!(fmt_fee_rate(FeeRate(2_500)), "2.5");
-        assert_eq!(fmt_fee_rate(FeeRate(40_000)), "40");
+        assert_eq!(fmt_fee_rate(FeeRate::per_kb(2_500)), "2.5");
+        assert_eq!(fmt_fee_rate(FeeRate::per_kb(40_000)), "40");
         assert_eq!(fit("abcdef", 4), "abc…");
         assert_eq!(scroll_start(0, 10, 3), 0);
         assert_eq!(scroll_start(5, 10, 3), 3);
