@@ -41,7 +41,7 @@ fn address(k: &SigningKey) -> Address {
 
 fn pay(to: Address, amount: u64) -> TxOut {
     TxOut {
-        amount: Amount(amount),
+        amount: Amount::from_units(amount),
         address: to,
     }
 }
@@ -194,7 +194,7 @@ fn encoding(c: &mut Criterion) {
             )
         })
         .collect();
-    let fees = Amount(1000 * ENCODE_TXS as u64);
+    let fees = Amount::from_units(1000 * ENCODE_TXS as u64);
     let block = block_with(params, params.genesis_hash, 1, 2, txs, fees);
     let bytes = encode(&block);
     let mut g = c.benchmark_group("encoding");
@@ -222,7 +222,7 @@ fn validation(c: &mut Criterion) {
         .iter()
         .map(|(o, _, ki)| spend(params, *o, &keys[*ki], vec![pay(to, 999_000)]))
         .collect();
-    let fees = Amount(1000 * VALIDATE_TXS as u64);
+    let fees = Amount::from_units(1000 * VALIDATE_TXS as u64);
     let block = block_with(params, params.genesis_hash, 1, 2, txs, fees);
     let size = encode(&block).len();
     // Sanity: the block is valid against the view.

@@ -36,7 +36,7 @@ fn build_chain(dir: &Path, blocks: u64, wallet: u64) {
             .expect("wallet")
             .receive_address();
         let node = Node::spawn(NodeConfig::new(dir, Network::Regtest)).expect("node");
-        let others = Address([7; 20]);
+        let others = Address::from_hash([7; 20]);
         let t0 = Instant::now();
         let mut done = 0;
         for (count, to) in [

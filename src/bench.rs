@@ -41,15 +41,18 @@ pub fn generate_chain(n: u64, txs_per_block: usize) -> Vec<Block> {
         let mut fees = Amount::ZERO;
         for _ in 0..txs_per_block {
             // The oldest output that is spendable at this height and worth splitting.
-            let Some(pos) = coins.iter().position(|c| c.2 <= height && c.1.0 >= 20_000) else {
+            let Some(pos) = coins
+                .iter()
+                .position(|c| c.2 <= height && c.1.units() >= 20_000)
+            else {
                 break;
             };
             let Some((o, amount, _)) = coins.remove(pos) else {
                 break;
             };
-            let fee = Amount(1_000);
-            let half = Amount((amount.0 - fee.0) / 2);
-            let rest = Amount(amount.0 - fee.0 - half.0);
+            let fee = Amount::from_units(1_000);
+            let half = Amount::from_units((amount.units() - fee.units()) / 2);
+            let rest = Amount::from_units(amount.units() - fee.units() - half.units());
             let mut tx = Transaction {
                 version: 1,
                 inputs: vec![TxIn {
@@ -72,7 +75,7 @@ pub fn generate_chain(n: u64, txs_per_block: usize) -> Vec<Block> {
             };
             let sighash = tx.sighash(&params.genesis_hash);
             tx.inputs[0].signature = key.sign(&sighash).to_bytes();
-            fees = Amount(fees.0 + fee.0);
+            fees = Amount::from_units(fees.units() + fee.units());
             let txid = tx.txid();
             coins.push_back((OutPoint { txid, vout: 0 }, half, height + 1));
             coins.push_back((OutPoint { txid, vout: 1 }, rest, height + 1));
@@ -90,7 +93,7 @@ pub fn generate_chain(n: u64, txs_per_block: usize) -> Vec<Block> {
             memo: Vec::new(),
         };
         let cb_txid = coinbase.txid();
-        if reward.0 > 0 {
+        if reward.units() > 0 {
             coins.push_back((
                 OutPoint {
                     txid: cb_txid,
@@ -241,7 +244,7 @@ pub fn signed_block(
     let params = Network::Regtest.params();
     let mut view = std::collections::HashMap::with_capacity(n);
     let mut txs = Vec::with_capacity(n + 1);
-    let fee = Amount(1_000);
+    let fee = Amount::from_units(1_000);
     for i in 0..n {
         let mut seed = [0x5eu8; 32];
         seed[..8].copy_from_slice(&(i as u64).to_le_bytes());
@@ -258,7 +261,7 @@ pub fn signed_block(
             prevout,
             crate::core::rules::Coin {
                 output: TxOut {
-                    amount: Amount(1_000_000),
+                    amount: Amount::from_units(1_000_000),
                     address: addr,
                 },
                 height: 0,
@@ -273,7 +276,7 @@ pub fn signed_block(
                 signature: [0; 64],
             }],
             outputs: vec![TxOut {
-                amount: Amount(1_000_000 - fee.0),
+                amount: Amount::from_units(1_000_000 - fee.units()),
                 address: addr,
             }],
             lock_height: 0,
@@ -283,13 +286,13 @@ pub fn signed_block(
         tx.inputs[0].signature = key.sign(&sighash).to_bytes();
         txs.push(tx);
     }
-    let fees = Amount(fee.0 * n as u64);
+    let fees = Amount::from_units(fee.units() * n as u64);
     let coinbase = Transaction {
         version: 1,
         inputs: vec![],
         outputs: vec![TxOut {
             amount: params.subsidy(1).checked_add(fees).unwrap_or(fees),
-            address: Address([0; 20]),
+            address: Address::from_hash([0; 20]),
         }],
         lock_height: 1,
         memo: Vec::new(),

@@ -724,7 +724,7 @@ async fn remote_command(api: &ApiClient, net: Network, job: Job) -> Result<(Valu
         } => {
             api.post(
                 "/wallet/send",
-                &json!({ "address": to.encode(net), "amount": amount.0, "fee_rate": fee_rate }),
+                &json!({ "address": to.encode(net), "amount": amount.units(), "fee_rate": fee_rate }),
             )
             .await?
         }
@@ -848,9 +848,9 @@ fn render(kind: Kind, v: &Value) -> String {
         Kind::Address => jstr(v, "address").to_string(),
         Kind::Balance => format!(
             "confirmed   {}\nunconfirmed {}\nimmature    {}",
-            Amount(jnum(v, "confirmed")),
-            Amount(jnum(v, "unconfirmed")),
-            Amount(jnum(v, "immature"))
+            Amount::from_units(jnum(v, "confirmed")),
+            Amount::from_units(jnum(v, "unconfirmed")),
+            Amount::from_units(jnum(v, "immature"))
         ),
         Kind::History => {
             let mut text = String::new();
@@ -860,7 +860,7 @@ fn render(kind: Kind, v: &Value) -> String {
                 text.push_str(&format!(
                     "{}  {sign}{}  {} conf{}\n",
                     jstr(t, "txid"),
-                    Amount(net.unsigned_abs()),
+                    Amount::from_units(net.unsigned_abs()),
                     jnum(t, "confirmations"),
                     t["height"]
                         .as_u64()
@@ -951,7 +951,7 @@ fn render(kind: Kind, v: &Value) -> String {
                 text.push_str(&format!(
                     "  out {} {}\n",
                     jstr(o, "address"),
-                    Amount(jnum(o, "amount"))
+                    Amount::from_units(jnum(o, "amount"))
                 ));
             }
             text.trim_end().to_string()

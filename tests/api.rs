@@ -296,8 +296,8 @@ async fn every_read_endpoint_answers_from_the_live_node() {
     assert_eq!(wa["address"], api.address().encode(Network::Regtest));
     let wb = api.ok("/wallet/balance").await;
     let direct = api.wallet.lock().unwrap().balance(&api.tn.node).unwrap();
-    assert_eq!(wb["confirmed"], direct.confirmed.0);
-    assert_eq!(wb["immature"], direct.immature.0);
+    assert_eq!(wb["confirmed"], direct.confirmed.units());
+    assert_eq!(wb["immature"], direct.immature.units());
     let hist = api.ok("/wallet/history").await;
     assert!(
         hist["transactions"]

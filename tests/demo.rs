@@ -255,9 +255,9 @@ fn fixture_app() -> DemoApp {
             mempool_bytes: 250 * i,
             hashrate: 0,
             balance: Some(Balance {
-                confirmed: Amount(50 * 100_000_000 * i as u64),
+                confirmed: Amount::from_units(50 * 100_000_000 * i as u64),
                 unconfirmed: Amount::ZERO,
-                immature: Amount(450 * 100_000_000),
+                immature: Amount::from_units(450 * 100_000_000),
             }),
             deepest_reorg: if i == 1 { 2 } else { 0 },
             listen: Some(format!("127.0.0.1:{}", 7001 + i).parse().unwrap()),
@@ -381,7 +381,7 @@ fn bad_keys_leave_a_message_and_change_nothing() {
         Some(DemoCommand::Send {
             from: 2,
             to: 0,
-            amount: Amount(250_000_000)
+            amount: Amount::from_units(250_000_000)
         })
     );
     assert_eq!(app.nodes, before.nodes);

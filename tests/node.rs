@@ -78,7 +78,10 @@ fn template(
         version: 1,
         inputs: vec![],
         outputs: vec![TxOut {
-            amount: params.subsidy(height).checked_add(Amount(fees)).unwrap(),
+            amount: params
+                .subsidy(height)
+                .checked_add(Amount::from_units(fees))
+                .unwrap(),
             address: to,
         }],
         lock_height: height,
@@ -342,7 +345,7 @@ async fn mempool_after_reorg_matches_a_node_that_saw_only_the_new_branch() {
     let info = n1.transaction(&keep.txid()).unwrap().expect("keep known");
     assert_eq!(info.confirmations, 0);
     assert!(info.block.is_none());
-    assert_eq!(info.fee, Some(Amount(fee)));
+    assert_eq!(info.fee, Some(Amount::from_units(fee)));
     assert!(
         n1.transaction(&gone.txid()).unwrap().is_none(),
         "gone dropped"
@@ -535,7 +538,10 @@ async fn mempool_survives_a_restart() {
     assert_eq!(mempool_ids(&node), before, "mempool reloaded");
     assert_eq!(node.snapshot().mempool_count, 2);
     let info = node.transaction(&plain.txid()).unwrap().unwrap();
-    assert_eq!((info.confirmations, info.fee), (0, Some(Amount(5_000))));
+    assert_eq!(
+        (info.confirmations, info.fee),
+        (0, Some(Amount::from_units(5_000)))
+    );
     // Reloaded entries are live: they conflict and get mined.
     let rival = spend(
         params,
@@ -687,20 +693,25 @@ async fn wallet_through_the_node() {
     mine(&node, 12, me).await;
     // Next block is 13: coinbases of heights 1..=3 have 10+ confirmations by then.
     let bal = wallet.balance(&node).unwrap();
-    assert_eq!(bal.confirmed, Amount(3 * 50 * COIN));
-    assert_eq!(bal.immature, Amount(9 * 50 * COIN));
+    assert_eq!(bal.confirmed, Amount::from_units(3 * 50 * COIN));
+    assert_eq!(bal.immature, Amount::from_units(9 * 50 * COIN));
     assert_eq!(bal.unconfirmed, Amount::ZERO);
 
     let other = address(&key(9));
     let tx = wallet
-        .build_payment(&node, other, Amount(10 * COIN), FeeRate::DEFAULT)
+        .build_payment(
+            &node,
+            other,
+            Amount::from_units(10 * COIN),
+            FeeRate::DEFAULT,
+        )
         .unwrap();
     assert_eq!(tx.inputs.len(), 1);
-    assert_eq!(tx.outputs[0].amount, Amount(10 * COIN));
+    assert_eq!(tx.outputs[0].amount, Amount::from_units(10 * COIN));
     assert_eq!(tx.outputs[0].address, other);
-    let fee = 50 * COIN - tx.output_total().unwrap().0;
+    let fee = 50 * COIN - tx.output_total().unwrap().units();
     assert!(fee > 0);
-    assert!(fee >= FeeRate::DEFAULT.fee_for(tx.size()).0);
+    assert!(fee >= FeeRate::DEFAULT.fee_for(tx.size()).units());
     let change = 40 * COIN - fee;
     assert_eq!(tx.outputs[1], pay(me, change));
     let txid = submit(&node, &tx).await;
@@ -708,36 +719,41 @@ async fn wallet_through_the_node() {
     let bal = wallet.balance(&node).unwrap();
     assert_eq!(
         bal.confirmed,
-        Amount(2 * 50 * COIN),
+        Amount::from_units(2 * 50 * COIN),
         "spent coin not counted"
     );
-    assert_eq!(bal.unconfirmed, Amount(change));
-    assert_eq!(bal.immature, Amount(9 * 50 * COIN));
+    assert_eq!(bal.unconfirmed, Amount::from_units(change));
+    assert_eq!(bal.immature, Amount::from_units(9 * 50 * COIN));
 
     let hist = wallet.history(&node).unwrap();
     assert_eq!(hist.len(), 13);
     assert_eq!(hist[0].txid, txid);
     assert_eq!(hist[0].height, None);
     assert_eq!(hist[0].confirmations, 0);
-    assert_eq!(hist[0].sent, Amount(50 * COIN));
-    assert_eq!(hist[0].received, Amount(change));
+    assert_eq!(hist[0].sent, Amount::from_units(50 * COIN));
+    assert_eq!(hist[0].received, Amount::from_units(change));
     assert_eq!(hist[0].net(), -i128::from(10 * COIN + fee));
     for (i, e) in hist[1..].iter().enumerate() {
         // Newest first: heights 12, 11, ..., 1.
         let h = 12 - i as u64;
         assert_eq!(e.height, Some(h));
         assert_eq!(e.confirmations, 12 + 1 - h);
-        assert_eq!(e.received, Amount(50 * COIN));
+        assert_eq!(e.received, Amount::from_units(50 * COIN));
     }
 
     // More than is spendable (the immature part is mentioned).
-    match wallet.build_payment(&node, other, Amount(1_000 * COIN), FeeRate::DEFAULT) {
+    match wallet.build_payment(
+        &node,
+        other,
+        Amount::from_units(1_000 * COIN),
+        FeeRate::DEFAULT,
+    ) {
         Err(WalletError::InsufficientFunds {
             available,
             immature_note,
             ..
         }) => {
-            assert_eq!(available, Amount(2 * 50 * COIN + change));
+            assert_eq!(available, Amount::from_units(2 * 50 * COIN + change));
             assert!(!immature_note.is_empty());
         }
         other => panic!("expected insufficient funds, got {other:?}"),
@@ -752,8 +768,8 @@ async fn wallet_through_the_node() {
     let bal = wallet.balance(&node).unwrap();
     assert_eq!(bal.unconfirmed, Amount::ZERO);
     // Height 13 tip, next 14: coinbases 1..=4 are mature, coinbase 1 is spent; change confirmed.
-    assert_eq!(bal.confirmed, Amount(3 * 50 * COIN + change));
-    assert_eq!(bal.immature, Amount(9 * 50 * COIN + fee));
+    assert_eq!(bal.confirmed, Amount::from_units(3 * 50 * COIN + change));
+    assert_eq!(bal.immature, Amount::from_units(9 * 50 * COIN + fee));
     let hist = wallet.history(&node).unwrap();
     let paid = hist
         .iter()
@@ -840,8 +856,8 @@ async fn address_view_pages_and_spenders_are_found() {
     assert_eq!((v.tip, v.coin_count, v.history_count), (12, 12, 12));
     // Spendable in block 13 once `maturity` deep: heights up to 13 - maturity.
     let mature = 13 - maturity;
-    assert_eq!(v.confirmed, Amount(mature * 50 * COIN));
-    assert_eq!(v.immature, Amount((12 - mature) * 50 * COIN));
+    assert_eq!(v.confirmed, Amount::from_units(mature * 50 * COIN));
+    assert_eq!(v.immature, Amount::from_units((12 - mature) * 50 * COIN));
     let heights: Vec<u64> = v.coins.iter().map(|c| c.height).collect();
     assert_eq!(heights, vec![12, 11, 10, 9, 8], "newest first, five");
     assert_eq!(v.coins[0].matures_in, Some(12 + maturity - 13));
@@ -867,13 +883,18 @@ async fn address_view_pages_and_spenders_are_found() {
     // A payment in the mempool: the coin it spends is "outgoing", its change "incoming".
     let other = address(&key(9));
     let tx = wallet
-        .build_payment(&node, other, Amount(10 * COIN), FeeRate::DEFAULT)
+        .build_payment(
+            &node,
+            other,
+            Amount::from_units(10 * COIN),
+            FeeRate::DEFAULT,
+        )
         .unwrap();
     let spent = tx.inputs[0].prevout;
     let txid = submit(&node, &tx).await;
     let v = node.address_view(&me, 0, 0, 100).unwrap();
     assert_eq!(v.mempool, vec![txid]);
-    assert_eq!(v.outgoing, Amount(50 * COIN));
+    assert_eq!(v.outgoing, Amount::from_units(50 * COIN));
     assert_eq!(v.incoming, tx.outputs[1].amount);
     assert_eq!(
         v.coins
@@ -919,7 +940,7 @@ async fn address_view_pages_and_spenders_are_found() {
     let d = chain_tui::tui::load_tx(&node, txid).unwrap();
     let p = d.proof.clone().expect("proof");
     assert_eq!((p.index, p.count, p.steps.len(), p.valid), (1, 2, 1, true));
-    assert_eq!(d.fee_rate(), Some(d.fee.unwrap().0 / d.size as u64));
+    assert_eq!(d.fee_rate(), Some(d.fee.unwrap().units() / d.size as u64));
     stop(node).await;
 }
 

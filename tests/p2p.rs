@@ -33,7 +33,7 @@ fn coinbase_at(n: &TestNode, height: u64) -> OutPoint {
 fn spend_coinbase(n: &TestNode, height: u64) -> Transaction {
     let params = n.node.params();
     let cb = coinbase_at(n, height);
-    let value = params.subsidy(height).0;
+    let value = params.subsidy(height).units();
     spend(
         params,
         &[(cb, &key(1))],

@@ -51,7 +51,7 @@ fn with_txs(to: Address, txs: Vec<Transaction>, fees: u64) -> Spec {
     Spec {
         to,
         txs,
-        fees: Amount(fees),
+        fees: Amount::from_units(fees),
     }
 }
 

@@ -80,7 +80,7 @@ impl Fx {
     fn block_on(&self, parent: &BlockMeta, txs: Vec<Transaction>, fees: u64) -> Block {
         let mut b = self
             .t
-            .template(parent, address(&self.miner), txs, Amount(fees));
+            .template(parent, address(&self.miner), txs, Amount::from_units(fees));
         solve(&mut b, self.params());
         b
     }
@@ -172,7 +172,7 @@ fn coinbase_overpay() {
     // Claims one unit more than subsidy + fees.
     let bad = fx.block(vec![tx.clone()], FEE + 1);
     assert_rule!(fx.reject(bad), BlockError::CoinbaseOverpay { paid, allowed }
-        if *paid == Amount(subsidy.0 + FEE + 1) && *allowed == Amount(subsidy.0 + FEE));
+        if *paid == Amount::from_units(subsidy.units() + FEE + 1) && *allowed == Amount::from_units(subsidy.units() + FEE));
     // Without fees: subsidy + 1 in an empty block.
     let bad = fx.block(vec![], 1);
     assert_rule!(fx.reject(bad), BlockError::CoinbaseOverpay { .. });
@@ -186,7 +186,7 @@ fn coinbase_may_claim_less_than_allowed() {
     let mut fx = fixture(1);
     let tx = fx.pay_bob(fx.coins[0]);
     let mut b = fx.block(vec![tx], FEE);
-    b.txs[0].outputs[0].amount = Amount(1);
+    b.txs[0].outputs[0].amount = Amount::from_units(1);
     solve(&mut b, fx.params());
     fx.accept(b);
 }
@@ -517,7 +517,7 @@ fn outputs_exceed_inputs() {
         index: 1,
         error: TxError::OutputsExceedInputs { inputs, outputs },
         ..
-    } if *inputs == Amount(50 * COIN) && *outputs == Amount(50 * COIN + 1));
+    } if *inputs == Amount::from_units(50 * COIN) && *outputs == Amount::from_units(50 * COIN + 1));
     // Outputs equal to inputs (no fee) are fine.
     let tx = spend(
         fx.params(),
@@ -603,8 +603,8 @@ fn bad_signature() {
     );
     // A valid signature over other outputs: the sighash commits to the outputs.
     let mut tx = fx.pay_bob(c0);
-    tx.outputs[0].amount = Amount(21 * COIN);
-    tx.outputs[1].amount = Amount(29 * COIN - FEE);
+    tx.outputs[0].amount = Amount::from_units(21 * COIN);
+    tx.outputs[1].amount = Amount::from_units(29 * COIN - FEE);
     let bad = fx.block(vec![tx], FEE);
     assert_rule!(
         fx.reject(bad),
@@ -1295,14 +1295,14 @@ fn mempool_child_of_unconfirmed_parent_and_template_order() {
     let (txs, fees) = pool.template(1_000_000);
     let ids: Vec<Txid> = txs.iter().map(Transaction::txid).collect();
     assert_eq!(ids, vec![other.txid(), parent.txid(), child.txid()]);
-    assert_eq!(fees, Amount(1_000 + 100_000 + 10_000));
+    assert_eq!(fees, Amount::from_units(1_000 + 100_000 + 10_000));
     // Parents before children in the unordered listing too.
     let all: Vec<Txid> = pool.ordered_txs().iter().map(Transaction::txid).collect();
     let pos = |id: Txid| all.iter().position(|x| *x == id).unwrap();
     assert!(pos(parent.txid()) < pos(child.txid()));
 
     // The template makes a valid block.
-    fx.accept(fx.block(txs, fees.0));
+    fx.accept(fx.block(txs, fees.units()));
 }
 
 /// Outputs that pay the same address many times (used by size tests) are ordinary outputs.

@@ -27,7 +27,12 @@ fn mine_and_spend_end_to_end() {
         ],
     );
     let tip = t.tip();
-    let b = t.mine_on(&tip, address(&alice), vec![tx.clone()], Amount(10_000));
+    let b = t.mine_on(
+        &tip,
+        address(&alice),
+        vec![tx.clone()],
+        Amount::from_units(10_000),
+    );
     assert_eq!(t.tip().hash(), b.hash());
     assert!(t.coin(&cb).is_none(), "spent coinbase left the UTXO set");
     let paid = chain_tui::core::tx::OutPoint {

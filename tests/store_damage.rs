@@ -61,7 +61,7 @@ fn build() -> Built {
     };
     let b1 = read_block(&t, 1);
     let b2 = read_block(&t, 2);
-    let subsidy = b1.txs[0].outputs[0].amount.0;
+    let subsidy = b1.txs[0].outputs[0].amount.units();
     let tx1 = spend(
         t.params,
         &[(coinbase_of(&b1), &a)],
@@ -75,7 +75,12 @@ fn build() -> Built {
         &[(coinbase_of(&b2), &a)],
         vec![pay(address(&c), subsidy - 1000)],
     );
-    tip = t.mine_on(&tip, address(&a), vec![tx1.clone(), tx2], Amount(2000));
+    tip = t.mine_on(
+        &tip,
+        address(&a),
+        vec![tx1.clone(), tx2],
+        Amount::from_units(2000),
+    );
     // B pays C from the coin it just got (spent a block later).
     let tx3 = spend(
         t.params,
@@ -91,7 +96,7 @@ fn build() -> Built {
             pay(address(&b), 14_9999_0000),
         ],
     );
-    tip = t.mine_on(&tip, address(&b), vec![tx3], Amount(10_000));
+    tip = t.mine_on(&tip, address(&b), vec![tx3], Amount::from_units(10_000));
     t.mine_on(&tip, address(&c), vec![], Amount::ZERO);
     t.mine(9, address(&a));
     let height = t.tip().height;
@@ -257,8 +262,8 @@ fn flipped_utxo_entry_is_found_at_open() {
     let tip = built.tip();
     let out = &tip.txs[0].outputs[0];
     let mut coin = Vec::new();
-    coin.extend_from_slice(&out.amount.0.to_le_bytes());
-    coin.extend_from_slice(&out.address.0);
+    coin.extend_from_slice(&out.amount.units().to_le_bytes());
+    coin.extend_from_slice(&out.address.hash());
     coin.extend_from_slice(&(built.blocks.len() as u64).to_le_bytes());
     coin.push(1);
     let at = find_all(&clean, &coin);

@@ -169,8 +169,8 @@ fn snapshot_block_details() {
         nonce: 918_273,
         work: U256::from(65_537u64),
         chainwork: U256::from(21_474_836_480_000u64),
-        subsidy: Amount(5_000_000_000),
-        fees: Amount(4_000),
+        subsidy: Amount::from_units(5_000_000_000),
+        fees: Amount::from_units(4_000),
         next: None,
         confirmations: 1,
         size: 1_200,
@@ -180,7 +180,7 @@ fn snapshot_block_details() {
                 coinbase: true,
                 inputs: 0,
                 outputs: 1,
-                amount: Amount(5_000_004_000),
+                amount: Amount::from_units(5_000_004_000),
                 size: 80,
             },
             TxRow {
@@ -188,7 +188,7 @@ fn snapshot_block_details() {
                 coinbase: false,
                 inputs: 1,
                 outputs: 2,
-                amount: Amount(4_999_996_000),
+                amount: Amount::from_units(4_999_996_000),
                 size: 250,
             },
         ],
@@ -215,22 +215,22 @@ fn payment_detail() -> TxDetail {
                 txid: Txid(hash(0x51)),
                 vout: 0,
             },
-            address: Some(Address([3; 20])),
-            amount: Some(Amount(5_000_000_000)),
+            address: Some(Address::from_hash([3; 20])),
+            amount: Some(Amount::from_units(5_000_000_000)),
         }],
         outputs: vec![
             OutputRow {
-                address: Address([9; 20]),
-                amount: Amount(500_000_000),
+                address: Address::from_hash([9; 20]),
+                amount: Amount::from_units(500_000_000),
                 spend: Spend::Confirmed(Txid(hash(0x70)), 1290),
             },
             OutputRow {
-                address: Address([3; 20]),
-                amount: Amount(4_499_996_000),
+                address: Address::from_hash([3; 20]),
+                amount: Amount::from_units(4_499_996_000),
                 spend: Spend::Unspent,
             },
         ],
-        fee: Some(Amount(4_000)),
+        fee: Some(Amount::from_units(4_000)),
         proof: Some(ProofView {
             index: 1,
             count: 3,
@@ -268,7 +268,9 @@ fn snapshot_tx_details() {
     // y copies the selected output's address.
     assert_eq!(
         app.on_key(key('y')),
-        Some(Command::Copy(Address([3; 20]).encode(Network::Devnet)))
+        Some(Command::Copy(
+            Address::from_hash([3; 20]).encode(Network::Devnet)
+        ))
     );
 }
 
@@ -298,7 +300,7 @@ fn open_views_are_read_again_in_place() {
     assert_eq!(
         app.refresh_command(),
         Some(Command::LoadAddress {
-            address: Address([3; 20]),
+            address: Address::from_hash([3; 20]),
             coins_skip: 0,
             history_skip: 0
         })
@@ -337,7 +339,7 @@ fn the_tx_view_marks_change_and_a_proof_that_fails() {
     assert!(!text.contains("✓ leads"), "{text}");
     // A payment received from someone else is "yours", not change.
     let mut r = payment_detail();
-    r.inputs[0].address = Some(Address([8; 20]));
+    r.inputs[0].address = Some(Address::from_hash([8; 20]));
     assert_eq!(r.mark(1, &app.wallet.addresses), Some("yours"));
 }
 
@@ -350,7 +352,7 @@ fn address_view() -> AddressView {
                 txid: Txid(hash(0x80 + (i % 16) as u8)),
                 vout: i as u32,
             },
-            amount: Amount(5_000_000_000),
+            amount: Amount::from_units(5_000_000_000),
             height: 1284 - i,
             coinbase: true,
             matures_in: (i == 0).then_some(3),
@@ -358,12 +360,12 @@ fn address_view() -> AddressView {
         })
         .collect();
     AddressView {
-        address: Address([3; 20]),
+        address: Address::from_hash([3; 20]),
         tip: 1284,
-        confirmed: Amount(1_245_000_000_000),
-        immature: Amount(5_000_000_000),
-        incoming: Amount(4_499_996_000),
-        outgoing: Amount(5_000_000_000),
+        confirmed: Amount::from_units(1_245_000_000_000),
+        immature: Amount::from_units(5_000_000_000),
+        incoming: Amount::from_units(4_499_996_000),
+        outgoing: Amount::from_units(5_000_000_000),
         next_maturity: Some(3),
         coin_count: 250,
         coins,
@@ -372,13 +374,13 @@ fn address_view() -> AddressView {
             HistoryEntry {
                 height: 1284,
                 txid: Txid(hash(0x61)),
-                received: Amount(4_499_996_000),
-                sent: Amount(5_000_000_000),
+                received: Amount::from_units(4_499_996_000),
+                sent: Amount::from_units(5_000_000_000),
             },
             HistoryEntry {
                 height: 1184,
                 txid: Txid(hash(0x51)),
-                received: Amount(5_000_000_000),
+                received: Amount::from_units(5_000_000_000),
                 sent: Amount::ZERO,
             },
         ],
@@ -400,7 +402,7 @@ fn snapshot_address_view_and_its_pages() {
     assert_eq!(
         app.on_key(key('G')),
         Some(Command::LoadAddress {
-            address: Address([3; 20]),
+            address: Address::from_hash([3; 20]),
             coins_skip: 200,
             history_skip: 0,
         })
@@ -419,7 +421,7 @@ fn snapshot_address_view_and_its_pages() {
     assert_eq!(
         app.on_key(key('g')),
         Some(Command::LoadAddress {
-            address: Address([3; 20]),
+            address: Address::from_hash([3; 20]),
             coins_skip: 0,
             history_skip: 0,
         })
@@ -435,7 +437,9 @@ fn snapshot_address_view_and_its_pages() {
     // y copies the address.
     assert_eq!(
         app.on_key(key('y')),
-        Some(Command::Copy(Address([3; 20]).encode(Network::Devnet)))
+        Some(Command::Copy(
+            Address::from_hash([3; 20]).encode(Network::Devnet)
+        ))
     );
 }
 
@@ -603,8 +607,8 @@ fn enter_opens_block_then_transaction_and_esc_goes_back() {
         nonce: 7,
         work: U256::from(65_537u64),
         chainwork: U256::from(21_474_836_414_463u64),
-        subsidy: Amount(5_000_000_000),
-        fees: Amount(0),
+        subsidy: Amount::from_units(5_000_000_000),
+        fees: Amount::from_units(0),
         next: Some(BlockHash(hash(0x30))),
         confirmations: 2,
         size: 300,
@@ -614,7 +618,7 @@ fn enter_opens_block_then_transaction_and_esc_goes_back() {
                 coinbase: true,
                 inputs: 0,
                 outputs: 1,
-                amount: Amount(1),
+                amount: Amount::from_units(1),
                 size: 80,
             },
             TxRow {
@@ -622,7 +626,7 @@ fn enter_opens_block_then_transaction_and_esc_goes_back() {
                 coinbase: false,
                 inputs: 1,
                 outputs: 1,
-                amount: Amount(1),
+                amount: Amount::from_units(1),
                 size: 200,
             },
         ],
@@ -677,7 +681,7 @@ fn m_toggles_mining_and_plus_minus_change_threads() {
         app.on_key(key('+')),
         Some(Command::SetMining {
             threads: 3,
-            address: Some(Address([3; 20]))
+            address: Some(Address::from_hash([3; 20]))
         })
     );
     app.on_key(key('+'));
@@ -702,7 +706,7 @@ fn m_toggles_mining_and_plus_minus_change_threads() {
         app.on_key(key('m')),
         Some(Command::SetMining {
             threads: 1,
-            address: Some(Address([3; 20]))
+            address: Some(Address::from_hash([3; 20]))
         })
     );
 }
@@ -710,7 +714,7 @@ fn m_toggles_mining_and_plus_minus_change_threads() {
 #[test]
 fn send_form_validates_and_sends_only_when_valid() {
     let mut app = fixture();
-    let to = Address([9; 20]).encode(Network::Devnet);
+    let to = Address::from_hash([9; 20]).encode(Network::Devnet);
     app.on_key(key('s'));
     assert!(matches!(app.overlays.last(), Some(Overlay::Send(_))));
     // Keys that are bindings elsewhere are text inside a form.
@@ -732,7 +736,10 @@ fn send_form_validates_and_sends_only_when_valid() {
     app.on_key(code(KeyCode::Backspace));
     app.on_key(code(KeyCode::Backspace));
     // A regtest address on devnet is refused with the reason.
-    type_text(&mut app, &Address([9; 20]).encode(Network::Regtest));
+    type_text(
+        &mut app,
+        &Address::from_hash([9; 20]).encode(Network::Regtest),
+    );
     let Some(Overlay::Send(f)) = app.overlays.last() else {
         panic!()
     };
@@ -783,7 +790,10 @@ fn send_form_validates_and_sends_only_when_valid() {
     };
     let c = f.check(app.network, app.spendable(), &app.wallet.coins);
     assert!(c.amount.is_ok());
-    assert!(c.fee.is_some_and(|f| f.0 > 0), "the fee is shown as typed");
+    assert!(
+        c.fee.is_some_and(|f| f.units() > 0),
+        "the fee is shown as typed"
+    );
     app.on_key(code(KeyCode::Down));
     app.on_key(code(KeyCode::Backspace));
     type_text(&mut app, "0");
@@ -799,8 +809,8 @@ fn send_form_validates_and_sends_only_when_valid() {
     assert_eq!(
         app.on_key(key('y')),
         Some(Command::Send {
-            to: Address([9; 20]),
-            amount: Amount(250_000_000),
+            to: Address::from_hash([9; 20]),
+            amount: Amount::from_units(250_000_000),
             fee_rate: FeeRate::per_kb(3_000)
         })
     );
@@ -850,7 +860,7 @@ fn form_fields_edit_like_text_fields() {
     app.on_key(KeyEvent::new(KeyCode::Char('u'), KeyModifiers::CONTROL));
     assert_eq!(send_fields(&app)[0].0, "");
     // Paste goes to the focused field, without its line break.
-    let to = Address([9; 20]).encode(Network::Devnet);
+    let to = Address::from_hash([9; 20]).encode(Network::Devnet);
     app.on_paste(&format!("{to}\n"));
     assert_eq!(send_fields(&app)[0].0, to);
     // A long value scrolls sideways: the cursor end stays in view in a narrow form.
@@ -878,7 +888,7 @@ fn form_fields_edit_like_text_fields() {
 #[test]
 fn send_form_max_and_an_absurd_fee() {
     let mut app = fixture();
-    let to = Address([9; 20]).encode(Network::Devnet);
+    let to = Address::from_hash([9; 20]).encode(Network::Devnet);
     app.on_key(key('s'));
     app.on_paste(&to);
     app.on_key(code(KeyCode::Tab));
@@ -894,7 +904,7 @@ fn send_form_max_and_an_absurd_fee() {
     assert_eq!(
         app.on_key(key('y')),
         Some(Command::Send {
-            to: Address([9; 20]),
+            to: Address::from_hash([9; 20]),
             amount,
             fee_rate: chain_tui::core::FeeRate::DEFAULT,
         })
@@ -942,8 +952,8 @@ fn add_peer_unban_new_address_help_and_quit() {
         Some(Command::Unban(NodeId([0xba; 32]).to_string()))
     );
     assert_eq!(app.on_key(key('n')), Some(Command::NewAddress));
-    app.on_new_address(Ok(Address([5; 20])));
-    assert_eq!(app.wallet.address, Some(Address([5; 20])));
+    app.on_new_address(Ok(Address::from_hash([5; 20])));
+    assert_eq!(app.wallet.address, Some(Address::from_hash([5; 20])));
     app.on_key(key('?'));
     assert_eq!(app.overlays.last(), Some(&Overlay::Help));
     app.on_key(key('?'));

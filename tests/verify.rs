@@ -122,9 +122,9 @@ async fn submit_txs_admits_each_transaction_with_its_own_result() {
     let params = node.params();
     let k = key(1);
     let cbs = mine_coinbases(&node, 20).await;
-    let value = params.subsidy(1).0;
+    let value = params.subsidy(1).units();
     let pay = |amount: u64| TxOut {
-        amount: Amount(amount),
+        amount: Amount::from_units(amount),
         address: address(&k),
     };
 

@@ -76,7 +76,7 @@ fn coinbase(height: u64) -> Transaction {
         version: 1,
         inputs: vec![],
         outputs: vec![TxOut {
-            amount: Amount(50_0000_0000),
+            amount: Amount::from_units(50_0000_0000),
             address: Address::from_pubkey(&[7; 32]),
         }],
         lock_height: height,
@@ -97,11 +97,11 @@ fn spend() -> Transaction {
         }],
         outputs: vec![
             TxOut {
-                amount: Amount(10_0000_0000),
+                amount: Amount::from_units(10_0000_0000),
                 address: Address::from_pubkey(&[8; 32]),
             },
             TxOut {
-                amount: Amount(39_9999_0000),
+                amount: Amount::from_units(39_9999_0000),
                 address: Address::from_pubkey(&[7; 32]),
             },
         ],

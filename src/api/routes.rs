@@ -603,7 +603,7 @@ async fn wallet_send(_: Authorized, State(s): St, JsonBody(b): JsonBody<SendBody
     }
     let rate = fee_rate(b.fee_rate)?;
     let w = wallet_of(&s)?;
-    ok(views::send(&w, &s.ctx.node, to, Amount(b.amount), rate).await?)
+    ok(views::send(&w, &s.ctx.node, to, Amount::from_units(b.amount), rate).await?)
 }
 
 /// A fee rate in base units per byte, as the node's per-kB rate.

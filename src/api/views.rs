@@ -238,7 +238,7 @@ impl TxJson {
                 .iter()
                 .map(|o| OutputJson {
                     address: o.address.encode(network),
-                    amount: o.amount.0,
+                    amount: o.amount.units(),
                 })
                 .collect(),
             lock_height: tx.lock_height,
@@ -268,7 +268,7 @@ impl TxJson {
         let mut outputs = Vec::with_capacity(self.outputs.len());
         for (n, o) in self.outputs.iter().enumerate() {
             outputs.push(TxOut {
-                amount: Amount(o.amount),
+                amount: Amount::from_units(o.amount),
                 address: Address::decode(&o.address, network).map_err(|e| {
                     ApiError::bad_request(
                         "bad_transaction",
@@ -328,7 +328,7 @@ pub fn tx(node: &NodeHandle, id: &Txid) -> Result<Value, ApiError> {
     v["block"] = json!(info.block.map(|(h, _)| h.to_string()));
     v["height"] = json!(info.block.map(|(_, h)| h));
     v["coinbase"] = json!(info.tx.is_coinbase());
-    v["fee"] = json!(info.fee.map(|f| f.0));
+    v["fee"] = json!(info.fee.map(|f| f.units()));
     v["size"] = json!(info.tx.size());
     Ok(v)
 }
@@ -421,7 +421,7 @@ pub fn mempool(node: &NodeHandle) -> Value {
         .mempool_entries()
         .iter()
         .map(|e| {
-            json!({ "txid": e.txid.to_string(), "fee": e.fee.0, "size": e.size,
+            json!({ "txid": e.txid.to_string(), "fee": e.fee.units(), "size": e.size,
                     "fee_rate": e.fee_rate.per_byte_units() })
         })
         .collect();
@@ -453,9 +453,9 @@ pub fn address_balance(node: &NodeHandle, addr: &Address) -> Result<Value, ApiEr
     for (_, coin) in r.address_coins(addr)? {
         count += 1;
         if r.immature(&coin)? {
-            immature = immature.saturating_add(coin.output.amount.0);
+            immature = immature.saturating_add(coin.output.amount.units());
         } else {
-            spendable = spendable.saturating_add(coin.output.amount.0);
+            spendable = spendable.saturating_add(coin.output.amount.units());
         }
     }
     Ok(json!({
@@ -472,7 +472,7 @@ pub fn address_balance(node: &NodeHandle, addr: &Address) -> Result<Value, ApiEr
 pub fn wallet_balance(w: &Wallet, node: &NodeHandle) -> Result<Value, ApiError> {
     let b = w.balance(node)?;
     Ok(
-        json!({ "confirmed": b.confirmed.0, "unconfirmed": b.unconfirmed.0, "immature": b.immature.0 }),
+        json!({ "confirmed": b.confirmed.units(), "unconfirmed": b.unconfirmed.units(), "immature": b.immature.units() }),
     )
 }
 
@@ -483,7 +483,7 @@ pub fn wallet_history(w: &Wallet, node: &NodeHandle) -> Result<Value, ApiError> 
         .iter()
         .map(|t| {
             json!({ "txid": t.txid.to_string(), "height": t.height, "confirmations": t.confirmations,
-                    "received": t.received.0, "sent": t.sent.0,
+                    "received": t.received.units(), "sent": t.sent.units(),
                     "net": i64::try_from(t.net()).unwrap_or(if t.net() < 0 { i64::MIN } else { i64::MAX }) })
         })
         .collect();
@@ -572,7 +572,7 @@ pub async fn send(
         .transaction(&txid)?
         .and_then(|i| i.fee)
         .unwrap_or_default();
-    Ok(json!({ "txid": txid.to_string(), "fee": fee.0, "amount": amount.0 }))
+    Ok(json!({ "txid": txid.to_string(), "fee": fee.units(), "amount": amount.units() }))
 }
 
 /// `GET /mining/template`: the block to solve, its header bytes and the target.
@@ -586,8 +586,8 @@ pub fn template(t: &Template, network: Network) -> Value {
         "bits": h.bits.0,
         "version": h.version,
         "target": format!("{:064x}", t.target.0),
-        "fees": t.fees.0,
-        "coinbase_value": t.block.txs.first().and_then(|c| c.output_total()).map(|a| a.0),
+        "fees": t.fees.units(),
+        "coinbase_value": t.block.txs.first().and_then(|c| c.output_total()).map(|a| a.units()),
         "coinbase_address": t.block.txs.first().and_then(|c| c.outputs.first()).map(|o| o.address.encode(network)),
         "txs": t.block.txids().iter().map(ToString::to_string).collect::<Vec<_>>(),
         "header_hex": hex::encode(h.to_bytes()),

@@ -96,7 +96,7 @@ pub async fn run(dir: &Path, n: usize, clients: usize) -> anyhow::Result<ApiBenc
                 &[cb],
                 (0..FAN)
                     .map(|_| TxOut {
-                        amount: Amount(each),
+                        amount: Amount::from_units(each),
                         address: me,
                     })
                     .collect(),
@@ -117,7 +117,7 @@ pub async fn run(dir: &Path, n: usize, clients: usize) -> anyhow::Result<ApiBenc
                     &key,
                     &[*o],
                     vec![TxOut {
-                        amount: Amount(each - FEE),
+                        amount: Amount::from_units(each - FEE),
                         address: to,
                     }],
                 )

@@ -12,7 +12,7 @@ const ADDRESS_VERSION: u8 = 0;
 
 /// The hash of a public key that an output pays to.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, Deserialize)]
-pub struct Address(pub [u8; 20]);
+pub struct Address([u8; 20]);
 
 /// Why an address string was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -26,6 +26,15 @@ pub enum AddressError {
 }
 
 impl Address {
+    /// The address whose key hash is `hash` (any 20 bytes; [`Address::from_pubkey`] makes the
+    /// hash of a key, [`Address::decode`] checks a written one).
+    pub const fn from_hash(hash: [u8; 20]) -> Address {
+        Address(hash)
+    }
+    /// The key hash.
+    pub const fn hash(self) -> [u8; 20] {
+        self.0
+    }
     /// The address of an ed25519 public key: the first 20 bytes of SHA-256(key).
     pub fn from_pubkey(pubkey: &[u8; 32]) -> Address {
         let d = Sha256::digest(pubkey);

@@ -10,7 +10,7 @@ pub const COIN: u64 = 100_000_000;
 #[derive(
     Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
 )]
-pub struct Amount(pub u64);
+pub struct Amount(u64);
 
 /// Why a decimal amount was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -29,6 +29,15 @@ pub enum AmountParseError {
 
 impl Amount {
     pub const ZERO: Amount = Amount(0);
+
+    /// `units` base units (any count is an amount; sums are checked where they are made).
+    pub const fn from_units(units: u64) -> Amount {
+        Amount(units)
+    }
+    /// The amount in base units.
+    pub const fn units(self) -> u64 {
+        self.0
+    }
 
     /// Whole coins.
     pub const fn from_coins(c: u64) -> Amount {

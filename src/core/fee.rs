@@ -47,11 +47,11 @@ impl FeeRate {
     }
     /// The rate a fee of `fee` pays for `size` bytes (rounded down).
     pub fn of(fee: Amount, size: usize) -> FeeRate {
-        FeeRate(fee.0.saturating_mul(1_000) / (size.max(1) as u64))
+        FeeRate(fee.units().saturating_mul(1_000) / (size.max(1) as u64))
     }
     /// The fee for `size` bytes at this rate (rounded up).
     pub fn fee_for(self, size: usize) -> Amount {
-        Amount(self.0.saturating_mul(size as u64).div_ceil(1_000))
+        Amount::from_units(self.0.saturating_mul(size as u64).div_ceil(1_000))
     }
     /// Base units per 1,000 bytes.
     pub const fn per_kb_units(self) -> u64 {
@@ -98,14 +98,17 @@ mod tests {
         );
         assert_eq!(FeeRate::parse_per_byte(1), Ok(FeeRate::MIN_RELAY));
         // 1,001 units for 1,000 bytes: 1.001 per byte, shown as 1.
-        let r = FeeRate::of(Amount(1_001), 1_000);
+        let r = FeeRate::of(Amount::from_units(1_001), 1_000);
         assert_eq!(r.per_kb_units(), 1_001);
         assert_eq!(r.per_byte_units(), 1);
         assert_eq!(r.to_string(), "1 /B");
         assert_eq!(FeeRate::per_kb(2_500).to_string(), "2.5 /B");
         // Fees round up: 2.5 per byte for 3 bytes is 7.5, so 8.
-        assert_eq!(FeeRate::per_kb(2_500).fee_for(3), Amount(8));
-        assert_eq!(FeeRate::of(Amount(10), 0), FeeRate::per_kb(10_000));
+        assert_eq!(FeeRate::per_kb(2_500).fee_for(3), Amount::from_units(8));
+        assert_eq!(
+            FeeRate::of(Amount::from_units(10), 0),
+            FeeRate::per_kb(10_000)
+        );
         assert_eq!(FeeRate::per_kb(200_000).times(FeeRate::DEFAULT), 100);
     }
 }

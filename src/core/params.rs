@@ -137,7 +137,7 @@ impl Params {
             block_spacing: spacing,
             coinbase_maturity: maturity,
             halving_interval: halving,
-            initial_subsidy: Amount(50 * COIN),
+            initial_subsidy: Amount::from_units(50 * COIN),
             max_block_size: 1_000_000,
             max_future_secs: max_future,
             default_port: port,
@@ -152,7 +152,7 @@ impl Params {
         if halvings >= 64 {
             return Amount::ZERO;
         }
-        Amount(self.initial_subsidy.0 >> halvings)
+        Amount::from_units(self.initial_subsidy.units() >> halvings)
     }
 
     /// Sum of all subsidies ever paid: the fixed maximum supply.
@@ -160,10 +160,10 @@ impl Params {
         let mut total = 0u64;
         for h in 0..64u32 {
             total = total.saturating_add(
-                (self.initial_subsidy.0 >> h).saturating_mul(self.halving_interval),
+                (self.initial_subsidy.units() >> h).saturating_mul(self.halving_interval),
             );
         }
-        Amount(total)
+        Amount::from_units(total)
     }
 }
 
@@ -174,7 +174,7 @@ fn genesis_block(network: Network, pow_limit: Target) -> Block {
         version: 1,
         inputs: vec![],
         outputs: vec![TxOut {
-            amount: Amount(50 * COIN),
+            amount: Amount::from_units(50 * COIN),
             address: Address::UNSPENDABLE,
         }],
         lock_height: 0,
@@ -221,13 +221,13 @@ mod tests {
     #[test]
     fn subsidy_halves_and_supply_is_bounded() {
         let p = Network::Regtest.params();
-        assert_eq!(p.subsidy(0), Amount(50 * COIN));
-        assert_eq!(p.subsidy(149), Amount(50 * COIN));
-        assert_eq!(p.subsidy(150), Amount(25 * COIN));
+        assert_eq!(p.subsidy(0), Amount::from_units(50 * COIN));
+        assert_eq!(p.subsidy(149), Amount::from_units(50 * COIN));
+        assert_eq!(p.subsidy(150), Amount::from_units(25 * COIN));
         assert_eq!(p.subsidy(150 * 64), Amount::ZERO);
         let d = Network::Devnet.params();
         // Like Bitcoin: just under 21 M coins.
-        assert!(d.max_supply() < Amount(21_000_000 * COIN));
-        assert!(d.max_supply() > Amount(20_999_999 * COIN));
+        assert!(d.max_supply() < Amount::from_units(21_000_000 * COIN));
+        assert!(d.max_supply() > Amount::from_units(20_999_999 * COIN));
     }
 }

@@ -462,7 +462,9 @@ pub fn connect_block_txs(
             txid: txids[0],
             error: TxError::ValueOverflow,
         })?;
-    let paid = block.txs[0].output_total().unwrap_or(Amount(u64::MAX));
+    let paid = block.txs[0]
+        .output_total()
+        .unwrap_or(Amount::from_units(u64::MAX));
     if paid > allowed {
         return Err(BlockError::CoinbaseOverpay { paid, allowed });
     }
@@ -503,7 +505,7 @@ mod tests {
                 prevout,
                 Coin {
                     output: TxOut {
-                        amount: Amount(*amount),
+                        amount: Amount::from_units(*amount),
                         address: Address::from_pubkey(&pubkey),
                     },
                     height: 1,
@@ -523,7 +525,7 @@ mod tests {
         let to = Address::from_pubkey(&keys[0].verifying_key().to_bytes());
         let outputs = (0..n)
             .map(|j| TxOut {
-                amount: Amount(left / n + if j == 0 { left % n } else { 0 }),
+                amount: Amount::from_units(left / n + if j == 0 { left % n } else { 0 }),
                 address: to,
             })
             .collect();
@@ -541,7 +543,7 @@ mod tests {
         Case {
             tx,
             view,
-            fee: Amount(fee),
+            fee: Amount::from_units(fee),
         }
     }
 
@@ -567,7 +569,7 @@ mod tests {
             inputs: vec![],
             outputs: vec![TxOut {
                 amount: params.subsidy(2),
-                address: Address([0; 20]),
+                address: Address::from_hash([0; 20]),
             }],
             lock_height: 2,
             memo: vec![],
@@ -634,14 +636,14 @@ mod tests {
             let j = which.index(c.tx.outputs.len());
             // Any other amount the inputs still cover: lower (outputs are at least 2), or
             // higher by at most the fee.
-            let old = c.tx.outputs[j].amount.0;
-            let new = if c.fee.0 > 0 && delta % 2 == 0 {
-                old + 1 + (delta / 2) % c.fee.0
+            let old = c.tx.outputs[j].amount.units();
+            let new = if c.fee.units() > 0 && delta % 2 == 0 {
+                old + 1 + (delta / 2) % c.fee.units()
             } else {
                 old - 1 - delta % (old - 1)
             };
             prop_assert_ne!(new, old);
-            c.tx.outputs[j].amount = Amount(new);
+            c.tx.outputs[j].amount = Amount::from_units(new);
             // Every input signed the old outputs, so the first one fails.
             prop_assert_eq!(verify(&c.tx, &c.view), Err(TxError::BadSignature(0)));
             prop_assert!(bad_signature(connect(&c.tx, &c.view), 0));

@@ -161,8 +161,8 @@ mod tests {
                 }
             });
         let output = (any::<u64>(), any::<[u8; 20]>()).prop_map(|(a, ad)| TxOut {
-            amount: Amount(a),
-            address: Address(ad),
+            amount: Amount::from_units(a),
+            address: Address::from_hash(ad),
         });
         (
             any::<u32>(),

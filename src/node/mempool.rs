@@ -406,7 +406,7 @@ mod tests {
             o,
             Coin {
                 output: TxOut {
-                    amount: Amount(amount),
+                    amount: Amount::from_units(amount),
                     address: addr(k),
                 },
                 height: 1,
@@ -427,7 +427,7 @@ mod tests {
                 signature: [0; 64],
             }],
             outputs: vec![TxOut {
-                amount: Amount(value - fee),
+                amount: Amount::from_units(value - fee),
                 address: addr(k),
             }],
             lock_height: 0,
@@ -542,7 +542,7 @@ mod tests {
         let before: Vec<Txid> = pool.by_fee_rate().map(|e| e.txid).collect();
 
         let poor = spend(c3, &k, VALUE, LOW);
-        let rate = FeeRate::of(Amount(LOW), poor.size());
+        let rate = FeeRate::of(Amount::from_units(LOW), poor.size());
         assert!(rate >= FeeRate::MIN_RELAY);
         assert_eq!(
             accept(&mut pool, &view, &poor, 3),
@@ -613,7 +613,7 @@ mod tests {
             version: 1,
             inputs: vec![],
             outputs: vec![TxOut {
-                amount: Amount(1),
+                amount: Amount::from_units(1),
                 address: addr(&k),
             }],
             lock_height: TIP + 1,

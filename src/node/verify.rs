@@ -217,8 +217,8 @@ mod tests {
                 })
                 .collect(),
             outputs: vec![TxOut {
-                amount: Amount(1000),
-                address: Address([seed; 20]),
+                amount: Amount::from_units(1000),
+                address: Address::from_hash([seed; 20]),
             }],
             lock_height: 0,
             memo: vec![],

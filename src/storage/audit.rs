@@ -205,7 +205,7 @@ impl IndexAudit {
             let k = k.value();
             let mut a = [0u8; 20];
             a.copy_from_slice(&k[..20]);
-            let addr = Address(a);
+            let addr = Address::from_hash(a);
             let mut op = [0u8; 36];
             op.copy_from_slice(&k[20..]);
             let o = OutPoint::from_key(&op);
@@ -268,8 +268,8 @@ impl IndexAudit {
             let mut sb = [0u8; 8];
             sb.copy_from_slice(&v[8..]);
             let got = (
-                Amount(u64::from_le_bytes(rb)),
-                Amount(u64::from_le_bytes(sb)),
+                Amount::from_units(u64::from_le_bytes(rb)),
+                Amount::from_units(u64::from_le_bytes(sb)),
             );
             let entry = self.hist_entry(&k);
             match self.hist.get(&k) {
@@ -379,7 +379,7 @@ impl IndexAudit {
         t.copy_from_slice(&k[28..]);
         format!(
             "address {} height {} txid {}",
-            Address(a).encode(self.network),
+            Address::from_hash(a).encode(self.network),
             u64::from_be_bytes(h),
             Txid(t)
         )

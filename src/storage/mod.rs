@@ -860,23 +860,23 @@ fn history_entry(k: &[u8; 60], v: &[u8; 16]) -> HistoryEntry {
     HistoryEntry {
         height: u64::from_be_bytes(h),
         txid: Txid(t),
-        received: Amount(u64::from_le_bytes(r)),
-        sent: Amount(u64::from_le_bytes(s)),
+        received: Amount::from_units(u64::from_le_bytes(r)),
+        sent: Amount::from_units(u64::from_le_bytes(s)),
     }
 }
 
 fn addr_range<const N: usize>(addr: &Address) -> ([u8; N], [u8; N]) {
     let mut lo = [0u8; N];
     let mut hi = [0xffu8; N];
-    lo[..20].copy_from_slice(&addr.0);
-    hi[..20].copy_from_slice(&addr.0);
+    lo[..20].copy_from_slice(&addr.hash());
+    hi[..20].copy_from_slice(&addr.hash());
     (lo, hi)
 }
 
 fn coin_to_bytes(c: &Coin) -> [u8; 37] {
     let mut b = [0u8; 37];
-    b[..8].copy_from_slice(&c.output.amount.0.to_le_bytes());
-    b[8..28].copy_from_slice(&c.output.address.0);
+    b[..8].copy_from_slice(&c.output.amount.units().to_le_bytes());
+    b[8..28].copy_from_slice(&c.output.address.hash());
     b[28..36].copy_from_slice(&c.height.to_le_bytes());
     b[36] = c.coinbase as u8;
     b
@@ -891,8 +891,8 @@ fn coin_from_bytes(b: &[u8; 37]) -> Coin {
     h.copy_from_slice(&b[28..36]);
     Coin {
         output: crate::core::TxOut {
-            amount: Amount(u64::from_le_bytes(a)),
-            address: Address(ad),
+            amount: Amount::from_units(u64::from_le_bytes(a)),
+            address: Address::from_hash(ad),
         },
         height: u64::from_le_bytes(h),
         coinbase: b[36] != 0,
@@ -1075,7 +1075,7 @@ impl CoinView for Batch<'_> {
 
 fn hist_key(addr: &Address, height: u64, txid: &Txid) -> [u8; 60] {
     let mut k = [0u8; 60];
-    k[..20].copy_from_slice(&addr.0);
+    k[..20].copy_from_slice(&addr.hash());
     k[20..28].copy_from_slice(&height.to_be_bytes());
     k[28..].copy_from_slice(&txid.0);
     k
@@ -1083,7 +1083,7 @@ fn hist_key(addr: &Address, height: u64, txid: &Txid) -> [u8; 60] {
 
 fn addr_coin_key(addr: &Address, o: &OutPoint) -> [u8; 56] {
     let mut k = [0u8; 56];
-    k[..20].copy_from_slice(&addr.0);
+    k[..20].copy_from_slice(&addr.hash());
     k[20..].copy_from_slice(&o.to_key());
     k
 }
@@ -1096,16 +1096,16 @@ fn tx_address_flows(
     let mut flows: Vec<(Address, Amount, Amount)> = Vec::new();
     let mut add = |a: Address, recv: u64, sent: u64| match flows.iter_mut().find(|f| f.0 == a) {
         Some(f) => {
-            f.1 = Amount(f.1.0.saturating_add(recv));
-            f.2 = Amount(f.2.0.saturating_add(sent));
+            f.1 = Amount::from_units(f.1.units().saturating_add(recv));
+            f.2 = Amount::from_units(f.2.units().saturating_add(sent));
         }
-        None => flows.push((a, Amount(recv), Amount(sent))),
+        None => flows.push((a, Amount::from_units(recv), Amount::from_units(sent))),
     };
     for o in &tx.outputs {
-        add(o.address, o.amount.0, 0);
+        add(o.address, o.amount.units(), 0);
     }
     for (_, c) in spent {
-        add(c.output.address, 0, c.output.amount.0);
+        add(c.output.address, 0, c.output.amount.units());
     }
     flows
 }
@@ -1235,8 +1235,8 @@ impl Batch<'_> {
             self.txindex.insert(txids[i].0, loc)?;
             for (addr, recv, sent) in tx_address_flows(tx, spent) {
                 let mut v = [0u8; 16];
-                v[..8].copy_from_slice(&recv.0.to_le_bytes());
-                v[8..].copy_from_slice(&sent.0.to_le_bytes());
+                v[..8].copy_from_slice(&recv.units().to_le_bytes());
+                v[8..].copy_from_slice(&sent.units().to_le_bytes());
                 self.addr_hist
                     .insert(hist_key(&addr, meta.height, &txids[i]), v)?;
             }

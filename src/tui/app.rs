@@ -210,7 +210,7 @@ impl TxDetail {
 
     /// Fee per byte (base units, rounded down), when the fee is known.
     pub fn fee_rate(&self) -> Option<u64> {
-        Some(self.fee?.0 / (self.size as u64).max(1))
+        Some(self.fee?.units() / (self.size as u64).max(1))
     }
 }
 
@@ -483,7 +483,7 @@ impl SendForm {
                     fee = Some(plan.fee);
                     Ok(a)
                 }
-                Err(needed) if needed.0 == u64::MAX => Err("too large".to_string()),
+                Err(needed) if needed.units() == u64::MAX => Err("too large".to_string()),
                 Err(needed) => Err(format!(
                     "with its fee that is {needed}, above the spendable {}",
                     spendable.unwrap_or_default()

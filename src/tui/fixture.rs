@@ -47,7 +47,7 @@ pub fn demo_app() -> App {
     let top: Vec<MempoolTx> = (0..5u64)
         .map(|i| MempoolTx {
             txid: Txid(hash(0x90 + i as u8)),
-            fee: Amount(4_000 - 500 * i),
+            fee: Amount::from_units(4_000 - 500 * i),
             size: 250 + 10 * i as usize,
             fee_rate: FeeRate::per_kb(16_000 - 2_000 * i),
         })
@@ -79,7 +79,7 @@ pub fn demo_app() -> App {
         mempool_top: top,
         mining_threads: 2,
         mining_kernel: "sha-ni",
-        mining_address: Some(Address([3; 20])),
+        mining_address: Some(Address::from_hash([3; 20])),
         hashrate: 1_180_000,
         hashrate_history: (0..40u64)
             .map(|i| 900_000 + (i * 37 % 11) * 30_000)
@@ -130,39 +130,39 @@ pub fn demo_app() -> App {
         downloading: 0,
     };
     app.wallet = WalletView {
-        address: Some(Address([3; 20])),
-        addresses: vec![Address([3; 20]), Address([4; 20])],
+        address: Some(Address::from_hash([3; 20])),
+        addresses: vec![Address::from_hash([3; 20]), Address::from_hash([4; 20])],
         balance: Some(Balance {
-            confirmed: Amount(31_250_000_000),
-            unconfirmed: Amount(500_000_000),
-            immature: Amount(5_000_000_000),
+            confirmed: Amount::from_units(31_250_000_000),
+            unconfirmed: Amount::from_units(500_000_000),
+            immature: Amount::from_units(5_000_000_000),
         }),
         // The confirmed balance in coins: six of 50 and one of 12.5.
         coins: [5_000_000_000u64; 6]
             .into_iter()
             .chain([1_250_000_000])
-            .map(Amount)
+            .map(Amount::from_units)
             .collect(),
         history: vec![
             WalletTx {
                 txid: Txid(hash(0x90)),
                 height: None,
                 confirmations: 0,
-                received: Amount(4_499_996_000),
-                sent: Amount(5_000_000_000),
+                received: Amount::from_units(4_499_996_000),
+                sent: Amount::from_units(5_000_000_000),
             },
             WalletTx {
                 txid: Txid(hash(0x51)),
                 height: Some(1184),
                 confirmations: 101,
-                received: Amount(5_000_000_000),
+                received: Amount::from_units(5_000_000_000),
                 sent: Amount::ZERO,
             },
             WalletTx {
                 txid: Txid(hash(0x52)),
                 height: Some(1000),
                 confirmations: 285,
-                received: Amount(250_000_000),
+                received: Amount::from_units(250_000_000),
                 sent: Amount::ZERO,
             },
         ],
@@ -237,7 +237,7 @@ pub fn block_detail() -> super::app::BlockDetail {
                 coinbase: i == 0,
                 inputs: usize::from(i > 0),
                 outputs: 2,
-                amount: Amount(5_000_000_000 - u64::from(i)),
+                amount: Amount::from_units(5_000_000_000 - u64::from(i)),
                 size: 250,
             })
             .collect(),
@@ -248,8 +248,8 @@ pub fn block_detail() -> super::app::BlockDetail {
         nonce: 918_273,
         work: U256::from(65_537u64),
         chainwork: U256::from(21_474_836_480_000u64),
-        subsidy: Amount(5_000_000_000),
-        fees: Amount(160_000),
+        subsidy: Amount::from_units(5_000_000_000),
+        fees: Amount::from_units(160_000),
         next: None,
     }
 }

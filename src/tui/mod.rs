@@ -645,7 +645,7 @@ pub fn load_block(node: &NodeHandle, hash: BlockHash) -> Result<BlockDetail, Str
         work,
         chainwork: meta.chainwork.0,
         subsidy,
-        fees: Amount(minted.0.saturating_sub(subsidy.0)),
+        fees: Amount::from_units(minted.units().saturating_sub(subsidy.units())),
         next,
         hash,
         height: meta.height,

@@ -27,7 +27,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 /// Change below this is left to the fee rather than creating a tiny output.
-pub const DUST: Amount = Amount(1_000);
+pub const DUST: Amount = Amount::from_units(1_000);
 
 /// A wallet failure.
 #[derive(Debug, thiserror::Error)]
@@ -112,7 +112,7 @@ pub struct WalletTx {
 impl WalletTx {
     /// Net effect on the wallet, in base units (negative when paying out).
     pub fn net(&self) -> i128 {
-        i128::from(self.received.0) - i128::from(self.sent.0)
+        i128::from(self.received.units()) - i128::from(self.sent.units())
     }
 }
 
@@ -697,12 +697,12 @@ fn select(
         if total < needed {
             continue;
         }
-        let change = Amount(total.0 - needed.0);
+        let change = Amount::from_units(total.units() - needed.units());
         // Change too small to be worth an output goes to the fee: the fee is what is paid.
         let (fee, change) = if change >= DUST {
             (fee, Some(change))
         } else {
-            (Amount(total.0 - amount.0), None)
+            (Amount::from_units(total.units() - amount.units()), None)
         };
         return Ok(Ok(PaymentPlan {
             inputs: i + 1,
@@ -716,7 +716,7 @@ fn select(
     Ok(Err(needed))
 }
 
-/// The encoded size of `unsigned(coins[..n], to, amount, Some((change, Amount(u64::MAX))))`,
+/// The encoded size of `unsigned(coins[..n], to, amount, Some((change, Amount::from_units(u64::MAX))))`,
 /// kept up to date as coins are added one at a time.
 struct DraftSize {
     /// Size with no inputs (its input count is one byte then).
@@ -728,7 +728,13 @@ struct DraftSize {
 impl DraftSize {
     fn new(to: Address, amount: Amount, change: Address) -> DraftSize {
         DraftSize {
-            empty: unsigned(&[], to, amount, Some((change, Amount(u64::MAX)))).size(),
+            empty: unsigned(
+                &[],
+                to,
+                amount,
+                Some((change, Amount::from_units(u64::MAX))),
+            )
+            .size(),
             inputs: 0,
             input_bytes: 0,
         }
@@ -757,19 +763,19 @@ impl DraftSize {
 pub fn max_payment(coins: &[Amount], fee_rate: FeeRate) -> Option<Amount> {
     let mut sorted: Vec<Amount> = coins.to_vec();
     sorted.sort_by_key(|a| std::cmp::Reverse(*a));
-    let anyone = Address([0; 20]);
+    let anyone = Address::from_hash([0; 20]);
     // Drafted with the widest amount; the real one is `widest - varint(amount)` bytes shorter.
-    let mut size = DraftSize::new(anyone, Amount(u64::MAX), anyone);
+    let mut size = DraftSize::new(anyone, Amount::from_units(u64::MAX), anyone);
     let varint = |v: u64| (u64::BITS - v.leading_zeros()).div_ceil(7).max(1) as usize;
     let fits = |total: Amount, n: usize| -> Option<Amount> {
         // The amount and the fee of a transaction paying it depend on each other only through
         // the amount's encoded width: settle it in a few rounds, then check it is covered.
         let mut a = total.checked_sub(fee_rate.fee_for(n))?;
         for _ in 0..3 {
-            let fee = fee_rate.fee_for(n - varint(u64::MAX) + varint(a.0));
+            let fee = fee_rate.fee_for(n - varint(u64::MAX) + varint(a.units()));
             a = total.checked_sub(fee)?;
         }
-        let fee = fee_rate.fee_for(n - varint(u64::MAX) + varint(a.0));
+        let fee = fee_rate.fee_for(n - varint(u64::MAX) + varint(a.units()));
         (a.checked_add(fee)? <= total && a > Amount::ZERO).then_some(a)
     };
     let mut total = Amount::ZERO;
@@ -817,10 +823,10 @@ pub fn plan_payment(
         })
         .collect();
     sorted.sort_by_key(|c| std::cmp::Reverse(c.amount));
-    let anyone = Address([0; 20]);
+    let anyone = Address::from_hash([0; 20]);
     match select(&sorted, anyone, amount, fee_rate, anyone) {
         Ok(r) => r,
-        Err(_) => Err(Amount(u64::MAX)),
+        Err(_) => Err(Amount::from_units(u64::MAX)),
     }
 }
 
@@ -859,24 +865,24 @@ mod tests {
 
     #[test]
     fn draft_sizes_match_the_encoded_drafts() {
-        let (to, change) = (Address([1; 20]), Address([2; 20]));
+        let (to, change) = (Address::from_hash([1; 20]), Address::from_hash([2; 20]));
         let coins: Vec<Spendable> = (0..300u32)
             .map(|i| Spendable {
                 outpoint: OutPoint {
                     txid: Txid([i as u8; 32]),
                     vout: i * 97,
                 },
-                amount: Amount(u64::from(i) + 1),
+                amount: Amount::from_units(u64::from(i) + 1),
                 pubkey: [3; 32],
             })
             .collect();
-        let mut size = DraftSize::new(to, Amount(5), change);
+        let mut size = DraftSize::new(to, Amount::from_units(5), change);
         for i in 0..coins.len() {
             let want = unsigned(
                 &coins[..=i],
                 to,
-                Amount(5),
-                Some((change, Amount(u64::MAX))),
+                Amount::from_units(5),
+                Some((change, Amount::from_units(u64::MAX))),
             );
             assert_eq!(size.add(&coins[i]), want.size(), "{} inputs", i + 1);
         }
@@ -887,15 +893,18 @@ mod tests {
         let rate = FeeRate::DEFAULT;
         let coins: Vec<Amount> = [50u64, 12, 3, 1]
             .into_iter()
-            .map(|c| Amount(c * 100_000_000))
-            .chain([Amount(100)]) // worth less than its own input's fee
+            .map(|c| Amount::from_units(c * 100_000_000))
+            .chain([Amount::from_units(100)]) // worth less than its own input's fee
             .collect();
         let max = max_payment(&coins, rate).unwrap();
         let plan = plan_payment(&coins, max, rate).unwrap();
         assert_eq!(plan.inputs, 4, "the dust coin is left out");
-        assert_eq!(max.checked_add(plan.fee), Some(Amount(66 * 100_000_000)));
-        assert!(plan_payment(&coins, Amount(max.0 + 1), rate).is_err());
-        assert_eq!(max_payment(&[Amount(10)], rate), None);
+        assert_eq!(
+            max.checked_add(plan.fee),
+            Some(Amount::from_units(66 * 100_000_000))
+        );
+        assert!(plan_payment(&coins, Amount::from_units(max.units() + 1), rate).is_err());
+        assert_eq!(max_payment(&[Amount::from_units(10)], rate), None);
         assert_eq!(max_payment(&[], rate), None);
     }
 }

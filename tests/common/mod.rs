@@ -200,7 +200,7 @@ pub fn coinbase_of(b: &Block) -> OutPoint {
 
 pub fn pay(to: Address, amount: u64) -> TxOut {
     TxOut {
-        amount: Amount(amount),
+        amount: Amount::from_units(amount),
         address: to,
     }
 }

@@ -194,7 +194,7 @@ pub fn block_on(
         outputs: vec![TxOut {
             amount: params
                 .subsidy(height)
-                .checked_add(Amount(fees + extra))
+                .checked_add(Amount::from_units(fees + extra))
                 .unwrap(),
             address: to,
         }],

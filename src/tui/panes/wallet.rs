@@ -79,7 +79,7 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect, focused: bool) {
         .iter()
         .map(|(_, t)| {
             let net = t.net();
-            let amount = Amount(net.unsigned_abs().min(u128::from(u64::MAX)) as u64);
+            let amount = Amount::from_units(net.unsigned_abs().min(u128::from(u64::MAX)) as u64);
             let (arrow, sign) = if net < 0 { ("→", "-") } else { ("←", "+") };
             let conf = match t.confirmations {
                 0 => "pending".to_string(),
