@@ -1,6 +1,9 @@
 //! Peer-to-peer networking: node identity, the authenticated QUIC transport and the wire protocol.
 //! The peer manager that uses them lives in `node::p2p`.
 
+pub mod close;
 pub mod identity;
 pub mod transport;
 pub mod wire;
+
+pub use close::DisconnectReason;

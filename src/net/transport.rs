@@ -39,9 +39,6 @@ pub const ALPN: &[u8] = b"chain-tui/1";
 /// The TLS server name sent by dialers. Identity is checked by key, never by name.
 pub const SERVER_NAME: &str = "chain-tui";
 
-/// QUIC application close code for a connection refused after the handshake.
-const CLOSE_REFUSED: u32 = 1;
-
 /// Limits of a [`Transport`]: how many peers, how long to wait, how much to buffer.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Limits {
@@ -304,8 +301,10 @@ impl Transport {
     /// Closes every connection and stops listening.
     pub fn close(&self) {
         self.accept_task.abort();
-        self.endpoint
-            .close(VarInt::from_u32(0), b"node shutting down");
+        self.endpoint.close(
+            super::DisconnectReason::Normal.code().into(),
+            b"node shutting down",
+        );
     }
 
     /// Waits until every connection has been closed cleanly (use after [`Transport::close`]).
@@ -468,7 +467,7 @@ fn authenticated_peer(conn: &quinn::Connection) -> Result<NodeId, String> {
 }
 
 fn refuse(conn: &quinn::Connection, reason: &str) {
-    conn.close(VarInt::from_u32(CLOSE_REFUSED), reason.as_bytes());
+    super::DisconnectReason::Refused.close(conn, reason.as_bytes());
 }
 
 fn describe(e: &ConnectionError) -> String {
@@ -479,6 +478,14 @@ fn describe(e: &ConnectionError) -> String {
             "the peer refused the connection (it may be at its inbound limit)".into()
         }
         ConnectionError::TimedOut => "the peer did not answer".into(),
+        ConnectionError::ApplicationClosed(c) => {
+            let detail = String::from_utf8_lossy(&c.reason);
+            match super::DisconnectReason::from_code(c.error_code.into_inner()) {
+                Some(r) if detail.is_empty() => format!("the peer closed the connection: {r}"),
+                Some(r) => format!("the peer closed the connection: {r} ({detail})"),
+                None => format!("the peer closed the connection ({detail})"),
+            }
+        }
         e => e.to_string(),
     }
 }

@@ -42,6 +42,17 @@ pub enum ProcessError {
     Store(#[from] StoreError),
 }
 
+impl ProcessError {
+    /// Whether the block itself is at fault (invalid, or known to be), so that whoever sent it
+    /// misbehaved; an unknown parent or a storage failure is nobody's fault.
+    pub fn is_peer_fault(&self) -> bool {
+        matches!(
+            self,
+            ProcessError::Invalid { .. } | ProcessError::KnownInvalid(_)
+        )
+    }
+}
+
 /// What happened to a block that was not rejected.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Accepted {

@@ -36,6 +36,39 @@ pub enum MempoolError {
     Invalid(TxError),
 }
 
+impl MempoolError {
+    /// Whether the transaction breaks a consensus rule, so that a peer relaying it misbehaved.
+    /// Races between honest peers are not: already known or confirmed, a conflicting spend or
+    /// a full pool seen first, a missing or spent input (a parent not yet here, a block not yet
+    /// connected), an immature or not yet final spend. Neither are this node's own limits
+    /// (size, minimum fee, no loose coinbase), which a peer with other limits may not share.
+    pub fn is_peer_fault(&self) -> bool {
+        match self {
+            MempoolError::AlreadyKnown(_)
+            | MempoolError::AlreadyConfirmed(_)
+            | MempoolError::Conflict { .. }
+            | MempoolError::Full(_)
+            | MempoolError::Coinbase
+            | MempoolError::TooLarge(_)
+            | MempoolError::FeeTooLow { .. } => false,
+            MempoolError::Invalid(e) => !matches!(
+                e,
+                TxError::MissingInput(_)
+                    | TxError::AlreadySpent(_)
+                    | TxError::ImmatureCoinbase { .. }
+                    | TxError::NotFinal { .. }
+            ),
+        }
+    }
+    /// Whether it was refused only because the node already has it.
+    pub fn is_known(&self) -> bool {
+        matches!(
+            self,
+            MempoolError::AlreadyKnown(_) | MempoolError::AlreadyConfirmed(_)
+        )
+    }
+}
+
 impl From<TxError> for MempoolError {
     fn from(e: TxError) -> Self {
         MempoolError::Invalid(e)
@@ -380,6 +413,35 @@ impl Mempool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_consensus_breaks_are_a_peers_fault() {
+        let o = OutPoint {
+            txid: Txid([1; 32]),
+            vout: 0,
+        };
+        let races = [
+            MempoolError::AlreadyKnown(Txid([2; 32])),
+            MempoolError::AlreadyConfirmed(Txid([2; 32])),
+            MempoolError::Conflict {
+                outpoint: o,
+                by: Txid([3; 32]),
+            },
+            MempoolError::Full(FeeRate::MIN_RELAY),
+            MempoolError::FeeTooLow {
+                rate: FeeRate::per_kb(0),
+                min: FeeRate::MIN_RELAY,
+            },
+            MempoolError::Invalid(TxError::MissingInput(o)),
+            MempoolError::Invalid(TxError::AlreadySpent(o)),
+        ];
+        for e in races {
+            assert!(!e.is_peer_fault(), "{e}");
+        }
+        assert!(MempoolError::Invalid(TxError::BadSignature(0)).is_peer_fault());
+        assert!(MempoolError::AlreadyKnown(Txid([2; 32])).is_known());
+        assert!(!MempoolError::Full(FeeRate::MIN_RELAY).is_known());
+    }
     use crate::core::address::Address;
     use crate::core::params::Network;
     use crate::core::rules::SerialVerifier;

@@ -1020,9 +1020,7 @@ impl State {
                     let r = self.submit_tx(tx, &sigs, persist);
                     match &r {
                         // Already have it: the usual race between peers relaying it.
-                        Err(NodeError::Mempool(
-                            MempoolError::AlreadyKnown(_) | MempoolError::AlreadyConfirmed(_),
-                        )) => {}
+                        Err(NodeError::Mempool(e)) if e.is_known() => {}
                         Err(e) => tracing::info!("transaction {} refused: {e}", txid.short()),
                         Ok(_) => {}
                     }
@@ -1301,10 +1299,7 @@ impl State {
             Ok(_) => {}
             Err(e) => {
                 tracing::info!("rejected block {hash}: {e}");
-                if matches!(
-                    e,
-                    ProcessError::Invalid { .. } | ProcessError::KnownInvalid(_)
-                ) {
+                if e.is_peer_fault() {
                     self.blocks_rejected += 1;
                 }
                 let _ = self.events.send(NodeEvent::BlockRejected {
@@ -1455,10 +1450,7 @@ impl State {
         let (change, failure) = match self.chain.process_batch(blocks) {
             Ok(c) => (c, None),
             Err((i, e)) => {
-                if matches!(
-                    e,
-                    ProcessError::Invalid { .. } | ProcessError::KnownInvalid(_)
-                ) {
+                if e.is_peer_fault() {
                     self.blocks_rejected += 1;
                 }
                 (TipChange::default(), Some((i, e)))
@@ -1481,14 +1473,8 @@ impl State {
             tip: after.hash(),
             connected: change.connected.len(),
             failure: failure.map(|(i, e)| {
-                (
-                    i,
-                    e.to_string(),
-                    matches!(
-                        e,
-                        ProcessError::Invalid { .. } | ProcessError::KnownInvalid(_)
-                    ),
-                )
+                let fault = e.is_peer_fault();
+                (i, e.to_string(), fault)
             }),
         })
     }

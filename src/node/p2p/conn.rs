@@ -17,6 +17,7 @@
 
 use crate::core::hash::BlockHash;
 use crate::core::pow::Work;
+use crate::net::DisconnectReason;
 use crate::net::identity::NodeId;
 use crate::net::transport::Connection;
 use crate::net::wire::{self, Hello, MAX_HEADERS, Message, PROTOCOL_VERSION, WireError};
@@ -61,37 +62,9 @@ impl Default for Rates {
     }
 }
 
-/// Why a connection was closed, as the QUIC application close code the peer sees.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Close {
-    /// Ordinary goodbye: shutdown, a peer that left, a link cut.
-    Normal = 0,
-    /// No Hello (or no stream for it) in time.
-    HandshakeTimeout = 1,
-    /// Something other than Hello came first.
-    ExpectedHello = 2,
-    /// Another genesis: another network.
-    OtherNetwork = 3,
-    /// A protocol version we do not speak.
-    Version = 4,
-    /// A protocol violation (the reason follows as text).
-    Misbehaviour = 5,
-    /// The peer is banned.
-    Banned = 6,
-    /// Both sides dialed: this one of the two connections goes.
-    Duplicate = 7,
-    /// Not an allowed peer while peers are restricted.
-    NotAllowed = 8,
-    /// Inbound slots are full and this peer was the least useful.
-    Evicted = 9,
-    /// The peer does not read what we send.
-    NotReading = 10,
-}
-
-impl Close {
-    pub(super) fn close(self, conn: &Connection, reason: &[u8]) {
-        conn.conn.close((self as u32).into(), reason);
-    }
+/// Close a peer's connection for `reason`, with `detail` as the text it sees.
+pub(super) fn close(conn: &Connection, reason: DisconnectReason, detail: &[u8]) {
+    reason.close(&conn.conn, detail);
 }
 
 /// What the peer did that makes it worth keeping when inbound slots run out, shared between
@@ -315,7 +288,11 @@ async fn handshake(
         Ok(Ok(s)) => s,
         Ok(Err(e)) => return Err((format!("no stream: {e}"), false)),
         Err(_) => {
-            Close::HandshakeTimeout.close(conn, b"handshake timeout");
+            close(
+                conn,
+                DisconnectReason::HandshakeTimeout,
+                b"handshake timeout",
+            );
             return Err(("handshake timed out".into(), false));
         }
     };
@@ -325,17 +302,21 @@ async fn handshake(
     let theirs = match tokio::time::timeout(HELLO_TIMEOUT, wire::read_message(&mut recv)).await {
         Ok(Ok(Message::Hello(h))) => h,
         Ok(Ok(other)) => {
-            Close::ExpectedHello.close(conn, b"expected hello");
+            close(conn, DisconnectReason::ExpectedHello, b"expected hello");
             return Err((format!("sent {} before hello", other.kind()), true));
         }
         Ok(Err(e)) => return Err((format!("bad hello: {e}"), e.is_misbehaviour())),
         Err(_) => {
-            Close::HandshakeTimeout.close(conn, b"hello timeout");
+            close(conn, DisconnectReason::HandshakeTimeout, b"hello timeout");
             return Err(("no hello in time".into(), false));
         }
     };
     if theirs.genesis != hello.genesis {
-        Close::OtherNetwork.close(conn, b"different genesis: another network");
+        close(
+            conn,
+            DisconnectReason::OtherNetwork,
+            b"different genesis: another network",
+        );
         return Err((
             format!(
                 "peer is on another network (genesis {})",
@@ -345,7 +326,11 @@ async fn handshake(
         ));
     }
     if theirs.version != PROTOCOL_VERSION {
-        Close::Version.close(conn, b"unsupported protocol version");
+        close(
+            conn,
+            DisconnectReason::Version,
+            b"unsupported protocol version",
+        );
         return Err((
             format!("protocol version {} not supported", theirs.version),
             false,
@@ -421,7 +406,7 @@ pub(super) async fn run_connection(
     };
     let (reason, misbehaviour, code) = reader.run(&mut recv).await;
     writer.abort();
-    code.close(&conn, reason.as_bytes());
+    close(&conn, code, reason.as_bytes());
     gone(&events, id, Some(conn), reason, misbehaviour).await;
 }
 
@@ -440,7 +425,7 @@ struct Reader {
 impl Reader {
     /// Read until the connection ends; why it ended, whether that was misbehaviour, and the
     /// close code to send.
-    async fn run(&mut self, recv: &mut quinn::RecvStream) -> (String, bool, Close) {
+    async fn run(&mut self, recv: &mut quinn::RecvStream) -> (String, bool, DisconnectReason) {
         loop {
             let msg = match wire::read_message_sized(recv).await {
                 Ok((m, size)) => {
@@ -452,13 +437,15 @@ impl Reader {
                         .store(crate::node::chain::unix_now(), Ordering::Relaxed);
                     m
                 }
-                Err(WireError::Closed) => return ("disconnected".into(), false, Close::Normal),
+                Err(WireError::Closed) => {
+                    return ("disconnected".into(), false, DisconnectReason::Normal);
+                }
                 Err(e) => {
                     let bad = e.is_misbehaviour();
                     let code = if bad {
-                        Close::Misbehaviour
+                        DisconnectReason::Misbehaviour
                     } else {
-                        Close::Normal
+                        DisconnectReason::Normal
                     };
                     return (e.to_string(), bad, code);
                 }
@@ -470,7 +457,7 @@ impl Reader {
                 return (
                     format!("flooding: too many {} messages", msg.kind()),
                     true,
-                    Close::Misbehaviour,
+                    DisconnectReason::Misbehaviour,
                 );
             }
             let served = match msg {
@@ -510,13 +497,13 @@ impl Reader {
                 other => {
                     let ev = PeerEvent::Message(self.id, self.conn.clone(), other);
                     if self.events.send(ev).await.is_err() {
-                        return ("node stopping".into(), false, Close::Normal);
+                        return ("node stopping".into(), false, DisconnectReason::Normal);
                     }
                     Ok(0)
                 }
             };
             if let Err(reason) = served {
-                return (reason, false, Close::NotReading);
+                return (reason, false, DisconnectReason::NotReading);
             }
         }
     }

@@ -39,7 +39,8 @@ use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 mod conn;
 
-use conn::{Activity, Close, Outbox, PeerEvent, QueueFull, run_connection};
+use crate::net::DisconnectReason;
+use conn::{Activity, Outbox, PeerEvent, QueueFull, run_connection};
 pub use conn::{
     GET_HEADERS_PER_SEC, HARD_QUEUE_BYTES, NOT_READING, Rates, SOFT_QUEUE_BYTES,
     UNSOLICITED_PER_SEC,
@@ -558,7 +559,7 @@ impl Manager {
 
     fn shutdown(&mut self) {
         for p in self.peers.values() {
-            p.conn.conn.close(0u32.into(), b"shutting down");
+            conn::close(&p.conn, DisconnectReason::Normal, b"shutting down");
         }
         self.save_records();
         self.transport.close();
@@ -623,7 +624,7 @@ impl Manager {
                 for id in refused {
                     tracing::info!("peer {} is no longer allowed: disconnecting", id.short());
                     if let Some(p) = self.peers.remove(&id) {
-                        p.conn.conn.close(0u32.into(), b"link cut");
+                        conn::close(&p.conn, DisconnectReason::Normal, b"link cut");
                         self.release_requests(&id);
                     }
                 }
@@ -660,7 +661,7 @@ impl Manager {
     fn ban(&mut self, id: NodeId, reason: &str) {
         let addr = self.peers.get(&id).map(|p| p.info.addr);
         self.ban_as(id, addr, reason);
-        self.disconnect(&id, Close::Misbehaviour, reason);
+        self.disconnect(&id, DisconnectReason::Misbehaviour, reason);
     }
 
     fn ban_as(&mut self, id: NodeId, addr: Option<SocketAddr>, reason: &str) {
@@ -683,9 +684,9 @@ impl Manager {
         self.publish();
     }
 
-    fn disconnect(&mut self, id: &NodeId, code: Close, reason: &str) {
+    fn disconnect(&mut self, id: &NodeId, code: DisconnectReason, reason: &str) {
         if let Some(p) = self.peers.remove(id) {
-            code.close(&p.conn, reason.as_bytes());
+            conn::close(&p.conn, code, reason.as_bytes());
             self.release_requests(id);
             self.publish();
         }
@@ -822,11 +823,11 @@ impl Manager {
             } else {
                 format!("address {} has a banned peer: {}", addr.ip(), b.reason)
             };
-            Close::Banned.close(&conn, reason.as_bytes());
+            conn::close(&conn, DisconnectReason::Banned, reason.as_bytes());
             return Err(reason);
         }
         if self.allowed.as_ref().is_some_and(|a| !a.contains(&id)) {
-            Close::NotAllowed.close(&conn, b"link cut");
+            conn::close(&conn, DisconnectReason::NotAllowed, b"link cut");
             return Err(format!("node {} is not an allowed peer", id.short()));
         }
         if let Some(old) = self.peers.get(&id) {
@@ -838,11 +839,15 @@ impl Manager {
                 old.info.inbound != dialed.is_none() && old.connected_at.elapsed() < CROSSING_DIAL;
             let keep_new = !crossing || (dialed.is_some() == (self.transport.id() < id));
             if !keep_new {
-                Close::Duplicate.close(&conn, b"duplicate connection");
+                conn::close(&conn, DisconnectReason::Duplicate, b"duplicate connection");
                 return Ok(id);
             }
             if let Some(old) = self.peers.remove(&id) {
-                Close::Duplicate.close(&old.conn, b"duplicate connection");
+                conn::close(
+                    &old.conn,
+                    DisconnectReason::Duplicate,
+                    b"duplicate connection",
+                );
                 // Blocks asked on the old connection are asked again on the new one.
                 self.release_requests(&id);
             }
@@ -857,10 +862,14 @@ impl Manager {
                             victim.short(),
                             id.short()
                         );
-                        self.disconnect(&victim, Close::Evicted, "evicted: inbound slots full");
+                        self.disconnect(
+                            &victim,
+                            DisconnectReason::Evicted,
+                            "evicted: inbound slots full",
+                        );
                     }
                     None => {
-                        Close::Evicted.close(&conn, b"inbound slots full");
+                        conn::close(&conn, DisconnectReason::Evicted, b"inbound slots full");
                         return Err("inbound slots full".into());
                     }
                 }
@@ -1099,22 +1108,11 @@ impl Manager {
                             p.last_useful = unix_now();
                         }
                     }
-                    Err(NodeError::Mempool(e)) => {
-                        use crate::node::mempool::MempoolError as M;
-                        // Races (already known, a conflict seen first, confirmed meanwhile,
-                        // full pool) are normal; an invalid transaction is not.
-                        if let M::Invalid(err) = &e
-                            && !matches!(
-                                err,
-                                crate::core::rules::TxError::MissingInput(_)
-                                    | crate::core::rules::TxError::AlreadySpent(_)
-                                    | crate::core::rules::TxError::ImmatureCoinbase { .. }
-                                    | crate::core::rules::TxError::NotFinal { .. }
-                            )
-                        {
-                            return Err(format!("invalid transaction {}: {e}", txid.short()));
-                        }
+                    // Races between honest peers are normal; an invalid transaction is not.
+                    Err(NodeError::Mempool(e)) if e.is_peer_fault() => {
+                        return Err(format!("invalid transaction {}: {e}", txid.short()));
                     }
+                    Err(NodeError::Mempool(_)) => {}
                     Err(e) => tracing::error!("submitting a peer transaction: {e}"),
                 }
             }
@@ -1480,7 +1478,7 @@ impl Manager {
                 "disconnecting {}: it does not read ({n} bytes queued)",
                 id.short()
             );
-            self.disconnect(&id, Close::NotReading, "does not read");
+            self.disconnect(&id, DisconnectReason::NotReading, "does not read");
         }
         // Pings.
         for p in self.peers.values_mut() {
@@ -1574,7 +1572,7 @@ impl Manager {
                     );
                 } else {
                     tracing::info!("dropping peer {}: stalled block downloads", id.short());
-                    self.disconnect(&id, Close::Normal, "stalled");
+                    self.disconnect(&id, DisconnectReason::Normal, "stalled");
                 }
             }
         }
