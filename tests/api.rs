@@ -7,7 +7,8 @@ mod common;
 mod net;
 
 use chain_tui::api::routes::ROUTES;
-use chain_tui::api::{ApiContext, ApiServer, NodeFile};
+use chain_tui::api::server::AUTH_DELAY;
+use chain_tui::api::{ApiContext, ApiLimits, ApiServer, NodeFile};
 use chain_tui::core::Address;
 use chain_tui::core::block::Block;
 use chain_tui::core::hash::{BlockHash, Txid};
@@ -38,6 +39,10 @@ struct Api {
 type Answer = (u16, Value);
 
 async fn start() -> Api {
+    start_with(ApiLimits::default()).await
+}
+
+async fn start_with(limits: ApiLimits) -> Api {
     let tn = TestNode::new().await;
     let wallet = Wallet::open_or_create(tn.dir.path(), Network::Regtest, None).expect("wallet");
     let wallet = Arc::new(Mutex::new(wallet));
@@ -47,7 +52,7 @@ async fn start() -> Api {
         wallet: Ok(wallet.clone()),
         mine_threads: 1,
     };
-    let server = within("API start", ApiServer::start(ctx, localhost()))
+    let server = within("API start", ApiServer::start_with(ctx, localhost(), limits))
         .await
         .expect("API starts");
     Api {
@@ -390,7 +395,23 @@ async fn every_read_endpoint_answers_from_the_live_node() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_write_needs_the_token_and_waits_before_refusing() {
-    let api = start().await;
+    // The delay as shipped: a wrong token waits AUTH_DELAY.
+    let shipped = start().await;
+    let start_at = Instant::now();
+    let a = answer(shipped.http.post(shipped.url("/mine")).bearer_auth("wrong")).await;
+    assert_error(&a, 401, "unauthorized");
+    assert!(
+        start_at.elapsed() >= AUTH_DELAY,
+        "refused without the delay"
+    );
+    shipped.stop().await;
+    // Every write route, with the delay shortened for the test.
+    let delay = Duration::from_millis(40);
+    let api = start_with(ApiLimits {
+        auth_delay: delay,
+        ..ApiLimits::default()
+    })
+    .await;
     let before = api.state();
     for r in ROUTES.iter().filter(|r| r.token) {
         let path = r
@@ -410,7 +431,7 @@ async fn every_write_needs_the_token_and_waits_before_refusing() {
             let a = answer(req).await;
             assert_error(&a, 401, "unauthorized");
             assert!(
-                start.elapsed() >= Duration::from_millis(200),
+                start.elapsed() >= delay,
                 "{} {path}: refused without the delay",
                 r.method
             );

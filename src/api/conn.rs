@@ -40,6 +40,9 @@ pub struct ApiLimits {
     pub heavy_wait: Duration,
     /// Longest a chain import may take to arrive.
     pub import_timeout: Duration,
+    /// How long a request with a missing or wrong token waits before its 401 (slows down
+    /// guessing; [`super::server::AUTH_DELAY`] unless a test sets it shorter).
+    pub auth_delay: Duration,
 }
 
 impl Default for ApiLimits {
@@ -52,6 +55,7 @@ impl Default for ApiLimits {
             heavy_reads: cores().clamp(1, 4),
             heavy_wait: Duration::from_secs(10),
             import_timeout: Duration::from_secs(300),
+            auth_delay: super::server::AUTH_DELAY,
         }
     }
 }

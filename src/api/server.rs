@@ -418,7 +418,8 @@ pub(crate) async fn check_host(
 }
 
 /// Extractor for state-changing requests: `Authorization: Bearer TOKEN`, compared in constant
-/// time; a wrong or missing token is answered 401 after [`AUTH_DELAY`].
+/// time; a wrong or missing token is answered 401 after the limits' `auth_delay`
+/// ([`AUTH_DELAY`] by default).
 pub struct Authorized;
 
 impl FromRequestParts<Arc<ApiState>> for Authorized {
@@ -437,7 +438,7 @@ impl FromRequestParts<Arc<ApiState>> for Authorized {
         if bool::from(given.as_bytes().ct_eq(state.token.as_bytes())) {
             Ok(Authorized)
         } else {
-            tokio::time::sleep(AUTH_DELAY).await;
+            tokio::time::sleep(state.limits.auth_delay).await;
             Err(ApiError::new(
                 StatusCode::UNAUTHORIZED,
                 "unauthorized",
