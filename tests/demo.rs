@@ -74,11 +74,11 @@ fn bad_scenarios_are_refused_with_the_reason() {
     let cases = [
         ("not toml at all [", "expected"),
         ("name = \"x\"\n", "no steps"),
-        ("[[step]]\ndo = \"fly\"\n", "unknown action \"fly\""),
-        ("[[step]]\nnode = 1\n", "`do` is required"),
+        ("[[step]]\ndo = \"fly\"\n", "unknown variant `fly`"),
+        ("[[step]]\nnode = 1\n", "missing field `do`"),
         (
             "[[step]]\ndo = \"mine\"\nnode = 1\n",
-            "`blocks` is required",
+            "missing field `blocks`",
         ),
         (
             "[[step]]\ndo = \"mine\"\nnode = 0\nblocks = 1\n",
@@ -122,16 +122,24 @@ fn bad_scenarios_are_refused_with_the_reason() {
         ),
         ("[[step]]\ndo = \"sleep\"\nseconds = -1\n", "seconds"),
         (
+            "[[step]]\ndo = \"wait\"\nthat = \"converged\"\n",
+            "`until` (the condition) is required",
+        ),
+        (
+            "[[step]]\ndo = \"expect\"\nthat = \"converged\"\nuntil = \"converged\"\n",
+            "not `until`",
+        ),
+        (
             "nodes = 99\n[[step]]\ndo = \"heal\"\n",
             "`nodes` must be 1 to 64",
         ),
         (
             "topology = \"star\"\n[[step]]\ndo = \"heal\"\n",
-            "line, ring or mesh",
+            "unknown variant `star`, expected one of `line`, `ring`, `mesh`",
         ),
         (
             "colour = 1\n[[step]]\ndo = \"heal\"\n",
-            "unknown key `colour`",
+            "unknown field `colour`",
         ),
     ];
     for (text, want) in cases {
@@ -141,6 +149,16 @@ fn bad_scenarios_are_refused_with_the_reason() {
             "{text:?}: {err:?} does not mention {want:?}"
         );
     }
+    // A mistake in a step names the step, its action and where the step starts.
+    let text = "name = \"x\"\n\n[[step]]\ndo = \"heal\"\n\n[[step]]\ndo = \"mine\"\nnode = 1\nblockz = 2\n";
+    let err = Scenario::parse(text).unwrap_err();
+    assert!(
+        err.contains("step 2 (mine) at line 6, column 1") && err.contains("unknown field `blockz`"),
+        "{err}"
+    );
+    // A TOML syntax error says where too.
+    let err = Scenario::parse("name = \"x\"\nnodes = = 2\n").unwrap_err();
+    assert!(err.contains("line 2"), "{err}");
     let sc = Scenario::parse("[[step]]\ndo = \"mine\"\nnode = 5\nblocks = 1\n").unwrap();
     let err = sc.check_nodes(3).unwrap_err();
     assert!(err.contains("--nodes 5"), "{err}");

@@ -122,175 +122,289 @@ const MAX_SECONDS: f64 = 3600.0;
 /// Most blocks one step may mine.
 const MAX_BLOCKS: u64 = 100_000;
 
-fn fields_of(action: &str) -> Option<&'static [&'static str]> {
-    Some(match action {
-        "mine" => &["node", "blocks"],
-        "send" => &["from", "to", "amount", "via", "label"],
-        "partition" => &["nodes"],
-        "heal" => &["nodes"],
-        "stop" | "restart" => &["node"],
-        "mining" => &["node", "on"],
-        "sleep" => &["seconds"],
-        "wait" => &[
-            "until", "within", "node", "at_least", "equals", "depth", "labels", "label",
-        ],
-        "expect" => &[
-            "that", "within", "node", "at_least", "equals", "depth", "labels", "label",
-        ],
-        _ => return None,
-    })
+/// The file as written: serde types that refuse unknown keys. Values are checked as they are
+/// read (a node number, seconds, coins); what needs more than one field is checked after.
+mod file {
+    use super::{MAX_BLOCKS, MAX_SECONDS};
+    use crate::core::amount::Amount;
+    use crate::core::params::Network;
+    use crate::demo::controller::Topology;
+    use serde::Deserialize;
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub(super) struct Doc {
+        #[serde(default)]
+        pub name: String,
+        #[serde(default)]
+        pub description: String,
+        #[serde(default)]
+        pub nodes: Option<NodeCount>,
+        #[serde(default)]
+        pub topology: Option<Topology>,
+        #[serde(default)]
+        pub network: Option<Network>,
+        #[serde(default)]
+        pub step: Vec<toml::Spanned<toml::Table>>,
+    }
+
+    /// One `[[step]]`, by its `do`.
+    #[derive(Deserialize)]
+    #[serde(tag = "do", rename_all = "snake_case", deny_unknown_fields)]
+    pub(super) enum Step {
+        Mine {
+            #[serde(default)]
+            after: Seconds,
+            node: Node,
+            blocks: Blocks,
+        },
+        Send {
+            #[serde(default)]
+            after: Seconds,
+            from: Node,
+            to: Node,
+            amount: Coins,
+            via: Option<Node>,
+            label: Option<String>,
+        },
+        Partition {
+            #[serde(default)]
+            after: Seconds,
+            nodes: Nodes,
+        },
+        Heal {
+            #[serde(default)]
+            after: Seconds,
+            #[serde(default)]
+            nodes: Nodes,
+        },
+        Stop {
+            #[serde(default)]
+            after: Seconds,
+            node: Node,
+        },
+        Restart {
+            #[serde(default)]
+            after: Seconds,
+            node: Node,
+        },
+        Mining {
+            #[serde(default)]
+            after: Seconds,
+            node: Node,
+            on: bool,
+        },
+        Sleep {
+            #[serde(default)]
+            after: Seconds,
+            seconds: Seconds,
+        },
+        Wait(Check),
+        Expect(Check),
+    }
+
+    /// A `wait` (its condition under `until`) or an `expect` (under `that`).
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub(super) struct Check {
+        #[serde(default)]
+        pub after: Seconds,
+        pub until: Option<ConditionKind>,
+        pub that: Option<ConditionKind>,
+        pub within: Option<Seconds>,
+        pub node: Option<Node>,
+        pub at_least: Option<toml::Value>,
+        pub equals: Option<Coins>,
+        pub depth: Option<u64>,
+        pub labels: Option<Vec<String>>,
+        pub label: Option<String>,
+    }
+
+    impl Check {
+        /// The names of the condition fields given.
+        pub fn given(&self) -> Vec<&'static str> {
+            let mut v = Vec::new();
+            let mut see = |set: bool, name| {
+                if set {
+                    v.push(name);
+                }
+            };
+            see(self.node.is_some(), "node");
+            see(self.at_least.is_some(), "at_least");
+            see(self.equals.is_some(), "equals");
+            see(self.depth.is_some(), "depth");
+            see(self.labels.is_some(), "labels");
+            see(self.label.is_some(), "label");
+            v
+        }
+    }
+
+    /// `nodes`: 1 to 64.
+    #[derive(Deserialize, Clone, Copy)]
+    #[serde(try_from = "i64")]
+    pub(super) struct NodeCount(pub usize);
+    impl TryFrom<i64> for NodeCount {
+        type Error = String;
+        fn try_from(i: i64) -> Result<NodeCount, String> {
+            match usize::try_from(i) {
+                Ok(n @ 1..=64) => Ok(NodeCount(n)),
+                _ => Err(format!("`nodes` must be 1 to 64, not {i}")),
+            }
+        }
+    }
+
+    /// A node number as written (from 1), kept 0-based.
+    #[derive(Deserialize, Clone, Copy)]
+    #[serde(try_from = "toml::Value")]
+    pub(super) struct Node(pub usize);
+    impl TryFrom<toml::Value> for Node {
+        type Error = String;
+        fn try_from(v: toml::Value) -> Result<Node, String> {
+            match v {
+                toml::Value::Integer(i @ 1..=64) => Ok(Node(i as usize - 1)),
+                v => Err(format!("a node number from 1 to 64, not {v}")),
+            }
+        }
+    }
+
+    /// One node number or a list of them.
+    #[derive(Deserialize, Clone, Default)]
+    #[serde(try_from = "toml::Value")]
+    pub(super) struct Nodes(pub Vec<usize>);
+    impl TryFrom<toml::Value> for Nodes {
+        type Error = String;
+        fn try_from(v: toml::Value) -> Result<Nodes, String> {
+            match v {
+                toml::Value::Array(a) => a
+                    .into_iter()
+                    .map(|v| Node::try_from(v).map(|n| n.0))
+                    .collect::<Result<_, _>>()
+                    .map(Nodes)
+                    .map_err(|e| format!("a list of node numbers: {e}")),
+                v => Node::try_from(v)
+                    .map(|n| Nodes(vec![n.0]))
+                    .map_err(|e| format!("{e} (or a list of them)")),
+            }
+        }
+    }
+
+    /// Blocks one step mines: 1 to [`MAX_BLOCKS`].
+    #[derive(Deserialize, Clone, Copy)]
+    #[serde(try_from = "toml::Value")]
+    pub(super) struct Blocks(pub u64);
+    impl TryFrom<toml::Value> for Blocks {
+        type Error = String;
+        fn try_from(v: toml::Value) -> Result<Blocks, String> {
+            match v {
+                toml::Value::Integer(i) if (1..=MAX_BLOCKS as i64).contains(&i) => {
+                    Ok(Blocks(i as u64))
+                }
+                v => Err(format!("`blocks` must be 1 to {MAX_BLOCKS}, not {v}")),
+            }
+        }
+    }
+
+    /// Seconds: 0 to [`MAX_SECONDS`], whole or not.
+    #[derive(Deserialize, Clone, Copy, Default)]
+    #[serde(try_from = "toml::Value")]
+    pub(super) struct Seconds(pub f64);
+    impl TryFrom<toml::Value> for Seconds {
+        type Error = String;
+        fn try_from(v: toml::Value) -> Result<Seconds, String> {
+            let s = match v {
+                toml::Value::Integer(i) => i as f64,
+                toml::Value::Float(f) => f,
+                v => return Err(format!("a number of seconds, not {v}")),
+            };
+            if !(0.0..=MAX_SECONDS).contains(&s) {
+                return Err(format!("seconds must be 0 to {MAX_SECONDS}, not {s}"));
+            }
+            Ok(Seconds(s))
+        }
+    }
+
+    /// Coins: an exact decimal as a string ("2.5"), or a whole number.
+    #[derive(Deserialize, Clone, Copy)]
+    #[serde(try_from = "toml::Value")]
+    pub(super) struct Coins(pub Amount);
+    impl TryFrom<toml::Value> for Coins {
+        type Error = String;
+        fn try_from(v: toml::Value) -> Result<Coins, String> {
+            coins(&v).map(Coins)
+        }
+    }
+
+    pub(super) fn coins(v: &toml::Value) -> Result<Amount, String> {
+        match v {
+            toml::Value::String(s) => Amount::parse_coins(s).map_err(|e| e.to_string()),
+            toml::Value::Integer(i) if *i >= 0 => {
+                Amount::parse_coins(&i.to_string()).map_err(|e| e.to_string())
+            }
+            v => Err(format!("an amount in coins as a string (\"2.5\"), not {v}")),
+        }
+    }
+
+    /// What a `wait` or `expect` checks.
+    #[derive(Deserialize, Clone, Copy, PartialEq, Eq)]
+    #[serde(try_from = "String")]
+    pub(super) enum ConditionKind {
+        Converged,
+        Height,
+        Balance,
+        Reorg,
+        OneSpend,
+        Seen,
+    }
+    impl TryFrom<String> for ConditionKind {
+        type Error = String;
+        fn try_from(s: String) -> Result<ConditionKind, String> {
+            Ok(match s.as_str() {
+                "converged" => ConditionKind::Converged,
+                "height" => ConditionKind::Height,
+                "balance" => ConditionKind::Balance,
+                "reorg" => ConditionKind::Reorg,
+                "one_spend" => ConditionKind::OneSpend,
+                "seen" => ConditionKind::Seen,
+                other => {
+                    return Err(format!(
+                        "unknown condition {other:?} (known: converged, height, balance, reorg, \
+                         one_spend, seen)"
+                    ));
+                }
+            })
+        }
+    }
+    impl ConditionKind {
+        pub fn name(self) -> &'static str {
+            match self {
+                ConditionKind::Converged => "converged",
+                ConditionKind::Height => "height",
+                ConditionKind::Balance => "balance",
+                ConditionKind::Reorg => "reorg",
+                ConditionKind::OneSpend => "one_spend",
+                ConditionKind::Seen => "seen",
+            }
+        }
+        /// The condition fields it takes.
+        pub fn fields(self) -> &'static [&'static str] {
+            match self {
+                ConditionKind::Converged => &[],
+                ConditionKind::Height => &["node", "at_least"],
+                ConditionKind::Balance => &["node", "equals", "at_least"],
+                ConditionKind::Reorg => &["node", "depth"],
+                ConditionKind::OneSpend => &["labels"],
+                ConditionKind::Seen => &["node", "label"],
+            }
+        }
+    }
 }
 
-const ACTIONS: &str = "mine, send, partition, heal, stop, restart, mining, sleep, wait, expect";
-
-struct StepTable<'a> {
-    n: usize,
-    action: String,
-    t: &'a toml::Table,
-}
-
-impl StepTable<'_> {
-    fn err(&self, msg: impl std::fmt::Display) -> String {
-        format!("step {} ({}): {msg}", self.n, self.action)
-    }
-    fn get(&self, k: &str) -> Option<&toml::Value> {
-        self.t.get(k)
-    }
-    fn node_opt(&self, k: &str) -> Result<Option<usize>, String> {
-        match self.get(k) {
-            None => Ok(None),
-            Some(toml::Value::Integer(i)) if (1..=64).contains(i) => Ok(Some(*i as usize - 1)),
-            Some(v) => Err(self.err(format!("`{k}` must be a node number from 1, not {v}"))),
-        }
-    }
-    fn node(&self, k: &str) -> Result<usize, String> {
-        self.node_opt(k)?
-            .ok_or_else(|| self.err(format!("`{k}` (a node number) is required")))
-    }
-    fn nodes(&self, k: &str) -> Result<Vec<usize>, String> {
-        match self.get(k) {
-            None => Ok(Vec::new()),
-            Some(toml::Value::Integer(_)) => Ok(vec![self.node(k)?]),
-            Some(toml::Value::Array(a)) => a
-                .iter()
-                .map(|v| match v {
-                    toml::Value::Integer(i) if (1..=64).contains(i) => Ok(*i as usize - 1),
-                    v => Err(self.err(format!("`{k}` must list node numbers, not {v}"))),
-                })
-                .collect(),
-            Some(v) => Err(self.err(format!("`{k}` must be a node number or a list, not {v}"))),
-        }
-    }
-    fn uint(&self, k: &str) -> Result<Option<u64>, String> {
-        match self.get(k) {
-            None => Ok(None),
-            Some(toml::Value::Integer(i)) if *i >= 0 => Ok(Some(*i as u64)),
-            Some(v) => Err(self.err(format!("`{k}` must be a whole number, not {v}"))),
-        }
-    }
-    fn seconds(&self, k: &str) -> Result<Option<f64>, String> {
-        let s = match self.get(k) {
-            None => return Ok(None),
-            Some(toml::Value::Integer(i)) => *i as f64,
-            Some(toml::Value::Float(f)) => *f,
-            Some(v) => return Err(self.err(format!("`{k}` must be a number of seconds, not {v}"))),
-        };
-        if !(0.0..=MAX_SECONDS).contains(&s) {
-            return Err(self.err(format!("`{k}` must be 0 to {MAX_SECONDS} seconds, not {s}")));
-        }
-        Ok(Some(s))
-    }
-    fn coins(&self, k: &str) -> Result<Option<Amount>, String> {
-        match self.get(k) {
-            None => Ok(None),
-            Some(toml::Value::String(s)) => Amount::parse_coins(s)
-                .map(Some)
-                .map_err(|e| self.err(format!("`{k}` = {s:?}: {e}"))),
-            Some(toml::Value::Integer(i)) if *i >= 0 => Amount::parse_coins(&i.to_string())
-                .map(Some)
-                .map_err(|e| self.err(format!("`{k}`: {e}"))),
-            Some(v) => Err(self.err(format!(
-                "`{k}` must be an amount in coins as a string (\"2.5\"), not {v}"
-            ))),
-        }
-    }
-    fn string(&self, k: &str) -> Result<Option<String>, String> {
-        match self.get(k) {
-            None => Ok(None),
-            Some(toml::Value::String(s)) => Ok(Some(s.clone())),
-            Some(v) => Err(self.err(format!("`{k}` must be a string, not {v}"))),
-        }
-    }
-    fn condition(&self, key: &str) -> Result<Condition, String> {
-        let kind = self
-            .string(key)?
-            .ok_or_else(|| self.err(format!("`{key}` (the condition) is required")))?;
-        let allowed: &[&str] = match kind.as_str() {
-            "converged" => &[],
-            "height" => &["node", "at_least"],
-            "balance" => &["node", "equals", "at_least"],
-            "reorg" => &["node", "depth"],
-            "one_spend" => &["labels"],
-            "seen" => &["node", "label"],
-            other => {
-                return Err(self.err(format!(
-                    "unknown condition {other:?} (known: converged, height, balance, reorg, one_spend, seen)"
-                )));
-            }
-        };
-        for k in ["node", "at_least", "equals", "depth", "labels", "label"] {
-            if self.get(k).is_some() && !allowed.contains(&k) {
-                return Err(self.err(format!("`{k}` does not apply to the {kind} condition")));
-            }
-        }
-        Ok(match kind.as_str() {
-            "converged" => Condition::Converged,
-            "height" => Condition::Height {
-                node: self.node("node")?,
-                at_least: self
-                    .uint("at_least")?
-                    .ok_or_else(|| self.err("`at_least` (a height) is required"))?,
-            },
-            "balance" => {
-                let equals = self.coins("equals")?;
-                let at_least = self.coins("at_least")?;
-                if equals.is_none() && at_least.is_none() {
-                    return Err(self.err("give `equals` or `at_least` (coins)"));
-                }
-                Condition::Balance {
-                    node: self.node("node")?,
-                    equals,
-                    at_least,
-                }
-            }
-            "reorg" => Condition::Reorg {
-                node: self.node_opt("node")?,
-                depth: self.uint("depth")?.unwrap_or(1).max(1) as usize,
-            },
-            "seen" => Condition::Seen {
-                node: self.node("node")?,
-                label: self
-                    .string("label")?
-                    .ok_or_else(|| self.err("`label` (a send label) is required"))?,
-            },
-            _ => {
-                let labels: Vec<String> = match self.get("labels") {
-                    Some(toml::Value::Array(a)) => a
-                        .iter()
-                        .map(|v| match v {
-                            toml::Value::String(s) => Ok(s.clone()),
-                            v => Err(self.err(format!("`labels` must be strings, not {v}"))),
-                        })
-                        .collect::<Result<_, _>>()?,
-                    _ => return Err(self.err("`labels` (a list of send labels) is required")),
-                };
-                if labels.len() < 2 {
-                    return Err(self.err("`labels` needs at least two payments"));
-                }
-                Condition::OneSpend { labels }
-            }
-        })
-    }
+/// Line and column (from 1) of byte offset `at` in `text`.
+fn line_col(text: &str, at: usize) -> (usize, usize) {
+    let before = &text[..at.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, col)
 }
 
 impl Scenario {
@@ -301,170 +415,31 @@ impl Scenario {
         Scenario::parse(&text).map_err(|e| format!("scenario {}: {e}", path.display()))
     }
 
-    /// Parse and check scenario text (every step, before anything runs).
+    /// Parse and check scenario text (every step, before anything runs). A mistake is
+    /// reported with its step, its field and where it is (line and column).
     pub fn parse(text: &str) -> Result<Scenario, String> {
-        let doc: toml::Table = toml::from_str(text).map_err(|e| e.to_string())?;
-        for k in doc.keys() {
-            if ![
-                "name",
-                "description",
-                "nodes",
-                "topology",
-                "network",
-                "step",
-            ]
-            .contains(&k.as_str())
-            {
-                return Err(format!(
-                    "unknown key `{k}` (known: name, description, nodes, topology, network, step)"
-                ));
-            }
+        let doc: file::Doc = toml::from_str(text).map_err(|e| e.to_string())?;
+        if doc.step.is_empty() {
+            return Err("no steps: add [[step]] tables".into());
         }
-        let text_of = |k: &str| -> Result<String, String> {
-            match doc.get(k) {
-                None => Ok(String::new()),
-                Some(toml::Value::String(s)) => Ok(s.clone()),
-                Some(v) => Err(format!("`{k}` must be a string, not {v}")),
-            }
-        };
-        let name = text_of("name")?;
-        let description = text_of("description")?;
-        let nodes = match doc.get("nodes") {
-            None => 1,
-            Some(toml::Value::Integer(i)) if (1..=64).contains(i) => *i as usize,
-            Some(v) => return Err(format!("`nodes` must be 1 to 64, not {v}")),
-        };
-        let topology = match doc.get("topology") {
-            None => None,
-            Some(toml::Value::String(s)) => Some(match s.as_str() {
-                "line" => Topology::Line,
-                "ring" => Topology::Ring,
-                "mesh" => Topology::Mesh,
-                _ => return Err(format!("`topology` must be line, ring or mesh, not {s:?}")),
-            }),
-            Some(v) => return Err(format!("`topology` must be a string, not {v}")),
-        };
-        let network = match doc.get("network") {
-            None => None,
-            Some(toml::Value::String(s)) => Some(match s.as_str() {
-                "regtest" => Network::Regtest,
-                "devnet" => Network::Devnet,
-                _ => return Err(format!("`network` must be regtest or devnet, not {s:?}")),
-            }),
-            Some(v) => return Err(format!("`network` must be a string, not {v}")),
-        };
-        let raw_steps = match doc.get("step") {
-            Some(toml::Value::Array(a)) => a.clone(),
-            None => return Err("no steps: add [[step]] tables".into()),
-            Some(_) => return Err("`step` must be an array of tables ([[step]])".into()),
-        };
         let mut steps = Vec::new();
-        let mut labels = Vec::new();
-        for (i, v) in raw_steps.iter().enumerate() {
+        let mut labels: Vec<String> = Vec::new();
+        for (i, raw) in doc.step.into_iter().enumerate() {
             let n = i + 1;
-            let toml::Value::Table(t) = v else {
-                return Err(format!("step {n}: must be a table ([[step]])"));
+            let (line, col) = line_col(text, raw.span().start);
+            let table = raw.into_inner();
+            let action = match table.get("do") {
+                Some(toml::Value::String(s)) => Some(s.clone()),
+                _ => None,
             };
-            let action = match t.get("do") {
-                Some(toml::Value::String(s)) => s.clone(),
-                Some(v) => return Err(format!("step {n}: `do` must be a string, not {v}")),
-                None => return Err(format!("step {n}: `do` is required (one of {ACTIONS})")),
+            let err = |msg: &dyn std::fmt::Display| match &action {
+                Some(a) => format!("step {n} ({a}) at line {line}, column {col}: {msg}"),
+                None => format!("step {n} at line {line}, column {col}: {msg}"),
             };
-            let Some(allowed) = fields_of(&action) else {
-                return Err(format!(
-                    "step {n}: unknown action {action:?} (known: {ACTIONS})"
-                ));
-            };
-            let st = StepTable { n, action, t };
-            for k in t.keys() {
-                if k != "do" && k != "after" && !allowed.contains(&k.as_str()) {
-                    return Err(st.err(format!(
-                        "unknown field `{k}` (allowed: after, {})",
-                        allowed.join(", ")
-                    )));
-                }
-            }
-            let after = st.seconds("after")?.unwrap_or(0.0);
-            let action = match st.action.as_str() {
-                "mine" => {
-                    let blocks = st
-                        .uint("blocks")?
-                        .ok_or_else(|| st.err("`blocks` is required"))?;
-                    if blocks == 0 || blocks > MAX_BLOCKS {
-                        return Err(st.err(format!("`blocks` must be 1 to {MAX_BLOCKS}")));
-                    }
-                    Action::Mine {
-                        node: st.node("node")?,
-                        blocks,
-                    }
-                }
-                "send" => {
-                    let from = st.node("from")?;
-                    let to = st.node("to")?;
-                    if from == to {
-                        return Err(st.err("`from` and `to` must be different nodes"));
-                    }
-                    let amount = st
-                        .coins("amount")?
-                        .ok_or_else(|| st.err("`amount` is required"))?;
-                    if amount == Amount::ZERO {
-                        return Err(st.err("`amount` must be above zero"));
-                    }
-                    let label = st.string("label")?;
-                    if let Some(l) = &label {
-                        if labels.contains(l) {
-                            return Err(st.err(format!("label {l:?} is used twice")));
-                        }
-                        labels.push(l.clone());
-                    }
-                    Action::Send {
-                        from,
-                        to,
-                        amount,
-                        via: st.node_opt("via")?,
-                        label,
-                    }
-                }
-                "partition" => {
-                    let nodes = st.nodes("nodes")?;
-                    if nodes.is_empty() {
-                        return Err(st.err("`nodes` is required (a node or a list)"));
-                    }
-                    Action::Partition { nodes }
-                }
-                "heal" => Action::Heal {
-                    nodes: st.nodes("nodes")?,
-                },
-                "stop" => Action::Stop {
-                    node: st.node("node")?,
-                },
-                "restart" => Action::Restart {
-                    node: st.node("node")?,
-                },
-                "mining" => Action::Mining {
-                    node: st.node("node")?,
-                    on: match st.get("on") {
-                        Some(toml::Value::Boolean(b)) => *b,
-                        Some(v) => {
-                            return Err(st.err(format!("`on` must be true or false, not {v}")));
-                        }
-                        None => return Err(st.err("`on` (true or false) is required")),
-                    },
-                },
-                "sleep" => Action::Sleep {
-                    seconds: st
-                        .seconds("seconds")?
-                        .ok_or_else(|| st.err("`seconds` is required"))?,
-                },
-                "wait" => Action::Wait {
-                    until: st.condition("until")?,
-                    within: st.seconds("within")?.unwrap_or(10.0),
-                },
-                _ => Action::Expect {
-                    that: st.condition("that")?,
-                    within: st.seconds("within")?.unwrap_or(10.0),
-                },
-            };
+            let step: file::Step = toml::Value::Table(table)
+                .try_into()
+                .map_err(|e: toml::de::Error| err(&e.message().trim_end()))?;
+            let (after, action) = step_action(step, &mut labels).map_err(|e| err(&e))?;
             steps.push(Step { after, action });
         }
         // Labels a condition names must be set by an earlier send.
@@ -477,25 +452,173 @@ impl Scenario {
                 },
                 _ => vec![],
             };
-            {
-                for l in named {
-                    if !labels.contains(l) {
-                        return Err(format!("step {}: no send has the label {l:?}", i + 1));
-                    }
+            for l in named {
+                if !labels.contains(l) {
+                    return Err(format!("step {}: no send has the label {l:?}", i + 1));
                 }
             }
         }
-        let sc = Scenario {
-            name,
-            description,
-            nodes,
-            topology,
-            network,
+        Ok(Scenario {
+            name: doc.name,
+            description: doc.description,
+            nodes: doc.nodes.map_or(1, |n| n.0),
+            topology: doc.topology,
+            network: doc.network,
             steps,
-        };
-        Ok(sc)
+        })
     }
+}
 
+/// A step's delay and action, with the checks that span fields.
+fn step_action(step: file::Step, labels: &mut Vec<String>) -> Result<(f64, Action), String> {
+    use file::Step as S;
+    Ok(match step {
+        S::Mine {
+            after,
+            node,
+            blocks,
+        } => (
+            after.0,
+            Action::Mine {
+                node: node.0,
+                blocks: blocks.0,
+            },
+        ),
+        S::Send {
+            after,
+            from,
+            to,
+            amount,
+            via,
+            label,
+        } => {
+            if from.0 == to.0 {
+                return Err("`from` and `to` must be different nodes".into());
+            }
+            if amount.0 == Amount::ZERO {
+                return Err("`amount` must be above zero".into());
+            }
+            if let Some(l) = &label {
+                if labels.contains(l) {
+                    return Err(format!("label {l:?} is used twice"));
+                }
+                labels.push(l.clone());
+            }
+            (
+                after.0,
+                Action::Send {
+                    from: from.0,
+                    to: to.0,
+                    amount: amount.0,
+                    via: via.map(|v| v.0),
+                    label,
+                },
+            )
+        }
+        S::Partition { after, nodes } => {
+            if nodes.0.is_empty() {
+                return Err("`nodes` is required (a node or a list)".into());
+            }
+            (after.0, Action::Partition { nodes: nodes.0 })
+        }
+        S::Heal { after, nodes } => (after.0, Action::Heal { nodes: nodes.0 }),
+        S::Stop { after, node } => (after.0, Action::Stop { node: node.0 }),
+        S::Restart { after, node } => (after.0, Action::Restart { node: node.0 }),
+        S::Mining { after, node, on } => (after.0, Action::Mining { node: node.0, on }),
+        S::Sleep { after, seconds } => (after.0, Action::Sleep { seconds: seconds.0 }),
+        S::Wait(c) => {
+            let (after, until, within) = check(c, true)?;
+            (after, Action::Wait { until, within })
+        }
+        S::Expect(c) => {
+            let (after, that, within) = check(c, false)?;
+            (after, Action::Expect { that, within })
+        }
+    })
+}
+
+/// A `wait` (`is_wait`, its condition under `until`) or an `expect` (under `that`): its delay,
+/// its condition and how long it may take.
+fn check(c: file::Check, is_wait: bool) -> Result<(f64, Condition, f64), String> {
+    let (kind, other, step, key, not) = if is_wait {
+        (c.until, c.that.is_some(), "a wait", "until", "that")
+    } else {
+        (c.that, c.until.is_some(), "an expect", "that", "until")
+    };
+    let kind = kind.ok_or_else(|| format!("`{key}` (the condition) is required"))?;
+    if other {
+        return Err(format!(
+            "{step} names its condition with `{key}`, not `{not}`"
+        ));
+    }
+    let within = c.within.map_or(10.0, |w| w.0);
+    Ok((c.after.0, condition(kind, c)?, within))
+}
+
+/// A condition from its kind and the fields beside it.
+fn condition(kind: file::ConditionKind, f: file::Check) -> Result<Condition, String> {
+    use file::ConditionKind as K;
+    for k in f.given() {
+        if !kind.fields().contains(&k) {
+            return Err(format!(
+                "`{k}` does not apply to the {} condition",
+                kind.name()
+            ));
+        }
+    }
+    let node = |what: &str| {
+        f.node
+            .map(|n| n.0)
+            .ok_or_else(|| format!("`node` (a node number) is required for {what}"))
+    };
+    Ok(match kind {
+        K::Converged => Condition::Converged,
+        K::Height => Condition::Height {
+            node: node("height")?,
+            at_least: match &f.at_least {
+                Some(toml::Value::Integer(h)) if *h >= 0 => *h as u64,
+                Some(v) => return Err(format!("`at_least` must be a height, not {v}")),
+                None => return Err("`at_least` (a height) is required".into()),
+            },
+        },
+        K::Balance => {
+            let at_least = match &f.at_least {
+                Some(v) => Some(file::coins(v).map_err(|e| format!("`at_least`: {e}"))?),
+                None => None,
+            };
+            let equals = f.equals.map(|c| c.0);
+            if equals.is_none() && at_least.is_none() {
+                return Err("give `equals` or `at_least` (coins)".into());
+            }
+            Condition::Balance {
+                node: node("balance")?,
+                equals,
+                at_least,
+            }
+        }
+        K::Reorg => Condition::Reorg {
+            node: f.node.map(|n| n.0),
+            depth: f.depth.unwrap_or(1).max(1) as usize,
+        },
+        K::Seen => Condition::Seen {
+            node: node("seen")?,
+            label: f
+                .label
+                .ok_or_else(|| "`label` (a send label) is required".to_string())?,
+        },
+        K::OneSpend => {
+            let labels = f
+                .labels
+                .ok_or_else(|| "`labels` (a list of send labels) is required".to_string())?;
+            if labels.len() < 2 {
+                return Err("`labels` needs at least two payments".into());
+            }
+            Condition::OneSpend { labels }
+        }
+    })
+}
+
+impl Scenario {
     /// The highest node index any step names.
     pub fn highest_node(&self) -> usize {
         let mut m = 0;
