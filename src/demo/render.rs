@@ -7,6 +7,7 @@ use super::controller::NodeStatus;
 use super::keys::DemoAction;
 use super::tree::{Have, TreeCell, TreeView};
 use crate::core::pow::si_text;
+use crate::term::keymap::Bindable;
 use crate::term::theme;
 use ratatui::Frame;
 use ratatui::buffer::Buffer;
@@ -381,7 +382,7 @@ fn draw_status(frame: &mut Frame, app: &DemoApp, area: Rect) {
 }
 
 fn draw_help(frame: &mut Frame, app: &DemoApp, area: Rect) {
-    let rows = app.keymap.help_rows(app.nodes.len());
+    let rows = super::keys::help_rows(&app.keymap, app.nodes.len());
     let key_w = rows
         .iter()
         .map(|(k, _)| k.chars().count())

@@ -1,8 +1,9 @@
 //! The terminal pieces the dashboard and the demo share: the guard that owns the terminal (raw
 //! mode, alternate screen, mouse, bracketed paste; restored on drop and on panic), [`key`]
-//! names, the [`theme`], the log file and ring ([`logbuf`]) and the centred [`popup`] box.
+//! names, the generic [`keymap`], the [`theme`], the log file and ring ([`logbuf`]) and the centred [`popup`] box.
 
 pub mod key;
+pub mod keymap;
 pub mod logbuf;
 pub mod theme;
 

@@ -1,72 +1,100 @@
-//! The flat list of things a key can ask for. Key bindings (see [`super::keymap`]) map keys to
-//! these by name, and the help overlay lists them in this order.
+//! The flat list of things a key can ask for in the dashboard. Key bindings
+//! ([`crate::term::keymap`], `assets/keymap.toml`) map keys to these by name; names, help text
+//! and status-bar words are derived here, and the help overlay lists actions in this order.
 
-use std::fmt;
-use std::str::FromStr;
+use crate::term::keymap::Bindable;
+use strum::{EnumIter, EnumMessage, IntoEnumIterator, IntoStaticStr};
 
-/// A user intent, independent of the key that produced it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// A user intent, independent of the key that produced it. `message` is the status-bar word,
+/// `detailed_message` the help line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, EnumIter, IntoStaticStr, EnumMessage)]
+#[strum(serialize_all = "snake_case")]
 pub enum Action {
-    Quit,
+    #[strum(
+        message = "mine",
+        detailed_message = "start / stop mining (regtest: paced)"
+    )]
     ToggleMining,
+    #[strum(message = "one block", detailed_message = "mine one block now")]
     MineOne,
+    #[strum(message = "threads", detailed_message = "one more mining thread")]
     ThreadsUp,
+    #[strum(message = "threads", detailed_message = "one mining thread less")]
     ThreadsDown,
+    #[strum(message = "send", detailed_message = "send coins (form)")]
     Send,
+    #[strum(message = "add peer", detailed_message = "connect to a peer (form)")]
     AddPeer,
+    #[strum(message = "unban", detailed_message = "unban the selected banned peer")]
     Unban,
+    #[strum(message = "new address", detailed_message = "new receive address")]
     NewAddress,
+    #[strum(message = "focus", detailed_message = "focus the next pane")]
     FocusNext,
+    #[strum(message = "focus", detailed_message = "focus the previous pane")]
     FocusPrev,
+    #[strum(message = "focus", detailed_message = "focus the pane before")]
     Left,
+    #[strum(message = "focus", detailed_message = "focus the pane after")]
     Right,
+    #[strum(message = "select", detailed_message = "select the row above")]
     Up,
+    #[strum(message = "select", detailed_message = "select the row below")]
     Down,
+    #[strum(
+        message = "scroll",
+        detailed_message = "a page up (Chain: newer blocks)"
+    )]
     PageUp,
+    #[strum(
+        message = "scroll",
+        detailed_message = "a page down (Chain: older blocks)"
+    )]
     PageDown,
+    #[strum(
+        message = "scroll",
+        detailed_message = "to the top (Chain: the tip, and follow it)"
+    )]
     Top,
+    #[strum(
+        message = "scroll",
+        detailed_message = "to the bottom (Chain: genesis)"
+    )]
     Bottom,
+    #[strum(
+        message = "details",
+        detailed_message = "details: block → its txs → one tx"
+    )]
     Details,
+    #[strum(
+        message = "search",
+        detailed_message = "find a height, block, txid or address"
+    )]
     Search,
+    #[strum(
+        message = "copy",
+        detailed_message = "copy the selected hash, txid or address (OSC 52)"
+    )]
     Copy,
+    #[strum(message = "back", detailed_message = "back / close")]
     Back,
+    #[strum(
+        message = "zoom",
+        detailed_message = "zoom the focused pane (and back)"
+    )]
     Zoom,
+    #[strum(
+        message = "log level",
+        detailed_message = "Log: all lines / info / warn / errors"
+    )]
     LogLevel,
+    #[strum(message = "help", detailed_message = "this help")]
     Help,
+    #[strum(message = "quit", detailed_message = "quit (stops the node)")]
+    Quit,
 }
 
 impl Action {
-    /// Every action, in the order the help overlay lists them.
-    pub const ALL: [Action; 26] = [
-        Action::ToggleMining,
-        Action::MineOne,
-        Action::ThreadsUp,
-        Action::ThreadsDown,
-        Action::Send,
-        Action::AddPeer,
-        Action::Unban,
-        Action::NewAddress,
-        Action::FocusNext,
-        Action::FocusPrev,
-        Action::Left,
-        Action::Right,
-        Action::Up,
-        Action::Down,
-        Action::PageUp,
-        Action::PageDown,
-        Action::Top,
-        Action::Bottom,
-        Action::Details,
-        Action::Search,
-        Action::Copy,
-        Action::Back,
-        Action::Zoom,
-        Action::LogLevel,
-        Action::Help,
-        Action::Quit,
-    ];
-
-    /// Whether it moves a selection or scrolls (up/down, a page, top/bottom).
     pub fn scrolls(self) -> bool {
         matches!(
             self,
@@ -78,111 +106,20 @@ impl Action {
                 | Action::Bottom
         )
     }
-
-    /// The name used in keymap files.
-    pub fn name(self) -> &'static str {
-        match self {
-            Action::Quit => "quit",
-            Action::ToggleMining => "toggle_mining",
-            Action::MineOne => "mine_one",
-            Action::ThreadsUp => "threads_up",
-            Action::ThreadsDown => "threads_down",
-            Action::Send => "send",
-            Action::AddPeer => "add_peer",
-            Action::Unban => "unban",
-            Action::NewAddress => "new_address",
-            Action::FocusNext => "focus_next",
-            Action::FocusPrev => "focus_prev",
-            Action::Left => "left",
-            Action::Right => "right",
-            Action::Up => "up",
-            Action::Down => "down",
-            Action::PageUp => "page_up",
-            Action::PageDown => "page_down",
-            Action::Top => "top",
-            Action::Bottom => "bottom",
-            Action::Details => "details",
-            Action::Search => "search",
-            Action::Copy => "copy",
-            Action::Back => "back",
-            Action::Zoom => "zoom",
-            Action::LogLevel => "log_level",
-            Action::Help => "help",
-        }
-    }
-
-    /// What it does, for the help overlay.
-    pub fn description(self) -> &'static str {
-        match self {
-            Action::Quit => "quit (stops the node)",
-            Action::ToggleMining => "start / stop mining (regtest: paced)",
-            Action::MineOne => "mine one block now",
-            Action::ThreadsUp => "one more mining thread",
-            Action::ThreadsDown => "one mining thread less",
-            Action::Send => "send coins (form)",
-            Action::AddPeer => "connect to a peer (form)",
-            Action::Unban => "unban the selected banned peer",
-            Action::NewAddress => "new receive address",
-            Action::FocusNext => "focus the next pane",
-            Action::FocusPrev => "focus the previous pane",
-            Action::Left => "focus the pane before",
-            Action::Right => "focus the pane after",
-            Action::Up => "select the row above",
-            Action::Down => "select the row below",
-            Action::PageUp => "a page up (Chain: newer blocks)",
-            Action::PageDown => "a page down (Chain: older blocks)",
-            Action::Top => "to the top (Chain: the tip, and follow it)",
-            Action::Bottom => "to the bottom (Chain: genesis)",
-            Action::Details => "details: block → its txs → one tx",
-            Action::Search => "find a height, block, txid or address",
-            Action::Copy => "copy the selected hash, txid or address (OSC 52)",
-            Action::Back => "back / close",
-            Action::Zoom => "zoom the focused pane (and back)",
-            Action::LogLevel => "Log: all lines / info / warn / errors",
-            Action::Help => "this help",
-        }
-    }
-
-    /// A one-word label for the status bar.
-    pub fn short(self) -> &'static str {
-        match self {
-            Action::Quit => "quit",
-            Action::ToggleMining => "mine",
-            Action::MineOne => "one block",
-            Action::ThreadsUp | Action::ThreadsDown => "threads",
-            Action::Send => "send",
-            Action::AddPeer => "add peer",
-            Action::Unban => "unban",
-            Action::NewAddress => "new address",
-            Action::FocusNext | Action::FocusPrev | Action::Left | Action::Right => "focus",
-            Action::Up | Action::Down => "select",
-            Action::PageUp | Action::PageDown | Action::Top | Action::Bottom => "scroll",
-            Action::Details => "details",
-            Action::Search => "search",
-            Action::Copy => "copy",
-            Action::Back => "back",
-            Action::Zoom => "zoom",
-            Action::LogLevel => "log level",
-            Action::Help => "help",
-        }
-    }
 }
 
-impl fmt::Display for Action {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
+impl Bindable for Action {
+    const DEFAULT_TOML: &'static str = include_str!("../../assets/keymap.toml");
+    fn all() -> Vec<Action> {
+        Action::iter().collect()
     }
-}
-
-impl FromStr for Action {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Action::ALL
-            .into_iter()
-            .find(|a| a.name() == s)
-            .ok_or_else(|| {
-                let names: Vec<&str> = Action::ALL.iter().map(|a| a.name()).collect();
-                format!("unknown action {s:?} (known: {})", names.join(", "))
-            })
+    fn name(self) -> String {
+        <&str>::from(self).to_string()
+    }
+    fn description(self) -> &'static str {
+        self.get_detailed_message().unwrap_or_default()
+    }
+    fn short(self) -> &'static str {
+        self.get_message().unwrap_or_default()
     }
 }

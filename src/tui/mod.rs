@@ -75,7 +75,7 @@ fn unix_now() -> u64 {
 /// Start the node and its network, open the dashboard, and shut everything down cleanly when
 /// it closes. Anything that can fail at start-up fails before the terminal is taken.
 pub async fn run(cfg: TuiConfig) -> Result<()> {
-    let keymap = Keymap::load(&cfg.data_dir).map_err(|e| anyhow!(e))?;
+    let keymap = keymap::load(&cfg.data_dir).map_err(|e| anyhow!(e))?;
     let wallet = Wallet::open_or_create(&cfg.data_dir, cfg.network, cfg.passphrase.as_deref())?;
     let address = wallet.receive_address();
     let wallet = Arc::new(Mutex::new(wallet));

@@ -12,6 +12,7 @@ pub mod wallet;
 use super::app::{App, Overlay, Pane};
 use crate::core::pow::{U256, si_text};
 use crate::node::FeeRate;
+use crate::term::keymap::Bindable;
 use crate::term::theme;
 use ratatui::Frame;
 use ratatui::buffer::{Buffer, CellWidth};

@@ -4,6 +4,7 @@
 use super::{Col, age_ago, fit, fmt_bytes, kv, scroll_start};
 use crate::core::pow::si_text;
 use crate::node::Spend;
+use crate::term::keymap::Bindable;
 use crate::term::popup;
 use crate::term::theme;
 use crate::tui::app::{
