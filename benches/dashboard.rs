@@ -9,7 +9,7 @@
 //! wallet's share and the idle time. Under `cargo test --benches` (no `--bench` argument) it
 //! does nothing.
 
-#[path = "../tests/pty/mod.rs"]
+#[path = "../tests/it/pty.rs"]
 mod pty;
 
 use chain_tui::core::Address;

@@ -1,4 +1,4 @@
-//! A fixed dashboard state with every pane filled: the snapshot tests (`tests/tui.rs`) draw it,
+//! A fixed dashboard state with every pane filled: the snapshot tests (`tests/it/tui.rs`) draw it,
 //! and the render benchmark (`benches/render.rs`) and `examples/render_frames.rs` time it.
 //! Not part of the API.
 

@@ -1,0 +1,902 @@
+//! The REST API against real nodes on 127.0.0.1: every endpoint answers from a live node;
+//! every write needs the token; bad input to each write endpoint gets the right 4xx and changes
+//! nothing; eight concurrent clients submitting 1,000 transactions get each accepted once.
+
+use crate::common::net;
+
+use crate::common::*;
+use chain_tui::api::routes::ROUTES;
+use chain_tui::api::server::AUTH_DELAY;
+use chain_tui::api::{ApiContext, ApiLimits, ApiServer, NodeFile};
+use chain_tui::core::Address;
+use chain_tui::core::block::Block;
+use chain_tui::core::hash::{BlockHash, Txid};
+use chain_tui::core::merkle::{ProofStep, verify_proof};
+use chain_tui::core::params::Network;
+use chain_tui::core::tx::{OutPoint, Transaction};
+use chain_tui::wallet::Wallet;
+use net::*;
+use serde_json::{Value, json};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const COIN: u64 = 100_000_000;
+const FEE: u64 = 10_000;
+
+/// A node with its network part and its API on 127.0.0.1:0.
+struct Api {
+    tn: TestNode,
+    server: ApiServer,
+    base: String,
+    token: String,
+    http: reqwest::Client,
+    wallet: Arc<Mutex<Wallet>>,
+}
+
+/// Status and JSON body of an answer.
+type Answer = (u16, Value);
+
+async fn start() -> Api {
+    start_with(ApiLimits::default()).await
+}
+
+async fn start_with(limits: ApiLimits) -> Api {
+    let tn = TestNode::new().await;
+    let wallet = Wallet::open_or_create(tn.dir.path(), Network::Regtest, None).expect("wallet");
+    let wallet = Arc::new(Mutex::new(wallet));
+    let ctx = ApiContext {
+        node: tn.node.clone(),
+        p2p: Some(tn.net.clone()),
+        wallet: Ok(wallet.clone()),
+        mine_threads: 1,
+    };
+    let server = within("API start", ApiServer::start_with(ctx, localhost(), limits))
+        .await
+        .expect("API starts");
+    Api {
+        base: format!("http://{}", server.addr()),
+        token: server.token().to_string(),
+        server,
+        tn,
+        http: reqwest::Client::builder().no_proxy().build().unwrap(),
+        wallet,
+    }
+}
+
+async fn answer(r: reqwest::RequestBuilder) -> Answer {
+    let resp = within("API answer", r.send()).await.expect("API answers");
+    let status = resp.status().as_u16();
+    let text = resp.text().await.expect("body");
+    let v = serde_json::from_str(&text).unwrap_or_else(|_| Value::String(text.clone()));
+    (status, v)
+}
+
+impl Api {
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+    async fn get(&self, path: &str) -> Answer {
+        answer(self.http.get(self.url(path))).await
+    }
+    async fn get_auth(&self, path: &str) -> Answer {
+        answer(self.http.get(self.url(path)).bearer_auth(&self.token)).await
+    }
+    async fn post(&self, path: &str, body: Value) -> Answer {
+        answer(
+            self.http
+                .post(self.url(path))
+                .bearer_auth(&self.token)
+                .json(&body),
+        )
+        .await
+    }
+    async fn post_raw(&self, path: &str, body: impl Into<reqwest::Body>) -> Answer {
+        answer(
+            self.http
+                .post(self.url(path))
+                .bearer_auth(&self.token)
+                .header("content-type", "application/json")
+                .body(body),
+        )
+        .await
+    }
+    /// The JSON of a GET that must succeed.
+    async fn ok(&self, path: &str) -> Value {
+        let (s, v) = self.get(path).await;
+        assert_eq!(s, 200, "GET {path}: {v}");
+        v
+    }
+    fn address(&self) -> Address {
+        self.wallet.lock().unwrap().receive_address()
+    }
+    /// What a refused request must leave as it was.
+    fn state(&self) -> (u64, BlockHash, usize, usize, usize) {
+        let s = self.tn.node.snapshot();
+        let v = self.tn.net.view();
+        (
+            s.height,
+            s.tip,
+            s.mempool_count,
+            v.peers.len(),
+            self.wallet.lock().unwrap().addresses().len(),
+        )
+    }
+    async fn stop(self) {
+        self.server.shutdown().await;
+        self.tn.stop().await;
+    }
+}
+
+/// An error answer: status, JSON `{error, code}` with the expected code.
+#[track_caller]
+fn assert_error(a: &Answer, status: u16, code: &str) {
+    assert_eq!(a.0, status, "expected {status} {code}, got {a:?}");
+    assert_eq!(a.1["code"], code, "expected code {code}: {a:?}");
+    assert!(
+        a.1["error"].as_str().is_some_and(|e| !e.is_empty()),
+        "an error says why: {a:?}"
+    );
+}
+
+fn tx_json(tx: &Transaction) -> Value {
+    serde_json::to_value(chain_tui::api::views::TxJson::from_tx(tx, Network::Regtest)).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_json_names_the_api_and_token_and_goes_away_on_shutdown() {
+    let api = start().await;
+    let dir = api.tn.dir.path().to_path_buf();
+    let file = NodeFile::read(&dir).unwrap().expect("node.json written");
+    assert_eq!(file.api, api.server.addr());
+    assert_ne!(file.api.port(), 0, "the real port, not :0");
+    assert_eq!(file.token, api.token);
+    assert_eq!(file.token.len(), 64);
+    assert_eq!(file.network, "regtest");
+    assert_eq!(file.p2p, Some(api.tn.listen()));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.join("node.json"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "node.json is private");
+    }
+    let info = api.ok("/info").await;
+    assert_eq!(info["network"], "regtest");
+    api.stop().await;
+    assert!(!dir.join("node.json").exists(), "removed on clean exit");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_read_endpoint_answers_from_the_live_node() {
+    let api = start().await;
+    // Mine through the API: 12 blocks, the first two coinbases mature.
+    let (s, mined) = api.post("/mine", json!({ "blocks": 12 })).await;
+    assert_eq!(s, 200, "{mined}");
+    assert_eq!(mined["blocks"].as_array().unwrap().len(), 12);
+    assert_eq!(mined["height"], 12);
+
+    let info = api.ok("/info").await;
+    assert_eq!(info["height"], 12);
+    assert_eq!(info["tip"], mined["tip"]);
+    assert_eq!(info["peers"], 0);
+    assert_eq!(info["mining"], false);
+
+    // Paged chain.
+    let page = api.ok("/chain?from=0&limit=5").await;
+    let blocks = page["chain"].as_array().unwrap();
+    assert_eq!(blocks.len(), 5);
+    assert_eq!(blocks[0]["height"], 0);
+    assert_eq!(blocks[4]["height"], 4);
+    assert_eq!(page["next"], 5);
+    assert_eq!(page["length"], 13);
+    let last = api.ok("/chain?from=10&limit=100&hex=true").await;
+    assert_eq!(last["chain"].as_array().unwrap().len(), 3);
+    assert_eq!(last["next"], Value::Null);
+    let hex = last["chain"][2]["hex"].as_str().unwrap();
+    let b = Block::decode(&hex::decode(hex).unwrap(), usize::MAX).unwrap();
+    assert_eq!(b.hash().to_string(), mined["tip"].as_str().unwrap());
+    assert_error(&api.get("/chain?limit=0").await, 400, "bad_limit");
+    assert_error(&api.get("/chain?from=x").await, 400, "bad_query");
+
+    // Blocks by height and by hash.
+    let b3 = api.ok("/blocks/3").await;
+    let by_hash = api
+        .ok(&format!("/blocks/{}", b3["hash"].as_str().unwrap()))
+        .await;
+    assert_eq!(b3, by_hash);
+    assert_eq!(b3["confirmations"], 10);
+    assert_error(&api.get("/blocks/999").await, 404, "not_found");
+    assert_error(&api.get("/blocks/xyz").await, 400, "bad_id");
+    assert_error(
+        &api.get(&format!("/blocks/{}", "ab".repeat(32))).await,
+        404,
+        "not_found",
+    );
+
+    // A payment from the node's wallet, in the mempool, then mined.
+    let to = address(&key(42));
+    let (s, sent) = api
+        .post(
+            "/wallet/send",
+            json!({ "address": to.encode(Network::Regtest), "amount": 3 * COIN, "fee_rate": 5 }),
+        )
+        .await;
+    assert_eq!(s, 200, "{sent}");
+    let txid = sent["txid"].as_str().unwrap().to_string();
+    assert!(sent["fee"].as_u64().unwrap() > 0);
+    let pool = api.ok("/mempool").await;
+    assert_eq!(pool["count"], 1);
+    assert_eq!(pool["txs"][0]["txid"], txid);
+    assert_eq!(pool["txs"][0]["fee_rate"], 5);
+    let unconfirmed = api.ok(&format!("/tx/{txid}")).await;
+    assert_eq!(unconfirmed["confirmations"], 0);
+    assert_eq!(unconfirmed["fee"], sent["fee"]);
+    assert_error(
+        &api.get(&format!("/tx/{txid}/proof")).await,
+        409,
+        "unconfirmed",
+    );
+    let (s, _) = api.post("/mine", json!({})).await;
+    assert_eq!(s, 200);
+
+    let tx = api.ok(&format!("/tx/{txid}")).await;
+    assert_eq!(tx["confirmations"], 1);
+    assert_eq!(tx["height"], 13);
+    assert_eq!(tx["coinbase"], false);
+    assert!(
+        tx["outputs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|o| o["address"] == to.encode(Network::Regtest) && o["amount"] == 3 * COIN)
+    );
+    let conf = api.ok(&format!("/transaction/confirmations/{txid}")).await;
+    assert_eq!(conf["confirmations"], 1);
+    assert_eq!(conf["block"], tx["block"]);
+    assert_error(
+        &api.get(&format!("/tx/{}", "cd".repeat(32))).await,
+        404,
+        "not_found",
+    );
+    assert_error(&api.get("/tx/nothex").await, 400, "bad_txid");
+
+    // The merkle proof leads from the txid to the header's root.
+    let proof = api.ok(&format!("/tx/{txid}/proof")).await;
+    assert_eq!(proof["index"], 1);
+    let steps: Vec<ProofStep> = proof["branch"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| ProofStep {
+            sibling: hex::decode(s["hash"].as_str().unwrap())
+                .unwrap()
+                .try_into()
+                .unwrap(),
+            sibling_on_left: s["side"] == "left",
+        })
+        .collect();
+    assert_eq!(steps.len(), 1);
+    let block = api
+        .tn
+        .node
+        .block(&tx["block"].as_str().unwrap().parse().unwrap())
+        .unwrap()
+        .unwrap();
+    assert_eq!(proof["merkle_root"], block.header.merkle_root.to_string());
+    let id: Txid = txid.parse().unwrap();
+    assert!(verify_proof(&id, &steps, &block.header.merkle_root));
+
+    // Balances: any address from the index, and the wallet's own.
+    let bal = api
+        .ok(&format!("/balance/{}", to.encode(Network::Regtest)))
+        .await;
+    assert_eq!(bal["balance"], 3 * COIN);
+    assert_eq!(bal["coins"], 1);
+    assert_error(&api.get("/balance/nonsense").await, 400, "bad_address");
+    let wa = api.ok("/wallet/address").await;
+    assert_eq!(wa["address"], api.address().encode(Network::Regtest));
+    let wb = api.ok("/wallet/balance").await;
+    let direct = api.wallet.lock().unwrap().balance(&api.tn.node).unwrap();
+    assert_eq!(wb["confirmed"], direct.confirmed.units());
+    assert_eq!(wb["immature"], direct.immature.units());
+    let hist = api.ok("/wallet/history").await;
+    assert!(
+        hist["transactions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["txid"] == txid && t["net"].as_i64().unwrap() < 0)
+    );
+
+    // Chain check, difficulty, peers, mining.
+    let (s, v) = api.get_auth("/validate").await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["valid"], true);
+    assert_eq!(v["height"], 13);
+    let d = api.ok("/difficulty").await;
+    assert_eq!(d["bits"], 0x207f_ffff);
+    assert_eq!(d["difficulty"], 1);
+    let p = api.ok("/peers").await;
+    assert_eq!(p["peers"], json!([]));
+    assert_eq!(p["bans"], json!([]));
+    assert_eq!(p["id"], api.tn.id().to_string());
+    let m = api.ok("/mining").await;
+    assert_eq!(m["mining"], false);
+    assert_eq!(m["threads"], 0);
+
+    // An external miner: take the template, solve it, submit it.
+    let t = api.ok("/mining/template").await;
+    assert_eq!(t["height"], 14);
+    assert_eq!(t["prev"], api.tn.tip().to_string());
+    assert_eq!(
+        t["coinbase_address"],
+        api.address().encode(Network::Regtest)
+    );
+    let mut b = Block::decode(
+        &hex::decode(t["block_hex"].as_str().unwrap()).unwrap(),
+        usize::MAX,
+    )
+    .unwrap();
+    solve(&mut b, Network::Regtest.params());
+    let (s, r) = api
+        .post("/blocks", json!({ "hex": hex::encode(b.encode()) }))
+        .await;
+    assert_eq!(s, 200, "{r}");
+    assert_eq!(r["result"], "connected");
+    assert_eq!(r["height"], 14);
+    assert_eq!(api.tn.tip(), b.hash());
+    let (s, r) = api
+        .post("/blocks", json!({ "hex": hex::encode(b.encode()) }))
+        .await;
+    assert_eq!((s, r["result"].as_str()), (200, Some("duplicate")));
+    let other = address(&key(9)).encode(Network::Regtest);
+    let t2 = api.ok(&format!("/mining/template?address={other}")).await;
+    assert_eq!(t2["coinbase_address"], other);
+    assert_error(
+        &api.get("/mining/template?address=zzz").await,
+        400,
+        "bad_address",
+    );
+
+    // Metrics and the OpenAPI description.
+    let (s, metrics) = api.get("/metrics").await;
+    assert_eq!(s, 200);
+    let text = metrics.as_str().unwrap();
+    assert!(text.contains("chaintui_height 14"), "{text}");
+    assert!(
+        text.contains("chaintui_blocks_connected_total 14"),
+        "{text}"
+    );
+    assert!(text.contains("chaintui_peers 0"), "{text}");
+    assert!(
+        text.contains("chaintui_transactions_accepted_total 1"),
+        "{text}"
+    );
+    let spec = api.ok("/openapi.json").await;
+    for r in ROUTES {
+        assert!(
+            spec["paths"][r.path][r.method.to_ascii_lowercase()].is_object(),
+            "{} {} missing from openapi.json",
+            r.method,
+            r.path
+        );
+    }
+
+    // Unknown paths and methods get JSON errors too.
+    assert_error(&api.get("/nope").await, 404, "not_found");
+    let a = answer(api.http.delete(api.url("/info"))).await;
+    assert_error(&a, 405, "method_not_allowed");
+    api.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_write_needs_the_token_and_waits_before_refusing() {
+    // The delay as shipped: a wrong token waits AUTH_DELAY.
+    let shipped = start().await;
+    let start_at = Instant::now();
+    let a = answer(shipped.http.post(shipped.url("/mine")).bearer_auth("wrong")).await;
+    assert_error(&a, 401, "unauthorized");
+    assert!(
+        start_at.elapsed() >= AUTH_DELAY,
+        "refused without the delay"
+    );
+    shipped.stop().await;
+    // Every write route, with the delay shortened for the test.
+    let delay = Duration::from_millis(40);
+    let api = start_with(ApiLimits {
+        auth_delay: delay,
+        ..ApiLimits::default()
+    })
+    .await;
+    let before = api.state();
+    for r in ROUTES.iter().filter(|r| r.token) {
+        let path = r
+            .path
+            .replace("{id}", "1")
+            .replace("{txid}", &"ab".repeat(32));
+        for token in [None, Some("wrong"), Some(&api.token[..63])] {
+            let mut req = match r.method {
+                "GET" => api.http.get(api.url(&path)),
+                "DELETE" => api.http.delete(api.url(&path)),
+                _ => api.http.post(api.url(&path)).json(&json!({ "blocks": 1 })),
+            };
+            if let Some(t) = token {
+                req = req.bearer_auth(t);
+            }
+            let start = Instant::now();
+            let a = answer(req).await;
+            assert_error(&a, 401, "unauthorized");
+            assert!(
+                start.elapsed() >= delay,
+                "{} {path}: refused without the delay",
+                r.method
+            );
+        }
+    }
+    assert_eq!(api.state(), before, "nothing changed");
+    // With the token, GET /mine mines one block.
+    let (s, v) = api.get_auth("/mine").await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["height"], before.0 + 1);
+    assert_eq!(api.tn.height(), before.0 + 1);
+    // Reads need no token.
+    for r in ROUTES.iter().filter(|r| !r.token && !r.path.contains('{')) {
+        let (s, v) = api.get(r.path).await;
+        assert_eq!(s, 200, "GET {}: {v}", r.path);
+    }
+    api.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn host_header_must_name_this_machine_and_no_cors_is_sent() {
+    let api = start().await;
+    let port = api.server.addr().port();
+    for host in ["evil.example", "evil.example:80", "localhost.evil.example"] {
+        let a = answer(api.http.get(api.url("/info")).header("host", host)).await;
+        assert_error(&a, 403, "bad_host");
+    }
+    for host in [format!("localhost:{port}"), format!("127.0.0.1:{port}")] {
+        let (s, _) = answer(api.http.get(api.url("/info")).header("host", host)).await;
+        assert_eq!(s, 200);
+    }
+    let resp = api
+        .http
+        .get(api.url("/info"))
+        .header("origin", "http://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        resp.headers().get("access-control-allow-origin").is_none(),
+        "no CORS by default"
+    );
+    api.stop().await;
+}
+
+/// A transaction spending `from` (owned by `k`) to `to`, `amount` minus the fee.
+fn pay_from(
+    from: OutPoint,
+    k: &ed25519_dalek::SigningKey,
+    amount: u64,
+    to: Address,
+) -> Transaction {
+    spend(
+        Network::Regtest.params(),
+        &[(from, k)],
+        vec![pay(to, amount - FEE)],
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_to_every_write_endpoint_gets_a_4xx_and_changes_nothing() {
+    let api = start().await;
+    let owner = key(7);
+    let hashes = api.tn.mine(12, address(&owner)).await;
+    let coin = |i: usize| coinbase_of(&api.tn.node.block(&hashes[i]).unwrap().unwrap());
+    let subsidy = 50 * COIN;
+    let good = pay_from(coin(0), &owner, subsidy, address(&key(8)));
+    let (s, v) = api.post("/transactions/new", tx_json(&good)).await;
+    assert_eq!(s, 201, "{v}");
+    assert_eq!(v["txid"], good.txid().to_string());
+    let before = api.state();
+
+    // POST /transactions/new
+    let mut bad_sig = pay_from(coin(1), &owner, subsidy, address(&key(8)));
+    bad_sig.inputs[0].signature[5] ^= 1;
+    let mut unknown = pay_from(coin(1), &owner, subsidy, address(&key(8)));
+    unknown.inputs[0].prevout.txid = Txid([0x55; 32]);
+    sign(Network::Regtest.params(), &mut unknown, &[&owner]);
+    let double = pay_from(coin(0), &owner, subsidy, address(&key(9)));
+    let mut wrong_types = tx_json(&good);
+    wrong_types["outputs"][0]["amount"] = json!("lots");
+    let cases: Vec<(Answer, u16, &str)> = vec![
+        (
+            api.post_raw("/transactions/new", "{").await,
+            400,
+            "bad_json",
+        ),
+        (
+            api.post_raw("/transactions/new", "[1,2]").await,
+            400,
+            "bad_json",
+        ),
+        (
+            api.post("/transactions/new", wrong_types).await,
+            400,
+            "bad_json",
+        ),
+        (
+            api.post("/transactions/new", json!({ "hex": "zz" })).await,
+            400,
+            "bad_transaction",
+        ),
+        (
+            api.post("/transactions/new", json!({ "hex": "00" })).await,
+            400,
+            "bad_transaction",
+        ),
+        (
+            api.post("/transactions/new", tx_json(&bad_sig)).await,
+            422,
+            "bad_signature",
+        ),
+        (
+            api.post("/transactions/new", tx_json(&unknown)).await,
+            422,
+            "missing_input",
+        ),
+        (
+            api.post("/transactions/new", tx_json(&good)).await,
+            409,
+            "duplicate",
+        ),
+        (
+            api.post("/transactions/new", tx_json(&double)).await,
+            409,
+            "double_spend",
+        ),
+        (
+            api.post_raw("/transactions/new", vec![b' '; 300 * 1024])
+                .await,
+            413,
+            "too_large",
+        ),
+    ];
+    for (a, status, code) in &cases {
+        assert_error(a, *status, code);
+    }
+    // A transaction of the hex form is the same transaction.
+    let (s, v) = api
+        .post(
+            "/transactions/new",
+            json!({ "hex": hex::encode(good.encode()) }),
+        )
+        .await;
+    assert_error(&(s, v), 409, "duplicate");
+
+    // POST /wallet/send
+    let to = address(&key(8)).encode(Network::Regtest);
+    let cases: Vec<(Answer, u16, &str)> = vec![
+        (
+            api.post("/wallet/send", json!({ "address": to, "amount": "1" }))
+                .await,
+            400,
+            "bad_json",
+        ),
+        (
+            api.post("/wallet/send", json!({ "address": to })).await,
+            400,
+            "bad_json",
+        ),
+        (
+            api.post("/wallet/send", json!({ "address": to, "amount": 0 }))
+                .await,
+            400,
+            "bad_amount",
+        ),
+        (
+            api.post("/wallet/send", json!({ "address": "ct1nope", "amount": 5 }))
+                .await,
+            400,
+            "bad_address",
+        ),
+        (
+            api.post(
+                "/wallet/send",
+                json!({ "address": to, "amount": 5, "fee_rate": 0 }),
+            )
+            .await,
+            400,
+            "bad_fee_rate",
+        ),
+        (
+            api.post(
+                "/wallet/send",
+                json!({ "address": to, "amount": 1_000_000 * COIN }),
+            )
+            .await,
+            422,
+            "insufficient_funds",
+        ),
+    ];
+    for (a, status, code) in &cases {
+        assert_error(a, *status, code);
+    }
+
+    // POST /blocks
+    let tip = api.tn.node.tip().unwrap();
+    let mut orphan = net::block_on(
+        Network::Regtest.params(),
+        &tip,
+        address(&owner),
+        vec![],
+        0,
+        0,
+    );
+    orphan.header.prev = BlockHash([0x77; 32]);
+    solve(&mut orphan, Network::Regtest.params());
+    let mut unsolved = net::block_on(
+        Network::Regtest.params(),
+        &tip,
+        address(&owner),
+        vec![],
+        0,
+        0,
+    );
+    unsolve(&mut unsolved);
+    let overpaid = net::block_on(
+        Network::Regtest.params(),
+        &tip,
+        address(&owner),
+        vec![],
+        0,
+        1,
+    );
+    let limit = Network::Regtest.params().max_block_size * 2 + 2048;
+    let cases: Vec<(Answer, u16, &str)> = vec![
+        (api.post_raw("/blocks", "not json").await, 400, "bad_json"),
+        (
+            api.post("/blocks", json!({ "hex": 5 })).await,
+            400,
+            "bad_json",
+        ),
+        (
+            api.post("/blocks", json!({ "hex": "0102" })).await,
+            400,
+            "bad_block",
+        ),
+        (
+            api.post("/blocks", json!({ "hex": hex::encode(orphan.encode()) }))
+                .await,
+            422,
+            "unknown_parent",
+        ),
+        (
+            api.post("/blocks", json!({ "hex": hex::encode(unsolved.encode()) }))
+                .await,
+            422,
+            "invalid_block",
+        ),
+        (
+            api.post("/blocks", json!({ "hex": hex::encode(overpaid.encode()) }))
+                .await,
+            422,
+            "invalid_block",
+        ),
+        (
+            api.post_raw("/blocks", vec![b' '; limit]).await,
+            413,
+            "too_large",
+        ),
+    ];
+    for (a, status, code) in &cases {
+        assert_error(a, *status, code);
+    }
+
+    // Mining, peers, import.
+    let cases: Vec<(Answer, u16, &str)> = vec![
+        (
+            api.post("/mine", json!({ "blocks": "x" })).await,
+            400,
+            "bad_json",
+        ),
+        (
+            api.post("/mine", json!({ "blocks": 0 })).await,
+            400,
+            "bad_blocks",
+        ),
+        (
+            api.post("/mine", json!({ "blocks": 1, "threads": 0 }))
+                .await,
+            400,
+            "bad_threads",
+        ),
+        (
+            api.post("/mine", json!({ "blocks": 1, "extra": 1 })).await,
+            400,
+            "bad_json",
+        ),
+        (
+            api.post("/mining", json!({ "mining": "yes" })).await,
+            400,
+            "bad_json",
+        ),
+        (
+            api.post("/mining", json!({ "mining": true, "threads": 0 }))
+                .await,
+            400,
+            "bad_threads",
+        ),
+        (
+            api.post("/nodes/register", json!({ "nodes": ["nonsense"] }))
+                .await,
+            400,
+            "bad_address",
+        ),
+        (
+            api.post("/nodes/register", json!({ "nodes": [] })).await,
+            400,
+            "bad_nodes",
+        ),
+        (
+            api.post("/peers/unban", json!({ "id": "ab".repeat(32) }))
+                .await,
+            404,
+            "not_found",
+        ),
+        (api.post("/peers/unban", json!({})).await, 400, "bad_json"),
+        (
+            api.post_raw("/chain/import", "garbage").await,
+            422,
+            "invalid_chain",
+        ),
+    ];
+    for (a, status, code) in &cases {
+        assert_error(a, *status, code);
+    }
+
+    assert_eq!(api.state(), before, "no refused request changed anything");
+    assert_eq!(api.tn.node.snapshot().mining_threads, 0);
+    assert_eq!(api.get_auth("/validate").await.1["valid"], true);
+    api.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn eight_clients_submit_1000_transactions_each_accepted_once_and_all_mined() {
+    let api = start().await;
+    let owner = key(7);
+    let hashes = api.tn.mine(11, address(&owner)).await;
+    // Fan one mature coinbase out to 1,000 coins of the owner.
+    let first = coinbase_of(&api.tn.node.block(&hashes[0]).unwrap().unwrap());
+    let each = 4_000_000;
+    let fan = spend(
+        Network::Regtest.params(),
+        &[(first, &owner)],
+        (0..1000).map(|_| pay(address(&owner), each)).collect(),
+    );
+    api.tn.node.submit_tx(fan.clone(), false).await.unwrap();
+    api.tn.mine(1, address(&key(1))).await;
+    let fan_id = fan.txid();
+    let txs: Vec<Transaction> = (0..1000u32)
+        .map(|vout| {
+            pay_from(
+                OutPoint { txid: fan_id, vout },
+                &owner,
+                each,
+                address(&key((vout % 200) as u8 + 20)),
+            )
+        })
+        .collect();
+    // Every transaction goes to two of the eight clients: one is accepted, one is a duplicate.
+    let mut tasks = Vec::new();
+    for client in 0..8usize {
+        let (http, url, token) = (
+            reqwest::Client::builder().no_proxy().build().unwrap(),
+            api.url("/transactions/new"),
+            api.token.clone(),
+        );
+        let mine: Vec<(usize, Value)> = txs
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| i % 8 == client || (i + 1) % 8 == client)
+            .map(|(i, t)| (i, tx_json(t)))
+            .collect();
+        tasks.push(tokio::spawn(async move {
+            let mut out = Vec::new();
+            for (i, body) in mine {
+                let a = answer(http.post(&url).bearer_auth(&token).json(&body)).await;
+                out.push((i, a));
+            }
+            out
+        }));
+    }
+    let mut accepted = vec![0u32; txs.len()];
+    let mut duplicate = vec![0u32; txs.len()];
+    for t in tasks {
+        for (i, (status, v)) in within("clients", t).await.unwrap() {
+            match status {
+                201 => {
+                    assert_eq!(v["txid"], txs[i].txid().to_string());
+                    accepted[i] += 1;
+                }
+                409 => {
+                    assert_eq!(v["code"], "duplicate", "{v}");
+                    duplicate[i] += 1;
+                }
+                other => panic!("transaction {i}: unexpected {other} {v}"),
+            }
+        }
+    }
+    assert!(
+        accepted.iter().all(|&n| n == 1),
+        "each accepted exactly once"
+    );
+    assert!(duplicate.iter().all(|&n| n == 1));
+    assert_eq!(api.tn.node.snapshot().mempool_count, 1000);
+    let (s, v) = api.post("/mine", json!({ "blocks": 1 })).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(api.tn.node.snapshot().mempool_count, 0, "all in one block");
+    for t in &txs {
+        let info = api.tn.node.transaction(&t.txid()).unwrap().expect("known");
+        assert_eq!(info.confirmations, 1, "mined");
+    }
+    api.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn register_and_resolve_sync_with_a_peer() {
+    let a = start().await;
+    let b = start().await;
+    b.tn.mine(5, address(&key(3))).await;
+    let id = b.tn.peer_addr().to_string();
+    let (s, v) = a.post("/nodes/register", json!({ "nodes": [id] })).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["connected"][0]["id"], b.tn.id().to_string());
+    assert_eq!(v["failed"], json!([]));
+    let (s, r) = a.post("/nodes/resolve", json!({})).await;
+    assert_eq!(s, 200, "{r}");
+    assert_eq!(r["height"], 5, "synced with the peer: {r}");
+    assert_eq!(r["tip"], b.tn.tip().to_string());
+    assert_eq!(
+        r["replaced"],
+        r["previous_tip"] != r["tip"],
+        "replaced says whether the tip changed: {r}"
+    );
+    // Nothing new: a second resolve changes nothing.
+    let (s, r) = a.get_auth("/nodes/resolve").await;
+    assert_eq!(s, 200);
+    assert_eq!(r["replaced"], false);
+    let peers = a.ok("/peers").await;
+    assert_eq!(peers["peers"][0]["id"], b.tn.id().to_string());
+    assert_eq!(peers["peers"][0]["inbound"], false);
+    // A peer that does not answer is reported, not fatal.
+    let (s, v) = a
+        .post("/nodes/register", json!({ "nodes": ["127.0.0.1:1"] }))
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["failed"][0]["addr"], "127.0.0.1:1");
+    a.stop().await;
+    b.stop().await;
+}
+
+#[test]
+fn every_endpoint_is_documented_in_the_readme_with_a_curl_example() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    for r in ROUTES {
+        let prefix = r.path.split('{').next().unwrap();
+        assert!(
+            readme.contains(&format!("`{} {prefix}", r.method)),
+            "README's endpoint table lacks {} {}",
+            r.method,
+            r.path
+        );
+        assert!(
+            readme.contains(&format!("$API{prefix}")),
+            "README has no curl example for {}",
+            r.path
+        );
+    }
+}
