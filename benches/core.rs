@@ -2,6 +2,8 @@
 //! bulk import and signature verification (serial, batch, multi-core). Run with
 //! `cargo bench --bench core`.
 
+mod common;
+
 use chain_tui::core::Address;
 use chain_tui::core::amount::Amount;
 use chain_tui::core::block::{Block, BlockHeader};
@@ -9,7 +11,7 @@ use chain_tui::core::encode::{decode_canonical, encode};
 use chain_tui::core::hash::{BlockHash, MerkleRoot, Txid};
 use chain_tui::core::merkle::merkle_root;
 use chain_tui::core::params::{Network, Params};
-use chain_tui::core::pow::{CompactTarget, Target, U256};
+use chain_tui::core::pow::{Target, U256};
 use chain_tui::core::rules::{
     BatchVerifier, Coin, SerialVerifier, SigCheck, SigVerifier, check_block_sanity,
     connect_block_txs, tx_sig_checks,
@@ -19,6 +21,7 @@ use chain_tui::node::chain::Chain;
 use chain_tui::node::miner::kernel::{HeaderJob, Kernel, Sha2Kernel};
 use chain_tui::node::verify::ParallelVerifier;
 use chain_tui::storage::Store;
+use common::bench_header;
 use criterion::{BatchSize, Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
 use ed25519_dalek::{Signer, SigningKey};
 use std::collections::HashMap;
@@ -133,17 +136,6 @@ fn funding(n: usize, keys: &[SigningKey]) -> Vec<(OutPoint, Coin, usize)> {
             (o, c, ki)
         })
         .collect()
-}
-
-fn bench_header() -> BlockHeader {
-    BlockHeader {
-        version: 1,
-        prev: BlockHash([7; 32]),
-        merkle_root: MerkleRoot([9; 32]),
-        time: 1,
-        bits: CompactTarget(0x0300_0001),
-        nonce: 0,
-    }
 }
 
 fn mining(c: &mut Criterion) {

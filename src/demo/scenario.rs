@@ -239,99 +239,91 @@ mod file {
         }
     }
 
-    /// `nodes`: 1 to 64.
-    #[derive(Deserialize, Clone, Copy)]
-    #[serde(try_from = "i64")]
-    pub(super) struct NodeCount(pub usize);
-    impl TryFrom<i64> for NodeCount {
-        type Error = String;
-        fn try_from(i: i64) -> Result<NodeCount, String> {
-            match usize::try_from(i) {
-                Ok(n @ 1..=64) => Ok(NodeCount(n)),
-                _ => Err(format!("`nodes` must be 1 to 64, not {i}")),
-            }
-        }
-    }
-
-    /// A node number as written (from 1), kept 0-based.
-    #[derive(Deserialize, Clone, Copy)]
-    #[serde(try_from = "toml::Value")]
-    pub(super) struct Node(pub usize);
-    impl TryFrom<toml::Value> for Node {
-        type Error = String;
-        fn try_from(v: toml::Value) -> Result<Node, String> {
-            match v {
-                toml::Value::Integer(i @ 1..=64) => Ok(Node(i as usize - 1)),
-                v => Err(format!("a node number from 1 to 64, not {v}")),
-            }
-        }
-    }
-
-    /// One node number or a list of them.
-    #[derive(Deserialize, Clone, Default)]
-    #[serde(try_from = "toml::Value")]
-    pub(super) struct Nodes(pub Vec<usize>);
-    impl TryFrom<toml::Value> for Nodes {
-        type Error = String;
-        fn try_from(v: toml::Value) -> Result<Nodes, String> {
-            match v {
-                toml::Value::Array(a) => a
-                    .into_iter()
-                    .map(|v| Node::try_from(v).map(|n| n.0))
-                    .collect::<Result<_, _>>()
-                    .map(Nodes)
-                    .map_err(|e| format!("a list of node numbers: {e}")),
-                v => Node::try_from(v)
-                    .map(|n| Nodes(vec![n.0]))
-                    .map_err(|e| format!("{e} (or a list of them)")),
-            }
-        }
-    }
-
-    /// Blocks one step mines: 1 to [`MAX_BLOCKS`].
-    #[derive(Deserialize, Clone, Copy)]
-    #[serde(try_from = "toml::Value")]
-    pub(super) struct Blocks(pub u64);
-    impl TryFrom<toml::Value> for Blocks {
-        type Error = String;
-        fn try_from(v: toml::Value) -> Result<Blocks, String> {
-            match v {
-                toml::Value::Integer(i) if (1..=MAX_BLOCKS as i64).contains(&i) => {
-                    Ok(Blocks(i as u64))
+    /// A value of a scenario file, checked as serde reads it: `$name($inner)` is read from a
+    /// TOML value `$v` by `$read`, a `Result<$inner, String>` whose error says what was wanted.
+    macro_rules! checked {
+        ($(#[$doc:meta])* $name:ident($inner:ty) $(, $derive:ident)*; |$v:ident| $read:expr) => {
+            $(#[$doc])*
+            #[derive(Deserialize, Clone $(, $derive)*)]
+            #[serde(try_from = "toml::Value")]
+            pub(super) struct $name(pub $inner);
+            impl TryFrom<toml::Value> for $name {
+                type Error = String;
+                fn try_from($v: toml::Value) -> Result<$name, String> {
+                    $read.map($name)
                 }
-                v => Err(format!("`blocks` must be 1 to {MAX_BLOCKS}, not {v}")),
             }
+        };
+    }
+
+    /// The whole number `v`, if it is one from `lo` to `hi`.
+    fn whole(v: &toml::Value, lo: i64, hi: i64) -> Option<i64> {
+        match v {
+            toml::Value::Integer(i) if (lo..=hi).contains(i) => Some(*i),
+            _ => None,
         }
     }
 
-    /// Seconds: 0 to [`MAX_SECONDS`], whole or not.
-    #[derive(Deserialize, Clone, Copy, Default)]
-    #[serde(try_from = "toml::Value")]
-    pub(super) struct Seconds(pub f64);
-    impl TryFrom<toml::Value> for Seconds {
-        type Error = String;
-        fn try_from(v: toml::Value) -> Result<Seconds, String> {
-            let s = match v {
-                toml::Value::Integer(i) => i as f64,
-                toml::Value::Float(f) => f,
-                v => return Err(format!("a number of seconds, not {v}")),
-            };
-            if !(0.0..=MAX_SECONDS).contains(&s) {
-                return Err(format!("seconds must be 0 to {MAX_SECONDS}, not {s}"));
-            }
-            Ok(Seconds(s))
+    checked! {
+        /// `nodes`: 1 to 64.
+        NodeCount(usize), Copy;
+        |v| whole(&v, 1, 64)
+            .map(|n| n as usize)
+            .ok_or_else(|| format!("`nodes` must be 1 to 64, not {v}"))
+    }
+
+    checked! {
+        /// A node number as written (from 1), kept 0-based.
+        Node(usize), Copy;
+        |v| whole(&v, 1, 64)
+            .map(|n| n as usize - 1)
+            .ok_or_else(|| format!("a node number from 1 to 64, not {v}"))
+    }
+
+    checked! {
+        /// One node number or a list of them.
+        Nodes(Vec<usize>), Default;
+        |v| match v {
+            toml::Value::Array(a) => a
+                .into_iter()
+                .map(|v| Node::try_from(v).map(|n| n.0))
+                .collect::<Result<_, _>>()
+                .map_err(|e| format!("a list of node numbers: {e}")),
+            v => Node::try_from(v)
+                .map(|n| vec![n.0])
+                .map_err(|e| format!("{e} (or a list of them)")),
         }
     }
 
-    /// Coins: an exact decimal as a string ("2.5"), or a whole number.
-    #[derive(Deserialize, Clone, Copy)]
-    #[serde(try_from = "toml::Value")]
-    pub(super) struct Coins(pub Amount);
-    impl TryFrom<toml::Value> for Coins {
-        type Error = String;
-        fn try_from(v: toml::Value) -> Result<Coins, String> {
-            coins(&v).map(Coins)
+    checked! {
+        /// Blocks one step mines: 1 to [`MAX_BLOCKS`].
+        Blocks(u64), Copy;
+        |v| whole(&v, 1, MAX_BLOCKS as i64)
+            .map(|n| n as u64)
+            .ok_or_else(|| format!("`blocks` must be 1 to {MAX_BLOCKS}, not {v}"))
+    }
+
+    checked! {
+        /// Seconds: 0 to [`MAX_SECONDS`], whole or not.
+        Seconds(f64), Copy, Default;
+        |v| match v {
+            toml::Value::Integer(i) => Ok(i as f64),
+            toml::Value::Float(f) => Ok(f),
+            v => Err(format!("a number of seconds, not {v}")),
         }
+        .and_then(|s| {
+            if (0.0..=MAX_SECONDS).contains(&s) {
+                Ok(s)
+            } else {
+                Err(format!("seconds must be 0 to {MAX_SECONDS}, not {s}"))
+            }
+        })
+    }
+
+    checked! {
+        /// Coins: an exact decimal as a string ("2.5"), or a whole number.
+        Coins(Amount), Copy;
+        |v| coins(&v)
     }
 
     pub(super) fn coins(v: &toml::Value) -> Result<Amount, String> {

@@ -132,6 +132,14 @@ pub struct Connection {
     _slot: Option<Arc<InboundSlot>>,
 }
 
+impl Connection {
+    /// Why the connection is closed, in words, once it is (`None` while it is open): the
+    /// reason the other side gave, or what ended it.
+    pub fn closed_because(&self) -> Option<String> {
+        self.conn.close_reason().map(|e| describe(&e))
+    }
+}
+
 /// One inbound connection counted against `max_inbound`: live while a handshake runs, then
 /// while the connection is open and its [`Connection`] exists.
 #[derive(Debug, Default)]
@@ -479,7 +487,7 @@ fn describe(e: &ConnectionError) -> String {
         }
         ConnectionError::TimedOut => "the peer did not answer".into(),
         ConnectionError::ApplicationClosed(c) => {
-            let detail = String::from_utf8_lossy(&c.reason);
+            let detail = peer_text(&c.reason);
             match super::DisconnectReason::from_code(c.error_code.into_inner()) {
                 Some(r) if detail.is_empty() => format!("the peer closed the connection: {r}"),
                 Some(r) => format!("the peer closed the connection: {r} ({detail})"),
@@ -488,6 +496,22 @@ fn describe(e: &ConnectionError) -> String {
         }
         e => e.to_string(),
     }
+}
+
+/// A close reason the peer sent, fit for a log line or a screen: at most 200 characters, its
+/// control characters escaped.
+fn peer_text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes)
+        .chars()
+        .take(200)
+        .flat_map(|c| {
+            let escaped = c.is_control().then(|| c.escape_default());
+            escaped
+                .into_iter()
+                .flatten()
+                .chain((!c.is_control()).then_some(c))
+        })
+        .collect()
 }
 
 fn tls_err(e: impl fmt::Display) -> NetError {
@@ -735,6 +759,14 @@ impl ClientCertVerifier for PeerVerifier {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_peer_close_reason_is_cut_and_its_control_characters_escaped() {
+        assert_eq!(peer_text(b"banned (flood)"), "banned (flood)");
+        assert_eq!(peer_text(b"a\x1b[2Jb\nc"), "a\\u{1b}[2Jb\\nc");
+        assert_eq!(peer_text(&[b'x'; 1000]).len(), 200);
+        assert_eq!(peer_text(&[0xff, b'a']), "\u{fffd}a");
+    }
 
     #[test]
     fn certificate_carries_the_node_id() {

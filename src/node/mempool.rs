@@ -478,6 +478,13 @@ mod tests {
         o
     }
 
+    /// `N` coins of [`VALUE`] owned by `k`, numbered 1 to `N`, and the view that holds them.
+    fn funded<const N: usize>(k: &SigningKey) -> (HashMap<OutPoint, Coin>, [OutPoint; N]) {
+        let mut view = HashMap::new();
+        let coins = std::array::from_fn(|i| fund(&mut view, i as u8 + 1, k, VALUE));
+        (view, coins)
+    }
+
     /// `prevout` (owned by `k`, worth `value`) spent to `k` again, leaving `fee`.
     fn spend(prevout: OutPoint, k: &SigningKey, value: u64, fee: u64) -> Transaction {
         let params = Network::Regtest.params();
@@ -546,12 +553,7 @@ mod tests {
     #[test]
     fn full_pool_evicts_lowest_rate_with_descendants() {
         let k = key(1);
-        let mut view = HashMap::new();
-        let (c1, c2, c3) = (
-            fund(&mut view, 1, &k, VALUE),
-            fund(&mut view, 2, &k, VALUE),
-            fund(&mut view, 3, &k, VALUE),
-        );
+        let (view, [c1, c2, c3]) = funded(&k);
         let low = spend(c1, &k, VALUE, LOW);
         // The child pays well, but leaves with its parent.
         let child = spend(out0(&low), &k, VALUE - LOW, HIGH);
@@ -589,13 +591,7 @@ mod tests {
     #[test]
     fn full_pool_refuses_a_lower_rate_than_everything() {
         let k = key(2);
-        let mut view = HashMap::new();
-        let (c1, c2, c3, c4) = (
-            fund(&mut view, 1, &k, VALUE),
-            fund(&mut view, 2, &k, VALUE),
-            fund(&mut view, 3, &k, VALUE),
-            fund(&mut view, 4, &k, VALUE),
-        );
+        let (view, [c1, c2, c3, c4]) = funded(&k);
         let a = spend(c1, &k, VALUE, MID);
         let b = spend(c2, &k, VALUE, HIGH);
         let mut pool = Mempool::new(a.size() + b.size());
@@ -626,8 +622,7 @@ mod tests {
     #[test]
     fn a_refused_newcomer_evicts_nothing() {
         let k = key(3);
-        let mut view = HashMap::new();
-        let (c1, c2) = (fund(&mut view, 1, &k, VALUE), fund(&mut view, 2, &k, VALUE));
+        let (view, [c1, c2]) = funded(&k);
         let a = spend(c1, &k, VALUE, MID);
         let b = spend(c2, &k, VALUE, HIGH);
         let mut pool = Mempool::new(a.size() + b.size());
@@ -648,12 +643,7 @@ mod tests {
     #[test]
     fn remove_for_block_removes_confirmed_and_conflicts_with_descendants() {
         let k = key(3);
-        let mut view = HashMap::new();
-        let (c1, c2, c3) = (
-            fund(&mut view, 1, &k, VALUE),
-            fund(&mut view, 2, &k, VALUE),
-            fund(&mut view, 3, &k, VALUE),
-        );
+        let (view, [c1, c2, c3]) = funded(&k);
         let a = spend(c1, &k, VALUE, MID);
         let a_child = spend(out0(&a), &k, VALUE - MID, MID);
         let b = spend(c2, &k, VALUE, MID);

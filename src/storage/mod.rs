@@ -996,19 +996,22 @@ impl Reader {
     }
 }
 
-impl CoinView for Reader {
-    fn coin(&self, o: &OutPoint) -> Option<Coin> {
-        Reader::coin(self, o).ok().flatten()
-    }
-    fn was_spent(&self, o: &OutPoint) -> bool {
-        was_spent_in(
-            self.tx_location(&o.txid),
-            Reader::coin(self, o),
-            |h| self.block(h),
-            o,
-        )
-    }
+/// What consensus checks read, from a reader's snapshot or a batch's own writes (a store
+/// error reads as "no such coin").
+macro_rules! coin_view {
+    ($ty:ty) => {
+        impl CoinView for $ty {
+            fn coin(&self, o: &OutPoint) -> Option<Coin> {
+                <$ty>::coin(self, o).ok().flatten()
+            }
+            fn was_spent(&self, o: &OutPoint) -> bool {
+                let coin = <$ty>::coin(self, o);
+                was_spent_in(self.tx_location(&o.txid), coin, |h| self.block(h), o)
+            }
+        }
+    };
 }
+coin_view!(Reader);
 
 /// Whether `o` existed (its transaction is confirmed with that many outputs) and is gone.
 fn was_spent_in(
@@ -1059,19 +1062,7 @@ fn open_tables(tx: &redb::WriteTransaction) -> Result<Batch<'_>> {
     })
 }
 
-impl CoinView for Batch<'_> {
-    fn coin(&self, o: &OutPoint) -> Option<Coin> {
-        Batch::coin(self, o).ok().flatten()
-    }
-    fn was_spent(&self, o: &OutPoint) -> bool {
-        was_spent_in(
-            self.tx_location(&o.txid),
-            Batch::coin(self, o),
-            |h| self.block(h),
-            o,
-        )
-    }
-}
+coin_view!(Batch<'_>);
 
 fn hist_key(addr: &Address, height: u64, txid: &Txid) -> [u8; 60] {
     let mut k = [0u8; 60];

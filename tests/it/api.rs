@@ -2,140 +2,27 @@
 //! every write needs the token; bad input to each write endpoint gets the right 4xx and changes
 //! nothing; eight concurrent clients submitting 1,000 transactions get each accepted once.
 
+use crate::common::api::*;
 use crate::common::net;
-
 use crate::common::*;
 use chain_tui::api::routes::ROUTES;
 use chain_tui::api::server::AUTH_DELAY;
-use chain_tui::api::{ApiContext, ApiLimits, ApiServer, NodeFile};
+use chain_tui::api::{ApiLimits, NodeFile};
 use chain_tui::core::Address;
 use chain_tui::core::block::Block;
 use chain_tui::core::hash::{BlockHash, Txid};
 use chain_tui::core::merkle::{ProofStep, verify_proof};
 use chain_tui::core::params::Network;
 use chain_tui::core::tx::{OutPoint, Transaction};
-use chain_tui::wallet::Wallet;
 use net::*;
 use serde_json::{Value, json};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 const COIN: u64 = 100_000_000;
 const FEE: u64 = 10_000;
 
-/// A node with its network part and its API on 127.0.0.1:0.
-struct Api {
-    tn: TestNode,
-    server: ApiServer,
-    base: String,
-    token: String,
-    http: reqwest::Client,
-    wallet: Arc<Mutex<Wallet>>,
-}
-
-/// Status and JSON body of an answer.
-type Answer = (u16, Value);
-
 async fn start() -> Api {
     start_with(ApiLimits::default()).await
-}
-
-async fn start_with(limits: ApiLimits) -> Api {
-    let tn = TestNode::new().await;
-    let wallet = Wallet::open_or_create(tn.dir.path(), Network::Regtest, None).expect("wallet");
-    let wallet = Arc::new(Mutex::new(wallet));
-    let ctx = ApiContext {
-        node: tn.node.clone(),
-        p2p: Some(tn.net.clone()),
-        wallet: Ok(wallet.clone()),
-        mine_threads: 1,
-    };
-    let server = within("API start", ApiServer::start_with(ctx, localhost(), limits))
-        .await
-        .expect("API starts");
-    Api {
-        base: format!("http://{}", server.addr()),
-        token: server.token().to_string(),
-        server,
-        tn,
-        http: reqwest::Client::builder().no_proxy().build().unwrap(),
-        wallet,
-    }
-}
-
-async fn answer(r: reqwest::RequestBuilder) -> Answer {
-    let resp = within("API answer", r.send()).await.expect("API answers");
-    let status = resp.status().as_u16();
-    let text = resp.text().await.expect("body");
-    let v = serde_json::from_str(&text).unwrap_or_else(|_| Value::String(text.clone()));
-    (status, v)
-}
-
-impl Api {
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-    async fn get(&self, path: &str) -> Answer {
-        answer(self.http.get(self.url(path))).await
-    }
-    async fn get_auth(&self, path: &str) -> Answer {
-        answer(self.http.get(self.url(path)).bearer_auth(&self.token)).await
-    }
-    async fn post(&self, path: &str, body: Value) -> Answer {
-        answer(
-            self.http
-                .post(self.url(path))
-                .bearer_auth(&self.token)
-                .json(&body),
-        )
-        .await
-    }
-    async fn post_raw(&self, path: &str, body: impl Into<reqwest::Body>) -> Answer {
-        answer(
-            self.http
-                .post(self.url(path))
-                .bearer_auth(&self.token)
-                .header("content-type", "application/json")
-                .body(body),
-        )
-        .await
-    }
-    /// The JSON of a GET that must succeed.
-    async fn ok(&self, path: &str) -> Value {
-        let (s, v) = self.get(path).await;
-        assert_eq!(s, 200, "GET {path}: {v}");
-        v
-    }
-    fn address(&self) -> Address {
-        self.wallet.lock().unwrap().receive_address()
-    }
-    /// What a refused request must leave as it was.
-    fn state(&self) -> (u64, BlockHash, usize, usize, usize) {
-        let s = self.tn.node.snapshot();
-        let v = self.tn.net.view();
-        (
-            s.height,
-            s.tip,
-            s.mempool_count,
-            v.peers.len(),
-            self.wallet.lock().unwrap().addresses().len(),
-        )
-    }
-    async fn stop(self) {
-        self.server.shutdown().await;
-        self.tn.stop().await;
-    }
-}
-
-/// An error answer: status, JSON `{error, code}` with the expected code.
-#[track_caller]
-fn assert_error(a: &Answer, status: u16, code: &str) {
-    assert_eq!(a.0, status, "expected {status} {code}, got {a:?}");
-    assert_eq!(a.1["code"], code, "expected code {code}: {a:?}");
-    assert!(
-        a.1["error"].as_str().is_some_and(|e| !e.is_empty()),
-        "an error says why: {a:?}"
-    );
 }
 
 fn tx_json(tx: &Transaction) -> Value {

@@ -2,98 +2,20 @@
 //! slow headers and bodies, absurd mining threads, long mines, concurrent expensive reads,
 //! long peer lists and large imports. Each would starve or stall the node without its limit.
 
+use crate::common::api::*;
 use crate::common::net;
-
 use crate::common::*;
-use chain_tui::api::{ApiContext, ApiLimits, ApiServer, NodeFile};
+use chain_tui::api::{ApiLimits, NodeFile};
 use chain_tui::core::params::Network;
-use chain_tui::wallet::Wallet;
 use net::*;
 use serde_json::{Value, json};
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::common::bin::{self, NodeProcess};
-
-type Answer = (u16, Value);
-
-/// A regtest node with its network part and its API (with `limits`) on 127.0.0.1:0.
-struct Api {
-    tn: TestNode,
-    server: ApiServer,
-    base: String,
-    token: String,
-    http: reqwest::Client,
-}
-
-async fn start(limits: ApiLimits) -> Api {
-    let tn = TestNode::new().await;
-    let wallet = Wallet::open_or_create(tn.dir.path(), Network::Regtest, None).expect("wallet");
-    let ctx = ApiContext {
-        node: tn.node.clone(),
-        p2p: Some(tn.net.clone()),
-        wallet: Ok(Arc::new(Mutex::new(wallet))),
-        mine_threads: 1,
-    };
-    let server = within("API start", ApiServer::start_with(ctx, localhost(), limits))
-        .await
-        .expect("API starts");
-    Api {
-        base: format!("http://{}", server.addr()),
-        token: server.token().to_string(),
-        server,
-        tn,
-        http: reqwest::Client::builder().no_proxy().build().unwrap(),
-    }
-}
-
-async fn answer(r: reqwest::RequestBuilder) -> Answer {
-    let resp = within("API answer", r.send()).await.expect("API answers");
-    let status = resp.status().as_u16();
-    let text = resp.text().await.expect("body");
-    let v = serde_json::from_str(&text).unwrap_or(Value::String(text));
-    (status, v)
-}
-
-impl Api {
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-    async fn get(&self, path: &str) -> Answer {
-        answer(self.http.get(self.url(path))).await
-    }
-    async fn get_auth(&self, path: &str) -> Answer {
-        answer(self.http.get(self.url(path)).bearer_auth(&self.token)).await
-    }
-    async fn post(&self, path: &str, body: Value) -> Answer {
-        answer(
-            self.http
-                .post(self.url(path))
-                .bearer_auth(&self.token)
-                .json(&body),
-        )
-        .await
-    }
-    async fn delete(&self, path: &str) -> Answer {
-        answer(self.http.delete(self.url(path)).bearer_auth(&self.token)).await
-    }
-    fn addr(&self) -> SocketAddr {
-        self.server.addr()
-    }
-    async fn stop(self) {
-        self.server.shutdown().await;
-        self.tn.stop().await;
-    }
-}
-
-#[track_caller]
-fn assert_error(a: &Answer, status: u16, code: &str) {
-    assert_eq!(a.0, status, "expected {status} {code}, got {a:?}");
-    assert_eq!(a.1["code"], code, "expected code {code}: {a:?}");
-}
 
 /// Whether the server closes `s` within `limit` (reads until EOF or an error).
 async fn closed_within(s: &mut TcpStream, limit: Duration) -> bool {
@@ -237,7 +159,7 @@ fn quick() -> ApiLimits {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_headers_idle_connections_and_slow_bodies_are_cut_off() {
-    let api = start(quick()).await;
+    let api = start_with(quick()).await;
     let addr = api.addr();
     // Nothing sent at all.
     let mut idle = TcpStream::connect(addr).await.unwrap();
@@ -326,7 +248,7 @@ async fn slow_headers_idle_connections_and_slow_bodies_are_cut_off() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mining_threads_are_capped_and_stopping_is_prompt() {
-    let api = start(ApiLimits::default()).await;
+    let api = start_with(ApiLimits::default()).await;
     let max = chain_tui::node::miner::max_threads();
     for (path, body) in [
         ("/mining", json!({ "mining": true, "threads": 1024 })),
@@ -375,7 +297,7 @@ async fn job_until(api: &Api, path: &str, done: impl Fn(&Value) -> bool) -> Valu
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_long_mine_is_a_job_to_follow_and_cancel() {
-    let api = start(ApiLimits::default()).await;
+    let api = start_with(ApiLimits::default()).await;
     // A few blocks: answered with the blocks, as before.
     let (s, v) = api.post("/mine", json!({ "blocks": 3 })).await;
     assert_eq!(s, 200, "{v}");
@@ -452,7 +374,7 @@ async fn a_long_mine_is_a_job_to_follow_and_cancel() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn validate_needs_the_token_and_runs_one_at_a_time() {
-    let api = start(ApiLimits::default()).await;
+    let api = start_with(ApiLimits::default()).await;
     api.tn.mine(400, address(&key(1))).await;
     let a = api.get("/validate").await;
     assert_error(&a, 401, "unauthorized");
@@ -476,7 +398,7 @@ async fn validate_needs_the_token_and_runs_one_at_a_time() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn many_large_chain_pages_at_once_do_not_slow_info() {
-    let api = start(ApiLimits::default()).await;
+    let api = start_with(ApiLimits::default()).await;
     api.tn.mine(500, address(&key(1))).await;
     let url = api.url("/chain?from=0&limit=500&hex=true");
     let mut pages = Vec::new();
@@ -518,7 +440,7 @@ async fn many_large_chain_pages_at_once_do_not_slow_info() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn register_refuses_long_lists_and_dials_dead_addresses_at_once() {
-    let api = start(ApiLimits::default()).await;
+    let api = start_with(ApiLimits::default()).await;
     // UDP sockets that never answer: a dial to each gives up after its 5 s timeout.
     let mut dead = Vec::new();
     for _ in 0..17 {
@@ -554,7 +476,7 @@ async fn register_refuses_long_lists_and_dials_dead_addresses_at_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chain_import_is_read_as_it_arrives_and_refused_early() {
-    let api = start(ApiLimits::default()).await;
+    let api = start_with(ApiLimits::default()).await;
     let params = Network::Regtest.params();
     // A valid chain file header, then 200 MiB of zeros: the first block is refused at once.
     let mut head = b"CTCHAIN\0".to_vec();

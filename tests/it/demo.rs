@@ -4,7 +4,7 @@
 //! bounded waits.
 
 use chain_tui::core::params::Network;
-use chain_tui::demo::controller::{Demo, DemoConfig, Topology};
+use chain_tui::demo::controller::{Demo, DemoConfig, DemoError, Topology};
 use chain_tui::demo::scenario::{self, Scenario};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -162,7 +162,11 @@ fn bad_scenarios_are_refused_with_the_reason() {
     let sc = Scenario::parse("[[step]]\ndo = \"mine\"\nnode = 5\nblocks = 1\n").unwrap();
     let err = sc.check_nodes(3).unwrap_err();
     assert!(err.contains("--nodes 5"), "{err}");
-    assert!(Scenario::load(Path::new("/no/such/scenario.toml")).is_err());
+    let err = Scenario::load(Path::new("/no/such/scenario.toml")).unwrap_err();
+    assert!(
+        err.starts_with("cannot read scenario /no/such/scenario.toml"),
+        "{err}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -173,7 +177,10 @@ async fn a_partition_holds_until_healed() {
     assert!(eventually(Duration::from_secs(20), || d.common_tip().is_some()).await);
     d.partition(&[2]).await.unwrap();
     assert!(d.is_partitioned(2));
-    assert!(d.partition(&[7]).await.is_err(), "no node 8");
+    assert!(
+        matches!(d.partition(&[7]).await, Err(DemoError::Bad(e)) if e.contains("no node 8")),
+        "no node 8"
+    );
     d.mine(2, 3).await.unwrap();
     // Nothing crosses the cut, and no one reconnects by itself (peer exchange, retries).
     let tip3 = d.running(2).unwrap().node.snapshot().tip;

@@ -5,10 +5,11 @@
 //! files planted at temporary names leak nothing; modes are private whatever the umask; and
 //! concurrent sends through the API never pick the same coins.
 
+use crate::common::api::*;
 use crate::common::net;
 
 use crate::common::bin::{self, NodeProcess, Out};
-use chain_tui::api::{ApiContext, ApiServer};
+use chain_tui::api::ApiLimits;
 use chain_tui::core::params::Network;
 use chain_tui::wallet::Wallet;
 use net::*;
@@ -17,7 +18,6 @@ use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// How long a node that must refuse to start may take to do so.
@@ -406,49 +406,30 @@ fn modes_are_private_whatever_the_umask() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn twenty_concurrent_sends_with_funds_for_all_succeed() {
-    let tn = TestNode::new().await;
-    let wallet = Wallet::open_or_create(tn.dir.path(), Network::Regtest, None).expect("wallet");
-    let mine_to = wallet.receive_address();
-    let wallet = Arc::new(Mutex::new(wallet));
-    let ctx = ApiContext {
-        node: tn.node.clone(),
-        p2p: Some(tn.net.clone()),
-        wallet: Ok(wallet.clone()),
-        mine_threads: 1,
-    };
-    let server = within("API start", ApiServer::start(ctx, localhost()))
-        .await
-        .expect("API starts");
+    let api = start_with(ApiLimits::default()).await;
+    let mine_to = api.address();
     // 31 blocks: 21 mature coinbases of 50 coins, one per send and one to spare.
-    within("mining", tn.node.mine_blocks(31, 1, mine_to))
+    within("mining", api.tn.node.mine_blocks(31, 1, mine_to))
         .await
         .expect("mined");
     let to = Wallet::open_or_create(tempfile::tempdir().unwrap().path(), Network::Regtest, None)
         .unwrap()
         .receive_address()
         .encode(Network::Regtest);
-    let http = reqwest::Client::builder().no_proxy().build().unwrap();
-    let url = format!("http://{}/wallet/send", server.addr());
     // Twenty different payments (amounts differ by a base unit), all at once.
     let sends = (0..20u64).map(|i| {
-        let req = http
-            .post(&url)
-            .bearer_auth(server.token())
-            .json(&json!({ "address": to, "amount": 100_000_000 + i }));
-        async move {
-            let resp = req.send().await.expect("answer");
-            let status = resp.status().as_u16();
-            (status, resp.json::<Value>().await.unwrap_or(Value::Null))
-        }
+        api.post(
+            "/wallet/send",
+            json!({ "address": to, "amount": 100_000_000 + i }),
+        )
     });
     let answers = within("20 sends", futures_util::future::join_all(sends)).await;
     let refused: Vec<_> = answers.iter().filter(|(s, _)| *s != 200).collect();
     assert!(refused.is_empty(), "refused sends: {refused:?}");
-    let node = tn.node.clone();
+    let node = api.tn.node.clone();
     expect("the 20 payments in the mempool", move || {
         node.snapshot().mempool_count == 20
     })
     .await;
-    server.shutdown().await;
-    tn.stop().await;
+    api.stop().await;
 }

@@ -1,16 +1,16 @@
 //! The node through its handle: mining, events, the mempool across reorganisations, conflicts
 //! and restarts, and the wallet on top of it.
 
+use crate::common::net::{mine, spawn_node, stop};
 use crate::common::*;
 use chain_tui::core::Address;
 use chain_tui::core::FeeRate;
 use chain_tui::core::amount::Amount;
-use chain_tui::core::block::{Block, BlockHeader};
-use chain_tui::core::hash::{BlockHash, Txid};
-use chain_tui::core::merkle::merkle_root;
+use chain_tui::core::block::Block;
+use chain_tui::core::hash::Txid;
 use chain_tui::core::params::{Network, Params};
 use chain_tui::core::rules::TxError;
-use chain_tui::core::tx::{OutPoint, Transaction, TxOut};
+use chain_tui::core::tx::{OutPoint, Transaction};
 use chain_tui::node::chain::Accepted;
 use chain_tui::node::mempool::MempoolError;
 use chain_tui::node::{Node, NodeConfig, NodeError, NodeEvent, NodeHandle};
@@ -25,79 +25,9 @@ const COIN: u64 = 1_0000_0000;
 /// Upper bound for any single wait in these tests.
 const WAIT: Duration = Duration::from_secs(30);
 
-fn spawn(dir: &Path) -> NodeHandle {
-    Node::spawn(NodeConfig::new(dir, Network::Regtest)).expect("node starts")
-}
-
-async fn mine(node: &NodeHandle, n: u64, to: Address) -> Vec<BlockHash> {
-    let hashes = timeout(WAIT, node.mine_blocks(n, 1, to))
-        .await
-        .expect("mining in time")
-        .expect("mined");
-    assert_eq!(hashes.len() as u64, n);
-    // mine_blocks replies before the node has applied the last block (mempool cleanup,
-    // snapshot): wait for the snapshot, published at the end of that. See
-    // `mine_blocks_returns_after_the_block_is_applied` for the bug itself.
-    let last = *hashes.last().unwrap();
-    let mut watch = node.watch();
-    timeout(WAIT, watch.wait_for(|s| s.tip == last))
-        .await
-        .expect("snapshot in time")
-        .unwrap();
-    hashes
-}
-
-/// Start a node on `dir` after another one was shut down there: shutdown() has let the store go,
-/// so the new node opens it without waiting for any lock.
-async fn respawn(dir: &Path) -> NodeHandle {
-    let mut config = NodeConfig::new(dir, Network::Regtest);
-    config.lock_wait = Duration::ZERO;
-    Node::spawn(config).expect("the node restarts at once on the store its predecessor let go")
-}
-
-async fn stop(node: NodeHandle) {
-    timeout(WAIT, node.shutdown())
-        .await
-        .expect("shutdown in time")
-        .expect("shutdown");
-    drop(node);
-}
-
-/// An unsolved block on `parent` whose coinbase pays `subsidy + fees` to `to`.
-fn template(
-    params: &Params,
-    parent: &BlockMeta,
-    to: Address,
-    txs: Vec<Transaction>,
-    fees: u64,
-) -> Block {
-    let height = parent.height + 1;
-    let coinbase = Transaction {
-        version: 1,
-        inputs: vec![],
-        outputs: vec![TxOut {
-            amount: params
-                .subsidy(height)
-                .checked_add(Amount::from_units(fees))
-                .unwrap(),
-            address: to,
-        }],
-        lock_height: height,
-        memo: vec![],
-    };
-    let mut all = vec![coinbase];
-    all.extend(txs);
-    Block {
-        header: BlockHeader {
-            version: 1,
-            prev: parent.hash(),
-            merkle_root: merkle_root(&all.iter().map(Transaction::txid).collect::<Vec<_>>()),
-            time: parent.header.time + 1,
-            bits: params.pow_limit.to_compact(),
-            nonce: 0,
-        },
-        txs: all,
-    }
+/// A regtest node on `dir`; the same for a restart, which must open the store at once.
+async fn spawn(dir: &Path) -> NodeHandle {
+    spawn_node(dir, Network::Regtest).await
 }
 
 /// Build and solve blocks on `parent` (not submitted), each with its transactions and fees.
@@ -110,7 +40,7 @@ fn build_branch(
     let mut parent = *parent;
     let mut out = Vec::new();
     for (txs, fees) in blocks {
-        let mut b = template(params, &parent, to, txs, fees);
+        let mut b = template(params, &parent, to, txs, Amount::from_units(fees));
         solve(&mut b, params);
         parent = BlockMeta {
             header: b.header,
@@ -166,7 +96,7 @@ fn unix_ms() -> u64 {
 #[tokio::test(flavor = "multi_thread")]
 async fn live_figures_on_a_fast_regtest_chain_follow_the_clock() {
     let dir = tempfile::tempdir().unwrap();
-    let node = spawn(dir.path());
+    let node = spawn(dir.path()).await;
     let snap = node.snapshot();
     assert_eq!(snap.rates, None, "no figure from genesis alone");
     let before = unix_ms();
@@ -199,7 +129,7 @@ async fn live_figures_on_a_fast_regtest_chain_follow_the_clock() {
 #[tokio::test(flavor = "multi_thread")]
 async fn mine_blocks_reports_hashes_height_and_events() {
     let dir = tempfile::tempdir().unwrap();
-    let node = spawn(dir.path());
+    let node = spawn(dir.path()).await;
     assert_eq!(node.snapshot().height, 0);
     let mut events = node.events();
     let to = address(&key(1));
@@ -258,7 +188,7 @@ async fn mempool_after_reorg_matches_a_node_that_saw_only_the_new_branch() {
     let y = key(3);
     let fee = 10_000;
     let dir1 = tempfile::tempdir().unwrap();
-    let n1 = spawn(dir1.path());
+    let n1 = spawn(dir1.path()).await;
     let params = n1.params();
     mine(&n1, 12, address(&m)).await;
     let fork = n1.tip().unwrap();
@@ -395,7 +325,7 @@ async fn mempool_after_reorg_matches_a_node_that_saw_only_the_new_branch() {
 
     // A second node that only ever saw prefix + B, given the same transactions.
     let dir2 = tempfile::tempdir().unwrap();
-    let n2 = spawn(dir2.path());
+    let n2 = spawn(dir2.path()).await;
     for b in prefix.iter().chain(&branch_b) {
         assert!(matches!(
             submit_block(&n2, b).await,
@@ -436,7 +366,7 @@ async fn conflicts_are_refused_and_confirmed_txs_leave_the_mempool() {
     let m = key(1);
     let x = key(2);
     let dir = tempfile::tempdir().unwrap();
-    let node = spawn(dir.path());
+    let node = spawn(dir.path()).await;
     let params = node.params();
     mine(&node, 12, address(&m)).await;
     let cb0 = coinbase_of(&active_block(&node, 1));
@@ -504,7 +434,7 @@ async fn mempool_survives_a_restart() {
     let m = key(1);
     let x = key(2);
     let dir = tempfile::tempdir().unwrap();
-    let node = spawn(dir.path());
+    let node = spawn(dir.path()).await;
     let params = node.params();
     mine(&node, 13, address(&m)).await;
     let cb: Vec<OutPoint> = (1..=3)
@@ -531,7 +461,7 @@ async fn mempool_survives_a_restart() {
     let tip = node.tip().unwrap();
     stop(node).await;
 
-    let node = respawn(dir.path()).await;
+    let node = spawn(dir.path()).await;
     assert_eq!(node.tip().unwrap(), tip);
     assert_eq!(mempool_ids(&node), before, "mempool reloaded");
     assert_eq!(node.snapshot().mempool_count, 2);
@@ -556,7 +486,7 @@ async fn mempool_survives_a_restart() {
     stop(node).await;
 
     // A mined mempool does not come back.
-    let node = respawn(dir.path()).await;
+    let node = spawn(dir.path()).await;
     assert!(node.mempool_txs().is_empty());
     stop(node).await;
 }
@@ -568,7 +498,7 @@ async fn saved_mempool_reloads_a_child_after_its_parent() {
     let m = key(1);
     let x = key(2);
     let dir = tempfile::tempdir().unwrap();
-    let node = spawn(dir.path());
+    let node = spawn(dir.path()).await;
     let params = node.params();
     mine(&node, 12, address(&m)).await;
     let cb = coinbase_of(&active_block(&node, 1));
@@ -598,7 +528,7 @@ async fn saved_mempool_reloads_a_child_after_its_parent() {
     let before = mempool_ids(&node);
     assert_eq!(before.len(), 2);
     stop(node).await;
-    let node = respawn(dir.path()).await;
+    let node = spawn(dir.path()).await;
     let after = mempool_ids(&node);
     stop(node).await;
     assert_eq!(after, before, "child lost on restart");
@@ -610,7 +540,7 @@ async fn mine_blocks_returns_after_the_block_is_applied() {
     // and the snapshot should show the new tip (callers such as the wallet read both next).
     let m = key(1);
     let dir = tempfile::tempdir().unwrap();
-    let node = spawn(dir.path());
+    let node = spawn(dir.path()).await;
     let params = node.params();
     mine(&node, 12, address(&m)).await;
     let mut stale = Vec::new();
@@ -672,7 +602,7 @@ async fn restart_right_after_shutdown_reopens_the_store() {
         );
         old_handles.push((node, kept));
     }
-    let node = respawn(dir.path()).await;
+    let node = spawn(dir.path()).await;
     assert_eq!(node.tip().unwrap().height, 5, "every run's block is there");
     stop(node).await;
 }
@@ -680,7 +610,7 @@ async fn restart_right_after_shutdown_reopens_the_store() {
 #[tokio::test(flavor = "multi_thread")]
 async fn wallet_through_the_node() {
     let dir = tempfile::tempdir().unwrap();
-    let node = spawn(dir.path());
+    let node = spawn(dir.path()).await;
     let wallet = Wallet::open_or_create(dir.path(), Network::Regtest, None).unwrap();
     let me = wallet.receive_address();
     assert!(wallet.addresses().contains(&me));
@@ -785,7 +715,7 @@ async fn wallet_through_the_node() {
 async fn search_finds_heights_hash_prefixes_txids_and_addresses() {
     use chain_tui::node::SearchHit;
     let dir = tempfile::tempdir().unwrap();
-    let node = spawn(dir.path());
+    let node = spawn(dir.path()).await;
     let to = address(&key(1));
     let hashes = mine(&node, 20, to).await;
     assert_eq!(node.search("7").unwrap(), SearchHit::Block(hashes[6]));
@@ -844,7 +774,7 @@ async fn search_finds_heights_hash_prefixes_txids_and_addresses() {
 async fn address_view_pages_and_spenders_are_found() {
     use chain_tui::node::explore::Spend;
     let dir = tempfile::tempdir().unwrap();
-    let node = spawn(dir.path());
+    let node = spawn(dir.path()).await;
     let wallet = Wallet::open_or_create(dir.path(), Network::Regtest, None).unwrap();
     let me = wallet.receive_address();
     let blocks = mine(&node, 12, me).await;
@@ -985,7 +915,12 @@ async fn services_start_in_order_and_shutdown_lets_everything_go() {
     assert!(matches!(node.tip(), Err(NodeError::Stopped)));
     assert!(matches!(net.sync_now().await, Err(NodeError::Stopped)));
     assert!(
-        tokio::net::TcpStream::connect(api_addr).await.is_err(),
+        matches!(
+            tokio::net::TcpStream::connect(api_addr)
+                .await
+                .map_err(|e| e.kind()),
+            Err(std::io::ErrorKind::ConnectionRefused)
+        ),
         "the API port is closed"
     );
 
@@ -1009,7 +944,7 @@ async fn services_start_in_order_and_shutdown_lets_everything_go() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_read_handle_answers_from_one_snapshot_while_blocks_arrive() {
     let dir = tempfile::tempdir().unwrap();
-    let node = spawn(dir.path());
+    let node = spawn(dir.path()).await;
     let wallet = Wallet::open_or_create(dir.path(), Network::Regtest, None).unwrap();
     let me = wallet.receive_address();
     mine(&node, 3, me).await;

@@ -45,14 +45,6 @@ fn empty(to: Address) -> Spec {
     }
 }
 
-fn with_txs(to: Address, txs: Vec<Transaction>, fees: u64) -> Spec {
-    Spec {
-        to,
-        txs,
-        fees: Amount::from_units(fees),
-    }
-}
-
 /// Build and solve a branch on `parent` without processing it.
 fn build_branch(t: &TestChain, parent: &BlockMeta, specs: Vec<Spec>) -> Vec<Block> {
     let mut parent = *parent;
@@ -64,6 +56,51 @@ fn build_branch(t: &TestChain, parent: &BlockMeta, specs: Vec<Spec>) -> Vec<Bloc
         out.push(b);
     }
     out
+}
+
+/// A branch on `parent` whose coinbases all pay `miner`: one block per entry of `blocks`, with
+/// those transactions, each paying a fee of `fee`.
+fn branch(
+    t: &TestChain,
+    parent: &BlockMeta,
+    miner: &SigningKey,
+    fee: u64,
+    blocks: Vec<Vec<Transaction>>,
+) -> Vec<Block> {
+    let specs = blocks
+        .into_iter()
+        .map(|txs| Spec {
+            to: address(miner),
+            fees: Amount::from_units(fee * txs.len() as u64),
+            txs,
+        })
+        .collect();
+    build_branch(t, parent, specs)
+}
+
+/// Processes `blocks` in order; each must move the tip.
+fn connect(t: &mut TestChain, blocks: &[Block]) {
+    for b in blocks {
+        tip_change(t.process(b.clone()));
+    }
+}
+
+/// Processes `blocks` in order; each must be stored as a side branch.
+fn side(t: &mut TestChain, blocks: &[Block]) {
+    for b in blocks {
+        assert_eq!(t.process(b.clone()).unwrap(), Accepted::SideBranch);
+    }
+}
+
+/// A transaction moving the coin at `o`, owned by `from`, to `to` as one output of `amount`.
+fn pay_one(
+    t: &TestChain,
+    o: OutPoint,
+    from: &SigningKey,
+    to: &SigningKey,
+    amount: u64,
+) -> Transaction {
+    spend(t.params, &[(o, from)], vec![pay(address(to), amount)])
 }
 
 fn block_at(t: &TestChain, height: u64) -> Block {
@@ -186,6 +223,29 @@ fn out(txid: &Transaction, vout: u32) -> OutPoint {
     }
 }
 
+/// A chain of blocks mined to `k.miner`, about to fork at `fork`, its tip; `cb` are the
+/// coinbase outputs of `prefix`, its blocks.
+struct Forked {
+    k: Keys,
+    t: TestChain,
+    prefix: Vec<Block>,
+    fork: BlockMeta,
+    cb: Vec<OutPoint>,
+}
+
+fn forked(blocks: u64) -> Forked {
+    let k = Keys::new();
+    let mut t = TestChain::new();
+    let prefix = mine_prefix(&mut t, blocks, address(&k.miner));
+    Forked {
+        fork: t.tip(),
+        cb: prefix.iter().map(coinbase_of).collect(),
+        k,
+        t,
+        prefix,
+    }
+}
+
 struct Keys {
     miner: SigningKey,
     x: SigningKey,
@@ -253,14 +313,12 @@ fn reorg_to_heavier_branch_and_back_restores_state_exactly() {
             pay(address(&k.x), 7 * COIN - fee),
         ],
     );
-    let branch_a = build_branch(
+    let branch_a = branch(
         &t,
         &fork,
-        vec![
-            with_txs(address(&k.miner_a), vec![a_tx1, a_tx2], 2 * fee),
-            with_txs(address(&k.miner_a), vec![a_tx3], fee),
-            empty(address(&k.miner_a)),
-        ],
+        &k.miner_a,
+        fee,
+        vec![vec![a_tx1, a_tx2], vec![a_tx3], vec![]],
     );
 
     // Branch B: spends cb[0] differently (the conflict), cb[2] (B only), a child, and cb[3]
@@ -288,23 +346,18 @@ fn reorg_to_heavier_branch_and_back_restores_state_exactly() {
         &[(cb[3], &k.miner), (out(&b_tx2, 0), &k.y)],
         vec![pay(address(&k.x), 100 * COIN - 2 * fee)],
     );
-    let branch_b = build_branch(
+    let branch_b = branch(
         &t,
         &fork,
-        vec![
-            with_txs(address(&k.miner_b), vec![b_tx1], fee),
-            with_txs(address(&k.miner_b), vec![b_tx2], fee),
-            with_txs(address(&k.miner_b), vec![b_tx3], fee),
-            with_txs(address(&k.miner_b), vec![b_tx4], fee),
-        ],
+        &k.miner_b,
+        fee,
+        vec![vec![b_tx1], vec![b_tx2], vec![b_tx3], vec![b_tx4]],
     );
 
     // A is connected first.
-    for b in &branch_a {
-        tip_change(t.process(b.clone()));
-    }
+    connect(&mut t, &branch_a);
     assert_eq!(t.tip().hash(), branch_a[2].hash());
-    let only_a: Vec<Block> = prefix.iter().chain(&branch_a).cloned().collect();
+    let only_a = [&prefix[..], &branch_a[..]].concat();
     assert_same_state(&t, &chain_of(&only_a), &k.addrs());
 
     // B: three blocks are a side branch (the third has equal work: first seen stays), the
@@ -339,7 +392,7 @@ fn reorg_to_heavier_branch_and_back_restores_state_exactly() {
     for b in &branch_a {
         assert_eq!(t.meta(&b.hash()).status, BlockStatus::Valid);
     }
-    let only_b: Vec<Block> = prefix.iter().chain(&branch_b).cloned().collect();
+    let only_b = [&prefix[..], &branch_b[..]].concat();
     assert_same_state(&t, &chain_of(&only_b), &k.addrs());
     // The coin spent only by A is back; the one spent only by B is gone.
     assert!(t.coin(&cb[1]).is_some());
@@ -373,11 +426,13 @@ fn reorg_to_heavier_branch_and_back_restores_state_exactly() {
 
 #[test]
 fn deep_reorg_30_over_25() {
-    let k = Keys::new();
-    let mut t = TestChain::new();
-    let prefix = mine_prefix(&mut t, 12, address(&k.miner));
-    let fork = t.tip();
-    let cb: Vec<OutPoint> = prefix.iter().map(coinbase_of).collect();
+    let Forked {
+        k,
+        mut t,
+        prefix,
+        fork,
+        cb,
+    } = forked(12);
     let fee = 5_000;
     let a_tx = spend(
         t.params,
@@ -389,21 +444,16 @@ fn deep_reorg_30_over_25() {
         &[(cb[0], &k.miner), (cb[1], &k.miner)],
         vec![pay(address(&k.y), 100 * COIN - fee)],
     );
-    let mut a_specs = vec![with_txs(address(&k.miner_a), vec![a_tx], fee)];
-    a_specs.extend((1..25).map(|_| empty(address(&k.miner_a))));
-    let mut b_specs: Vec<Spec> = (0..10).map(|_| empty(address(&k.miner_b))).collect();
-    b_specs.push(with_txs(address(&k.miner_b), vec![b_tx], fee));
-    b_specs.extend((11..30).map(|_| empty(address(&k.miner_b))));
-    let branch_a = build_branch(&t, &fork, a_specs);
-    let branch_b = build_branch(&t, &fork, b_specs);
+    let mut a_blocks = vec![vec![]; 25];
+    a_blocks[0].push(a_tx);
+    let mut b_blocks = vec![vec![]; 30];
+    b_blocks[10].push(b_tx);
+    let branch_a = branch(&t, &fork, &k.miner_a, fee, a_blocks);
+    let branch_b = branch(&t, &fork, &k.miner_b, fee, b_blocks);
     assert_eq!((branch_a.len(), branch_b.len()), (25, 30));
 
-    for b in &branch_a {
-        tip_change(t.process(b.clone()));
-    }
-    for b in &branch_b[..25] {
-        assert_eq!(t.process(b.clone()).unwrap(), Accepted::SideBranch);
-    }
+    connect(&mut t, &branch_a);
+    side(&mut t, &branch_b[..25]);
     assert_eq!(t.tip().hash(), branch_a[24].hash());
     let change = tip_change(t.process(branch_b[25].clone()));
     assert_eq!(change.disconnected.len(), 25);
@@ -415,7 +465,7 @@ fn deep_reorg_30_over_25() {
     }
     assert_eq!(t.tip().hash(), branch_b[29].hash());
     assert_eq!(t.tip().height, fork.height + 30);
-    let only_b: Vec<Block> = prefix.iter().chain(&branch_b).cloned().collect();
+    let only_b = [&prefix[..], &branch_b[..]].concat();
     let want = chain_of(&only_b);
     assert_same_state(&t, &want, &k.addrs());
     let t = assert_survives_reopen(t);
@@ -428,19 +478,9 @@ fn equal_work_does_not_switch_first_seen_wins() {
     let mut t = TestChain::new();
     let prefix = mine_prefix(&mut t, 3, address(&k.miner));
     let fork = t.tip();
-    let branch_a = build_branch(
-        &t,
-        &fork,
-        vec![empty(address(&k.miner_a)), empty(address(&k.miner_a))],
-    );
-    let branch_b = build_branch(
-        &t,
-        &fork,
-        vec![empty(address(&k.miner_b)), empty(address(&k.miner_b))],
-    );
-    for b in &branch_a {
-        tip_change(t.process(b.clone()));
-    }
+    let branch_a = branch(&t, &fork, &k.miner_a, 0, vec![vec![], vec![]]);
+    let branch_b = branch(&t, &fork, &k.miner_b, 0, vec![vec![], vec![]]);
+    connect(&mut t, &branch_a);
     let before = t.utxo_set();
     for b in &branch_b {
         assert_eq!(t.process(b.clone()).unwrap(), Accepted::SideBranch);
@@ -453,7 +493,7 @@ fn equal_work_does_not_switch_first_seen_wins() {
     assert_eq!(t.utxo_set(), before);
     // Submitting again is a duplicate.
     assert_eq!(t.process(branch_b[1].clone()).unwrap(), Accepted::Duplicate);
-    let only_a: Vec<Block> = prefix.iter().chain(&branch_a).cloned().collect();
+    let only_a = [&prefix[..], &branch_a[..]].concat();
     assert_same_state(&t, &chain_of(&only_a), &k.addrs());
     // Also after a restart (recover must not switch to the equal-work branch).
     let mut t = assert_survives_reopen(t);
@@ -474,24 +514,24 @@ fn bad_sig_spend(
 
 #[test]
 fn heavier_branch_with_invalid_block_is_not_adopted() {
-    let k = Keys::new();
-    let mut t = TestChain::new();
-    let prefix = mine_prefix(&mut t, 15, address(&k.miner));
-    let fork = t.tip();
-    let cb: Vec<OutPoint> = prefix.iter().map(coinbase_of).collect();
+    let Forked {
+        k,
+        mut t,
+        prefix,
+        fork,
+        cb,
+    } = forked(15);
     let a_tx = spend(
         t.params,
         &[(cb[0], &k.miner)],
         vec![pay(address(&k.x), 50 * COIN - 1_000)],
     );
-    let branch_a = build_branch(
+    let branch_a = branch(
         &t,
         &fork,
-        vec![
-            with_txs(address(&k.miner_a), vec![a_tx], 1_000),
-            empty(address(&k.miner_a)),
-            empty(address(&k.miner_a)),
-        ],
+        &k.miner_a,
+        1_000,
+        vec![vec![a_tx], vec![], vec![]],
     );
     let good_b = spend(
         t.params,
@@ -499,22 +539,15 @@ fn heavier_branch_with_invalid_block_is_not_adopted() {
         vec![pay(address(&k.y), 50 * COIN - 1_000)],
     );
     let bad = bad_sig_spend(t.params, cb[2], &k.miner);
-    let branch_b = build_branch(
+    let branch_b = branch(
         &t,
         &fork,
-        vec![
-            with_txs(address(&k.miner_b), vec![good_b], 1_000),
-            with_txs(address(&k.miner_b), vec![bad], 1_000),
-            empty(address(&k.miner_b)),
-            empty(address(&k.miner_b)),
-        ],
+        &k.miner_b,
+        1_000,
+        vec![vec![good_b], vec![bad], vec![], vec![]],
     );
-    for b in &branch_a {
-        tip_change(t.process(b.clone()));
-    }
-    for b in &branch_b[..3] {
-        assert_eq!(t.process(b.clone()).unwrap(), Accepted::SideBranch);
-    }
+    connect(&mut t, &branch_a);
+    side(&mut t, &branch_b[..3]);
     let err = t.process(branch_b[3].clone()).unwrap_err();
     match &err {
         ProcessError::Invalid { hash, .. } => assert_eq!(*hash, branch_b[1].hash()),
@@ -522,7 +555,7 @@ fn heavier_branch_with_invalid_block_is_not_adopted() {
     }
     assert_eq!(t.tip().hash(), branch_a[2].hash(), "tip stays on A");
     assert_eq!(t.meta(&branch_b[1].hash()).status, BlockStatus::Invalid);
-    let only_a: Vec<Block> = prefix.iter().chain(&branch_a).cloned().collect();
+    let only_a = [&prefix[..], &branch_a[..]].concat();
     let want = chain_of(&only_a);
     assert_same_state(&t, &want, &k.addrs());
     // The bad block itself and anything built on the invalid branch are refused.
@@ -530,12 +563,18 @@ fn heavier_branch_with_invalid_block_is_not_adopted() {
         t.process(branch_b[1].clone()),
         Err(ProcessError::KnownInvalid(_))
     ));
-    let b5 = build_branch(
+    let b5 = branch(
         &t,
         &pending_meta(&branch_b[3], fork.height + 4),
-        vec![empty(address(&k.miner_b))],
+        &k.miner_b,
+        0,
+        vec![vec![]],
     );
-    assert!(t.process(b5[0].clone()).is_err());
+    let r = t.process(b5[0].clone());
+    assert!(
+        matches!(&r, Err(ProcessError::Invalid { error, .. }) if **error == BlockError::InvalidAncestor),
+        "a block on an invalid branch: {r:?}"
+    );
     assert_eq!(t.tip().hash(), branch_a[2].hash());
     let t = assert_survives_reopen(t);
     assert_same_state(&t, &want, &k.addrs());
@@ -545,21 +584,12 @@ fn heavier_branch_with_invalid_block_is_not_adopted() {
 fn invalid_block_error_names_the_real_reason() {
     // The caller of process_block should learn why the heavier branch was refused (a bad
     // signature), not only that some ancestor is invalid.
-    let k = Keys::new();
-    let mut t = TestChain::new();
-    let prefix = mine_prefix(&mut t, 15, address(&k.miner));
-    let fork = t.tip();
-    let cb: Vec<OutPoint> = prefix.iter().map(coinbase_of).collect();
-    let branch_a = build_branch(&t, &fork, vec![empty(address(&k.miner_a))]);
+    let Forked {
+        k, mut t, fork, cb, ..
+    } = forked(15);
+    let branch_a = branch(&t, &fork, &k.miner_a, 0, vec![vec![]]);
     let bad = bad_sig_spend(t.params, cb[2], &k.miner);
-    let branch_b = build_branch(
-        &t,
-        &fork,
-        vec![
-            with_txs(address(&k.miner_b), vec![bad], 1_000),
-            empty(address(&k.miner_b)),
-        ],
-    );
+    let branch_b = branch(&t, &fork, &k.miner_b, 1_000, vec![vec![bad], vec![]]);
     tip_change(t.process(branch_a[0].clone()));
     assert_eq!(
         t.process(branch_b[0].clone()).unwrap(),
@@ -587,22 +617,21 @@ fn invalid_block_error_names_the_real_reason() {
 #[test]
 fn invalid_block_after_heavier_valid_part_keeps_the_valid_part() {
     // A: one block. B: B1, B2 valid (more work than A), B3 invalid, B4 on top.
-    let k = Keys::new();
-    let mut t = TestChain::new();
-    let prefix = mine_prefix(&mut t, 15, address(&k.miner));
-    let fork = t.tip();
-    let cb: Vec<OutPoint> = prefix.iter().map(coinbase_of).collect();
-    let branch_a = build_branch(&t, &fork, vec![empty(address(&k.miner_a))]);
+    let Forked {
+        k,
+        mut t,
+        prefix,
+        fork,
+        cb,
+    } = forked(15);
+    let branch_a = branch(&t, &fork, &k.miner_a, 0, vec![vec![]]);
     let bad = bad_sig_spend(t.params, cb[0], &k.miner);
-    let branch_b = build_branch(
+    let branch_b = branch(
         &t,
         &fork,
-        vec![
-            empty(address(&k.miner_b)),
-            empty(address(&k.miner_b)),
-            with_txs(address(&k.miner_b), vec![bad], 1_000),
-            empty(address(&k.miner_b)),
-        ],
+        &k.miner_b,
+        1_000,
+        vec![vec![], vec![], vec![bad], vec![]],
     );
     tip_change(t.process(branch_a[0].clone()));
     assert_eq!(
@@ -621,7 +650,7 @@ fn invalid_block_after_heavier_valid_part_keeps_the_valid_part() {
         other => panic!("unexpected {other:?}"),
     }
     assert_eq!(t.tip().hash(), branch_b[1].hash());
-    let valid_b: Vec<Block> = prefix.iter().chain(&branch_b[..2]).cloned().collect();
+    let valid_b = [&prefix[..], &branch_b[..2]].concat();
     let want = chain_of(&valid_b);
     assert_same_state(&t, &want, &k.addrs());
     let t = assert_survives_reopen(t);
@@ -633,79 +662,66 @@ fn invalid_branch_does_not_block_a_valid_heavier_branch() {
     // Tip: prefix + A (3 blocks). B (5 blocks) has a bad second block and is refused. Then a
     // valid C of 4 blocks (more work than A, less than the stored invalid B) must become the
     // chain: the node should follow the most-work VALID branch.
-    let k = Keys::new();
-    let mut t = TestChain::new();
-    let prefix = mine_prefix(&mut t, 15, address(&k.miner));
-    let fork = t.tip();
-    let cb: Vec<OutPoint> = prefix.iter().map(coinbase_of).collect();
-    let branch_a = build_branch(
-        &t,
-        &fork,
-        (0..3).map(|_| empty(address(&k.miner_a))).collect(),
-    );
+    let Forked {
+        k,
+        mut t,
+        prefix,
+        fork,
+        cb,
+    } = forked(15);
+    let branch_a = branch(&t, &fork, &k.miner_a, 0, vec![vec![]; 3]);
     let bad = bad_sig_spend(t.params, cb[0], &k.miner);
-    let branch_b = build_branch(
+    let branch_b = branch(
         &t,
         &fork,
-        vec![
-            empty(address(&k.miner_b)),
-            with_txs(address(&k.miner_b), vec![bad], 1_000),
-            empty(address(&k.miner_b)),
-            empty(address(&k.miner_b)),
-            empty(address(&k.miner_b)),
-        ],
+        &k.miner_b,
+        1_000,
+        vec![vec![], vec![bad], vec![], vec![], vec![]],
     );
-    let branch_c = build_branch(&t, &fork, (0..4).map(|_| empty(address(&k.x))).collect());
-    for b in &branch_a {
-        tip_change(t.process(b.clone()));
-    }
-    for b in &branch_b[..3] {
-        assert_eq!(t.process(b.clone()).unwrap(), Accepted::SideBranch);
-    }
-    assert!(t.process(branch_b[3].clone()).is_err());
+    let branch_c = branch(&t, &fork, &k.x, 0, vec![vec![]; 4]);
+    connect(&mut t, &branch_a);
+    side(&mut t, &branch_b[..3]);
+    let r = t.process(branch_b[3].clone());
+    assert!(
+        matches!(&r, Err(ProcessError::Invalid { hash, .. }) if *hash == branch_b[1].hash()),
+        "the branch is refused for its bad block: {r:?}"
+    );
     // A child of the refused block: refused as well (or kept off the chain).
     let _ = t.process(branch_b[4].clone());
     assert_eq!(t.tip().hash(), branch_a[2].hash());
-    for b in &branch_c[..3] {
-        assert_eq!(t.process(b.clone()).unwrap(), Accepted::SideBranch);
-    }
+    side(&mut t, &branch_c[..3]);
     let r = t.process(branch_c[3].clone());
     assert!(
         matches!(r, Ok(Accepted::TipChanged(_))),
         "valid heavier branch C refused: {r:?}"
     );
     assert_eq!(t.tip().hash(), branch_c[3].hash());
-    let only_c: Vec<Block> = prefix.iter().chain(&branch_c).cloned().collect();
+    let only_c = [&prefix[..], &branch_c[..]].concat();
     assert_same_state(&t, &chain_of(&only_c), &k.addrs());
 }
 
 #[test]
 fn orphans_connect_when_the_parent_arrives() {
-    let k = Keys::new();
-    let mut t = TestChain::new();
-    let prefix = mine_prefix(&mut t, 12, address(&k.miner));
-    let fork = t.tip();
-    let cb = coinbase_of(&prefix[0]);
-    let tx = spend(
-        t.params,
-        &[(cb, &k.miner)],
-        vec![pay(address(&k.x), 50 * COIN - 1_000)],
-    );
+    let Forked {
+        k,
+        mut t,
+        prefix,
+        fork,
+        cb,
+    } = forked(12);
+    let cb = cb[0];
+    let tx = pay_one(&t, cb, &k.miner, &k.x, 50 * COIN - 1_000);
     let child = spend(
         t.params,
         &[(out(&tx, 0), &k.x)],
         vec![pay(address(&k.y), 50 * COIN - 2_000)],
     );
-    let branch = build_branch(
+    let branch = branch(
         &t,
         &fork,
-        vec![
-            empty(address(&k.miner_a)),
-            with_txs(address(&k.miner_a), vec![tx], 1_000),
-            empty(address(&k.miner_a)),
-            with_txs(address(&k.miner_a), vec![child], 1_000),
-            empty(address(&k.miner_a)),
-        ],
+        &k.miner_a,
+        1_000,
+        vec![vec![], vec![tx], vec![], vec![child], vec![]],
     );
     // Child first: every block but the first is an orphan.
     for (i, b) in branch[1..].iter().rev().enumerate() {
@@ -732,47 +748,31 @@ fn orphans_connect_when_the_parent_arrives() {
     );
     assert_eq!(t.chain.orphan_count(), 0);
     assert_eq!(t.tip().hash(), branch[4].hash());
-    let all: Vec<Block> = prefix.iter().chain(&branch).cloned().collect();
+    let all = [&prefix[..], &branch[..]].concat();
     assert_same_state(&t, &chain_of(&all), &k.addrs());
 }
 
 #[test]
 fn orphans_of_a_heavier_branch_reorganise_when_the_parent_arrives() {
-    let k = Keys::new();
-    let mut t = TestChain::new();
-    let prefix = mine_prefix(&mut t, 12, address(&k.miner));
-    let fork = t.tip();
-    let cb = coinbase_of(&prefix[0]);
-    let a_tx = spend(
-        t.params,
-        &[(cb, &k.miner)],
-        vec![pay(address(&k.x), 50 * COIN - 1_000)],
-    );
-    let b_tx = spend(
-        t.params,
-        &[(cb, &k.miner)],
-        vec![pay(address(&k.y), 50 * COIN - 1_000)],
-    );
-    let branch_a = build_branch(
+    let Forked {
+        k,
+        mut t,
+        prefix,
+        fork,
+        cb,
+    } = forked(12);
+    let cb = cb[0];
+    let a_tx = pay_one(&t, cb, &k.miner, &k.x, 50 * COIN - 1_000);
+    let b_tx = pay_one(&t, cb, &k.miner, &k.y, 50 * COIN - 1_000);
+    let branch_a = branch(&t, &fork, &k.miner_a, 1_000, vec![vec![a_tx], vec![]]);
+    let branch_b = branch(
         &t,
         &fork,
-        vec![
-            with_txs(address(&k.miner_a), vec![a_tx], 1_000),
-            empty(address(&k.miner_a)),
-        ],
+        &k.miner_b,
+        1_000,
+        vec![vec![], vec![b_tx], vec![]],
     );
-    let branch_b = build_branch(
-        &t,
-        &fork,
-        vec![
-            empty(address(&k.miner_b)),
-            with_txs(address(&k.miner_b), vec![b_tx], 1_000),
-            empty(address(&k.miner_b)),
-        ],
-    );
-    for b in &branch_a {
-        tip_change(t.process(b.clone()));
-    }
+    connect(&mut t, &branch_a);
     assert_eq!(t.process(branch_b[2].clone()).unwrap(), Accepted::Orphan);
     assert_eq!(t.process(branch_b[1].clone()).unwrap(), Accepted::Orphan);
     let change = tip_change(t.process(branch_b[0].clone()));
@@ -788,7 +788,7 @@ fn orphans_of_a_heavier_branch_reorganise_when_the_parent_arrives() {
         hashes(&branch_b)
     );
     assert_eq!(t.chain.orphan_count(), 0);
-    let only_b: Vec<Block> = prefix.iter().chain(&branch_b).cloned().collect();
+    let only_b = [&prefix[..], &branch_b[..]].concat();
     let want = chain_of(&only_b);
     assert_same_state(&t, &want, &k.addrs());
     let t = assert_survives_reopen(t);
@@ -799,11 +799,13 @@ fn orphans_of_a_heavier_branch_reorganise_when_the_parent_arrives() {
 fn validate_chain_accepts_spends_of_outputs_created_in_the_same_block() {
     // A block confirming a transaction and its child. The chain accepts it; the full
     // re-verification must agree, before and after a reorganisation to such a block.
-    let k = Keys::new();
-    let mut t = TestChain::new();
-    let prefix = mine_prefix(&mut t, 12, address(&k.miner));
-    let fork = t.tip();
-    let cb: Vec<OutPoint> = prefix.iter().map(coinbase_of).collect();
+    let Forked {
+        k,
+        mut t,
+        prefix,
+        fork,
+        cb,
+    } = forked(12);
     let parent = spend(
         t.params,
         &[(cb[0], &k.miner)],
@@ -824,18 +826,13 @@ fn validate_chain_accepts_spends_of_outputs_created_in_the_same_block() {
         &[(out(&b_parent, 0), &k.y)],
         vec![pay(address(&k.z), 50 * COIN - 2_000)],
     );
-    let branch_a = build_branch(
+    let branch_a = branch(&t, &fork, &k.miner_a, 1_000, vec![vec![parent, child]]);
+    let branch_b = branch(
         &t,
         &fork,
-        vec![with_txs(address(&k.miner_a), vec![parent, child], 2_000)],
-    );
-    let branch_b = build_branch(
-        &t,
-        &fork,
-        vec![
-            with_txs(address(&k.miner_b), vec![b_parent, b_child], 2_000),
-            empty(address(&k.miner_b)),
-        ],
+        &k.miner_b,
+        1_000,
+        vec![vec![b_parent, b_child], vec![]],
     );
     tip_change(t.process(branch_a[0].clone()));
     let report = validate_chain(t.chain.store(), &SerialVerifier).unwrap();
@@ -848,6 +845,6 @@ fn validate_chain_accepts_spends_of_outputs_created_in_the_same_block() {
         Accepted::SideBranch
     );
     tip_change(t.process(branch_b[1].clone()));
-    let only_b: Vec<Block> = prefix.iter().chain(&branch_b).cloned().collect();
+    let only_b = [&prefix[..], &branch_b[..]].concat();
     assert_same_state(&t, &chain_of(&only_b), &k.addrs());
 }

@@ -116,6 +116,24 @@ impl Fx {
         err
     }
 
+    /// Submit `b`, which breaks a rule of one of its transactions: that transaction's index
+    /// (its txid checked) and the rule.
+    fn reject_tx(&mut self, b: Block) -> (usize, TxError) {
+        let txids = b.txids();
+        match self.reject(b) {
+            BlockError::Tx { index, txid, error } => {
+                assert_eq!(Some(&txid), txids.get(index), "the error names its txid");
+                (index, error)
+            }
+            other => panic!("expected a transaction's rule, got {other:?}"),
+        }
+    }
+
+    /// A transaction spending alice's coin `coin` to `outputs`.
+    fn alice_pays(&self, coin: OutPoint, outputs: Vec<TxOut>) -> Transaction {
+        spend(self.params(), &[(coin, &self.alice)], outputs)
+    }
+
     /// Submit `b` and require it to become the new tip.
     fn accept(&mut self, b: Block) {
         let hash = b.hash();
@@ -239,26 +257,12 @@ fn no_outputs() {
     tx.outputs.clear();
     sign(fx.params(), &mut tx, &[&fx.alice]);
     let bad = fx.block(vec![tx], 0);
-    assert_rule!(
-        fx.reject(bad),
-        BlockError::Tx {
-            index: 1,
-            error: TxError::NoOutputs,
-            ..
-        }
-    );
+    assert_eq!(fx.reject_tx(bad), (1, TxError::NoOutputs));
     // A coinbase without outputs.
     let mut bad = fx.block(vec![], 0);
     bad.txs[0].outputs.clear();
     solve(&mut bad, fx.params());
-    assert_rule!(
-        fx.reject(bad),
-        BlockError::Tx {
-            index: 0,
-            error: TxError::NoOutputs,
-            ..
-        }
-    );
+    assert_eq!(fx.reject_tx(bad), (0, TxError::NoOutputs));
     fx.accept(fx.block(vec![fx.pay_bob(c)], FEE));
 }
 
@@ -316,26 +320,12 @@ fn memo_too_large() {
         tx
     };
     let bad = fx.block(vec![with_memo(&fx, 101)], FEE);
-    assert_rule!(
-        fx.reject(bad),
-        BlockError::Tx {
-            index: 1,
-            error: TxError::MemoTooLarge(101),
-            ..
-        }
-    );
+    assert_eq!(fx.reject_tx(bad), (1, TxError::MemoTooLarge(101)));
     // The coinbase's memo is capped too.
     let mut bad = fx.block(vec![], 0);
     bad.txs[0].memo = vec![1; 101];
     solve(&mut bad, fx.params());
-    assert_rule!(
-        fx.reject(bad),
-        BlockError::Tx {
-            index: 0,
-            error: TxError::MemoTooLarge(101),
-            ..
-        }
-    );
+    assert_eq!(fx.reject_tx(bad), (0, TxError::MemoTooLarge(101)));
     // 100 bytes is the limit, inclusive.
     let mut good = fx.block(vec![with_memo(&fx, 100)], FEE);
     good.txs[0].memo = vec![1; 100];
@@ -357,8 +347,7 @@ fn duplicate_input_in_one_tx() {
         vec![pay(address(&fx.bob), 99 * COIN)],
     );
     let bad = fx.block(vec![tx], 0);
-    assert_rule!(fx.reject(bad), BlockError::Tx { index: 1, error: TxError::DuplicateInput(o), .. }
-        if *o == c);
+    assert_eq!(fx.reject_tx(bad), (1, TxError::DuplicateInput(c)));
     fx.accept(fx.block(vec![fx.pay_bob(c)], FEE));
 }
 
@@ -367,11 +356,7 @@ fn duplicate_spend_across_txs_of_a_block() {
     let mut fx = fixture(1);
     let c = fx.coins[0];
     let a = fx.pay_bob(c);
-    let b = spend(
-        fx.params(),
-        &[(c, &fx.alice)],
-        vec![pay(address(&fx.miner), 50 * COIN - FEE)],
-    );
+    let b = fx.alice_pays(c, vec![pay(address(&fx.miner), 50 * COIN - FEE)]);
     let bad = fx.block(vec![a.clone(), b], 2 * FEE);
     assert_rule!(fx.reject(bad), BlockError::DuplicateSpendInBlock(o) if *o == c);
     fx.accept(fx.block(vec![a], FEE));
@@ -387,16 +372,14 @@ fn missing_input() {
         vout: 0,
     };
     let bad = fx.block(vec![fx.pay_bob(ghost)], FEE);
-    assert_rule!(fx.reject(bad), BlockError::Tx { index: 1, error: TxError::MissingInput(o), .. }
-        if *o == ghost);
+    assert_eq!(fx.reject_tx(bad), (1, TxError::MissingInput(ghost)));
     // An existing transaction, but an output index past its end.
     let past_end = OutPoint {
         txid: c.txid,
         vout: 1,
     };
     let bad = fx.block(vec![fx.pay_bob(past_end)], FEE);
-    assert_rule!(fx.reject(bad), BlockError::Tx { index: 1, error: TxError::MissingInput(o), .. }
-        if *o == past_end);
+    assert_eq!(fx.reject_tx(bad), (1, TxError::MissingInput(past_end)));
     fx.accept(fx.block(vec![fx.pay_bob(c)], FEE));
 }
 
@@ -417,14 +400,11 @@ fn in_block_spends_must_follow_their_parent() {
     );
     // Child before parent: its input does not exist yet.
     let bad = fx.block(vec![child.clone(), parent.clone()], 2 * FEE);
-    assert_rule!(
-        fx.reject(bad),
-        BlockError::Tx {
-            index: 1,
-            error: TxError::MissingInput(_),
-            ..
-        }
-    );
+    let missing = OutPoint {
+        txid: parent.txid(),
+        vout: 0,
+    };
+    assert_eq!(fx.reject_tx(bad), (1, TxError::MissingInput(missing)));
     // Parent then child in the same block is fine.
     fx.accept(fx.block(vec![parent, child], 2 * FEE));
 }
@@ -434,14 +414,9 @@ fn already_spent_in_an_earlier_block() {
     let mut fx = fixture(1);
     let c = fx.coins[0];
     fx.accept(fx.block(vec![fx.pay_bob(c)], FEE));
-    let again = spend(
-        fx.params(),
-        &[(c, &fx.alice)],
-        vec![pay(address(&fx.miner), 50 * COIN - FEE)],
-    );
+    let again = fx.alice_pays(c, vec![pay(address(&fx.miner), 50 * COIN - FEE)]);
     let bad = fx.block(vec![again], FEE);
-    assert_rule!(fx.reject(bad), BlockError::Tx { index: 1, error: TxError::AlreadySpent(o), .. }
-        if *o == c);
+    assert_eq!(fx.reject_tx(bad), (1, TxError::AlreadySpent(c)));
     fx.accept(fx.block(vec![], 0));
 }
 
@@ -458,11 +433,12 @@ fn immature_coinbase() {
     // The next block is at coin height + maturity - 1: one confirmation short.
     assert_eq!(fx.t.tip().height + 1, meta.height + maturity - 1);
     let bad = fx.block(vec![fx.pay_bob(c)], FEE);
-    assert_rule!(fx.reject(bad), BlockError::Tx {
-        index: 1,
-        error: TxError::ImmatureCoinbase { outpoint, confirmations: 9, required: 10 },
-        ..
-    } if *outpoint == c);
+    let immature = TxError::ImmatureCoinbase {
+        outpoint: c,
+        confirmations: 9,
+        required: 10,
+    };
+    assert_eq!(fx.reject_tx(bad), (1, immature));
     // One block later it is spendable.
     fx.accept(fx.block(vec![], 0));
     fx.accept(fx.block(vec![fx.pay_bob(c)], FEE));
@@ -481,17 +457,12 @@ fn coinbase_of_the_same_block_is_immature() {
     );
     b.txs.push(tx);
     solve(&mut b, fx.params());
-    assert_rule!(
-        fx.reject(b),
-        BlockError::Tx {
-            index: 1,
-            error: TxError::ImmatureCoinbase {
-                confirmations: 0,
-                ..
-            },
-            ..
-        }
-    );
+    let immature = TxError::ImmatureCoinbase {
+        outpoint: cb,
+        confirmations: 0,
+        required: fx.params().coinbase_maturity,
+    };
+    assert_eq!(fx.reject_tx(b), (1, immature));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -502,26 +473,21 @@ fn coinbase_of_the_same_block_is_immature() {
 fn outputs_exceed_inputs() {
     let mut fx = fixture(1);
     let c = fx.coins[0];
-    let tx = spend(
-        fx.params(),
-        &[(c, &fx.alice)],
+    let tx = fx.alice_pays(
+        c,
         vec![
             pay(address(&fx.bob), 20 * COIN),
             pay(address(&fx.alice), 30 * COIN + 1),
         ],
     );
     let bad = fx.block(vec![tx], 0);
-    assert_rule!(fx.reject(bad), BlockError::Tx {
-        index: 1,
-        error: TxError::OutputsExceedInputs { inputs, outputs },
-        ..
-    } if *inputs == Amount::from_units(50 * COIN) && *outputs == Amount::from_units(50 * COIN + 1));
+    let exceed = TxError::OutputsExceedInputs {
+        inputs: Amount::from_units(50 * COIN),
+        outputs: Amount::from_units(50 * COIN + 1),
+    };
+    assert_eq!(fx.reject_tx(bad), (1, exceed));
     // Outputs equal to inputs (no fee) are fine.
-    let tx = spend(
-        fx.params(),
-        &[(c, &fx.alice)],
-        vec![pay(address(&fx.bob), 50 * COIN)],
-    );
+    let tx = fx.alice_pays(c, vec![pay(address(&fx.bob), 50 * COIN)]);
     fx.accept(fx.block(vec![tx], 0));
 }
 
@@ -529,20 +495,12 @@ fn outputs_exceed_inputs() {
 fn zero_output() {
     let mut fx = fixture(1);
     let c = fx.coins[0];
-    let tx = spend(
-        fx.params(),
-        &[(c, &fx.alice)],
+    let tx = fx.alice_pays(
+        c,
         vec![pay(address(&fx.bob), 20 * COIN), pay(address(&fx.alice), 0)],
     );
     let bad = fx.block(vec![tx], 30 * COIN);
-    assert_rule!(
-        fx.reject(bad),
-        BlockError::Tx {
-            index: 1,
-            error: TxError::ZeroOutput(1),
-            ..
-        }
-    );
+    assert_eq!(fx.reject_tx(bad), (1, TxError::ZeroOutput(1)));
     fx.accept(fx.block(vec![fx.pay_bob(c)], FEE));
 }
 
@@ -550,32 +508,17 @@ fn zero_output() {
 fn value_overflow() {
     let mut fx = fixture(1);
     let c = fx.coins[0];
-    let tx = spend(
-        fx.params(),
-        &[(c, &fx.alice)],
+    let tx = fx.alice_pays(
+        c,
         vec![pay(address(&fx.bob), u64::MAX), pay(address(&fx.alice), 1)],
     );
     let bad = fx.block(vec![tx], 0);
-    assert_rule!(
-        fx.reject(bad),
-        BlockError::Tx {
-            index: 1,
-            error: TxError::ValueOverflow,
-            ..
-        }
-    );
+    assert_eq!(fx.reject_tx(bad), (1, TxError::ValueOverflow));
     // A coinbase whose outputs overflow.
     let mut bad = fx.block(vec![], 0);
     bad.txs[0].outputs.push(pay(address(&fx.bob), u64::MAX));
     solve(&mut bad, fx.params());
-    assert_rule!(
-        fx.reject(bad),
-        BlockError::Tx {
-            index: 0,
-            error: TxError::ValueOverflow,
-            ..
-        }
-    );
+    assert_eq!(fx.reject_tx(bad), (0, TxError::ValueOverflow));
     fx.accept(fx.block(vec![fx.pay_bob(c)], FEE));
 }
 
@@ -591,27 +534,13 @@ fn bad_signature() {
     let mut tx = fx.pay_bob(c0);
     tx.inputs[0].signature[5] ^= 1;
     let bad = fx.block(vec![tx], FEE);
-    assert_rule!(
-        fx.reject(bad),
-        BlockError::Tx {
-            index: 1,
-            error: TxError::BadSignature(0),
-            ..
-        }
-    );
+    assert_eq!(fx.reject_tx(bad), (1, TxError::BadSignature(0)));
     // A valid signature over other outputs: the sighash commits to the outputs.
     let mut tx = fx.pay_bob(c0);
     tx.outputs[0].amount = Amount::from_units(21 * COIN);
     tx.outputs[1].amount = Amount::from_units(29 * COIN - FEE);
     let bad = fx.block(vec![tx], FEE);
-    assert_rule!(
-        fx.reject(bad),
-        BlockError::Tx {
-            index: 1,
-            error: TxError::BadSignature(0),
-            ..
-        }
-    );
+    assert_eq!(fx.reject_tx(bad), (1, TxError::BadSignature(0)));
     // The second input of the second transaction: the error names both.
     let first = fx.pay_bob(c0);
     let mut second = spend(
@@ -629,10 +558,8 @@ fn bad_signature() {
         vec![pay(address(&fx.miner), 70 * COIN - FEE)],
     );
     second.inputs[1].signature[40] ^= 0x80;
-    let txid = second.txid();
     let bad = fx.block(vec![first.clone(), second], 2 * FEE);
-    assert_rule!(fx.reject(bad), BlockError::Tx { index: 2, txid: t, error: TxError::BadSignature(1) }
-        if *t == txid);
+    assert_eq!(fx.reject_tx(bad), (2, TxError::BadSignature(1)));
     fx.accept(fx.block(vec![first], FEE));
 }
 
@@ -647,14 +574,7 @@ fn wrong_key() {
         vec![pay(address(&fx.bob), 50 * COIN - FEE)],
     );
     let bad = fx.block(vec![tx], FEE);
-    assert_rule!(
-        fx.reject(bad),
-        BlockError::Tx {
-            index: 1,
-            error: TxError::WrongKey(0),
-            ..
-        }
-    );
+    assert_eq!(fx.reject_tx(bad), (1, TxError::WrongKey(0)));
     fx.accept(fx.block(vec![fx.pay_bob(c)], FEE));
 }
 
@@ -1149,11 +1069,7 @@ fn mempool_conflict_names_the_first_spender() {
     let first = fx.pay_bob(c);
     let first_id = mempool_accept(&fx, &mut pool, first.clone()).unwrap();
     assert_eq!(first_id, first.txid());
-    let second = spend(
-        fx.params(),
-        &[(c, &fx.alice)],
-        vec![pay(address(&fx.miner), 50 * COIN - 2 * FEE)],
-    );
+    let second = fx.alice_pays(c, vec![pay(address(&fx.miner), 50 * COIN - 2 * FEE)]);
     assert_eq!(
         mempool_accept(&fx, &mut pool, second),
         Err(MempoolError::Conflict {
@@ -1187,9 +1103,8 @@ fn mempool_fee_rate_minimum() {
     let c = fx.coins[0];
     let mut pool = Mempool::new(DEFAULT_MAX_BYTES);
     let with_fee = |fee: u64| {
-        spend(
-            fx.params(),
-            &[(c, &fx.alice)],
+        fx.alice_pays(
+            c,
             vec![
                 pay(address(&fx.bob), 20 * COIN),
                 pay(address(&fx.alice), 30 * COIN - fee),
@@ -1262,11 +1177,7 @@ fn mempool_child_of_unconfirmed_parent_and_template_order() {
     let (c0, c1) = (fx.coins[0], fx.coins[1]);
     let mut pool = Mempool::new(DEFAULT_MAX_BYTES);
     // Parent: low fee rate. Child: highest fee rate. Independent: in between.
-    let parent = spend(
-        fx.params(),
-        &[(c0, &fx.alice)],
-        vec![pay(address(&fx.bob), 50 * COIN - 1_000)],
-    );
+    let parent = fx.alice_pays(c0, vec![pay(address(&fx.bob), 50 * COIN - 1_000)]);
     let child = spend(
         fx.params(),
         &[(
@@ -1278,11 +1189,7 @@ fn mempool_child_of_unconfirmed_parent_and_template_order() {
         )],
         vec![pay(address(&fx.miner), 50 * COIN - 1_000 - 100_000)],
     );
-    let other = spend(
-        fx.params(),
-        &[(c1, &fx.alice)],
-        vec![pay(address(&fx.bob), 50 * COIN - 10_000)],
-    );
+    let other = fx.alice_pays(c1, vec![pay(address(&fx.bob), 50 * COIN - 10_000)]);
     mempool_accept(&fx, &mut pool, parent.clone()).unwrap();
     mempool_accept(&fx, &mut pool, child.clone()).unwrap();
     mempool_accept(&fx, &mut pool, other.clone()).unwrap();

@@ -2,6 +2,7 @@
 //! the same block errors (index and input included), and the node's batched mempool admission
 //! gives each transaction the result it would get alone.
 
+use crate::common::net::{mine, spawn_node};
 use crate::common::*;
 use chain_tui::core::amount::Amount;
 use chain_tui::core::block::Block;
@@ -14,10 +15,9 @@ use chain_tui::core::rules::{
 use chain_tui::core::tx::{OutPoint, TxOut};
 use chain_tui::node::mempool::MempoolError;
 use chain_tui::node::verify::ParallelVerifier;
-use chain_tui::node::{Node, NodeConfig, NodeError, NodeHandle};
+use chain_tui::node::{NodeError, NodeHandle};
 use proptest::prelude::*;
 use std::collections::HashMap;
-use std::path::Path;
 use std::sync::OnceLock;
 use std::time::Duration;
 use tokio::time::timeout;
@@ -81,29 +81,10 @@ proptest! {
     }
 }
 
-fn spawn(dir: &Path) -> NodeHandle {
-    Node::spawn(NodeConfig::new(dir, Network::Regtest)).expect("node starts")
-}
-
-async fn respawn(dir: &Path) -> NodeHandle {
-    let mut config = NodeConfig::new(dir, Network::Regtest);
-    config.lock_wait = Duration::ZERO;
-    Node::spawn(config).expect("the node restarts at once on the store its predecessor let go")
-}
-
 /// Mine `n` blocks paying key 1; returns their coinbase outpoints, oldest first.
 async fn mine_coinbases(node: &NodeHandle, n: u64) -> Vec<OutPoint> {
-    let hashes = timeout(WAIT, node.mine_blocks(n, 1, address(&key(1))))
+    mine(node, n, address(&key(1)))
         .await
-        .expect("mined in time")
-        .expect("mined");
-    let last = *hashes.last().unwrap();
-    let mut watch = node.watch();
-    timeout(WAIT, watch.wait_for(|s| s.tip == last))
-        .await
-        .unwrap()
-        .unwrap();
-    hashes
         .iter()
         .map(|h| coinbase_of(&node.block(h).unwrap().unwrap()))
         .collect()
@@ -116,7 +97,7 @@ fn is_bad_signature(r: &Result<Txid, NodeError>, input: usize) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn submit_txs_admits_each_transaction_with_its_own_result() {
     let dir = tempfile::tempdir().unwrap();
-    let node = spawn(dir.path());
+    let node = spawn_node(dir.path(), Network::Regtest).await;
     let params = node.params();
     let k = key(1);
     let cbs = mine_coinbases(&node, 20).await;
@@ -199,7 +180,7 @@ async fn submit_txs_admits_each_transaction_with_its_own_result() {
     // The persisted ones come back after a restart.
     node.shutdown().await.unwrap();
     drop(node);
-    let node = respawn(dir.path()).await;
+    let node = spawn_node(dir.path(), Network::Regtest).await;
     for t in [&t1, &t2, &t4] {
         assert!(node.mempool_tx(&t.txid()).is_some(), "{} is back", t.txid());
     }

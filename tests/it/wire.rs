@@ -6,7 +6,7 @@ use crate::common;
 use chain_tui::core::address::Address;
 use chain_tui::core::amount::Amount;
 use chain_tui::core::block::{Block, BlockHeader};
-use chain_tui::core::encode::DecodeError;
+use chain_tui::core::encode::{DecodeError, decode_canonical};
 use chain_tui::core::hash::{BlockHash, MerkleRoot, Txid};
 use chain_tui::core::pow::CompactTarget;
 use chain_tui::core::tx::{OutPoint, Transaction, TxIn, TxOut};
@@ -202,6 +202,34 @@ fn header(prev: BlockHash, nonce: u64) -> BlockHeader {
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(200))]
+
+    #[test]
+    fn a_transaction_round_trips_with_its_txid(tx in arb_tx()) {
+        let bytes = tx.encode();
+        let back: Transaction = decode_canonical(&bytes, 1 << 20).unwrap();
+        prop_assert_eq!(&back, &tx);
+        prop_assert_eq!(back.txid(), tx.txid());
+    }
+
+    #[test]
+    fn transaction_decoding_never_panics(bytes in prop::collection::vec(any::<u8>(), 0..300)) {
+        let _ = decode_canonical::<Transaction>(&bytes, 1 << 20);
+    }
+
+    /// The signature hash commits to everything but the signatures, and to the chain.
+    #[test]
+    fn sighash_ignores_signatures_only(tx in arb_tx(), s in any::<[u8; 32]>()) {
+        let g = BlockHash([1; 32]);
+        let mut t2 = tx.clone();
+        for i in &mut t2.inputs {
+            i.signature[..32].copy_from_slice(&s);
+        }
+        prop_assert_eq!(tx.sighash(&g), t2.sighash(&g));
+        prop_assert_ne!(tx.sighash(&g), tx.sighash(&BlockHash([2; 32])));
+        let mut t3 = tx.clone();
+        t3.lock_height = t3.lock_height.wrapping_add(1);
+        prop_assert_ne!(tx.sighash(&g), t3.sighash(&g));
+    }
 
     #[test]
     fn encode_decode_round_trip(msg in arb_message()) {

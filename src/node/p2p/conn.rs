@@ -305,7 +305,14 @@ async fn handshake(
             close(conn, DisconnectReason::ExpectedHello, b"expected hello");
             return Err((format!("sent {} before hello", other.kind()), true));
         }
-        Ok(Err(e)) => return Err((format!("bad hello: {e}"), e.is_misbehaviour())),
+        Ok(Err(e)) => {
+            // A connection that ended (not one that sent garbage): the other side hung up
+            // first, so say why, in its words.
+            if let Some(why) = conn.closed_because().filter(|_| !e.is_misbehaviour()) {
+                return Err((why, false));
+            }
+            return Err((format!("bad hello: {e}"), e.is_misbehaviour()));
+        }
         Err(_) => {
             close(conn, DisconnectReason::HandshakeTimeout, b"hello timeout");
             return Err(("no hello in time".into(), false));

@@ -658,10 +658,11 @@ impl Manager {
 
     /// Ban `id` for misbehaviour: its identity, and the address its connection came from
     /// (never an address it merely claims to listen on: that may be another node's).
+    /// The peer leaves the view in the same publish that lists its ban.
     fn ban(&mut self, id: NodeId, reason: &str) {
         let addr = self.peers.get(&id).map(|p| p.info.addr);
+        self.drop_peer(&id, DisconnectReason::Misbehaviour, reason);
         self.ban_as(id, addr, reason);
-        self.disconnect(&id, DisconnectReason::Misbehaviour, reason);
     }
 
     fn ban_as(&mut self, id: NodeId, addr: Option<SocketAddr>, reason: &str) {
@@ -685,11 +686,20 @@ impl Manager {
     }
 
     fn disconnect(&mut self, id: &NodeId, code: DisconnectReason, reason: &str) {
-        if let Some(p) = self.peers.remove(id) {
-            conn::close(&p.conn, code, reason.as_bytes());
-            self.release_requests(id);
+        if self.drop_peer(id, code, reason) {
             self.publish();
         }
+    }
+
+    /// Closes `id`'s connection and forgets the peer, without publishing; false if it was not
+    /// connected.
+    fn drop_peer(&mut self, id: &NodeId, code: DisconnectReason, reason: &str) -> bool {
+        let Some(p) = self.peers.remove(id) else {
+            return false;
+        };
+        conn::close(&p.conn, code, reason.as_bytes());
+        self.release_requests(id);
+        true
     }
 
     /// Give the blocks asked of `id` back to the queue.

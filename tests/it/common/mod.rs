@@ -2,6 +2,7 @@
 //! and transactions built and solved by hand.
 #![allow(dead_code)]
 
+pub mod api;
 pub mod bin;
 pub mod net;
 
@@ -24,6 +25,41 @@ pub fn key(seed: u8) -> SigningKey {
 
 pub fn address(k: &SigningKey) -> Address {
     Address::from_pubkey(&k.verifying_key().to_bytes())
+}
+
+/// An unsolved block on `parent` with `txs`, at the easiest target, one second after its
+/// parent, whose coinbase pays `subsidy + fees` to `to`.
+pub fn template(
+    params: &Params,
+    parent: &BlockMeta,
+    to: Address,
+    txs: Vec<Transaction>,
+    fees: Amount,
+) -> Block {
+    let height = parent.height + 1;
+    let coinbase = Transaction {
+        version: 1,
+        inputs: vec![],
+        outputs: vec![TxOut {
+            amount: params.subsidy(height).checked_add(fees).unwrap(),
+            address: to,
+        }],
+        lock_height: height,
+        memo: vec![],
+    };
+    let mut all = vec![coinbase];
+    all.extend(txs);
+    Block {
+        header: BlockHeader {
+            version: 1,
+            prev: parent.hash(),
+            merkle_root: merkle_root(&all.iter().map(Transaction::txid).collect::<Vec<_>>()),
+            time: parent.header.time + 1,
+            bits: params.pow_limit.to_compact(),
+            nonce: 0,
+        },
+        txs: all,
+    }
 }
 
 /// A regtest chain in its own temporary directory.
@@ -77,6 +113,7 @@ impl TestChain {
     }
 
     /// An unsolved block on `parent` whose coinbase pays `subsidy + fees` to `to`.
+    /// An unsolved block on `parent` whose coinbase pays `subsidy + fees` to `to`.
     pub fn template(
         &self,
         parent: &BlockMeta,
@@ -84,30 +121,7 @@ impl TestChain {
         txs: Vec<Transaction>,
         fees: Amount,
     ) -> Block {
-        let height = parent.height + 1;
-        let coinbase = Transaction {
-            version: 1,
-            inputs: vec![],
-            outputs: vec![TxOut {
-                amount: self.params.subsidy(height).checked_add(fees).unwrap(),
-                address: to,
-            }],
-            lock_height: height,
-            memo: vec![],
-        };
-        let mut all = vec![coinbase];
-        all.extend(txs);
-        Block {
-            header: BlockHeader {
-                version: 1,
-                prev: parent.hash(),
-                merkle_root: merkle_root(&all.iter().map(Transaction::txid).collect::<Vec<_>>()),
-                time: parent.header.time + 1,
-                bits: self.params.pow_limit.to_compact(),
-                nonce: 0,
-            },
-            txs: all,
-        }
+        template(self.params, parent, to, txs, fees)
     }
 
     pub fn process(&mut self, block: Block) -> Result<Accepted, ProcessError> {

@@ -5,21 +5,22 @@
 use crate::common::solve;
 use chain_tui::core::Address;
 use chain_tui::core::amount::Amount;
-use chain_tui::core::block::{Block, BlockHeader};
+use chain_tui::core::block::Block;
 use chain_tui::core::hash::BlockHash;
-use chain_tui::core::merkle::merkle_root;
 use chain_tui::core::params::{Network, Params};
-use chain_tui::core::tx::{Transaction, TxOut};
+use chain_tui::core::tx::Transaction;
 use chain_tui::net::identity::{NodeId, NodeKey, PeerAddr};
 use chain_tui::net::transport::{Connection, Limits, Transport};
 use chain_tui::net::wire::{self, Hello, Message, PROTOCOL_VERSION, WireError};
 use chain_tui::node::p2p::{self, P2pConfig, P2pHandle, P2pView};
-use chain_tui::node::{Node, NodeConfig, NodeHandle};
+use chain_tui::node::{Node, NodeConfig, NodeHandle, Snapshot};
 use chain_tui::storage::BlockMeta;
+use std::cell::RefCell;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
+use tokio::sync::watch;
 use tokio::time::timeout;
 
 /// Upper bound for any single wait.
@@ -36,14 +37,80 @@ pub async fn within<F: Future>(what: &str, f: F) -> F::Output {
         .unwrap_or_else(|_| panic!("timed out: {what}"))
 }
 
-/// Poll `cond` every 50 ms until it holds; false if it did not within `limit`.
+/// How long a wait sleeps when nothing it watches changes: for conditions on what no channel
+/// publishes (a raw peer's socket, a file, another process).
+const FALLBACK: Duration = Duration::from_millis(100);
+
+thread_local! {
+    /// The watch channels of the nodes this test started (a test runs on its own thread and
+    /// its body on that thread): waits wake when one of them publishes.
+    static WATCHED: RefCell<Vec<Watched>> = const { RefCell::new(Vec::new()) };
+}
+
+#[derive(Clone)]
+enum Watched {
+    Node(watch::Receiver<Snapshot>),
+    Net(watch::Receiver<P2pView>),
+}
+
+impl Watched {
+    /// Marks the current value seen.
+    fn seen(&mut self) {
+        match self {
+            Watched::Node(r) => drop(r.borrow_and_update()),
+            Watched::Net(r) => drop(r.borrow_and_update()),
+        }
+    }
+    /// The next change; false once the sender is gone.
+    async fn changed(&mut self) -> bool {
+        match self {
+            Watched::Node(r) => r.changed().await.is_ok(),
+            Watched::Net(r) => r.changed().await.is_ok(),
+        }
+    }
+}
+
+/// Lets this test's waits wake on `node`'s snapshot.
+pub fn watch_node(node: &NodeHandle) {
+    WATCHED.with(|w| w.borrow_mut().push(Watched::Node(node.watch())));
+}
+
+/// Lets this test's waits wake on `net`'s view.
+pub fn watch_net(net: &P2pHandle) {
+    WATCHED.with(|w| w.borrow_mut().push(Watched::Net(net.watch())));
+}
+
+/// Waits until one of `watched` publishes or [`FALLBACK`] passes; drops closed channels.
+async fn next_change(watched: &mut Vec<Watched>) {
+    if watched.is_empty() {
+        tokio::time::sleep(FALLBACK).await;
+        return;
+    }
+    let changes = watched.iter_mut().map(|w| Box::pin(w.changed()));
+    let closed = tokio::select! {
+        (alive, i, _) = futures_util::future::select_all(changes) => (!alive).then_some(i),
+        _ = tokio::time::sleep(FALLBACK) => None,
+    };
+    if let Some(i) = closed {
+        watched.swap_remove(i);
+    }
+}
+
+/// This test's watch channels, their current values marked seen.
+fn watched_now() -> Vec<Watched> {
+    let mut w = WATCHED.with(|w| w.borrow().clone());
+    w.iter_mut().for_each(Watched::seen);
+    w
+}
+
+/// Waits until `cond` holds, checking it again whenever one of this test's nodes publishes a
+/// new snapshot or network view (and at least every [`FALLBACK`]); false if it did not hold
+/// within `limit`.
 pub async fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let mut watched = watched_now();
     timeout(limit, async {
-        loop {
-            if cond() {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+        while !cond() {
+            next_change(&mut watched).await;
         }
     })
     .await
@@ -55,14 +122,16 @@ pub async fn expect(what: &str, cond: impl FnMut() -> bool) {
     assert!(wait_until(WAIT, cond).await, "timed out waiting: {what}");
 }
 
-/// Check that `cond` holds all along for `span` (a negative check: something does not happen).
+/// Check that `cond` holds all along for `span` (a negative check: something does not happen),
+/// checked at every change this test's nodes publish.
 pub async fn holds_for(span: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let mut watched = watched_now();
     let end = Instant::now() + span;
     while Instant::now() < end {
         if !cond() {
             return false;
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        let _ = tokio::time::timeout_at(end.into(), next_change(&mut watched)).await;
     }
     cond()
 }
@@ -79,7 +148,9 @@ pub struct TestNode {
 pub async fn spawn_node(dir: &Path, network: Network) -> NodeHandle {
     let mut config = NodeConfig::new(dir, network);
     config.lock_wait = Duration::ZERO;
-    Node::spawn(config).unwrap_or_else(|e| panic!("node does not start: {e}"))
+    let node = Node::spawn(config).unwrap_or_else(|e| panic!("node does not start: {e}"));
+    watch_node(&node);
+    node
 }
 
 /// The default network config for a test node in `dir`, listening on 127.0.0.1:0.
@@ -90,9 +161,11 @@ pub fn config(dir: &Path) -> P2pConfig {
 }
 
 pub async fn start_net(node: &NodeHandle, config: P2pConfig) -> P2pHandle {
-    within("p2p start", p2p::start(node.clone(), config))
+    let net = within("p2p start", p2p::start(node.clone(), config))
         .await
-        .expect("p2p starts")
+        .expect("p2p starts");
+    watch_net(&net);
+    net
 }
 
 impl TestNode {
@@ -155,16 +228,7 @@ impl TestNode {
 
     /// Mine `n` blocks paying `to`; waits until the snapshot shows the last one.
     pub async fn mine(&self, n: u64, to: Address) -> Vec<BlockHash> {
-        let hashes = within("mining", self.node.mine_blocks(n, 1, to))
-            .await
-            .expect("mined");
-        assert_eq!(hashes.len() as u64, n);
-        let last = *hashes.last().unwrap();
-        let mut watch = self.node.watch();
-        within("snapshot after mining", watch.wait_for(|s| s.tip == last))
-            .await
-            .unwrap();
-        hashes
+        mine(&self.node, n, to).await
     }
 
     /// Network first, then the node.
@@ -178,6 +242,28 @@ impl TestNode {
     }
 }
 
+/// Mines `n` blocks paying `to` with the node's own miner (one thread), and waits until its
+/// snapshot shows the last one (the miner answers before the snapshot is published).
+pub async fn mine(node: &NodeHandle, n: u64, to: Address) -> Vec<BlockHash> {
+    let hashes = within("mining", node.mine_blocks(n, 1, to))
+        .await
+        .expect("mined");
+    assert_eq!(hashes.len() as u64, n);
+    let last = *hashes.last().unwrap();
+    let mut watch = node.watch();
+    within("snapshot after mining", watch.wait_for(|s| s.tip == last))
+        .await
+        .unwrap();
+    hashes
+}
+
+/// Shuts `node` down; it must stop within [`WAIT`].
+pub async fn stop(node: NodeHandle) {
+    within("node shutdown", node.shutdown())
+        .await
+        .expect("node shutdown");
+}
+
 /// A block on `parent` (solved) whose coinbase pays `subsidy + fees + extra` to `to`.
 pub fn block_on(
     params: &Params,
@@ -187,33 +273,7 @@ pub fn block_on(
     fees: u64,
     extra: u64,
 ) -> Block {
-    let height = parent.height + 1;
-    let coinbase = Transaction {
-        version: 1,
-        inputs: vec![],
-        outputs: vec![TxOut {
-            amount: params
-                .subsidy(height)
-                .checked_add(Amount::from_units(fees + extra))
-                .unwrap(),
-            address: to,
-        }],
-        lock_height: height,
-        memo: vec![],
-    };
-    let mut all = vec![coinbase];
-    all.extend(txs);
-    let mut b = Block {
-        header: BlockHeader {
-            version: 1,
-            prev: parent.hash(),
-            merkle_root: merkle_root(&all.iter().map(Transaction::txid).collect::<Vec<_>>()),
-            time: parent.header.time + 1,
-            bits: params.pow_limit.to_compact(),
-            nonce: 0,
-        },
-        txs: all,
-    };
+    let mut b = crate::common::template(params, parent, to, txs, Amount::from_units(fees + extra));
     solve(&mut b, params);
     b
 }
