@@ -25,6 +25,13 @@ const COIN: u64 = 1_0000_0000;
 /// Upper bound for any single wait in these tests.
 const WAIT: Duration = Duration::from_secs(30);
 
+/// A regtest node on `dir` with 12 blocks mined to `m`: block 1's coinbase is mature.
+async fn with_coins(dir: &Path, m: &ed25519_dalek::SigningKey) -> NodeHandle {
+    let node = spawn(dir).await;
+    mine(&node, 12, address(m)).await;
+    node
+}
+
 /// A regtest node on `dir`; the same for a restart, which must open the store at once.
 async fn spawn(dir: &Path) -> NodeHandle {
     spawn_node(dir, Network::Regtest).await
@@ -196,29 +203,10 @@ async fn mempool_after_reorg_matches_a_node_that_saw_only_the_new_branch() {
     let cb: Vec<OutPoint> = prefix.iter().map(coinbase_of).collect();
 
     // keep: only in A, no conflict with B; its child too. gone: conflicts with B's tx.
-    let keep = spend(
-        params,
-        &[(cb[0], &m)],
-        vec![
-            pay(address(&x), 10 * COIN),
-            pay(address(&m), 40 * COIN - fee),
-        ],
-    );
-    let gone = spend(
-        params,
-        &[(cb[1], &m)],
-        vec![pay(address(&x), 50 * COIN - fee)],
-    );
-    let keep_child = spend(
-        params,
-        &[(out(&keep, 0), &x)],
-        vec![pay(address(&y), 10 * COIN - fee)],
-    );
-    let b_tx = spend(
-        params,
-        &[(cb[1], &m)],
-        vec![pay(address(&y), 50 * COIN - fee)],
-    );
+    let keep = pays(params, cb[0], &m, &[(&x, 10 * COIN), (&m, 40 * COIN - fee)]);
+    let gone = pays(params, cb[1], &m, &[(&x, 50 * COIN - fee)]);
+    let keep_child = pays(params, out(&keep, 0), &x, &[(&y, 10 * COIN - fee)]);
+    let b_tx = pays(params, cb[1], &m, &[(&y, 50 * COIN - fee)]);
 
     // Branch A, mined by the node: block 13 with keep and gone, block 14 with keep_child.
     submit(&n1, &keep).await;
@@ -366,21 +354,12 @@ async fn conflicts_are_refused_and_confirmed_txs_leave_the_mempool() {
     let m = key(1);
     let x = key(2);
     let dir = tempfile::tempdir().unwrap();
-    let node = spawn(dir.path()).await;
+    let node = with_coins(dir.path(), &m).await;
     let params = node.params();
-    mine(&node, 12, address(&m)).await;
     let cb0 = coinbase_of(&active_block(&node, 1));
     let cb_young = coinbase_of(&active_block(&node, 12));
-    let first = spend(
-        params,
-        &[(cb0, &m)],
-        vec![pay(address(&x), 50 * COIN - 5_000)],
-    );
-    let rival = spend(
-        params,
-        &[(cb0, &m)],
-        vec![pay(address(&m), 50 * COIN - 9_000)],
-    );
+    let first = pays(params, cb0, &m, &[(&x, 50 * COIN - 5_000)]);
+    let rival = pays(params, cb0, &m, &[(&m, 50 * COIN - 9_000)]);
     let id = submit(&node, &first).await;
     assert_eq!(id, first.txid());
     match node.submit_tx(rival.clone(), false).await {
@@ -395,11 +374,7 @@ async fn conflicts_are_refused_and_confirmed_txs_leave_the_mempool() {
         Err(NodeError::Mempool(MempoolError::AlreadyKnown(_)))
     ));
     // An immature coinbase cannot be spent.
-    let young = spend(
-        params,
-        &[(cb_young, &m)],
-        vec![pay(address(&x), 50 * COIN - 5_000)],
-    );
+    let young = pays(params, cb_young, &m, &[(&x, 50 * COIN - 5_000)]);
     assert!(matches!(
         node.submit_tx(young, false).await,
         Err(NodeError::Mempool(MempoolError::Invalid(
@@ -440,16 +415,8 @@ async fn mempool_survives_a_restart() {
     let cb: Vec<OutPoint> = (1..=3)
         .map(|h| coinbase_of(&active_block(&node, h)))
         .collect();
-    let plain = spend(
-        params,
-        &[(cb[0], &m)],
-        vec![pay(address(&x), 50 * COIN - 5_000)],
-    );
-    let persisted = spend(
-        params,
-        &[(cb[1], &m)],
-        vec![pay(address(&x), 50 * COIN - 5_000)],
-    );
+    let plain = pays(params, cb[0], &m, &[(&x, 50 * COIN - 5_000)]);
+    let persisted = pays(params, cb[1], &m, &[(&x, 50 * COIN - 5_000)]);
     submit(&node, &plain).await;
     let id = timeout(WAIT, node.submit_tx(persisted.clone(), true))
         .await
@@ -471,11 +438,7 @@ async fn mempool_survives_a_restart() {
         (0, Some(Amount::from_units(5_000)))
     );
     // Reloaded entries are live: they conflict and get mined.
-    let rival = spend(
-        params,
-        &[(cb[0], &m)],
-        vec![pay(address(&m), 50 * COIN - 9_000)],
-    );
+    let rival = pays(params, cb[0], &m, &[(&m, 50 * COIN - 9_000)]);
     assert!(matches!(
         node.submit_tx(rival, false).await,
         Err(NodeError::Mempool(MempoolError::Conflict { .. }))
@@ -498,22 +461,13 @@ async fn saved_mempool_reloads_a_child_after_its_parent() {
     let m = key(1);
     let x = key(2);
     let dir = tempfile::tempdir().unwrap();
-    let node = spawn(dir.path()).await;
+    let node = with_coins(dir.path(), &m).await;
     let params = node.params();
-    mine(&node, 12, address(&m)).await;
     let cb = coinbase_of(&active_block(&node, 1));
-    let parent = spend(
-        params,
-        &[(cb, &m)],
-        vec![pay(address(&x), 50 * COIN - 5_000)],
-    );
+    let parent = pays(params, cb, &m, &[(&x, 50 * COIN - 5_000)]);
     let child = (0u8..=255)
         .map(|i| {
-            let mut c = spend(
-                params,
-                &[(out(&parent, 0), &x)],
-                vec![pay(address(&m), 50 * COIN - 10_000)],
-            );
+            let mut c = pays(params, out(&parent, 0), &x, &[(&m, 50 * COIN - 10_000)]);
             c.memo = vec![i];
             sign(params, &mut c, &[&x]);
             c
@@ -540,17 +494,12 @@ async fn mine_blocks_returns_after_the_block_is_applied() {
     // and the snapshot should show the new tip (callers such as the wallet read both next).
     let m = key(1);
     let dir = tempfile::tempdir().unwrap();
-    let node = spawn(dir.path()).await;
+    let node = with_coins(dir.path(), &m).await;
     let params = node.params();
-    mine(&node, 12, address(&m)).await;
     let mut stale = Vec::new();
     for h in 1..=3u64 {
         let cb = coinbase_of(&active_block(&node, h));
-        let tx = spend(
-            params,
-            &[(cb, &m)],
-            vec![pay(address(&m), 50 * COIN - 5_000)],
-        );
+        let tx = pays(params, cb, &m, &[(&m, 50 * COIN - 5_000)]);
         submit(&node, &tx).await;
         let mined = timeout(WAIT, node.mine_blocks(1, 1, address(&m)))
             .await

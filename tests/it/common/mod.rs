@@ -215,6 +215,18 @@ pub fn coinbase_of(b: &Block) -> OutPoint {
     }
 }
 
+/// A signed transaction spending the coin at `o`, owned by `from`, to `outputs` (the key
+/// each pays, and how much).
+pub fn pays(
+    params: &Params,
+    o: OutPoint,
+    from: &SigningKey,
+    outputs: &[(&SigningKey, u64)],
+) -> Transaction {
+    let outputs = outputs.iter().map(|(to, a)| pay(address(to), *a)).collect();
+    spend(params, &[(o, from)], outputs)
+}
+
 pub fn pay(to: Address, amount: u64) -> TxOut {
     TxOut {
         amount: Amount::from_units(amount),
