@@ -16,14 +16,14 @@ use chain_tui::core::rules::{
     BatchVerifier, Coin, SerialVerifier, SigCheck, SigVerifier, check_block_sanity,
     connect_block_txs, tx_sig_checks,
 };
-use chain_tui::core::tx::{OutPoint, Transaction, TxIn, TxOut};
+use chain_tui::core::tx::{OutPoint, Transaction, TxOut};
 use chain_tui::node::chain::Chain;
 use chain_tui::node::miner::kernel::{HeaderJob, Kernel, Sha2Kernel};
 use chain_tui::node::verify::ParallelVerifier;
 use chain_tui::storage::Store;
 use common::bench_header;
 use criterion::{BatchSize, Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
-use ed25519_dalek::{Signer, SigningKey};
+use ed25519_dalek::SigningKey;
 use std::collections::HashMap;
 use std::hint::black_box;
 use std::time::Duration;
@@ -51,20 +51,7 @@ fn pay(to: Address, amount: u64) -> TxOut {
 
 /// A signed transaction spending `prevout` (owned by `k`) to `outputs`.
 fn spend(params: &Params, prevout: OutPoint, k: &SigningKey, outputs: Vec<TxOut>) -> Transaction {
-    let mut tx = Transaction {
-        version: 1,
-        inputs: vec![TxIn {
-            prevout,
-            pubkey: k.verifying_key().to_bytes(),
-            signature: [0; 64],
-        }],
-        outputs,
-        lock_height: 0,
-        memo: vec![],
-    };
-    let h = tx.sighash(&params.genesis_hash);
-    tx.inputs[0].signature = k.sign(&h).to_bytes();
-    tx
+    Transaction::signed(&[(prevout, k)], outputs, &params.genesis_hash)
 }
 
 fn coinbase(params: &Params, height: u64, fees: Amount, to: Address) -> Transaction {

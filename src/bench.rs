@@ -14,12 +14,12 @@ use crate::core::rules::{
     BatchVerifier, SerialVerifier, SigCheck, SigVerifier, check_block_sanity, connect_block_txs,
     tx_sig_checks,
 };
-use crate::core::tx::{OutPoint, Transaction, TxIn, TxOut};
+use crate::core::tx::{OutPoint, Transaction, TxOut};
 use crate::node::NodeConfig;
 use crate::node::P2pConfig;
 use crate::node::verify::ParallelVerifier;
 use crate::runtime::{Services, ServicesConfig};
-use ed25519_dalek::{Signer, SigningKey};
+use ed25519_dalek::SigningKey;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -53,28 +53,17 @@ pub fn generate_chain(n: u64, txs_per_block: usize) -> Vec<Block> {
             let fee = Amount::from_units(1_000);
             let half = Amount::from_units((amount.units() - fee.units()) / 2);
             let rest = Amount::from_units(amount.units() - fee.units() - half.units());
-            let mut tx = Transaction {
-                version: 1,
-                inputs: vec![TxIn {
-                    prevout: o,
-                    pubkey,
-                    signature: [0; 64],
-                }],
-                outputs: vec![
-                    TxOut {
-                        amount: half,
-                        address: addr,
-                    },
-                    TxOut {
-                        amount: rest,
-                        address: addr,
-                    },
-                ],
-                lock_height: 0,
-                memo: Vec::new(),
-            };
-            let sighash = tx.sighash(&params.genesis_hash);
-            tx.inputs[0].signature = key.sign(&sighash).to_bytes();
+            let outputs = vec![
+                TxOut {
+                    amount: half,
+                    address: addr,
+                },
+                TxOut {
+                    amount: rest,
+                    address: addr,
+                },
+            ];
+            let tx = Transaction::signed(&[(o, &key)], outputs, &params.genesis_hash);
             fees = Amount::from_units(fees.units() + fee.units());
             let txid = tx.txid();
             coins.push_back((OutPoint { txid, vout: 0 }, half, height + 1));
@@ -268,22 +257,11 @@ pub fn signed_block(
                 coinbase: false,
             },
         );
-        let mut tx = Transaction {
-            version: 1,
-            inputs: vec![TxIn {
-                prevout,
-                pubkey,
-                signature: [0; 64],
-            }],
-            outputs: vec![TxOut {
-                amount: Amount::from_units(1_000_000 - fee.units()),
-                address: addr,
-            }],
-            lock_height: 0,
-            memo: Vec::new(),
-        };
-        let sighash = tx.sighash(&params.genesis_hash);
-        tx.inputs[0].signature = key.sign(&sighash).to_bytes();
+        let outputs = vec![TxOut {
+            amount: Amount::from_units(1_000_000 - fee.units()),
+            address: addr,
+        }];
+        let tx = Transaction::signed(&[(prevout, &key)], outputs, &params.genesis_hash);
         txs.push(tx);
     }
     let fees = Amount::from_units(fee.units() * n as u64);

@@ -8,10 +8,10 @@ use crate::core::address::Address;
 use crate::core::amount::Amount;
 use crate::core::params::Network;
 use crate::core::rules::{SerialVerifier, SigCheck, SigVerifier};
-use crate::core::tx::{OutPoint, Transaction, TxIn, TxOut};
+use crate::core::tx::{OutPoint, Transaction, TxOut};
 use crate::node::NodeConfig;
 use crate::runtime::{ApiSetup, Services, ServicesConfig};
-use ed25519_dalek::{Signer, SigningKey};
+use ed25519_dalek::SigningKey;
 use std::path::Path;
 use std::time::Instant;
 
@@ -33,28 +33,8 @@ const FAN: usize = 1000;
 const FEE: u64 = 1_000;
 
 fn signed(key: &SigningKey, inputs: &[OutPoint], outputs: Vec<TxOut>) -> Transaction {
-    let params = Network::Regtest.params();
-    let pubkey = key.verifying_key().to_bytes();
-    let mut tx = Transaction {
-        version: 1,
-        inputs: inputs
-            .iter()
-            .map(|o| TxIn {
-                prevout: *o,
-                pubkey,
-                signature: [0; 64],
-            })
-            .collect(),
-        outputs,
-        lock_height: 0,
-        memo: vec![],
-    };
-    let h = tx.sighash(&params.genesis_hash);
-    let sig = key.sign(&h).to_bytes();
-    for i in &mut tx.inputs {
-        i.signature = sig;
-    }
-    tx
+    let inputs: Vec<(OutPoint, &SigningKey)> = inputs.iter().map(|o| (*o, key)).collect();
+    Transaction::signed(&inputs, outputs, &Network::Regtest.params().genesis_hash)
 }
 
 /// Run the benchmark in `dir` (a fresh temporary directory).

@@ -4,6 +4,7 @@ use super::address::Address;
 use super::amount::Amount;
 use super::encode::encode;
 use super::hash::{BlockHash, Txid, sha256d, sha256d_parts};
+use ed25519_dalek::{Signer, SigningKey};
 use serde::{Deserialize, Serialize};
 
 /// Largest memo a transaction may carry, in bytes.
@@ -107,6 +108,44 @@ impl Transaction {
     /// Encoded size in bytes.
     pub fn size(&self) -> usize {
         self.encode().len()
+    }
+
+    /// A version-1 transaction spending `inputs` (each coin with the key that owns it) to
+    /// `outputs`, every input signed for the network whose genesis block is `genesis`.
+    pub fn signed(
+        inputs: &[(OutPoint, &SigningKey)],
+        outputs: Vec<TxOut>,
+        genesis: &BlockHash,
+    ) -> Transaction {
+        let mut tx = Transaction {
+            version: 1,
+            inputs: inputs
+                .iter()
+                .map(|(prevout, key)| TxIn {
+                    prevout: *prevout,
+                    pubkey: key.verifying_key().to_bytes(),
+                    signature: [0; 64],
+                })
+                .collect(),
+            outputs,
+            lock_height: 0,
+            memo: Vec::new(),
+        };
+        tx.sign(inputs.iter().map(|(_, k)| *k), genesis);
+        tx
+    }
+
+    /// Signs the inputs in order with `keys` (the sighash does not cover signatures, so this
+    /// also re-signs a changed transaction).
+    pub fn sign<'k>(
+        &mut self,
+        keys: impl IntoIterator<Item = &'k SigningKey>,
+        genesis: &BlockHash,
+    ) {
+        let sighash = self.sighash(genesis);
+        for (input, key) in self.inputs.iter_mut().zip(keys) {
+            input.signature = key.sign(&sighash).to_bytes();
+        }
     }
 
     /// What every input signs: the whole transaction except signatures, tagged with the

@@ -445,8 +445,8 @@ mod tests {
     use crate::core::address::Address;
     use crate::core::params::Network;
     use crate::core::rules::SerialVerifier;
-    use crate::core::tx::{TxIn, TxOut};
-    use ed25519_dalek::{Signer, SigningKey};
+    use crate::core::tx::TxOut;
+    use ed25519_dalek::SigningKey;
 
     const TIP: u64 = 10;
 
@@ -478,6 +478,15 @@ mod tests {
         o
     }
 
+    /// A pool of `cap` bytes holding `txs`, accepted in order (the i-th at time i).
+    fn pool_of(cap: usize, view: &HashMap<OutPoint, Coin>, txs: &[&Transaction]) -> Mempool {
+        let mut pool = Mempool::new(cap);
+        for (i, tx) in txs.iter().enumerate() {
+            accept(&mut pool, view, tx, i as u64).expect("accepted");
+        }
+        pool
+    }
+
     /// `N` coins of [`VALUE`] owned by `k`, numbered 1 to `N`, and the view that holds them.
     fn funded<const N: usize>(k: &SigningKey) -> (HashMap<OutPoint, Coin>, [OutPoint; N]) {
         let mut view = HashMap::new();
@@ -487,24 +496,15 @@ mod tests {
 
     /// `prevout` (owned by `k`, worth `value`) spent to `k` again, leaving `fee`.
     fn spend(prevout: OutPoint, k: &SigningKey, value: u64, fee: u64) -> Transaction {
-        let params = Network::Regtest.params();
-        let mut tx = Transaction {
-            version: 1,
-            inputs: vec![TxIn {
-                prevout,
-                pubkey: k.verifying_key().to_bytes(),
-                signature: [0; 64],
-            }],
-            outputs: vec![TxOut {
-                amount: Amount::from_units(value - fee),
-                address: addr(k),
-            }],
-            lock_height: 0,
-            memo: vec![],
-        };
-        let h = tx.sighash(&params.genesis_hash);
-        tx.inputs[0].signature = k.sign(&h).to_bytes();
-        tx
+        let outputs = vec![TxOut {
+            amount: Amount::from_units(value - fee),
+            address: addr(k),
+        }];
+        Transaction::signed(
+            &[(prevout, k)],
+            outputs,
+            &Network::Regtest.params().genesis_hash,
+        )
     }
 
     fn out0(tx: &Transaction) -> OutPoint {
@@ -560,10 +560,7 @@ mod tests {
         let mid = spend(c2, &k, VALUE, MID);
         let high = spend(c3, &k, VALUE, HIGH);
         let cap = low.size() + child.size() + mid.size();
-        let mut pool = Mempool::new(cap);
-        for (i, tx) in [&low, &child, &mid].into_iter().enumerate() {
-            accept(&mut pool, &view, tx, i as u64).expect("fits");
-        }
+        let mut pool = pool_of(cap, &view, &[&low, &child, &mid]);
         assert_eq!(pool.len(), 3);
         assert_eq!(pool.bytes(), cap);
         assert_eq!(
@@ -650,13 +647,8 @@ mod tests {
         let d = spend(c3, &k, VALUE, MID);
         let d_child = spend(out0(&d), &k, VALUE - MID, MID);
         let d_grandchild = spend(out0(&d_child), &k, VALUE - 2 * MID, MID);
-        let mut pool = Mempool::new(DEFAULT_MAX_BYTES);
-        for (i, tx) in [&a, &a_child, &b, &d, &d_child, &d_grandchild]
-            .into_iter()
-            .enumerate()
-        {
-            accept(&mut pool, &view, tx, i as u64).expect("accepted");
-        }
+        let all = [&a, &a_child, &b, &d, &d_child, &d_grandchild];
+        let mut pool = pool_of(DEFAULT_MAX_BYTES, &view, &all);
         assert_eq!(pool.len(), 6);
 
         // A block confirms `a` and a different spend of `d`'s coin.

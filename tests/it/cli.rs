@@ -20,6 +20,11 @@ fn run_bin(args: &[&str], envs: &[(&str, &str)]) -> Out {
     bin::run(bin::command().args(args).envs(envs.iter().copied()))
 }
 
+/// `chain-tui --network regtest --data-dir DIR args...` with `envs`, bounded in time.
+fn run_regtest(dir: &str, args: &[&str], envs: &[(&str, &str)]) -> Out {
+    bin::run(bin::regtest(dir).args(args).envs(envs.iter().copied()))
+}
+
 /// A fresh data dir for one network.
 struct Dir {
     tmp: tempfile::TempDir,
@@ -496,19 +501,7 @@ fn chain_info_block_tx_and_validate() {
 fn global_options_work_before_or_after_the_subcommand() {
     let d = Dir::regtest();
     let dir = d.dir_arg();
-    let before = run_bin(
-        &[
-            "--network",
-            "regtest",
-            "--data-dir",
-            &dir,
-            "--json",
-            "mine",
-            "--blocks",
-            "2",
-        ],
-        &[],
-    );
+    let before = run_regtest(&dir, &["--json", "mine", "--blocks", "2"], &[]);
     assert!(before.ok(), "{before:?}");
     let after = run_bin(
         &[
@@ -1157,17 +1150,9 @@ fn encrypted_wallet_needs_its_passphrase() {
         d.json(&["wallet", "address", "--passphrase", "s3cret"])["address"],
         addr.as_str()
     );
-    let o = run_bin(
-        &[
-            "--network",
-            "regtest",
-            "--data-dir",
-            &d.dir_arg(),
-            "--json",
-            "mine",
-            "--blocks",
-            "11",
-        ],
+    let o = run_regtest(
+        &d.dir_arg(),
+        &["--json", "mine", "--blocks", "11"],
         &[("CHAIN_TUI_PASSPHRASE", "s3cret")],
     );
     assert!(o.ok(), "{o:?}");
@@ -1284,18 +1269,9 @@ fn a_node_whose_api_address_is_taken_stops_with_a_clear_message() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap().to_string();
     let dir = d.dir_arg();
-    let o = run_bin(
-        &[
-            "--network",
-            "regtest",
-            "--data-dir",
-            &dir,
-            "node",
-            "--listen",
-            "127.0.0.1:0",
-            "--api",
-            &addr,
-        ],
+    let o = run_regtest(
+        &dir,
+        &["node", "--listen", "127.0.0.1:0", "--api", &addr],
         &[],
     );
     assert!(!o.ok(), "{o:?}");
@@ -1307,18 +1283,7 @@ fn a_node_whose_api_address_is_taken_stops_with_a_clear_message() {
     assert!(o.stderr.contains("--api"), "says what to do: {o:?}");
     assert!(!d.path().join("node.json").exists());
     // And a bad --api value is refused before anything starts.
-    let o = run_bin(
-        &[
-            "--network",
-            "regtest",
-            "--data-dir",
-            &dir,
-            "node",
-            "--api",
-            "nowhere",
-        ],
-        &[],
-    );
+    let o = run_regtest(&dir, &["node", "--api", "nowhere"], &[]);
     assert_eq!(o.code, Some(2), "{o:?}");
 }
 
@@ -1329,18 +1294,9 @@ fn a_node_whose_api_address_is_taken_stops_with_a_clear_message() {
 fn logs_to_a_pipe_are_plain_text_and_tell_what_was_mined() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().to_str().unwrap();
-    let out = run_bin(
-        &[
-            "--network",
-            "regtest",
-            "--data-dir",
-            d,
-            "mine",
-            "--blocks",
-            "3",
-            "--threads",
-            "1",
-        ],
+    let out = run_regtest(
+        d,
+        &["mine", "--blocks", "3", "--threads", "1"],
         &[("RUST_LOG", "info")],
     );
     assert!(out.ok(), "{out:?}");

@@ -68,13 +68,6 @@ fn mempool_ids(node: &NodeHandle) -> BTreeSet<Txid> {
     node.mempool_txs().iter().map(Transaction::txid).collect()
 }
 
-fn out(tx: &Transaction, vout: u32) -> OutPoint {
-    OutPoint {
-        txid: tx.txid(),
-        vout,
-    }
-}
-
 async fn submit(node: &NodeHandle, tx: &Transaction) -> Txid {
     timeout(WAIT, node.submit_tx(tx.clone(), false))
         .await

@@ -232,13 +232,6 @@ fn mine_prefix(t: &mut TestChain, n: u64, to: Address) -> Vec<Block> {
     active_blocks(t)
 }
 
-fn out(txid: &Transaction, vout: u32) -> OutPoint {
-    OutPoint {
-        txid: txid.txid(),
-        vout,
-    }
-}
-
 /// Keys, a chain of `blocks` blocks mined to `k.miner`, those blocks, its tip (where the
 /// branches fork) and the blocks' coinbase outputs.
 fn forked(blocks: u64) -> (Keys, TestChain, Vec<Block>, BlockMeta, Vec<OutPoint>) {

@@ -389,21 +389,12 @@ fn in_block_spends_must_follow_their_parent() {
     let parent = fx.pay_bob(fx.coins[0]);
     let child = spend(
         fx.params(),
-        &[(
-            OutPoint {
-                txid: parent.txid(),
-                vout: 0,
-            },
-            &fx.bob,
-        )],
+        &[(out(&parent, 0), &fx.bob)],
         vec![pay(address(&fx.alice), 20 * COIN - FEE)],
     );
     // Child before parent: its input does not exist yet.
     let bad = fx.block(vec![child.clone(), parent.clone()], 2 * FEE);
-    let missing = OutPoint {
-        txid: parent.txid(),
-        vout: 0,
-    };
+    let missing = out(&parent, 0);
     assert_eq!(fx.reject_tx(bad), (1, TxError::MissingInput(missing)));
     // Parent then child in the same block is fine.
     fx.accept(fx.block(vec![parent, child], 2 * FEE));
@@ -545,16 +536,7 @@ fn bad_signature() {
     let first = fx.pay_bob(c0);
     let mut second = spend(
         fx.params(),
-        &[
-            (c1, &fx.alice),
-            (
-                OutPoint {
-                    txid: first.txid(),
-                    vout: 0,
-                },
-                &fx.bob,
-            ),
-        ],
+        &[(c1, &fx.alice), (out(&first, 0), &fx.bob)],
         vec![pay(address(&fx.miner), 70 * COIN - FEE)],
     );
     second.inputs[1].signature[40] ^= 0x80;
@@ -598,13 +580,7 @@ fn mutated_pair(fx: &Fx) -> (Block, Block) {
     let a = fx.pay_bob(fx.coins[0]);
     let b = spend(
         fx.params(),
-        &[(
-            OutPoint {
-                txid: a.txid(),
-                vout: 0,
-            },
-            &fx.bob,
-        )],
+        &[(out(&a, 0), &fx.bob)],
         vec![pay(address(&fx.miner), 20 * COIN - FEE)],
     );
     let good = fx.block(vec![a, b.clone()], 2 * FEE);
@@ -1180,13 +1156,7 @@ fn mempool_child_of_unconfirmed_parent_and_template_order() {
     let parent = fx.alice_pays(c0, vec![pay(address(&fx.bob), 50 * COIN - 1_000)]);
     let child = spend(
         fx.params(),
-        &[(
-            OutPoint {
-                txid: parent.txid(),
-                vout: 0,
-            },
-            &fx.bob,
-        )],
+        &[(out(&parent, 0), &fx.bob)],
         vec![pay(address(&fx.miner), 50 * COIN - 1_000 - 100_000)],
     );
     let other = fx.alice_pays(c1, vec![pay(address(&fx.bob), 50 * COIN - 10_000)]);

@@ -112,10 +112,7 @@ async fn submit_txs_admits_each_transaction_with_its_own_result() {
         &[(cbs[0], &k)],
         vec![pay(value / 2), pay(value / 2 - 10_000)],
     );
-    let t1_out = OutPoint {
-        txid: t1.txid(),
-        vout: 0,
-    };
+    let t1_out = out(&t1, 0);
     // Spends an output of t1, earlier in the same batch.
     let t2 = spend(params, &[(t1_out, &k)], vec![pay(value / 2 - 10_000)]);
     let mut t3 = spend(params, &[(cbs[1], &k)], vec![pay(value - 10_000)]);

@@ -13,10 +13,10 @@ use chain_tui::core::hash::BlockHash;
 use chain_tui::core::merkle::merkle_root;
 use chain_tui::core::params::{Network, Params};
 use chain_tui::core::rules::{Coin, SerialVerifier};
-use chain_tui::core::tx::{OutPoint, Transaction, TxIn, TxOut};
+use chain_tui::core::tx::{OutPoint, Transaction, TxOut};
 use chain_tui::node::chain::{Accepted, Chain, Durability, ProcessError};
 use chain_tui::storage::{BlockMeta, Store};
-use ed25519_dalek::{Signer, SigningKey};
+use ed25519_dalek::SigningKey;
 
 /// A deterministic key.
 pub fn key(seed: u8) -> SigningKey {
@@ -177,33 +177,19 @@ pub fn spend(
     inputs: &[(OutPoint, &SigningKey)],
     outputs: Vec<TxOut>,
 ) -> Transaction {
-    let mut tx = Transaction {
-        version: 1,
-        inputs: inputs
-            .iter()
-            .map(|(o, k)| TxIn {
-                prevout: *o,
-                pubkey: k.verifying_key().to_bytes(),
-                signature: [0; 64],
-            })
-            .collect(),
-        outputs,
-        lock_height: 0,
-        memo: vec![],
-    };
-    sign(
-        params,
-        &mut tx,
-        &inputs.iter().map(|(_, k)| *k).collect::<Vec<_>>(),
-    );
-    tx
+    Transaction::signed(inputs, outputs, &params.genesis_hash)
 }
 
 /// (Re)sign every input with the given keys, in order.
 pub fn sign(params: &Params, tx: &mut Transaction, keys: &[&SigningKey]) {
-    let h = tx.sighash(&params.genesis_hash);
-    for (i, k) in tx.inputs.iter_mut().zip(keys) {
-        i.signature = k.sign(&h).to_bytes();
+    tx.sign(keys.iter().copied(), &params.genesis_hash);
+}
+
+/// Output `vout` of `tx`.
+pub fn out(tx: &Transaction, vout: u32) -> OutPoint {
+    OutPoint {
+        txid: tx.txid(),
+        vout,
     }
 }
 
