@@ -129,6 +129,12 @@ pub const ROUTES: &[RouteDoc] = &[
     ),
     r(
         "GET",
+        "/wallets",
+        false,
+        "The node wallet's addresses, each with its balance",
+    ),
+    r(
+        "GET",
         "/wallet/history",
         false,
         "Wallet transactions with confirmations",
@@ -247,6 +253,7 @@ pub(crate) fn router(state: Arc<ApiState>) -> Router {
             get(wallet_address).post(wallet_new_address),
         )
         .route("/wallet/balance", get(wallet_balance))
+        .route("/wallets", get(wallets))
         .route("/wallet/history", get(wallet_history))
         .route("/wallet/send", post(wallet_send))
         .route("/peers", get(peers))
@@ -460,6 +467,12 @@ async fn wallet_address(State(s): St) -> JsonResult {
     ok(json!({ "address": a.encode(net) }))
 }
 
+async fn wallets(State(s): St) -> JsonResult {
+    let w = wallet_of(&s)?;
+    let node = s.ctx.node.clone();
+    ok(blocking(move || views::wallets(&*lock(&w)?, &node)).await?)
+}
+
 async fn wallet_balance(State(s): St) -> JsonResult {
     let w = wallet_of(&s)?;
     let node = s.ctx.node.clone();
@@ -519,6 +532,7 @@ async fn openapi() -> JsonResult {
 
 async fn new_transaction(_: Authorized, State(s): St, JsonBody(v): JsonBody<Value>) -> Response {
     let result = async {
+        unsigned_seed_form(&v)?;
         let tx = views::tx_from_json(v, s.ctx.node.network())?;
         let txid = s.submitter.submit(tx).await?;
         Ok::<_, ApiError>(txid)
@@ -532,6 +546,26 @@ async fn new_transaction(_: Authorized, State(s): St, JsonBody(v): JsonBody<Valu
             .into_response(),
         Err(e) => e.into_response(),
     }
+}
+
+/// Refuses the teaching blockchains' unsigned `{sender, recipient, amount}`, saying what this
+/// node takes instead.
+fn unsigned_seed_form(v: &Value) -> Result<(), ApiError> {
+    let seed_keys = ["sender", "recipient", "amount"];
+    if !v
+        .as_object()
+        .is_some_and(|o| seed_keys.iter().any(|k| o.contains_key(*k)))
+    {
+        return Ok(());
+    }
+    Err(ApiError::bad_request(
+        "unsigned_transaction",
+        "this node takes signed transactions only: `sender`, `recipient` and `amount` say \
+         who pays whom but prove nothing. To pay from this node's wallet, POST /wallet/send \
+         {\"address\": \"<recipient address>\", \"amount\": \"1.5\"}; to send a transaction \
+         signed elsewhere, POST it here with `inputs` (each coin spent, with its owner's public \
+         key and signature) and `outputs` (see the README's signing recipe)",
+    ))
 }
 
 #[derive(Deserialize)]
@@ -658,25 +692,18 @@ async fn register(_: Authorized, State(s): St, JsonBody(b): JsonBody<RegisterBod
             ),
         ));
     }
-    // Every address is checked before any is dialled.
-    let addrs = b
+    // Every entry is checked before any is dialled.
+    let entries = b
         .nodes
         .iter()
-        .map(|n| {
-            n.parse::<PeerAddr>()
-                .map_err(|e| ApiError::bad_request("bad_address", format!("{n:?}: {e}")))
-        })
+        .map(|n| register_entry(n))
         .collect::<Result<Vec<_>, _>>()?;
-    // All dialled at once; whatever has not answered by REGISTER_WAIT is reported as failed.
-    let dials = addrs.into_iter().map(|a| async move {
-        tokio::time::timeout(REGISTER_WAIT, p.connect(a))
+    // All at once; whatever has not answered by REGISTER_WAIT is reported as failed.
+    let net = s.ctx.node.network();
+    let dials = entries.into_iter().map(|e| async move {
+        tokio::time::timeout(REGISTER_WAIT, register_one(p, e, net))
             .await
-            .unwrap_or_else(|_| {
-                Err(crate::node::NodeError::Dial(format!(
-                    "no answer within {} s",
-                    REGISTER_WAIT.as_secs()
-                )))
-            })
+            .unwrap_or_else(|_| Err(format!("no answer within {} s", REGISTER_WAIT.as_secs())))
     });
     let results = futures_util::future::join_all(dials).await;
     let mut connected = Vec::new();
@@ -684,11 +711,105 @@ async fn register(_: Authorized, State(s): St, JsonBody(b): JsonBody<RegisterBod
     for (text, r) in b.nodes.iter().zip(results) {
         match r {
             Ok(id) => connected.push(json!({ "addr": text, "id": id.to_string() })),
-            Err(e) => failed.push(json!({ "addr": text, "error": e.to_string() })),
+            Err(e) => failed.push(json!({ "addr": text, "error": e })),
         }
     }
     let total = p.view().peers.len();
     ok(json!({ "connected": connected, "failed": failed, "peers": total }))
+}
+
+/// One `POST /nodes/register` entry: a peer's address, or a node's API written as a URL (as
+/// the teaching blockchains name their nodes), whose `/info` gives its peer address.
+enum RegisterEntry {
+    Peer(PeerAddr),
+    Api(std::net::SocketAddr),
+}
+
+fn register_entry(text: &str) -> Result<RegisterEntry, ApiError> {
+    let bad = |why: String| ApiError::bad_request("bad_address", format!("{text:?}: {why}"));
+    let t = text.trim();
+    if t.starts_with("https://") {
+        return Err(bad(
+            "chain-tui's API speaks plain HTTP on loopback: write http://HOST:PORT".into(),
+        ));
+    }
+    if let Some(rest) = t.strip_prefix("http://") {
+        let hostport = rest.trim_end_matches('/');
+        return match hostport.parse::<PeerAddr>() {
+            Ok(PeerAddr { id: None, addr }) => Ok(RegisterEntry::Api(addr)),
+            Ok(_) => Err(bad("a URL names no node id: write http://HOST:PORT".into())),
+            Err(e) => Err(bad(e.to_string())),
+        };
+    }
+    t.parse::<PeerAddr>()
+        .map(RegisterEntry::Peer)
+        .map_err(|e| bad(e.to_string()))
+}
+
+/// How long `/nodes/register` waits for another node's API to answer `/info`.
+const API_LOOKUP_WAIT: Duration = Duration::from_millis(1500);
+
+/// What a chain-tui API at `api` says of its node in `/info`: its network, node id and peer
+/// address; `None` if nothing there answers as a chain-tui API.
+async fn api_info(api: std::net::SocketAddr) -> Option<(String, Option<String>, Option<String>)> {
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(API_LOOKUP_WAIT)
+        .build()
+        .ok()?;
+    let v: Value = http
+        .get(format!("http://{api}/info"))
+        .send()
+        .await
+        .ok()?
+        .json()
+        .await
+        .ok()?;
+    let text = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
+    Some((text("network")?, text("node_id"), text("listen")))
+}
+
+/// Dials one entry: an API URL is first asked for its node's peer address. A peer address that
+/// does not answer is checked for being an API port, the usual mix-up.
+async fn register_one(
+    p: &crate::node::P2pHandle,
+    entry: RegisterEntry,
+    net: crate::core::params::Network,
+) -> Result<crate::node::NodeId, String> {
+    let target = match entry {
+        RegisterEntry::Peer(a) => a,
+        RegisterEntry::Api(api) => {
+            let Some((network, id, listen)) = api_info(api).await else {
+                return Err(format!("no chain-tui API answered at http://{api}"));
+            };
+            if network != net.name() {
+                return Err(format!("that node runs {network}, this one {net}"));
+            }
+            let (Some(id), Some(listen)) = (id, listen) else {
+                return Err("that node runs without a peer-to-peer part".into());
+            };
+            let id = id.parse().map_err(|e| format!("its node id: {e}"))?;
+            let mut addr: std::net::SocketAddr = listen
+                .parse()
+                .map_err(|e| format!("its peer address: {e}"))?;
+            if addr.ip().is_unspecified() {
+                // It listens on every interface: reach it where its API answered.
+                addr.set_ip(api.ip());
+            }
+            PeerAddr::new(addr, Some(id))
+        }
+    };
+    match p.connect(target).await {
+        Ok(id) => Ok(id),
+        Err(e) => match api_info(target.addr).await {
+            Some((_, _, Some(listen))) => Err(format!(
+                "{} is a chain-tui API port (HTTP), not a peer port: that node's peers connect \
+                 to {listen}; register that, or http://{} to have it looked up",
+                target.addr, target.addr
+            )),
+            _ => Err(e.to_string()),
+        },
+    }
 }
 
 /// Longest `nodes/resolve` waits for a sync to settle.
@@ -959,7 +1080,7 @@ pub fn fuzz_request_bodies(bytes: &[u8], query: &str) -> usize {
         parsed += b
             .nodes
             .iter()
-            .filter(|n| n.parse::<PeerAddr>().is_ok())
+            .filter(|n| register_entry(n).is_ok())
             .count();
     }
     if let Ok(b) = decode_json_body::<MiningBody>(bytes) {
@@ -969,6 +1090,7 @@ pub fn fuzz_request_bodies(bytes: &[u8], query: &str) -> usize {
         parsed += usize::from(b.blocks.is_some_and(|n| n <= MAX_MINE)) + b.threads.map_or(0, |_| 1);
     }
     if let Ok(v) = decode_json_body::<Value>(bytes) {
+        parsed += usize::from(unsigned_seed_form(&v).is_err());
         parsed += usize::from(views::tx_from_json(v, Network::Regtest).is_ok());
     }
     if let Ok(uri) = format!("/?{query}").parse::<axum::http::Uri>() {

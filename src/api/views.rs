@@ -3,7 +3,7 @@
 //! way. Also the JSON form of a signed transaction that `POST /transactions/new` takes.
 
 use super::error::ApiError;
-use crate::core::address::Address;
+use crate::core::address::{Address, AddressError};
 use crate::core::amount::Amount;
 use crate::core::block::Block;
 use crate::core::encode::decode_canonical;
@@ -47,8 +47,20 @@ pub fn parse_txid(s: &str) -> Result<Txid, ApiError> {
 }
 
 pub fn parse_address(s: &str, network: Network) -> Result<Address, ApiError> {
-    Address::decode(s, network)
-        .map_err(|e| ApiError::bad_request("bad_address", format!("bad address: {e}")))
+    Address::decode(s, network).map_err(|e| {
+        let msg = match e {
+            // A name (`alice`) or a typo: say what an address looks like.
+            AddressError::Malformed(_) => format!(
+                "{s:?} is not an address: a {network} address is {} characters and starts with \
+                 {}1, like {} (GET /wallet/address gives this node's)",
+                Address::UNSPENDABLE.encode(network).len(),
+                network.hrp(),
+                Address::UNSPENDABLE.encode(network),
+            ),
+            e => format!("bad address: {e}"),
+        };
+        ApiError::bad_request("bad_address", msg)
+    })
 }
 
 fn difficulty_u64(s: &Snapshot) -> u64 {
@@ -448,7 +460,22 @@ pub fn difficulty(node: &NodeHandle) -> Value {
 
 /// `GET /balance/{address}`: confirmed coins from the address index.
 pub fn address_balance(node: &NodeHandle, addr: &Address) -> Result<Value, ApiError> {
+    address_balance_in(&node.read()?, addr, node.network())
+}
+
+/// `GET /wallets`: the node wallet's addresses, oldest first, each with its balance, from one
+/// snapshot of the chain.
+pub fn wallets(w: &Wallet, node: &NodeHandle) -> Result<Value, ApiError> {
     let r = node.read()?;
+    let rows = w
+        .addresses()
+        .iter()
+        .map(|a| address_balance_in(&r, a, node.network()))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(json!({ "wallets": rows, "height": r.tip().height }))
+}
+
+fn address_balance_in(r: &ChainRead, addr: &Address, net: Network) -> Result<Value, ApiError> {
     let (mut spendable, mut immature, mut count) = (0u64, 0u64, 0usize);
     for (_, coin) in r.address_coins(addr)? {
         count += 1;
@@ -459,7 +486,7 @@ pub fn address_balance(node: &NodeHandle, addr: &Address) -> Result<Value, ApiEr
         }
     }
     Ok(json!({
-        "address": addr.encode(node.network()),
+        "address": addr.encode(net),
         "balance": spendable.saturating_add(immature),
         "spendable": spendable,
         "immature": immature,

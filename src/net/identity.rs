@@ -357,6 +357,13 @@ impl FromStr for PeerAddr {
                 "empty address; expected HOST:PORT or NODEID@HOST:PORT".into()
             ));
         }
+        if s.contains("://") {
+            return Err(bad(
+                "a URL; a peer is HOST:PORT, the address its node listens on for peers \
+                 (--listen), not its API's URL"
+                    .into(),
+            ));
+        }
         let (id, hostport) = match s.split_once('@') {
             Some((id, rest)) => {
                 let id = id.parse::<NodeId>().map_err(|e| bad(e.to_string()))?;

@@ -787,3 +787,95 @@ fn every_endpoint_is_documented_in_the_readme_with_a_curl_example() {
         );
     }
 }
+
+/// People coming from the teaching blockchains get answers that say what to do instead: an
+/// unsigned `sender/recipient/amount`, a name for an address, another node's API port where a
+/// peer port goes, its API URL as the seeds write nodes, and `GET /wallets`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seed_style_requests_are_answered_with_what_to_do() {
+    let api = start().await;
+    let other = start().await;
+    let before = api.state();
+
+    let a = api
+        .post(
+            "/transactions/new",
+            json!({ "sender": "alice", "recipient": "bob", "amount": 5 }),
+        )
+        .await;
+    assert_error(&a, 400, "unsigned_transaction");
+    assert!(
+        a.1["error"].as_str().unwrap().contains("POST /wallet/send"),
+        "{a:?}"
+    );
+
+    let a = api.get("/balance/alice").await;
+    assert_error(&a, 400, "bad_address");
+    let msg = a.1["error"].as_str().unwrap();
+    let example = Address::UNSPENDABLE.encode(Network::Regtest);
+    assert!(
+        msg.starts_with("\"alice\" is not an address")
+            && msg.contains(&format!(
+                "{} characters and starts with ctrt1",
+                example.len()
+            ))
+            && msg.contains(&example),
+        "{msg}"
+    );
+
+    // The other node's API port given as a peer: said so, with the port its peers use.
+    let other_api = other.addr();
+    let other_peers = other.tn.listen();
+    let t = Instant::now();
+    let a = api
+        .post(
+            "/nodes/register",
+            json!({ "nodes": [other_api.to_string()] }),
+        )
+        .await;
+    assert_eq!(a.0, 200, "{a:?}");
+    let err = a.1["failed"][0]["error"].as_str().unwrap();
+    assert!(
+        err.contains("is a chain-tui API port (HTTP), not a peer port")
+            && err.contains(&format!("connect to {other_peers}")),
+        "{err}"
+    );
+    assert!(t.elapsed() < Duration::from_secs(8), "{:?}", t.elapsed());
+    for bad in [
+        format!("https://{other_api}"),
+        format!("http://{}@{other_api}", other.tn.id()),
+    ] {
+        let a = api.post("/nodes/register", json!({ "nodes": [bad] })).await;
+        assert_error(&a, 400, "bad_address");
+    }
+    assert_eq!(api.state(), before, "nothing changed");
+
+    // Its API URL, as the seeds write nodes: looked up and dialled.
+    let a = api
+        .post(
+            "/nodes/register",
+            json!({ "nodes": [format!("http://{other_api}/")] }),
+        )
+        .await;
+    assert_eq!(
+        a.1["connected"][0]["id"],
+        other.tn.id().to_string(),
+        "{a:?}"
+    );
+    expect("the other node listed as a peer", || {
+        api.tn.has_peer(&other.tn.id())
+    })
+    .await;
+
+    // GET /wallets: the wallet's addresses with their balances.
+    api.tn.mine(11, api.address()).await;
+    let v = api.ok("/wallets").await;
+    let w = &v["wallets"][0];
+    assert_eq!(w["address"], api.address().encode(Network::Regtest), "{v}");
+    assert_eq!(w["balance"], 11 * 50 * COIN, "{v}");
+    // Spendable in the next block (12): the coinbases of blocks 1 and 2 (maturity 10).
+    assert_eq!(w["spendable"], 2 * 50 * COIN, "{v}");
+    assert_eq!(v["height"], 11);
+    other.stop().await;
+    api.stop().await;
+}

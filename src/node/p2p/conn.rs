@@ -322,7 +322,7 @@ async fn handshake(
         close(
             conn,
             DisconnectReason::OtherNetwork,
-            b"different genesis: another network",
+            b"its genesis block is not ours",
         );
         return Err((
             format!(
