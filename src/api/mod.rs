@@ -7,6 +7,7 @@
 pub mod client;
 pub mod conn;
 pub mod error;
+pub mod events;
 pub(crate) mod jobs;
 pub mod metrics;
 pub mod routes;

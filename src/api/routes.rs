@@ -129,6 +129,18 @@ pub const ROUTES: &[RouteDoc] = &[
     ),
     r(
         "GET",
+        "/events",
+        false,
+        "Server-Sent Events: blocks, reorgs, transactions, peers, mining; Last-Event-ID resumes",
+    ),
+    r(
+        "GET",
+        "/blocks/wait",
+        false,
+        "Long poll: answers when the tip moves past ?after=HASH, or after ?timeout=S (60 at most)",
+    ),
+    r(
+        "GET",
         "/wallets",
         false,
         "The node wallet's addresses, each with its balance",
@@ -267,6 +279,8 @@ pub(crate) fn router(state: Arc<ApiState>) -> Router {
         .route("/chain/import", post(import))
         .route("/metrics", get(metrics))
         .route("/openapi.json", get(openapi))
+        .route("/events", get(events))
+        .route("/blocks/wait", get(block_wait))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY))
@@ -522,6 +536,119 @@ async fn metrics(State(s): St) -> Response {
         text,
     )
         .into_response()
+}
+
+/// `GET /events`: Server-Sent Events, numbered; `Last-Event-ID` (or `?after=N`) resumes after
+/// event N while it is still kept, and a `missed` event says when it is not.
+async fn events(
+    State(s): St,
+    headers: axum::http::HeaderMap,
+    q: Result<Query<EventsQuery>, QueryRejection>,
+) -> Response {
+    use super::events::Numbered;
+    use axum::response::sse::{Event as Sse, KeepAlive};
+    let after = match (query(q), headers.get("last-event-id")) {
+        (Err(e), _) => return e.into_response(),
+        (Ok(q), None) => q.after,
+        (Ok(_), Some(v)) => match v.to_str().ok().and_then(|v| v.trim().parse().ok()) {
+            Some(n) => Some(n),
+            None => {
+                return ApiError::bad_request(
+                    "bad_event_id",
+                    "Last-Event-ID: the number of the last event received",
+                )
+                .into_response();
+            }
+        },
+    };
+    let since = s.events.since(after);
+    let frame = |(n, e): &Numbered| {
+        Sse::default()
+            .id(n.to_string())
+            .event(e.name())
+            .json_data(&**e)
+            .unwrap_or_default()
+    };
+    let mut first = Vec::new();
+    if since.missed {
+        let oldest = since.backlog.first().map(|(n, _)| *n);
+        first.push(
+            Sse::default()
+                .event("missed")
+                .json_data(json!({ "after": after, "oldest_kept": oldest }))
+                .unwrap_or_default(),
+        );
+    }
+    first.extend(since.backlog.iter().map(frame));
+    let live = futures_util::stream::unfold(since.live, move |mut rx| async move {
+        use tokio::sync::broadcast::error::RecvError;
+        match rx.recv().await {
+            Ok(n) => Some((frame(&n), rx)),
+            // This client read too slowly: say how many it lost, and go on.
+            Err(RecvError::Lagged(k)) => {
+                let e = Sse::default()
+                    .event("missed")
+                    .json_data(json!({ "lost": k }))
+                    .unwrap_or_default();
+                Some((e, rx))
+            }
+            Err(RecvError::Closed) => None,
+        }
+    });
+    let stream = futures_util::StreamExt::map(
+        futures_util::StreamExt::chain(futures_util::stream::iter(first), live),
+        Ok::<_, std::convert::Infallible>,
+    );
+    axum::response::sse::Sse::new(stream)
+        .keep_alive(KeepAlive::default())
+        .into_response()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EventsQuery {
+    after: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WaitQuery {
+    after: Option<String>,
+    timeout: Option<u64>,
+}
+
+/// Longest a `GET /blocks/wait` waits.
+pub const MAX_BLOCK_WAIT: Duration = Duration::from_secs(60);
+
+/// `GET /blocks/wait?after=HASH&timeout=S`: answers once the tip is not `after` (at once if
+/// it already is not), or after `timeout` seconds (default and at most 60) with `changed: false`.
+async fn block_wait(State(s): St, q: Result<Query<WaitQuery>, QueryRejection>) -> JsonResult {
+    let q = query(q)?;
+    let mut watch = s.ctx.node.watch();
+    let after = match q.after {
+        Some(h) => h.parse::<crate::core::hash::BlockHash>().map_err(|_| {
+            ApiError::bad_request("bad_hash", format!("after: not a block hash: {h:?}"))
+        })?,
+        None => watch.borrow().tip,
+    };
+    let limit = match q.timeout {
+        None => MAX_BLOCK_WAIT,
+        Some(t) if t <= MAX_BLOCK_WAIT.as_secs() => Duration::from_secs(t),
+        Some(t) => {
+            return Err(ApiError::bad_request(
+                "bad_query",
+                format!(
+                    "timeout: at most {} seconds, not {t}",
+                    MAX_BLOCK_WAIT.as_secs()
+                ),
+            ));
+        }
+    };
+    let changed = tokio::time::timeout(limit, watch.wait_for(|snap| snap.tip != after))
+        .await
+        .is_ok_and(|r| r.is_ok());
+    let snap = s.ctx.node.snapshot();
+    ok(json!({ "changed": changed, "tip": snap.tip.to_string(), "height": snap.height }))
 }
 
 async fn openapi() -> JsonResult {
@@ -1077,11 +1204,7 @@ pub fn fuzz_request_bodies(bytes: &[u8], query: &str) -> usize {
         parsed += usize::from(!b.id.is_empty());
     }
     if let Ok(b) = decode_json_body::<RegisterBody>(bytes) {
-        parsed += b
-            .nodes
-            .iter()
-            .filter(|n| register_entry(n).is_ok())
-            .count();
+        parsed += b.nodes.iter().filter(|n| register_entry(n).is_ok()).count();
     }
     if let Ok(b) = decode_json_body::<MiningBody>(bytes) {
         parsed += usize::from(b.mining) + b.threads.map_or(0, |t| usize::from(t > 0));

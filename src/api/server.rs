@@ -60,6 +60,8 @@ pub(crate) struct ApiState {
     pub jobs: Jobs,
     /// The data dir's node key, to prove the API is this node's (`GET /info?challenge=`).
     pub identity: NodeKey,
+    /// Numbered live events for `GET /events`.
+    pub events: Arc<super::events::EventLog>,
 }
 
 impl ApiState {
@@ -284,6 +286,9 @@ impl ApiServer {
                 error,
             })?;
         let submitter = Submitter::start(ctx.node.clone());
+        let stop_events = tokio_util::sync::CancellationToken::new();
+        let events =
+            super::events::EventLog::start(ctx.node.clone(), ctx.p2p.clone(), stop_events.clone());
         let cap = conn::connection_cap(limits.max_connections, conn::raise_open_files_limit());
         let state = Arc::new(ApiState {
             ctx,
@@ -296,6 +301,7 @@ impl ApiServer {
             jobs: Jobs::default(),
             limits: limits.clone(),
             identity,
+            events,
         });
         let app = routes::router(state.clone());
         let (stop, stopped) = oneshot::channel::<()>();
@@ -311,6 +317,7 @@ impl ApiServer {
                     serve.await;
                 }
             }
+            stop_events.cancel();
         });
         tracing::info!("API listening on http://{bound} (at most {cap} connections)");
         Ok(ApiServer {
@@ -511,14 +518,18 @@ pub(crate) fn is_timeout(e: &(dyn std::error::Error + 'static)) -> bool {
     false
 }
 
-/// Layer: a request that takes longer than the request timeout gets `408` (`/validate` and
-/// `/chain/import` have their own limits).
+/// Layer: a request that takes longer than the request timeout gets `408` (`/validate`,
+/// `/chain/import`, the `/events` stream and the `/blocks/wait` long poll have their own limits).
 pub(crate) async fn deadline(
     State(state): State<Arc<ApiState>>,
     req: Request,
     next: Next,
 ) -> Response {
-    if matches!(req.uri().path(), "/validate" | "/chain/import") {
+    // Streams and long polls have their own limits.
+    if matches!(
+        req.uri().path(),
+        "/validate" | "/chain/import" | "/events" | "/blocks/wait"
+    ) {
         return next.run(req).await;
     }
     let limit = state.limits.request_timeout;

@@ -328,8 +328,13 @@ async fn every_write_needs_the_token_and_waits_before_refusing() {
     assert_eq!(s, 200, "{v}");
     assert_eq!(v["height"], before.0 + 1);
     assert_eq!(api.tn.height(), before.0 + 1);
-    // Reads need no token.
-    for r in ROUTES.iter().filter(|r| !r.token && !r.path.contains('{')) {
+    // Reads need no token (the event stream and the long poll answer as they go: their own
+    // test reads them).
+    let streams = ["/events", "/blocks/wait"];
+    for r in ROUTES
+        .iter()
+        .filter(|r| !r.token && !r.path.contains('{') && !streams.contains(&r.path))
+    {
         let (s, v) = api.get(r.path).await;
         assert_eq!(s, 200, "GET {}: {v}", r.path);
     }
@@ -877,5 +882,173 @@ async fn seed_style_requests_are_answered_with_what_to_do() {
     assert_eq!(w["spendable"], 2 * 50 * COIN, "{v}");
     assert_eq!(v["height"], 11);
     other.stop().await;
+    api.stop().await;
+}
+
+/// One Server-Sent Event: its id, name and JSON data.
+#[derive(Debug)]
+struct Sse {
+    id: Option<u64>,
+    event: String,
+    data: Value,
+}
+
+/// A `GET /events` stream being read.
+struct SseStream {
+    resp: reqwest::Response,
+    buf: String,
+}
+
+impl SseStream {
+    async fn open(api: &Api, last_event_id: Option<u64>) -> SseStream {
+        let mut req = api.http.get(api.url("/events"));
+        if let Some(n) = last_event_id {
+            req = req.header("last-event-id", n.to_string());
+        }
+        let resp = within("events answer", req.send()).await.expect("events");
+        assert_eq!(resp.status(), 200);
+        assert_eq!(
+            resp.headers()["content-type"].to_str().unwrap(),
+            "text/event-stream"
+        );
+        SseStream {
+            resp,
+            buf: String::new(),
+        }
+    }
+
+    /// The next event (keep-alive comments skipped).
+    async fn next(&mut self) -> Sse {
+        loop {
+            if let Some(end) = self.buf.find("\n\n") {
+                let frame: String = self.buf.drain(..end + 2).collect();
+                let (mut id, mut event, mut data) = (None, String::new(), String::new());
+                for line in frame.lines() {
+                    if let Some(v) = line.strip_prefix("id:") {
+                        id = Some(v.trim().parse().unwrap());
+                    } else if let Some(v) = line.strip_prefix("event:") {
+                        event = v.trim().to_string();
+                    } else if let Some(v) = line.strip_prefix("data:") {
+                        data.push_str(v.trim());
+                    }
+                }
+                if event.is_empty() {
+                    continue;
+                }
+                let data = serde_json::from_str(&data).unwrap();
+                return Sse { id, event, data };
+            }
+            let chunk = within("an event", self.resp.chunk())
+                .await
+                .expect("stream")
+                .expect("the stream goes on");
+            self.buf.push_str(std::str::from_utf8(&chunk).unwrap());
+        }
+    }
+
+    /// The next event named one of `names`.
+    async fn next_of(&mut self, names: &[&str]) -> Sse {
+        loop {
+            let e = self.next().await;
+            if names.contains(&e.event.as_str()) {
+                return e;
+            }
+        }
+    }
+}
+
+/// `GET /events` across a reorganisation: blocks connected, the tip block disconnected, the
+/// new branch connected and the reorg with its depth, in order; a client that reconnects with
+/// `Last-Event-ID` gets what came after; `GET /blocks/wait` answers when the tip moves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_stream_across_a_reorg_and_resume() {
+    let api = start().await;
+    let node = &api.tn.node;
+    let mut sse = SseStream::open(&api, None).await;
+    let blocks = ["block_connected", "block_disconnected", "reorg"];
+
+    let mined = api.tn.mine(2, api.address()).await;
+    let e1 = sse.next_of(&blocks).await;
+    assert_eq!(
+        (e1.event.as_str(), &e1.data["height"]),
+        ("block_connected", &json!(1))
+    );
+    assert_eq!(e1.data["hash"], mined[0].to_string());
+    let e2 = sse.next_of(&blocks).await;
+    assert_eq!(e2.data["hash"], mined[1].to_string());
+
+    // A heavier branch from block 1: b2 (side branch, same work), then b3.
+    let params = node.params();
+    let meta1 = node.block_meta(&mined[0]).unwrap().unwrap();
+    let b2 = block_on(params, &meta1, miner(), vec![], 0, 0);
+    node.submit_block(b2.clone()).await.unwrap();
+    let meta2 = node.block_meta(&b2.hash()).unwrap().unwrap();
+    let b3 = block_on(params, &meta2, miner(), vec![], 0, 0);
+    node.submit_block(b3.clone()).await.unwrap();
+    let seen: Vec<(String, Value)> = {
+        let mut v = Vec::new();
+        for _ in 0..4 {
+            let e = sse.next_of(&blocks).await;
+            v.push((e.event, e.data));
+        }
+        v
+    };
+    assert_eq!(
+        seen,
+        vec![
+            (
+                "block_disconnected".into(),
+                json!({ "type": "block_disconnected", "hash": mined[1].to_string(), "height": 2 })
+            ),
+            (
+                "block_connected".into(),
+                json!({ "type": "block_connected", "hash": b2.hash().to_string(), "height": 2 })
+            ),
+            (
+                "block_connected".into(),
+                json!({ "type": "block_connected", "hash": b3.hash().to_string(), "height": 3 })
+            ),
+            (
+                "reorg".into(),
+                json!({ "type": "reorg", "depth": 1, "old_tip": mined[1].to_string(),
+                        "new_tip": b3.hash().to_string() })
+            ),
+        ]
+    );
+
+    // Reconnecting after the second block: the events after it, the reorg's included.
+    let mut again = SseStream::open(&api, e2.id).await;
+    let first = again.next().await;
+    assert_eq!(first.id, e2.id.map(|n| n + 1));
+    let r = again.next_of(&["reorg"]).await;
+    assert_eq!(r.data["new_tip"], b3.hash().to_string());
+
+    // Bad resume points and waits are refused.
+    let a = answer(
+        api.http
+            .get(api.url("/events"))
+            .header("last-event-id", "yesterday"),
+    )
+    .await;
+    assert_error(&a, 400, "bad_event_id");
+    assert_error(&api.get("/blocks/wait?timeout=61").await, 400, "bad_query");
+    assert_error(&api.get("/blocks/wait?after=nope").await, 400, "bad_hash");
+
+    // The long poll: unchanged tip after its timeout, then a block wakes it.
+    let tip = b3.hash().to_string();
+    let v = api.ok(&format!("/blocks/wait?after={tip}&timeout=1")).await;
+    assert_eq!(v, json!({ "changed": false, "tip": tip, "height": 3 }));
+    let v = api.ok(&format!("/blocks/wait?after={}", mined[1])).await;
+    assert_eq!(v["changed"], true, "the tip is not that block already");
+    let path = format!("/blocks/wait?after={tip}&timeout=30");
+    let waiting = api.ok(&path);
+    let mine = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        api.tn.mine(1, api.address()).await
+    };
+    let (v, new) = tokio::join!(waiting, mine);
+    assert_eq!(v["changed"], true);
+    assert_eq!(v["tip"], new[0].to_string());
+    assert_eq!(v["height"], 4);
     api.stop().await;
 }

@@ -7,8 +7,6 @@
 use crate::common::bin;
 use crate::common::net;
 
-use crate::common::*;
-use chain_tui::core::Address;
 use chain_tui::core::block::Block;
 use chain_tui::core::params::Network;
 use chain_tui::net::identity::NodeKey;
@@ -18,10 +16,6 @@ use net::*;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
-
-fn miner() -> Address {
-    address(&key(1))
-}
 
 /// A Hello that claims the fake block as tip and far more work than anyone has.
 fn lying_hello(v: &TestNode, fake: &Block) -> Hello {

@@ -5,7 +5,6 @@
 use crate::common::net;
 
 use crate::common::*;
-use chain_tui::core::Address;
 use chain_tui::core::hash::{BlockHash, Txid};
 use chain_tui::core::params::Network;
 use chain_tui::core::tx::{OutPoint, Transaction};
@@ -17,10 +16,6 @@ use std::time::Duration;
 
 const COIN: u64 = 1_0000_0000;
 const FEE: u64 = 10_000;
-
-fn miner() -> Address {
-    address(&key(1))
-}
 
 /// The coinbase outpoint of the active block at `height`.
 fn coinbase_at(n: &TestNode, height: u64) -> OutPoint {

@@ -52,7 +52,9 @@ pub async fn start_with(limits: ApiLimits) -> Api {
 pub async fn answer(r: reqwest::RequestBuilder) -> Answer {
     let resp = within("API answer", r.send()).await.expect("API answers");
     let status = resp.status().as_u16();
-    let text = resp.text().await.expect("body");
+    let text = within("API answer's body", resp.text())
+        .await
+        .expect("body");
     let v = serde_json::from_str(&text).unwrap_or_else(|_| Value::String(text.clone()));
     (status, v)
 }

@@ -242,6 +242,11 @@ impl TestNode {
     }
 }
 
+/// Who the test miners pay (key 1).
+pub fn miner() -> Address {
+    crate::common::address(&crate::common::key(1))
+}
+
 /// Mines `n` blocks paying `to` with the node's own miner (one thread), and waits until its
 /// snapshot shows the last one (the miner answers before the snapshot is published).
 pub async fn mine(node: &NodeHandle, n: u64, to: Address) -> Vec<BlockHash> {
