@@ -658,7 +658,7 @@ async fn direct_command(g: &Global, job: Job) -> Result<(Value, i32)> {
 async fn node_job(g: &Global, node: &NodeHandle, job: Job) -> Result<(Value, i32)> {
     let v = match job {
         Job::Balance => views::wallet_balance(&open_wallet(g)?, node)?,
-        Job::History => views::wallet_history(&open_wallet(g)?, node)?,
+        Job::History => views::wallet_history(&open_wallet(g)?, node, views::Page::ALL)?,
         Job::Mine { blocks, threads } => {
             let w = open_wallet(g)?;
             let threads = threads.unwrap_or_else(default_threads);
@@ -705,7 +705,7 @@ async fn remote_command(api: &ApiClient, net: Network, job: Job) -> Result<(Valu
         Job::WalletNew { .. } => api.post("/wallet/address", &json!({})).await?,
         Job::WalletAddress => api.get("/wallet/address").await?,
         Job::Balance => api.get("/wallet/balance").await?,
-        Job::History => api.get("/wallet/history").await?,
+        Job::History => api.get_pages("/wallet/history", "transactions").await?,
         Job::Mine { blocks, threads } => {
             let threads = threads.unwrap_or_else(default_threads);
             let v = api

@@ -117,6 +117,19 @@ impl ApiClient {
         answer(req.send().await).await
     }
 
+    /// A paged list (`/wallet/history`, `/mempool`) read to its end: every page's `key` rows
+    /// in one answer.
+    pub async fn get_pages(&self, path: &str, key: &str) -> Result<Value, ApiError> {
+        let mut v = self.get(path).await?;
+        let mut rows = v[key].as_array().cloned().unwrap_or_default();
+        while let Some(next) = v["next"].as_u64() {
+            v = self.get(&format!("{path}?offset={next}")).await?;
+            rows.extend(v[key].as_array().cloned().unwrap_or_default());
+        }
+        v[key] = Value::Array(rows);
+        Ok(v)
+    }
+
     pub async fn post(&self, path: &str, body: &Value) -> Result<Value, ApiError> {
         let req = self
             .http

@@ -460,8 +460,36 @@ async fn validate(_: Authorized, State(s): St) -> JsonResult {
     .await?)
 }
 
-async fn mempool(State(s): St) -> JsonResult {
-    ok(views::mempool(&s.ctx.node))
+/// `?offset=N&limit=M` on a list: rows N.. (0 by default), at most [`MAX_PAGE`] of them.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PageQuery {
+    offset: Option<usize>,
+    limit: Option<usize>,
+}
+
+/// Most rows one page of `/mempool` or `/wallet/history` holds (also the default).
+pub const MAX_PAGE: usize = 1000;
+
+impl PageQuery {
+    fn page(q: Result<Query<PageQuery>, QueryRejection>) -> Result<views::Page, ApiError> {
+        let q = query(q)?;
+        let limit = q.limit.unwrap_or(MAX_PAGE);
+        if limit == 0 || limit > MAX_PAGE {
+            return Err(ApiError::bad_request(
+                "bad_query",
+                format!("limit must be 1 to {MAX_PAGE}, not {limit}"),
+            ));
+        }
+        Ok(views::Page {
+            offset: q.offset.unwrap_or(0),
+            limit,
+        })
+    }
+}
+
+async fn mempool(State(s): St, q: Result<Query<PageQuery>, QueryRejection>) -> JsonResult {
+    ok(views::mempool(&s.ctx.node, PageQuery::page(q)?))
 }
 
 async fn difficulty(State(s): St) -> JsonResult {
@@ -493,10 +521,11 @@ async fn wallet_balance(State(s): St) -> JsonResult {
     ok(blocking(move || views::wallet_balance(&*lock(&w)?, &node)).await?)
 }
 
-async fn wallet_history(State(s): St) -> JsonResult {
+async fn wallet_history(State(s): St, q: Result<Query<PageQuery>, QueryRejection>) -> JsonResult {
+    let page = PageQuery::page(q)?;
     let w = wallet_of(&s)?;
     let node = s.ctx.node.clone();
-    ok(blocking(move || views::wallet_history(&*lock(&w)?, &node)).await?)
+    ok(blocking(move || views::wallet_history(&*lock(&w)?, &node, page)).await?)
 }
 
 async fn peers(State(s): St) -> JsonResult {
@@ -1020,6 +1049,8 @@ async fn set_mining(_: Authorized, State(s): St, JsonBody(b): JsonBody<MiningBod
 struct MineBody {
     blocks: Option<u64>,
     threads: Option<usize>,
+    /// Who the coinbases pay (the wallet's receive address if left out).
+    address: Option<String>,
 }
 
 /// Most blocks one `POST /mine` mines.
@@ -1029,7 +1060,12 @@ pub const MAX_MINE: u64 = 100_000;
 pub const MINE_SYNC: u64 = 16;
 pub const MINE_WAIT: Duration = Duration::from_secs(15);
 
-async fn mine_blocks(s: &ApiState, blocks: u64, threads: Option<usize>) -> Response {
+async fn mine_blocks(
+    s: &ApiState,
+    blocks: u64,
+    threads: Option<usize>,
+    to: Option<&str>,
+) -> Response {
     let answer = async {
         if blocks == 0 || blocks > MAX_MINE {
             return Err(ApiError::bad_request(
@@ -1038,7 +1074,10 @@ async fn mine_blocks(s: &ApiState, blocks: u64, threads: Option<usize>) -> Respo
             ));
         }
         let threads = mining_threads(s, threads)?;
-        let address = receive_address(s)?;
+        let address = match to {
+            Some(a) => parse_address(a, s.ctx.node.network())?,
+            None => receive_address(s)?,
+        };
         let job = s.jobs.start_mine(&s.ctx.node, address, blocks, threads)?;
         if blocks <= MINE_SYNC && job.wait(MINE_WAIT).await {
             return Ok(match job.result() {
@@ -1059,11 +1098,11 @@ async fn mine_blocks(s: &ApiState, blocks: u64, threads: Option<usize>) -> Respo
 }
 
 async fn mine(_: Authorized, State(s): St, JsonBody(b): JsonBody<MineBody>) -> Response {
-    mine_blocks(&s, b.blocks.unwrap_or(1), b.threads).await
+    mine_blocks(&s, b.blocks.unwrap_or(1), b.threads, b.address.as_deref()).await
 }
 
 async fn mine_one(_: Authorized, State(s): St) -> Response {
-    mine_blocks(&s, 1, None).await
+    mine_blocks(&s, 1, None, None).await
 }
 
 fn job_of(s: &ApiState, id: &str) -> Result<std::sync::Arc<super::jobs::MineJob>, ApiError> {

@@ -87,7 +87,26 @@ pub fn info(node: &NodeHandle, p2p: Option<&P2pView>) -> Value {
         "orphans": s.orphans,
         "next_bits": s.next_bits,
         "estimates": estimates(&s),
+        "version": env!("CARGO_PKG_VERSION"),
+        "sync": sync_state(s.height, p2p),
     })
+}
+
+/// Where the node stands against its peers: `offline` (no network part), `no_peers`,
+/// `syncing` (a peer has more blocks, or blocks are being downloaded) or `synced`.
+pub fn sync_state(height: u64, p2p: Option<&P2pView>) -> Value {
+    let Some(v) = p2p else {
+        return json!({ "state": "offline" });
+    };
+    let best = v.peers.iter().map(|p| p.height).max();
+    let behind = best.map_or(0, |b| b.saturating_sub(height));
+    let state = match best {
+        None => "no_peers",
+        Some(_) if behind > 0 || v.downloading > 0 => "syncing",
+        Some(_) => "synced",
+    };
+    json!({ "state": state, "best_peer_height": best, "blocks_behind": behind,
+            "downloading": v.downloading })
 }
 
 /// The chain figures estimated from recent blocks (`null` with too little history).
@@ -427,17 +446,40 @@ pub fn validate_json(report: &crate::node::ValidationReport) -> (Value, bool) {
 }
 
 /// `GET /mempool`: every entry by fee rate.
-pub fn mempool(node: &NodeHandle) -> Value {
-    let s = node.snapshot();
-    let txs: Vec<Value> = node
-        .mempool_entries()
+pub fn mempool(node: &NodeHandle, page: Page) -> Value {
+    let entries = node.mempool_entries();
+    let bytes: usize = entries.iter().map(|e| e.size).sum();
+    let (rows, next) = page.of(&entries);
+    let txs: Vec<Value> = rows
         .iter()
         .map(|e| {
             json!({ "txid": e.txid.to_string(), "fee": e.fee.units(), "size": e.size,
                     "fee_rate": e.fee_rate.per_byte_units() })
         })
         .collect();
-    json!({ "count": s.mempool_count, "bytes": s.mempool_bytes, "txs": txs })
+    json!({ "count": entries.len(), "bytes": bytes, "txs": txs, "next": next })
+}
+
+/// One page of a list: `limit` rows from `offset`.
+#[derive(Clone, Copy, Debug)]
+pub struct Page {
+    pub offset: usize,
+    pub limit: usize,
+}
+
+impl Page {
+    /// Every row.
+    pub const ALL: Page = Page {
+        offset: 0,
+        limit: usize::MAX,
+    };
+
+    /// This page's rows of `all`, and the offset of the next page (`None` on the last).
+    pub fn of<T>(self, all: &[T]) -> (&[T], Option<usize>) {
+        let from = self.offset.min(all.len());
+        let to = from.saturating_add(self.limit).min(all.len());
+        (&all[from..to], (to < all.len()).then_some(to))
+    }
 }
 
 /// `GET /difficulty`.
@@ -504,9 +546,10 @@ pub fn wallet_balance(w: &Wallet, node: &NodeHandle) -> Result<Value, ApiError> 
 }
 
 /// `GET /wallet/history`: newest first.
-pub fn wallet_history(w: &Wallet, node: &NodeHandle) -> Result<Value, ApiError> {
-    let rows: Vec<Value> = w
-        .history(node)?
+pub fn wallet_history(w: &Wallet, node: &NodeHandle, page: Page) -> Result<Value, ApiError> {
+    let all = w.history(node)?;
+    let (rows, next) = page.of(&all);
+    let rows: Vec<Value> = rows
         .iter()
         .map(|t| {
             json!({ "txid": t.txid.to_string(), "height": t.height, "confirmations": t.confirmations,
@@ -514,7 +557,7 @@ pub fn wallet_history(w: &Wallet, node: &NodeHandle) -> Result<Value, ApiError> 
                     "net": i64::try_from(t.net()).unwrap_or(if t.net() < 0 { i64::MIN } else { i64::MAX }) })
         })
         .collect();
-    Ok(json!({ "transactions": rows }))
+    Ok(json!({ "transactions": rows, "count": all.len(), "next": next }))
 }
 
 /// `GET /peers`: connected peers, and bans with their reasons.

@@ -1052,3 +1052,93 @@ async fn events_stream_across_a_reorg_and_resume() {
     assert_eq!(v["height"], 4);
     api.stop().await;
 }
+
+/// What script authors asked for: version and sync state in `/info`, mining to a chosen
+/// address, and pages of `/mempool` and `/wallet/history`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn info_says_version_and_sync_mine_pays_any_address_and_lists_page() {
+    let api = start().await;
+    let other = start().await;
+    let info = api.ok("/info").await;
+    assert_eq!(info["version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(info["sync"]["state"], "no_peers", "{info}");
+
+    // Mining to another address: its coinbases pay that address; a bad one mines nothing.
+    let to = other.address().encode(Network::Regtest);
+    let a = api
+        .post("/mine", json!({ "blocks": 2, "address": to }))
+        .await;
+    assert_eq!(a.0, 200, "{a:?}");
+    assert_eq!(
+        api.ok(&format!("/balance/{to}")).await["balance"],
+        2 * 50 * COIN
+    );
+    let a = api.post("/mine", json!({ "address": "alice" })).await;
+    assert_error(&a, 400, "bad_address");
+    assert_eq!(api.tn.height(), 2);
+
+    // Linked: the other node catches up, and both say synced.
+    let a = api
+        .post(
+            "/nodes/register",
+            json!({ "nodes": [other.tn.peer_addr().to_string()] }),
+        )
+        .await;
+    assert_eq!(a.1["connected"].as_array().map(Vec::len), Some(1), "{a:?}");
+    expect("the other node synced", || other.tn.height() == 2).await;
+    for node in [&api, &other] {
+        let mut synced = false;
+        for _ in 0..100 {
+            let s = node.ok("/info").await["sync"].clone();
+            if s["state"] == "synced" && s["best_peer_height"] == 2 {
+                assert_eq!(s["blocks_behind"], 0, "{s}");
+                synced = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(synced, "{}", node.ok("/info").await);
+    }
+
+    // Pages: three payments in the mempool, two a page.
+    api.tn.mine(11, api.address()).await;
+    for i in 0..3u64 {
+        let a = api
+            .post("/wallet/send", json!({ "address": to, "amount": COIN + i }))
+            .await;
+        assert_eq!(a.0, 200, "{a:?}");
+    }
+    let p1 = api.ok("/mempool?limit=2").await;
+    assert_eq!(
+        (p1["count"].as_u64(), p1["txs"].as_array().map(Vec::len)),
+        (Some(3), Some(2))
+    );
+    assert_eq!(p1["next"], 2);
+    let p2 = api.ok("/mempool?offset=2&limit=2").await;
+    assert_eq!(p2["txs"].as_array().map(Vec::len), Some(1));
+    assert_eq!(p2["next"], Value::Null);
+    let all = api.ok("/mempool").await;
+    let paged: Vec<&Value> = p1["txs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(p2["txs"].as_array().unwrap())
+        .collect();
+    assert_eq!(
+        paged,
+        all["txs"].as_array().unwrap().iter().collect::<Vec<_>>()
+    );
+    for bad in [
+        "/mempool?limit=0",
+        "/mempool?limit=1001",
+        "/wallet/history?limit=x",
+    ] {
+        assert_error(&api.get(bad).await, 400, "bad_query");
+    }
+    let h = api.ok("/wallet/history?limit=1").await;
+    assert_eq!(h["transactions"].as_array().map(Vec::len), Some(1));
+    assert_eq!(h["next"], 1);
+    assert!(h["count"].as_u64().unwrap() > 1, "{h}");
+    other.stop().await;
+    api.stop().await;
+}
