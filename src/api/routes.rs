@@ -116,6 +116,18 @@ pub const ROUTES: &[RouteDoc] = &[
     ),
     r(
         "GET",
+        "/address/{address}/utxos",
+        false,
+        "Unspent coins of any address, newest first, paged (offset, limit)",
+    ),
+    r(
+        "GET",
+        "/address/{address}/history",
+        false,
+        "Confirmed history of any address, newest first, paged, and its mempool transactions",
+    ),
+    r(
+        "GET",
         "/wallet/address",
         false,
         "The node wallet's receive address",
@@ -264,6 +276,8 @@ pub(crate) fn router(state: Arc<ApiState>) -> Router {
             "/wallet/address",
             get(wallet_address).post(wallet_new_address),
         )
+        .route("/address/{address}/utxos", get(address_utxos))
+        .route("/address/{address}/history", get(address_history))
         .route("/wallet/balance", get(wallet_balance))
         .route("/wallets", get(wallets))
         .route("/wallet/history", get(wallet_history))
@@ -500,6 +514,31 @@ async fn balance(State(s): St, Path(addr): Path<String>) -> JsonResult {
     let a = parse_address(&addr, s.ctx.node.network())?;
     let node = s.ctx.node.clone();
     ok(blocking(move || views::address_balance(&node, &a)).await?)
+}
+
+/// `GET /address/{addr}/utxos`: a page of the address's unspent coins, newest first.
+async fn address_utxos(
+    State(s): St,
+    Path(addr): Path<String>,
+    q: Result<Query<PageQuery>, QueryRejection>,
+) -> JsonResult {
+    let page = PageQuery::page(q)?;
+    let a = parse_address(&addr, s.ctx.node.network())?;
+    let node = s.ctx.node.clone();
+    ok(blocking(move || views::address_utxos(&node, &a, page)).await?)
+}
+
+/// `GET /address/{addr}/history`: a page of the address's confirmed history, newest first,
+/// and its mempool transactions.
+async fn address_history(
+    State(s): St,
+    Path(addr): Path<String>,
+    q: Result<Query<PageQuery>, QueryRejection>,
+) -> JsonResult {
+    let page = PageQuery::page(q)?;
+    let a = parse_address(&addr, s.ctx.node.network())?;
+    let node = s.ctx.node.clone();
+    ok(blocking(move || views::address_history(&node, &a, page)).await?)
 }
 
 async fn wallet_address(State(s): St) -> JsonResult {

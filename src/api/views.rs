@@ -505,6 +505,51 @@ pub fn address_balance(node: &NodeHandle, addr: &Address) -> Result<Value, ApiEr
     address_balance_in(&node.read()?, addr, node.network())
 }
 
+/// `GET /address/{addr}/utxos`.
+pub fn address_utxos(node: &NodeHandle, addr: &Address, page: Page) -> Result<Value, ApiError> {
+    let v = node.address_view(addr, page.offset, usize::MAX, page.limit)?;
+    let coins: Vec<Value> = v
+        .coins
+        .iter()
+        .map(|c| {
+            json!({ "txid": c.outpoint.txid.to_string(), "vout": c.outpoint.vout,
+                    "amount": c.amount.units(), "height": c.height, "coinbase": c.coinbase,
+                    "matures_in": c.matures_in,
+                    "spent_in_mempool": c.spent_in_mempool.map(|t| t.to_string()) })
+        })
+        .collect();
+    let next = page.offset.saturating_add(coins.len());
+    Ok(json!({
+        "address": addr.encode(node.network()),
+        "height": v.tip,
+        "count": v.coin_count,
+        "coins": coins,
+        "next": (next < v.coin_count).then_some(next),
+    }))
+}
+
+/// `GET /address/{addr}/history`.
+pub fn address_history(node: &NodeHandle, addr: &Address, page: Page) -> Result<Value, ApiError> {
+    let v = node.address_view(addr, usize::MAX, page.offset, page.limit)?;
+    let rows: Vec<Value> = v
+        .history
+        .iter()
+        .map(|h| {
+            json!({ "txid": h.txid.to_string(), "height": h.height,
+                    "received": h.received.units(), "sent": h.sent.units() })
+        })
+        .collect();
+    let next = page.offset.saturating_add(rows.len()) as u64;
+    Ok(json!({
+        "address": addr.encode(node.network()),
+        "height": v.tip,
+        "count": v.history_count,
+        "history": rows,
+        "next": (next < v.history_count).then_some(next),
+        "mempool": v.mempool.iter().map(ToString::to_string).collect::<Vec<_>>(),
+    }))
+}
+
 /// `GET /wallets`: the node wallet's addresses, oldest first, each with its balance, from one
 /// snapshot of the chain.
 pub fn wallets(w: &Wallet, node: &NodeHandle) -> Result<Value, ApiError> {

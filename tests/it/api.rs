@@ -1139,6 +1139,32 @@ async fn info_says_version_and_sync_mine_pays_any_address_and_lists_page() {
     assert_eq!(h["transactions"].as_array().map(Vec::len), Some(1));
     assert_eq!(h["next"], 1);
     assert!(h["count"].as_u64().unwrap() > 1, "{h}");
+
+    // Any address's coins and history: the two coinbases mined to it, newest first, and the
+    // three payments to it still in the mempool.
+    let u = api.ok(&format!("/address/{to}/utxos?limit=1")).await;
+    assert_eq!(
+        (u["count"].as_u64(), u["next"].as_u64()),
+        (Some(2), Some(1)),
+        "{u}"
+    );
+    assert_eq!(u["coins"][0]["height"], 2);
+    assert_eq!(u["coins"][0]["coinbase"], true);
+    assert_eq!(u["coins"][0]["amount"], 50 * COIN);
+    let u2 = api.ok(&format!("/address/{to}/utxos?offset=1")).await;
+    assert_eq!(u2["coins"][0]["height"], 1);
+    assert_eq!(u2["next"], Value::Null);
+    let h = api.ok(&format!("/address/{to}/history")).await;
+    assert_eq!(h["count"], 2, "{h}");
+    assert_eq!(h["history"][0]["height"], 2);
+    assert_eq!(h["history"][0]["received"], 50 * COIN);
+    assert_eq!(h["mempool"].as_array().map(Vec::len), Some(3), "{h}");
+    assert_error(&api.get("/address/alice/utxos").await, 400, "bad_address");
+    assert_error(
+        &api.get(&format!("/address/{to}/history?limit=0")).await,
+        400,
+        "bad_query",
+    );
     other.stop().await;
     api.stop().await;
 }
