@@ -522,10 +522,7 @@ async fn address_utxos(
     Path(addr): Path<String>,
     q: Result<Query<PageQuery>, QueryRejection>,
 ) -> JsonResult {
-    let page = PageQuery::page(q)?;
-    let a = parse_address(&addr, s.ctx.node.network())?;
-    let node = s.ctx.node.clone();
-    ok(blocking(move || views::address_utxos(&node, &a, page)).await?)
+    address_page(&s, &addr, q, views::AddressList::Coins).await
 }
 
 /// `GET /address/{addr}/history`: a page of the address's confirmed history, newest first,
@@ -535,10 +532,19 @@ async fn address_history(
     Path(addr): Path<String>,
     q: Result<Query<PageQuery>, QueryRejection>,
 ) -> JsonResult {
+    address_page(&s, &addr, q, views::AddressList::History).await
+}
+
+async fn address_page(
+    s: &ApiState,
+    addr: &str,
+    q: Result<Query<PageQuery>, QueryRejection>,
+    list: views::AddressList,
+) -> JsonResult {
     let page = PageQuery::page(q)?;
-    let a = parse_address(&addr, s.ctx.node.network())?;
+    let a = parse_address(addr, s.ctx.node.network())?;
     let node = s.ctx.node.clone();
-    ok(blocking(move || views::address_history(&node, &a, page)).await?)
+    ok(blocking(move || views::address_page(&node, &a, page, list)).await?)
 }
 
 async fn wallet_address(State(s): St) -> JsonResult {

@@ -505,49 +505,65 @@ pub fn address_balance(node: &NodeHandle, addr: &Address) -> Result<Value, ApiEr
     address_balance_in(&node.read()?, addr, node.network())
 }
 
-/// `GET /address/{addr}/utxos`.
-pub fn address_utxos(node: &NodeHandle, addr: &Address, page: Page) -> Result<Value, ApiError> {
-    let v = node.address_view(addr, page.offset, usize::MAX, page.limit)?;
-    let coins: Vec<Value> = v
-        .coins
-        .iter()
-        .map(|c| {
-            json!({ "txid": c.outpoint.txid.to_string(), "vout": c.outpoint.vout,
-                    "amount": c.amount.units(), "height": c.height, "coinbase": c.coinbase,
-                    "matures_in": c.matures_in,
-                    "spent_in_mempool": c.spent_in_mempool.map(|t| t.to_string()) })
-        })
-        .collect();
-    let next = page.offset.saturating_add(coins.len());
-    Ok(json!({
-        "address": addr.encode(node.network()),
-        "height": v.tip,
-        "count": v.coin_count,
-        "coins": coins,
-        "next": (next < v.coin_count).then_some(next),
-    }))
+/// Which list of an address a page is of.
+#[derive(Clone, Copy, Debug)]
+pub enum AddressList {
+    /// Unspent coins (`/address/{addr}/utxos`).
+    Coins,
+    /// Confirmed history, with the mempool transactions (`/address/{addr}/history`).
+    History,
 }
 
-/// `GET /address/{addr}/history`.
-pub fn address_history(node: &NodeHandle, addr: &Address, page: Page) -> Result<Value, ApiError> {
-    let v = node.address_view(addr, usize::MAX, page.offset, page.limit)?;
-    let rows: Vec<Value> = v
-        .history
-        .iter()
-        .map(|h| {
-            json!({ "txid": h.txid.to_string(), "height": h.height,
-                    "received": h.received.units(), "sent": h.sent.units() })
-        })
-        .collect();
-    let next = page.offset.saturating_add(rows.len()) as u64;
-    Ok(json!({
+/// `GET /address/{addr}/utxos` and `/history`: one page of that list, newest first.
+pub fn address_page(
+    node: &NodeHandle,
+    addr: &Address,
+    page: Page,
+    list: AddressList,
+) -> Result<Value, ApiError> {
+    let (coins_skip, history_skip) = match list {
+        AddressList::Coins => (page.offset, usize::MAX),
+        AddressList::History => (usize::MAX, page.offset),
+    };
+    let v = node.address_view(addr, coins_skip, history_skip, page.limit)?;
+    let (key, rows, count): (&str, Vec<Value>, usize) = match list {
+        AddressList::Coins => (
+            "coins",
+            v.coins
+                .iter()
+                .map(|c| {
+                    json!({ "txid": c.outpoint.txid.to_string(), "vout": c.outpoint.vout,
+                            "amount": c.amount.units(), "height": c.height,
+                            "coinbase": c.coinbase, "matures_in": c.matures_in,
+                            "spent_in_mempool": c.spent_in_mempool.map(|t| t.to_string()) })
+                })
+                .collect(),
+            v.coin_count,
+        ),
+        AddressList::History => (
+            "history",
+            v.history
+                .iter()
+                .map(|h| {
+                    json!({ "txid": h.txid.to_string(), "height": h.height,
+                            "received": h.received.units(), "sent": h.sent.units() })
+                })
+                .collect(),
+            usize::try_from(v.history_count).unwrap_or(usize::MAX),
+        ),
+    };
+    let next = page.offset.saturating_add(rows.len());
+    let mut out = json!({
         "address": addr.encode(node.network()),
         "height": v.tip,
-        "count": v.history_count,
-        "history": rows,
-        "next": (next < v.history_count).then_some(next),
-        "mempool": v.mempool.iter().map(ToString::to_string).collect::<Vec<_>>(),
-    }))
+        "count": count,
+        key: rows,
+        "next": (next < count).then_some(next),
+    });
+    if let AddressList::History = list {
+        out["mempool"] = v.mempool.iter().map(ToString::to_string).collect();
+    }
+    Ok(out)
 }
 
 /// `GET /wallets`: the node wallet's addresses, oldest first, each with its balance, from one
