@@ -116,6 +116,12 @@ pub const ROUTES: &[RouteDoc] = &[
     ),
     r(
         "GET",
+        "/chain/tips",
+        false,
+        "Every tip of the block tree: active, valid_fork, stored or invalid, with its branch length",
+    ),
+    r(
+        "GET",
         "/address/{address}/utxos",
         false,
         "Unspent coins of any address, newest first, paged (offset, limit)",
@@ -278,6 +284,7 @@ pub(crate) fn router(state: Arc<ApiState>) -> Router {
         )
         .route("/address/{address}/utxos", get(address_utxos))
         .route("/address/{address}/history", get(address_history))
+        .route("/chain/tips", get(chain_tips))
         .route("/wallet/balance", get(wallet_balance))
         .route("/wallets", get(wallets))
         .route("/wallet/history", get(wallet_history))
@@ -545,6 +552,12 @@ async fn address_page(
     let a = parse_address(addr, s.ctx.node.network())?;
     let node = s.ctx.node.clone();
     ok(blocking(move || views::address_page(&node, &a, page, list)).await?)
+}
+
+/// `GET /chain/tips`: every tip of the block tree.
+async fn chain_tips(State(s): St) -> JsonResult {
+    let node = s.ctx.node.clone();
+    ok(blocking(move || views::chain_tips(&node)).await?)
 }
 
 async fn wallet_address(State(s): St) -> JsonResult {

@@ -505,6 +505,21 @@ pub fn address_balance(node: &NodeHandle, addr: &Address) -> Result<Value, ApiEr
     address_balance_in(&node.read()?, addr, node.network())
 }
 
+/// `GET /chain/tips`.
+pub fn chain_tips(node: &NodeHandle) -> Result<Value, ApiError> {
+    let r = node.read()?;
+    let tips: Vec<Value> = r
+        .tips()?
+        .iter()
+        .map(|t| {
+            let status: &str = t.status.into();
+            json!({ "hash": t.hash.to_string(), "height": t.height,
+                    "branch_len": t.branch_len, "status": status })
+        })
+        .collect();
+    Ok(json!({ "tips": tips }))
+}
+
 /// Which list of an address a page is of.
 #[derive(Clone, Copy, Debug)]
 pub enum AddressList {

@@ -24,7 +24,7 @@ pub use explore::{AddressView, Spend};
 pub use mempool::{FeeRate, MAX_TX_SIZE, MempoolError};
 pub use miner::{max_threads, run_paced};
 pub use p2p::{BanInfo, P2pConfig, P2pHandle, P2pView, PeerInfo};
-pub use read::ChainRead;
+pub use read::{ChainRead, ChainTip, TipStatus};
 pub use validate::{Report as ValidationReport, validate_data_dir};
 
 use crate::core::address::Address;

@@ -12,7 +12,7 @@ use crate::core::hash::{BlockHash, Txid};
 use crate::core::params::Params;
 use crate::core::rules::Coin;
 use crate::core::tx::OutPoint;
-use crate::storage::{BlockMeta, HistoryEntry, Reader, StoreError, TxLocation};
+use crate::storage::{BlockMeta, BlockStatus, HistoryEntry, Reader, StoreError, TxLocation};
 
 /// One store snapshot with its tip (see the module doc).
 pub struct ChainRead {
@@ -103,4 +103,76 @@ impl ChainRead {
     pub fn immature(&self, coin: &Coin) -> Result<bool, NodeError> {
         Ok(coin.coinbase && self.confirmations(coin.height)? < self.params.coinbase_maturity)
     }
+
+    /// Every tip of the block tree (a block no stored block builds on), the active one first,
+    /// then the highest: how far each branch is from the active chain and what is known of it.
+    pub fn tips(&self) -> Result<Vec<ChainTip>, NodeError> {
+        let mut leaves = self.r.leaves()?;
+        if !leaves.contains(&self.tip.hash()) {
+            leaves.push(self.tip.hash());
+        }
+        let mut tips = Vec::with_capacity(leaves.len());
+        for leaf in leaves {
+            let Some(meta) = self.r.meta(&leaf)? else {
+                continue;
+            };
+            tips.push(self.tip_of(meta)?);
+        }
+        tips.sort_by_key(|t| (t.status != TipStatus::Active, std::cmp::Reverse(t.height)));
+        Ok(tips)
+    }
+
+    /// Walks from `leaf` back to the active chain.
+    fn tip_of(&self, leaf: BlockMeta) -> Result<ChainTip, NodeError> {
+        let (mut m, mut branch_len) = (leaf, 0u64);
+        let (mut invalid, mut all_valid) = (false, true);
+        while self.r.hash_at(m.height)? != Some(m.hash()) {
+            invalid |= m.status == BlockStatus::Invalid;
+            all_valid &= m.status == BlockStatus::Valid;
+            branch_len += 1;
+            match self.r.meta(&m.header.prev)? {
+                Some(parent) => m = parent,
+                None => break,
+            }
+        }
+        let status = if leaf.hash() == self.tip.hash() {
+            TipStatus::Active
+        } else if invalid {
+            TipStatus::Invalid
+        } else if all_valid {
+            TipStatus::ValidFork
+        } else {
+            TipStatus::Stored
+        };
+        Ok(ChainTip {
+            hash: leaf.hash(),
+            height: leaf.height,
+            branch_len,
+            status,
+        })
+    }
+}
+
+/// One tip of the block tree.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ChainTip {
+    pub hash: BlockHash,
+    pub height: u64,
+    /// Blocks between it and the active chain (0 for the active tip).
+    pub branch_len: u64,
+    pub status: TipStatus,
+}
+
+/// What is known of a tip's branch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, strum::IntoStaticStr)]
+#[strum(serialize_all = "snake_case")]
+pub enum TipStatus {
+    /// The active chain's tip.
+    Active,
+    /// A branch that was once connected (the chain reorganised away from it).
+    ValidFork,
+    /// Stored but never connected: it has less work than the active chain.
+    Stored,
+    /// It, or a block under it, failed validation.
+    Invalid,
 }

@@ -1016,6 +1016,40 @@ async fn events_stream_across_a_reorg_and_resume() {
         ]
     );
 
+    // The block tree's tips: the new branch active, the old one a valid fork; a block that
+    // overpays its coinbase on the old branch makes that one invalid.
+    let tips = api.ok("/chain/tips").await;
+    assert_eq!(
+        tips,
+        json!({ "tips": [
+            { "hash": b3.hash().to_string(), "height": 3, "branch_len": 0, "status": "active" },
+            { "hash": mined[1].to_string(), "height": 2, "branch_len": 1, "status": "valid_fork" },
+        ]})
+    );
+    let meta_old = node.block_meta(&mined[1]).unwrap().unwrap();
+    let greedy = block_on(params, &meta_old, miner(), vec![], 0, 1);
+    node.submit_block(greedy.clone()).await.unwrap();
+    let meta_greedy = node.block_meta(&greedy.hash()).unwrap().unwrap();
+    let on_greedy = block_on(params, &meta_greedy, miner(), vec![], 0, 0);
+    let r = node.submit_block(on_greedy.clone()).await;
+    assert!(
+        matches!(
+            r,
+            Err(chain_tui::node::NodeError::Block(
+                chain_tui::node::ProcessError::Invalid { .. }
+            ))
+        ),
+        "the branch is invalid: {r:?}"
+    );
+    assert_eq!(
+        api.ok("/chain/tips").await,
+        json!({ "tips": [
+            { "hash": b3.hash().to_string(), "height": 3, "branch_len": 0, "status": "active" },
+            { "hash": on_greedy.hash().to_string(), "height": 4, "branch_len": 3,
+              "status": "invalid" },
+        ]})
+    );
+
     // Reconnecting after the second block: the events after it, the reorg's included.
     let mut again = SseStream::open(&api, e2.id).await;
     let first = again.next().await;
