@@ -116,6 +116,12 @@ pub const ROUTES: &[RouteDoc] = &[
     ),
     r(
         "GET",
+        "/fees/estimate",
+        false,
+        "The fee rate (base units per byte) to be mined within ?blocks=N blocks, from the mempool",
+    ),
+    r(
+        "GET",
         "/chain/tips",
         false,
         "Every tip of the block tree: active, valid_fork, stored or invalid, with its branch length",
@@ -285,6 +291,7 @@ pub(crate) fn router(state: Arc<ApiState>) -> Router {
         .route("/address/{address}/utxos", get(address_utxos))
         .route("/address/{address}/history", get(address_history))
         .route("/chain/tips", get(chain_tips))
+        .route("/fees/estimate", get(fee_estimate))
         .route("/wallet/balance", get(wallet_balance))
         .route("/wallets", get(wallets))
         .route("/wallet/history", get(wallet_history))
@@ -552,6 +559,37 @@ async fn address_page(
     let a = parse_address(addr, s.ctx.node.network())?;
     let node = s.ctx.node.clone();
     ok(blocking(move || views::address_page(&node, &a, page, list)).await?)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FeeQuery {
+    blocks: Option<u64>,
+}
+
+/// Furthest `GET /fees/estimate` looks ahead.
+pub const MAX_FEE_BLOCKS: u64 = 100;
+
+/// `GET /fees/estimate?blocks=N`: the fee rate to be mined within N blocks (1 by default).
+async fn fee_estimate(State(s): St, q: Result<Query<FeeQuery>, QueryRejection>) -> JsonResult {
+    let blocks = query(q)?.blocks.unwrap_or(1);
+    if !(1..=MAX_FEE_BLOCKS).contains(&blocks) {
+        return Err(ApiError::bad_request(
+            "bad_query",
+            format!("blocks must be 1 to {MAX_FEE_BLOCKS}, not {blocks}"),
+        ));
+    }
+    let rate = s.ctx.node.fee_estimate(blocks);
+    let snap = s.ctx.node.snapshot();
+    ok(json!({
+        "blocks": blocks,
+        "fee_rate": rate.per_kb_units().div_ceil(1_000),
+        "fee_rate_per_kb": rate.per_kb_units(),
+        "mempool_bytes": snap.mempool_bytes,
+        "method": "mempool: the rate that outbids the transactions filling the next `blocks` \
+                   blocks, highest rate first (one base unit per kB above the last one that \
+                   fits); the minimum relay rate when the mempool does not fill them",
+    }))
 }
 
 /// `GET /chain/tips`: every tip of the block tree.

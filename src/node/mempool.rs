@@ -124,6 +124,28 @@ impl CoinView for PoolView<'_> {
     }
 }
 
+/// The fee rate a transaction needs to be mined within `blocks` blocks if nothing else
+/// arrives: it must outbid what fills those blocks. `queue` is the mempool as (rate, size),
+/// highest rate first, and `block_space` the bytes one block has for transactions. The rate of
+/// the transaction that would fill the last of those blocks, one base unit per kB more; the
+/// minimum relay rate when the mempool does not fill them.
+pub fn fee_to_confirm_within(
+    queue: &[(FeeRate, usize)],
+    blocks: u64,
+    block_space: usize,
+) -> FeeRate {
+    let room = (block_space as u64).saturating_mul(blocks);
+    let mut used = 0u64;
+    for (rate, size) in queue {
+        used = used.saturating_add(*size as u64);
+        if used > room {
+            let outbid = FeeRate::per_kb(rate.per_kb_units().saturating_add(1));
+            return outbid.max(FeeRate::MIN_RELAY);
+        }
+    }
+    FeeRate::MIN_RELAY
+}
+
 impl Mempool {
     pub fn new(max_bytes: usize) -> Mempool {
         Mempool {
@@ -549,6 +571,28 @@ mod tests {
     const LOW: u64 = 500;
     const MID: u64 = 5_000;
     const HIGH: u64 = 50_000;
+
+    #[test]
+    fn the_fee_to_confirm_outbids_what_fills_the_blocks() {
+        let kb = FeeRate::per_kb;
+        let queue = [
+            (kb(9_000), 600),
+            (kb(5_000), 600),
+            (kb(3_000), 600),
+            (kb(2_000), 600),
+        ];
+        // Two transactions fill one 1,000-byte block: outbid the second.
+        assert_eq!(fee_to_confirm_within(&queue, 1, 1_000), kb(5_001));
+        assert_eq!(fee_to_confirm_within(&queue, 2, 1_000), kb(2_001));
+        // Room for everything: the minimum relay rate.
+        assert_eq!(fee_to_confirm_within(&queue, 3, 1_000), FeeRate::MIN_RELAY);
+        assert_eq!(fee_to_confirm_within(&[], 1, 1_000), FeeRate::MIN_RELAY);
+        // Never below the minimum relay rate.
+        assert_eq!(
+            fee_to_confirm_within(&[(kb(10), 5_000)], 1, 1_000),
+            FeeRate::MIN_RELAY
+        );
+    }
 
     #[test]
     fn full_pool_evicts_lowest_rate_with_descendants() {

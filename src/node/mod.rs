@@ -234,6 +234,9 @@ pub enum NodeEvent {
     TxRemoved(Txid),
 }
 
+/// Bytes of a block template kept for its coinbase: the rest is for mempool transactions.
+pub const COINBASE_RESERVE: usize = 2_000;
+
 /// Outcome of a submitted block.
 pub type BlockOutcome = Result<Accepted, ProcessError>;
 
@@ -749,6 +752,21 @@ impl NodeHandle {
             confirmations: 0,
             fee: Some(e.fee),
         }))
+    }
+
+    /// The fee rate a transaction needs to be mined within `blocks` blocks, from what waits in
+    /// the mempool (see [`mempool::fee_to_confirm_within`]).
+    pub fn fee_estimate(&self, blocks: u64) -> FeeRate {
+        let queue: Vec<(FeeRate, usize)> = self
+            .mempool_entries()
+            .iter()
+            .map(|e| (e.fee_rate, e.size))
+            .collect();
+        let space = self
+            .params()
+            .max_block_size
+            .saturating_sub(COINBASE_RESERVE);
+        mempool::fee_to_confirm_within(&queue, blocks, space)
     }
 
     /// Confirmed unspent coins of `addr`.
@@ -1552,7 +1570,7 @@ impl State {
         let (txs, fees) = self
             .mempool
             .read()
-            .map(|p| p.template(self.params.max_block_size - 2_000))
+            .map(|p| p.template(self.params.max_block_size - COINBASE_RESERVE))
             .unwrap_or_default();
         let coinbase = Transaction {
             version: 1,

@@ -1169,6 +1169,18 @@ async fn info_says_version_and_sync_mine_pays_any_address_and_lists_page() {
     ] {
         assert_error(&api.get(bad).await, 400, "bad_query");
     }
+    // Three small payments leave the next block room: the minimum relay rate is enough.
+    let f = api.ok("/fees/estimate?blocks=2").await;
+    assert_eq!(
+        (f["blocks"].as_u64(), f["fee_rate"].as_u64()),
+        (Some(2), Some(1)),
+        "{f}"
+    );
+    assert_eq!(f["fee_rate_per_kb"], 1_000);
+    assert!(f["method"].as_str().unwrap().starts_with("mempool"));
+    for bad in ["/fees/estimate?blocks=0", "/fees/estimate?blocks=101"] {
+        assert_error(&api.get(bad).await, 400, "bad_query");
+    }
     let h = api.ok("/wallet/history?limit=1").await;
     assert_eq!(h["transactions"].as_array().map(Vec::len), Some(1));
     assert_eq!(h["next"], 1);
