@@ -96,6 +96,12 @@ pub const ROUTES: &[RouteDoc] = &[
         "Submit a transaction signed elsewhere (JSON fields or {\"hex\"}); validated into the mempool and relayed",
     ),
     r(
+        "POST",
+        "/transactions/check",
+        true,
+        "Dry run of /transactions/new: would the mempool take it, what it pays, or why not",
+    ),
+    r(
         "GET",
         "/validate",
         true,
@@ -280,6 +286,7 @@ pub(crate) fn router(state: Arc<ApiState>) -> Router {
         .route("/tx/{txid}/proof", get(proof))
         .route("/transaction/confirmations/{txid}", get(confirmations))
         .route("/transactions/new", post(new_transaction))
+        .route("/transactions/check", post(check_transaction))
         .route("/validate", get(validate))
         .route("/mempool", get(mempool))
         .route("/difficulty", get(difficulty))
@@ -797,6 +804,39 @@ async fn new_transaction(_: Authorized, State(s): St, JsonBody(v): JsonBody<Valu
         )
             .into_response(),
         Err(e) => e.into_response(),
+    }
+}
+
+/// `POST /transactions/check`: a dry run of `POST /transactions/new`. The verdict, with what
+/// the transaction would pay, or the code and reason it would be refused with; nothing changes.
+async fn check_transaction(
+    _: Authorized,
+    State(s): St,
+    JsonBody(v): JsonBody<Value>,
+) -> JsonResult {
+    unsigned_seed_form(&v)?;
+    let tx = views::tx_from_json(v, s.ctx.node.network())?;
+    let txid = tx.txid();
+    match s.ctx.node.check_tx(tx).await {
+        Ok(a) => ok(json!({
+            "accepted": true,
+            "txid": a.txid.to_string(),
+            "fee": a.fee.units(),
+            "size": a.size,
+            "fee_rate": a.rate.per_kb_units().div_ceil(1_000),
+            "fee_rate_per_kb": a.rate.per_kb_units(),
+            "would_evict": a.evict.len(),
+        })),
+        Err(crate::node::NodeError::Mempool(e)) => {
+            let e = ApiError::from(crate::node::NodeError::Mempool(e));
+            ok(json!({
+                "accepted": false,
+                "txid": txid.to_string(),
+                "code": e.code,
+                "reason": e.message,
+            }))
+        }
+        Err(e) => Err(e.into()),
     }
 }
 

@@ -87,6 +87,17 @@ pub struct Entry {
     pub time: u64,
 }
 
+/// What the pool would do with a transaction it would take.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Admission {
+    pub txid: Txid,
+    pub fee: Amount,
+    pub size: usize,
+    pub rate: FeeRate,
+    /// Transactions it would displace (a full pool), each with its descendants.
+    pub evict: Vec<Txid>,
+}
+
 /// The pool.
 #[derive(Default)]
 pub struct Mempool {
@@ -220,6 +231,31 @@ impl Mempool {
         verifier: &dyn SigVerifier,
         now: u64,
     ) -> Result<Txid, MempoolError> {
+        let a = self.check(&tx, chain, tip_height, params, verifier)?;
+        for id in &a.evict {
+            self.remove_one(id);
+        }
+        self.insert(Entry {
+            tx,
+            txid: a.txid,
+            fee: a.fee,
+            size: a.size,
+            rate: a.rate,
+            time: now,
+        });
+        Ok(a.txid)
+    }
+
+    /// Whether [`Mempool::accept`] would take `tx`, and what it would pay and displace; changes
+    /// nothing.
+    pub fn check(
+        &self,
+        tx: &Transaction,
+        chain: &dyn CoinView,
+        tip_height: u64,
+        params: &Params,
+        verifier: &dyn SigVerifier,
+    ) -> Result<Admission, MempoolError> {
         let txid = tx.txid();
         if self.entries.contains_key(&txid) {
             return Err(MempoolError::AlreadyKnown(txid));
@@ -231,7 +267,7 @@ impl Mempool {
         if size > MAX_TX_SIZE {
             return Err(MempoolError::TooLarge(size));
         }
-        check_tx_sanity(&tx)?;
+        check_tx_sanity(tx)?;
         let first = OutPoint { txid, vout: 0 };
         if chain.coin(&first).is_some() || chain.was_spent(&first) {
             return Err(MempoolError::AlreadyConfirmed(txid));
@@ -252,7 +288,7 @@ impl Mempool {
         };
         let mut sigs = Vec::new();
         let mut spent = Vec::new();
-        let fee = check_tx_inputs(&tx, &view, next_height, params, &mut sigs, &mut spent)?;
+        let fee = check_tx_inputs(tx, &view, next_height, params, &mut sigs, &mut spent)?;
         if let Err(i) = verifier.verify_all(&sigs) {
             return Err(TxError::BadSignature(i).into());
         }
@@ -278,18 +314,13 @@ impl Mempool {
         } else {
             Vec::new()
         };
-        for id in &evict {
-            self.remove_one(id);
-        }
-        self.insert(Entry {
-            tx,
+        Ok(Admission {
             txid,
             fee,
             size,
             rate,
-            time: now,
-        });
-        Ok(txid)
+            evict,
+        })
     }
 
     /// Transactions (lowest fee rate first, each with its descendants) whose removal frees

@@ -21,7 +21,7 @@ pub use crate::storage::{BlockMeta, HistoryEntry, StoreSpace, TxLocation};
 pub use chain::{Accepted, ProcessError};
 pub use chainfile::{ChainWriter, read_chain_file};
 pub use explore::{AddressView, Spend};
-pub use mempool::{FeeRate, MAX_TX_SIZE, MempoolError};
+pub use mempool::{Admission, FeeRate, MAX_TX_SIZE, MempoolError};
 pub use miner::{max_threads, run_paced};
 pub use p2p::{BanInfo, P2pConfig, P2pHandle, P2pView, PeerInfo};
 pub use read::{ChainRead, ChainTip, TipStatus};
@@ -449,6 +449,19 @@ impl NodeHandle {
             reply,
         })
         .await?
+    }
+
+    /// Whether the mempool would take `tx` now, and what it would pay and displace: every check
+    /// [`NodeHandle::submit_tx`] makes, signatures included, with nothing changed.
+    pub async fn check_tx(&self, tx: Transaction) -> Result<Admission, NodeError> {
+        let mut checked = self.check_signatures(vec![tx]).await;
+        let Some((tx, sigs)) = checked.pop() else {
+            return Err(NodeError::Stopped);
+        };
+        let reader = self.store()?.read()?;
+        let tip = reader.tip()?;
+        let pool = self.mempool.read().map_err(|_| NodeError::Stopped)?;
+        Ok(pool.check(&tx, &reader, tip.height, self.params(), &sigs)?)
     }
 
     /// Validate many transactions into the mempool, in order (a later one may spend an earlier

@@ -1214,3 +1214,60 @@ async fn info_says_version_and_sync_mine_pays_any_address_and_lists_page() {
     other.stop().await;
     api.stop().await;
 }
+
+/// `POST /transactions/check` answers what `POST /transactions/new` would do (accepted with
+/// its fee, or the code and reason of the refusal) and changes nothing; the transaction then
+/// goes in as checked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dry_run_says_what_new_would_do_and_changes_nothing() {
+    let api = start().await;
+    let owner = key(7);
+    let hashes = api.tn.mine(12, address(&owner)).await;
+    let coin = |i: usize| coinbase_of(&api.tn.node.block(&hashes[i]).unwrap().unwrap());
+    let good = pay_from(coin(0), &owner, 50 * COIN, address(&key(8)));
+    let mut bad_sig = pay_from(coin(1), &owner, 50 * COIN, address(&key(8)));
+    bad_sig.inputs[0].signature[5] ^= 1;
+    let immature = pay_from(coin(11), &owner, 50 * COIN, address(&key(8)));
+    let before = api.state();
+
+    let v = api.post("/transactions/check", tx_json(&good)).await;
+    assert_eq!(v.0, 200, "{v:?}");
+    assert_eq!(
+        v.1,
+        json!({ "accepted": true, "txid": good.txid().to_string(), "fee": FEE,
+                "size": good.size(), "fee_rate": (FEE * 1000 / good.size() as u64).div_ceil(1000),
+                "fee_rate_per_kb": FEE * 1000 / good.size() as u64, "would_evict": 0 })
+    );
+    for (tx, code) in [
+        (&bad_sig, "bad_signature"),
+        (&immature, "immature_coinbase"),
+    ] {
+        let v = api.post("/transactions/check", tx_json(tx)).await;
+        assert_eq!(v.0, 200, "{v:?}");
+        assert_eq!(
+            (&v.1["accepted"], &v.1["code"]),
+            (&json!(false), &json!(code)),
+            "{v:?}"
+        );
+        assert!(
+            v.1["reason"].as_str().is_some_and(|r| !r.is_empty()),
+            "{v:?}"
+        );
+    }
+    // Malformed or seed-style bodies are refused as by /transactions/new.
+    let a = api
+        .post(
+            "/transactions/check",
+            json!({ "sender": "a", "recipient": "b", "amount": 1 }),
+        )
+        .await;
+    assert_error(&a, 400, "unsigned_transaction");
+    assert_eq!(api.state(), before, "a dry run changes nothing");
+
+    let (s, v) = api.post("/transactions/new", tx_json(&good)).await;
+    assert_eq!((s, &v["txid"]), (201, &json!(good.txid().to_string())));
+    // Now it would be a duplicate.
+    let v = api.post("/transactions/check", tx_json(&good)).await;
+    assert_eq!(v.1["code"], "duplicate", "{v:?}");
+    api.stop().await;
+}
