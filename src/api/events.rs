@@ -137,6 +137,9 @@ pub struct Since {
 pub struct EventLog {
     kept: Mutex<Kept>,
     tx: broadcast::Sender<Numbered>,
+    /// Cancelled when the server stops: open streams end then, so that they do not hold the
+    /// server's graceful shutdown for its whole grace period.
+    stopped: CancellationToken,
 }
 
 struct Kept {
@@ -153,12 +156,21 @@ impl EventLog {
                 events: VecDeque::with_capacity(BACKLOG),
             }),
             tx: broadcast::channel(BACKLOG).0,
+            stopped: CancellationToken::new(),
         }
+    }
+
+    /// Resolves when the server stops.
+    pub fn stopped(&self) -> tokio_util::sync::WaitForCancellationFutureOwned {
+        self.stopped.clone().cancelled_owned()
     }
 
     /// Starts a task that records `node`'s and `p2p`'s events until `stop` is cancelled.
     pub fn start(node: NodeHandle, p2p: Option<P2pHandle>, stop: CancellationToken) -> Arc<Self> {
-        let log = Arc::new(EventLog::new());
+        let log = Arc::new(EventLog {
+            stopped: stop.clone(),
+            ..EventLog::new()
+        });
         let task_log = log.clone();
         tokio::spawn(async move {
             tokio::select! {

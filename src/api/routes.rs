@@ -727,9 +727,13 @@ async fn events(
             Err(RecvError::Closed) => None,
         }
     });
-    let stream = futures_util::StreamExt::map(
-        futures_util::StreamExt::chain(futures_util::stream::iter(first), live),
-        Ok::<_, std::convert::Infallible>,
+    // The stream ends when the server stops.
+    let stream = futures_util::StreamExt::take_until(
+        futures_util::StreamExt::map(
+            futures_util::StreamExt::chain(futures_util::stream::iter(first), live),
+            Ok::<_, std::convert::Infallible>,
+        ),
+        s.events.stopped(),
     );
     axum::response::sse::Sse::new(stream)
         .keep_alive(KeepAlive::default())

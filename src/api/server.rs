@@ -313,6 +313,8 @@ impl ApiServer {
                 _ = serve.as_mut() => {}
                 _ = stopped => {
                     token.cancel();
+                    // Event streams end now rather than hold the graceful shutdown.
+                    stop_events.cancel();
                     state.jobs.cancel_all().await;
                     serve.await;
                 }

@@ -1057,6 +1057,9 @@ async fn events_stream_across_a_reorg_and_resume() {
     let r = again.next_of(&["reorg"]).await;
     assert_eq!(r.data["new_tip"], b3.hash().to_string());
 
+    // A server that stops ends its event streams instead of waiting out its grace period.
+    let mut open = SseStream::open(&api, None).await;
+    open.next().await;
     // Bad resume points and waits are refused.
     let a = answer(
         api.http
@@ -1084,7 +1087,17 @@ async fn events_stream_across_a_reorg_and_resume() {
     assert_eq!(v["changed"], true);
     assert_eq!(v["tip"], new[0].to_string());
     assert_eq!(v["height"], 4);
-    api.stop().await;
+    let Api { server, tn, .. } = api;
+    let t = Instant::now();
+    server.shutdown().await;
+    assert!(
+        t.elapsed() < Duration::from_secs(2),
+        "shutdown waited {:?} for an open event stream",
+        t.elapsed()
+    );
+    // The client sees the stream end (within the harness's bounded wait).
+    while let Ok(Some(_)) = within("the stream's end", open.resp.chunk()).await {}
+    tn.stop().await;
 }
 
 /// What script authors asked for: version and sync state in `/info`, mining to a chosen
