@@ -1053,14 +1053,17 @@ async fn api_info(api: std::net::SocketAddr) -> Option<(String, Option<String>, 
         .timeout(API_LOOKUP_WAIT)
         .build()
         .ok()?;
-    let v: Value = http
-        .get(format!("http://{api}/info"))
-        .send()
-        .await
-        .ok()?
-        .json()
-        .await
-        .ok()?;
+    // Another program may answer there: read at most 64 KiB of it (an `/info` is ~1 KiB).
+    const MAX_INFO: usize = 64 * 1024;
+    let mut resp = http.get(format!("http://{api}/info")).send().await.ok()?;
+    let mut body = Vec::new();
+    while let Some(chunk) = resp.chunk().await.ok()? {
+        body.extend_from_slice(&chunk);
+        if body.len() > MAX_INFO {
+            return None;
+        }
+    }
+    let v: Value = serde_json::from_slice(&body).ok()?;
     let text = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
     Some((text("network")?, text("node_id"), text("listen")))
 }

@@ -855,6 +855,49 @@ async fn seed_style_requests_are_answered_with_what_to_do() {
     }
     assert_eq!(api.state(), before, "nothing changed");
 
+    // A program that answers `/info` with an endless body is read no further than 64 KiB:
+    // it gets to send a few socket buffers' worth, not what 1.5 s of loopback carries.
+    let endless = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endless_addr = endless.local_addr().unwrap();
+    let sent = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = sent.clone();
+    tokio::spawn(async move {
+        use tokio::io::AsyncWriteExt;
+        while let Ok((mut c, _)) = endless.accept().await {
+            let counter = counter.clone();
+            tokio::spawn(async move {
+                let head = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\r\n[";
+                if c.write_all(head.as_bytes()).await.is_err() {
+                    return;
+                }
+                let chunk = vec![b'1'; 64 * 1024];
+                for _ in 0..100_000 {
+                    if c.write_all(&chunk).await.is_err() {
+                        return;
+                    }
+                    counter.fetch_add(chunk.len(), std::sync::atomic::Ordering::Relaxed);
+                }
+            });
+        }
+    });
+    let a = api
+        .post(
+            "/nodes/register",
+            json!({ "nodes": [format!("http://{endless_addr}")] }),
+        )
+        .await;
+    assert_eq!(
+        a.1["failed"][0]["error"],
+        format!("no chain-tui API answered at http://{endless_addr}"),
+        "{a:?}"
+    );
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let sent = sent.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(
+        sent < 16 << 20,
+        "the lookup read {sent} bytes of a foreign answer"
+    );
+
     // Its API URL, as the seeds write nodes: looked up and dialled.
     let a = api
         .post(
