@@ -4,9 +4,12 @@
 
 use super::error::ApiError;
 use super::server::NodeFile;
+use super::types;
 use crate::core::params::Network;
 use crate::node::{NodeKey, node_key_path};
 use axum::http::StatusCode;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 use std::path::Path;
 use std::time::Duration;
@@ -77,13 +80,14 @@ impl ApiClient {
                 ));
             }
         };
-        let body: Value = resp.json().await.unwrap_or(Value::Null);
-        let proof = body["identity_proof"]
-            .as_str()
+        let body: Option<types::Info> = resp.json().await.ok();
+        let proof = body
+            .as_ref()
+            .and_then(|b| b.identity_proof.as_deref())
             .and_then(|p| hex::decode(p).ok())
             .unwrap_or_default();
         if !own.verify_api_challenge(&file.api, &challenge, &proof) {
-            let who = match body["node_id"].as_str() {
+            let who = match body.as_ref().and_then(|b| b.node_id.as_deref()) {
                 Some(id) if id != own.to_string() => format!("another node ({id})"),
                 _ => "another node or program".to_string(),
             };
@@ -109,7 +113,8 @@ impl ApiClient {
         })
     }
 
-    pub async fn get(&self, path: &str) -> Result<Value, ApiError> {
+    /// `GET path`, answered as `T`.
+    pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ApiError> {
         let req = self
             .http
             .get(format!("{}{path}", self.base))
@@ -117,20 +122,26 @@ impl ApiClient {
         answer(req.send().await).await
     }
 
-    /// A paged list (`/wallet/history`, `/mempool`) read to its end: every page's `key` rows
-    /// in one answer.
-    pub async fn get_pages(&self, path: &str, key: &str) -> Result<Value, ApiError> {
-        let mut v = self.get(path).await?;
-        let mut rows = v[key].as_array().cloned().unwrap_or_default();
-        while let Some(next) = v["next"].as_u64() {
-            v = self.get(&format!("{path}?offset={next}")).await?;
-            rows.extend(v[key].as_array().cloned().unwrap_or_default());
+    /// A paged list (`/wallet/history`, `/mempool`, an address's coins or history) read to its
+    /// end: every page's rows in one answer.
+    pub async fn get_pages<T: DeserializeOwned + Paged>(&self, path: &str) -> Result<T, ApiError> {
+        let mut all: T = self.get(path).await?;
+        let mut next = all.next();
+        while let Some(offset) = next {
+            let sep = if path.contains('?') { '&' } else { '?' };
+            let page: T = self.get(&format!("{path}{sep}offset={offset}")).await?;
+            next = page.next();
+            all.append(page);
         }
-        v[key] = Value::Array(rows);
-        Ok(v)
+        Ok(all)
     }
 
-    pub async fn post(&self, path: &str, body: &Value) -> Result<Value, ApiError> {
+    /// `POST path` with a JSON body, answered as `T`.
+    pub async fn post<B: Serialize + ?Sized, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<T, ApiError> {
         let req = self
             .http
             .post(format!("{}{path}", self.base))
@@ -139,7 +150,7 @@ impl ApiClient {
         answer(req.send().await).await
     }
 
-    pub async fn delete(&self, path: &str) -> Result<Value, ApiError> {
+    pub async fn delete<T: DeserializeOwned>(&self, path: &str) -> Result<T, ApiError> {
         let req = self
             .http
             .delete(format!("{}{path}", self.base))
@@ -147,7 +158,11 @@ impl ApiClient {
         answer(req.send().await).await
     }
 
-    pub async fn post_bytes(&self, path: &str, body: Vec<u8>) -> Result<Value, ApiError> {
+    pub async fn post_bytes<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: Vec<u8>,
+    ) -> Result<T, ApiError> {
         let req = self
             .http
             .post(format!("{}{path}", self.base))
@@ -158,7 +173,35 @@ impl ApiClient {
     }
 }
 
-async fn answer(r: Result<reqwest::Response, reqwest::Error>) -> Result<Value, ApiError> {
+/// A page of a list: where the next page starts, and how to add it to this one.
+pub trait Paged {
+    fn next(&self) -> Option<usize>;
+    fn append(&mut self, page: Self);
+}
+
+impl Paged for types::WalletHistory {
+    fn next(&self) -> Option<usize> {
+        self.next
+    }
+    fn append(&mut self, page: Self) {
+        self.transactions.extend(page.transactions);
+        self.next = page.next;
+    }
+}
+
+impl Paged for types::Mempool {
+    fn next(&self) -> Option<usize> {
+        self.next
+    }
+    fn append(&mut self, page: Self) {
+        self.txs.extend(page.txs);
+        self.next = page.next;
+    }
+}
+
+async fn answer<T: DeserializeOwned>(
+    r: Result<reqwest::Response, reqwest::Error>,
+) -> Result<T, ApiError> {
     let resp = r.map_err(|e| {
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -175,7 +218,13 @@ async fn answer(r: Result<reqwest::Response, reqwest::Error>) -> Result<Value, A
         )
     })?;
     if status.is_success() {
-        return Ok(body);
+        return serde_json::from_value(body).map_err(|e| {
+            ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                "bad_answer",
+                format!("the node's API answered {status} with JSON of another shape: {e}"),
+            )
+        });
     }
     let message = body
         .get("error")

@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 pub const BACKLOG: usize = 1024;
 
 /// One event, as its SSE `data:` (JSON); its `type` is also the SSE `event:` name.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Event {
     BlockConnected(BlockAt),
@@ -114,7 +114,7 @@ impl Event {
 }
 
 /// A block and its height.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct BlockAt {
     pub hash: String,
     pub height: u64,

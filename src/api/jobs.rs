@@ -4,10 +4,10 @@
 //! [`KEEP`] finished ones are kept.
 
 use super::error::ApiError;
+use super::types::{ErrorBody, JobState, JobView, Mined};
 use crate::core::address::Address;
 use crate::node::NodeHandle;
 use axum::http::StatusCode;
-use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -172,39 +172,50 @@ impl MineJob {
 
     /// `GET /jobs/{id}`: state, blocks mined so far, and once finished the blocks, height and
     /// tip (or the error).
-    pub fn view(&self) -> Value {
+    pub fn view(&self) -> JobView {
         let outcome = self.outcome.lock().unwrap_or_else(|p| p.into_inner());
-        let mined = self.mined.load(Ordering::Relaxed);
-        let mut v = json!({
-            "id": self.id,
-            "kind": "mine",
-            "requested": self.requested,
-            "threads": self.threads,
-            "mined": mined,
-        });
+        let mut v = JobView {
+            id: self.id,
+            kind: "mine".into(),
+            requested: self.requested,
+            threads: self.threads,
+            mined: self.mined.load(Ordering::Relaxed),
+            state: JobState::Running,
+            elapsed_ms: 0,
+            height: None,
+            tip: None,
+            blocks: None,
+            error: None,
+        };
+        let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
         match &*outcome {
             None => {
-                v["state"] = json!(if self.cancel.is_cancelled() {
-                    "cancelling"
-                } else {
-                    "running"
-                });
-                v["elapsed_ms"] = json!(self.started.elapsed().as_millis() as u64);
+                if self.cancel.is_cancelled() {
+                    v.state = JobState::Cancelling;
+                }
+                v.elapsed_ms = ms(self.started.elapsed());
             }
             Some(o) => {
-                v["elapsed_ms"] = json!(o.took.as_millis() as u64);
-                v["height"] = json!(o.height);
-                v["tip"] = json!(o.tip);
+                v.elapsed_ms = ms(o.took);
+                v.height = Some(o.height);
+                v.tip = Some(o.tip.clone());
                 match &o.result {
                     Ok(blocks) => {
                         let done = blocks.len() as u64 >= self.requested;
-                        v["state"] = json!(if done { "done" } else { "cancelled" });
-                        v["mined"] = json!(blocks.len());
-                        v["blocks"] = json!(blocks);
+                        v.state = if done {
+                            JobState::Done
+                        } else {
+                            JobState::Cancelled
+                        };
+                        v.mined = blocks.len() as u64;
+                        v.blocks = Some(blocks.clone());
                     }
                     Err(e) => {
-                        v["state"] = json!("failed");
-                        v["error"] = json!({ "error": e.message, "code": e.code });
+                        v.state = JobState::Failed;
+                        v.error = Some(ErrorBody {
+                            error: e.message.clone(),
+                            code: e.code.to_string(),
+                        });
                     }
                 }
             }
@@ -214,13 +225,16 @@ impl MineJob {
 
     /// The answer of a finished mine, as `POST /mine` gave it before jobs: blocks, height and
     /// tip; or its error.
-    pub fn result(&self) -> Option<Result<Value, ApiError>> {
+    pub fn result(&self) -> Option<Result<Mined, ApiError>> {
         let outcome = self.outcome.lock().unwrap_or_else(|p| p.into_inner());
         let o = outcome.as_ref()?;
         Some(match &o.result {
-            Ok(blocks) => Ok(json!({
-                "blocks": blocks, "height": o.height, "tip": o.tip, "job": self.id,
-            })),
+            Ok(blocks) => Ok(Mined {
+                blocks: blocks.clone(),
+                height: o.height,
+                tip: o.tip.clone(),
+                job: Some(self.id),
+            }),
             Err(e) => Err(e.clone()),
         })
     }

@@ -1,11 +1,14 @@
-//! The endpoints: one table of routes (which also feeds `GET /openapi.json` and the README
-//! check), and a handler for each.
+//! The endpoints: a handler for each, annotated with what it takes and answers. The router
+//! and the OpenAPI document (`GET /openapi.json`) are built from the same annotations
+//! (utoipa-axum), so the document lists exactly the routes served, with the types of
+//! [`types`](super::types); [`route_table`] reads it back for the CLI and the tests.
 
 use super::error::ApiError;
 use super::server::{
     ApiState, Authorized, JsonBody, MAX_BODY, body_timeout, busy, check_host, deadline, is_timeout,
     too_large,
 };
+use super::types::{self as t, ErrorBody};
 use super::views::{self, BlockId, parse_address, parse_txid};
 use crate::core::amount::Amount;
 use crate::core::block::Block;
@@ -14,308 +17,103 @@ use crate::node::PeerAddr;
 use crate::node::chainfile;
 use crate::node::{Accepted, ProcessError};
 use crate::wallet::Wallet;
+use axum::Json;
 use axum::Router;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use serde::Deserialize;
 use serde_json::{Value, json};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 type St = State<Arc<ApiState>>;
-type JsonResult = Result<axum::Json<Value>, ApiError>;
+type JsonResult<T> = Result<Json<T>, ApiError>;
 
-/// One endpoint: method, path (axum syntax), whether it needs the token, and what it does.
+/// One endpoint: method, path (axum syntax), whether it needs the token, and its summary.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RouteDoc {
-    pub method: &'static str,
-    pub path: &'static str,
+    pub method: String,
+    pub path: String,
     pub token: bool,
-    pub summary: &'static str,
+    pub summary: String,
 }
 
-const fn r(
-    method: &'static str,
-    path: &'static str,
-    token: bool,
-    summary: &'static str,
-) -> RouteDoc {
-    RouteDoc {
-        method,
-        path,
-        token,
-        summary,
+/// Every endpoint the API serves, read from the generated OpenAPI document.
+pub fn route_table() -> Vec<RouteDoc> {
+    let spec = openapi_json();
+    let mut out = Vec::new();
+    for (path, item) in spec["paths"].as_object().into_iter().flatten() {
+        for (method, op) in item.as_object().into_iter().flatten() {
+            let token = op["security"]
+                .as_array()
+                .is_some_and(|s| s.iter().any(|r| r.get("bearer").is_some()));
+            out.push(RouteDoc {
+                method: method.to_ascii_uppercase(),
+                path: path.clone(),
+                token,
+                summary: op["summary"].as_str().unwrap_or_default().to_string(),
+            });
+        }
     }
+    out
 }
-
-/// Every endpoint the API serves.
-pub const ROUTES: &[RouteDoc] = &[
-    r(
-        "GET",
-        "/info",
-        false,
-        "Network, height, tip, work, difficulty, peers, mempool size, hashrate",
-    ),
-    r(
-        "GET",
-        "/chain",
-        false,
-        "Active-chain blocks, paged: ?from=HEIGHT&limit=N (at most 500), &hex=true adds each block's encoding",
-    ),
-    r("GET", "/blocks/{id}", false, "One block by height or hash"),
-    r(
-        "POST",
-        "/blocks",
-        true,
-        "Submit a solved block {\"hex\"} (external miners); the reason on rejection",
-    ),
-    r(
-        "GET",
-        "/tx/{txid}",
-        false,
-        "One transaction, confirmed or in the mempool",
-    ),
-    r(
-        "GET",
-        "/tx/{txid}/proof",
-        false,
-        "Merkle proof that a confirmed transaction is in its block",
-    ),
-    r(
-        "GET",
-        "/transaction/confirmations/{txid}",
-        false,
-        "Confirmations of a transaction",
-    ),
-    r(
-        "POST",
-        "/transactions/new",
-        true,
-        "Submit a transaction signed elsewhere (JSON fields or {\"hex\"}); validated into the mempool and relayed",
-    ),
-    r(
-        "POST",
-        "/transactions/check",
-        true,
-        "Dry run of /transactions/new: would the mempool take it, what it pays, or why not",
-    ),
-    r(
-        "GET",
-        "/validate",
-        true,
-        "Re-verify the whole chain from genesis (as chain validate); one at a time",
-    ),
-    r("GET", "/mempool", false, "Mempool transactions by fee rate"),
-    r(
-        "GET",
-        "/difficulty",
-        false,
-        "Current difficulty, compact bits and target",
-    ),
-    r(
-        "GET",
-        "/balance/{address}",
-        false,
-        "Confirmed balance of any address, from the address index",
-    ),
-    r(
-        "GET",
-        "/fees/estimate",
-        false,
-        "The fee rate (base units per byte) to be mined within ?blocks=N blocks, from the mempool",
-    ),
-    r(
-        "GET",
-        "/chain/tips",
-        false,
-        "Every tip of the block tree: active, valid_fork, stored or invalid, with its branch length",
-    ),
-    r(
-        "GET",
-        "/address/{address}/utxos",
-        false,
-        "Unspent coins of any address, newest first, paged (offset, limit)",
-    ),
-    r(
-        "GET",
-        "/address/{address}/history",
-        false,
-        "Confirmed history of any address, newest first, paged, and its mempool transactions",
-    ),
-    r(
-        "GET",
-        "/wallet/address",
-        false,
-        "The node wallet's receive address",
-    ),
-    r("POST", "/wallet/address", true, "A new receive address"),
-    r(
-        "GET",
-        "/wallet/balance",
-        false,
-        "Wallet balance: confirmed, unconfirmed, immature",
-    ),
-    r(
-        "GET",
-        "/events",
-        false,
-        "Server-Sent Events: blocks, reorgs, transactions, peers, mining; Last-Event-ID resumes",
-    ),
-    r(
-        "GET",
-        "/blocks/wait",
-        false,
-        "Long poll: answers when the tip moves past ?after=HASH, or after ?timeout=S (60 at most)",
-    ),
-    r(
-        "GET",
-        "/wallets",
-        false,
-        "The node wallet's addresses, each with its balance",
-    ),
-    r(
-        "GET",
-        "/wallet/history",
-        false,
-        "Wallet transactions with confirmations",
-    ),
-    r(
-        "POST",
-        "/wallet/send",
-        true,
-        "Pay {address, amount, fee_rate?} from the node's wallet",
-    ),
-    r(
-        "GET",
-        "/peers",
-        false,
-        "Connected peers, and bans with their reasons",
-    ),
-    r(
-        "POST",
-        "/peers/unban",
-        true,
-        "Lift a ban {\"id\": node id or address}",
-    ),
-    r(
-        "POST",
-        "/nodes/register",
-        true,
-        "Connect to peers {\"nodes\": [\"HOST:PORT\" or \"ID@HOST:PORT\"]}",
-    ),
-    r(
-        "GET",
-        "/nodes/resolve",
-        true,
-        "Sync with peers now; says whether the tip changed",
-    ),
-    r("POST", "/nodes/resolve", true, "Same as GET /nodes/resolve"),
-    r(
-        "GET",
-        "/mining",
-        false,
-        "Mining on/off, threads, kernel, hashrate",
-    ),
-    r(
-        "POST",
-        "/mining",
-        true,
-        "Start or stop mining {\"mining\": bool, \"threads\"?}",
-    ),
-    r(
-        "GET",
-        "/mining/template",
-        false,
-        "A block template for an external miner (?address= pays another address)",
-    ),
-    r("GET", "/mine", true, "Mine one block now"),
-    r(
-        "POST",
-        "/mine",
-        true,
-        "Mine N blocks {\"blocks\": N, \"threads\"?}: the blocks, or 202 and a job to follow",
-    ),
-    r(
-        "GET",
-        "/jobs/{id}",
-        false,
-        "A mine job: state, blocks mined so far, and the result once finished",
-    ),
-    r(
-        "DELETE",
-        "/jobs/{id}",
-        true,
-        "Cancel a mine job; answers the job as it stopped",
-    ),
-    r(
-        "POST",
-        "/chain/import",
-        true,
-        "Import a chain file (the body, as written by chain export): all or nothing",
-    ),
-    r(
-        "GET",
-        "/metrics",
-        false,
-        "Prometheus/OpenMetrics text: height, peers, mempool, hashrate, blocks, bans",
-    ),
-    r(
-        "GET",
-        "/openapi.json",
-        false,
-        "This list as an OpenAPI 3.1 description",
-    ),
-];
 
 /// Largest chain file `POST /chain/import` takes.
 pub const MAX_IMPORT: usize = 256 * 1024 * 1024;
 
+/// The routes with their OpenAPI annotations; `block_limit` caps a `POST /blocks` body.
+#[allow(deprecated)] // GET /mine and GET /nodes/resolve: served, and documented as deprecated
+fn api_routes(block_limit: usize) -> OpenApiRouter<Arc<ApiState>> {
+    let (schemas, paths, submit) = routes!(submit_block);
+    OpenApiRouter::with_openapi(<ApiDoc as utoipa::OpenApi>::openapi())
+        .routes(routes!(info))
+        .routes(routes!(chain))
+        .routes(routes!(block))
+        .routes((
+            schemas,
+            paths,
+            submit.layer(DefaultBodyLimit::max(block_limit)),
+        ))
+        .routes(routes!(tx))
+        .routes(routes!(proof))
+        .routes(routes!(confirmations))
+        .routes(routes!(new_transaction))
+        .routes(routes!(check_transaction))
+        .routes(routes!(validate))
+        .routes(routes!(mempool))
+        .routes(routes!(difficulty))
+        .routes(routes!(balance))
+        .routes(routes!(fee_estimate))
+        .routes(routes!(chain_tips))
+        .routes(routes!(address_utxos))
+        .routes(routes!(address_history))
+        .routes(routes!(wallet_address, wallet_new_address))
+        .routes(routes!(wallet_balance))
+        .routes(routes!(wallets))
+        .routes(routes!(wallet_history))
+        .routes(routes!(wallet_send))
+        .routes(routes!(events))
+        .routes(routes!(block_wait))
+        .routes(routes!(peers))
+        .routes(routes!(unban))
+        .routes(routes!(register))
+        .routes(routes!(resolve_get, resolve))
+        .routes(routes!(mining, set_mining))
+        .routes(routes!(template))
+        .routes(routes!(mine_one, mine))
+        .routes(routes!(job, cancel_job))
+        .routes(routes!(import))
+        .routes(routes!(metrics))
+        .routes(routes!(openapi))
+}
+
 pub(crate) fn router(state: Arc<ApiState>) -> Router {
     let block_limit = state.ctx.node.params().max_block_size * 2 + 1024;
-    Router::new()
-        .route("/info", get(info))
-        .route("/chain", get(chain))
-        .route("/blocks/{id}", get(block))
-        .route(
-            "/blocks",
-            post(submit_block).layer(DefaultBodyLimit::max(block_limit)),
-        )
-        .route("/tx/{txid}", get(tx))
-        .route("/tx/{txid}/proof", get(proof))
-        .route("/transaction/confirmations/{txid}", get(confirmations))
-        .route("/transactions/new", post(new_transaction))
-        .route("/transactions/check", post(check_transaction))
-        .route("/validate", get(validate))
-        .route("/mempool", get(mempool))
-        .route("/difficulty", get(difficulty))
-        .route("/balance/{address}", get(balance))
-        .route(
-            "/wallet/address",
-            get(wallet_address).post(wallet_new_address),
-        )
-        .route("/address/{address}/utxos", get(address_utxos))
-        .route("/address/{address}/history", get(address_history))
-        .route("/chain/tips", get(chain_tips))
-        .route("/fees/estimate", get(fee_estimate))
-        .route("/wallet/balance", get(wallet_balance))
-        .route("/wallets", get(wallets))
-        .route("/wallet/history", get(wallet_history))
-        .route("/wallet/send", post(wallet_send))
-        .route("/peers", get(peers))
-        .route("/peers/unban", post(unban))
-        .route("/nodes/register", post(register))
-        .route("/nodes/resolve", get(resolve).post(resolve))
-        .route("/mining", get(mining).post(set_mining))
-        .route("/mining/template", get(template))
-        .route("/mine", get(mine_one).post(mine))
-        .route("/jobs/{id}", get(job).delete(cancel_job))
-        .route("/chain/import", post(import))
-        .route("/metrics", get(metrics))
-        .route("/openapi.json", get(openapi))
-        .route("/events", get(events))
-        .route("/blocks/wait", get(block_wait))
+    let (routes, _) = api_routes(block_limit).split_for_parts();
+    routes
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY))
@@ -332,6 +130,43 @@ pub(crate) fn router(state: Arc<ApiState>) -> Router {
         ))
         .with_state(state)
 }
+
+/// The OpenAPI 3.1 document: the routes' annotations, then what every operation shares (the
+/// error answers any request can get, the token's 401) and the links between operations.
+pub fn openapi_json() -> &'static Value {
+    static SPEC: OnceLock<Value> = OnceLock::new();
+    SPEC.get_or_init(|| {
+        let doc = api_routes(0).into_openapi();
+        let mut v = serde_json::to_value(doc).unwrap_or(Value::Null);
+        super::spec::complete(&mut v);
+        v
+    })
+}
+
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(
+        title = "chain-tui node API",
+        description = "The REST API of a chain-tui node: what a person does in the dashboard, \
+            for scripts. It listens on loopback; writes need the bearer token from the data \
+            dir's node.json. Amounts are integers in base units (100,000,000 to the coin); \
+            hashes, txids, keys and signatures are lowercase hex. Every error is \
+            `{\"error\", \"code\"}`; a 4xx answer means nothing changed.",
+        license(name = "MIT OR Apache-2.0", identifier = "MIT OR Apache-2.0"),
+    ),
+    servers((url = "http://127.0.0.1:18443", description = "a regtest node on its default API port")),
+    components(schemas(ErrorBody, super::events::Event, super::events::BlockAt)),
+    tags(
+        (name = "chain", description = "Blocks, the active chain and its tips"),
+        (name = "transactions", description = "Transactions: look up, check, submit"),
+        (name = "addresses", description = "Any address's balance, coins and history"),
+        (name = "wallet", description = "The node's own wallet"),
+        (name = "mining", description = "The node's miner, templates for external miners, mine jobs"),
+        (name = "network", description = "Peers, bans and sync"),
+        (name = "node", description = "The node at a glance, events, metrics, this document"),
+    ),
+)]
+struct ApiDoc;
 
 async fn not_found() -> ApiError {
     ApiError::not_found("no such endpoint (GET /openapi.json lists them)")
@@ -352,8 +187,8 @@ async fn blocking<T: Send + 'static>(
     tokio::task::spawn_blocking(f).await?
 }
 
-fn ok(v: Value) -> JsonResult {
-    Ok(axum::Json(v))
+fn ok<T>(v: T) -> JsonResult<T> {
+    Ok(Json(v))
 }
 
 fn wallet_of(s: &ApiState) -> Result<Arc<Mutex<Wallet>>, ApiError> {
@@ -387,18 +222,18 @@ fn no_network() -> ApiError {
 
 // ---- reads ----
 
-/// `GET /info?challenge=HEX`: with a challenge (16 to 64 random bytes), the answer carries
-/// `identity_proof`, the node key's signature binding the API address and the challenge.
-#[derive(Deserialize)]
-struct InfoQuery {
-    challenge: Option<String>,
-}
-
-async fn info(State(s): St, q: Result<Query<InfoQuery>, QueryRejection>) -> JsonResult {
+/// The node at a glance
+///
+/// Network, height, tip, work, difficulty, peers, mempool size, hash rate, sync state and
+/// version. With `?challenge=HEX` (16 to 64 random bytes) the answer carries `identity_proof`,
+/// the node key's signature binding the API address and the challenge.
+#[utoipa::path(get, path = "/info", tag = "node", security(()), params(t::InfoQuery),
+    responses((status = 200, body = t::Info)))]
+async fn info(State(s): St, q: Result<Query<t::InfoQuery>, QueryRejection>) -> JsonResult<t::Info> {
     let q = query(q)?;
     let view = s.ctx.p2p.as_ref().map(|p| p.view());
     let mut v = views::info(&s.ctx.node, view.as_ref());
-    v["node_id"] = Value::String(s.identity.id().to_string());
+    v.node_id = Some(s.identity.id().to_string());
     if let Some(c) = q.challenge {
         let c = hex::decode(c.trim())
             .ok()
@@ -406,18 +241,9 @@ async fn info(State(s): St, q: Result<Query<InfoQuery>, QueryRejection>) -> Json
             .ok_or_else(|| {
                 ApiError::bad_request("bad_query", "challenge must be 16 to 64 bytes of hex")
             })?;
-        v["identity_proof"] =
-            Value::String(hex::encode(s.identity.sign_api_challenge(&s.bound, &c)));
+        v.identity_proof = Some(hex::encode(s.identity.sign_api_challenge(&s.bound, &c)));
     }
     ok(v)
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ChainQuery {
-    from: Option<u64>,
-    limit: Option<u64>,
-    hex: Option<bool>,
 }
 
 fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
@@ -428,7 +254,13 @@ fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
 /// Pages of at most this many blocks (without hex) are cheap; larger ones wait their turn.
 const SMALL_PAGE: u64 = 20;
 
-async fn chain(State(s): St, q: Result<Query<ChainQuery>, QueryRejection>) -> Response {
+/// Active-chain blocks, a page at a time
+///
+/// Oldest first from `from`; at most 500 a page. `hex=true` adds each block's encoding (as
+/// `chain export` writes them).
+#[utoipa::path(get, path = "/chain", tag = "chain", security(()), params(t::ChainQuery),
+    responses((status = 200, body = t::ChainPage)))]
+async fn chain(State(s): St, q: Result<Query<t::ChainQuery>, QueryRejection>) -> Response {
     let answer = async {
         let q = query(q)?;
         let (from, limit, hex) = (
@@ -459,28 +291,50 @@ async fn chain(State(s): St, q: Result<Query<ChainQuery>, QueryRejection>) -> Re
     }
 }
 
-async fn block(State(s): St, Path(id): Path<String>) -> JsonResult {
+/// One block by height or hash
+#[utoipa::path(get, path = "/blocks/{id}", tag = "chain", security(()),
+    params(("id" = String, Path, description = "A height or a block hash")),
+    responses((status = 200, body = t::BlockView), (status = 404, body = ErrorBody)))]
+async fn block(State(s): St, Path(id): Path<String>) -> JsonResult<t::BlockView> {
     let id: BlockId = id.parse()?;
     let node = s.ctx.node.clone();
     ok(blocking(move || views::block(&node, id)).await?)
 }
 
-async fn tx(State(s): St, Path(id): Path<String>) -> JsonResult {
+/// One transaction, confirmed or in the mempool
+#[utoipa::path(get, path = "/tx/{txid}", tag = "transactions", security(()),
+    params(("txid" = String, Path, pattern = "^[0-9a-f]{64}$")),
+    responses((status = 200, body = t::TxView), (status = 404, body = ErrorBody)))]
+async fn tx(State(s): St, Path(id): Path<String>) -> JsonResult<t::TxView> {
     let id = parse_txid(&id)?;
     ok(views::tx(&s.ctx.node, &id)?)
 }
 
-async fn proof(State(s): St, Path(id): Path<String>) -> JsonResult {
+/// Merkle proof that a confirmed transaction is in its block
+#[utoipa::path(get, path = "/tx/{txid}/proof", tag = "transactions", security(()),
+    params(("txid" = String, Path, pattern = "^[0-9a-f]{64}$")),
+    responses((status = 200, body = t::Proof), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "`unconfirmed`: still in the mempool")))]
+async fn proof(State(s): St, Path(id): Path<String>) -> JsonResult<t::Proof> {
     let id = parse_txid(&id)?;
     ok(views::proof(&s.ctx.node, &id)?)
 }
 
-async fn confirmations(State(s): St, Path(id): Path<String>) -> JsonResult {
+/// Confirmations of a transaction
+#[utoipa::path(get, path = "/transaction/confirmations/{txid}", tag = "transactions", security(()),
+    params(("txid" = String, Path, pattern = "^[0-9a-f]{64}$")),
+    responses((status = 200, body = t::Confirmations), (status = 404, body = ErrorBody)))]
+async fn confirmations(State(s): St, Path(id): Path<String>) -> JsonResult<t::Confirmations> {
     let id = parse_txid(&id)?;
     ok(views::confirmations(&s.ctx.node, &id)?)
 }
 
-async fn validate(_: Authorized, State(s): St) -> JsonResult {
+/// Re-verify the whole chain from genesis
+///
+/// As `chain validate` does; one at a time (`503 busy` while one runs).
+#[utoipa::path(get, path = "/validate", tag = "chain", security(("bearer" = [])),
+    responses((status = 200, body = t::Validation)))]
+async fn validate(_: Authorized, State(s): St) -> JsonResult<t::Validation> {
     let Ok(one) = s.validating.clone().try_acquire_owned() else {
         return Err(busy("a chain validation is already running"));
     };
@@ -488,97 +342,104 @@ async fn validate(_: Authorized, State(s): St) -> JsonResult {
     let node = s.ctx.node.clone();
     // The permits go with the work: a client that gives up does not free them early.
     ok(blocking(move || {
-        let v = views::validate(&node).map(|(v, _)| v);
+        let v = views::validate(&node);
         drop((one, turn));
         v
     })
     .await?)
 }
 
-/// `?offset=N&limit=M` on a list: rows N.. (0 by default), at most [`MAX_PAGE`] of them.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PageQuery {
-    offset: Option<usize>,
-    limit: Option<usize>,
-}
-
 /// Most rows one page of `/mempool` or `/wallet/history` holds (also the default).
 pub const MAX_PAGE: usize = 1000;
 
-impl PageQuery {
-    fn page(q: Result<Query<PageQuery>, QueryRejection>) -> Result<views::Page, ApiError> {
-        let q = query(q)?;
-        let limit = q.limit.unwrap_or(MAX_PAGE);
-        if limit == 0 || limit > MAX_PAGE {
-            return Err(ApiError::bad_request(
-                "bad_query",
-                format!("limit must be 1 to {MAX_PAGE}, not {limit}"),
-            ));
-        }
-        Ok(views::Page {
-            offset: q.offset.unwrap_or(0),
-            limit,
-        })
+/// `?offset=N&limit=M` on a list: rows N.. (0 by default), at most [`MAX_PAGE`] of them.
+fn page(q: Result<Query<t::PageQuery>, QueryRejection>) -> Result<views::Page, ApiError> {
+    let q = query(q)?;
+    let limit = q.limit.unwrap_or(MAX_PAGE);
+    if limit == 0 || limit > MAX_PAGE {
+        return Err(ApiError::bad_request(
+            "bad_query",
+            format!("limit must be 1 to {MAX_PAGE}, not {limit}"),
+        ));
     }
+    Ok(views::Page {
+        offset: q.offset.unwrap_or(0),
+        limit,
+    })
 }
 
-async fn mempool(State(s): St, q: Result<Query<PageQuery>, QueryRejection>) -> JsonResult {
-    ok(views::mempool(&s.ctx.node, PageQuery::page(q)?))
+/// Mempool transactions by fee rate, a page at a time
+#[utoipa::path(get, path = "/mempool", tag = "transactions", security(()), params(t::PageQuery),
+    responses((status = 200, body = t::Mempool)))]
+async fn mempool(
+    State(s): St,
+    q: Result<Query<t::PageQuery>, QueryRejection>,
+) -> JsonResult<t::Mempool> {
+    ok(views::mempool(&s.ctx.node, page(q)?))
 }
 
-async fn difficulty(State(s): St) -> JsonResult {
+/// Current difficulty, compact bits and target
+#[utoipa::path(get, path = "/difficulty", tag = "chain", security(()),
+    responses((status = 200, body = t::Difficulty)))]
+async fn difficulty(State(s): St) -> JsonResult<t::Difficulty> {
     ok(views::difficulty(&s.ctx.node))
 }
 
-async fn balance(State(s): St, Path(addr): Path<String>) -> JsonResult {
+/// Confirmed balance of any address
+///
+/// From the address index: spendable and immature coins at the tip.
+#[utoipa::path(get, path = "/balance/{address}", tag = "addresses", security(()),
+    params(("address" = String, Path, description = "An address of this network")),
+    responses((status = 200, body = t::AddressBalance)))]
+async fn balance(State(s): St, Path(addr): Path<String>) -> JsonResult<t::AddressBalance> {
     let a = parse_address(&addr, s.ctx.node.network())?;
     let node = s.ctx.node.clone();
     ok(blocking(move || views::address_balance(&node, &a)).await?)
 }
 
-/// `GET /address/{addr}/utxos`: a page of the address's unspent coins, newest first.
+/// Unspent coins of any address, newest first, a page at a time
+#[utoipa::path(get, path = "/address/{address}/utxos", tag = "addresses", security(()),
+    params(("address" = String, Path, description = "An address of this network"), t::PageQuery),
+    responses((status = 200, body = t::AddressCoins)))]
 async fn address_utxos(
     State(s): St,
     Path(addr): Path<String>,
-    q: Result<Query<PageQuery>, QueryRejection>,
-) -> JsonResult {
-    address_page(&s, &addr, q, views::AddressList::Coins).await
+    q: Result<Query<t::PageQuery>, QueryRejection>,
+) -> JsonResult<t::AddressCoins> {
+    let page = page(q)?;
+    let a = parse_address(&addr, s.ctx.node.network())?;
+    let node = s.ctx.node.clone();
+    ok(blocking(move || views::address_coins(&node, &a, page)).await?)
 }
 
-/// `GET /address/{addr}/history`: a page of the address's confirmed history, newest first,
-/// and its mempool transactions.
+/// Confirmed history of any address, newest first, a page at a time, and its mempool transactions
+#[utoipa::path(get, path = "/address/{address}/history", tag = "addresses", security(()),
+    params(("address" = String, Path, description = "An address of this network"), t::PageQuery),
+    responses((status = 200, body = t::AddressHistory)))]
 async fn address_history(
     State(s): St,
     Path(addr): Path<String>,
-    q: Result<Query<PageQuery>, QueryRejection>,
-) -> JsonResult {
-    address_page(&s, &addr, q, views::AddressList::History).await
-}
-
-async fn address_page(
-    s: &ApiState,
-    addr: &str,
-    q: Result<Query<PageQuery>, QueryRejection>,
-    list: views::AddressList,
-) -> JsonResult {
-    let page = PageQuery::page(q)?;
-    let a = parse_address(addr, s.ctx.node.network())?;
+    q: Result<Query<t::PageQuery>, QueryRejection>,
+) -> JsonResult<t::AddressHistory> {
+    let page = page(q)?;
+    let a = parse_address(&addr, s.ctx.node.network())?;
     let node = s.ctx.node.clone();
-    ok(blocking(move || views::address_page(&node, &a, page, list)).await?)
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FeeQuery {
-    blocks: Option<u64>,
+    ok(blocking(move || views::address_history(&node, &a, page)).await?)
 }
 
 /// Furthest `GET /fees/estimate` looks ahead.
 pub const MAX_FEE_BLOCKS: u64 = 100;
 
-/// `GET /fees/estimate?blocks=N`: the fee rate to be mined within N blocks (1 by default).
-async fn fee_estimate(State(s): St, q: Result<Query<FeeQuery>, QueryRejection>) -> JsonResult {
+/// The fee rate to be mined within N blocks
+///
+/// From the mempool: the rate that outbids the transactions filling the next `blocks` blocks,
+/// highest rate first; the minimum relay rate when the mempool does not fill them.
+#[utoipa::path(get, path = "/fees/estimate", tag = "transactions", security(()), params(t::FeeQuery),
+    responses((status = 200, body = t::FeeEstimate)))]
+async fn fee_estimate(
+    State(s): St,
+    q: Result<Query<t::FeeQuery>, QueryRejection>,
+) -> JsonResult<t::FeeEstimate> {
     let blocks = query(q)?.blocks.unwrap_or(1);
     if !(1..=MAX_FEE_BLOCKS).contains(&blocks) {
         return Err(ApiError::bad_request(
@@ -588,65 +449,102 @@ async fn fee_estimate(State(s): St, q: Result<Query<FeeQuery>, QueryRejection>) 
     }
     let rate = s.ctx.node.fee_estimate(blocks);
     let snap = s.ctx.node.snapshot();
-    ok(json!({
-        "blocks": blocks,
-        "fee_rate": rate.per_kb_units().div_ceil(1_000),
-        "fee_rate_per_kb": rate.per_kb_units(),
-        "mempool_bytes": snap.mempool_bytes,
-        "method": "mempool: the rate that outbids the transactions filling the next `blocks` \
-                   blocks, highest rate first (one base unit per kB above the last one that \
-                   fits); the minimum relay rate when the mempool does not fill them",
-    }))
+    ok(t::FeeEstimate {
+        blocks,
+        fee_rate: rate.per_kb_units().div_ceil(1_000),
+        fee_rate_per_kb: rate.per_kb_units(),
+        mempool_bytes: snap.mempool_bytes,
+        method: "mempool: the rate that outbids the transactions filling the next `blocks` \
+                 blocks, highest rate first (one base unit per kB above the last one that \
+                 fits); the minimum relay rate when the mempool does not fill them"
+            .into(),
+    })
 }
 
-/// `GET /chain/tips`: every tip of the block tree.
-async fn chain_tips(State(s): St) -> JsonResult {
+/// Every tip of the block tree
+///
+/// Active, valid_fork, stored or invalid, with the length of its branch.
+#[utoipa::path(get, path = "/chain/tips", tag = "chain", security(()),
+    responses((status = 200, body = t::ChainTips)))]
+async fn chain_tips(State(s): St) -> JsonResult<t::ChainTips> {
     let node = s.ctx.node.clone();
     ok(blocking(move || views::chain_tips(&node)).await?)
 }
 
-async fn wallet_address(State(s): St) -> JsonResult {
+/// The node wallet's receive address
+#[utoipa::path(get, path = "/wallet/address", tag = "wallet", security(()),
+    responses((status = 200, body = t::AddressView), (status = 409, body = ErrorBody,
+        description = "`wallet_unavailable`: the node has no wallet open")))]
+async fn wallet_address(State(s): St) -> JsonResult<t::AddressView> {
     let w = wallet_of(&s)?;
     let net = s.ctx.node.network();
     let a = lock(&w)?.receive_address();
-    ok(json!({ "address": a.encode(net) }))
+    ok(t::AddressView {
+        address: a.encode(net),
+    })
 }
 
-async fn wallets(State(s): St) -> JsonResult {
+/// The node wallet's addresses, each with its balance
+#[utoipa::path(get, path = "/wallets", tag = "wallet", security(()),
+    responses((status = 200, body = t::Wallets), (status = 409, body = ErrorBody,
+        description = "`wallet_unavailable`: the node has no wallet open")))]
+async fn wallets(State(s): St) -> JsonResult<t::Wallets> {
     let w = wallet_of(&s)?;
     let node = s.ctx.node.clone();
     ok(blocking(move || views::wallets(&*lock(&w)?, &node)).await?)
 }
 
-async fn wallet_balance(State(s): St) -> JsonResult {
+/// Wallet balance: confirmed, unconfirmed, immature
+#[utoipa::path(get, path = "/wallet/balance", tag = "wallet", security(()),
+    responses((status = 200, body = t::WalletBalance), (status = 409, body = ErrorBody,
+        description = "`wallet_unavailable`: the node has no wallet open")))]
+async fn wallet_balance(State(s): St) -> JsonResult<t::WalletBalance> {
     let w = wallet_of(&s)?;
     let node = s.ctx.node.clone();
     ok(blocking(move || views::wallet_balance(&*lock(&w)?, &node)).await?)
 }
 
-async fn wallet_history(State(s): St, q: Result<Query<PageQuery>, QueryRejection>) -> JsonResult {
-    let page = PageQuery::page(q)?;
+/// Wallet transactions with confirmations, newest first, a page at a time
+#[utoipa::path(get, path = "/wallet/history", tag = "wallet", security(()), params(t::PageQuery),
+    responses((status = 200, body = t::WalletHistory), (status = 409, body = ErrorBody,
+        description = "`wallet_unavailable`: the node has no wallet open")))]
+async fn wallet_history(
+    State(s): St,
+    q: Result<Query<t::PageQuery>, QueryRejection>,
+) -> JsonResult<t::WalletHistory> {
+    let page = page(q)?;
     let w = wallet_of(&s)?;
     let node = s.ctx.node.clone();
     ok(blocking(move || views::wallet_history(&*lock(&w)?, &node, page)).await?)
 }
 
-async fn peers(State(s): St) -> JsonResult {
+/// Connected peers, and bans with their reasons
+#[utoipa::path(get, path = "/peers", tag = "network", security(()),
+    responses((status = 200, body = t::Peers), (status = 409, body = ErrorBody,
+        description = "`no_network`: the node runs without its network part")))]
+async fn peers(State(s): St) -> JsonResult<t::Peers> {
     let p = s.ctx.p2p.as_ref().ok_or_else(no_network)?;
     ok(views::peers(&p.view()))
 }
 
-async fn mining(State(s): St) -> JsonResult {
+/// Mining on or off, threads, kernel, hash rate
+#[utoipa::path(get, path = "/mining", tag = "mining", security(()),
+    responses((status = 200, body = t::Mining)))]
+async fn mining(State(s): St) -> JsonResult<t::Mining> {
     ok(views::mining(&s.ctx.node))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct TemplateQuery {
-    address: Option<String>,
-}
-
-async fn template(State(s): St, q: Result<Query<TemplateQuery>, QueryRejection>) -> JsonResult {
+/// A block template for an external miner
+///
+/// The block to solve, its header bytes and target; `?address=` pays another address than the
+/// wallet's. Solve it and send it to `POST /blocks`.
+#[utoipa::path(get, path = "/mining/template", tag = "mining", security(()), params(t::TemplateQuery),
+    responses((status = 200, body = t::Template), (status = 409, body = ErrorBody,
+        description = "`wallet_unavailable`: no address given and no wallet open")))]
+async fn template(
+    State(s): St,
+    q: Result<Query<t::TemplateQuery>, QueryRejection>,
+) -> JsonResult<t::Template> {
     let q = query(q)?;
     let net = s.ctx.node.network();
     let address = match q.address {
@@ -657,6 +555,13 @@ async fn template(State(s): St, q: Result<Query<TemplateQuery>, QueryRejection>)
     ok(views::template(&t, net))
 }
 
+/// Prometheus/OpenMetrics text
+///
+/// Height, peers, mempool, hash rate, blocks connected and rejected, bans.
+#[utoipa::path(get, path = "/metrics", tag = "node", security(()),
+    responses((status = 200, body = String,
+        content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        description = "OpenMetrics text exposition")))]
 async fn metrics(State(s): St) -> Response {
     let view = s.ctx.p2p.as_ref().map(|p| p.view());
     let text = super::metrics::render(&s.ctx.node.snapshot(), view.as_ref());
@@ -670,12 +575,21 @@ async fn metrics(State(s): St) -> Response {
         .into_response()
 }
 
-/// `GET /events`: Server-Sent Events, numbered; `Last-Event-ID` (or `?after=N`) resumes after
-/// event N while it is still kept, and a `missed` event says when it is not.
+/// Live events as Server-Sent Events
+///
+/// Blocks connected, disconnected, mined and rejected; reorganisations with their depth;
+/// transactions accepted and removed; peers connected, disconnected and banned; the mining
+/// state. Each event is numbered (`id:`), named (`event:`, the `type` of the `Event` schema)
+/// and carries that `Event` as JSON (`data:`). `Last-Event-ID` (or `?after=N`) resumes after
+/// event N while it is still among the last 1,024; a `missed` event says when it is not.
+#[utoipa::path(get, path = "/events", tag = "node", security(()), params(t::EventsQuery,
+        ("Last-Event-ID" = Option<u64>, Header, description = "Resume after this event")),
+    responses((status = 200, body = String, content_type = "text/event-stream",
+        description = "An endless stream of `Event`s (see the schema), until the server stops")))]
 async fn events(
     State(s): St,
     headers: axum::http::HeaderMap,
-    q: Result<Query<EventsQuery>, QueryRejection>,
+    q: Result<Query<t::EventsQuery>, QueryRejection>,
 ) -> Response {
     use super::events::Numbered;
     use axum::response::sse::{Event as Sse, KeepAlive};
@@ -740,25 +654,21 @@ async fn events(
         .into_response()
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct EventsQuery {
-    after: Option<u64>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct WaitQuery {
-    after: Option<String>,
-    timeout: Option<u64>,
-}
-
 /// Longest a `GET /blocks/wait` waits.
 pub const MAX_BLOCK_WAIT: Duration = Duration::from_secs(60);
 
 /// `GET /blocks/wait?after=HASH&timeout=S`: answers once the tip is not `after` (at once if
 /// it already is not), or after `timeout` seconds (default and at most 60) with `changed: false`.
-async fn block_wait(State(s): St, q: Result<Query<WaitQuery>, QueryRejection>) -> JsonResult {
+/// Long poll: wait for the tip to move
+///
+/// Answers once the tip is not `after` (at once if it already is not), or after `timeout`
+/// seconds (60 at most) with `changed: false`.
+#[utoipa::path(get, path = "/blocks/wait", tag = "chain", security(()), params(t::WaitQuery),
+    responses((status = 200, body = t::BlockWait)))]
+async fn block_wait(
+    State(s): St,
+    q: Result<Query<t::WaitQuery>, QueryRejection>,
+) -> JsonResult<t::BlockWait> {
     let q = query(q)?;
     let mut watch = s.ctx.node.watch();
     let after = match q.after {
@@ -784,15 +694,32 @@ async fn block_wait(State(s): St, q: Result<Query<WaitQuery>, QueryRejection>) -
         .await
         .is_ok_and(|r| r.is_ok());
     let snap = s.ctx.node.snapshot();
-    ok(json!({ "changed": changed, "tip": snap.tip.to_string(), "height": snap.height }))
+    ok(t::BlockWait {
+        changed,
+        tip: snap.tip.to_string(),
+        height: snap.height,
+    })
 }
 
-async fn openapi() -> JsonResult {
-    ok(super::openapi_json())
+/// This document
+#[utoipa::path(get, path = "/openapi.json", tag = "node", security(()),
+    responses((status = 200, body = Object, description = "The OpenAPI 3.1 description of this API")))]
+async fn openapi() -> Json<&'static Value> {
+    Json(openapi_json())
 }
 
 // ---- writes (token) ----
 
+/// Submit a transaction signed elsewhere
+///
+/// Its JSON fields, or `{"hex"}` with its canonical encoding (the README's signing recipe has
+/// both). Validated into the mempool and relayed to peers.
+#[utoipa::path(post, path = "/transactions/new", tag = "transactions", security(("bearer" = [])),
+    request_body = t::TxRequest,
+    responses((status = 201, body = t::Submitted, description = "In the mempool, relayed"),
+        (status = 409, body = ErrorBody, description = "`duplicate` or `double_spend`"),
+        (status = 422, body = ErrorBody, description = "Refused by the rules: `bad_signature`, \
+            `missing_input`, `fee_too_low`, `immature_coinbase`, `invalid_transaction` …")))]
 async fn new_transaction(_: Authorized, State(s): St, JsonBody(v): JsonBody<Value>) -> Response {
     let result = async {
         unsigned_seed_form(&v)?;
@@ -804,41 +731,55 @@ async fn new_transaction(_: Authorized, State(s): St, JsonBody(v): JsonBody<Valu
     match result {
         Ok(txid) => (
             StatusCode::CREATED,
-            axum::Json(json!({ "txid": txid.to_string() })),
+            Json(t::Submitted {
+                txid: txid.to_string(),
+            }),
         )
             .into_response(),
         Err(e) => e.into_response(),
     }
 }
 
-/// `POST /transactions/check`: a dry run of `POST /transactions/new`. The verdict, with what
-/// the transaction would pay, or the code and reason it would be refused with; nothing changes.
+/// Dry run of `POST /transactions/new`
+///
+/// Would the mempool take it: what it would pay, or the code and reason it would be refused
+/// with. Nothing changes.
+#[utoipa::path(post, path = "/transactions/check", tag = "transactions", security(("bearer" = [])),
+    request_body = t::TxRequest,
+    responses((status = 200, body = t::CheckVerdict)))]
 async fn check_transaction(
     _: Authorized,
     State(s): St,
     JsonBody(v): JsonBody<Value>,
-) -> JsonResult {
+) -> JsonResult<t::CheckVerdict> {
     unsigned_seed_form(&v)?;
     let tx = views::tx_from_json(v, s.ctx.node.network())?;
     let txid = tx.txid();
     match s.ctx.node.check_tx(tx).await {
-        Ok(a) => ok(json!({
-            "accepted": true,
-            "txid": a.txid.to_string(),
-            "fee": a.fee.units(),
-            "size": a.size,
-            "fee_rate": a.rate.per_kb_units().div_ceil(1_000),
-            "fee_rate_per_kb": a.rate.per_kb_units(),
-            "would_evict": a.evict.len(),
-        })),
+        Ok(a) => ok(t::CheckVerdict {
+            accepted: true,
+            txid: a.txid.to_string(),
+            fee: Some(a.fee.units()),
+            size: Some(a.size),
+            fee_rate: Some(a.rate.per_kb_units().div_ceil(1_000)),
+            fee_rate_per_kb: Some(a.rate.per_kb_units()),
+            would_evict: Some(a.evict.len()),
+            code: None,
+            reason: None,
+        }),
         Err(crate::node::NodeError::Mempool(e)) => {
             let e = ApiError::from(crate::node::NodeError::Mempool(e));
-            ok(json!({
-                "accepted": false,
-                "txid": txid.to_string(),
-                "code": e.code,
-                "reason": e.message,
-            }))
+            ok(t::CheckVerdict {
+                accepted: false,
+                txid: txid.to_string(),
+                fee: None,
+                size: None,
+                fee_rate: None,
+                fee_rate_per_kb: None,
+                would_evict: None,
+                code: Some(e.code.to_string()),
+                reason: Some(e.message),
+            })
         }
         Err(e) => Err(e.into()),
     }
@@ -864,13 +805,19 @@ fn unsigned_seed_form(v: &Value) -> Result<(), ApiError> {
     ))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct HexBody {
-    hex: String,
-}
-
-async fn submit_block(_: Authorized, State(s): St, JsonBody(b): JsonBody<HexBody>) -> JsonResult {
+/// Submit a solved block
+///
+/// `{"hex"}`: the block's encoding, as an external miner solved a `GET /mining/template`.
+/// The answer says what became of it; a block that breaks a rule gets the reason.
+#[utoipa::path(post, path = "/blocks", tag = "mining", security(("bearer" = [])),
+    request_body = t::HexBody,
+    responses((status = 200, body = t::BlockSubmitted),
+        (status = 422, body = ErrorBody, description = "`invalid_block` or `unknown_parent`")))]
+async fn submit_block(
+    _: Authorized,
+    State(s): St,
+    JsonBody(b): JsonBody<t::HexBody>,
+) -> JsonResult<t::BlockSubmitted> {
     let params = s.ctx.node.params();
     let bytes =
         hex::decode(&b.hex).map_err(|e| ApiError::bad_request("bad_block", format!("hex: {e}")))?;
@@ -887,11 +834,11 @@ async fn submit_block(_: Authorized, State(s): St, JsonBody(b): JsonBody<HexBody
         ));
     }
     let (result, height) = match s.ctx.node.submit_block(block).await? {
-        Accepted::Duplicate => ("duplicate", None),
-        Accepted::Orphan => ("orphan", None),
-        Accepted::SideBranch => ("side_branch", None),
+        Accepted::Duplicate => (t::BlockResult::Duplicate, None),
+        Accepted::Orphan => (t::BlockResult::Orphan, None),
+        Accepted::SideBranch => (t::BlockResult::SideBranch, None),
         Accepted::TipChanged(c) => (
-            "connected",
+            t::BlockResult::Connected,
             c.connected
                 .iter()
                 .find(|(b, _)| b.hash() == hash)
@@ -902,27 +849,37 @@ async fn submit_block(_: Authorized, State(s): St, JsonBody(b): JsonBody<HexBody
         Some(h) => Some(h),
         None => s.ctx.node.block_meta(&hash)?.map(|m| m.height),
     };
-    ok(json!({ "hash": hash.to_string(), "result": result, "height": height }))
+    ok(t::BlockSubmitted {
+        hash: hash.to_string(),
+        result,
+        height,
+    })
 }
 
-async fn wallet_new_address(_: Authorized, State(s): St) -> JsonResult {
+/// A new receive address for the node's wallet
+#[utoipa::path(post, path = "/wallet/address", tag = "wallet", security(("bearer" = [])),
+    responses((status = 200, body = t::AddressView), (status = 409, body = ErrorBody,
+        description = "`wallet_unavailable`: the node has no wallet open")))]
+async fn wallet_new_address(_: Authorized, State(s): St) -> JsonResult<t::AddressView> {
     let w = wallet_of(&s)?;
     let net = s.ctx.node.network();
     let a = blocking(move || Ok(lock(&w)?.new_address()?)).await?;
-    ok(json!({ "address": a.encode(net) }))
+    ok(t::AddressView {
+        address: a.encode(net),
+    })
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SendBody {
-    address: String,
-    /// Base units.
-    amount: u64,
-    /// Base units per byte.
-    fee_rate: Option<u64>,
-}
-
-async fn wallet_send(_: Authorized, State(s): St, JsonBody(b): JsonBody<SendBody>) -> JsonResult {
+/// Pay an address from the node's wallet
+#[utoipa::path(post, path = "/wallet/send", tag = "wallet", security(("bearer" = [])),
+    request_body = t::SendRequest,
+    responses((status = 200, body = t::Sent),
+        (status = 409, body = ErrorBody, description = "`wallet_unavailable`"),
+        (status = 422, body = ErrorBody, description = "`insufficient_funds` or refused by the mempool")))]
+async fn wallet_send(
+    _: Authorized,
+    State(s): St,
+    JsonBody(b): JsonBody<t::SendRequest>,
+) -> JsonResult<t::Sent> {
     let net = s.ctx.node.network();
     let to = parse_address(&b.address, net)?;
     if b.amount == 0 {
@@ -945,25 +902,22 @@ pub fn fee_rate(per_byte: Option<u64>) -> Result<FeeRate, ApiError> {
     }
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct UnbanBody {
-    id: String,
-}
-
-async fn unban(_: Authorized, State(s): St, JsonBody(b): JsonBody<UnbanBody>) -> JsonResult {
+/// Lift a ban
+#[utoipa::path(post, path = "/peers/unban", tag = "network", security(("bearer" = [])),
+    request_body = t::UnbanRequest,
+    responses((status = 200, body = t::Unbanned), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "`no_network`")))]
+async fn unban(
+    _: Authorized,
+    State(s): St,
+    JsonBody(b): JsonBody<t::UnbanRequest>,
+) -> JsonResult<t::Unbanned> {
     let p = s.ctx.p2p.as_ref().ok_or_else(no_network)?;
     if p.unban(&b.id).await? {
-        ok(json!({ "unbanned": b.id }))
+        ok(t::Unbanned { unbanned: b.id })
     } else {
         Err(ApiError::not_found(format!("no ban on {:?}", b.id)))
     }
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RegisterBody {
-    nodes: Vec<String>,
 }
 
 /// Most addresses one `POST /nodes/register` dials.
@@ -971,7 +925,20 @@ pub const MAX_REGISTER: usize = 16;
 /// Longest `POST /nodes/register` waits for its dials (one dial gives up after 5 s).
 pub const REGISTER_WAIT: Duration = Duration::from_secs(7);
 
-async fn register(_: Authorized, State(s): St, JsonBody(b): JsonBody<RegisterBody>) -> JsonResult {
+/// Connect to peers
+///
+/// Each entry is a peer address (`HOST:PORT`, or `NODEID@HOST:PORT` to pin its identity) or
+/// another node's API as `http://HOST:PORT`, whose `/info` gives its peer address. Every entry
+/// is checked before any is dialled; the answer lists which connected and why others did not.
+#[utoipa::path(post, path = "/nodes/register", tag = "network", security(("bearer" = [])),
+    request_body = t::RegisterRequest,
+    responses((status = 200, body = t::Registered),
+        (status = 409, body = ErrorBody, description = "`no_network`")))]
+async fn register(
+    _: Authorized,
+    State(s): St,
+    JsonBody(b): JsonBody<t::RegisterRequest>,
+) -> JsonResult<t::Registered> {
     let p = s.ctx.p2p.as_ref().ok_or_else(no_network)?;
     if b.nodes.is_empty() {
         return Err(ApiError::bad_request(
@@ -1006,12 +973,21 @@ async fn register(_: Authorized, State(s): St, JsonBody(b): JsonBody<RegisterBod
     let mut failed = Vec::new();
     for (text, r) in b.nodes.iter().zip(results) {
         match r {
-            Ok(id) => connected.push(json!({ "addr": text, "id": id.to_string() })),
-            Err(e) => failed.push(json!({ "addr": text, "error": e })),
+            Ok(id) => connected.push(t::Connected {
+                addr: text.clone(),
+                id: id.to_string(),
+            }),
+            Err(error) => failed.push(t::DialFailed {
+                addr: text.clone(),
+                error,
+            }),
         }
     }
-    let total = p.view().peers.len();
-    ok(json!({ "connected": connected, "failed": failed, "peers": total }))
+    ok(t::Registered {
+        connected,
+        failed,
+        peers: p.view().peers.len(),
+    })
 }
 
 /// One `POST /nodes/register` entry: a peer's address, or a node's API written as a URL (as
@@ -1114,7 +1090,26 @@ async fn register_one(
 /// Longest `nodes/resolve` waits for a sync to settle.
 const RESOLVE_WAIT: Duration = Duration::from_secs(10);
 
-async fn resolve(_: Authorized, State(s): St) -> JsonResult {
+/// Sync with peers now (deprecated form)
+///
+/// The teaching blockchains' `GET /nodes/resolve`: it changes state, so prefer
+/// `POST /nodes/resolve`, which does the same.
+#[deprecated = "a GET that changes state: use POST /nodes/resolve"]
+#[utoipa::path(get, path = "/nodes/resolve", tag = "network", security(("bearer" = [])),
+    responses((status = 200, body = t::Resolved),
+        (status = 409, body = ErrorBody, description = "`no_network`")))]
+async fn resolve_get(a: Authorized, s: St) -> JsonResult<t::Resolved> {
+    resolve(a, s).await
+}
+
+/// Sync with peers now
+///
+/// Asks every peer for its headers, waits (10 s at most) for the download to settle and says
+/// whether the tip changed.
+#[utoipa::path(post, path = "/nodes/resolve", tag = "network", security(("bearer" = [])),
+    responses((status = 200, body = t::Resolved),
+        (status = 409, body = ErrorBody, description = "`no_network`")))]
+async fn resolve(_: Authorized, State(s): St) -> JsonResult<t::Resolved> {
     let p = s.ctx.p2p.as_ref().ok_or_else(no_network)?;
     let node = &s.ctx.node;
     let before = node.snapshot();
@@ -1135,21 +1130,14 @@ async fn resolve(_: Authorized, State(s): St) -> JsonResult {
         }
     }
     let after = node.snapshot();
-    ok(json!({
-        "replaced": after.tip != before.tip,
-        "previous_tip": before.tip.to_string(),
-        "previous_height": before.height,
-        "tip": after.tip.to_string(),
-        "height": after.height,
-        "peers": p.view().peers.len(),
-    }))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct MiningBody {
-    mining: bool,
-    threads: Option<usize>,
+    ok(t::Resolved {
+        replaced: after.tip != before.tip,
+        previous_tip: before.tip.to_string(),
+        previous_height: before.height,
+        tip: after.tip.to_string(),
+        height: after.height,
+        peers: p.view().peers.len(),
+    })
 }
 
 /// Threads for mining: the default when not given, at least 1, at most
@@ -1170,7 +1158,18 @@ fn mining_threads(s: &ApiState, threads: Option<usize>) -> Result<usize, ApiErro
     }
 }
 
-async fn set_mining(_: Authorized, State(s): St, JsonBody(b): JsonBody<MiningBody>) -> JsonResult {
+/// Start or stop the node's miner
+///
+/// Mining pays the wallet's receive address; stopping also cancels a running mine job.
+#[utoipa::path(post, path = "/mining", tag = "mining", security(("bearer" = [])),
+    request_body = t::MiningRequest,
+    responses((status = 200, body = t::Mining),
+        (status = 409, body = ErrorBody, description = "`wallet_unavailable` or `refused`")))]
+async fn set_mining(
+    _: Authorized,
+    State(s): St,
+    JsonBody(b): JsonBody<t::MiningRequest>,
+) -> JsonResult<t::Mining> {
     let threads = if b.mining {
         mining_threads(&s, b.threads)?
     } else {
@@ -1185,15 +1184,6 @@ async fn set_mining(_: Authorized, State(s): St, JsonBody(b): JsonBody<MiningBod
     };
     s.ctx.node.set_mining(threads, address).await?;
     ok(views::mining(&s.ctx.node))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct MineBody {
-    blocks: Option<u64>,
-    threads: Option<usize>,
-    /// Who the coinbases pay (the wallet's receive address if left out).
-    address: Option<String>,
 }
 
 /// Most blocks one `POST /mine` mines.
@@ -1224,7 +1214,7 @@ async fn mine_blocks(
         let job = s.jobs.start_mine(&s.ctx.node, address, blocks, threads)?;
         if blocks <= MINE_SYNC && job.wait(MINE_WAIT).await {
             return Ok(match job.result() {
-                Some(Ok(v)) => axum::Json(v).into_response(),
+                Some(Ok(v)) => Json(v).into_response(),
                 Some(Err(e)) => e.into_response(),
                 None => ApiError::internal("a finished job without its result").into_response(),
             });
@@ -1232,7 +1222,7 @@ async fn mine_blocks(
         Ok((
             StatusCode::ACCEPTED,
             [(header::LOCATION, format!("/jobs/{}", job.id))],
-            axum::Json(job.view()),
+            Json(job.view()),
         )
             .into_response())
     }
@@ -1240,10 +1230,31 @@ async fn mine_blocks(
     answer.unwrap_or_else(IntoResponse::into_response)
 }
 
-async fn mine(_: Authorized, State(s): St, JsonBody(b): JsonBody<MineBody>) -> Response {
+/// Mine blocks now
+///
+/// Mines `blocks` blocks (1 by default) paying `address` (the wallet's by default). Up to 16
+/// blocks mined within 15 s are answered at once; more, or slower, are answered `202` with the
+/// job to follow at `GET /jobs/{id}` (its `Location`).
+#[utoipa::path(post, path = "/mine", tag = "mining", security(("bearer" = [])),
+    request_body = t::MineRequest,
+    responses((status = 200, body = t::Mined),
+        (status = 202, body = t::JobView, description = "Mining goes on as a job",
+            headers(("Location" = String, description = "/jobs/{id}"))),
+        (status = 409, body = ErrorBody, description = "`busy`: another mine job runs, or \
+            `wallet_unavailable`")))]
+async fn mine(_: Authorized, State(s): St, JsonBody(b): JsonBody<t::MineRequest>) -> Response {
     mine_blocks(&s, b.blocks.unwrap_or(1), b.threads, b.address.as_deref()).await
 }
 
+/// Mine one block now (deprecated form)
+///
+/// The teaching blockchains' `GET /mine`: it changes state, so prefer `POST /mine`.
+#[deprecated = "a GET that changes state: use POST /mine"]
+#[utoipa::path(get, path = "/mine", tag = "mining", security(("bearer" = [])),
+    responses((status = 200, body = t::Mined),
+        (status = 202, body = t::JobView, description = "Mining goes on as a job",
+            headers(("Location" = String, description = "/jobs/{id}"))),
+        (status = 409, body = ErrorBody, description = "`busy` or `wallet_unavailable`")))]
 async fn mine_one(_: Authorized, State(s): St) -> Response {
     mine_blocks(&s, 1, None, None).await
 }
@@ -1255,11 +1266,23 @@ fn job_of(s: &ApiState, id: &str) -> Result<std::sync::Arc<super::jobs::MineJob>
         .ok_or_else(|| ApiError::not_found(format!("no job {id:?}")))
 }
 
-async fn job(State(s): St, Path(id): Path<String>) -> JsonResult {
+/// A mine job
+///
+/// Its state, blocks mined so far, and the result once finished.
+#[utoipa::path(get, path = "/jobs/{id}", tag = "mining", security(()),
+    params(("id" = u64, Path, description = "The job's number")),
+    responses((status = 200, body = t::JobView), (status = 404, body = ErrorBody)))]
+async fn job(State(s): St, Path(id): Path<String>) -> JsonResult<t::JobView> {
     ok(job_of(&s, &id)?.view())
 }
 
-async fn cancel_job(_: Authorized, State(s): St, Path(id): Path<String>) -> JsonResult {
+/// Cancel a mine job
+///
+/// Answers the job as it stopped (a finished job as it is).
+#[utoipa::path(delete, path = "/jobs/{id}", tag = "mining", security(("bearer" = [])),
+    params(("id" = u64, Path, description = "The job's number")),
+    responses((status = 200, body = t::JobView), (status = 404, body = ErrorBody)))]
+async fn cancel_job(_: Authorized, State(s): St, Path(id): Path<String>) -> JsonResult<t::JobView> {
     let job = job_of(&s, &id)?;
     if !job.is_finished() {
         job.cancel_and_wait(Duration::from_secs(10)).await;
@@ -1267,7 +1290,16 @@ async fn cancel_job(_: Authorized, State(s): St, Path(id): Path<String>) -> Json
     ok(job.view())
 }
 
-async fn import(_: Authorized, State(s): St, req: Request) -> JsonResult {
+/// Import a chain file
+///
+/// The body is a chain file as `chain export` writes it (at most 256 MiB), decoded as it
+/// arrives. All or nothing: one bad block and nothing is imported.
+#[utoipa::path(post, path = "/chain/import", tag = "chain", security(("bearer" = [])),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream",
+        description = "A chain file"),
+    responses((status = 200, body = t::Imported),
+        (status = 422, body = ErrorBody, description = "`invalid_chain`: nothing imported")))]
+async fn import(_: Authorized, State(s): St, req: Request) -> JsonResult<t::Imported> {
     let Ok(_one) = s.importing.clone().try_acquire_owned() else {
         return Err(busy("another chain import is running"));
     };
@@ -1297,9 +1329,9 @@ async fn import(_: Authorized, State(s): St, req: Request) -> JsonResult {
             .and_then(|mut f| f.take())
             .unwrap_or_else(|| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_chain", e))
     })?;
-    let n = blocks.len();
+    let n = blocks.len() as u64;
     let height = s.ctx.node.import(blocks).await?;
-    ok(json!({ "blocks": n, "height": height }))
+    ok(t::Imported { blocks: n, height })
 }
 
 /// A request body as a byte stream that ends in an error past `max` bytes, at `deadline`, or
@@ -1368,7 +1400,7 @@ pub fn fuzz_request_bodies(bytes: &[u8], query: &str) -> usize {
     use super::server::decode_json_body;
     use crate::core::params::Network;
     let mut parsed = 0;
-    if let Ok(b) = decode_json_body::<HexBody>(bytes) {
+    if let Ok(b) = decode_json_body::<t::HexBody>(bytes) {
         parsed += 1;
         if let Ok(raw) = hex::decode(&b.hex) {
             let max = Network::Regtest.params().max_block_size;
@@ -1377,21 +1409,21 @@ pub fn fuzz_request_bodies(bytes: &[u8], query: &str) -> usize {
             }
         }
     }
-    if let Ok(b) = decode_json_body::<SendBody>(bytes) {
+    if let Ok(b) = decode_json_body::<t::SendRequest>(bytes) {
         parsed += 1;
         parsed += usize::from(parse_address(&b.address, Network::Regtest).is_ok());
         parsed += usize::from(fee_rate(b.fee_rate).is_ok() && b.amount > 0);
     }
-    if let Ok(b) = decode_json_body::<UnbanBody>(bytes) {
+    if let Ok(b) = decode_json_body::<t::UnbanRequest>(bytes) {
         parsed += usize::from(!b.id.is_empty());
     }
-    if let Ok(b) = decode_json_body::<RegisterBody>(bytes) {
+    if let Ok(b) = decode_json_body::<t::RegisterRequest>(bytes) {
         parsed += b.nodes.iter().filter(|n| register_entry(n).is_ok()).count();
     }
-    if let Ok(b) = decode_json_body::<MiningBody>(bytes) {
+    if let Ok(b) = decode_json_body::<t::MiningRequest>(bytes) {
         parsed += usize::from(b.mining) + b.threads.map_or(0, |t| usize::from(t > 0));
     }
-    if let Ok(b) = decode_json_body::<MineBody>(bytes) {
+    if let Ok(b) = decode_json_body::<t::MineRequest>(bytes) {
         parsed += usize::from(b.blocks.is_some_and(|n| n <= MAX_MINE)) + b.threads.map_or(0, |_| 1);
     }
     if let Ok(v) = decode_json_body::<Value>(bytes) {
@@ -1399,10 +1431,10 @@ pub fn fuzz_request_bodies(bytes: &[u8], query: &str) -> usize {
         parsed += usize::from(views::tx_from_json(v, Network::Regtest).is_ok());
     }
     if let Ok(uri) = format!("/?{query}").parse::<axum::http::Uri>() {
-        if let Ok(Query(q)) = Query::<ChainQuery>::try_from_uri(&uri) {
+        if let Ok(Query(q)) = Query::<t::ChainQuery>::try_from_uri(&uri) {
             parsed += usize::from(q.from.is_some() || q.limit.is_some() || q.hex.is_some());
         }
-        if let Ok(Query(q)) = Query::<TemplateQuery>::try_from_uri(&uri) {
+        if let Ok(Query(q)) = Query::<t::TemplateQuery>::try_from_uri(&uri) {
             parsed += q.address.map_or(0, |a| {
                 usize::from(parse_address(&a, Network::Regtest).is_ok())
             });

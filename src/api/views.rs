@@ -1,8 +1,10 @@
-//! The JSON the API answers with, built from the node handle and core types only. The CLI
-//! uses the same functions when no node runs on its data dir, so its output is the same either
-//! way. Also the JSON form of a signed transaction that `POST /transactions/new` takes.
+//! The API's answers ([`types`](super::types)), built from the node handle and core types only.
+//! The CLI uses the same functions when no node runs on its data dir, so its output is the same
+//! either way. Also the conversion between a [`Transaction`] and its JSON form.
 
 use super::error::ApiError;
+use super::types::{self as t};
+pub use super::types::{InputJson, OutputJson, TxJson};
 use crate::core::address::{Address, AddressError};
 use crate::core::amount::Amount;
 use crate::core::block::Block;
@@ -15,8 +17,7 @@ use crate::node::P2pView;
 use crate::node::{ChainRead, NodeHandle, Snapshot, Template};
 use crate::node::{FeeRate, MAX_TX_SIZE};
 use crate::wallet::Wallet;
-use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::sync::{Arc, Mutex};
 
 /// Blocks per page of `GET /chain` at most.
@@ -68,88 +69,103 @@ fn difficulty_u64(s: &Snapshot) -> u64 {
 }
 
 /// `GET /info`: the node at a glance.
-pub fn info(node: &NodeHandle, p2p: Option<&P2pView>) -> Value {
+pub fn info(node: &NodeHandle, p2p: Option<&P2pView>) -> t::Info {
     let s = node.snapshot();
-    json!({
-        "network": s.network.name(),
-        "height": s.height,
-        "tip": s.tip.to_string(),
-        "work": s.chainwork.0.to_string(),
-        "difficulty": difficulty_u64(&s),
-        "bits": s.bits,
-        "mempool": s.mempool_count,
-        "mempool_bytes": s.mempool_bytes,
-        "peers": p2p.map(|v| v.peers.len()),
-        "node_id": p2p.and_then(|v| v.id).map(|i| i.to_string()),
-        "listen": p2p.and_then(|v| v.listen).map(|a| a.to_string()),
-        "mining": s.mining_threads > 0,
-        "hashrate": s.hashrate,
-        "orphans": s.orphans,
-        "next_bits": s.next_bits,
-        "estimates": estimates(&s),
-        "version": env!("CARGO_PKG_VERSION"),
-        "sync": sync_state(s.height, p2p),
-    })
+    t::Info {
+        network: s.network.name().to_string(),
+        height: s.height,
+        tip: s.tip.to_string(),
+        work: s.chainwork.0.to_string(),
+        difficulty: difficulty_u64(&s),
+        bits: s.bits,
+        mempool: s.mempool_count,
+        mempool_bytes: s.mempool_bytes,
+        peers: p2p.map(|v| v.peers.len()),
+        node_id: p2p.and_then(|v| v.id).map(|i| i.to_string()),
+        listen: p2p.and_then(|v| v.listen).map(|a| a.to_string()),
+        mining: s.mining_threads > 0,
+        hashrate: s.hashrate,
+        orphans: s.orphans,
+        next_bits: s.next_bits,
+        estimates: estimates(&s),
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        sync: sync_state(s.height, p2p),
+        identity_proof: None,
+    }
 }
 
 /// Where the node stands against its peers: `offline` (no network part), `no_peers`,
 /// `syncing` (a peer has more blocks, or blocks are being downloaded) or `synced`.
-pub fn sync_state(height: u64, p2p: Option<&P2pView>) -> Value {
+pub fn sync_state(height: u64, p2p: Option<&P2pView>) -> t::SyncState {
     let Some(v) = p2p else {
-        return json!({ "state": "offline" });
+        return t::SyncState {
+            state: t::SyncStatus::Offline,
+            best_peer_height: None,
+            blocks_behind: 0,
+            downloading: 0,
+        };
     };
     let best = v.peers.iter().map(|p| p.height).max();
     let behind = best.map_or(0, |b| b.saturating_sub(height));
     let state = match best {
-        None => "no_peers",
-        Some(_) if behind > 0 || v.downloading > 0 => "syncing",
-        Some(_) => "synced",
+        None => t::SyncStatus::NoPeers,
+        Some(_) if behind > 0 || v.downloading > 0 => t::SyncStatus::Syncing,
+        Some(_) => t::SyncStatus::Synced,
     };
-    json!({ "state": state, "best_peer_height": best, "blocks_behind": behind,
-            "downloading": v.downloading })
+    t::SyncState {
+        state,
+        best_peer_height: best,
+        blocks_behind: behind,
+        downloading: v.downloading,
+    }
 }
 
-/// The chain figures estimated from recent blocks (`null` with too little history).
-pub fn estimates(s: &Snapshot) -> Value {
-    let Some(r) = s.rates else {
-        return Value::Null;
-    };
+/// The chain figures estimated from recent blocks (`None` with too little history).
+pub fn estimates(s: &Snapshot) -> Option<t::Estimates> {
+    let r = s.rates?;
     let next = s
         .next_bits
         .and_then(|b| r.secs_for(crate::core::pow::CompactTarget(b)));
-    json!({
-        "avg_block_ms": r.avg_block_ms,
-        "network_hashrate": r.hashrate.to_string(),
-        "next_block_secs": next,
-        "intervals": r.intervals,
-        "span_ms": r.span_ms,
-        "measured_by": r.source,
+    let measured_by = match r.source {
+        crate::core::estimate::SpanSource::Timestamps => "timestamps",
+        crate::core::estimate::SpanSource::SeenTimes => "seen_times",
+    };
+    Some(t::Estimates {
+        avg_block_ms: r.avg_block_ms,
+        network_hashrate: r.hashrate.to_string(),
+        next_block_secs: next,
+        intervals: r.intervals,
+        span_ms: r.span_ms,
+        measured_by: measured_by.to_string(),
     })
 }
 
 /// One block: header fields, place in the chain and txids; with `hex`, also its encoding.
-pub fn block_value(r: &ChainRead, b: &Block, hex: bool) -> Result<Value, ApiError> {
+pub fn block_value(r: &ChainRead, b: &Block, hex: bool) -> Result<t::BlockView, ApiError> {
     let hash = b.hash();
     let meta = r
         .block_meta(&hash)?
         .ok_or_else(|| ApiError::internal(format!("block {hash} is not in the index")))?;
     let active = r.is_active(&meta)?;
     let confirmations = r.block_confirmations(&meta)?;
-    let txids: Vec<String> = b.txids().iter().map(ToString::to_string).collect();
-    let mut v = json!({
-        "hash": hash.to_string(), "height": meta.height, "prev": b.header.prev.to_string(),
-        "merkle_root": b.header.merkle_root.to_string(), "time": b.header.time,
-        "bits": b.header.bits.0, "nonce": b.header.nonce, "size": meta.size, "active": active,
-        "confirmations": confirmations, "txs": txids,
-    });
-    if hex {
-        v["hex"] = Value::String(hex::encode(b.encode()));
-    }
-    Ok(v)
+    Ok(t::BlockView {
+        hash: hash.to_string(),
+        height: meta.height,
+        prev: b.header.prev.to_string(),
+        merkle_root: b.header.merkle_root.to_string(),
+        time: b.header.time,
+        bits: b.header.bits.0,
+        nonce: b.header.nonce,
+        size: meta.size.into(),
+        active,
+        confirmations,
+        txs: b.txids().iter().map(ToString::to_string).collect(),
+        hex: hex.then(|| hex::encode(b.encode())),
+    })
 }
 
 /// `GET /blocks/{id}`.
-pub fn block(node: &NodeHandle, id: BlockId) -> Result<Value, ApiError> {
+pub fn block(node: &NodeHandle, id: BlockId) -> Result<t::BlockView, ApiError> {
     let r = node.read()?;
     let hash = match id {
         BlockId::Height(h) => r.hash_at(h)?.ok_or_else(|| {
@@ -167,7 +183,12 @@ pub fn block(node: &NodeHandle, id: BlockId) -> Result<Value, ApiError> {
 }
 
 /// `GET /chain?from=H&limit=N`: active-chain blocks from height `from`, oldest first.
-pub fn chain_page(node: &NodeHandle, from: u64, limit: u64, hex: bool) -> Result<Value, ApiError> {
+pub fn chain_page(
+    node: &NodeHandle,
+    from: u64,
+    limit: u64,
+    hex: bool,
+) -> Result<t::ChainPage, ApiError> {
     if limit == 0 || limit > MAX_PAGE {
         return Err(ApiError::bad_request(
             "bad_limit",
@@ -191,52 +212,13 @@ pub fn chain_page(node: &NodeHandle, from: u64, limit: u64, hex: bool) -> Result
         .map(|b| block_value(&r, b, hex))
         .collect::<Result<Vec<_>, _>>()?;
     let next = from + list.len() as u64;
-    Ok(json!({
-        "from": from,
-        "length": tip.height + 1,
-        "height": r.tip().height,
-        "next": (next <= tip.height).then_some(next),
-        "chain": list,
-    }))
-}
-
-/// The JSON form of a signed transaction (hex for keys, signatures and memo; amounts in base
-/// units; addresses as text).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TxJson {
-    #[serde(default = "one")]
-    pub version: u32,
-    pub inputs: Vec<InputJson>,
-    pub outputs: Vec<OutputJson>,
-    #[serde(default)]
-    pub lock_height: u64,
-    /// Hex.
-    #[serde(default)]
-    pub memo: String,
-}
-
-fn one() -> u32 {
-    1
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct InputJson {
-    pub txid: String,
-    pub vout: u32,
-    /// 32 bytes, hex.
-    pub pubkey: String,
-    /// 64 bytes, hex.
-    pub signature: String,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct OutputJson {
-    pub address: String,
-    /// Base units.
-    pub amount: u64,
+    Ok(t::ChainPage {
+        from,
+        length: tip.height + 1,
+        height: tip.height,
+        next: (next <= tip.height).then_some(next),
+        chain: list,
+    })
 }
 
 fn hex_array<const N: usize>(s: &str, what: &str) -> Result<[u8; N], ApiError> {
@@ -347,38 +329,42 @@ pub fn tx_from_json(v: Value, network: Network) -> Result<Transaction, ApiError>
 }
 
 /// `GET /tx/{txid}`.
-pub fn tx(node: &NodeHandle, id: &Txid) -> Result<Value, ApiError> {
+pub fn tx(node: &NodeHandle, id: &Txid) -> Result<t::TxView, ApiError> {
     let info = node
         .transaction(id)?
         .ok_or_else(|| ApiError::not_found(format!("unknown transaction {id}")))?;
-    let net = node.network();
-    let mut v = serde_json::to_value(TxJson::from_tx(&info.tx, net))
-        .map_err(|e| ApiError::internal(e.to_string()))?;
-    v["txid"] = json!(id.to_string());
-    v["confirmations"] = json!(info.confirmations);
-    v["block"] = json!(info.block.map(|(h, _)| h.to_string()));
-    v["height"] = json!(info.block.map(|(_, h)| h));
-    v["coinbase"] = json!(info.tx.is_coinbase());
-    v["fee"] = json!(info.fee.map(|f| f.units()));
-    v["size"] = json!(info.tx.size());
-    Ok(v)
+    let j = TxJson::from_tx(&info.tx, node.network());
+    Ok(t::TxView {
+        txid: id.to_string(),
+        version: j.version,
+        inputs: j.inputs,
+        outputs: j.outputs,
+        lock_height: j.lock_height,
+        memo: j.memo,
+        confirmations: info.confirmations,
+        block: info.block.map(|(h, _)| h.to_string()),
+        height: info.block.map(|(_, h)| h),
+        coinbase: info.tx.is_coinbase(),
+        fee: info.fee.map(|f| f.units()),
+        size: info.tx.size(),
+    })
 }
 
 /// `GET /transaction/confirmations/{txid}`.
-pub fn confirmations(node: &NodeHandle, id: &Txid) -> Result<Value, ApiError> {
+pub fn confirmations(node: &NodeHandle, id: &Txid) -> Result<t::Confirmations, ApiError> {
     let info = node
         .transaction(id)?
         .ok_or_else(|| ApiError::not_found(format!("unknown transaction {id}")))?;
-    Ok(json!({
-        "txid": id.to_string(),
-        "confirmations": info.confirmations,
-        "block": info.block.map(|(h, _)| h.to_string()),
-        "height": info.block.map(|(_, h)| h),
-    }))
+    Ok(t::Confirmations {
+        txid: id.to_string(),
+        confirmations: info.confirmations,
+        block: info.block.map(|(h, _)| h.to_string()),
+        height: info.block.map(|(_, h)| h),
+    })
 }
 
 /// `GET /tx/{txid}/proof`: the merkle branch from the txid to its block's header.
-pub fn proof(node: &NodeHandle, id: &Txid) -> Result<Value, ApiError> {
+pub fn proof(node: &NodeHandle, id: &Txid) -> Result<t::Proof, ApiError> {
     let info = node
         .transaction(id)?
         .ok_or_else(|| ApiError::not_found(format!("unknown transaction {id}")))?;
@@ -399,65 +385,86 @@ pub fn proof(node: &NodeHandle, id: &Txid) -> Result<Value, ApiError> {
         .ok_or_else(|| ApiError::internal(format!("{id} not found in block {hash}")))?;
     let steps = merkle_proof(&txids, index)
         .ok_or_else(|| ApiError::internal("proof index out of range"))?;
-    let branch: Vec<Value> = steps
+    let branch = steps
         .iter()
-        .map(|s| json!({ "hash": hex::encode(s.sibling), "side": if s.sibling_on_left { "left" } else { "right" } }))
+        .map(|s| t::ProofStep {
+            hash: hex::encode(s.sibling),
+            side: if s.sibling_on_left {
+                t::Side::Left
+            } else {
+                t::Side::Right
+            },
+        })
         .collect();
-    Ok(json!({
-        "txid": id.to_string(),
-        "block": hash.to_string(),
-        "height": height,
-        "merkle_root": block.header.merkle_root.to_string(),
-        "index": index,
-        "branch": branch,
-        "confirmations": info.confirmations,
-    }))
+    Ok(t::Proof {
+        txid: id.to_string(),
+        block: hash.to_string(),
+        height,
+        merkle_root: block.header.merkle_root.to_string(),
+        index,
+        branch,
+        confirmations: info.confirmations,
+    })
 }
 
-/// `GET /validate` (blocking: run it off the async threads). The bool says whether it passed.
-pub fn validate(node: &NodeHandle) -> Result<(Value, bool), ApiError> {
-    Ok(validate_json(&node.validate_chain()?))
+/// `GET /validate` (blocking: run it off the async threads).
+pub fn validate(node: &NodeHandle) -> Result<t::Validation, ApiError> {
+    Ok(validation(&node.validate_chain()?))
 }
 
-/// A validation report as JSON; the bool says whether it passed. Damaged index entries are
-/// listed under `damage` (index, entry, problem).
-pub fn validate_json(report: &crate::node::ValidationReport) -> (Value, bool) {
-    let damage: Vec<Value> = report
+/// A validation report as the API gives it. Damaged index entries are listed under `damage`
+/// (index, entry, problem).
+pub fn validation(report: &crate::node::ValidationReport) -> t::Validation {
+    let damage: Vec<t::Damage> = report
         .damage
         .iter()
-        .map(|d| json!({ "index": d.index, "entry": d.entry, "problem": d.problem }))
+        .map(|d| t::Damage {
+            index: d.index.to_string(),
+            entry: d.entry.clone(),
+            problem: d.problem.clone(),
+        })
         .collect();
+    let mut v = t::Validation {
+        valid: report.is_valid(),
+        height: report.height,
+        utxos: None,
+        bad_height: None,
+        bad_block: None,
+        error: report.damage.first().map(ToString::to_string),
+        damage,
+    };
     match &report.first_bad {
-        None if damage.is_empty() => (
-            json!({ "valid": true, "height": report.height, "utxos": report.utxo_count }),
-            true,
-        ),
-        None => (
-            json!({ "valid": false, "height": report.height,
-                    "error": report.damage[0].to_string(), "damage": damage }),
-            false,
-        ),
-        Some((h, hash, why)) => (
-            json!({ "valid": false, "height": report.height, "bad_height": h,
-                    "bad_block": hash.to_string(), "error": why, "damage": damage }),
-            false,
-        ),
+        None if v.valid => v.utxos = Some(report.utxo_count as u64),
+        None => {}
+        Some((h, hash, why)) => {
+            v.bad_height = Some(*h);
+            v.bad_block = Some(hash.to_string());
+            v.error = Some(why.to_string());
+        }
     }
+    v
 }
 
 /// `GET /mempool`: every entry by fee rate.
-pub fn mempool(node: &NodeHandle, page: Page) -> Value {
+pub fn mempool(node: &NodeHandle, page: Page) -> t::Mempool {
     let entries = node.mempool_entries();
     let bytes: usize = entries.iter().map(|e| e.size).sum();
     let (rows, next) = page.of(&entries);
-    let txs: Vec<Value> = rows
+    let txs = rows
         .iter()
-        .map(|e| {
-            json!({ "txid": e.txid.to_string(), "fee": e.fee.units(), "size": e.size,
-                    "fee_rate": e.fee_rate.per_byte_units() })
+        .map(|e| t::MempoolTx {
+            txid: e.txid.to_string(),
+            fee: e.fee.units(),
+            size: e.size,
+            fee_rate: e.fee_rate.per_byte_units(),
         })
         .collect();
-    json!({ "count": entries.len(), "bytes": bytes, "txs": txs, "next": next })
+    t::Mempool {
+        count: entries.len(),
+        bytes,
+        txs,
+        next,
+    }
 }
 
 /// One page of a list: `limit` rows from `offset`.
@@ -483,117 +490,130 @@ impl Page {
 }
 
 /// `GET /difficulty`.
-pub fn difficulty(node: &NodeHandle) -> Value {
+pub fn difficulty(node: &NodeHandle) -> t::Difficulty {
     let s = node.snapshot();
     let p = node.params();
     let target = crate::core::pow::CompactTarget(s.bits)
         .to_target()
         .map(|t| format!("{:064x}", t.0))
         .ok();
-    json!({
-        "difficulty": difficulty_u64(&s),
-        "bits": s.bits,
-        "target": target,
-        "height": s.height,
-        "block_spacing": p.block_spacing,
-        "rule": format!("{:?}", p.difficulty),
-    })
+    t::Difficulty {
+        difficulty: difficulty_u64(&s),
+        bits: s.bits,
+        target,
+        height: s.height,
+        block_spacing: p.block_spacing,
+        rule: format!("{:?}", p.difficulty),
+    }
 }
 
 /// `GET /balance/{address}`: confirmed coins from the address index.
-pub fn address_balance(node: &NodeHandle, addr: &Address) -> Result<Value, ApiError> {
+pub fn address_balance(node: &NodeHandle, addr: &Address) -> Result<t::AddressBalance, ApiError> {
     address_balance_in(&node.read()?, addr, node.network())
 }
 
 /// `GET /chain/tips`.
-pub fn chain_tips(node: &NodeHandle) -> Result<Value, ApiError> {
+pub fn chain_tips(node: &NodeHandle) -> Result<t::ChainTips, ApiError> {
+    use crate::node::TipStatus;
     let r = node.read()?;
-    let tips: Vec<Value> = r
+    let tips = r
         .tips()?
         .iter()
-        .map(|t| {
-            let status: &str = t.status.into();
-            json!({ "hash": t.hash.to_string(), "height": t.height,
-                    "branch_len": t.branch_len, "status": status })
+        .map(|tip| t::ChainTip {
+            hash: tip.hash.to_string(),
+            height: tip.height,
+            branch_len: tip.branch_len,
+            status: match tip.status {
+                TipStatus::Active => t::TipState::Active,
+                TipStatus::ValidFork => t::TipState::ValidFork,
+                TipStatus::Stored => t::TipState::Stored,
+                TipStatus::Invalid => t::TipState::Invalid,
+            },
         })
         .collect();
-    Ok(json!({ "tips": tips }))
+    Ok(t::ChainTips { tips })
 }
 
-/// Which list of an address a page is of.
-#[derive(Clone, Copy, Debug)]
-pub enum AddressList {
-    /// Unspent coins (`/address/{addr}/utxos`).
-    Coins,
-    /// Confirmed history, with the mempool transactions (`/address/{addr}/history`).
-    History,
-}
-
-/// `GET /address/{addr}/utxos` and `/history`: one page of that list, newest first.
-pub fn address_page(
+/// `GET /address/{addr}/utxos`: one page of the address's unspent coins, newest first.
+pub fn address_coins(
     node: &NodeHandle,
     addr: &Address,
     page: Page,
-    list: AddressList,
-) -> Result<Value, ApiError> {
-    let (coins_skip, history_skip) = match list {
-        AddressList::Coins => (page.offset, usize::MAX),
-        AddressList::History => (usize::MAX, page.offset),
-    };
-    let v = node.address_view(addr, coins_skip, history_skip, page.limit)?;
-    let (key, rows, count): (&str, Vec<Value>, usize) = match list {
-        AddressList::Coins => (
-            "coins",
-            v.coins
-                .iter()
-                .map(|c| {
-                    json!({ "txid": c.outpoint.txid.to_string(), "vout": c.outpoint.vout,
-                            "amount": c.amount.units(), "height": c.height,
-                            "coinbase": c.coinbase, "matures_in": c.matures_in,
-                            "spent_in_mempool": c.spent_in_mempool.map(|t| t.to_string()) })
-                })
-                .collect(),
-            v.coin_count,
-        ),
-        AddressList::History => (
-            "history",
-            v.history
-                .iter()
-                .map(|h| {
-                    json!({ "txid": h.txid.to_string(), "height": h.height,
-                            "received": h.received.units(), "sent": h.sent.units() })
-                })
-                .collect(),
-            usize::try_from(v.history_count).unwrap_or(usize::MAX),
-        ),
-    };
-    let next = page.offset.saturating_add(rows.len());
-    let mut out = json!({
-        "address": addr.encode(node.network()),
-        "height": v.tip,
-        "count": count,
-        key: rows,
-        "next": (next < count).then_some(next),
-    });
-    if let AddressList::History = list {
-        out["mempool"] = v.mempool.iter().map(ToString::to_string).collect();
-    }
-    Ok(out)
+) -> Result<t::AddressCoins, ApiError> {
+    let v = node.address_view(addr, page.offset, usize::MAX, page.limit)?;
+    let coins: Vec<t::Coin> = v
+        .coins
+        .iter()
+        .map(|c| t::Coin {
+            txid: c.outpoint.txid.to_string(),
+            vout: c.outpoint.vout,
+            amount: c.amount.units(),
+            height: c.height,
+            coinbase: c.coinbase,
+            matures_in: c.matures_in,
+            spent_in_mempool: c.spent_in_mempool.map(|t| t.to_string()),
+        })
+        .collect();
+    let next = page.offset.saturating_add(coins.len());
+    Ok(t::AddressCoins {
+        address: addr.encode(node.network()),
+        height: v.tip,
+        count: v.coin_count,
+        coins,
+        next: (next < v.coin_count).then_some(next),
+    })
+}
+
+/// `GET /address/{addr}/history`: one page of the address's confirmed history, newest first,
+/// and its mempool transactions.
+pub fn address_history(
+    node: &NodeHandle,
+    addr: &Address,
+    page: Page,
+) -> Result<t::AddressHistory, ApiError> {
+    let v = node.address_view(addr, usize::MAX, page.offset, page.limit)?;
+    let history: Vec<t::HistoryRow> = v
+        .history
+        .iter()
+        .map(|h| t::HistoryRow {
+            txid: h.txid.to_string(),
+            height: h.height,
+            received: h.received.units(),
+            sent: h.sent.units(),
+        })
+        .collect();
+    let count = usize::try_from(v.history_count).unwrap_or(usize::MAX);
+    let next = page.offset.saturating_add(history.len());
+    Ok(t::AddressHistory {
+        address: addr.encode(node.network()),
+        height: v.tip,
+        count,
+        history,
+        next: (next < count).then_some(next),
+        mempool: v.mempool.iter().map(ToString::to_string).collect(),
+    })
 }
 
 /// `GET /wallets`: the node wallet's addresses, oldest first, each with its balance, from one
 /// snapshot of the chain.
-pub fn wallets(w: &Wallet, node: &NodeHandle) -> Result<Value, ApiError> {
+pub fn wallets(w: &Wallet, node: &NodeHandle) -> Result<t::Wallets, ApiError> {
     let r = node.read()?;
     let rows = w
         .addresses()
         .iter()
         .map(|a| address_balance_in(&r, a, node.network()))
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(json!({ "wallets": rows, "height": r.tip().height }))
+    Ok(t::Wallets {
+        wallets: rows,
+        height: r.tip().height,
+    })
 }
 
-fn address_balance_in(r: &ChainRead, addr: &Address, net: Network) -> Result<Value, ApiError> {
+fn address_balance_in(
+    r: &ChainRead,
+    addr: &Address,
+    net: Network,
+) -> Result<t::AddressBalance, ApiError> {
     let (mut spendable, mut immature, mut count) = (0u64, 0u64, 0usize);
     for (_, coin) in r.address_coins(addr)? {
         count += 1;
@@ -603,81 +623,106 @@ fn address_balance_in(r: &ChainRead, addr: &Address, net: Network) -> Result<Val
             spendable = spendable.saturating_add(coin.output.amount.units());
         }
     }
-    Ok(json!({
-        "address": addr.encode(net),
-        "balance": spendable.saturating_add(immature),
-        "spendable": spendable,
-        "immature": immature,
-        "coins": count,
-        "height": r.tip().height,
-    }))
+    Ok(t::AddressBalance {
+        address: addr.encode(net),
+        balance: spendable.saturating_add(immature),
+        spendable,
+        immature,
+        coins: count,
+        height: r.tip().height,
+    })
 }
 
 /// `GET /wallet/balance`.
-pub fn wallet_balance(w: &Wallet, node: &NodeHandle) -> Result<Value, ApiError> {
+pub fn wallet_balance(w: &Wallet, node: &NodeHandle) -> Result<t::WalletBalance, ApiError> {
     let b = w.balance(node)?;
-    Ok(
-        json!({ "confirmed": b.confirmed.units(), "unconfirmed": b.unconfirmed.units(), "immature": b.immature.units() }),
-    )
+    Ok(t::WalletBalance {
+        confirmed: b.confirmed.units(),
+        unconfirmed: b.unconfirmed.units(),
+        immature: b.immature.units(),
+    })
 }
 
 /// `GET /wallet/history`: newest first.
-pub fn wallet_history(w: &Wallet, node: &NodeHandle, page: Page) -> Result<Value, ApiError> {
+pub fn wallet_history(
+    w: &Wallet,
+    node: &NodeHandle,
+    page: Page,
+) -> Result<t::WalletHistory, ApiError> {
     let all = w.history(node)?;
     let (rows, next) = page.of(&all);
-    let rows: Vec<Value> = rows
+    let transactions = rows
         .iter()
-        .map(|t| {
-            json!({ "txid": t.txid.to_string(), "height": t.height, "confirmations": t.confirmations,
-                    "received": t.received.units(), "sent": t.sent.units(),
-                    "net": i64::try_from(t.net()).unwrap_or(if t.net() < 0 { i64::MIN } else { i64::MAX }) })
+        .map(|tx| {
+            let net = tx.net();
+            t::WalletTx {
+                txid: tx.txid.to_string(),
+                height: tx.height,
+                confirmations: tx.confirmations,
+                received: tx.received.units(),
+                sent: tx.sent.units(),
+                net: i64::try_from(net).unwrap_or(if net < 0 { i64::MIN } else { i64::MAX }),
+            }
         })
         .collect();
-    Ok(json!({ "transactions": rows, "count": all.len(), "next": next }))
+    Ok(t::WalletHistory {
+        transactions,
+        count: all.len(),
+        next,
+    })
 }
 
 /// `GET /peers`: connected peers, and bans with their reasons.
-pub fn peers(view: &P2pView) -> Value {
-    let peers: Vec<Value> = view
+pub fn peers(view: &P2pView) -> t::Peers {
+    let peers = view
         .peers
         .iter()
-        .map(|p| {
-            json!({
-                "id": p.id.to_string(), "addr": p.addr.to_string(), "inbound": p.inbound,
-                "height": p.height, "tip": p.tip.to_string(), "work": p.work.0.to_string(),
-                "rtt_ms": p.rtt.map(|d| d.as_millis() as u64), "bytes_in": p.bytes_in,
-                "bytes_out": p.bytes_out, "user_agent": p.user_agent,
-                "connected_since": p.connected_since, "last_message": p.last_message,
-            })
+        .map(|p| t::PeerView {
+            id: p.id.to_string(),
+            addr: p.addr.to_string(),
+            inbound: p.inbound,
+            height: p.height,
+            tip: p.tip.to_string(),
+            work: p.work.0.to_string(),
+            rtt_ms: p
+                .rtt
+                .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+            bytes_in: p.bytes_in,
+            bytes_out: p.bytes_out,
+            user_agent: p.user_agent.clone(),
+            connected_since: p.connected_since,
+            last_message: p.last_message,
         })
         .collect();
-    let bans: Vec<Value> = view
+    let bans = view
         .bans
         .iter()
-        .map(|b| {
-            json!({ "id": b.id.map(|i| i.to_string()), "addr": b.addr.map(|a| a.to_string()),
-                    "reason": b.reason, "until": b.until })
+        .map(|b| t::BanView {
+            id: b.id.map(|i| i.to_string()),
+            addr: b.addr.map(|a| a.to_string()),
+            reason: b.reason.clone(),
+            until: b.until,
         })
         .collect();
-    json!({
-        "id": view.id.map(|i| i.to_string()),
-        "listen": view.listen.map(|a| a.to_string()),
-        "peers": peers,
-        "bans": bans,
-        "known_addrs": view.known_addrs,
-    })
+    t::Peers {
+        id: view.id.map(|i| i.to_string()),
+        listen: view.listen.map(|a| a.to_string()),
+        peers,
+        bans,
+        known_addrs: view.known_addrs,
+    }
 }
 
 /// `GET /mining`.
-pub fn mining(node: &NodeHandle) -> Value {
+pub fn mining(node: &NodeHandle) -> t::Mining {
     let s = node.snapshot();
-    json!({
-        "mining": s.mining_threads > 0,
-        "threads": s.mining_threads,
-        "kernel": s.mining_kernel,
-        "hashrate": s.hashrate,
-        "address": s.mining_address.map(|a| a.encode(s.network)),
-    })
+    t::Mining {
+        mining: s.mining_threads > 0,
+        threads: s.mining_threads,
+        kernel: s.mining_kernel.to_string(),
+        hashrate: s.hashrate,
+        address: s.mining_address.map(|a| a.encode(s.network)),
+    }
 }
 
 /// Mine `blocks` blocks paying `address` (`POST /mine`, `chain-tui mine`).
@@ -686,11 +731,15 @@ pub async fn mine(
     address: Address,
     blocks: u64,
     threads: usize,
-) -> Result<Value, ApiError> {
+) -> Result<t::Mined, ApiError> {
     let hashes = node.mine_blocks(blocks, threads, address).await?;
     let tip = node.tip()?;
-    let list: Vec<String> = hashes.iter().map(ToString::to_string).collect();
-    Ok(json!({ "blocks": list, "height": tip.height, "tip": tip.hash().to_string() }))
+    Ok(t::Mined {
+        blocks: hashes.iter().map(ToString::to_string).collect(),
+        height: tip.height,
+        tip: tip.hash().to_string(),
+        job: None,
+    })
 }
 
 /// Pay `amount` to `to` from the wallet and submit it (`POST /wallet/send`, `chain-tui send`).
@@ -700,7 +749,7 @@ pub async fn send(
     to: Address,
     amount: Amount,
     rate: FeeRate,
-) -> Result<Value, ApiError> {
+) -> Result<t::Sent, ApiError> {
     let (w2, n2) = (w.clone(), node.clone());
     // The coins stay reserved until the transaction is in the mempool (or the send failed), so
     // concurrent sends never pick the same ones.
@@ -718,25 +767,39 @@ pub async fn send(
         .transaction(&txid)?
         .and_then(|i| i.fee)
         .unwrap_or_default();
-    Ok(json!({ "txid": txid.to_string(), "fee": fee.units(), "amount": amount.units() }))
+    Ok(t::Sent {
+        txid: txid.to_string(),
+        fee: fee.units(),
+        amount: amount.units(),
+    })
 }
 
 /// `GET /mining/template`: the block to solve, its header bytes and the target.
-pub fn template(t: &Template, network: Network) -> Value {
-    let h = &t.block.header;
-    json!({
-        "height": t.height,
-        "prev": h.prev.to_string(),
-        "merkle_root": h.merkle_root.to_string(),
-        "time": h.time,
-        "bits": h.bits.0,
-        "version": h.version,
-        "target": format!("{:064x}", t.target.0),
-        "fees": t.fees.units(),
-        "coinbase_value": t.block.txs.first().and_then(|c| c.output_total()).map(|a| a.units()),
-        "coinbase_address": t.block.txs.first().and_then(|c| c.outputs.first()).map(|o| o.address.encode(network)),
-        "txs": t.block.txids().iter().map(ToString::to_string).collect::<Vec<_>>(),
-        "header_hex": hex::encode(h.to_bytes()),
-        "block_hex": hex::encode(t.block.encode()),
-    })
+pub fn template(tpl: &Template, network: Network) -> t::Template {
+    let h = &tpl.block.header;
+    t::Template {
+        height: tpl.height,
+        prev: h.prev.to_string(),
+        merkle_root: h.merkle_root.to_string(),
+        time: h.time,
+        bits: h.bits.0,
+        version: h.version,
+        target: format!("{:064x}", tpl.target.0),
+        fees: tpl.fees.units(),
+        coinbase_value: tpl
+            .block
+            .txs
+            .first()
+            .and_then(|c| c.output_total())
+            .map(|a| a.units()),
+        coinbase_address: tpl
+            .block
+            .txs
+            .first()
+            .and_then(|c| c.outputs.first())
+            .map(|o| o.address.encode(network)),
+        txs: tpl.block.txids().iter().map(ToString::to_string).collect(),
+        header_hex: hex::encode(h.to_bytes()),
+        block_hex: hex::encode(tpl.block.encode()),
+    }
 }

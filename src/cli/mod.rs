@@ -1,0 +1,364 @@
+//! The command line: the clap definitions here; running a command ([`run`]: on the data dir
+//! itself, or through the API of the node running there), what a command prints
+//! ([`answer`]: the API's types through their `Display`, or their JSON with `--json`), and the
+//! benchmarks ([`bench`]). Bad input prints one line on stderr, exits non-zero and changes
+//! nothing.
+
+mod answer;
+#[cfg(feature = "bench")]
+mod bench;
+mod run;
+
+pub use run::{check_threads, default_threads, run};
+
+use crate::core::params::Network;
+use crate::node::PeerAddr;
+use crate::wallet::Wallet;
+use anyhow::{Context, Result, anyhow, bail};
+use clap::{Args, Parser, Subcommand};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// chain-tui: a real proof-of-work blockchain node you drive from the terminal.
+#[derive(Parser, Debug)]
+#[command(name = "chain-tui", version, about, propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    /// Node options of the dashboard that opens without a subcommand.
+    #[command(flatten)]
+    pub node: NodeArgs,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+impl Cli {
+    /// Whether this command line opens the dashboard: `chain-tui tui`, or no subcommand on a
+    /// terminal without `--json` (otherwise no subcommand prints the data dir's status).
+    pub fn opens_dashboard(&self) -> bool {
+        use std::io::IsTerminal;
+        match self.command {
+            #[cfg(feature = "tui")]
+            Some(Command::Tui(_)) => true,
+            // A build without the dashboard prints the status instead.
+            None if cfg!(not(feature = "tui")) => false,
+            None => {
+                !self.global.json
+                    && std::io::stdout().is_terminal()
+                    && std::io::stdin().is_terminal()
+            }
+            Some(_) => false,
+        }
+    }
+}
+
+/// Options every command takes, before or after the subcommand.
+#[derive(Args, Debug, Clone)]
+pub struct Global {
+    /// Data directory, used exactly as given (default: a per-network folder in the user's data dir).
+    #[arg(long, global = true, env = "CHAIN_TUI_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Network: regtest or devnet.
+    #[arg(
+        long,
+        global = true,
+        default_value = "devnet",
+        env = "CHAIN_TUI_NETWORK"
+    )]
+    pub network: Network,
+    /// Print one JSON object on stdout instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Wallet passphrase (for an encrypted keystore; also encrypts a new one). Other users can
+    /// see it in `ps`: prefer the prompt (on a terminal), --passphrase-file or the environment.
+    #[arg(
+        long,
+        global = true,
+        env = "CHAIN_TUI_PASSPHRASE",
+        hide_env_values = true
+    )]
+    pub passphrase: Option<String>,
+    /// Read the wallet passphrase from the first line of FILE.
+    #[arg(
+        long,
+        global = true,
+        env = "CHAIN_TUI_PASSPHRASE_FILE",
+        value_name = "FILE",
+        conflicts_with = "passphrase"
+    )]
+    pub passphrase_file: Option<PathBuf>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Open the dashboard: the node with its peers, live in the terminal (the default).
+    #[cfg(feature = "tui")]
+    Tui(NodeArgs),
+    /// Run the node headless (logs to stderr) until SIGINT or SIGTERM.
+    Node(NodeArgs),
+    /// Wallet: addresses, balance, history.
+    #[command(subcommand)]
+    Wallet(WalletCmd),
+    /// Mine N blocks paying the wallet.
+    Mine {
+        #[arg(long)]
+        blocks: u64,
+        /// Mining threads (default: all cores).
+        #[arg(long)]
+        threads: Option<usize>,
+    },
+    /// Send coins: signs locally; the transaction waits in the mempool for the next block.
+    Send {
+        address: String,
+        /// Amount in coins, an exact decimal with at most 8 places (e.g. 2.5).
+        amount: String,
+        /// Fee rate in base units per byte.
+        #[arg(long)]
+        fee_rate: Option<u64>,
+    },
+    /// Inspect, validate, export and import the chain.
+    #[command(subcommand)]
+    Chain(ChainCmd),
+    /// Peers of the node running on the data dir: list, add, unban.
+    #[command(subcommand)]
+    Peers(PeersCmd),
+    /// Benchmarks.
+    #[cfg(feature = "bench")]
+    #[command(subcommand)]
+    Bench(BenchCmd),
+    /// Several nodes in one process, side by side: partitions, forks, scenarios.
+    #[cfg(feature = "demo")]
+    Demo(crate::demo::DemoArgs),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum PeersCmd {
+    /// Connected peers and bans with their reasons.
+    List,
+    /// Connect to a peer now: HOST:PORT or NODEID@HOST:PORT.
+    Add { addr: String },
+    /// Lift a ban: a node id or an address.
+    Unban { id: String },
+}
+
+/// Options of a running node.
+#[derive(Args, Debug, Clone)]
+pub struct NodeArgs {
+    /// Address to accept peers on (default 127.0.0.1 and the network's port; 0.0.0.0:PORT
+    /// accepts remote peers).
+    #[arg(long)]
+    pub listen: Option<SocketAddr>,
+    /// Peer to keep connected to: HOST:PORT or NODEID@HOST:PORT (pins its identity). Repeatable.
+    #[arg(long)]
+    pub connect: Vec<PeerAddr>,
+    /// Mine, paying the wallet.
+    #[arg(long)]
+    pub mine: bool,
+    /// Mining threads (default: all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Dashboard on regtest: mean seconds between two mined blocks (real hashing, paced so the
+    /// chain can be watched; 0 mines flat out). The headless `node` always mines flat out.
+    #[arg(long, default_value_t = 2.0)]
+    pub block_interval: f64,
+    /// REST API address (default 127.0.0.1 and the network's API port; :0 lets the system
+    /// pick a port; `off` disables it). The address and a fresh token go to DATA_DIR/node.json.
+    #[arg(long)]
+    pub api: Option<ApiSetting>,
+}
+
+/// Where the API listens, or off.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ApiSetting {
+    Off,
+    At(SocketAddr),
+}
+
+impl std::str::FromStr for ApiSetting {
+    type Err = String;
+    fn from_str(s: &str) -> Result<ApiSetting, String> {
+        if s.eq_ignore_ascii_case("off") {
+            return Ok(ApiSetting::Off);
+        }
+        s.parse()
+            .map(ApiSetting::At)
+            .map_err(|_| format!("expected IP:PORT or off, got {s:?}"))
+    }
+}
+
+/// The API's default port: devnet 7421, regtest 18443.
+pub fn default_api_port(network: Network) -> u16 {
+    match network {
+        Network::Devnet => 7421,
+        Network::Regtest => 18443,
+    }
+}
+
+impl NodeArgs {
+    /// The API address, `None` when it is off.
+    pub fn api_addr(&self, network: Network) -> Option<SocketAddr> {
+        match self.api {
+            Some(ApiSetting::Off) => None,
+            Some(ApiSetting::At(a)) => Some(a),
+            None => Some(SocketAddr::from((
+                [127, 0, 0, 1],
+                default_api_port(network),
+            ))),
+        }
+    }
+}
+
+#[derive(Subcommand, Debug)]
+pub enum WalletCmd {
+    /// Make a new receive address (creates the wallet on first use).
+    New {
+        /// When the data dir's wallet is gone, damaged or altered: set its keystore aside
+        /// (renamed, never deleted) and start a new, empty wallet.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Show the current receive address.
+    Address,
+    /// Confirmed, unconfirmed and immature balance.
+    Balance,
+    /// Transactions with confirmation counts.
+    History,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ChainCmd {
+    /// Network, height, tip, cumulative work, difficulty.
+    Info,
+    /// One block by height or hash.
+    Block { id: String },
+    /// One transaction.
+    Tx { txid: String },
+    /// Re-verify the whole chain from genesis.
+    Validate,
+    /// Write the active chain to a file.
+    Export { file: PathBuf },
+    /// Validate and connect a chain file (all or nothing).
+    Import { file: PathBuf },
+}
+
+#[cfg(feature = "bench")]
+#[derive(Subcommand, Debug)]
+pub enum BenchCmd {
+    /// Hash rate of the mining kernel.
+    Mine {
+        #[arg(long)]
+        threads: Option<usize>,
+        #[arg(long, default_value_t = 5.0)]
+        seconds: f64,
+        /// Kernel name (default: the fastest this CPU supports).
+        #[arg(long)]
+        kernel: Option<String>,
+    },
+    /// Import speed: mines N regtest blocks in a temporary dir, exports, imports them fresh.
+    Import {
+        #[arg(long, default_value_t = 10_000)]
+        blocks: u64,
+    },
+    /// API throughput: several HTTP clients post N distinct signed transactions to
+    /// `POST /transactions/new` of a regtest node on 127.0.0.1.
+    Api {
+        #[arg(long, default_value_t = 20_000)]
+        txs: usize,
+        /// Concurrent clients, each with one request in flight at a time.
+        #[arg(long, default_value_t = 32)]
+        clients: usize,
+    },
+    /// Sync speed: a fresh node syncs N regtest blocks carrying transactions from one peer over
+    /// 127.0.0.1, against importing the same blocks, in one run.
+    Sync {
+        #[arg(long, default_value_t = 5_000)]
+        blocks: u64,
+        /// Transactions per block (after coinbase maturity).
+        #[arg(long, default_value_t = 3)]
+        txs: usize,
+    },
+    /// Signature checks: a block of one-input transactions verified one by one, as one batch,
+    /// and as batches on several threads (ZIP-215).
+    Verify {
+        /// Threads for the multi-core run (default: all cores).
+        #[arg(long)]
+        threads: Option<usize>,
+        #[arg(long, default_value_t = 2_000)]
+        txs: usize,
+        /// Seconds per measurement.
+        #[arg(long, default_value_t = 2.0)]
+        seconds: f64,
+    },
+    /// Resources over time: a regtest node (with its network layer and API) mines to its wallet
+    /// in a temporary dir; resident memory and store size are sampled every K blocks.
+    Soak {
+        /// Stop at this height.
+        #[arg(long, default_value_t = 200_000)]
+        blocks: u64,
+        /// Stop after this many seconds, whatever the height.
+        #[arg(long)]
+        seconds: Option<f64>,
+        /// Sample every K blocks (default: blocks / 20).
+        #[arg(long)]
+        every: Option<u64>,
+        /// Blocks before the memory curve counts (default: blocks / 10).
+        #[arg(long)]
+        warmup: Option<u64>,
+        /// Mining threads.
+        #[arg(long, default_value_t = 1)]
+        threads: usize,
+    },
+}
+
+/// The default data dir of `network`.
+pub fn default_data_dir(network: Network) -> Result<PathBuf> {
+    let dirs = directories::ProjectDirs::from("", "", "chain-tui")
+        .ok_or_else(|| anyhow!("no home directory: pass --data-dir"))?;
+    Ok(dirs.data_dir().join(network.name()))
+}
+
+impl Global {
+    pub fn data_dir(&self) -> Result<PathBuf> {
+        match &self.data_dir {
+            Some(d) => Ok(d.clone()),
+            None => default_data_dir(self.network),
+        }
+    }
+
+    /// Reads `--passphrase-file` into `passphrase`: its first line, without the line end.
+    pub fn load_passphrase_file(&mut self) -> Result<()> {
+        let Some(file) = &self.passphrase_file else {
+            return Ok(());
+        };
+        let mut raw = Vec::new();
+        std::fs::File::open(file)
+            .and_then(|f| {
+                std::io::Read::read_to_end(&mut std::io::Read::take(f, 64 * 1024), &mut raw)
+            })
+            .with_context(|| format!("cannot read the passphrase file {}", file.display()))?;
+        let text = String::from_utf8(raw)
+            .map_err(|_| anyhow!("the passphrase file {} is not UTF-8 text", file.display()))?;
+        let line = text.lines().next().unwrap_or("").trim_end_matches('\r');
+        if line.is_empty() {
+            bail!("the passphrase file {} is empty", file.display());
+        }
+        self.passphrase = Some(line.to_string());
+        Ok(())
+    }
+
+    /// The passphrase for the data dir's wallet: the one given (flag, file or environment); or,
+    /// when the keystore is encrypted and a terminal is there, asked for without echo.
+    pub fn wallet_passphrase(&self, dir: &Path) -> Result<Option<String>> {
+        use std::io::IsTerminal;
+        if self.passphrase.is_some() {
+            return Ok(self.passphrase.clone());
+        }
+        if !Wallet::is_encrypted_at(dir) || !std::io::stdin().is_terminal() {
+            return Ok(None);
+        }
+        let path = crate::wallet::keystore_path(dir);
+        let p = rpassword::prompt_password(format!("Passphrase for {}: ", path.display()))
+            .context("cannot read the passphrase from the terminal")?;
+        Ok(Some(p))
+    }
+}
