@@ -36,6 +36,10 @@ pub struct ApiLimits {
     pub request_timeout: Duration,
     /// Expensive reads (large `/chain` pages, `/validate`) running at once.
     pub heavy_reads: usize,
+    /// Event streams (`/events`) and long polls (`/blocks/wait`) open at once, at most a
+    /// quarter of the connection cap: they keep their connections busy, and the rest must
+    /// still get through. One more gets `503 busy`.
+    pub max_streams: usize,
     /// How long an expensive read waits for its turn before `503 busy`.
     pub heavy_wait: Duration,
     /// Longest a chain import may take to arrive.
@@ -53,6 +57,7 @@ impl Default for ApiLimits {
             body_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(30),
             heavy_reads: cores().clamp(1, 4),
+            max_streams: 128,
             heavy_wait: Duration::from_secs(10),
             import_timeout: Duration::from_secs(300),
             auth_delay: super::server::AUTH_DELAY,

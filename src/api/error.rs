@@ -121,8 +121,10 @@ impl From<WalletError> for ApiError {
         let message = e.to_string();
         match e {
             WalletError::Node(n) => n.into(),
-            WalletError::ZeroAmount | WalletError::Overflow => {
-                ApiError::bad_request("bad_amount", message)
+            WalletError::ZeroAmount => ApiError::bad_request("bad_amount", message),
+            // A well-formed amount that no wallet could pay with its fee.
+            WalletError::Overflow => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "bad_amount", message)
             }
             WalletError::FeeRateTooLow(_) => ApiError::bad_request("bad_fee_rate", message),
             WalletError::InsufficientFunds { .. } => ApiError::new(

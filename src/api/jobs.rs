@@ -1,6 +1,7 @@
 //! Work the API runs in the background: `POST /mine`. Each mine is a job, followed with
-//! `GET /jobs/{id}` (blocks mined so far) and cancelled with `DELETE /jobs/{id}`; a small one
-//! that finishes quickly is answered in full at once. One mine job runs at a time; the last
+//! `GET /jobs/{id}` (blocks mined so far) and cancelled with `DELETE /jobs/{id}`, which answers
+//! the job as it stopped and forgets it; a small one that finishes quickly is answered in full
+//! at once. One mine job runs at a time; the last
 //! [`KEEP`] finished ones are kept.
 
 use super::error::ApiError;
@@ -103,6 +104,14 @@ impl Jobs {
 
     pub fn get(&self, id: u64) -> Option<Arc<MineJob>> {
         self.table().jobs.get(&id).cloned()
+    }
+
+    /// Forget a finished job (`DELETE /jobs/{id}`); a running one stays.
+    pub fn forget(&self, id: u64) {
+        let mut t = self.table();
+        if t.jobs.get(&id).is_some_and(|j| j.is_finished()) {
+            t.jobs.remove(&id);
+        }
     }
 
     /// Cancel every running job and wait (a few seconds at most) for them to stop.

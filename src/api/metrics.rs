@@ -22,8 +22,14 @@ fn counter(reg: &mut Registry, name: &str, help: &str, v: u64) {
 }
 
 /// The exposition text.
-pub fn render(s: &Snapshot, p2p: Option<&P2pView>) -> String {
+pub fn render(s: &Snapshot, p2p: Option<&P2pView>, api_streams: u64) -> String {
     let mut reg = Registry::with_prefix("chaintui");
+    gauge(
+        &mut reg,
+        "api_streams",
+        "Event streams and long polls open on the API",
+        api_streams,
+    );
     gauge(
         &mut reg,
         "height",

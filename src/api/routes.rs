@@ -293,7 +293,8 @@ async fn chain(State(s): St, q: Result<Query<t::ChainQuery>, QueryRejection>) ->
 
 /// One block by height or hash
 #[utoipa::path(get, path = "/blocks/{id}", tag = "chain", security(()),
-    params(("id" = String, Path, description = "A height or a block hash")),
+    params(("id" = String, Path, description = "A height or a block hash",
+        pattern = "^([0-9]{1,19}|[0-9a-f]{64})$")),
     responses((status = 200, body = t::BlockView), (status = 404, body = ErrorBody)))]
 async fn block(State(s): St, Path(id): Path<String>) -> JsonResult<t::BlockView> {
     let id: BlockId = id.parse()?;
@@ -564,7 +565,8 @@ async fn template(
         description = "OpenMetrics text exposition")))]
 async fn metrics(State(s): St) -> Response {
     let view = s.ctx.p2p.as_ref().map(|p| p.view());
-    let text = super::metrics::render(&s.ctx.node.snapshot(), view.as_ref());
+    let streams = s.streams_max.saturating_sub(s.streams.available_permits()) as u64;
+    let text = super::metrics::render(&s.ctx.node.snapshot(), view.as_ref(), streams);
     (
         [(
             header::CONTENT_TYPE,
@@ -607,6 +609,10 @@ async fn events(
             }
         },
     };
+    let place = match s.stream_place() {
+        Ok(p) => p,
+        Err(e) => return e.into_response(),
+    };
     let since = s.events.since(after);
     let frame = |(n, e): &Numbered| {
         Sse::default()
@@ -626,21 +632,23 @@ async fn events(
         );
     }
     first.extend(since.backlog.iter().map(frame));
-    let live = futures_util::stream::unfold(since.live, move |mut rx| async move {
-        use tokio::sync::broadcast::error::RecvError;
-        match rx.recv().await {
-            Ok(n) => Some((frame(&n), rx)),
-            // This client read too slowly: say how many it lost, and go on.
-            Err(RecvError::Lagged(k)) => {
-                let e = Sse::default()
-                    .event("missed")
-                    .json_data(json!({ "lost": k }))
-                    .unwrap_or_default();
-                Some((e, rx))
+    // The stream holds its place until it ends or the client goes.
+    let live =
+        futures_util::stream::unfold((since.live, place), move |(mut rx, place)| async move {
+            use tokio::sync::broadcast::error::RecvError;
+            match rx.recv().await {
+                Ok(n) => Some((frame(&n), (rx, place))),
+                // This client read too slowly: say how many it lost, and go on.
+                Err(RecvError::Lagged(k)) => {
+                    let e = Sse::default()
+                        .event("missed")
+                        .json_data(json!({ "lost": k }))
+                        .unwrap_or_default();
+                    Some((e, (rx, place)))
+                }
+                Err(RecvError::Closed) => None,
             }
-            Err(RecvError::Closed) => None,
-        }
-    });
+        });
     // The stream ends when the server stops.
     let stream = futures_util::StreamExt::take_until(
         futures_util::StreamExt::map(
@@ -670,6 +678,7 @@ async fn block_wait(
     q: Result<Query<t::WaitQuery>, QueryRejection>,
 ) -> JsonResult<t::BlockWait> {
     let q = query(q)?;
+    let _place = s.stream_place()?;
     let mut watch = s.ctx.node.watch();
     let after = match q.after {
         Some(h) => h.parse::<crate::core::hash::BlockHash>().map_err(|_| {
@@ -746,7 +755,9 @@ async fn new_transaction(_: Authorized, State(s): St, JsonBody(v): JsonBody<Valu
 /// with. Nothing changes.
 #[utoipa::path(post, path = "/transactions/check", tag = "transactions", security(("bearer" = [])),
     request_body = t::TxRequest,
-    responses((status = 200, body = t::CheckVerdict)))]
+    responses((status = 200, body = t::CheckVerdict),
+        (status = 422, body = ErrorBody, description = "`bad_transaction`: the hex is not a \
+            transaction's encoding")))]
 async fn check_transaction(
     _: Authorized,
     State(s): St,
@@ -812,7 +823,8 @@ fn unsigned_seed_form(v: &Value) -> Result<(), ApiError> {
 #[utoipa::path(post, path = "/blocks", tag = "mining", security(("bearer" = [])),
     request_body = t::HexBody,
     responses((status = 200, body = t::BlockSubmitted),
-        (status = 422, body = ErrorBody, description = "`invalid_block` or `unknown_parent`")))]
+        (status = 422, body = ErrorBody, description = "`bad_block` (the hex is not a block's \
+            encoding), `invalid_block` (a rule broken) or `unknown_parent`")))]
 async fn submit_block(
     _: Authorized,
     State(s): St,
@@ -821,8 +833,14 @@ async fn submit_block(
     let params = s.ctx.node.params();
     let bytes =
         hex::decode(&b.hex).map_err(|e| ApiError::bad_request("bad_block", format!("hex: {e}")))?;
-    let block = Block::decode(&bytes, params.max_block_size)
-        .map_err(|e| ApiError::bad_request("bad_block", format!("block: {e}")))?;
+    // Hex that is not a block's encoding is well-formed JSON the node cannot use: 422.
+    let block = Block::decode(&bytes, params.max_block_size).map_err(|e| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "bad_block",
+            format!("block: {e}"),
+        )
+    })?;
     let hash = block.hash();
     // A block from the API must build on a block we have: orphans would be kept, and the
     // caller asked for an answer now.
@@ -869,7 +887,10 @@ async fn wallet_new_address(_: Authorized, State(s): St) -> JsonResult<t::Addres
     })
 }
 
-/// Pay an address from the node's wallet
+/// Pay from the node's wallet
+///
+/// One recipient (`address`, `amount`) or several (`outputs`, 1 to 100), in one transaction
+/// built, signed and sent by the node's wallet; change goes back to the wallet.
 #[utoipa::path(post, path = "/wallet/send", tag = "wallet", security(("bearer" = [])),
     request_body = t::SendRequest,
     responses((status = 200, body = t::Sent),
@@ -881,16 +902,29 @@ async fn wallet_send(
     JsonBody(b): JsonBody<t::SendRequest>,
 ) -> JsonResult<t::Sent> {
     let net = s.ctx.node.network();
-    let to = parse_address(&b.address, net)?;
-    if b.amount == 0 {
+    let payments = b.payments();
+    if payments.is_empty() || payments.len() > t::MAX_SEND_OUTPUTS {
         return Err(ApiError::bad_request(
-            "bad_amount",
-            "bad amount: must be above zero",
+            "bad_outputs",
+            format!("outputs: 1 to {} payments", t::MAX_SEND_OUTPUTS),
         ));
     }
-    let rate = fee_rate(b.fee_rate)?;
+    let mut pay = Vec::with_capacity(payments.len());
+    for p in &payments {
+        if p.amount == 0 {
+            return Err(ApiError::bad_request(
+                "bad_amount",
+                "bad amount: must be above zero",
+            ));
+        }
+        pay.push(crate::core::tx::TxOut {
+            address: parse_address(&p.address, net)?,
+            amount: Amount::from_units(p.amount),
+        });
+    }
+    let rate = fee_rate(b.fee_rate())?;
     let w = wallet_of(&s)?;
-    ok(views::send(&w, &s.ctx.node, to, Amount::from_units(b.amount), rate).await?)
+    ok(views::send(&w, &s.ctx.node, pay, rate).await?)
 }
 
 /// A fee rate in base units per byte, as the node's per-kB rate.
@@ -1276,9 +1310,10 @@ async fn job(State(s): St, Path(id): Path<String>) -> JsonResult<t::JobView> {
     ok(job_of(&s, &id)?.view())
 }
 
-/// Cancel a mine job
+/// Cancel a mine job, and forget it
 ///
-/// Answers the job as it stopped (a finished job as it is).
+/// Answers the job as it stopped (a finished job as it is); after that `GET /jobs/{id}` is
+/// `404`. A job that has not stopped within 10 s is answered `cancelling` and kept.
 #[utoipa::path(delete, path = "/jobs/{id}", tag = "mining", security(("bearer" = [])),
     params(("id" = u64, Path, description = "The job's number")),
     responses((status = 200, body = t::JobView), (status = 404, body = ErrorBody)))]
@@ -1287,6 +1322,7 @@ async fn cancel_job(_: Authorized, State(s): St, Path(id): Path<String>) -> Json
     if !job.is_finished() {
         job.cancel_and_wait(Duration::from_secs(10)).await;
     }
+    s.jobs.forget(job.id);
     ok(job.view())
 }
 
@@ -1411,8 +1447,11 @@ pub fn fuzz_request_bodies(bytes: &[u8], query: &str) -> usize {
     }
     if let Ok(b) = decode_json_body::<t::SendRequest>(bytes) {
         parsed += 1;
-        parsed += usize::from(parse_address(&b.address, Network::Regtest).is_ok());
-        parsed += usize::from(fee_rate(b.fee_rate).is_ok() && b.amount > 0);
+        for p in b.payments() {
+            parsed += usize::from(parse_address(&p.address, Network::Regtest).is_ok());
+            parsed += usize::from(p.amount > 0);
+        }
+        parsed += usize::from(fee_rate(b.fee_rate()).is_ok());
     }
     if let Ok(b) = decode_json_body::<t::UnbanRequest>(bytes) {
         parsed += usize::from(!b.id.is_empty());

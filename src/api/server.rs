@@ -54,6 +54,9 @@ pub(crate) struct ApiState {
     pub heavy: Arc<tokio::sync::Semaphore>,
     /// One `/validate` at a time.
     pub validating: Arc<tokio::sync::Semaphore>,
+    /// Event streams and long polls open at once, at most `streams_max`.
+    pub streams: Arc<tokio::sync::Semaphore>,
+    pub streams_max: usize,
     /// One `/chain/import` at a time.
     pub importing: Arc<tokio::sync::Semaphore>,
     /// `POST /mine` jobs.
@@ -65,6 +68,17 @@ pub(crate) struct ApiState {
 }
 
 impl ApiState {
+    /// A place for an event stream or a long poll, held while it is open; `503 busy` when
+    /// they are all taken.
+    pub fn stream_place(&self) -> Result<tokio::sync::OwnedSemaphorePermit, ApiError> {
+        self.streams.clone().try_acquire_owned().map_err(|_| {
+            busy(&format!(
+                "{} event streams and long polls are open, the most this node serves at once",
+                self.streams_max
+            ))
+        })
+    }
+
     /// A turn for an expensive read: waits up to `heavy_wait`, then `503 busy`. Hold it until
     /// the work is done (move it into the blocking task).
     pub async fn heavy_turn(&self) -> Result<tokio::sync::OwnedSemaphorePermit, ApiError> {
@@ -290,6 +304,7 @@ impl ApiServer {
         let events =
             super::events::EventLog::start(ctx.node.clone(), ctx.p2p.clone(), stop_events.clone());
         let cap = conn::connection_cap(limits.max_connections, conn::raise_open_files_limit());
+        let streams_max = limits.max_streams.min(cap / 4).max(1);
         let state = Arc::new(ApiState {
             ctx,
             token: token.clone(),
@@ -297,6 +312,8 @@ impl ApiServer {
             submitter,
             heavy: Arc::new(tokio::sync::Semaphore::new(limits.heavy_reads.max(1))),
             validating: Arc::new(tokio::sync::Semaphore::new(1)),
+            streams: Arc::new(tokio::sync::Semaphore::new(streams_max)),
+            streams_max,
             importing: Arc::new(tokio::sync::Semaphore::new(1)),
             jobs: Jobs::default(),
             limits: limits.clone(),

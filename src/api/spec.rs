@@ -148,6 +148,32 @@ pub fn complete(doc: &mut Value) {
             "description": "The token in the data dir's node.json (a new one each start)",
         }
     });
+    widths(doc);
+    // Fee rates in base units per byte: the node keeps them per 1,000 bytes, in a u64.
+    for body in ["SendOne", "SendMany"] {
+        let rate = &mut doc["components"]["schemas"][body]["properties"]["fee_rate"];
+        if rate.is_object() {
+            rate["maximum"] = json!(MAX_FEE_RATE);
+        }
+    }
+    // Mining threads: at most four per core of this machine.
+    let max = crate::node::max_threads();
+    for body in ["MineRequest", "MiningRequest"] {
+        let threads = &mut doc["components"]["schemas"][body]["properties"]["threads"];
+        if threads.is_object() {
+            threads["maximum"] = json!(max);
+        }
+    }
+    addresses(doc);
+    if let Some(schemas) = doc["components"]["schemas"].as_object().cloned() {
+        optional_bodies(doc, &schemas);
+    }
+    // The stream's events are the `Event` schema, each as the JSON of one `data:` line.
+    let stream = &mut doc["paths"]["/events"]["get"]["responses"]["200"]["content"]["text/event-stream"]
+        ["schema"];
+    if stream.is_object() {
+        stream["contentSchema"] = json!({ "$ref": "#/components/schemas/Event" });
+    }
     let Some(paths) = doc["paths"].as_object_mut() else {
         return;
     };
@@ -227,4 +253,129 @@ fn describe_answers(op: &mut Value) {
     {
         bin["schema"] = json!({ "type": "string", "format": "binary" });
     }
+}
+
+/// Every integer says its real range: the server's unsigned fields take 0 to 2^32-1 or 2^64-1
+/// (utoipa writes them as `int32`/`int64`, whose ranges are signed).
+fn widths(v: &mut Value) {
+    match v {
+        Value::Object(o) => {
+            // utoipa gives unsigned fields a minimum of 0 (or the one annotated).
+            let unsigned = o.get("minimum").and_then(Value::as_u64).is_some();
+            let integer = o.get("type") == Some(&json!("integer"))
+                || o.get("type") == Some(&json!(["integer", "null"]));
+            let max = match o.get("format").and_then(Value::as_str) {
+                Some("int32") if unsigned => Some(("uint32", u64::from(u32::MAX))),
+                Some("int64") if unsigned => Some(("uint64", u64::MAX)),
+                // An annotated minimum drops utoipa's format: every such field is a u64 or
+                // usize (the one u32 with a default keeps its format).
+                None if unsigned && integer => Some(("uint64", u64::MAX)),
+                _ => None,
+            };
+            if let Some((format, max)) = max {
+                o.insert("format".into(), json!(format));
+                o.entry("maximum").or_insert(json!(max));
+            }
+            o.values_mut().for_each(widths);
+        }
+        Value::Array(a) => a.iter_mut().for_each(widths),
+        _ => {}
+    }
+}
+
+/// The highest fee rate a request may name, in base units per byte.
+pub const MAX_FEE_RATE: u64 = u64::MAX / 1_000;
+
+/// What an address is, for its schemas.
+const ADDRESS: &str = "An address: bech32m with the network's prefix (`ctrt` on regtest, `ct` \
+    on devnet), `1`, then 40 characters (a version byte 0 and the 20-byte key hash, then the \
+    checksum), like ctrt1qqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqz7ctn5";
+
+/// Addresses (parameters and properties named `address`) have the `address` format, which a
+/// client can generate or check. (No pattern: one would pass strings whose checksum is wrong.)
+fn addresses(doc: &mut Value) {
+    fn mark(schema: &mut Value) {
+        let address = json!({ "type": "string", "format": "address", "description": ADDRESS });
+        if schema["type"] == "string" {
+            schema["format"] = json!("address");
+            if schema.get("description").is_none() {
+                schema["description"] = json!(ADDRESS);
+            }
+        } else if schema["type"] == json!(["string", "null"]) {
+            // An address or `null` (as leaving it out): the format belongs to the string.
+            let description = schema.get("description").cloned();
+            *schema = json!({ "anyOf": [address, { "type": "null" }] });
+            if let Some(d) = description {
+                schema["description"] = d;
+            }
+        }
+    }
+    // (`get_mut`, not indexing: indexing a missing key would add it as `null`.)
+    for op in operations(doc) {
+        let params = op.get_mut("parameters").and_then(Value::as_array_mut);
+        for p in params.into_iter().flatten() {
+            if p["name"] == "address"
+                && let Some(schema) = p.get_mut("schema")
+            {
+                mark(schema);
+            }
+        }
+    }
+    for schema in doc["components"]["schemas"]
+        .as_object_mut()
+        .into_iter()
+        .flat_map(|s| s.values_mut())
+    {
+        if let Some(a) = schema
+            .get_mut("properties")
+            .and_then(|p| p.get_mut("address"))
+        {
+            mark(a);
+        }
+    }
+}
+
+/// A body whose fields are all optional may be left out (the server reads no body as `{}`).
+fn optional_bodies(doc: &mut Value, schemas: &Map<String, Value>) {
+    for op in operations(doc) {
+        let Some(body) = op.get_mut("requestBody") else {
+            continue;
+        };
+        let target = body["content"]["application/json"]["schema"]["$ref"]
+            .as_str()
+            .and_then(|r| r.strip_prefix("#/components/schemas/"))
+            .and_then(|name| schemas.get(name));
+        let all_optional = |s: &Value| {
+            s["properties"].is_object() && s["required"].as_array().is_none_or(Vec::is_empty)
+        };
+        if target.is_some_and(all_optional) {
+            body["required"] = json!(false);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::node::FeeRate;
+
+    #[test]
+    fn the_documented_fee_rate_range_is_the_one_taken() {
+        assert!(FeeRate::parse_per_byte(MAX_FEE_RATE).is_ok());
+        assert!(FeeRate::parse_per_byte(MAX_FEE_RATE + 1).is_err());
+        assert!(FeeRate::parse_per_byte(1).is_ok());
+    }
+}
+
+/// Every operation of the document, to change.
+fn operations(doc: &mut Value) -> impl Iterator<Item = &mut Value> {
+    doc["paths"]
+        .as_object_mut()
+        .into_iter()
+        .flat_map(|p| p.values_mut())
+        .flat_map(|item| {
+            item.as_object_mut()
+                .into_iter()
+                .flat_map(|o| o.values_mut())
+        })
 }

@@ -13,8 +13,39 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use utoipa::{IntoParams, ToSchema};
 
-/// A block hash or txid: 32 bytes as 64 lowercase hex digits.
-pub const HASH_PATTERN: &str = "^[0-9a-f]{64}$";
+/// Whole numbers in request bodies. JSON has one kind of number, so `4.0` is the whole number
+/// 4 (JSON Schema says so too); a fraction, a negative number or one out of the field's range
+/// is refused. A number with a fraction part is taken only up to 2^53, where every whole
+/// number is exact: larger ones must be written without `.0` or an exponent.
+mod whole {
+    use serde::Deserialize;
+    use serde::de::{Deserializer, Error};
+    use serde_json::Number;
+
+    fn value<T: TryFrom<u64>, E: Error>(n: &Number) -> Result<T, E> {
+        const EXACT: f64 = 9_007_199_254_740_992.0; // 2^53
+        let u = match (n.as_u64(), n.as_f64()) {
+            (Some(u), _) => u,
+            (None, Some(f)) if f.fract() == 0.0 && (0.0..=EXACT).contains(&f) => f as u64,
+            _ => {
+                return Err(E::custom(format!(
+                    "expected a whole number of 0 or more, not {n}"
+                )));
+            }
+        };
+        T::try_from(u).map_err(|_| E::custom(format!("{n} is out of range")))
+    }
+
+    pub fn one<'de, D: Deserializer<'de>, T: TryFrom<u64>>(d: D) -> Result<T, D::Error> {
+        value(&Number::deserialize(d)?)
+    }
+
+    pub fn opt<'de, D: Deserializer<'de>, T: TryFrom<u64>>(d: D) -> Result<Option<T>, D::Error> {
+        Option::<Number>::deserialize(d)?
+            .map(|n| value(&n))
+            .transpose()
+    }
+}
 
 // ---- errors ----
 
@@ -264,13 +295,13 @@ pub struct Imported {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TxJson {
-    #[serde(default = "one")]
-    #[schema(default = 1, minimum = 0)]
+    #[serde(default = "one", deserialize_with = "whole::one")]
+    #[schema(default = 1)]
     pub version: u32,
     pub inputs: Vec<InputJson>,
     pub outputs: Vec<OutputJson>,
     /// The first height at which it may be mined (0: any).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "whole::one")]
     pub lock_height: u64,
     /// Hex, at most 80 bytes.
     #[serde(default)]
@@ -288,6 +319,7 @@ fn one() -> u32 {
 pub struct InputJson {
     #[schema(pattern = "^[0-9a-f]{64}$")]
     pub txid: String,
+    #[serde(deserialize_with = "whole::one")]
     pub vout: u32,
     /// 32 bytes, hex.
     #[schema(pattern = "^[0-9a-fA-F]{64}$")]
@@ -302,6 +334,7 @@ pub struct InputJson {
 pub struct OutputJson {
     pub address: String,
     /// Base units.
+    #[serde(deserialize_with = "whole::one")]
     pub amount: u64,
 }
 
@@ -539,23 +572,118 @@ pub struct WalletHistory {
     pub next: Option<usize>,
 }
 
-/// `POST /wallet/send`.
+/// Most outputs one `POST /wallet/send` pays.
+pub const MAX_SEND_OUTPUTS: usize = 100;
+
+/// `POST /wallet/send`: one recipient (`address` and `amount`) or several (`outputs`), paid in
+/// one transaction from the node's wallet, change back to the wallet.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(untagged, try_from = "SendFields")]
+pub enum SendRequest {
+    One(SendOne),
+    Many(SendMany),
+}
+
+/// One recipient.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct SendRequest {
+pub struct SendOne {
     pub address: String,
     /// Base units, above zero.
+    #[serde(deserialize_with = "whole::one")]
     #[schema(minimum = 1)]
     pub amount: u64,
-    /// Base units per byte (the default rate when left out).
+    /// Base units per byte, at least 1 (the default rate when left out).
+    #[serde(default, deserialize_with = "whole::opt")]
+    #[schema(minimum = 1)]
     pub fee_rate: Option<u64>,
+}
+
+/// Several recipients.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SendMany {
+    /// 1 to 100 payments; an address may appear more than once.
+    #[schema(min_items = 1, max_items = 100)]
+    pub outputs: Vec<Payment>,
+    /// Base units per byte, at least 1 (the default rate when left out).
+    #[serde(default, deserialize_with = "whole::opt")]
+    #[schema(minimum = 1)]
+    pub fee_rate: Option<u64>,
+}
+
+/// One payment of a send.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Payment {
+    pub address: String,
+    /// Base units, above zero.
+    #[serde(deserialize_with = "whole::one")]
+    #[schema(minimum = 1)]
+    pub amount: u64,
+}
+
+/// The fields either form of [`SendRequest`] may have, read first so that a mistake gets a
+/// plain answer (an untagged enum would only say that nothing matched).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SendFields {
+    address: Option<String>,
+    #[serde(default, deserialize_with = "whole::opt")]
+    amount: Option<u64>,
+    outputs: Option<Vec<Payment>>,
+    #[serde(default, deserialize_with = "whole::opt")]
+    fee_rate: Option<u64>,
+}
+
+impl TryFrom<SendFields> for SendRequest {
+    type Error = String;
+    fn try_from(f: SendFields) -> Result<SendRequest, String> {
+        match (f.address, f.amount, f.outputs) {
+            (None, None, Some(outputs)) => Ok(SendRequest::Many(SendMany {
+                outputs,
+                fee_rate: f.fee_rate,
+            })),
+            (Some(address), Some(amount), None) => Ok(SendRequest::One(SendOne {
+                address,
+                amount,
+                fee_rate: f.fee_rate,
+            })),
+            (_, _, Some(_)) => Err("give `outputs`, or `address` and `amount`, not both".into()),
+            (None, _, None) => Err("missing field `address` (or `outputs`)".into()),
+            (Some(_), None, None) => Err("missing field `amount`".into()),
+        }
+    }
+}
+
+impl SendRequest {
+    /// The payments, in order.
+    pub fn payments(&self) -> Vec<Payment> {
+        match self {
+            SendRequest::One(o) => vec![Payment {
+                address: o.address.clone(),
+                amount: o.amount,
+            }],
+            SendRequest::Many(m) => m.outputs.clone(),
+        }
+    }
+    pub fn fee_rate(&self) -> Option<u64> {
+        match self {
+            SendRequest::One(o) => o.fee_rate,
+            SendRequest::Many(m) => m.fee_rate,
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Sent {
     pub txid: String,
     pub fee: u64,
+    /// All the payments together (change not counted).
     pub amount: u64,
+    /// Payments made (1 for `address` and `amount`).
+    #[serde(default)]
+    pub outputs: usize,
 }
 
 // ---- mining ----
@@ -578,6 +706,7 @@ pub struct Mining {
 pub struct MiningRequest {
     pub mining: bool,
     /// At least 1, at most four per core (the node's default when left out).
+    #[serde(default, deserialize_with = "whole::opt")]
     #[schema(minimum = 1)]
     pub threads: Option<usize>,
 }
@@ -587,8 +716,11 @@ pub struct MiningRequest {
 #[serde(deny_unknown_fields)]
 pub struct MineRequest {
     /// 1 by default, at most 100,000.
+    #[serde(default, deserialize_with = "whole::opt")]
     #[schema(minimum = 1, maximum = 100_000)]
     pub blocks: Option<u64>,
+    /// At least 1, at most four per core (the node's default when left out).
+    #[serde(default, deserialize_with = "whole::opt")]
     #[schema(minimum = 1)]
     pub threads: Option<usize>,
     /// Who the coinbases pay (the wallet's receive address if left out).

@@ -320,8 +320,14 @@ pub fn tx_from_json(v: Value, network: Network) -> Result<Transaction, ApiError>
         };
         let bytes = hex::decode(h)
             .map_err(|e| ApiError::bad_request("bad_transaction", format!("hex: {e}")))?;
-        return decode_canonical::<Transaction>(&bytes, MAX_TX_SIZE)
-            .map_err(|e| ApiError::bad_request("bad_transaction", format!("transaction: {e}")));
+        // Hex that is not a transaction's encoding: well-formed, but nothing the node can use.
+        return decode_canonical::<Transaction>(&bytes, MAX_TX_SIZE).map_err(|e| {
+            ApiError::new(
+                axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+                "bad_transaction",
+                format!("transaction: {e}"),
+            )
+        });
     }
     let j: TxJson = serde_json::from_value(v)
         .map_err(|e| ApiError::bad_request("bad_json", format!("bad transaction JSON: {e}")))?;
@@ -742,14 +748,22 @@ pub async fn mine(
     })
 }
 
-/// Pay `amount` to `to` from the wallet and submit it (`POST /wallet/send`, `chain-tui send`).
+/// Pay each output of `pay` from the wallet, in one transaction, and submit it
+/// (`POST /wallet/send`, `chain-tui send`).
 pub async fn send(
     w: &Arc<Mutex<Wallet>>,
     node: &NodeHandle,
-    to: Address,
-    amount: Amount,
+    pay: Vec<TxOut>,
     rate: FeeRate,
 ) -> Result<t::Sent, ApiError> {
+    let amount = Amount::checked_sum(pay.iter().map(|o| o.amount)).ok_or_else(|| {
+        ApiError::new(
+            axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+            "bad_amount",
+            "the amounts overflow",
+        )
+    })?;
+    let n = pay.len();
     let (w2, n2) = (w.clone(), node.clone());
     // The coins stay reserved until the transaction is in the mempool (or the send failed), so
     // concurrent sends never pick the same ones.
@@ -757,7 +771,7 @@ pub async fn send(
         let w = w2
             .lock()
             .map_err(|_| ApiError::internal("the wallet lock is poisoned"))?;
-        Ok::<_, ApiError>(w.build_payment_reserved(&n2, to, amount, rate)?)
+        Ok::<_, ApiError>(w.build_payment_reserved(&n2, &pay, rate)?)
     })
     .await??;
     let txid = node.submit_tx(tx, true).await;
@@ -771,6 +785,7 @@ pub async fn send(
         txid: txid.to_string(),
         fee: fee.units(),
         amount: amount.units(),
+        outputs: n,
     })
 }
 

@@ -292,7 +292,11 @@ async fn node_job(g: &Global, node: &NodeHandle, job: Job) -> Result<Answer> {
         } => {
             let w = std::sync::Arc::new(std::sync::Mutex::new(open_wallet(g)?));
             let rate = fee_rate_arg(fee_rate)?;
-            Answer::Sent(views::send(&w, node, to, amount, rate).await?)
+            let pay = vec![crate::core::tx::TxOut {
+                address: to,
+                amount,
+            }];
+            Answer::Sent(views::send(&w, node, pay, rate).await?)
         }
         Job::Chain(c) => match c {
             ChainJob::Info => Answer::Info(Box::new(views::info(node, None))),
@@ -345,11 +349,11 @@ async fn remote_command(api: &ApiClient, net: Network, job: Job) -> Result<Answe
             amount,
             fee_rate,
         } => {
-            let body = t::SendRequest {
+            let body = t::SendRequest::One(t::SendOne {
                 address: to.encode(net),
                 amount: amount.units(),
                 fee_rate,
-            };
+            });
             Answer::Sent(api.post("/wallet/send", &body).await?)
         }
         Job::Chain(c) => match c {
@@ -470,7 +474,17 @@ async fn follow_mine_job(api: &ApiClient, job: &t::JobView) -> Result<t::Mined> 
             _ = tokio::time::sleep(std::time::Duration::from_millis(200)) => {}
             _ = &mut cancel => {
                 cancelled = true;
-                let _: t::JobView = api.delete(&path).await?;
+                // The job as it stopped (and forgotten by the node), or still stopping.
+                let v: t::JobView = api.delete(&path).await?;
+                if v.state == t::JobState::Cancelled {
+                    bail!(
+                        "mining cancelled after {} of {} blocks; height {} tip {}",
+                        v.mined,
+                        v.requested,
+                        v.height.unwrap_or_default(),
+                        v.tip.unwrap_or_default()
+                    );
+                }
             }
         }
     }

@@ -416,17 +416,28 @@ impl Wallet {
 
     /// Spendable coins, the balance, and immature total.
     fn scan(&self, node: &NodeHandle) -> Result<(Vec<Spendable>, Balance), WalletError> {
-        // Coins and the tip they mature against come from one snapshot.
-        let r = node.read()?;
         let mine: HashMap<Address, [u8; 32]> = self
             .keystore
             .keys()
             .iter()
             .map(|k| (Address::from_pubkey(&k.public_key()), k.public_key()))
             .collect();
+        scan(node, &mine)
+    }
+}
+
+/// The coins of these addresses (each with the public key it is spent with): the spendable
+/// ones (mature, unspent, mempool outputs included), and the balance.
+fn scan(
+    node: &NodeHandle,
+    mine: &HashMap<Address, [u8; 32]>,
+) -> Result<(Vec<Spendable>, Balance), WalletError> {
+    {
+        // Coins and the tip they mature against come from one snapshot.
+        let r = node.read()?;
         let mut spendable = Vec::new();
         let mut balance = Balance::default();
-        for (addr, pubkey) in &mine {
+        for (addr, pubkey) in mine {
             for (outpoint, coin) in r.address_coins(addr)? {
                 if r.immature(&coin)? {
                     balance.immature = balance
@@ -475,7 +486,9 @@ impl Wallet {
         }
         Ok((spendable, balance))
     }
+}
 
+impl Wallet {
     pub fn balance(&self, node: &NodeHandle) -> Result<Balance, WalletError> {
         Ok(self.scan(node)?.1)
     }
@@ -511,21 +524,25 @@ impl Wallet {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone();
-        self.build_payment_avoiding(node, to, amount, fee_rate, &reserved)
+        let pay = [TxOut {
+            amount,
+            address: to,
+        }];
+        self.build_payment_avoiding(node, &pay, fee_rate, &reserved)
     }
 
-    /// Like [`Wallet::build_payment`], and the coins it spends stay reserved (no other payment
+    /// Like [`Wallet::build_payment`], to one or more outputs (`pay`), and the coins it spends
+    /// stay reserved (no other payment
     /// of this wallet picks them) until the [`Reservation`] is dropped: keep it until the
     /// transaction is in the mempool or the send has failed.
     pub fn build_payment_reserved(
         &self,
         node: &NodeHandle,
-        to: Address,
-        amount: Amount,
+        pay: &[TxOut],
         fee_rate: FeeRate,
     ) -> Result<(Transaction, Reservation), WalletError> {
         let mut reserved = self.reserved.lock().unwrap_or_else(|e| e.into_inner());
-        let tx = self.build_payment_avoiding(node, to, amount, fee_rate, &reserved)?;
+        let tx = self.build_payment_avoiding(node, pay, fee_rate, &reserved)?;
         let coins: Vec<OutPoint> = tx.inputs.iter().map(|i| i.prevout).collect();
         reserved.extend(coins.iter().copied());
         drop(reserved);
@@ -541,44 +558,15 @@ impl Wallet {
     fn build_payment_avoiding(
         &self,
         node: &NodeHandle,
-        to: Address,
-        amount: Amount,
+        pay: &[TxOut],
         fee_rate: FeeRate,
         reserved: &HashSet<OutPoint>,
     ) -> Result<Transaction, WalletError> {
-        if amount == Amount::ZERO {
-            return Err(WalletError::ZeroAmount);
-        }
-        if fee_rate < FeeRate::MIN_RELAY {
-            return Err(WalletError::FeeRateTooLow(fee_rate));
-        }
         let (mut coins, balance) = self.scan(node)?;
         coins.retain(|c| !reserved.contains(&c.outpoint));
-        // Largest first: fewest inputs, smallest transaction.
-        coins.sort_by(|a, b| b.amount.cmp(&a.amount).then(a.outpoint.cmp(&b.outpoint)));
-        let change_address = self.receive_address();
-        let available =
-            Amount::checked_sum(coins.iter().map(|c| c.amount)).ok_or(WalletError::Overflow)?;
-        match select(&coins, to, amount, fee_rate, change_address)? {
-            Ok(plan) => {
-                let change = plan.change.map(|c| (change_address, c));
-                let mut tx = unsigned(&coins[..plan.inputs], to, amount, change);
-                self.sign(&mut tx, node)?;
-                Ok(tx)
-            }
-            Err(needed) => {
-                let immature_note = if balance.immature > Amount::ZERO {
-                    format!(" ({} more is immature coinbase)", balance.immature)
-                } else {
-                    String::new()
-                };
-                Err(WalletError::InsufficientFunds {
-                    needed,
-                    available,
-                    immature_note,
-                })
-            }
-        }
+        let mut tx = plan(coins, &balance, pay, fee_rate, self.receive_address())?.0;
+        self.sign(&mut tx, node)?;
+        Ok(tx)
     }
 
     fn sign(&self, tx: &mut Transaction, node: &NodeHandle) -> Result<(), WalletError> {
@@ -664,6 +652,61 @@ fn input_amount(node: &NodeHandle, o: &OutPoint) -> Result<Option<Amount>, Walle
     Ok(None)
 }
 
+/// Pay `pay` from `coins` at `fee_rate`, change to `change`: the unsigned transaction (coins
+/// largest first, the fewest that cover the outputs and the fee) and its fee; or why not.
+fn plan(
+    mut coins: Vec<Spendable>,
+    balance: &Balance,
+    pay: &[TxOut],
+    fee_rate: FeeRate,
+    change: Address,
+) -> Result<(Transaction, Amount), WalletError> {
+    if pay.is_empty() || pay.iter().any(|o| o.amount == Amount::ZERO) {
+        return Err(WalletError::ZeroAmount);
+    }
+    if fee_rate < FeeRate::MIN_RELAY {
+        return Err(WalletError::FeeRateTooLow(fee_rate));
+    }
+    // Largest first: fewest inputs, smallest transaction.
+    coins.sort_by(|a, b| b.amount.cmp(&a.amount).then(a.outpoint.cmp(&b.outpoint)));
+    let available =
+        Amount::checked_sum(coins.iter().map(|c| c.amount)).ok_or(WalletError::Overflow)?;
+    match select(&coins, pay, fee_rate, change)? {
+        Ok(plan) => {
+            let tx = unsigned(&coins[..plan.inputs], pay, plan.change.map(|c| (change, c)));
+            Ok((tx, plan.fee))
+        }
+        Err(needed) => {
+            let immature_note = if balance.immature > Amount::ZERO {
+                format!(" ({} more is immature coinbase)", balance.immature)
+            } else {
+                String::new()
+            };
+            Err(WalletError::InsufficientFunds {
+                needed,
+                available,
+                immature_note,
+            })
+        }
+    }
+}
+
+/// An unsigned payment from the coins of the address of `pubkey`, for a key held elsewhere
+/// (`POST /transactions/build`): the coins chosen as the wallet chooses its own, change back to
+/// `change` (that address if `None`), every input's signature left zero. Sign
+/// [`Transaction::sighash`] with the key and put the signature in every input. Also its fee.
+pub fn build_unsigned(
+    node: &NodeHandle,
+    pubkey: [u8; 32],
+    pay: &[TxOut],
+    fee_rate: FeeRate,
+    change: Option<Address>,
+) -> Result<(Transaction, Amount), WalletError> {
+    let from = Address::from_pubkey(&pubkey);
+    let (coins, balance) = scan(node, &HashMap::from([(from, pubkey)]))?;
+    plan(coins, &balance, pay, fee_rate, change.unwrap_or(from))
+}
+
 /// What a payment would spend: the first `inputs` coins (largest first), the fee, and the
 /// change (`None` when it would be dust and goes to the fee).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -678,15 +721,15 @@ pub struct PaymentPlan {
 /// when all of them together fall short of `needed` (amount and fee).
 fn select(
     coins: &[Spendable],
-    to: Address,
-    amount: Amount,
+    pay: &[TxOut],
     fee_rate: FeeRate,
     change_address: Address,
 ) -> Result<Result<PaymentPlan, Amount>, WalletError> {
+    let amount = Amount::checked_sum(pay.iter().map(|o| o.amount)).ok_or(WalletError::Overflow)?;
     let mut total = Amount::ZERO;
     // Sizes are summed input by input instead of encoding a draft per step: with thousands of
     // coins the form that checks as you type would otherwise encode millions of inputs.
-    let mut size = DraftSize::new(to, amount, change_address);
+    let mut size = DraftSize::new(pay, change_address);
     for (i, coin) in coins.iter().enumerate() {
         total = total
             .checked_add(coin.amount)
@@ -711,12 +754,12 @@ fn select(
         }));
     }
     let needed = amount
-        .checked_add(fee_rate.fee_for(unsigned(coins, to, amount, None).size()))
+        .checked_add(fee_rate.fee_for(unsigned(coins, pay, None).size()))
         .ok_or(WalletError::Overflow)?;
     Ok(Err(needed))
 }
 
-/// The encoded size of `unsigned(coins[..n], to, amount, Some((change, Amount::from_units(u64::MAX))))`,
+/// The encoded size of `unsigned(coins[..n], pay, Some((change, Amount::from_units(u64::MAX))))`,
 /// kept up to date as coins are added one at a time.
 struct DraftSize {
     /// Size with no inputs (its input count is one byte then).
@@ -726,15 +769,9 @@ struct DraftSize {
 }
 
 impl DraftSize {
-    fn new(to: Address, amount: Amount, change: Address) -> DraftSize {
+    fn new(pay: &[TxOut], change: Address) -> DraftSize {
         DraftSize {
-            empty: unsigned(
-                &[],
-                to,
-                amount,
-                Some((change, Amount::from_units(u64::MAX))),
-            )
-            .size(),
+            empty: unsigned(&[], pay, Some((change, Amount::from_units(u64::MAX)))).size(),
             inputs: 0,
             input_bytes: 0,
         }
@@ -765,7 +802,11 @@ pub fn max_payment(coins: &[Amount], fee_rate: FeeRate) -> Option<Amount> {
     sorted.sort_by_key(|a| std::cmp::Reverse(*a));
     let anyone = Address::from_hash([0; 20]);
     // Drafted with the widest amount; the real one is `widest - varint(amount)` bytes shorter.
-    let mut size = DraftSize::new(anyone, Amount::from_units(u64::MAX), anyone);
+    let widest = [TxOut {
+        amount: Amount::from_units(u64::MAX),
+        address: anyone,
+    }];
+    let mut size = DraftSize::new(&widest, anyone);
     let varint = |v: u64| (u64::BITS - v.leading_zeros()).div_ceil(7).max(1) as usize;
     let fits = |total: Amount, n: usize| -> Option<Amount> {
         // The amount and the fee of a transaction paying it depend on each other only through
@@ -824,22 +865,18 @@ pub fn plan_payment(
         .collect();
     sorted.sort_by_key(|c| std::cmp::Reverse(c.amount));
     let anyone = Address::from_hash([0; 20]);
-    match select(&sorted, anyone, amount, fee_rate, anyone) {
+    let pay = [TxOut {
+        amount,
+        address: anyone,
+    }];
+    match select(&sorted, &pay, fee_rate, anyone) {
         Ok(r) => r,
         Err(_) => Err(Amount::from_units(u64::MAX)),
     }
 }
 
-fn unsigned(
-    inputs: &[Spendable],
-    to: Address,
-    amount: Amount,
-    change: Option<(Address, Amount)>,
-) -> Transaction {
-    let mut outputs = vec![TxOut {
-        amount,
-        address: to,
-    }];
+fn unsigned(inputs: &[Spendable], pay: &[TxOut], change: Option<(Address, Amount)>) -> Transaction {
+    let mut outputs = pay.to_vec();
     if let Some((address, amount)) = change {
         outputs.push(TxOut { amount, address });
     }
@@ -876,12 +913,21 @@ mod tests {
                 pubkey: [3; 32],
             })
             .collect();
-        let mut size = DraftSize::new(to, Amount::from_units(5), change);
+        let pay = [
+            TxOut {
+                amount: Amount::from_units(5),
+                address: to,
+            },
+            TxOut {
+                amount: Amount::from_units(7_000_000),
+                address: change,
+            },
+        ];
+        let mut size = DraftSize::new(&pay, change);
         for i in 0..coins.len() {
             let want = unsigned(
                 &coins[..=i],
-                to,
-                Amount::from_units(5),
+                &pay,
                 Some((change, Amount::from_units(u64::MAX))),
             );
             assert_eq!(size.add(&coins[i]), want.size(), "{} inputs", i + 1);

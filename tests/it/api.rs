@@ -58,8 +58,9 @@ async fn node_json_names_the_api_and_token_and_goes_away_on_shutdown() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_read_endpoint_answers_from_the_live_node() {
     let api = start().await;
-    // Mine through the API: 12 blocks, the first two coinbases mature.
-    let (s, mined) = api.post("/mine", json!({ "blocks": 12 })).await;
+    // Mine through the API: 12 blocks, the first two coinbases mature. (JSON has one kind of
+    // number: 12.0 is the whole number 12.)
+    let (s, mined) = api.post("/mine", json!({ "blocks": 12.0 })).await;
     assert_eq!(s, 200, "{mined}");
     assert_eq!(mined["blocks"].as_array().unwrap().len(), 12);
     assert_eq!(mined["height"], 12);
@@ -426,9 +427,10 @@ async fn bad_input_to_every_write_endpoint_gets_a_4xx_and_changes_nothing() {
             400,
             "bad_transaction",
         ),
+        // Hex, but not a transaction's encoding: understood, and refused by what it says.
         (
             api.post("/transactions/new", json!({ "hex": "00" })).await,
-            400,
+            422,
             "bad_transaction",
         ),
         (
@@ -488,6 +490,23 @@ async fn bad_input_to_every_write_endpoint_gets_a_4xx_and_changes_nothing() {
             api.post("/wallet/send", json!({ "address": to, "amount": 0 }))
                 .await,
             400,
+            "bad_amount",
+        ),
+        // A whole number can be written 5.0, not 5.5.
+        (
+            api.post("/wallet/send", json!({ "address": to, "amount": 5.5 }))
+                .await,
+            400,
+            "bad_json",
+        ),
+        // Well-formed, but no wallet can pay it with its fee.
+        (
+            api.post(
+                "/wallet/send",
+                json!({ "address": to, "amount": u64::MAX - 1, "fee_rate": 1 }),
+            )
+            .await,
+            422,
             "bad_amount",
         ),
         (
@@ -558,7 +577,7 @@ async fn bad_input_to_every_write_endpoint_gets_a_4xx_and_changes_nothing() {
         ),
         (
             api.post("/blocks", json!({ "hex": "0102" })).await,
-            400,
+            422,
             "bad_block",
         ),
         (
@@ -1328,4 +1347,180 @@ async fn a_dry_run_says_what_new_would_do_and_changes_nothing() {
     let v = api.post("/transactions/check", tx_json(&good)).await;
     assert_eq!(v.1["code"], "duplicate", "{v:?}");
     api.stop().await;
+}
+
+/// The OpenAPI document is generated from the routes and the API's types: every operation has
+/// an id, a summary, its parameters, its request body, an answer schema for every status
+/// (errors as `{error, code}`), and says whether it needs the token; the stream and the metrics
+/// say their real content types; the state-changing GETs are marked deprecated; every `$ref`
+/// resolves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_openapi_document_describes_every_operation() {
+    let api = start().await;
+    let doc = api.ok("/openapi.json").await;
+    api.stop().await;
+    assert_eq!(doc["openapi"], "3.1.0");
+    let schemas = &doc["components"]["schemas"];
+    let responses = &doc["components"]["responses"];
+    // Every reference points at something.
+    fn refs(v: &Value, out: &mut Vec<String>) {
+        match v {
+            Value::Object(o) => {
+                if let Some(Value::String(r)) = o.get("$ref") {
+                    out.push(r.clone());
+                }
+                o.values().for_each(|v| refs(v, out));
+            }
+            Value::Array(a) => a.iter().for_each(|v| refs(v, out)),
+            _ => {}
+        }
+    }
+    let mut all = Vec::new();
+    refs(&doc, &mut all);
+    assert!(all.len() > 100, "{} refs", all.len());
+    for r in &all {
+        let target = r
+            .strip_prefix("#/")
+            .unwrap_or_else(|| panic!("{r}: not local"))
+            .split('/')
+            .fold(&doc, |v, k| &v[k]);
+        assert!(target.is_object(), "{r} resolves to nothing");
+    }
+    let mut ids = std::collections::HashSet::new();
+    // Writes that take a JSON body (the rest take none, or bytes).
+    let json_bodies = [
+        "post /blocks",
+        "post /transactions/new",
+        "post /transactions/check",
+        "post /wallet/send",
+        "post /peers/unban",
+        "post /nodes/register",
+        "post /mining",
+        "post /mine",
+    ];
+    let mut seen_bodies = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let name = format!("{method} {path}");
+            let id = op["operationId"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{name}: no id"));
+            assert!(ids.insert(id.to_string()), "{name}: id {id} used twice");
+            assert!(!op["summary"].as_str().unwrap_or("").is_empty(), "{name}");
+            assert!(!op["tags"].as_array().unwrap().is_empty(), "{name}: no tag");
+            // Security: writes name the bearer token, reads say none is needed.
+            let security = op["security"]
+                .as_array()
+                .unwrap_or_else(|| panic!("{name}"));
+            let token = security.iter().any(|s| s.get("bearer").is_some());
+            let statuses = op["responses"].as_object().unwrap();
+            if token {
+                assert!(statuses.contains_key("401"), "{name}: no 401");
+            } else {
+                assert_eq!(security, &vec![json!({})], "{name}: a read says no token");
+            }
+            // Every status has an answer with a described body (a `$ref` to a shared one).
+            for (status, r) in statuses {
+                let r = match r["$ref"].as_str() {
+                    Some(rf) => &responses[rf.rsplit('/').next().unwrap()],
+                    None => r,
+                };
+                assert!(
+                    !r["description"].as_str().unwrap_or("").is_empty(),
+                    "{name} {status}"
+                );
+                let content = r["content"]
+                    .as_object()
+                    .unwrap_or_else(|| panic!("{name} {status}"));
+                assert_eq!(content.len(), 1, "{name} {status}");
+                let (ctype, c) = content.iter().next().unwrap();
+                assert!(c["schema"].is_object(), "{name} {status}: no schema");
+                if !status.starts_with('2') {
+                    assert_eq!(ctype, "application/json", "{name} {status}");
+                    assert_eq!(
+                        c["schema"]["$ref"], "#/components/schemas/ErrorBody",
+                        "{name} {status}: errors are {{error, code}}"
+                    );
+                }
+            }
+            for common in ["403", "500", "503"] {
+                assert!(statuses.contains_key(common), "{name}: no {common}");
+            }
+            if json_bodies.contains(&name.as_str()) {
+                seen_bodies += 1;
+                let body = &op["requestBody"]["content"]["application/json"]["schema"]["$ref"];
+                assert!(body.is_string(), "{name}: no request body schema");
+                assert!(statuses.contains_key("400"), "{name}: no 400");
+                assert!(statuses.contains_key("413"), "{name}: no 413");
+            }
+            if op["parameters"].as_array().is_some_and(|p| !p.is_empty()) {
+                assert!(
+                    statuses.contains_key("400"),
+                    "{name}: parameters but no 400"
+                );
+            }
+        }
+    }
+    assert_eq!(seen_bodies, json_bodies.len());
+    let op = |m: &str, p: &str| doc["paths"][p][m].clone();
+    // Statuses as the server sends them.
+    assert!(op("post", "/transactions/new")["responses"]["201"].is_object());
+    assert!(op("post", "/mine")["responses"]["202"]["headers"]["Location"].is_object());
+    assert_eq!(op("post", "/mine")["requestBody"]["required"], false);
+    assert_eq!(op("post", "/wallet/send")["requestBody"]["required"], true);
+    // Content types.
+    let events = &op("get", "/events")["responses"]["200"]["content"];
+    assert_eq!(
+        events["text/event-stream"]["schema"]["contentSchema"]["$ref"],
+        "#/components/schemas/Event"
+    );
+    let metrics = op("get", "/metrics")["responses"]["200"]["content"].clone();
+    assert!(
+        metrics
+            .as_object()
+            .unwrap()
+            .keys()
+            .all(|k| k.starts_with("application/openmetrics-text")),
+        "{metrics}"
+    );
+    assert_eq!(
+        op("post", "/chain/import")["requestBody"]["content"]["application/octet-stream"]["schema"]
+            ["format"],
+        "binary"
+    );
+    // The seeds' state-changing GETs are served, and marked as such.
+    for (m, p) in [("get", "/mine"), ("get", "/nodes/resolve")] {
+        assert_eq!(op(m, p)["deprecated"], true, "{m} {p}");
+    }
+    for (m, p) in [
+        ("post", "/mine"),
+        ("post", "/nodes/resolve"),
+        ("get", "/info"),
+    ] {
+        assert!(op(m, p)["deprecated"].is_null(), "{m} {p}");
+    }
+    // Types: unsigned integers say their range; addresses their format; bodies refuse
+    // unknown fields as the server does.
+    assert_eq!(
+        schemas["SendRequest"]["oneOf"].as_array().map(Vec::len),
+        Some(2),
+        "one recipient or several"
+    );
+    let send = &schemas["SendOne"];
+    assert_eq!(send["additionalProperties"], false);
+    assert_eq!(send["properties"]["address"]["format"], "address");
+    assert_eq!(send["properties"]["amount"]["maximum"], json!(u64::MAX));
+    assert_eq!(
+        schemas["InputJson"]["properties"]["vout"]["maximum"],
+        json!(u32::MAX)
+    );
+    assert_eq!(
+        schemas["TxRequest"]["oneOf"].as_array().map(Vec::len),
+        Some(2),
+        "fields or hex"
+    );
+    // Links for clients that follow answers (and Schemathesis' stateful phase).
+    let links = &op("post", "/mine")["responses"]["202"]["links"];
+    assert_eq!(links["GetJob"]["operationId"], "job");
+    assert!(doc["paths"]["/jobs/{id}"]["get"]["operationId"] == "job");
 }

@@ -354,8 +354,9 @@ async fn a_long_mine_is_a_job_to_follow_and_cancel() {
         "still mining: {height} then {}",
         api.tn.height()
     );
-    let (_, again) = api.get(&location).await;
-    assert_eq!(again["state"], "cancelled");
+    // Deleted means gone: the job is forgotten once it has stopped.
+    assert_error(&api.get(&location).await, 404, "not_found");
+    assert_error(&api.delete(&location).await, 404, "not_found");
     assert_error(&api.get("/jobs/999").await, 404, "not_found");
     assert_error(&api.get("/jobs/x").await, 404, "not_found");
 
@@ -586,4 +587,92 @@ async fn cli_mine_through_a_running_node_follows_the_job() {
         String::from_utf8_lossy(&out.stderr).contains("at most"),
         "{out:?}"
     );
+}
+
+/// Event streams and long polls keep their connections busy, so they have a cap of their own
+/// below the connection cap: one more is refused `503 busy` at once, everything else still
+/// gets through, and a place frees when a stream's client goes or a poll answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn event_streams_and_long_polls_have_their_own_cap() {
+    let api = start_with(ApiLimits {
+        max_streams: 3,
+        ..ApiLimits::default()
+    })
+    .await;
+    async fn open(api: &Api, path: &str) -> reqwest::Response {
+        within("an answer", api.http.get(api.url(path)).send())
+            .await
+            .unwrap()
+    }
+    let a = open(&api, "/events").await;
+    let b = open(&api, "/events").await;
+    let c = open(&api, "/events").await;
+    for r in [&a, &b, &c] {
+        assert_eq!(r.status(), 200);
+    }
+    let refused = answer(api.http.get(api.url("/events"))).await;
+    assert_error(&refused, 503, "busy");
+    let text = refused.1["error"].as_str().unwrap();
+    assert!(text.contains("3 event streams and long polls"), "{text}");
+    assert_error(
+        &answer(api.http.get(api.url("/blocks/wait?timeout=0"))).await,
+        503,
+        "busy",
+    );
+    // Everything else still gets through.
+    for path in ["/info", "/chain/tips", "/mempool", "/peers"] {
+        let (s, v) = api.get(path).await;
+        assert_eq!(s, 200, "{path}: {v}");
+    }
+    // A client that goes frees its place (noticed when the next event is written to it).
+    drop(c);
+    let freed = async {
+        loop {
+            api.tn.mine(1, address(&key(1))).await;
+            let (s, _) = answer(api.http.get(api.url("/blocks/wait?timeout=0"))).await;
+            if s == 200 {
+                break;
+            }
+        }
+    };
+    within("the closed stream's place", freed).await;
+    // A waiting long poll holds a place until it answers (watched through /metrics, which
+    // takes none).
+    let streams = |text: &Value| {
+        text.as_str()
+            .unwrap()
+            .lines()
+            .find_map(|l| l.strip_prefix("chaintui_api_streams "))
+            .map(|n| n.trim().parse::<u64>().unwrap())
+    };
+    let open_now = async || streams(&api.get("/metrics").await.1);
+    assert_eq!(open_now().await, Some(2), "a and b");
+    let tip = api.ok("/info").await["tip"].as_str().unwrap().to_string();
+    let url = api.url(&format!("/blocks/wait?after={tip}&timeout=30"));
+    let poll = tokio::spawn(api.http.get(url).send());
+    let taken = async {
+        while open_now().await != Some(3) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    within("the long poll's place", taken).await;
+    assert_error(
+        &answer(api.http.get(api.url("/blocks/wait?timeout=0"))).await,
+        503,
+        "busy",
+    );
+    // The next block answers it, and its place frees.
+    api.tn.mine(1, address(&key(1))).await;
+    let r = within("the long poll's answer", poll)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["changed"], true, "{v}");
+    let (s, v) = answer(api.http.get(api.url("/blocks/wait?timeout=0"))).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(open_now().await, Some(2));
+    drop((a, b));
+    api.stop().await;
 }

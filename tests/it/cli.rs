@@ -495,6 +495,17 @@ fn chain_info_block_tx_and_validate() {
     assert_eq!(s["network"], "regtest");
     assert_eq!(s["height"], 5);
     assert_eq!(s["address"], addr.as_str());
+
+    // With enough blocks for the estimates, the text shows them (it was once rendered from the
+    // trimmed `--json` answer, which has none, and always said "too few blocks").
+    d.mine(1);
+    let text = d.ok(&["chain", "info"]);
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("avg block  ") && l.contains(" s over the last ")),
+        "{text}"
+    );
+    assert!(!text.contains("too few blocks"), "{text}");
 }
 
 #[test]
