@@ -354,19 +354,6 @@ fn optional_bodies(doc: &mut Value, schemas: &Map<String, Value>) {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::node::FeeRate;
-
-    #[test]
-    fn the_documented_fee_rate_range_is_the_one_taken() {
-        assert!(FeeRate::parse_per_byte(MAX_FEE_RATE).is_ok());
-        assert!(FeeRate::parse_per_byte(MAX_FEE_RATE + 1).is_err());
-        assert!(FeeRate::parse_per_byte(1).is_ok());
-    }
-}
-
 /// Every operation of the document, to change.
 fn operations(doc: &mut Value) -> impl Iterator<Item = &mut Value> {
     doc["paths"]
@@ -378,4 +365,17 @@ fn operations(doc: &mut Value) -> impl Iterator<Item = &mut Value> {
                 .into_iter()
                 .flat_map(|o| o.values_mut())
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::node::FeeRate;
+
+    #[test]
+    fn the_documented_fee_rate_range_is_the_one_taken() {
+        assert!(FeeRate::parse_per_byte(MAX_FEE_RATE).is_ok());
+        assert!(FeeRate::parse_per_byte(MAX_FEE_RATE + 1).is_err());
+        assert!(FeeRate::parse_per_byte(1).is_ok());
+    }
 }
