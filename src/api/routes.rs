@@ -82,6 +82,7 @@ fn api_routes(block_limit: usize) -> OpenApiRouter<Arc<ApiState>> {
         .routes(routes!(confirmations))
         .routes(routes!(new_transaction))
         .routes(routes!(check_transaction))
+        .routes(routes!(build_transaction))
         .routes(routes!(validate))
         .routes(routes!(mempool))
         .routes(routes!(difficulty))
@@ -796,6 +797,96 @@ async fn check_transaction(
     }
 }
 
+/// Build an unsigned transaction for a key held elsewhere
+///
+/// Chooses coins of the address of `pubkey` (as the node's wallet chooses its own: largest
+/// first, the fewest that cover the outputs and the fee), adds change back to that address (or
+/// `change`), and answers the transaction with zero signatures, the sighash every input signs,
+/// and the fee. Nothing changes and nothing is reserved: two builds may pick the same coins.
+#[utoipa::path(post, path = "/transactions/build", tag = "transactions", security(("bearer" = [])),
+    request_body = t::BuildRequest,
+    responses((status = 200, body = t::Built),
+        (status = 422, body = ErrorBody, description = "`insufficient_funds` or `bad_amount`")))]
+async fn build_transaction(
+    _: Authorized,
+    State(s): St,
+    JsonBody(b): JsonBody<t::BuildRequest>,
+) -> JsonResult<t::Built> {
+    let net = s.ctx.node.network();
+    let pubkey: [u8; 32] = hex::decode(b.pubkey.trim())
+        .ok()
+        .and_then(|k| k.try_into().ok())
+        .ok_or_else(|| ApiError::bad_request("bad_pubkey", "pubkey: 32 bytes of hex"))?;
+    let pay = payments(&b.outputs, net)?;
+    let change = b
+        .change
+        .as_deref()
+        .map(|a| parse_address(a, net))
+        .transpose()?;
+    let rate = fee_rate(b.fee_rate)?;
+    let node = s.ctx.node.clone();
+    let (tx, fee) = blocking(move || {
+        Ok(crate::wallet::build_unsigned(
+            &node, pubkey, &pay, rate, change,
+        )?)
+    })
+    .await?;
+    let genesis = s.ctx.node.params().genesis_hash;
+    let mut inputs = Vec::with_capacity(tx.inputs.len());
+    for i in &tx.inputs {
+        let amount = s
+            .ctx
+            .node
+            .transaction(&i.prevout.txid)?
+            .and_then(|t| t.tx.outputs.get(i.prevout.vout as usize).map(|o| o.amount))
+            .unwrap_or_default();
+        inputs.push(t::BuiltInput {
+            txid: i.prevout.txid.to_string(),
+            vout: i.prevout.vout,
+            amount: amount.units(),
+        });
+    }
+    let size = tx.size();
+    ok(t::Built {
+        tx: views::TxJson::from_tx(&tx, net),
+        hex: hex::encode(tx.encode()),
+        sighash: hex::encode(tx.sighash(&genesis)),
+        genesis: genesis.to_string(),
+        fee: fee.units(),
+        size,
+        fee_rate: FeeRate::of(fee, size).per_byte_units(),
+        inputs,
+    })
+}
+
+/// The payments of a send or a build, checked: 1 to 100 of them, each above zero to an
+/// address of this network.
+fn payments(
+    list: &[t::Payment],
+    net: crate::core::params::Network,
+) -> Result<Vec<crate::core::tx::TxOut>, ApiError> {
+    if list.is_empty() || list.len() > t::MAX_SEND_OUTPUTS {
+        return Err(ApiError::bad_request(
+            "bad_outputs",
+            format!("outputs: 1 to {} payments", t::MAX_SEND_OUTPUTS),
+        ));
+    }
+    list.iter()
+        .map(|p| {
+            if p.amount == 0 {
+                return Err(ApiError::bad_request(
+                    "bad_amount",
+                    "bad amount: must be above zero",
+                ));
+            }
+            Ok(crate::core::tx::TxOut {
+                address: parse_address(&p.address, net)?,
+                amount: Amount::from_units(p.amount),
+            })
+        })
+        .collect()
+}
+
 /// Refuses the teaching blockchains' unsigned `{sender, recipient, amount}`, saying what this
 /// node takes instead.
 fn unsigned_seed_form(v: &Value) -> Result<(), ApiError> {
@@ -901,27 +992,7 @@ async fn wallet_send(
     State(s): St,
     JsonBody(b): JsonBody<t::SendRequest>,
 ) -> JsonResult<t::Sent> {
-    let net = s.ctx.node.network();
-    let payments = b.payments();
-    if payments.is_empty() || payments.len() > t::MAX_SEND_OUTPUTS {
-        return Err(ApiError::bad_request(
-            "bad_outputs",
-            format!("outputs: 1 to {} payments", t::MAX_SEND_OUTPUTS),
-        ));
-    }
-    let mut pay = Vec::with_capacity(payments.len());
-    for p in &payments {
-        if p.amount == 0 {
-            return Err(ApiError::bad_request(
-                "bad_amount",
-                "bad amount: must be above zero",
-            ));
-        }
-        pay.push(crate::core::tx::TxOut {
-            address: parse_address(&p.address, net)?,
-            amount: Amount::from_units(p.amount),
-        });
-    }
+    let pay = payments(&b.payments(), s.ctx.node.network())?;
     let rate = fee_rate(b.fee_rate())?;
     let w = wallet_of(&s)?;
     ok(views::send(&w, &s.ctx.node, pay, rate).await?)
@@ -1452,6 +1523,13 @@ pub fn fuzz_request_bodies(bytes: &[u8], query: &str) -> usize {
             parsed += usize::from(p.amount > 0);
         }
         parsed += usize::from(fee_rate(b.fee_rate()).is_ok());
+    }
+    if let Ok(b) = decode_json_body::<t::BuildRequest>(bytes) {
+        parsed += 1;
+        parsed += usize::from(payments(&b.outputs, Network::Regtest).is_ok());
+        parsed += b.change.map_or(0, |a| {
+            usize::from(parse_address(&a, Network::Regtest).is_ok())
+        });
     }
     if let Ok(b) = decode_json_body::<t::UnbanRequest>(bytes) {
         parsed += usize::from(!b.id.is_empty());

@@ -347,6 +347,56 @@ pub enum TxRequest {
     Fields(TxJson),
 }
 
+/// `POST /transactions/build`: pay `outputs` from the coins of the key `pubkey`, for signing
+/// elsewhere.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BuildRequest {
+    /// The ed25519 public key whose address's coins pay (32 bytes, hex).
+    #[schema(pattern = "^[0-9a-fA-F]{64}$")]
+    pub pubkey: String,
+    /// 1 to 100 payments.
+    #[schema(min_items = 1, max_items = 100)]
+    pub outputs: Vec<Payment>,
+    /// Base units per byte, at least 1 (the default rate when left out).
+    #[serde(default, deserialize_with = "whole::opt")]
+    #[schema(minimum = 1)]
+    pub fee_rate: Option<u64>,
+    /// Where the change goes (the key's own address when left out).
+    pub change: Option<String>,
+}
+
+/// A coin an unsigned transaction spends.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct BuiltInput {
+    pub txid: String,
+    pub vout: u32,
+    pub amount: u64,
+}
+
+/// An unsigned transaction: sign `sighash` with the key and put the 64-byte signature in every
+/// input, then `POST /transactions/new`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Built {
+    /// Its JSON fields, every signature 64 zero bytes.
+    pub tx: TxJson,
+    /// Its canonical encoding, signatures zero (the README's signing recipe has the layout).
+    pub hex: String,
+    /// What every input signs: SHA-256d of the tag, the genesis hash and the transaction
+    /// without signatures.
+    pub sighash: String,
+    /// The network's genesis block hash (part of what is signed).
+    pub genesis: String,
+    /// Inputs minus outputs.
+    pub fee: u64,
+    /// Encoded size once signed (a signature takes the place of its zeros).
+    pub size: usize,
+    /// The fee rate it pays, base units per byte, rounded down.
+    pub fee_rate: u64,
+    /// The coins spent, in input order.
+    pub inputs: Vec<BuiltInput>,
+}
+
 /// `GET /tx/{txid}`: a transaction, confirmed or in the mempool.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct TxView {
