@@ -3,6 +3,7 @@
 //! this machine; [`soak`] watches resources while a node mines for a long time.
 
 pub mod api;
+pub mod events;
 pub mod soak;
 
 use crate::core::address::Address;

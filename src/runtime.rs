@@ -7,7 +7,9 @@
 //! mining, a demo's observers) end when it is cancelled, which [`Services::shutdown`] does
 //! first. Shutdown returns once the store is closed, so the same data dir opens again at once.
 
-use crate::api::{ApiContext, ApiLimits, ApiServer};
+/// What the API puts up with from its clients (for front ends that start one).
+pub use crate::api::ApiLimits;
+use crate::api::{ApiContext, ApiServer};
 use crate::node::p2p::{self, P2pConfig, P2pHandle};
 use crate::node::{Node, NodeConfig, NodeError, NodeHandle};
 use crate::wallet::Wallet;

@@ -100,6 +100,44 @@ impl ApiClient {
         Ok(Some(client))
     }
 
+    /// The node whose API is at `url` (`http://HOST:PORT`), with `token` for writes (and for
+    /// reads on a node that asks for it). It must answer `/info` as a chain-tui node; its
+    /// network is returned with it. Unlike [`ApiClient::discover`], nothing proves which node
+    /// answers: the URL is trusted as given.
+    pub async fn remote(url: &str, token: Option<String>) -> Result<(ApiClient, Network), String> {
+        let hostport = url
+            .trim()
+            .strip_prefix("http://")
+            .map(|r| r.trim_end_matches('/'))
+            .filter(|r| !r.is_empty() && !r.contains('/'))
+            .ok_or_else(|| format!("--node {url:?}: write the node's API as http://HOST:PORT"))?;
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(3))
+            .no_proxy()
+            .build()
+            .map_err(|e| format!("cannot build an HTTP client: {e}"))?;
+        let client = ApiClient {
+            base: format!("http://{hostport}"),
+            token: token.unwrap_or_default(),
+            http,
+        };
+        let info: types::Info = client.get("/info").await.map_err(|e| {
+            if e.status == StatusCode::UNAUTHORIZED {
+                format!(
+                    "the node at {url} needs its token for reads: --token-file FILE (its \
+                     node.json, or a file with the token)"
+                )
+            } else {
+                format!("no chain-tui node answered at {url}: {e}")
+            }
+        })?;
+        let network = [Network::Regtest, Network::Devnet]
+            .into_iter()
+            .find(|n| n.name() == info.network)
+            .ok_or_else(|| format!("the node at {url} runs {:?}", info.network))?;
+        Ok((client, network))
+    }
+
     pub fn new(file: &NodeFile) -> Result<ApiClient, String> {
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(3))

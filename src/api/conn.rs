@@ -47,6 +47,10 @@ pub struct ApiLimits {
     /// How long a request with a missing or wrong token waits before its 401 (slows down
     /// guessing; [`super::server::AUTH_DELAY`] unless a test sets it shorter).
     pub auth_delay: Duration,
+    /// Reads need the token too (`--api-read-token`; always when the API listens beyond
+    /// loopback). The Host check is then not needed: a page that rebinds a name to this
+    /// address cannot know the token.
+    pub reads_need_token: bool,
 }
 
 impl Default for ApiLimits {
@@ -61,6 +65,7 @@ impl Default for ApiLimits {
             heavy_wait: Duration::from_secs(10),
             import_timeout: Duration::from_secs(300),
             auth_delay: super::server::AUTH_DELAY,
+            reads_need_token: false,
         }
     }
 }

@@ -5,8 +5,8 @@
 
 use super::error::ApiError;
 use super::server::{
-    ApiState, Authorized, JsonBody, MAX_BODY, body_timeout, busy, check_host, deadline, is_timeout,
-    too_large,
+    ApiState, Authorized, JsonBody, MAX_BODY, body_timeout, busy, check_host, check_read_token,
+    deadline, is_timeout, too_large,
 };
 use super::types::{self as t, ErrorBody};
 use super::views::{self, BlockId, parse_address, parse_txid};
@@ -124,6 +124,10 @@ pub(crate) fn router(state: Arc<ApiState>) -> Router {
         ))
         .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
             state.limits.body_timeout,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            check_read_token,
         ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -714,8 +718,23 @@ async fn block_wait(
 /// This document
 #[utoipa::path(get, path = "/openapi.json", tag = "node", security(()),
     responses((status = 200, body = Object, description = "The OpenAPI 3.1 description of this API")))]
-async fn openapi() -> Json<&'static Value> {
-    Json(openapi_json())
+async fn openapi(State(s): St) -> Json<Value> {
+    let mut doc = openapi_json().clone();
+    if s.limits.reads_need_token {
+        // This node asks for the token on every request: so does its document.
+        for op in doc["paths"]
+            .as_object_mut()
+            .into_iter()
+            .flat_map(|p| p.values_mut())
+            .flat_map(|i| i.as_object_mut().into_iter().flat_map(|o| o.values_mut()))
+        {
+            op["security"] = json!([{ "bearer": [] }]);
+            if op["responses"].get("401").is_none() {
+                op["responses"]["401"] = json!({ "$ref": "#/components/responses/Unauthorized" });
+            }
+        }
+    }
+    Json(doc)
 }
 
 // ---- writes (token) ----

@@ -431,7 +431,7 @@ pub(crate) async fn check_host(
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
         .is_some_and(|h| host_allowed(h, state.bound));
-    if ok {
+    if ok || state.limits.reads_need_token {
         next.run(req).await
     } else {
         ApiError::new(
@@ -441,6 +441,27 @@ pub(crate) async fn check_host(
         )
         .into_response()
     }
+}
+
+/// Layer: with [`ApiLimits::reads_need_token`], every request needs the token.
+pub(crate) async fn check_read_token(
+    State(state): State<Arc<ApiState>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    if !state.limits.reads_need_token {
+        return next.run(req).await;
+    }
+    let (mut parts, body) = req.into_parts();
+    match Authorized::from_request_parts(&mut parts, &state).await {
+        Ok(Authorized) => next.run(Request::from_parts(parts, body)).await,
+        Err(e) => e.into_response(),
+    }
+}
+
+/// Whether an API bound at `addr` must ask for the token on reads too: anywhere but loopback.
+pub fn reads_need_token_at(addr: SocketAddr) -> bool {
+    !addr.ip().is_loopback()
 }
 
 /// Extractor for state-changing requests: `Authorization: Bearer TOKEN`, compared in constant

@@ -150,7 +150,7 @@ pub fn complete(doc: &mut Value) {
     });
     widths(doc);
     // Fee rates in base units per byte: the node keeps them per 1,000 bytes, in a u64.
-    for body in ["SendOne", "SendMany"] {
+    for body in ["SendOne", "SendMany", "BuildRequest"] {
         let rate = &mut doc["components"]["schemas"][body]["properties"]["fee_rate"];
         if rate.is_object() {
             rate["maximum"] = json!(MAX_FEE_RATE);
@@ -255,8 +255,9 @@ fn describe_answers(op: &mut Value) {
     }
 }
 
-/// Every integer says its real range: the server's unsigned fields take 0 to 2^32-1 or 2^64-1
-/// (utoipa writes them as `int32`/`int64`, whose ranges are signed).
+/// Every integer says its real range: the server's unsigned fields take 0 to 2^32-1 or 2^64-1.
+/// utoipa writes them as `int32`/`int64`, whose ranges are signed, so the format goes and the
+/// range is said with `minimum` and `maximum` alone (there is no standard unsigned format).
 fn widths(v: &mut Value) {
     match v {
         Value::Object(o) => {
@@ -265,15 +266,15 @@ fn widths(v: &mut Value) {
             let integer = o.get("type") == Some(&json!("integer"))
                 || o.get("type") == Some(&json!(["integer", "null"]));
             let max = match o.get("format").and_then(Value::as_str) {
-                Some("int32") if unsigned => Some(("uint32", u64::from(u32::MAX))),
-                Some("int64") if unsigned => Some(("uint64", u64::MAX)),
+                Some("int32") if unsigned => Some(u64::from(u32::MAX)),
+                Some("int64") if unsigned => Some(u64::MAX),
                 // An annotated minimum drops utoipa's format: every such field is a u64 or
                 // usize (the one u32 with a default keeps its format).
-                None if unsigned && integer => Some(("uint64", u64::MAX)),
+                None if unsigned && integer => Some(u64::MAX),
                 _ => None,
             };
-            if let Some((format, max)) = max {
-                o.insert("format".into(), json!(format));
+            if let Some(max) = max {
+                o.remove("format");
                 o.entry("maximum").or_insert(json!(max));
             }
             o.values_mut().for_each(widths);
@@ -291,7 +292,7 @@ const ADDRESS: &str = "An address: bech32m with the network's prefix (`ctrt` on 
     on devnet), `1`, then 40 characters (a version byte 0 and the 20-byte key hash, then the \
     checksum), like ctrt1qqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqz7ctn5";
 
-/// Addresses (parameters and properties named `address`) have the `address` format, which a
+/// Addresses (parameters and properties named `address`, and `change`) have the `address` format, which a
 /// client can generate or check. (No pattern: one would pass strings whose checksum is wrong.)
 fn addresses(doc: &mut Value) {
     fn mark(schema: &mut Value) {
@@ -326,11 +327,11 @@ fn addresses(doc: &mut Value) {
         .into_iter()
         .flat_map(|s| s.values_mut())
     {
-        if let Some(a) = schema
-            .get_mut("properties")
-            .and_then(|p| p.get_mut("address"))
-        {
-            mark(a);
+        // `change`: where a build's change goes.
+        for name in ["address", "change"] {
+            if let Some(a) = schema.get_mut("properties").and_then(|p| p.get_mut(name)) {
+                mark(a);
+            }
         }
     }
 }

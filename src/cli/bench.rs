@@ -79,6 +79,24 @@ pub(super) async fn bench(g: &Global, b: BenchCmd) -> Result<Output> {
                         "verify_per_second_one_core": r.verify_per_second }),
             ))
         }
+        BenchCmd::Events { listeners, blocks } => {
+            if listeners == 0 || blocks == 0 {
+                bail!("--listeners and --blocks must be at least 1");
+            }
+            let tmp = tempdir_for("events")?;
+            let r = crate::bench::events::run(&tmp, listeners, blocks).await;
+            let _ = std::fs::remove_dir_all(&tmp);
+            let r = r?;
+            Ok(out(
+                format!(
+                    "GET /events: {} blocks to {} listeners ({} deliveries): from commit to \
+                     client, median {:.2} ms, 90th percentile {:.2} ms, slowest {:.2} ms",
+                    r.blocks, r.listeners, r.deliveries, r.median_ms, r.p90_ms, r.max_ms
+                ),
+                json!({ "listeners": r.listeners, "blocks": r.blocks, "deliveries": r.deliveries,
+                        "median_ms": r.median_ms, "p90_ms": r.p90_ms, "max_ms": r.max_ms }),
+            ))
+        }
         BenchCmd::Verify {
             threads,
             txs,

@@ -87,6 +87,24 @@ pub struct Global {
         conflicts_with = "passphrase"
     )]
     pub passphrase_file: Option<PathBuf>,
+    /// Drive the node whose API is at URL (http://HOST:PORT) instead of the one running on the
+    /// data dir; its network is the node's. Reads need no token unless that node asks for one.
+    #[arg(
+        long = "node",
+        global = true,
+        env = "CHAIN_TUI_NODE",
+        value_name = "URL"
+    )]
+    pub node_url: Option<String>,
+    /// The API token for --node: a node.json (its `token`) or a file whose first line is it.
+    #[arg(
+        long,
+        global = true,
+        env = "CHAIN_TUI_TOKEN_FILE",
+        value_name = "FILE",
+        requires = "node_url"
+    )]
+    pub token_file: Option<PathBuf>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -165,6 +183,10 @@ pub struct NodeArgs {
     /// pick a port; `off` disables it). The address and a fresh token go to DATA_DIR/node.json.
     #[arg(long)]
     pub api: Option<ApiSetting>,
+    /// Reads need the API token too, not only writes. Always so when --api is not a loopback
+    /// address (a warning says so).
+    #[arg(long)]
+    pub api_read_token: bool,
 }
 
 /// Where the API listens, or off.
@@ -195,6 +217,28 @@ pub fn default_api_port(network: Network) -> u16 {
 }
 
 impl NodeArgs {
+    /// The API's limits: reads need the token when asked, and whenever the API listens
+    /// beyond loopback (said on stderr, before anything else runs).
+    pub fn api_limits(&self, network: Network) -> crate::api::ApiLimits {
+        let beyond = self
+            .api_addr(network)
+            .is_some_and(crate::api::server::reads_need_token_at);
+        if beyond && !self.api_read_token {
+            eprintln!(
+                "warning: the API listens beyond loopback ({}): every request, reads too, \
+                 needs the token in DATA_DIR/node.json; it speaks plain HTTP, so the token \
+                 crosses the network in clear",
+                self.api_addr(network)
+                    .map(|a| a.to_string())
+                    .unwrap_or_default()
+            );
+        }
+        crate::api::ApiLimits {
+            reads_need_token: beyond || self.api_read_token,
+            ..crate::api::ApiLimits::default()
+        }
+    }
+
     /// The API address, `None` when it is off.
     pub fn api_addr(&self, network: Network) -> Option<SocketAddr> {
         match self.api {
@@ -267,6 +311,14 @@ pub enum BenchCmd {
         /// Concurrent clients, each with one request in flight at a time.
         #[arg(long, default_value_t = 32)]
         clients: usize,
+    },
+    /// Event delivery: L clients read `GET /events` of a regtest node on 127.0.0.1 while it
+    /// mines B blocks; how long each block takes from its commit to each client.
+    Events {
+        #[arg(long, default_value_t = 100)]
+        listeners: usize,
+        #[arg(long, default_value_t = 20)]
+        blocks: usize,
     },
     /// Sync speed: a fresh node syncs N regtest blocks carrying transactions from one peer over
     /// 127.0.0.1, against importing the same blocks, in one run.

@@ -64,14 +64,31 @@ pub async fn run(cli: Cli) -> Result<i32> {
             (out("", json!({ "stopped": true })), 0)
         }
         Some(cmd) => {
-            // Everything the user typed is checked before a node (and its data dir) is touched.
+            // Everything the user typed is checked before a data dir is touched (with --node,
+            // once the node has said which network it runs).
+            let node = running_node(&g).await?;
+            if let Some((_, net)) = &node {
+                g.network = *net;
+            }
             let job = prepare(&g, cmd)?;
-            let dir = g.data_dir()?;
-            let answer = match ApiClient::discover(&dir, g.network)
-                .await
-                .map_err(|e| anyhow!(e))?
-            {
-                Some(api) => remote_command(&api, g.network, job).await?,
+            let answer = match node {
+                Some((api, net)) => remote_command(&api, net, job).await.map_err(|e| {
+                    let refused = e
+                        .downcast_ref::<crate::api::ApiError>()
+                        .is_some_and(|e| e.status.as_u16() == 401);
+                    match (&g.node_url, refused, &g.token_file) {
+                        (Some(url), true, None) => anyhow!(
+                            "{e}: the node at {url} needs its token for this: --token-file FILE \
+                             (its node.json, or a file with the token)"
+                        ),
+                        (Some(_), true, Some(f)) => anyhow!(
+                            "{e}: the token in {} is not this node's (it changes each time the \
+                             node starts)",
+                            f.display()
+                        ),
+                        _ => e,
+                    }
+                })?,
                 None => direct_command(&g, job).await?,
             };
             let code = answer.exit_code();
@@ -85,6 +102,41 @@ pub async fn run(cli: Cli) -> Result<i32> {
         writeln!(stdout, "{}", output.text)?;
     }
     Ok(code)
+}
+
+/// The node to drive through its API: the one `--node` names, or the one running on the data
+/// dir (proven to be that data dir's own); `None` when no node runs there.
+async fn running_node(g: &Global) -> Result<Option<(ApiClient, Network)>> {
+    let Some(url) = &g.node_url else {
+        let dir = g.data_dir()?;
+        let api = ApiClient::discover(&dir, g.network)
+            .await
+            .map_err(|e| anyhow!(e))?;
+        return Ok(api.map(|a| (a, g.network)));
+    };
+    let token = match &g.token_file {
+        None => None,
+        Some(f) => {
+            let text = std::fs::read_to_string(f)
+                .with_context(|| format!("cannot read the token file {}", f.display()))?;
+            // A node.json (copied from the node's data dir), or the token alone.
+            let token = serde_json::from_str::<Value>(&text)
+                .ok()
+                .and_then(|v| v["token"].as_str().map(str::to_string))
+                .or_else(|| text.lines().next().map(|l| l.trim().to_string()))
+                .filter(|t| !t.is_empty())
+                .ok_or_else(|| anyhow!("the token file {} is empty", f.display()))?;
+            Some(token)
+        }
+    };
+    let given = token.is_some();
+    let (api, net) = ApiClient::remote(url, token)
+        .await
+        .map_err(|e| anyhow!(e))?;
+    if !given {
+        tracing::debug!("--node {url} without a token: writes will be refused");
+    }
+    Ok(Some((api, net)))
 }
 
 /// Open (or create) the data dir's wallet, asking for its passphrase on a terminal.
@@ -539,7 +591,7 @@ async fn run_node(g: &Global, args: NodeArgs) -> Result<()> {
         p2p: Some(p2p.into()),
         api: args.api_addr(g.network).map(|addr| ApiSetup {
             addr,
-            limits: Default::default(),
+            limits: args.api_limits(g.network),
             wallet: Ok(wallet),
             mine_threads: threads,
         }),
@@ -573,6 +625,7 @@ async fn run_node(g: &Global, args: NodeArgs) -> Result<()> {
 fn tui_config(g: &Global, args: NodeArgs) -> Result<crate::tui::TuiConfig> {
     let threads = check_threads(args.threads.unwrap_or_else(default_threads))?;
     let api = args.api_addr(g.network);
+    let api_limits = args.api_limits(g.network);
     let data_dir = g.data_dir()?;
     // Asked here, before the dashboard takes the screen.
     if !(args.block_interval.is_finite() && (0.0..=3600.0).contains(&args.block_interval)) {
@@ -593,16 +646,18 @@ fn tui_config(g: &Global, args: NodeArgs) -> Result<crate::tui::TuiConfig> {
         mine: args.mine,
         threads,
         api,
+        api_limits,
     })
 }
 
 async fn status(g: &Global) -> Result<Output> {
-    let dir = g.data_dir()?;
-    let (info, addr, wallet_error_text) = match ApiClient::discover(&dir, g.network)
-        .await
-        .map_err(|e| anyhow!(e))?
-    {
-        Some(api) => {
+    let node = running_node(g).await?;
+    let dir = match (&g.node_url, &node) {
+        (Some(url), Some(_)) => PathBuf::from(url),
+        _ => g.data_dir()?,
+    };
+    let (info, addr, wallet_error_text) = match node {
+        Some((api, _)) => {
             let info: t::Info = api.get("/info").await?;
             let addr = api
                 .get::<t::AddressView>("/wallet/address")

@@ -54,6 +54,8 @@ pub struct TuiConfig {
     pub threads: usize,
     /// Where the REST API listens (`None`: off).
     pub api: Option<SocketAddr>,
+    /// The API's limits (whether reads need the token).
+    pub api_limits: crate::runtime::ApiLimits,
     /// Regtest: mine one block at a time, this far apart on average, instead of flat out.
     pub pace: Option<Duration>,
 }
@@ -87,7 +89,7 @@ pub async fn run(cfg: TuiConfig) -> Result<()> {
         p2p: Some(p2p.into()),
         api: cfg.api.map(|addr| ApiSetup {
             addr,
-            limits: Default::default(),
+            limits: cfg.api_limits.clone(),
             wallet: Ok(wallet.clone()),
             mine_threads: threads,
         }),

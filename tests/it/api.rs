@@ -1510,6 +1510,14 @@ async fn the_openapi_document_describes_every_operation() {
     assert_eq!(send["additionalProperties"], false);
     assert_eq!(send["properties"]["address"]["format"], "address");
     assert_eq!(send["properties"]["amount"]["maximum"], json!(u64::MAX));
+    // Every fee rate a request may name says the highest the node takes.
+    for body in ["SendOne", "SendMany", "BuildRequest"] {
+        assert_eq!(
+            schemas[body]["properties"]["fee_rate"]["maximum"],
+            json!(u64::MAX / 1000),
+            "{body}"
+        );
+    }
     assert_eq!(
         schemas["InputJson"]["properties"]["vout"]["maximum"],
         json!(u32::MAX)

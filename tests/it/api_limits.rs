@@ -676,3 +676,52 @@ async fn event_streams_and_long_polls_have_their_own_cap() {
     drop((a, b));
     api.stop().await;
 }
+
+/// With `reads_need_token` (`--api-read-token`, and always beyond loopback) every request
+/// needs the token, after the same delay as a write; with it, the Host check is not needed
+/// (a rebinding page cannot know the token); the document says so for every operation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_can_need_the_token_too() {
+    let api = start_with(ApiLimits {
+        reads_need_token: true,
+        auth_delay: Duration::from_millis(40),
+        ..ApiLimits::default()
+    })
+    .await;
+    for path in [
+        "/info",
+        "/chain",
+        "/mempool",
+        "/openapi.json",
+        "/metrics",
+        "/events",
+    ] {
+        let t = Instant::now();
+        let a = answer(api.http.get(api.url(path))).await;
+        assert_error(&a, 401, "unauthorized");
+        assert!(t.elapsed() >= Duration::from_millis(40), "{path}: no delay");
+    }
+    let (s, info) = api.get_auth("/info").await;
+    assert_eq!(s, 200, "{info}");
+    let (s, _) = answer(
+        api.http
+            .get(api.url("/info"))
+            .bearer_auth(&api.token)
+            .header("host", "node.example:8080"),
+    )
+    .await;
+    assert_eq!(s, 200, "the Host check gives way to the token");
+    let (s, doc) = api.get_auth("/openapi.json").await;
+    assert_eq!(s, 200);
+    let info_op = &doc["paths"]["/info"]["get"];
+    assert_eq!(info_op["security"], json!([{ "bearer": [] }]));
+    assert!(info_op["responses"]["401"].is_object());
+    api.stop().await;
+    // Beyond loopback, reads always need it.
+    use chain_tui::api::server::reads_need_token_at;
+    assert!(!reads_need_token_at("127.0.0.1:1".parse().unwrap()));
+    assert!(!reads_need_token_at("[::1]:1".parse().unwrap()));
+    assert!(reads_need_token_at("0.0.0.0:1".parse().unwrap()));
+    assert!(reads_need_token_at("[::]:1".parse().unwrap()));
+    assert!(reads_need_token_at("192.168.1.5:1".parse().unwrap()));
+}

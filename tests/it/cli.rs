@@ -1329,3 +1329,94 @@ fn logs_to_a_pipe_are_plain_text_and_tell_what_was_mined() {
         );
     }
 }
+
+/// `--node URL` drives a node running elsewhere (another data dir, as a service would be):
+/// reads without a token, writes with `--token-file` (its node.json or the bare token), and a
+/// missing or stale token says what to do. A node started with `--api-read-token` asks for the
+/// token on reads too.
+#[test]
+fn node_url_drives_a_node_running_elsewhere() {
+    let served = Dir::regtest();
+    served.new_address();
+    let node = start_node(&served, &[]);
+    let file = node.node_json();
+    let url = format!("http://{}", file["api"].as_str().unwrap());
+    let token_json = served.path().join("node.json");
+    let bare = served.path().join("token.txt");
+    std::fs::write(&bare, format!("{}\n", file["token"].as_str().unwrap())).unwrap();
+    // The CLI's own data dir (devnet by default) has nothing: the node's network is used.
+    let here = Dir::devnet();
+    let here_arg = here.dir_arg();
+    let run = |args: &[&str]| {
+        let mut all = vec!["--data-dir", &here_arg, "--node", &url];
+        all.extend_from_slice(args);
+        run_bin(&all, &[])
+    };
+    let o = run(&["--json", "chain", "info"]);
+    assert!(o.ok(), "{o:?}");
+    let info: Value = serde_json::from_str(o.stdout.trim()).unwrap();
+    assert_eq!(
+        (info["network"].as_str(), info["height"].as_u64()),
+        (Some("regtest"), Some(0))
+    );
+    // Writes need the token.
+    let o = run(&["mine", "--blocks", "2", "--threads", "1"]);
+    assert_clean_failure(&o, &["mine"]);
+    assert!(o.stderr.contains("--token-file"), "{}", o.stderr);
+    for token in [&token_json, &bare] {
+        let t = token.to_str().unwrap();
+        let o = run(&["--token-file", t, "mine", "--blocks", "2", "--threads", "1"]);
+        assert!(o.ok(), "{o:?}");
+    }
+    let o = run(&["--json", "chain", "info"]);
+    let info: Value = serde_json::from_str(o.stdout.trim()).unwrap();
+    assert_eq!(info["height"], 4, "two mines of two blocks");
+    let stale = here.path().join("stale.txt");
+    std::fs::write(&stale, "00".repeat(32)).unwrap();
+    let o = run(&[
+        "--token-file",
+        stale.to_str().unwrap(),
+        "mine",
+        "--blocks",
+        "1",
+    ]);
+    assert_clean_failure(&o, &["mine"]);
+    assert!(o.stderr.contains("is not this node's"), "{}", o.stderr);
+    // Nothing answers there: said so, and the data dir is not used instead.
+    node.stop();
+    let o = run(&["chain", "info"]);
+    assert_clean_failure(&o, &["chain", "info"]);
+    assert!(
+        o.stderr.contains("no chain-tui node answered at"),
+        "{}",
+        o.stderr
+    );
+
+    // A node that asks for the token on reads too.
+    let guarded = Dir::regtest();
+    guarded.new_address();
+    let node = start_node(&guarded, &["--api-read-token"]);
+    let file = node.node_json();
+    let url = format!("http://{}", file["api"].as_str().unwrap());
+    let o = run_bin(&["--node", &url, "chain", "info"], &[]);
+    assert_clean_failure(&o, &["chain", "info"]);
+    assert!(
+        o.stderr.contains("needs its token for reads"),
+        "{}",
+        o.stderr
+    );
+    let json = guarded.path().join("node.json");
+    let o = run_bin(
+        &[
+            "--node",
+            &url,
+            "--token-file",
+            json.to_str().unwrap(),
+            "chain",
+            "info",
+        ],
+        &[],
+    );
+    assert!(o.ok(), "{o:?}");
+    node.stop();
+}
