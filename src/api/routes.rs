@@ -722,12 +722,7 @@ async fn openapi(State(s): St) -> Json<Value> {
     let mut doc = openapi_json().clone();
     if s.limits.reads_need_token {
         // This node asks for the token on every request: so does its document.
-        for op in doc["paths"]
-            .as_object_mut()
-            .into_iter()
-            .flat_map(|p| p.values_mut())
-            .flat_map(|i| i.as_object_mut().into_iter().flat_map(|o| o.values_mut()))
-        {
+        for op in super::spec::operations(&mut doc) {
             op["security"] = json!([{ "bearer": [] }]);
             if op["responses"].get("401").is_none() {
                 op["responses"]["401"] = json!({ "$ref": "#/components/responses/Unauthorized" });

@@ -356,7 +356,7 @@ fn optional_bodies(doc: &mut Value, schemas: &Map<String, Value>) {
 }
 
 /// Every operation of the document, to change.
-fn operations(doc: &mut Value) -> impl Iterator<Item = &mut Value> {
+pub(super) fn operations(doc: &mut Value) -> impl Iterator<Item = &mut Value> {
     doc["paths"]
         .as_object_mut()
         .into_iter()
