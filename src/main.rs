@@ -56,14 +56,19 @@ async fn main() -> std::process::ExitCode {
     }
 }
 
-/// The dashboard's log: DATA_DIR/chain-tui.log and the Log pane's ring.
+/// The dashboard's log: DATA_DIR/chain-tui.log (`attach.log` for `attach`) and the Log pane's ring.
 #[cfg(feature = "tui")]
 fn dashboard_log(
     cli: &chain_tui::cli::Cli,
     filter: tracing_subscriber::EnvFilter,
 ) -> anyhow::Result<Option<tracing_appender::non_blocking::WorkerGuard>> {
     let dir = cli.global.data_dir()?;
-    chain_tui::term::logbuf::init(&dir, filter)
+    // An attached dashboard keeps its own log: the node it shows may run on this data dir.
+    let name = match cli.command {
+        Some(chain_tui::cli::Command::Attach { .. }) => "attach.log",
+        _ => "chain-tui.log",
+    };
+    chain_tui::term::logbuf::init_file(&dir, name, filter)
         .map(Some)
         .map_err(|e| anyhow::anyhow!("cannot write the log in {}: {e}", dir.display()))
 }

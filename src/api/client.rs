@@ -151,6 +151,11 @@ impl ApiClient {
         })
     }
 
+    /// Where the API is: `http://HOST:PORT`.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
     /// `GET path`, answered as `T`.
     pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ApiError> {
         let req = self
@@ -172,6 +177,34 @@ impl ApiClient {
             all.append(page);
         }
         Ok(all)
+    }
+
+    /// `GET /events`, from the event after number `after` (`None`: from now on).
+    pub async fn events(&self, after: Option<u64>) -> Result<EventStream, ApiError> {
+        let req = match after {
+            Some(n) => self
+                .http
+                .get(format!("{}/events", self.base))
+                .header("Last-Event-ID", n.to_string()),
+            None => self.http.get(format!("{}/events?backlog=false", self.base)),
+        }
+        .bearer_auth(&self.token);
+        let resp = req.send().await.map_err(|e| {
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unreachable",
+                format!("the node's API did not answer: {e}"),
+            )
+        })?;
+        if !resp.status().is_success() {
+            return Err(answer::<Value>(Ok(resp)).await.err().unwrap_or_else(|| {
+                ApiError::new(StatusCode::BAD_GATEWAY, "bad_answer", "GET /events failed")
+            }));
+        }
+        Ok(EventStream {
+            resp,
+            buf: String::new(),
+        })
     }
 
     /// `POST path` with a JSON body, answered as `T`.
@@ -211,6 +244,83 @@ impl ApiClient {
     }
 }
 
+/// What `GET /events` delivers, one frame at a time.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Streamed {
+    /// Event number `n`.
+    Event(u64, super::events::Event),
+    /// Some events are gone (the client was too slow, or resumed after the backlog).
+    Missed,
+}
+
+/// An open `GET /events` stream.
+pub struct EventStream {
+    resp: reqwest::Response,
+    buf: String,
+}
+
+/// Longest event frame a client holds while it waits for the frame's end.
+const MAX_FRAME: usize = 1 << 20;
+
+impl EventStream {
+    /// The next event or `missed` (keep-alives are skipped); `None` when the server ends the
+    /// stream.
+    pub async fn next(&mut self) -> Result<Option<Streamed>, ApiError> {
+        let broken = |why: String| ApiError::new(StatusCode::BAD_GATEWAY, "bad_answer", why);
+        loop {
+            while let Some(end) = self.buf.find("\n\n") {
+                let frame: String = self.buf.drain(..end + 2).collect();
+                if let Some(item) = parse_frame(&frame).map_err(broken)? {
+                    return Ok(Some(item));
+                }
+            }
+            if self.buf.len() > MAX_FRAME {
+                return Err(broken(format!(
+                    "an event frame longer than {MAX_FRAME} bytes"
+                )));
+            }
+            match self.resp.chunk().await {
+                Ok(Some(c)) => self
+                    .buf
+                    .push_str(&String::from_utf8_lossy(&c).replace('\r', "")),
+                Ok(None) => return Ok(None),
+                Err(e) => {
+                    return Err(ApiError::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "unreachable",
+                        format!("the event stream broke: {e}"),
+                    ));
+                }
+            }
+        }
+    }
+}
+
+/// One SSE frame: an event, `missed`, or nothing (a keep-alive comment).
+fn parse_frame(frame: &str) -> Result<Option<Streamed>, String> {
+    let (mut id, mut name, mut data) = (None, None, String::new());
+    for line in frame.lines() {
+        let (field, value) = line.split_once(':').unwrap_or((line, ""));
+        let value = value.strip_prefix(' ').unwrap_or(value);
+        match field {
+            "id" => id = value.parse::<u64>().ok(),
+            "event" => name = Some(value),
+            "data" => data.push_str(value),
+            _ => {}
+        }
+    }
+    match name {
+        None => Ok(None),
+        Some("missed") => Ok(Some(Streamed::Missed)),
+        Some(name) => {
+            let n = id.ok_or_else(|| format!("a {name} event without a number"))?;
+            let e = serde_json::from_str(&data)
+                .map_err(|e| format!("a {name} event the client cannot read: {e}"))?;
+            Ok(Some(Streamed::Event(n, e)))
+        }
+    }
+}
+
 /// A page of a list: where the next page starts, and how to add it to this one.
 pub trait Paged {
     fn next(&self) -> Option<usize>;
@@ -233,6 +343,16 @@ impl Paged for types::Mempool {
     }
     fn append(&mut self, page: Self) {
         self.txs.extend(page.txs);
+        self.next = page.next;
+    }
+}
+
+impl Paged for types::AddressCoins {
+    fn next(&self) -> Option<usize> {
+        self.next
+    }
+    fn append(&mut self, page: Self) {
+        self.coins.extend(page.coins);
         self.next = page.next;
     }
 }

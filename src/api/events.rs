@@ -7,7 +7,7 @@
 
 use crate::core::hash::BlockHash;
 use crate::node::{NodeEvent, NodeHandle, P2pHandle, P2pView};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex, PoisonError};
 use tokio::sync::{broadcast, watch};
@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 pub const BACKLOG: usize = 1024;
 
 /// One event, as its SSE `data:` (JSON); its `type` is also the SSE `event:` name.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Event {
     BlockConnected(BlockAt),
@@ -114,7 +114,7 @@ impl Event {
 }
 
 /// A block and its height.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct BlockAt {
     pub hash: String,
     pub height: u64,
@@ -197,6 +197,11 @@ impl EventLog {
         k.events.push_back(n.clone());
         // Sent under the lock, so that `since` never sees an event twice or misses one.
         let _ = self.tx.send(n);
+    }
+
+    /// The number of the newest event (0 before the first).
+    pub fn newest(&self) -> u64 {
+        self.kept().next.saturating_sub(1)
     }
 
     /// The events after number `after` (all kept ones for `None`), and what comes next.

@@ -78,6 +78,7 @@ fn api_routes(block_limit: usize) -> OpenApiRouter<Arc<ApiState>> {
             submit.layer(DefaultBodyLimit::max(block_limit)),
         ))
         .routes(routes!(tx))
+        .routes(routes!(search))
         .routes(routes!(proof))
         .routes(routes!(confirmations))
         .routes(routes!(new_transaction))
@@ -299,21 +300,59 @@ async fn chain(State(s): St, q: Result<Query<t::ChainQuery>, QueryRejection>) ->
 /// One block by height or hash
 #[utoipa::path(get, path = "/blocks/{id}", tag = "chain", security(()),
     params(("id" = String, Path, description = "A height or a block hash",
-        pattern = "^([0-9]{1,19}|[0-9a-f]{64})$")),
+        pattern = "^([0-9]{1,19}|[0-9a-f]{64})$"), t::BlockQuery),
     responses((status = 200, body = t::BlockView), (status = 404, body = ErrorBody)))]
-async fn block(State(s): St, Path(id): Path<String>) -> JsonResult<t::BlockView> {
+async fn block(
+    State(s): St,
+    Path(id): Path<String>,
+    q: Result<Query<t::BlockQuery>, QueryRejection>,
+) -> JsonResult<t::BlockView> {
+    let hex = query(q)?.hex.unwrap_or(false);
     let id: BlockId = id.parse()?;
     let node = s.ctx.node.clone();
-    ok(blocking(move || views::block(&node, id)).await?)
+    ok(blocking(move || views::block(&node, id, hex)).await?)
 }
 
 /// One transaction, confirmed or in the mempool
 #[utoipa::path(get, path = "/tx/{txid}", tag = "transactions", security(()),
-    params(("txid" = String, Path, pattern = "^[0-9a-f]{64}$")),
+    params(("txid" = String, Path, pattern = "^[0-9a-f]{64}$"), t::TxQuery),
     responses((status = 200, body = t::TxView), (status = 404, body = ErrorBody)))]
-async fn tx(State(s): St, Path(id): Path<String>) -> JsonResult<t::TxView> {
+async fn tx(
+    State(s): St,
+    Path(id): Path<String>,
+    q: Result<Query<t::TxQuery>, QueryRejection>,
+) -> JsonResult<t::TxView> {
+    let q = query(q)?;
     let id = parse_txid(&id)?;
-    ok(views::tx(&s.ctx.node, &id)?)
+    let spends = q.spends.unwrap_or(false);
+    // Finding the spenders reads blocks: one such request at a time.
+    let _turn = if spends {
+        Some(s.heavy_turn().await?)
+    } else {
+        None
+    };
+    let node = s.ctx.node.clone();
+    let answer = tokio::task::spawn_blocking(move || views::tx(&node, &id, spends))
+        .await
+        .map_err(|e| ApiError::internal(format!("reading the transaction: {e}")))?;
+    ok(answer?)
+}
+
+/// What a height, hash, txid (or a unique prefix of one) or address names
+#[utoipa::path(get, path = "/search", tag = "chain", security(()), params(t::SearchQuery),
+    responses((status = 200, body = t::SearchResult)))]
+async fn search(
+    State(s): St,
+    q: Result<Query<t::SearchQuery>, QueryRejection>,
+) -> JsonResult<t::SearchResult> {
+    let q = query(q)?;
+    if q.q.len() > 200 {
+        return Err(ApiError::bad_request(
+            "bad_query",
+            "q: at most 200 characters (a height, a hash, a txid or an address)",
+        ));
+    }
+    ok(views::search(&s.ctx.node, &q.q)?)
 }
 
 /// Merkle proof that a confirmed transaction is in its block
@@ -602,7 +641,11 @@ async fn events(
     use axum::response::sse::{Event as Sse, KeepAlive};
     let after = match (query(q), headers.get("last-event-id")) {
         (Err(e), _) => return e.into_response(),
-        (Ok(q), None) => q.after,
+        (Ok(q), None) => match (q.after, q.backlog) {
+            // Only what comes next: resume after the newest event.
+            (None, Some(false)) => Some(s.events.newest()),
+            (after, _) => after,
+        },
         (Ok(_), Some(v)) => match v.to_str().ok().and_then(|v| v.trim().parse().ok()) {
             Some(n) => Some(n),
             None => {

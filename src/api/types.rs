@@ -157,6 +157,14 @@ pub struct BlockView {
     pub active: bool,
     /// 0 off the active chain.
     pub confirmations: u64,
+    /// Total work of the chain up to and including this block (expected hashes), as a decimal
+    /// string.
+    pub chainwork: String,
+    /// The next block on the active chain (`null` at the tip and off the active chain).
+    #[schema(pattern = "^[0-9a-f]{64}$")]
+    pub next: Option<String>,
+    /// When this node first stored the block (milliseconds since 1970; `null`: not recorded).
+    pub seen_ms: Option<u64>,
     /// Its transactions' ids, coinbase first.
     pub txs: Vec<String>,
     /// The block's encoding (with `hex=true`).
@@ -416,6 +424,86 @@ pub struct TxView {
     pub fee: Option<u64>,
     /// Encoded size in bytes.
     pub size: usize,
+    /// With `spends=true`: what became of each output, in output order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spends: Option<Vec<OutputSpend>>,
+}
+
+/// Whether an output is spent, and by what.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SpendState {
+    Unspent,
+    /// Spent by a mempool transaction.
+    Mempool,
+    /// Spent by a confirmed transaction.
+    Confirmed,
+    /// Spent on the active chain, but the spender was not found within the node's search
+    /// budget (or the output is not known).
+    Unknown,
+}
+
+/// What became of one output.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct OutputSpend {
+    pub state: SpendState,
+    /// The spending transaction (`mempool` and `confirmed`).
+    #[schema(pattern = "^[0-9a-f]{64}$")]
+    pub txid: Option<String>,
+    /// Height of the spending transaction's block (`confirmed`).
+    pub height: Option<u64>,
+}
+
+/// `GET /blocks/{id}`.
+#[derive(Clone, Copy, Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct BlockQuery {
+    /// Add the block's encoding (`hex`).
+    pub hex: Option<bool>,
+}
+
+/// `GET /tx/{txid}`.
+#[derive(Clone, Copy, Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct TxQuery {
+    /// Add what became of each output (`spends`): a search of the blocks after the
+    /// transaction's, bounded by the node.
+    pub spends: Option<bool>,
+}
+
+/// `GET /search`.
+#[derive(Clone, Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct SearchQuery {
+    /// A height of the active chain, a block hash or txid (a unique hex prefix is enough; `0x`
+    /// first when it is all digits) or an address. Left out, nothing is found.
+    #[serde(default)]
+    pub q: String,
+}
+
+/// What a search found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SearchKind {
+    Block,
+    Transaction,
+    Address,
+    /// Nothing, or more than one hash: `reason` says which.
+    Nothing,
+}
+
+/// `GET /search`: what the text names.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct SearchResult {
+    pub kind: SearchKind,
+    /// The block hash, txid or address found (`null` for `nothing`).
+    pub id: Option<String>,
+    /// Why nothing was found.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// `GET /transaction/confirmations/{txid}`.
@@ -450,6 +538,8 @@ pub struct Proof {
     pub merkle_root: String,
     /// The transaction's place in its block.
     pub index: usize,
+    /// Transactions in the block.
+    pub count: usize,
     /// From the txid up to the merkle root.
     pub branch: Vec<ProofStep>,
     pub confirmations: u64,
@@ -532,6 +622,16 @@ pub struct AddressBalance {
     /// Unspent coins.
     pub coins: usize,
     pub height: u64,
+    /// Mempool outputs paying the address (`GET /balance` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incoming: Option<u64>,
+    /// Its confirmed coins that mempool transactions spend (`GET /balance` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outgoing: Option<u64>,
+    /// Blocks until its next immature coin can be spent (`GET /balance` only; absent when
+    /// none is immature).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_maturity: Option<u64>,
 }
 
 /// One unspent coin of an address.
@@ -743,6 +843,8 @@ pub struct Sent {
 pub struct Mining {
     pub mining: bool,
     pub threads: usize,
+    /// The most threads it takes (four per core).
+    pub max_threads: usize,
     /// The hashing kernel (`sha-ni`, `avx2`, `scalar` …).
     pub kernel: String,
     pub hashrate: u64,
@@ -998,6 +1100,8 @@ pub struct EventsQuery {
     /// Resume after this event number (as the `Last-Event-ID` header does).
     #[param(minimum = 0)]
     pub after: Option<u64>,
+    /// `false`: only what happens from now on, not the kept events (ignored when resuming).
+    pub backlog: Option<bool>,
 }
 
 /// `GET /blocks/wait`.

@@ -14,7 +14,7 @@ use crate::core::merkle::merkle_proof;
 use crate::core::params::Network;
 use crate::core::tx::{OutPoint, Transaction, TxIn, TxOut};
 use crate::node::P2pView;
-use crate::node::{ChainRead, NodeHandle, Snapshot, Template};
+use crate::node::{ChainRead, NodeHandle, SearchHit, Snapshot, Spend, Template};
 use crate::node::{FeeRate, MAX_TX_SIZE};
 use crate::wallet::Wallet;
 use serde_json::Value;
@@ -148,6 +148,11 @@ pub fn block_value(r: &ChainRead, b: &Block, hex: bool) -> Result<t::BlockView, 
         .ok_or_else(|| ApiError::internal(format!("block {hash} is not in the index")))?;
     let active = r.is_active(&meta)?;
     let confirmations = r.block_confirmations(&meta)?;
+    let next = if active {
+        r.hash_at(meta.height + 1)?
+    } else {
+        None
+    };
     Ok(t::BlockView {
         hash: hash.to_string(),
         height: meta.height,
@@ -159,13 +164,16 @@ pub fn block_value(r: &ChainRead, b: &Block, hex: bool) -> Result<t::BlockView, 
         size: meta.size.into(),
         active,
         confirmations,
+        chainwork: meta.chainwork.0.to_string(),
+        next: next.map(|h| h.to_string()),
+        seen_ms: r.seen_ms(&hash)?,
         txs: b.txids().iter().map(ToString::to_string).collect(),
         hex: hex.then(|| hex::encode(b.encode())),
     })
 }
 
-/// `GET /blocks/{id}`.
-pub fn block(node: &NodeHandle, id: BlockId) -> Result<t::BlockView, ApiError> {
+/// `GET /blocks/{id}` (with `hex`: its encoding too).
+pub fn block(node: &NodeHandle, id: BlockId, hex: bool) -> Result<t::BlockView, ApiError> {
     let r = node.read()?;
     let hash = match id {
         BlockId::Height(h) => r.hash_at(h)?.ok_or_else(|| {
@@ -179,7 +187,7 @@ pub fn block(node: &NodeHandle, id: BlockId) -> Result<t::BlockView, ApiError> {
     let b = r
         .block(&hash)?
         .ok_or_else(|| ApiError::not_found(format!("unknown block {hash}")))?;
-    block_value(&r, &b, false)
+    block_value(&r, &b, hex)
 }
 
 /// `GET /chain?from=H&limit=N`: active-chain blocks from height `from`, oldest first.
@@ -334,8 +342,8 @@ pub fn tx_from_json(v: Value, network: Network) -> Result<Transaction, ApiError>
     j.to_tx(network)
 }
 
-/// `GET /tx/{txid}`.
-pub fn tx(node: &NodeHandle, id: &Txid) -> Result<t::TxView, ApiError> {
+/// `GET /tx/{txid}` (with `spends`: what became of each output).
+pub fn tx(node: &NodeHandle, id: &Txid, spends: bool) -> Result<t::TxView, ApiError> {
     let info = node
         .transaction(id)?
         .ok_or_else(|| ApiError::not_found(format!("unknown transaction {id}")))?;
@@ -353,7 +361,48 @@ pub fn tx(node: &NodeHandle, id: &Txid) -> Result<t::TxView, ApiError> {
         coinbase: info.tx.is_coinbase(),
         fee: info.fee.map(|f| f.units()),
         size: info.tx.size(),
+        spends: if spends {
+            Some(output_spends(node, id, info.tx.outputs.len())?)
+        } else {
+            None
+        },
     })
+}
+
+/// What became of each of a transaction's `count` outputs.
+fn output_spends(
+    node: &NodeHandle,
+    id: &Txid,
+    count: usize,
+) -> Result<Vec<t::OutputSpend>, ApiError> {
+    let found = node.spenders(id)?;
+    Ok((0..count)
+        .map(|vout| {
+            let (state, txid, height) = match found.get(vout).copied().unwrap_or(Spend::Unknown) {
+                Spend::Unspent => (t::SpendState::Unspent, None, None),
+                Spend::Mempool(t) => (t::SpendState::Mempool, Some(t), None),
+                Spend::Confirmed(t, h) => (t::SpendState::Confirmed, Some(t), Some(h)),
+                Spend::Unknown => (t::SpendState::Unknown, None, None),
+            };
+            t::OutputSpend {
+                state,
+                txid: txid.map(|t| t.to_string()),
+                height,
+            }
+        })
+        .collect())
+}
+
+/// `GET /search`.
+pub fn search(node: &NodeHandle, text: &str) -> Result<t::SearchResult, ApiError> {
+    let network = node.network();
+    let (kind, id, reason) = match node.search(text)? {
+        SearchHit::Block(h) => (t::SearchKind::Block, Some(h.to_string()), None),
+        SearchHit::Tx(x) => (t::SearchKind::Transaction, Some(x.to_string()), None),
+        SearchHit::Address(a) => (t::SearchKind::Address, Some(a.encode(network)), None),
+        SearchHit::Nothing(why) => (t::SearchKind::Nothing, None, Some(why)),
+    };
+    Ok(t::SearchResult { kind, id, reason })
 }
 
 /// `GET /transaction/confirmations/{txid}`.
@@ -408,6 +457,7 @@ pub fn proof(node: &NodeHandle, id: &Txid) -> Result<t::Proof, ApiError> {
         height,
         merkle_root: block.header.merkle_root.to_string(),
         index,
+        count: block.txs.len(),
         branch,
         confirmations: info.confirmations,
     })
@@ -515,7 +565,18 @@ pub fn difficulty(node: &NodeHandle) -> t::Difficulty {
 
 /// `GET /balance/{address}`: confirmed coins from the address index.
 pub fn address_balance(node: &NodeHandle, addr: &Address) -> Result<t::AddressBalance, ApiError> {
-    address_balance_in(&node.read()?, addr, node.network())
+    let v = node.address_view(addr, 0, 0, 0)?;
+    Ok(t::AddressBalance {
+        address: addr.encode(node.network()),
+        balance: v.confirmed.units().saturating_add(v.immature.units()),
+        spendable: v.confirmed.units(),
+        immature: v.immature.units(),
+        coins: v.coin_count,
+        height: v.tip,
+        incoming: Some(v.incoming.units()),
+        outgoing: Some(v.outgoing.units()),
+        next_maturity: v.next_maturity,
+    })
 }
 
 /// `GET /chain/tips`.
@@ -636,6 +697,9 @@ fn address_balance_in(
         immature,
         coins: count,
         height: r.tip().height,
+        incoming: None,
+        outgoing: None,
+        next_maturity: None,
     })
 }
 
@@ -725,6 +789,7 @@ pub fn mining(node: &NodeHandle) -> t::Mining {
     t::Mining {
         mining: s.mining_threads > 0,
         threads: s.mining_threads,
+        max_threads: crate::node::max_threads(),
         kernel: s.mining_kernel.to_string(),
         hashrate: s.hashrate,
         address: s.mining_address.map(|a| a.encode(s.network)),

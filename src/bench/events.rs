@@ -29,31 +29,18 @@ pub struct EventsBench {
 
 /// A client of the stream: every `block_connected` it reads, with when it read it.
 async fn listen(
-    http: reqwest::Client,
-    url: String,
+    api: crate::api::client::ApiClient,
     seen: mpsc::UnboundedSender<(String, Instant)>,
 ) -> anyhow::Result<()> {
-    let mut resp = http.get(&url).send().await?;
-    anyhow::ensure!(resp.status() == 200, "GET /events: {}", resp.status());
-    let mut buf = String::new();
-    while let Some(chunk) = resp.chunk().await? {
+    use crate::api::client::Streamed;
+    use crate::api::events::Event;
+    let mut stream = api.events(None).await?;
+    while let Some(item) = stream.next().await? {
         let now = Instant::now();
-        buf.push_str(&String::from_utf8_lossy(&chunk));
-        while let Some(end) = buf.find("\n\n") {
-            let frame: String = buf.drain(..end + 2).collect();
-            if !frame.lines().any(|l| l == "event: block_connected") {
-                continue;
-            }
-            let hash = frame
-                .lines()
-                .filter_map(|l| l.strip_prefix("data:"))
-                .filter_map(|d| serde_json::from_str::<serde_json::Value>(d.trim()).ok())
-                .find_map(|v| v["hash"].as_str().map(str::to_string));
-            if let Some(h) = hash
-                && seen.send((h, now)).is_err()
-            {
-                return Ok(());
-            }
+        if let Streamed::Event(_, Event::BlockConnected(b)) = item
+            && seen.send((b.hash, now)).is_err()
+        {
+            return Ok(());
         }
     }
     Ok(())
@@ -91,11 +78,13 @@ async fn measure(
         .ok_or_else(|| anyhow::anyhow!("the API did not start"))?
         .addr();
     let http = reqwest::Client::builder().no_proxy().build()?;
+    let (client, _) = crate::api::client::ApiClient::remote(&format!("http://{api}"), None)
+        .await
+        .map_err(|e| anyhow::anyhow!(e))?;
     let (tx, mut rx) = mpsc::unbounded_channel();
     let mut tasks = Vec::new();
     for _ in 0..listeners {
-        let url = format!("http://{api}/events");
-        tasks.push(tokio::spawn(listen(http.clone(), url, tx.clone())));
+        tasks.push(tokio::spawn(listen(client.clone(), tx.clone())));
     }
     drop(tx);
     // Every listener's stream is open (the API counts them in /metrics).

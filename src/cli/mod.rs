@@ -5,6 +5,8 @@
 //! nothing.
 
 mod answer;
+#[cfg(feature = "tui")]
+mod attach;
 #[cfg(feature = "bench")]
 mod bench;
 mod run;
@@ -39,7 +41,7 @@ impl Cli {
         use std::io::IsTerminal;
         match self.command {
             #[cfg(feature = "tui")]
-            Some(Command::Tui(_)) => true,
+            Some(Command::Tui(_) | Command::Attach { .. }) => true,
             // A build without the dashboard prints the status instead.
             None if cfg!(not(feature = "tui")) => false,
             None => {
@@ -96,14 +98,9 @@ pub struct Global {
         value_name = "URL"
     )]
     pub node_url: Option<String>,
-    /// The API token for --node: a node.json (its `token`) or a file whose first line is it.
-    #[arg(
-        long,
-        global = true,
-        env = "CHAIN_TUI_TOKEN_FILE",
-        value_name = "FILE",
-        requires = "node_url"
-    )]
+    /// The API token for --node (or attach URL): a node.json (its `token`) or a file whose
+    /// first line is it.
+    #[arg(long, global = true, env = "CHAIN_TUI_TOKEN_FILE", value_name = "FILE")]
     pub token_file: Option<PathBuf>,
 }
 
@@ -147,6 +144,14 @@ pub enum Command {
     /// Several nodes in one process, side by side: partitions, forks, scenarios.
     #[cfg(feature = "demo")]
     Demo(crate::demo::DemoArgs),
+    /// Open the dashboard on a node running elsewhere (`chain-tui node`), through its API. Sends
+    /// and mining need its token (--token-file); q leaves the node running.
+    #[cfg(feature = "tui")]
+    Attach {
+        /// The node's API, http://HOST:PORT (default: --node, or the node running on the data
+        /// dir).
+        url: Option<String>,
+    },
 }
 
 #[derive(Subcommand, Debug)]

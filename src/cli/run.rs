@@ -43,10 +43,33 @@ pub async fn run(cli: Cli) -> Result<i32> {
     g.load_passphrase_file()?;
     #[cfg(feature = "tui")]
     let dashboard = cli.opens_dashboard();
+    let attach_url = match &cli.command {
+        #[cfg(feature = "tui")]
+        Some(Command::Attach { url }) => url.is_some(),
+        _ => false,
+    };
+    if let Some(f) = &g.token_file
+        && g.node_url.is_none()
+        && !attach_url
+    {
+        bail!(
+            "--token-file {} goes with --node URL (or attach URL): a node on the data dir is \
+             found through its node.json",
+            f.display()
+        );
+    }
     let (output, code) = match cli.command {
         #[cfg(feature = "tui")]
         None if dashboard => {
             crate::tui::run(tui_config(&g, cli.node)?).await?;
+            return Ok(0);
+        }
+        #[cfg(feature = "tui")]
+        Some(Command::Attach { url }) => {
+            if url.is_some() {
+                g.node_url = url;
+            }
+            super::attach::attach(&g).await?;
             return Ok(0);
         }
         #[cfg(feature = "tui")]
@@ -106,7 +129,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
 
 /// The node to drive through its API: the one `--node` names, or the one running on the data
 /// dir (proven to be that data dir's own); `None` when no node runs there.
-async fn running_node(g: &Global) -> Result<Option<(ApiClient, Network)>> {
+pub(super) async fn running_node(g: &Global) -> Result<Option<(ApiClient, Network)>> {
     let Some(url) = &g.node_url else {
         let dir = g.data_dir()?;
         let api = ApiClient::discover(&dir, g.network)
@@ -253,6 +276,10 @@ fn prepare(g: &Global, cmd: Command) -> Result<Job> {
         Command::Demo(_) => bail!("internal error: command dispatched to the wrong handler"),
         #[cfg(feature = "tui")]
         Command::Tui(_) => bail!("internal error: command dispatched to the wrong handler"),
+        #[cfg(feature = "tui")]
+        Command::Attach { .. } => {
+            bail!("internal error: command dispatched to the wrong handler")
+        }
         Command::Node(_) => bail!("internal error: command dispatched to the wrong handler"),
     })
 }
@@ -349,8 +376,8 @@ async fn node_job(g: &Global, node: &NodeHandle, job: Job) -> Result<Answer> {
         }
         Job::Chain(c) => match c {
             ChainJob::Info => Answer::Info(Box::new(views::info(node, None))),
-            ChainJob::Block(id) => Answer::Block(views::block(node, id)?),
-            ChainJob::Tx(id) => Answer::Tx(views::tx(node, &id)?),
+            ChainJob::Block(id) => Answer::Block(views::block(node, id, false)?),
+            ChainJob::Tx(id) => Answer::Tx(views::tx(node, &id, false)?),
             ChainJob::Validate => {
                 let n = node.clone();
                 Answer::Validation(tokio::task::spawn_blocking(move || views::validate(&n)).await??)

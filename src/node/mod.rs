@@ -20,7 +20,7 @@ pub use crate::net::identity::{NetError, NodeId, NodeKey, PeerAddr, node_key_pat
 pub use crate::storage::{BlockMeta, HistoryEntry, StoreSpace, TxLocation};
 pub use chain::{Accepted, ProcessError};
 pub use chainfile::{ChainWriter, read_chain_file};
-pub use explore::{AddressView, Spend};
+pub use explore::{AddressCoin, AddressView, Spend};
 pub use mempool::{Admission, FeeRate, MAX_TX_SIZE, MempoolError};
 pub use miner::{max_threads, run_paced};
 pub use p2p::{BanInfo, P2pConfig, P2pHandle, P2pView, PeerInfo};

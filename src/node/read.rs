@@ -58,6 +58,10 @@ impl ChainRead {
     pub fn hash_at(&self, height: u64) -> Result<Option<BlockHash>, NodeError> {
         Ok(self.r.hash_at(height)?)
     }
+    /// When this node first stored the block (milliseconds since the epoch), if recorded.
+    pub fn seen_ms(&self, hash: &BlockHash) -> Result<Option<u64>, NodeError> {
+        Ok(self.r.seen_ms(hash)?)
+    }
     /// Whether the block is on the active chain.
     pub fn is_active(&self, meta: &BlockMeta) -> Result<bool, NodeError> {
         Ok(self.r.hash_at(meta.height)? == Some(meta.hash()))

@@ -129,6 +129,15 @@ pub fn init(
     data_dir: &Path,
     filter: tracing_subscriber::EnvFilter,
 ) -> std::io::Result<tracing_appender::non_blocking::WorkerGuard> {
+    init_file(data_dir, "chain-tui.log", filter)
+}
+
+/// As [`init`], to the file `name` in `data_dir`.
+pub fn init_file(
+    data_dir: &Path,
+    name: &str,
+    filter: tracing_subscriber::EnvFilter,
+) -> std::io::Result<tracing_appender::non_blocking::WorkerGuard> {
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
     crate::fsutil::create_private_dir(data_dir)?;
@@ -136,8 +145,8 @@ pub fn init(
     std::fs::OpenOptions::new()
         .create(true)
         .append(true)
-        .open(data_dir.join("chain-tui.log"))?;
-    let appender = tracing_appender::rolling::never(data_dir, "chain-tui.log");
+        .open(data_dir.join(name))?;
+    let appender = tracing_appender::rolling::never(data_dir, name);
     let (writer, guard) = tracing_appender::non_blocking(appender);
     let _ = tracing_subscriber::registry()
         .with(filter)

@@ -669,6 +669,8 @@ pub struct App {
     pub pace: Option<std::time::Duration>,
     /// Paced mining is on.
     pub paced_on: bool,
+    /// The API of the node this dashboard is attached to (`None`: its own node).
+    pub attached: Option<String>,
 }
 
 /// Blocks read around the selection when the Chain pane scrolls past what it holds.
@@ -752,6 +754,7 @@ impl App {
             help_scroll: 0,
             pace: None,
             paced_on: false,
+            attached: None,
         }
     }
 

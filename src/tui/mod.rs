@@ -10,24 +10,24 @@
 
 pub mod action;
 pub mod app;
+pub mod backend;
 #[cfg(any(test, feature = "test-fixtures"))]
 pub mod fixture;
 pub mod keymap;
 pub mod panes;
 
+pub use backend::{Backend, Local, Seen, load_block, load_tx};
 pub use panes::{ScreenLayout, draw, layout, layout_zoomed};
 
-use crate::core::amount::Amount;
-use crate::core::hash::{BlockHash, Txid};
+use crate::core::hash::Txid;
 use crate::core::params::Network;
+use crate::node::P2pConfig;
 use crate::node::PeerAddr;
-use crate::node::Spend;
 use crate::node::{NodeConfig, NodeEvent, NodeHandle};
-use crate::node::{P2pConfig, P2pHandle};
 use crate::runtime::{ApiSetup, Services, ServicesConfig};
 use crate::wallet::Wallet;
 use anyhow::{Result, anyhow};
-use app::{App, BlockDetail, Command, InputRow, OutputRow, ProofView, TxDetail, TxRow, WalletView};
+use app::{App, BlockDetail, Command, TxDetail, WalletView};
 use crossterm::event::{Event, EventStream, KeyEventKind, MouseButton, MouseEventKind};
 use futures_util::StreamExt;
 use keymap::Keymap;
@@ -64,8 +64,6 @@ pub struct TuiConfig {
 const FRAME: Duration = Duration::from_millis(50);
 /// Shortest time between two wallet scans.
 const WALLET_EVERY: Duration = Duration::from_millis(300);
-/// Wallet transactions kept for the pane.
-const WALLET_HISTORY: usize = 100;
 
 fn unix_now() -> u64 {
     std::time::SystemTime::now()
@@ -138,18 +136,43 @@ async fn dashboard(
     app.wallet.address = Some(address);
     app.pace = cfg.pace;
     app.paced_on = cfg.mine && cfg.pace.is_some();
-    app.set_snapshot(node.snapshot());
-    app.set_p2p(view);
-    app.tick(unix_now());
     let ctx = Ctx {
-        node,
-        net,
-        wallet,
-        pace: pace_tx,
+        backend: Arc::new(Local { node, net, wallet }),
+        pace: Some(pace_tx),
     };
+    open(&mut app, &ctx).await
+}
+
+/// The dashboard on a node elsewhere, driven through `backend` (see `chain-tui attach`), until
+/// it is closed. The node goes on running.
+pub async fn attach(
+    backend: Arc<dyn Backend>,
+    network: Network,
+    keymap: Keymap,
+    threads: usize,
+    max_threads: usize,
+) -> Result<()> {
+    let mut app = App::new(network, keymap, threads, max_threads);
+    if let Some(at) = backend.remote() {
+        tracing::info!("dashboard attached to the {network} node at {at}");
+        app.info(format!("attached to the node at {at}; q leaves it running"));
+        app.attached = Some(at);
+    }
+    let ctx = Ctx {
+        backend,
+        pace: None,
+    };
+    open(&mut app, &ctx).await
+}
+
+/// Take the terminal and run the event loop on `ctx` until the dashboard closes.
+async fn open(app: &mut App, ctx: &Ctx) -> Result<()> {
+    app.set_snapshot(ctx.backend.snapshots().borrow().clone());
+    app.set_p2p(ctx.backend.views().borrow().clone());
+    app.tick(unix_now());
     match crate::term::TerminalGuard::enter() {
         Ok(mut guard) => {
-            let r = event_loop(&mut guard.terminal, &mut app, &ctx).await;
+            let r = event_loop(&mut guard.terminal, app, ctx).await;
             drop(guard);
             r
         }
@@ -159,11 +182,10 @@ async fn dashboard(
 
 /// What the event loop works with.
 struct Ctx {
-    node: NodeHandle,
-    net: P2pHandle,
-    wallet: Arc<Mutex<Wallet>>,
-    /// Paced mining (regtest): the address and threads to mine with, or `None` when off.
-    pace: tokio::sync::watch::Sender<Option<(crate::core::address::Address, usize)>>,
+    backend: Arc<dyn Backend>,
+    /// Paced mining (regtest, own node): the address and threads to mine with, or `None` when
+    /// off.
+    pace: Option<tokio::sync::watch::Sender<Option<(crate::core::address::Address, usize)>>>,
 }
 
 /// Paced mining for the regtest dashboard: while on, one block after a random wait
@@ -210,16 +232,17 @@ enum Msg {
 }
 
 /// The view a refresh command names, read again (`None` if it could not be read).
-fn reload(node: &NodeHandle, cmd: Command) -> Option<app::Reloaded> {
+async fn reload(backend: &dyn Backend, cmd: Command) -> Option<app::Reloaded> {
     match cmd {
-        Command::LoadBlock(h) => load_block(node, h).ok().map(app::Reloaded::Block),
-        Command::LoadTx(t) => load_tx(node, t).ok().map(app::Reloaded::Tx),
+        Command::LoadBlock(h) => backend.block(h).await.ok().map(app::Reloaded::Block),
+        Command::LoadTx(t) => backend.tx(t).await.ok().map(app::Reloaded::Tx),
         Command::LoadAddress {
             address,
             coins_skip,
             history_skip,
-        } => node
-            .address_view(&address, coins_skip, history_skip, app::ADDRESS_PAGE)
+        } => backend
+            .address(address, coins_skip, history_skip)
+            .await
             .ok()
             .map(|v| app::Reloaded::Address(v, coins_skip, history_skip)),
         _ => None,
@@ -241,9 +264,9 @@ pub fn osc52(text: &str) -> String {
 /// most every [`FRAME`] for data (at once for input).
 async fn event_loop(terminal: &mut DefaultTerminal, app: &mut App, ctx: &Ctx) -> Result<()> {
     let mut input = EventStream::new();
-    let mut snaps = ctx.node.watch();
-    let mut views = ctx.net.watch();
-    let mut events = ctx.node.events();
+    let mut snaps = ctx.backend.snapshots();
+    let mut views = ctx.backend.views();
+    let mut events = ctx.backend.events();
     let (mut snaps_open, mut views_open, mut events_open) = (true, true, true);
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -273,15 +296,19 @@ async fn event_loop(terminal: &mut DefaultTerminal, app: &mut App, ctx: &Ctx) ->
             wallet_dirty = false;
             wallet_busy = true;
             wallet_last = Instant::now();
-            let (w, node, tx) = (ctx.wallet.clone(), ctx.node.clone(), tx.clone());
+            let (backend, tx) = (ctx.backend.clone(), tx.clone());
             // An open block, transaction or address view follows the chain with the wallet
             // (confirmations, spends, balances), as often and no more.
             let refresh = app.refresh_command();
-            tokio::task::spawn_blocking(move || {
+            tokio::spawn(async move {
                 if let Some(cmd) = refresh {
-                    let _ = tx.send(Msg::Refreshed(reload(&node, cmd)));
+                    let _ = tx.send(Msg::Refreshed(reload(&*backend, cmd).await));
                 }
-                let _ = tx.send(Msg::Wallet(load_wallet(&w, &node)));
+                let wallet = backend.wallet().await.unwrap_or_else(|e| WalletView {
+                    error: Some(e),
+                    ..WalletView::default()
+                });
+                let _ = tx.send(Msg::Wallet(wallet));
             });
         }
         if dirty && (urgent || last_draw.elapsed() >= FRAME) {
@@ -342,11 +369,13 @@ async fn event_loop(terminal: &mut DefaultTerminal, app: &mut App, ctx: &Ctx) ->
                 dirty = true;
             }
             e = events.recv(), if events_open => match e {
-                Ok(NodeEvent::BlockRejected { hash, reason }) => {
+                Ok(Seen::Event(NodeEvent::BlockRejected { hash, reason })) => {
                     app.error(format!("block {} rejected: {reason}", hash.short()));
                     dirty = true;
                 }
-                Ok(NodeEvent::Reorg { .. }) | Err(broadcast::error::RecvError::Lagged(_)) => {
+                Ok(Seen::Event(NodeEvent::Reorg { .. }))
+                | Ok(Seen::Missed)
+                | Err(broadcast::error::RecvError::Lagged(_)) => {
                     // Rows read before may have left the active chain: read them again.
                     app.on_reorg();
                     if let Some(cmd) = app.chain_missing() {
@@ -447,13 +476,16 @@ fn on_input(app: &mut App, ev: Event) -> Option<Command> {
 /// Carry out a command off the UI task; answers come back as [`Msg`]s.
 fn execute(cmd: Command, ctx: &Ctx, tx: &mpsc::UnboundedSender<Msg>) {
     let tx = tx.clone();
-    let node = ctx.node.clone();
+    let b = ctx.backend.clone();
+    let answer = |tx: mpsc::UnboundedSender<Msg>, m: Msg| {
+        let _ = tx.send(m);
+    };
     match cmd {
         Command::Quit => {}
         Command::SetMining { threads, address } => {
             tokio::spawn(async move {
-                if let Err(e) = node.set_mining(threads, address).await {
-                    let _ = tx.send(Msg::Error(format!("mining: {e}")));
+                if let Err(e) = b.set_mining(threads, address).await {
+                    answer(tx, Msg::Error(format!("mining: {e}")));
                 }
             });
         }
@@ -462,97 +494,76 @@ fn execute(cmd: Command, ctx: &Ctx, tx: &mpsc::UnboundedSender<Msg>) {
             amount,
             fee_rate,
         } => {
-            let w = ctx.wallet.clone();
             tokio::spawn(async move {
-                let n = node.clone();
-                let built = tokio::task::spawn_blocking(move || {
-                    let w = w.lock().map_err(|_| "wallet unavailable".to_string())?;
-                    w.build_payment(&n, to, amount, fee_rate)
-                        .map_err(|e| e.to_string())
-                })
-                .await
-                .map_err(|e| e.to_string())
-                .and_then(|r| r);
-                let r = match built {
-                    Ok(t) => node.submit_tx(t, true).await.map_err(|e| e.to_string()),
-                    Err(e) => Err(e),
-                };
+                let r = b.send(to, amount, fee_rate).await;
                 if let Ok(txid) = &r {
                     tracing::info!("sent {amount} in transaction {txid}");
                 }
-                let _ = tx.send(Msg::Sent(r));
+                answer(tx, Msg::Sent(r));
             });
         }
         Command::Connect(addr) => {
-            let net = ctx.net.clone();
             tokio::spawn(async move {
-                let m = match net.connect(addr).await {
-                    Ok(id) => Msg::Info(format!("connected to {addr} ({})", &id.to_string()[..8])),
+                let m = match b.connect(addr).await {
+                    Ok(id) => Msg::Info(format!(
+                        "connected to {addr} ({})",
+                        id.get(..8).unwrap_or(&id)
+                    )),
                     Err(e) => Msg::Error(format!("cannot connect to {addr}: {e}")),
                 };
-                let _ = tx.send(m);
+                answer(tx, m);
             });
         }
         Command::Unban(who) => {
-            let net = ctx.net.clone();
             tokio::spawn(async move {
-                let m = match net.unban(&who).await {
+                let m = match b.unban(who.clone()).await {
                     Ok(true) => Msg::Info(format!("unbanned {}", app::short_text(&who))),
                     Ok(false) => Msg::Error(format!("{} was not banned", app::short_text(&who))),
                     Err(e) => Msg::Error(format!("unban: {e}")),
                 };
-                let _ = tx.send(m);
+                answer(tx, m);
             });
         }
         Command::NewAddress => {
-            let w = ctx.wallet.clone();
-            tokio::task::spawn_blocking(move || {
-                let r = w
-                    .lock()
-                    .map_err(|_| "wallet unavailable".to_string())
-                    .and_then(|mut w| w.new_address().map_err(|e| e.to_string()));
-                let _ = tx.send(Msg::NewAddress(r));
-            });
+            tokio::spawn(async move { answer(tx, Msg::NewAddress(b.new_address().await)) });
         }
         Command::LoadBlock(hash) => {
-            tokio::task::spawn_blocking(move || {
-                let _ = tx.send(Msg::Block(load_block(&node, hash)));
-            });
+            tokio::spawn(async move { answer(tx, Msg::Block(b.block(hash).await)) });
         }
         Command::LoadTx(txid) => {
-            tokio::task::spawn_blocking(move || {
-                let _ = tx.send(Msg::Tx(load_tx(&node, txid)));
-            });
+            tokio::spawn(async move { answer(tx, Msg::Tx(b.tx(txid).await)) });
         }
         Command::SetPaced {
             on,
             address,
             threads,
-        } => {
-            ctx.pace.send_replace(on.then_some((address, threads)));
-        }
+        } => match &ctx.pace {
+            Some(pace) => {
+                pace.send_replace(on.then_some((address, threads)));
+            }
+            None => answer(
+                tx,
+                Msg::Error("paced mining runs only on the dashboard's own node".into()),
+            ),
+        },
         Command::MineOne { address, threads } => {
             tokio::spawn(async move {
-                if let Err(e) = node.mine_blocks(1, threads, address).await {
-                    let _ = tx.send(Msg::Error(format!("mining: {e}")));
+                if let Err(e) = b.mine_one(address, threads).await {
+                    answer(tx, Msg::Error(format!("mining: {e}")));
                 }
             });
         }
         Command::Search(text) => {
-            tokio::task::spawn_blocking(move || {
-                let _ = tx.send(Msg::Search(node.search(&text).map_err(|e| e.to_string())));
-            });
+            tokio::spawn(async move { answer(tx, Msg::Search(b.search(text).await)) });
         }
         Command::LoadAddress {
             address,
             coins_skip,
             history_skip,
         } => {
-            tokio::task::spawn_blocking(move || {
-                let r = node
-                    .address_view(&address, coins_skip, history_skip, app::ADDRESS_PAGE)
-                    .map_err(|e| e.to_string());
-                let _ = tx.send(Msg::Address(r, coins_skip, history_skip));
+            tokio::spawn(async move {
+                let r = b.address(address, coins_skip, history_skip).await;
+                answer(tx, Msg::Address(r, coins_skip, history_skip));
             });
         }
         Command::Copy(text) => {
@@ -562,189 +573,19 @@ fn execute(cmd: Command, ctx: &Ctx, tx: &mpsc::UnboundedSender<Msg>) {
                 .write_all(osc52(&text).as_bytes())
                 .and_then(|()| out.flush());
             if let Err(e) = r {
-                let _ = tx.send(Msg::Error(format!("copy: {e}")));
+                answer(tx, Msg::Error(format!("copy: {e}")));
             }
         }
         Command::LoadChain { top, count } => {
-            tokio::task::spawn_blocking(move || {
-                let _ = tx.send(match node.chain_page(top, count) {
-                    Ok(rows) => Msg::ChainRows(rows),
-                    Err(e) => Msg::Error(format!("reading the chain: {e}")),
-                });
+            tokio::spawn(async move {
+                answer(
+                    tx,
+                    match b.chain_page(top, count).await {
+                        Ok(rows) => Msg::ChainRows(rows),
+                        Err(e) => Msg::Error(e),
+                    },
+                );
             });
         }
     }
-}
-
-/// Address, balance and history (a blocking store scan).
-fn load_wallet(w: &Mutex<Wallet>, node: &NodeHandle) -> WalletView {
-    let Ok(w) = w.lock() else {
-        return WalletView {
-            error: Some("wallet unavailable".into()),
-            ..WalletView::default()
-        };
-    };
-    let mut view = WalletView {
-        address: Some(w.receive_address()),
-        addresses: w.addresses(),
-        ..WalletView::default()
-    };
-    match w.balance_and_coins(node) {
-        Ok((b, coins)) => {
-            view.balance = Some(b);
-            view.coins = coins;
-        }
-        Err(e) => view.error = Some(e.to_string()),
-    }
-    match w.history(node) {
-        Ok(mut h) => {
-            h.truncate(WALLET_HISTORY);
-            view.history = h;
-        }
-        Err(e) => view.error = Some(e.to_string()),
-    }
-    view
-}
-
-/// A block and its transactions, for the details overlay.
-pub fn load_block(node: &NodeHandle, hash: BlockHash) -> Result<BlockDetail, String> {
-    let s = |e: crate::node::NodeError| e.to_string();
-    // One snapshot: the block, its place in the chain and the tip it is counted against.
-    let r = node.read().map_err(s)?;
-    let block = r
-        .block(&hash)
-        .map_err(s)?
-        .ok_or_else(|| format!("unknown block {}", hash.short()))?;
-    let meta = r
-        .block_meta(&hash)
-        .map_err(s)?
-        .ok_or_else(|| format!("unknown block {}", hash.short()))?;
-    let active = r.is_active(&meta).map_err(s)?;
-    let confirmations = r.block_confirmations(&meta).map_err(s)?;
-    let next = if active {
-        r.hash_at(meta.height + 1).map_err(s)?
-    } else {
-        None
-    };
-    let subsidy = node.params().subsidy(meta.height);
-    let minted = block
-        .txs
-        .first()
-        .and_then(|c| c.output_total())
-        .unwrap_or_default();
-    let work = meta
-        .header
-        .bits
-        .to_target()
-        .map(|t| t.work().0)
-        .unwrap_or_default();
-    Ok(BlockDetail {
-        version: meta.header.version,
-        prev: meta.header.prev,
-        merkle_root: meta.header.merkle_root,
-        bits: meta.header.bits.0,
-        nonce: meta.header.nonce,
-        work,
-        chainwork: meta.chainwork.0,
-        subsidy,
-        fees: Amount::from_units(minted.units().saturating_sub(subsidy.units())),
-        next,
-        hash,
-        height: meta.height,
-        time: meta.header.time,
-        seen: node.block_seen_ms(&hash).map_err(s)?.map(|ms| ms / 1000),
-        confirmations,
-        size: meta.size as usize,
-        txs: block
-            .txs
-            .iter()
-            .map(|t| TxRow {
-                txid: t.txid(),
-                coinbase: t.is_coinbase(),
-                inputs: t.inputs.len(),
-                outputs: t.outputs.len(),
-                amount: t.output_total().unwrap_or_default(),
-                size: t.size(),
-            })
-            .collect(),
-    })
-}
-
-/// One transaction with the outputs its inputs spend, and its fee.
-pub fn load_tx(node: &NodeHandle, txid: Txid) -> Result<TxDetail, String> {
-    let s = |e: crate::node::NodeError| e.to_string();
-    let info = node
-        .transaction(&txid)
-        .map_err(s)?
-        .ok_or_else(|| format!("unknown transaction {}", txid.short()))?;
-    let mut inputs = Vec::new();
-    let mut in_total = Some(crate::core::amount::Amount::ZERO);
-    for i in &info.tx.inputs {
-        let spent = node
-            .transaction(&i.prevout.txid)
-            .map_err(s)?
-            .and_then(|p| p.tx.outputs.get(i.prevout.vout as usize).copied());
-        in_total = match (in_total, spent) {
-            (Some(t), Some(o)) => t.checked_add(o.amount),
-            _ => None,
-        };
-        inputs.push(InputRow {
-            prevout: i.prevout,
-            address: spent.map(|o| o.address),
-            amount: spent.map(|o| o.amount),
-        });
-    }
-    let spends = node.spenders(&txid).map_err(s)?;
-    let outputs = info
-        .tx
-        .outputs
-        .iter()
-        .enumerate()
-        .map(|(vout, o)| OutputRow {
-            address: o.address,
-            amount: o.amount,
-            spend: spends.get(vout).copied().unwrap_or(Spend::Unknown),
-        })
-        .collect();
-    // The path from the txid to the merkle root of its block, checked against the header.
-    let proof = match info.block {
-        Some((hash, _)) => {
-            let block = node
-                .block(&hash)
-                .map_err(s)?
-                .ok_or_else(|| format!("block {} is missing", hash.short()))?;
-            let ids: Vec<Txid> = block.txs.iter().map(|t| t.txid()).collect();
-            ids.iter().position(|t| *t == txid).and_then(|index| {
-                let steps = crate::core::merkle::merkle_proof(&ids, index)?;
-                let root = block.header.merkle_root;
-                Some(ProofView {
-                    index,
-                    count: ids.len(),
-                    path: crate::core::merkle::proof_path(&txid, &steps),
-                    valid: crate::core::merkle::verify_proof(&txid, &steps, &root),
-                    steps,
-                    root,
-                })
-            })
-        }
-        None => None,
-    };
-    let coinbase = info.tx.is_coinbase();
-    let fee = info.fee.or_else(|| {
-        if coinbase {
-            return None;
-        }
-        in_total?.checked_sub(info.tx.output_total()?)
-    });
-    Ok(TxDetail {
-        txid,
-        block: info.block,
-        confirmations: info.confirmations,
-        coinbase,
-        size: info.tx.size(),
-        inputs,
-        outputs,
-        fee,
-        proof,
-    })
 }

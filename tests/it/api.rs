@@ -1835,3 +1835,163 @@ async fn wallet_send_pays_several_recipients_in_one_transaction() {
     assert_eq!(tx["fee"], v["fee"]);
     api.stop().await;
 }
+
+/// What the attached dashboard reads from a node's API, checked against the node: a search
+/// names blocks, transactions and addresses; a transaction says who spent its outputs; a block
+/// comes with its encoding, chain work, successor and when the node saw it; an address's
+/// balance carries its mempool figures and next maturity; `/events?backlog=false` starts at the
+/// next event.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn search_spends_block_hex_and_pending_balance_say_what_the_node_knows() {
+    let api = start().await;
+    let other = start().await;
+    api.tn.mine(12, api.address()).await;
+    let (me, to) = (
+        api.address().encode(Network::Regtest),
+        other.address().encode(Network::Regtest),
+    );
+    let a = api
+        .post("/wallet/send", json!({ "address": to, "amount": COIN }))
+        .await;
+    assert_eq!(a.0, 200, "{a:?}");
+    let sent = a.1["txid"].as_str().unwrap().to_string();
+
+    // The coin the payment spends says so, and the payment's outputs are unspent.
+    let view = api.ok(&format!("/tx/{sent}")).await;
+    assert!(view.get("spends").is_none(), "only when asked: {view}");
+    let input = &view["inputs"][0];
+    let (prev, vout) = (
+        input["txid"].as_str().unwrap().to_string(),
+        input["vout"].as_u64().unwrap() as usize,
+    );
+    let spends = api.ok(&format!("/tx/{prev}?spends=true")).await["spends"].clone();
+    assert_eq!(spends[vout]["state"], "mempool", "{spends}");
+    assert_eq!(spends[vout]["txid"], sent.as_str());
+    let own = api.ok(&format!("/tx/{sent}?spends=true")).await["spends"].clone();
+    assert!(
+        own.as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["state"] == "unspent"),
+        "{own}"
+    );
+    assert_error(
+        &api.get(&format!("/tx/{sent}?spends=maybe")).await,
+        400,
+        "bad_query",
+    );
+
+    // Balances with the mempool: the payee's incoming, the payer's outgoing (the coins of it
+    // that the mempool spends), and the next coinbase to mature.
+    let theirs = api.ok(&format!("/balance/{to}")).await;
+    assert_eq!(theirs["incoming"], COIN, "{theirs}");
+    assert_eq!(theirs["outgoing"], 0);
+    let mine = api.ok(&format!("/balance/{me}")).await;
+    let coins = api.ok(&format!("/address/{me}/utxos")).await["coins"].clone();
+    let coins = coins.as_array().unwrap();
+    let spent: u64 = coins
+        .iter()
+        .filter(|c| !c["spent_in_mempool"].is_null())
+        .map(|c| c["amount"].as_u64().unwrap())
+        .sum();
+    assert!(spent > 0);
+    assert_eq!(mine["outgoing"], spent, "{mine}");
+    let soonest = coins.iter().filter_map(|c| c["matures_in"].as_u64()).min();
+    assert!(soonest.is_some());
+    assert_eq!(mine["next_maturity"].as_u64(), soonest, "{mine}");
+    let wallets = api.ok("/wallets").await;
+    assert!(wallets["wallets"][0].get("incoming").is_none(), "{wallets}");
+
+    // Mined: the spend is confirmed at the new height, and the proof counts the block's txs.
+    let top = api.tn.mine(1, api.address()).await[0];
+    let spends = api.ok(&format!("/tx/{prev}?spends=true")).await["spends"].clone();
+    assert_eq!(spends[vout]["state"], "confirmed", "{spends}");
+    assert_eq!(spends[vout]["height"], 13);
+    assert_eq!(api.ok(&format!("/tx/{sent}/proof")).await["count"], 2);
+
+    // A block with its encoding, chain work, successor and when this node stored it.
+    let b = api.ok("/blocks/13?hex=true").await;
+    let bytes = hex::decode(b["hex"].as_str().unwrap()).unwrap();
+    let block: Block = chain_tui::core::encode::decode_canonical(&bytes, 1_000_000).unwrap();
+    assert_eq!(block.hash(), top);
+    assert_eq!(b["chainwork"], api.ok("/info").await["work"]);
+    assert_eq!(b["next"], Value::Null);
+    assert!(api.ok("/blocks/13").await.get("hex").is_none());
+    let twelve = api.ok("/blocks/12").await;
+    assert_eq!(twelve["next"], top.to_string());
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let seen = twelve["seen_ms"].as_u64().expect("seen_ms");
+    assert!(
+        seen <= now_ms && seen + 60_000 > now_ms,
+        "{seen} vs {now_ms}"
+    );
+
+    // Search: a height, a txid prefix, an address, nothing, too much.
+    let s = api.ok("/search?q=13").await;
+    assert_eq!(
+        (s["kind"].as_str(), s["id"].as_str()),
+        (Some("block"), Some(&*top.to_string()))
+    );
+    let s = api.ok(&format!("/search?q={}", &sent[..12])).await;
+    assert_eq!(
+        (s["kind"].as_str(), s["id"].as_str()),
+        (Some("transaction"), Some(&*sent))
+    );
+    let s = api.ok(&format!("/search?q={to}")).await;
+    assert_eq!(
+        (s["kind"].as_str(), s["id"].as_str()),
+        (Some("address"), Some(&*to))
+    );
+    let s = api.ok("/search?q=99").await;
+    assert_eq!(s["kind"], "nothing");
+    assert!(
+        s["reason"]
+            .as_str()
+            .unwrap()
+            .contains("no block at height 99"),
+        "{s}"
+    );
+    assert_eq!(api.ok("/search").await["kind"], "nothing");
+    let long = "a".repeat(201);
+    assert_error(
+        &api.get(&format!("/search?q={long}")).await,
+        400,
+        "bad_query",
+    );
+    assert!(api.ok("/mining").await["max_threads"].as_u64().unwrap() >= 1);
+
+    // The event stream from now on: the first event is the next block, not the backlog.
+    let (client, _) = chain_tui::api::client::ApiClient::remote(&api.base, None)
+        .await
+        .unwrap();
+    let mut events = client.events(None).await.unwrap();
+    let next = api.tn.mine(1, api.address()).await[0];
+    // Mining starts, the block is mined and connected: nothing from before (blocks 1 to 13,
+    // the payment) comes first.
+    use chain_tui::api::events::{BlockAt, Event};
+    let at = BlockAt {
+        hash: next.to_string(),
+        height: 14,
+    };
+    let mut seen = Vec::new();
+    while !seen.contains(&Event::BlockConnected(at.clone())) {
+        match within("the next event", events.next()).await.unwrap() {
+            Some(chain_tui::api::client::Streamed::Event(_, e)) => seen.push(e),
+            other => panic!("{other:?} after {seen:?}"),
+        }
+        assert!(seen.len() <= 4, "{seen:?}");
+    }
+    for e in &seen {
+        assert!(
+            matches!(e, Event::Mining { .. })
+                || *e == Event::BlockMined(at.clone())
+                || *e == Event::BlockConnected(at.clone()),
+            "not from now on: {seen:?}"
+        );
+    }
+    api.stop().await;
+    other.stop().await;
+}

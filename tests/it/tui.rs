@@ -1039,6 +1039,26 @@ mod e2e {
         s.parse().ok()
     }
 
+    /// Pay `amount` coins to `to` as a person would: s opens the form, the address is pasted
+    /// (bracketed paste), the amount typed, Enter checks, y confirms.
+    fn send_through_the_form(tui: &mut Tui, to: &str, amount: &str) {
+        tui.send("s");
+        tui.wait_for("the send form", Duration::from_secs(5), |s| {
+            s.contains("to address")
+        });
+        tui.send(&format!("\x1b[200~{to}\x1b[201~"));
+        tui.send("\t");
+        tui.type_text(amount);
+        tui.wait_for("valid fields", Duration::from_secs(5), |s| {
+            s.matches('✓').count() == 3
+        });
+        tui.send("\r");
+        tui.wait_for("the confirmation", Duration::from_secs(5), |s| {
+            s.contains("Sign and send this payment?") && s.contains(&format!("{amount} coins"))
+        });
+        tui.send("y");
+    }
+
     /// A GET to the API of the dashboard running on `dir` (found through node.json).
     fn api_get(dir: &std::path::Path, path: &str) -> String {
         use std::io::{Read, Write};
@@ -1244,22 +1264,7 @@ mod e2e {
         let before = number_after(&s, "confirmed").unwrap();
 
         // Send 1.5 to the other wallet through the form.
-        tui.send("s");
-        tui.wait_for("the send form", Duration::from_secs(5), |s| {
-            s.contains("to address")
-        });
-        // The address is pasted (bracketed paste), the amount typed.
-        tui.send(&format!("\x1b[200~{to}\x1b[201~"));
-        tui.send("\t");
-        tui.type_text("1.5");
-        tui.wait_for("valid fields", Duration::from_secs(5), |s| {
-            s.matches('✓').count() == 3
-        });
-        tui.send("\r");
-        tui.wait_for("the confirmation", Duration::from_secs(5), |s| {
-            s.contains("Sign and send this payment?") && s.contains("1.5 coins")
-        });
-        tui.send("y");
+        send_through_the_form(&mut tui, &to, "1.5");
         let s = tui.wait_for(
             "the payment in mempool and wallet",
             Duration::from_secs(15),
@@ -1315,6 +1320,126 @@ mod e2e {
         let log = std::fs::read_to_string(dir.join("chain-tui.log")).unwrap();
         assert!(log.contains("sent 1.5"), "{log}");
         assert!(t0.elapsed() < Duration::from_secs(60));
+    }
+
+    /// `chain-tui attach URL` opens the same dashboard on a `chain-tui node` running as its own
+    /// process, through the node's API only: without the token the panes show and a write
+    /// says what is missing; with it a payment goes out and a block mined from the keyboard
+    /// confirms it; q leaves the node running.
+    #[test]
+    fn attach_drives_a_node_running_elsewhere_and_leaves_it_running() {
+        use crate::common::bin::NodeProcess;
+        let tmp = tempfile::tempdir().unwrap();
+        let (dir, other, mine) = (
+            tmp.path().join("node"),
+            tmp.path().join("other"),
+            tmp.path().join("attach"),
+        );
+        let mut node = NodeProcess::start(
+            bin::regtest(&dir).args([
+                "node",
+                "--listen",
+                "127.0.0.1:0",
+                "--api",
+                "127.0.0.1:0",
+                "--threads",
+                "1",
+            ]),
+            &dir,
+        );
+        let api = node.node_json()["api"].as_str().unwrap().to_string();
+        let url = format!("http://{api}");
+        // Coins to spend: past coinbase maturity, mined through the node's API.
+        let out = bin::regtest(&dir)
+            .args(["mine", "--blocks", "12", "--threads", "1"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        let out = bin::regtest(&other)
+            .args(["wallet", "new"])
+            .output()
+            .unwrap();
+        let to = String::from_utf8(out.stdout).unwrap().trim().to_string();
+        assert!(to.starts_with("ctrt1q"), "{to}");
+        let token_file = dir.join("node.json");
+        let attach = |token: bool| {
+            let mut args = vec!["--data-dir", mine.to_str().unwrap(), "attach", url.as_str()];
+            if token {
+                args.extend(["--token-file", token_file.to_str().unwrap()]);
+            }
+            start(&args)
+        };
+        let panes = |s: &str| {
+            ["Chain tip", "Mempool", "Peers", "Hashrate", "Wallet", "Log"]
+                .iter()
+                .all(|p| s.contains(p))
+        };
+
+        // Without the token: everything shows; mining is refused with what to give.
+        let mut tui = attach(false);
+        let s = tui.wait_for("the panes of the node", Duration::from_secs(20), |s| {
+            panes(s)
+                && number_after(s, "height") == Some(12.0)
+                && number_after(s, "confirmed").is_some_and(|c| c >= 50.0)
+        });
+        assert!(s.contains(&format!("attached to {url}")), "{s}");
+        tui.send("m");
+        tui.wait_for("the refusal", Duration::from_secs(10), |s| {
+            s.contains("needs its token") && s.contains("--token-file")
+        });
+        tui.send("q");
+        let (status, restored, _) = wait_exit(&mut tui, "q");
+        assert!(status.success() && restored, "{status:?}");
+        assert!(
+            node.child.try_wait().unwrap().is_none(),
+            "q stopped the node"
+        );
+
+        // With the token: send 1.5 through the form, then mine the block that confirms it.
+        let mut tui = attach(true);
+        tui.wait_for("the panes again", Duration::from_secs(20), |s| {
+            panes(s) && number_after(s, "confirmed").is_some_and(|c| c >= 50.0)
+        });
+        send_through_the_form(&mut tui, &to, "1.5");
+        tui.wait_for(
+            "the payment in the node's mempool",
+            Duration::from_secs(15),
+            |s| s.contains("1 tx") && s.contains("-1.5") && s.contains("sent: transaction"),
+        );
+        let log = std::fs::read_to_string(mine.join("attach.log")).unwrap();
+        let txid = log
+            .split("in transaction ")
+            .nth(1)
+            .and_then(|r| r.get(..64))
+            .expect("the payment's txid in the log")
+            .to_string();
+        tui.send("b");
+        tui.wait_for("the payment confirmed", Duration::from_secs(15), |s| {
+            number_after(s, "height") == Some(13.0) && s.contains("0 tx") && s.contains("-1.5")
+        });
+        // The node confirms it too, and the block opens from a search as on the node's own
+        // dashboard.
+        let tx = api_get(&dir, &format!("/tx/{txid}"));
+        assert!(tx.contains("\"height\":13"), "{tx}");
+        tui.send("/");
+        tui.wait_for("the search form", Duration::from_secs(5), |s| {
+            s.contains("Search")
+        });
+        tui.type_text(&txid[..16]);
+        tui.send("\r");
+        tui.wait_for("the payment's details", Duration::from_secs(10), |s| {
+            s.contains(&txid) && s.contains("confirmations 1") && s.contains("merkle proof")
+        });
+        tui.send("\x1b");
+        // Apart, or the terminal reads Esc q as Alt-q.
+        std::thread::sleep(Duration::from_millis(300));
+        tui.send("q");
+        let (status, restored, cursor) = wait_exit(&mut tui, "q");
+        assert!(status.success() && restored && cursor, "{status:?}");
+        // The node went on running, and stops cleanly.
+        let info = api_get(&dir, "/info");
+        assert!(info.contains("\"height\":13"), "{info}");
+        assert_eq!(node.stop(), Some(0));
     }
 }
 

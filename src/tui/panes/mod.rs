@@ -277,10 +277,12 @@ fn draw_tabs(frame: &mut Frame, app: &App, area: Rect) {
 }
 
 /// The status bar: a message or the focused pane's keys on the left, network and listen
-/// address on the right.
+/// address (or the API attached to) on the right.
 fn draw_status(frame: &mut Frame, app: &App, area: Rect) {
     let right = if area.width < 70 {
         format!(" {} ", app.network)
+    } else if let Some(at) = &app.attached {
+        format!(" {} · attached to {at} ", app.network)
     } else {
         format!(
             " {} · {} ",
