@@ -1424,3 +1424,63 @@ fn node_url_drives_a_node_running_elsewhere() {
     assert!(o.ok(), "{o:?}");
     node.stop();
 }
+
+/// `attach` fails before it takes the terminal, with one line saying why: nothing listening,
+/// something that is not a chain-tui node, a token file without a URL, and a data dir where no
+/// node runs.
+#[test]
+fn attach_says_why_it_cannot_attach() {
+    let here = Dir::regtest();
+    let here_arg = here.path().to_str().unwrap().to_string();
+    // Nothing listens on a port just freed.
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let gone = format!("http://{}", free.local_addr().unwrap());
+    drop(free);
+    let o = run_bin(&["--data-dir", &here_arg, "attach", &gone], &[]);
+    assert_clean_failure(&o, &["attach"]);
+    assert!(
+        o.stderr.contains("no chain-tui node answered"),
+        "{}",
+        o.stderr
+    );
+    // An HTTP server that answers something else.
+    let other = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", other.local_addr().unwrap());
+    let server = std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        if let Ok((mut c, _)) = other.accept() {
+            let mut buf = [0u8; 4096];
+            let _ = c.read(&mut buf);
+            let _ = c.write_all(
+                b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 15\r\n\
+                  connection: close\r\n\r\n{\"hello\":\"yes\"}",
+            );
+        }
+    });
+    let o = run_bin(&["--data-dir", &here_arg, "attach", &url], &[]);
+    assert_clean_failure(&o, &["attach"]);
+    assert!(
+        o.stderr.contains("no chain-tui node answered"),
+        "{}",
+        o.stderr
+    );
+    server.join().unwrap();
+    // A token file goes with a URL.
+    let o = run_bin(
+        &[
+            "--data-dir",
+            &here_arg,
+            "--token-file",
+            &here_arg,
+            "wallet",
+            "balance",
+        ],
+        &[],
+    );
+    assert_clean_failure(&o, &["wallet", "balance"]);
+    assert!(o.stderr.contains("goes with --node URL"), "{}", o.stderr);
+    // No URL and no node on the data dir.
+    let o = run_bin(&["--data-dir", &here_arg, "attach"], &[]);
+    assert_clean_failure(&o, &["attach"]);
+    assert!(o.stderr.contains("no node runs on"), "{}", o.stderr);
+}
