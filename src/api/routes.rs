@@ -477,8 +477,10 @@ pub const MAX_FEE_BLOCKS: u64 = 100;
 
 /// The fee rate to be mined within N blocks
 ///
-/// From the mempool: the rate that outbids the transactions filling the next `blocks` blocks,
-/// highest rate first; the minimum relay rate when the mempool does not fill them.
+/// The higher of two: from the mempool, the rate that outbids the transactions filling the
+/// next `blocks` blocks, highest rate first; from the last 24 blocks, the lowest rate that
+/// would have entered enough of them to be mined within `blocks` blocks 19 times in 20 (a full
+/// block took its lowest rate, one with room anything relayed).
 #[utoipa::path(get, path = "/fees/estimate", tag = "transactions", security(()), params(t::FeeQuery),
     responses((status = 200, body = t::FeeEstimate)))]
 async fn fee_estimate(
@@ -492,16 +494,25 @@ async fn fee_estimate(
             format!("blocks must be 1 to {MAX_FEE_BLOCKS}, not {blocks}"),
         ));
     }
-    let rate = s.ctx.node.fee_estimate(blocks);
+    let node = s.ctx.node.clone();
+    let e = blocking(move || Ok(node.fee_estimate(blocks)?)).await?;
     let snap = s.ctx.node.snapshot();
     ok(t::FeeEstimate {
         blocks,
-        fee_rate: rate.per_kb_units().div_ceil(1_000),
-        fee_rate_per_kb: rate.per_kb_units(),
+        fee_rate: e.rate.per_kb_units().div_ceil(1_000),
+        fee_rate_per_kb: e.rate.per_kb_units(),
+        from_mempool_per_kb: e.from_mempool.per_kb_units(),
+        from_blocks_per_kb: e.from_blocks.map(|r| r.per_kb_units()),
+        blocks_read: e.blocks_read,
+        full_blocks: e.full_blocks,
         mempool_bytes: snap.mempool_bytes,
-        method: "mempool: the rate that outbids the transactions filling the next `blocks` \
-                 blocks, highest rate first (one base unit per kB above the last one that \
-                 fits); the minimum relay rate when the mempool does not fill them"
+        method: "the higher of two rates. From the mempool: the rate that outbids the \
+                 transactions filling the next `blocks` blocks, highest rate first (one base \
+                 unit per kB above the last one that fits), or the minimum relay rate when \
+                 the mempool does not fill them. From the last 24 blocks: the lowest rate that \
+                 would have entered enough of them to be mined within `blocks` blocks 19 times \
+                 in 20 if the coming blocks are like those (a full block, 95% of its room used, \
+                 took its lowest rate; one with room took anything relayed)"
             .into(),
     })
 }

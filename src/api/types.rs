@@ -603,6 +603,14 @@ pub struct FeeEstimate {
     /// Base units per byte, rounded up.
     pub fee_rate: u64,
     pub fee_rate_per_kb: u64,
+    /// What the mempool's queue asks (base units per kB).
+    pub from_mempool_per_kb: u64,
+    /// What the last blocks took (base units per kB; `null` before the first block).
+    pub from_blocks_per_kb: Option<u64>,
+    /// Blocks read (the last 24 of the active chain, fewer on a short chain), and how many
+    /// of them were full.
+    pub blocks_read: usize,
+    pub full_blocks: usize,
     pub mempool_bytes: usize,
     /// How the rate was found.
     pub method: String,

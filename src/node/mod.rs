@@ -6,6 +6,7 @@
 pub mod chain;
 pub mod chainfile;
 pub mod explore;
+pub mod fees;
 pub mod mempool;
 pub mod miner;
 pub mod p2p;
@@ -168,6 +169,20 @@ pub struct MempoolTx {
     pub fee_rate: FeeRate,
 }
 
+/// A fee estimate and where it came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FeeEstimate {
+    /// The higher of the two below.
+    pub rate: FeeRate,
+    /// What the mempool's queue asks now.
+    pub from_mempool: FeeRate,
+    /// What the last blocks took (`None`: no block above genesis yet).
+    pub from_blocks: Option<FeeRate>,
+    /// Blocks read, and how many of them were full.
+    pub blocks_read: usize,
+    pub full_blocks: usize,
+}
+
 /// Everything a dashboard shows, published on every change.
 #[derive(Clone, Debug, Default)]
 pub struct Snapshot {
@@ -287,6 +302,8 @@ pub struct NodeHandle {
     store: StoreRef,
     mempool: Arc<RwLock<Mempool>>,
     data_dir: PathBuf,
+    /// Recent blocks' fee figures, per tip.
+    fees: Arc<fees::FeeCache>,
 }
 
 /// Shared by every handle; its drop asks the node to stop.
@@ -384,6 +401,7 @@ impl Node {
             store: store.downgrade(),
             mempool,
             data_dir: config.data_dir,
+            fees: Arc::default(),
         })
     }
 }
@@ -767,9 +785,25 @@ impl NodeHandle {
         }))
     }
 
+    /// The fee rate a transaction needs to be mined within `blocks` blocks: the higher of what
+    /// the mempool's queue asks ([`NodeHandle::mempool_fee_estimate`]) and what recent blocks
+    /// took ([`fees::fee_from_blocks`]), with both.
+    pub fn fee_estimate(&self, blocks: u64) -> Result<FeeEstimate, NodeError> {
+        let from_mempool = self.mempool_fee_estimate(blocks);
+        let recent = self.recent_block_fees()?;
+        let from_blocks = fees::fee_from_blocks(&recent, blocks);
+        Ok(FeeEstimate {
+            rate: from_blocks.map_or(from_mempool, |b| b.max(from_mempool)),
+            from_mempool,
+            from_blocks,
+            blocks_read: recent.len(),
+            full_blocks: recent.iter().filter(|b| b.full()).count(),
+        })
+    }
+
     /// The fee rate a transaction needs to be mined within `blocks` blocks, from what waits in
     /// the mempool (see [`mempool::fee_to_confirm_within`]).
-    pub fn fee_estimate(&self, blocks: u64) -> FeeRate {
+    pub fn mempool_fee_estimate(&self, blocks: u64) -> FeeRate {
         let queue: Vec<(FeeRate, usize)> = self
             .mempool_entries()
             .iter()

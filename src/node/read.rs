@@ -58,6 +58,13 @@ impl ChainRead {
     pub fn hash_at(&self, height: u64) -> Result<Option<BlockHash>, NodeError> {
         Ok(self.r.hash_at(height)?)
     }
+    /// The coins a block of the active chain spent, in the order of its inputs.
+    pub fn undo(
+        &self,
+        hash: &BlockHash,
+    ) -> Result<Option<crate::core::rules::BlockUndo>, NodeError> {
+        Ok(self.r.undo_of(hash)?)
+    }
     /// When this node first stored the block (milliseconds since the epoch), if recorded.
     pub fn seen_ms(&self, hash: &BlockHash) -> Result<Option<u64>, NodeError> {
         Ok(self.r.seen_ms(hash)?)

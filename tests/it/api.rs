@@ -1254,7 +1254,19 @@ async fn info_says_version_and_sync_mine_pays_any_address_and_lists_page() {
         "{f}"
     );
     assert_eq!(f["fee_rate_per_kb"], 1_000);
-    assert!(f["method"].as_str().unwrap().starts_with("mempool"));
+    assert!(
+        f["method"]
+            .as_str()
+            .unwrap()
+            .starts_with("the higher of two")
+    );
+    // Both halves: the queue leaves room, and the last blocks (13, none of them full) had room.
+    assert_eq!(f["from_mempool_per_kb"], 1_000);
+    assert_eq!(f["from_blocks_per_kb"], 1_000);
+    assert_eq!(
+        (f["blocks_read"].as_u64(), f["full_blocks"].as_u64()),
+        (Some(13), Some(0))
+    );
     for bad in ["/fees/estimate?blocks=0", "/fees/estimate?blocks=101"] {
         assert_error(&api.get(bad).await, 400, "bad_query");
     }
@@ -1287,6 +1299,31 @@ async fn info_says_version_and_sync_mine_pays_any_address_and_lists_page() {
         &api.get(&format!("/address/{to}/history?limit=0")).await,
         400,
         "bad_query",
+    );
+    // Once mined, the block's figures are its transactions' bytes and their lowest rate, each
+    // fee read from the coins the block spent.
+    use chain_tui::core::amount::Amount;
+    use chain_tui::node::FeeRate;
+    let rows = all["txs"].as_array().unwrap();
+    let used: u64 = rows.iter().map(|t| t["size"].as_u64().unwrap()).sum();
+    let lowest = rows
+        .iter()
+        .map(|t| {
+            FeeRate::of(
+                Amount::from_units(t["fee"].as_u64().unwrap()),
+                t["size"].as_u64().unwrap() as usize,
+            )
+        })
+        .min();
+    api.tn.mine(1, api.address()).await;
+    let recent = api.tn.node.recent_block_fees().unwrap();
+    assert_eq!(recent.len(), 14);
+    assert_eq!((recent[0].used as u64, recent[0].lowest), (used, lowest));
+    assert!(!recent[0].full());
+    assert!(
+        recent[1..]
+            .iter()
+            .all(|b| b.used == 0 && b.lowest.is_none())
     );
     other.stop().await;
     api.stop().await;
