@@ -107,7 +107,7 @@ type Pending = (
 /// Most transactions handed to the node in one batch.
 const MAX_BATCH: usize = 1024;
 /// Batches on their way through the node at once.
-const IN_FLIGHT: usize = 2;
+const IN_FLIGHT: usize = 8;
 
 /// Group commit for `POST /transactions/new`: transactions that arrive while the node is busy
 /// with a batch go to it together as the next one — signatures verified as one batch on the

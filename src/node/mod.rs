@@ -7,6 +7,7 @@ pub mod chain;
 pub mod chainfile;
 pub mod explore;
 pub mod fees;
+mod journal;
 pub mod mempool;
 pub mod miner;
 pub mod p2p;
@@ -356,6 +357,7 @@ impl Node {
             }),
         );
         let mut state = State {
+            journal: journal::Journal::start(store.clone())?,
             chain,
             params,
             mempool: mempool.clone(),
@@ -1042,6 +1044,8 @@ const TEMPLATE_MIN_INTERVAL: Duration = Duration::from_millis(500);
 
 struct State {
     chain: Chain,
+    /// Writes what `submit_txs` accepted, off this thread.
+    journal: journal::Journal,
     params: &'static Params,
     mempool: Arc<RwLock<Mempool>>,
     miner: Miner,
@@ -1095,9 +1099,7 @@ impl State {
                     txs,
                     persist,
                     reply,
-                } => {
-                    let _ = reply.send(self.submit_txs(txs, persist));
-                }
+                } => self.submit_txs(txs, persist, reply),
                 Command::SetMining {
                     threads,
                     address,
@@ -1202,6 +1204,8 @@ impl State {
     fn shutdown(&mut self) {
         self.miner.set_threads(0);
         self.miner.set_job(None);
+        // Every write asked for is done before the whole mempool is saved over them.
+        self.journal.stop();
         let txs = self
             .mempool
             .read()
@@ -1290,34 +1294,24 @@ impl State {
 
     /// Admit transactions in order, each with its own result; one write for the persisted
     /// ones and one snapshot at the end.
+    /// Accept what `txs` can into the mempool, and answer on `reply` once the accepted ones
+    /// are on disk (with `persist`; the journal writes them while this thread goes on).
     fn submit_txs(
         &mut self,
         txs: Vec<(Transaction, TxSigs)>,
         persist: bool,
-    ) -> Result<Vec<Result<Txid, NodeError>>, NodeError> {
-        let reader = self.chain.store().read()?;
-        let tip = reader.tip()?;
-        let now = unix_now();
-        let mut results = Vec::with_capacity(txs.len());
-        let mut accepted = Vec::new();
-        {
-            let mut pool = self.mempool.write().map_err(|_| NodeError::Stopped)?;
-            for (tx, sigs) in txs {
-                let r = pool.accept(tx.clone(), &reader, tip.height, self.params, &sigs, now);
-                if r.is_ok() {
-                    accepted.push(tx);
-                }
-                results.push(r.map_err(NodeError::from));
+        reply: journal::Answer,
+    ) {
+        let (accepted, results) = match self.admit(txs) {
+            Ok(r) => r,
+            Err(e) => {
+                let _ = reply.send(Err(e));
+                return;
             }
-        }
-        drop(reader);
+        };
         if accepted.is_empty() {
-            return Ok(results);
-        }
-        if persist {
-            self.chain.store().write(true, |b| {
-                accepted.iter().try_for_each(|tx| b.add_mempool(tx))
-            })?;
+            let _ = reply.send(Ok(results));
+            return;
         }
         for txid in results.iter().filter_map(|r| r.as_ref().ok()) {
             let _ = self.events.send(NodeEvent::TxAccepted(*txid));
@@ -1327,7 +1321,33 @@ impl State {
             self.rebuild_template();
         }
         self.publish();
-        Ok(results)
+        if persist {
+            self.journal.write(accepted, results, reply);
+        } else {
+            let _ = reply.send(Ok(results));
+        }
+    }
+
+    /// The mempool's verdict on each of `txs`, and the ones it took.
+    #[allow(clippy::type_complexity)]
+    fn admit(
+        &mut self,
+        txs: Vec<(Transaction, TxSigs)>,
+    ) -> Result<(Vec<Transaction>, Vec<Result<Txid, NodeError>>), NodeError> {
+        let reader = self.chain.store().read()?;
+        let tip = reader.tip()?;
+        let now = unix_now();
+        let mut results = Vec::with_capacity(txs.len());
+        let mut accepted = Vec::new();
+        let mut pool = self.mempool.write().map_err(|_| NodeError::Stopped)?;
+        for (tx, sigs) in txs {
+            let r = pool.accept(tx.clone(), &reader, tip.height, self.params, &sigs, now);
+            if r.is_ok() {
+                accepted.push(tx);
+            }
+            results.push(r.map_err(NodeError::from));
+        }
+        Ok((accepted, results))
     }
 
     fn process_block(&mut self, block: Block, mined: bool) -> BlockOutcome {

@@ -1,6 +1,7 @@
 //! Crash safety of the real binary: a `mine` process killed with SIGKILL at arbitrary moments
 //! never loses a committed block, never leaves a store that fails validation, and never loses a
-//! transaction that `send` reported as sent.
+//! transaction that `send` reported as sent; a node killed while clients post transactions
+//! keeps every one it answered `201` for.
 
 use crate::common::bin::{self, Out};
 use serde_json::Value;
@@ -152,4 +153,129 @@ fn killed_miner_never_loses_a_sent_transaction() {
     assert_eq!(json(dir, &["chain", "info"])["mempool"], 0);
     assert_valid(dir, "end");
     eprintln!("{confirmed} of 6 killed rounds had the tx confirmed");
+}
+
+/// A raw HTTP/1.1 request to `api` (one connection each): the status and the body.
+fn http(api: &str, method: &str, path: &str, token: &str, body: &str) -> Option<(u16, String)> {
+    use std::io::{Read, Write};
+    let mut c = std::net::TcpStream::connect(api).ok()?;
+    c.set_read_timeout(Some(Duration::from_secs(30))).ok()?;
+    write!(
+        c,
+        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .ok()?;
+    let mut out = String::new();
+    c.read_to_string(&mut out).ok()?;
+    let status = out.split(' ').nth(1)?.parse().ok()?;
+    let body = out.split_once("\r\n\r\n").map(|(_, b)| b.to_string())?;
+    Some((status, body))
+}
+
+/// Every `201` from `POST /transactions/new` is on disk before it is sent: a node killed with
+/// SIGKILL while eight clients post transactions holds, when its data dir is opened again,
+/// every transaction it answered `201` for (its mempool journal wrote them).
+#[test]
+fn a_killed_node_keeps_every_transaction_it_answered_201_for() {
+    use crate::common::bin::NodeProcess;
+    use crate::common::{address, key};
+    use chain_tui::core::amount::Amount;
+    use chain_tui::core::params::Network;
+    use chain_tui::core::tx::{OutPoint, Transaction, TxOut};
+    use std::sync::{Arc, Mutex};
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().to_path_buf();
+    let mut node = NodeProcess::start(
+        bin::regtest(&dir).args([
+            "node",
+            "--listen",
+            "127.0.0.1:0",
+            "--api",
+            "127.0.0.1:0",
+            "--threads",
+            "1",
+        ]),
+        &dir,
+    );
+    let file = node.node_json();
+    let (api, token) = (
+        file["api"].as_str().unwrap().to_string(),
+        file["token"].as_str().unwrap().to_string(),
+    );
+    let params = Network::Regtest.params();
+    let owner = key(9);
+    let to = address(&owner).encode(Network::Regtest);
+    // Ten blocks a request: the API answers such a request when they are mined.
+    for _ in 0..6 {
+        let mined = http(
+            &api,
+            "POST",
+            "/mine",
+            &token,
+            &format!(r#"{{"blocks": 10, "address": "{to}"}}"#),
+        );
+        assert_eq!(mined.as_ref().map(|m| m.0), Some(200), "{mined:?}");
+    }
+    // One payment from each mature coinbase, signed here.
+    let mut txs = Vec::new();
+    for h in 1..=60 - params.coinbase_maturity {
+        let (_, b) = http(&api, "GET", &format!("/blocks/{h}"), &token, "").unwrap();
+        let b: Value = serde_json::from_str(&b).unwrap();
+        let coin = OutPoint {
+            txid: b["txs"][0].as_str().unwrap().parse().unwrap(),
+            vout: 0,
+        };
+        let pay = TxOut {
+            amount: Amount::from_units(params.subsidy(h).units() - 10_000),
+            address: address(&key(10)),
+        };
+        let tx = Transaction::signed(&[(coin, &owner)], vec![pay], &params.genesis_hash);
+        txs.push(tx);
+    }
+    assert!(txs.len() >= 40, "{}", txs.len());
+    let accepted = Arc::new(Mutex::new(Vec::new()));
+    let clients: Vec<_> = (0..8)
+        .map(|c| {
+            let mine: Vec<Transaction> = txs.iter().skip(c).step_by(8).cloned().collect();
+            let (api, token, accepted) = (api.clone(), token.clone(), accepted.clone());
+            std::thread::spawn(move || {
+                for tx in mine {
+                    let body = format!(r#"{{"hex": "{}"}}"#, hex::encode(tx.encode()));
+                    match http(&api, "POST", "/transactions/new", &token, &body) {
+                        Some((201, _)) => accepted.lock().unwrap().push(tx.txid()),
+                        Some((s, b)) => panic!("{s}: {b}"),
+                        // The node was killed.
+                        None => return,
+                    }
+                }
+            })
+        })
+        .collect();
+    // Kill it once some are in, while the rest are on their way.
+    let start = Instant::now();
+    while accepted.lock().unwrap().len() < 12 {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "too few accepted"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    node.kill();
+    for c in clients {
+        c.join().unwrap();
+    }
+    let accepted = accepted.lock().unwrap().clone();
+    assert!(accepted.len() < txs.len(), "all posted before the kill");
+    for txid in &accepted {
+        let t = json(&dir, &["chain", "tx", &txid.to_string()]);
+        assert_eq!(t["confirmations"], 0, "{t}");
+    }
+    eprintln!(
+        "{} of {} answered 201 before the kill; all kept",
+        accepted.len(),
+        txs.len()
+    );
+    assert_valid(&dir, "after the kill");
 }
