@@ -132,6 +132,9 @@ impl From<WalletError> for ApiError {
                 "insufficient_funds",
                 message,
             ),
+            WalletError::TooManyInputs { .. } => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "too_many_inputs", message)
+            }
             WalletError::Keystore(_)
             | WalletError::Missing { .. }
             | WalletError::Damaged { .. }

@@ -874,7 +874,7 @@ async fn check_transaction(
 #[utoipa::path(post, path = "/transactions/build", tag = "transactions", security(("bearer" = [])),
     request_body = t::BuildRequest,
     responses((status = 200, body = t::Built),
-        (status = 422, body = ErrorBody, description = "`insufficient_funds` or `bad_amount`")))]
+        (status = 422, body = ErrorBody, description = "`insufficient_funds`, `too_many_inputs` (more coins than one transaction can spend; the message says the most one payment sends) or `bad_amount`")))]
 async fn build_transaction(
     _: Authorized,
     State(s): St,
@@ -1054,7 +1054,7 @@ async fn wallet_new_address(_: Authorized, State(s): St) -> JsonResult<t::Addres
     request_body = t::SendRequest,
     responses((status = 200, body = t::Sent),
         (status = 409, body = ErrorBody, description = "`wallet_unavailable`"),
-        (status = 422, body = ErrorBody, description = "`insufficient_funds` or refused by the mempool")))]
+        (status = 422, body = ErrorBody, description = "`insufficient_funds`, `too_many_inputs` or refused by the mempool")))]
 async fn wallet_send(
     _: Authorized,
     State(s): St,

@@ -483,8 +483,12 @@ impl SendForm {
                     fee = Some(plan.fee);
                     Ok(a)
                 }
-                Err(needed) if needed.units() == u64::MAX => Err("too large".to_string()),
-                Err(needed) => Err(format!(
+                Err(crate::wallet::PlanError::TooLarge) => Err("too large".to_string()),
+                Err(crate::wallet::PlanError::TooManyInputs(most)) => Err(format!(
+                    "takes more coins than one transaction may spend: at most {most} in one \
+                     payment"
+                )),
+                Err(crate::wallet::PlanError::Short(needed)) => Err(format!(
                     "with its fee that is {needed}, above the spendable {}",
                     spendable.unwrap_or_default()
                 )),

@@ -48,6 +48,15 @@ pub enum WalletError {
     },
     #[error("fee rate {0} is below the minimum of {min}", min = FeeRate::MIN_RELAY)]
     FeeRateTooLow(FeeRate),
+    /// Paying it takes more coins than one transaction may spend.
+    #[error(
+        "paying {amount} takes more than {fit} coins, more than one transaction of at most {max_size} bytes can spend: one payment can send at most {most} at this fee rate; send less, or first pay yourself from some of the small coins to merge them", max_size = crate::node::MAX_TX_SIZE
+    )]
+    TooManyInputs {
+        amount: Amount,
+        fit: usize,
+        most: Amount,
+    },
     #[error("amounts overflow")]
     Overflow,
     /// The data dir had a wallet, and its keystore is gone.
@@ -730,12 +739,25 @@ fn select(
     // Sizes are summed input by input instead of encoding a draft per step: with thousands of
     // coins the form that checks as you type would otherwise encode millions of inputs.
     let mut size = DraftSize::new(pay, change_address);
+    let mut last_size = size.empty;
     for (i, coin) in coins.iter().enumerate() {
+        // Size with a change output (amounts at their widest encoding, so never short).
+        let n = size.add(coin);
+        if n > crate::node::MAX_TX_SIZE {
+            // What the coins that fit pay after the fee of spending them all.
+            return Err(WalletError::TooManyInputs {
+                amount,
+                fit: i,
+                most: total
+                    .checked_sub(fee_rate.fee_for(last_size))
+                    .unwrap_or(Amount::ZERO),
+            });
+        }
+        last_size = n;
         total = total
             .checked_add(coin.amount)
             .ok_or(WalletError::Overflow)?;
-        // Size with a change output (amounts at their widest encoding, so never short).
-        let fee = fee_rate.fee_for(size.add(coin));
+        let fee = fee_rate.fee_for(n);
         let needed = amount.checked_add(fee).ok_or(WalletError::Overflow)?;
         if total < needed {
             continue;
@@ -846,12 +868,12 @@ pub fn max_payment(coins: &[Amount], fee_rate: FeeRate) -> Option<Amount> {
 
 /// What paying `amount` at `fee_rate` would cost from spendable coins of these amounts (the
 /// same selection [`Wallet::build_payment`] makes, for a form that checks as you type):
-/// `Ok(plan)`, or `Err(needed)` when the coins cannot cover amount and fee.
+/// `Ok(plan)`, or why not.
 pub fn plan_payment(
     coins: &[Amount],
     amount: Amount,
     fee_rate: FeeRate,
-) -> Result<PaymentPlan, Amount> {
+) -> Result<PaymentPlan, PlanError> {
     let mut sorted: Vec<Spendable> = coins
         .iter()
         .map(|a| Spendable {
@@ -870,9 +892,22 @@ pub fn plan_payment(
         address: anyone,
     }];
     match select(&sorted, &pay, fee_rate, anyone) {
-        Ok(r) => r,
-        Err(_) => Err(Amount::from_units(u64::MAX)),
+        Ok(Ok(plan)) => Ok(plan),
+        Ok(Err(needed)) => Err(PlanError::Short(needed)),
+        Err(WalletError::TooManyInputs { most, .. }) => Err(PlanError::TooManyInputs(most)),
+        Err(_) => Err(PlanError::TooLarge),
     }
+}
+
+/// Why [`plan_payment`] found no plan.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PlanError {
+    /// The coins fall short of amount and fee: this much is needed.
+    Short(Amount),
+    /// It takes more coins than one transaction may spend; one payment can send at most this.
+    TooManyInputs(Amount),
+    /// Amount and fee overflow.
+    TooLarge,
 }
 
 fn unsigned(inputs: &[Spendable], pay: &[TxOut], change: Option<(Address, Amount)>) -> Transaction {
@@ -952,5 +987,56 @@ mod tests {
         assert!(plan_payment(&coins, Amount::from_units(max.units() + 1), rate).is_err());
         assert_eq!(max_payment(&[Amount::from_units(10)], rate), None);
         assert_eq!(max_payment(&[], rate), None);
+    }
+
+    /// Thousands of small coins: a payment that would need more of them than one transaction
+    /// may spend is refused with the most one payment can send (it used to build a transaction
+    /// the mempool then refused as too large), and that most is payable.
+    #[test]
+    fn a_payment_needing_more_coins_than_a_transaction_holds_says_the_most_it_can_send() {
+        let rate = FeeRate::MIN_RELAY;
+        let coins = vec![Amount::from_units(10_000); 3_000];
+        let all = Amount::from_units(10_000 * 3_000);
+        let Err(PlanError::TooManyInputs(most)) = plan_payment(&coins, all, rate) else {
+            panic!("{:?}", plan_payment(&coins, all, rate));
+        };
+        let p = plan_payment(&coins, most, rate).unwrap();
+        assert!(p.inputs < 3_000 && p.inputs > 500, "{p:?}");
+        assert!(matches!(
+            plan_payment(&coins, Amount::from_units(most.units() + 1), rate),
+            Err(PlanError::TooManyInputs(m)) if m == most
+        ));
+        let spendables: Vec<Spendable> = coins
+            .iter()
+            .enumerate()
+            .map(|(i, a)| Spendable {
+                outpoint: OutPoint {
+                    txid: Txid([(i % 251) as u8; 32]),
+                    vout: (i / 251) as u32,
+                },
+                amount: *a,
+                pubkey: [3; 32],
+            })
+            .collect();
+        let to = [TxOut {
+            amount: most,
+            address: Address::from_hash([1; 20]),
+        }];
+        let change = Address::from_hash([2; 20]);
+        let (tx, _) = plan(spendables.clone(), &Balance::default(), &to, rate, change).unwrap();
+        assert!(tx.size() <= crate::node::MAX_TX_SIZE, "{}", tx.size());
+        let over = [TxOut {
+            amount: all,
+            address: Address::from_hash([1; 20]),
+        }];
+        let e = plan(spendables, &Balance::default(), &over, rate, change).unwrap_err();
+        assert!(
+            matches!(e, WalletError::TooManyInputs { most: m, .. } if m == most),
+            "{e}"
+        );
+        assert!(
+            e.to_string().contains("one payment can send at most"),
+            "{e}"
+        );
     }
 }

@@ -2032,3 +2032,66 @@ async fn search_spends_block_hex_and_pending_balance_say_what_the_node_knows() {
     api.stop().await;
     other.stop().await;
 }
+
+/// A key with more small coins than one transaction can spend: `POST /transactions/build` for
+/// all of them says so with the most one payment can send (it used to build a transaction the
+/// mempool then refused as too large), and building that most works and is accepted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn building_past_the_transaction_size_says_the_most_one_payment_sends() {
+    use chain_tui::core::amount::Amount;
+    let api = start().await;
+    let params = Network::Regtest.params();
+    let (rich, small) = (key(51), key(52));
+    let hashes = api.tn.mine(12, address(&rich)).await;
+    // One coinbase fanned out to 1,000 coins of 0.001 each, then 800 more from another.
+    let mut fans = Vec::new();
+    for (i, n) in [(0usize, 1000usize), (1, 800)] {
+        let c = coinbase_of(&api.tn.node.block(&hashes[i]).unwrap().unwrap());
+        let outputs = (0..n).map(|_| pay(address(&small), 100_000)).collect();
+        fans.push(spend(params, &[(c, &rich)], outputs));
+    }
+    for fan in &fans {
+        let a = api.post("/transactions/new", tx_json(fan)).await;
+        assert_eq!(a.0, 201, "{a:?}");
+    }
+    api.tn.mine(1, address(&rich)).await;
+    let before = api.state();
+    let build = |amount: u64| {
+        json!({
+            "pubkey": hex::encode(small.verifying_key().to_bytes()),
+            "outputs": [{ "address": address(&rich).encode(Network::Regtest), "amount": amount }],
+            "fee_rate": 1,
+        })
+    };
+    let a = api
+        .post("/transactions/build", build(1800 * 100_000 - 10_000))
+        .await;
+    assert_error(&a, 422, "too_many_inputs");
+    let message = a.1["error"].as_str().unwrap();
+    assert!(
+        message.contains("one payment can send at most"),
+        "{message}"
+    );
+    assert_eq!(api.state(), before, "nothing changed");
+    // The most it names, in base units, is payable: built, signed here, accepted.
+    let most: u64 = message
+        .split("can send at most ")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .and_then(|c| Amount::parse_coins(c).ok())
+        .map(|a| a.units())
+        .unwrap_or_else(|| panic!("no amount in {message}"));
+    let (s, b) = api.post("/transactions/build", build(most)).await;
+    assert_eq!(s, 200, "{b}");
+    let mut tx: Transaction = chain_tui::core::encode::decode_canonical(
+        &hex::decode(b["hex"].as_str().unwrap()).unwrap(),
+        1_000_000,
+    )
+    .unwrap();
+    let keys = vec![&small; tx.inputs.len()];
+    sign(params, &mut tx, &keys);
+    assert!(tx.size() <= chain_tui::node::MAX_TX_SIZE);
+    let a = api.post("/transactions/new", tx_json(&tx)).await;
+    assert_eq!(a.0, 201, "{a:?}");
+    api.stop().await;
+}
