@@ -1,17 +1,39 @@
-//! The mempool's journal: transactions the mempool took through `submit_txs`, written to the
-//! store on a thread of its own, so the node thread goes on to the next batch while the disk
-//! syncs. What arrives during one durable write goes into the next, together (group commit),
-//! and every submitter is answered only once its transactions are on disk. The saved mempool
-//! is a cache the node re-validates when it starts, so a write that lands after a block
-//! confirmed its transaction leaves nothing wrong behind.
+//! The mempool's journal: transactions the mempool took through `submit_txs`, appended to
+//! `DATA_DIR/mempool.journal` on a thread of their own, so the node thread goes on to the next
+//! batch while the disk syncs. What arrives during one write goes into the next, together
+//! (group commit): one append and one `fdatasync` (a redb commit takes two syncs, and this is
+//! the path every `POST /transactions/new` waits on). Every submitter is answered only once its
+//! transactions are on disk.
+//!
+//! Each record is `length (u32, little-endian) · SHA-256 of the transaction · the transaction's
+//! encoding`. Reading stops at the first record that is short or does not match its hash (a
+//! write the process did not finish: nobody was answered for it), and says so. The saved
+//! mempool is a cache the node re-validates when it starts: the journal is read with it and
+//! then folded into the store's saved mempool and emptied, and so again when it grows past its
+//! limit ([`COMPACT_AT`] by default) and when the node stops.
 
 use super::NodeError;
+use super::mempool::Mempool;
+use crate::core::encode::decode_canonical;
 use crate::core::hash::Txid;
 use crate::core::tx::Transaction;
 use crate::storage::Store;
-use std::sync::mpsc;
+use sha2::{Digest, Sha256};
+use std::fs::File;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock, mpsc};
 use std::thread::JoinHandle;
 use tokio::sync::oneshot;
+
+/// The journal's file in a data dir.
+pub(super) fn journal_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("mempool.journal")
+}
+
+/// A journal this long is folded into the store's saved mempool and emptied (the default of
+/// `NodeConfig::journal_limit`).
+pub(super) const COMPACT_AT: u64 = 32 << 20;
 
 /// A batch's answers, sent once its transactions are durable (or the write failed).
 pub(super) type Answer = oneshot::Sender<Result<Vec<Result<Txid, NodeError>>, NodeError>>;
@@ -22,20 +44,137 @@ struct Entry {
     reply: Answer,
 }
 
-/// Most batches one durable write takes.
+/// Most batches one write takes.
 const MAX_GROUP: usize = 256;
+/// Bytes before each transaction: its length and hash.
+const HEADER: usize = 4 + 32;
 
 pub(super) struct Journal {
     queue: Option<mpsc::Sender<Entry>>,
     thread: Option<JoinHandle<()>>,
 }
 
+/// The journal's file and what it folds into.
+struct Writer {
+    file: File,
+    path: PathBuf,
+    store: Store,
+    pool: Arc<RwLock<Mempool>>,
+    limit: u64,
+}
+
+/// The records of a journal file, oldest first, and what was wrong after the last good one
+/// (`None`: nothing).
+pub(super) fn read(path: &Path) -> Result<(Vec<Transaction>, Option<String>), NodeError> {
+    let mut bytes = Vec::new();
+    match File::open(path) {
+        Ok(mut f) => f
+            .read_to_end(&mut bytes)
+            .map_err(|e| NodeError::Persist(format!("reading {}: {e}", path.display())))?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), None)),
+        Err(e) => {
+            return Err(NodeError::Persist(format!(
+                "opening {}: {e}",
+                path.display()
+            )));
+        }
+    };
+    let mut txs = Vec::new();
+    let mut at = 0usize;
+    while at < bytes.len() {
+        let read_so_far = txs.len();
+        let bad = |why: &str| {
+            Some(format!(
+                "{} bytes at offset {at} are {why}; the {read_so_far} records before them were \
+                 read",
+                bytes.len() - at,
+            ))
+        };
+        let Some(head) = bytes.get(at..at + HEADER) else {
+            return Ok((txs, bad("a cut-off record")));
+        };
+        let mut len = [0u8; 4];
+        len.copy_from_slice(&head[..4]);
+        let len = u32::from_le_bytes(len) as usize;
+        if len > super::MAX_TX_SIZE {
+            return Ok((
+                txs,
+                bad("no record (its length is beyond any transaction's)"),
+            ));
+        }
+        let Some(body) = bytes.get(at + HEADER..at + HEADER + len) else {
+            return Ok((txs, bad("a cut-off record")));
+        };
+        if Sha256::digest(body).as_slice() != &head[4..] {
+            return Ok((txs, bad("a record that does not match its hash")));
+        }
+        match decode_canonical::<Transaction>(body, super::MAX_TX_SIZE) {
+            Ok(tx) => txs.push(tx),
+            Err(e) => return Ok((txs, bad(&format!("no transaction ({e})")))),
+        }
+        at += HEADER + len;
+    }
+    Ok((txs, None))
+}
+
+/// The records for `txs`, one after another.
+fn records<'a>(txs: impl Iterator<Item = &'a Transaction>) -> Vec<u8> {
+    let mut out = Vec::new();
+    for tx in txs {
+        let body = tx.encode();
+        // A transaction the mempool took is far below 4 GiB.
+        out.extend_from_slice(&(body.len() as u32).to_le_bytes());
+        out.extend_from_slice(&Sha256::digest(&body));
+        out.extend_from_slice(&body);
+    }
+    out
+}
+
+/// Fold the pool into the store's saved mempool (durably), then empty the journal at `path`.
+pub(super) fn compact(store: &Store, pool: &RwLock<Mempool>, path: &Path) -> Result<(), NodeError> {
+    let txs = pool.read().map(|p| p.ordered_txs()).unwrap_or_default();
+    store.write(true, |b| b.save_mempool(&txs))?;
+    let emptied = std::fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .and_then(|f| f.set_len(0).and_then(|()| f.sync_all()));
+    match emptied {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(NodeError::Persist(format!(
+            "emptying {}: {e}",
+            path.display()
+        ))),
+    }
+}
+
 impl Journal {
-    pub(super) fn start(store: Store) -> Result<Journal, NodeError> {
+    /// Open (or create, private) the journal at `path`, appending; the writer folds it into
+    /// `store` from `pool` when it grows long.
+    pub(super) fn start(
+        path: PathBuf,
+        store: Store,
+        pool: Arc<RwLock<Mempool>>,
+        limit: u64,
+    ) -> Result<Journal, NodeError> {
+        let opened = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .and_then(|f| crate::fsutil::make_private(&path).map(|()| f));
+        let file =
+            opened.map_err(|e| NodeError::Persist(format!("opening {}: {e}", path.display())))?;
         let (queue, rx) = mpsc::channel::<Entry>();
+        let writer = Writer {
+            file,
+            path,
+            store,
+            pool,
+            limit,
+        };
         let thread = std::thread::Builder::new()
             .name("chain-tui-journal".into())
-            .spawn(move || write_groups(store, rx))
+            .spawn(move || writer.run(rx))
             .map_err(|e| NodeError::Persist(format!("cannot start the mempool journal: {e}")))?;
         Ok(Journal {
             queue: Some(queue),
@@ -82,30 +221,100 @@ impl Drop for Journal {
     }
 }
 
-fn write_groups(store: Store, rx: mpsc::Receiver<Entry>) {
-    while let Ok(first) = rx.recv() {
-        let mut group = vec![first];
-        while group.len() < MAX_GROUP {
-            match rx.try_recv() {
-                Ok(e) => group.push(e),
-                Err(_) => break,
+impl Writer {
+    fn run(mut self, rx: mpsc::Receiver<Entry>) {
+        while let Ok(first) = rx.recv() {
+            let mut group = vec![first];
+            while group.len() < MAX_GROUP {
+                match rx.try_recv() {
+                    Ok(e) => group.push(e),
+                    Err(_) => break,
+                }
+            }
+            let bytes = records(group.iter().flat_map(|e| &e.txs));
+            let written = self
+                .file
+                .write_all(&bytes)
+                .and_then(|()| self.file.sync_data());
+            if let Err(e) = &written {
+                tracing::error!("appending to {}: {e}", self.path.display());
+            }
+            for e in group {
+                let answer = match &written {
+                    Ok(()) => Ok(e.results),
+                    Err(err) => Err(NodeError::Persist(format!(
+                        "saving the transactions to {}: {err}",
+                        self.path.display()
+                    ))),
+                };
+                let _ = e.reply.send(answer);
+            }
+            if self.file.metadata().is_ok_and(|m| m.len() >= self.limit)
+                && let Err(e) = compact(&self.store, &self.pool, &self.path)
+            {
+                tracing::error!("folding the mempool journal into the store: {e}");
             }
         }
-        let written = store.write(true, |b| {
-            group
-                .iter()
-                .flat_map(|e| &e.txs)
-                .try_for_each(|tx| b.add_mempool(tx))
-        });
-        if let Err(e) = &written {
-            tracing::error!("saving mempool transactions failed: {e}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::address::Address;
+    use crate::core::amount::Amount;
+    use crate::core::hash::Txid;
+    use crate::core::tx::{OutPoint, TxIn, TxOut};
+
+    fn tx(n: u8) -> Transaction {
+        Transaction {
+            version: 1,
+            inputs: vec![TxIn {
+                prevout: OutPoint {
+                    txid: Txid([n; 32]),
+                    vout: u32::from(n),
+                },
+                pubkey: [n; 32],
+                signature: [n; 64],
+            }],
+            outputs: vec![TxOut {
+                amount: Amount::from_units(u64::from(n) * 1000),
+                address: Address::from_hash([n; 20]),
+            }],
+            lock_height: 0,
+            memo: Vec::new(),
         }
-        for e in group {
-            let answer = match &written {
-                Ok(()) => Ok(e.results),
-                Err(err) => Err(NodeError::Persist(err.to_string())),
-            };
-            let _ = e.reply.send(answer);
-        }
+    }
+
+    #[test]
+    fn records_read_back_and_a_torn_or_flipped_tail_is_cut_off_and_said() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("mempool.journal");
+        assert_eq!(read(&path).unwrap(), (Vec::new(), None));
+        let txs: Vec<Transaction> = (1..=5).map(tx).collect();
+        let bytes = records(txs.iter());
+        std::fs::write(&path, &bytes).unwrap();
+        assert_eq!(read(&path).unwrap(), (txs.clone(), None));
+        // A write cut short: the last record is dropped, the rest read, and it is said.
+        std::fs::write(&path, &bytes[..bytes.len() - 3]).unwrap();
+        let (got, why) = read(&path).unwrap();
+        assert_eq!(got, txs[..4]);
+        assert!(why.unwrap().contains("cut-off record"));
+        // A byte flipped in the third record: the first two are read.
+        let mut flipped = bytes.clone();
+        let third = 2 * (bytes.len() / 5) + HEADER + 7;
+        flipped[third] ^= 0x40;
+        std::fs::write(&path, &flipped).unwrap();
+        let (got, why) = read(&path).unwrap();
+        assert_eq!(got, txs[..2]);
+        assert!(why.unwrap().contains("does not match its hash"));
+        // A length beyond any transaction.
+        let mut huge = bytes[..bytes.len() / 5].to_vec();
+        huge.extend_from_slice(&u32::MAX.to_le_bytes());
+        huge.extend_from_slice(&[0; 40]);
+        std::fs::write(&path, &huge).unwrap();
+        let (got, why) = read(&path).unwrap();
+        assert_eq!(got, txs[..1]);
+        assert!(why.unwrap().contains("beyond any transaction"));
     }
 }

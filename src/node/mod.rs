@@ -64,6 +64,8 @@ pub struct NodeConfig {
     pub kernel: Option<String>,
     /// How long to wait for another holder of the store file to let it go.
     pub lock_wait: Duration,
+    /// The mempool journal is folded into the store's saved mempool once it is this long.
+    pub journal_limit: u64,
 }
 
 impl NodeConfig {
@@ -74,6 +76,7 @@ impl NodeConfig {
             mempool_bytes: mempool::DEFAULT_MAX_BYTES,
             kernel: None,
             lock_wait: crate::storage::LOCK_WAIT,
+            journal_limit: journal::COMPACT_AT,
         }
     }
 }
@@ -357,7 +360,13 @@ impl Node {
             }),
         );
         let mut state = State {
-            journal: journal::Journal::start(store.clone())?,
+            journal: journal::Journal::start(
+                journal::journal_path(&config.data_dir),
+                store.clone(),
+                mempool.clone(),
+                config.journal_limit,
+            )?,
+            journal_path: journal::journal_path(&config.data_dir),
             chain,
             params,
             mempool: mempool.clone(),
@@ -1046,6 +1055,7 @@ struct State {
     chain: Chain,
     /// Writes what `submit_txs` accepted, off this thread.
     journal: journal::Journal,
+    journal_path: PathBuf,
     params: &'static Params,
     mempool: Arc<RwLock<Mempool>>,
     miner: Miner,
@@ -1206,25 +1216,38 @@ impl State {
         self.miner.set_job(None);
         // Every write asked for is done before the whole mempool is saved over them.
         self.journal.stop();
-        let txs = self
-            .mempool
-            .read()
-            .map(|p| p.ordered_txs())
-            .unwrap_or_default();
-        if let Err(e) = self.chain.store().write(true, |b| b.save_mempool(&txs)) {
+        if let Err(e) = journal::compact(self.chain.store(), &self.mempool, &self.journal_path) {
             tracing::error!("saving the mempool failed: {e}");
         }
     }
 
+    /// The saved mempool and what the journal added since, re-validated against the tip; then
+    /// folded into the store's saved mempool and the journal emptied.
     fn reload_mempool(&mut self) {
-        let saved = match self.chain.store().read().and_then(|r| r.saved_mempool()) {
+        let mut saved = match self.chain.store().read().and_then(|r| r.saved_mempool()) {
             Ok(s) => s,
             Err(e) => {
                 tracing::warn!("saved mempool unreadable, starting empty: {e}");
-                return;
+                Vec::new()
             }
         };
+        match journal::read(&self.journal_path) {
+            Ok((txs, damage)) => {
+                if let Some(why) = damage {
+                    tracing::warn!(
+                        "{}: {why} (a write cut short by a crash leaves this; nothing \
+                         answered was in it)",
+                        self.journal_path.display()
+                    );
+                }
+                saved.extend(txs);
+            }
+            Err(e) => tracing::warn!("the mempool journal is unreadable: {e}"),
+        }
         self.readmit(saved);
+        if let Err(e) = journal::compact(self.chain.store(), &self.mempool, &self.journal_path) {
+            tracing::warn!("folding the mempool journal into the store: {e}");
+        }
     }
 
     /// Try `txs` (parents first) against the current tip; drop what is no longer valid.

@@ -932,3 +932,43 @@ async fn a_read_handle_answers_from_one_snapshot_while_blocks_arrive() {
     assert!(checked > 0);
     stop(node).await;
 }
+
+/// The mempool journal is folded into the store's saved mempool once it passes its limit, and
+/// emptied: the store's file as it is on disk then (copied while the node runs, as a crash
+/// would leave it, without the journal) holds every transaction the node answered for.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_journal_past_its_limit_is_folded_into_the_store() {
+    let (dir, copy) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut config = NodeConfig::new(dir.path(), Network::Regtest);
+    config.lock_wait = Duration::ZERO;
+    config.journal_limit = 1;
+    let node = Node::spawn(config).unwrap();
+    let params = Network::Regtest.params();
+    let owner = key(3);
+    let hashes = mine(&node, 12, address(&owner)).await;
+    let txs: Vec<Transaction> = hashes[..3]
+        .iter()
+        .map(|h| {
+            let cb = coinbase_of(&node.block(h).unwrap().unwrap());
+            pays(params, cb, &owner, &[(&key(4), 49 * 100_000_000)])
+        })
+        .collect();
+    let answers = node.submit_txs(txs.clone(), true).await.unwrap();
+    assert!(answers.iter().all(Result::is_ok), "{answers:?}");
+    let journal = dir.path().join("mempool.journal");
+    crate::common::net::expect("the journal folded and emptied", || {
+        std::fs::metadata(&journal).is_ok_and(|m| m.len() == 0)
+    })
+    .await;
+    std::fs::copy(
+        dir.path().join("chain.redb"),
+        copy.path().join("chain.redb"),
+    )
+    .unwrap();
+    let copied = spawn_node(copy.path(), Network::Regtest).await;
+    let kept: BTreeSet<Txid> = copied.mempool_txs().iter().map(Transaction::txid).collect();
+    let sent: BTreeSet<Txid> = txs.iter().map(Transaction::txid).collect();
+    assert_eq!(kept, sent);
+    stop(copied).await;
+    stop(node).await;
+}
