@@ -187,18 +187,7 @@ fn a_killed_node_keeps_every_transaction_it_answered_201_for() {
     use std::sync::{Arc, Mutex};
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().to_path_buf();
-    let mut node = NodeProcess::start(
-        bin::regtest(&dir).args([
-            "node",
-            "--listen",
-            "127.0.0.1:0",
-            "--api",
-            "127.0.0.1:0",
-            "--threads",
-            "1",
-        ]),
-        &dir,
-    );
+    let mut node = NodeProcess::regtest(&dir);
     let file = node.node_json();
     let (api, token) = (
         file["api"].as_str().unwrap().to_string(),

@@ -1039,6 +1039,16 @@ mod e2e {
         s.parse().ok()
     }
 
+    /// Search for `text` as a person would: / opens the form, the text typed, Enter.
+    fn search(tui: &mut Tui, text: &str) {
+        tui.send("/");
+        tui.wait_for("the search form", Duration::from_secs(5), |s| {
+            s.contains("Search")
+        });
+        tui.type_text(text);
+        tui.send("\r");
+    }
+
     /// Pay `amount` coins to `to` as a person would: s opens the form, the address is pasted
     /// (bracketed paste), the amount typed, Enter checks, y confirms.
     fn send_through_the_form(tui: &mut Tui, to: &str, amount: &str) {
@@ -1284,12 +1294,7 @@ mod e2e {
             .and_then(|r| r.get(..64))
             .expect("the payment's txid in the log")
             .to_string();
-        tui.send("/");
-        tui.wait_for("the search form", Duration::from_secs(5), |s| {
-            s.contains("Search")
-        });
-        tui.type_text(&txid[..16]);
-        tui.send("\r");
+        search(&mut tui, &txid[..16]);
         tui.wait_for("the payment", Duration::from_secs(10), |s| {
             s.contains(&txid) && s.contains("inputs (1)") && s.contains("mempool")
         });
@@ -1335,18 +1340,7 @@ mod e2e {
             tmp.path().join("other"),
             tmp.path().join("attach"),
         );
-        let mut node = NodeProcess::start(
-            bin::regtest(&dir).args([
-                "node",
-                "--listen",
-                "127.0.0.1:0",
-                "--api",
-                "127.0.0.1:0",
-                "--threads",
-                "1",
-            ]),
-            &dir,
-        );
+        let mut node = NodeProcess::regtest(&dir);
         let api = node.node_json()["api"].as_str().unwrap().to_string();
         let url = format!("http://{api}");
         // Coins to spend: past coinbase maturity, mined through the node's API.
@@ -1421,12 +1415,7 @@ mod e2e {
         // dashboard.
         let tx = api_get(&dir, &format!("/tx/{txid}"));
         assert!(tx.contains("\"height\":13"), "{tx}");
-        tui.send("/");
-        tui.wait_for("the search form", Duration::from_secs(5), |s| {
-            s.contains("Search")
-        });
-        tui.type_text(&txid[..16]);
-        tui.send("\r");
+        search(&mut tui, &txid[..16]);
         tui.wait_for("the payment's details", Duration::from_secs(10), |s| {
             s.contains(&txid) && s.contains("confirmations 1") && s.contains("merkle proof")
         });

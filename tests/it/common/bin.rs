@@ -130,6 +130,25 @@ pub struct NodeProcess {
 }
 
 impl NodeProcess {
+    /// `chain-tui --network regtest --data-dir DIR node` with its peers and its API on
+    /// 127.0.0.1:0 and one mining thread (its log dropped).
+    pub fn regtest(dir: &Path) -> NodeProcess {
+        NodeProcess::start(
+            regtest(dir)
+                .args([
+                    "node",
+                    "--listen",
+                    "127.0.0.1:0",
+                    "--api",
+                    "127.0.0.1:0",
+                    "--threads",
+                    "1",
+                ])
+                .stderr(Stdio::null()),
+            dir,
+        )
+    }
+
     /// Starts `cmd`, a `chain-tui … node` on data dir `dir` (stdout dropped, stderr where
     /// `cmd` sends it), and waits at most 30 s for `dir/node.json`. A node that exits first
     /// fails the test.
