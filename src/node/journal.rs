@@ -22,13 +22,18 @@ use sha2::{Digest, Sha256};
 use std::fs::File;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock, mpsc};
+use std::sync::{Arc, Mutex, RwLock, mpsc};
 use std::thread::JoinHandle;
 use tokio::sync::oneshot;
 
-/// The journal's file in a data dir.
-pub(super) fn journal_path(data_dir: &Path) -> PathBuf {
-    data_dir.join("mempool.journal")
+/// Writers, each with its own file: while one syncs, the next group goes to another.
+const WRITERS: usize = 2;
+
+/// The journal's files in a data dir.
+pub(super) fn journal_paths(data_dir: &Path) -> Vec<PathBuf> {
+    (0..WRITERS)
+        .map(|i| data_dir.join(format!("mempool-{i}.journal")))
+        .collect()
 }
 
 /// A journal this long is folded into the store's saved mempool and emptied (the default of
@@ -51,7 +56,7 @@ const HEADER: usize = 4 + 32;
 
 pub(super) struct Journal {
     queue: Option<mpsc::Sender<Entry>>,
-    thread: Option<JoinHandle<()>>,
+    threads: Vec<JoinHandle<()>>,
 }
 
 /// The journal's file and what it folds into.
@@ -130,55 +135,73 @@ fn records<'a>(txs: impl Iterator<Item = &'a Transaction>) -> Vec<u8> {
     out
 }
 
-/// Fold the pool into the store's saved mempool (durably), then empty the journal at `path`.
-pub(super) fn compact(store: &Store, pool: &RwLock<Mempool>, path: &Path) -> Result<(), NodeError> {
+/// Fold the pool into the store's saved mempool (durably), then empty the journal files at
+/// `paths`.
+pub(super) fn compact(
+    store: &Store,
+    pool: &RwLock<Mempool>,
+    paths: &[PathBuf],
+) -> Result<(), NodeError> {
     let txs = pool.read().map(|p| p.ordered_txs()).unwrap_or_default();
     store.write(true, |b| b.save_mempool(&txs))?;
-    let emptied = std::fs::OpenOptions::new()
-        .write(true)
-        .open(path)
-        .and_then(|f| f.set_len(0).and_then(|()| f.sync_all()));
-    match emptied {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(NodeError::Persist(format!(
-            "emptying {}: {e}",
-            path.display()
-        ))),
+    for path in paths {
+        let emptied = std::fs::OpenOptions::new()
+            .write(true)
+            .open(path)
+            .and_then(|f| f.set_len(0).and_then(|()| f.sync_all()));
+        match emptied {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                return Err(NodeError::Persist(format!(
+                    "emptying {}: {e}",
+                    path.display()
+                )));
+            }
+        }
     }
+    Ok(())
 }
 
 impl Journal {
-    /// Open (or create, private) the journal at `path`, appending; the writer folds it into
-    /// `store` from `pool` when it grows long.
+    /// Open (or create, private) the journal files at `paths`, appending, a writer thread
+    /// each; a writer folds the pool into `store` when its file passes `limit` bytes.
     pub(super) fn start(
-        path: PathBuf,
+        paths: &[PathBuf],
         store: Store,
         pool: Arc<RwLock<Mempool>>,
         limit: u64,
     ) -> Result<Journal, NodeError> {
-        let opened = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .and_then(|f| crate::fsutil::make_private(&path).map(|()| f));
-        let file =
-            opened.map_err(|e| NodeError::Persist(format!("opening {}: {e}", path.display())))?;
         let (queue, rx) = mpsc::channel::<Entry>();
-        let writer = Writer {
-            file,
-            path,
-            store,
-            pool,
-            limit,
-        };
-        let thread = std::thread::Builder::new()
-            .name("chain-tui-journal".into())
-            .spawn(move || writer.run(rx))
-            .map_err(|e| NodeError::Persist(format!("cannot start the mempool journal: {e}")))?;
+        let rx = Arc::new(Mutex::new(rx));
+        let mut threads = Vec::new();
+        for path in paths {
+            let opened = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .and_then(|f| crate::fsutil::make_private(path).map(|()| f));
+            let file = opened
+                .map_err(|e| NodeError::Persist(format!("opening {}: {e}", path.display())))?;
+            let writer = Writer {
+                file,
+                path: path.clone(),
+                store: store.clone(),
+                pool: pool.clone(),
+                limit,
+            };
+            let rx = rx.clone();
+            let thread = std::thread::Builder::new()
+                .name("chain-tui-journal".into())
+                .spawn(move || writer.run(&rx))
+                .map_err(|e| {
+                    NodeError::Persist(format!("cannot start the mempool journal: {e}"))
+                })?;
+            threads.push(thread);
+        }
         Ok(Journal {
             queue: Some(queue),
-            thread: Some(thread),
+            threads,
         })
     }
 
@@ -207,10 +230,10 @@ impl Journal {
     /// Finish every write asked for, and stop.
     pub(super) fn stop(&mut self) {
         self.queue = None;
-        if let Some(t) = self.thread.take()
-            && t.join().is_err()
-        {
-            tracing::error!("the mempool journal panicked");
+        for t in self.threads.drain(..) {
+            if t.join().is_err() {
+                tracing::error!("the mempool journal panicked");
+            }
         }
     }
 }
@@ -222,15 +245,21 @@ impl Drop for Journal {
 }
 
 impl Writer {
-    fn run(mut self, rx: mpsc::Receiver<Entry>) {
-        while let Ok(first) = rx.recv() {
-            let mut group = vec![first];
-            while group.len() < MAX_GROUP {
-                match rx.try_recv() {
-                    Ok(e) => group.push(e),
-                    Err(_) => break,
+    /// Take what waits (one writer at a time), write it, answer; until the queue closes.
+    fn run(mut self, rx: &Mutex<mpsc::Receiver<Entry>>) {
+        loop {
+            let group = {
+                let Ok(rx) = rx.lock() else { return };
+                let Ok(first) = rx.recv() else { return };
+                let mut group = vec![first];
+                while group.len() < MAX_GROUP {
+                    match rx.try_recv() {
+                        Ok(e) => group.push(e),
+                        Err(_) => break,
+                    }
                 }
-            }
+                group
+            };
             let bytes = records(group.iter().flat_map(|e| &e.txs));
             let written = self
                 .file
@@ -250,7 +279,7 @@ impl Writer {
                 let _ = e.reply.send(answer);
             }
             if self.file.metadata().is_ok_and(|m| m.len() >= self.limit)
-                && let Err(e) = compact(&self.store, &self.pool, &self.path)
+                && let Err(e) = compact(&self.store, &self.pool, std::slice::from_ref(&self.path))
             {
                 tracing::error!("folding the mempool journal into the store: {e}");
             }

@@ -361,12 +361,12 @@ impl Node {
         );
         let mut state = State {
             journal: journal::Journal::start(
-                journal::journal_path(&config.data_dir),
+                &journal::journal_paths(&config.data_dir),
                 store.clone(),
                 mempool.clone(),
                 config.journal_limit,
             )?,
-            journal_path: journal::journal_path(&config.data_dir),
+            journal_paths: journal::journal_paths(&config.data_dir),
             chain,
             params,
             mempool: mempool.clone(),
@@ -1055,7 +1055,7 @@ struct State {
     chain: Chain,
     /// Writes what `submit_txs` accepted, off this thread.
     journal: journal::Journal,
-    journal_path: PathBuf,
+    journal_paths: Vec<PathBuf>,
     params: &'static Params,
     mempool: Arc<RwLock<Mempool>>,
     miner: Miner,
@@ -1216,7 +1216,7 @@ impl State {
         self.miner.set_job(None);
         // Every write asked for is done before the whole mempool is saved over them.
         self.journal.stop();
-        if let Err(e) = journal::compact(self.chain.store(), &self.mempool, &self.journal_path) {
+        if let Err(e) = journal::compact(self.chain.store(), &self.mempool, &self.journal_paths) {
             tracing::error!("saving the mempool failed: {e}");
         }
     }
@@ -1231,21 +1231,23 @@ impl State {
                 Vec::new()
             }
         };
-        match journal::read(&self.journal_path) {
-            Ok((txs, damage)) => {
-                if let Some(why) = damage {
-                    tracing::warn!(
-                        "{}: {why} (a write cut short by a crash leaves this; nothing \
-                         answered was in it)",
-                        self.journal_path.display()
-                    );
+        for path in &self.journal_paths {
+            match journal::read(path) {
+                Ok((txs, damage)) => {
+                    if let Some(why) = damage {
+                        tracing::warn!(
+                            "{}: {why} (a write cut short by a crash leaves this; nothing \
+                             answered was in it)",
+                            path.display()
+                        );
+                    }
+                    saved.extend(txs);
                 }
-                saved.extend(txs);
+                Err(e) => tracing::warn!("the mempool journal is unreadable: {e}"),
             }
-            Err(e) => tracing::warn!("the mempool journal is unreadable: {e}"),
         }
         self.readmit(saved);
-        if let Err(e) = journal::compact(self.chain.store(), &self.mempool, &self.journal_path) {
+        if let Err(e) = journal::compact(self.chain.store(), &self.mempool, &self.journal_paths) {
             tracing::warn!("folding the mempool journal into the store: {e}");
         }
     }

@@ -955,9 +955,11 @@ async fn a_journal_past_its_limit_is_folded_into_the_store() {
         .collect();
     let answers = node.submit_txs(txs.clone(), true).await.unwrap();
     assert!(answers.iter().all(Result::is_ok), "{answers:?}");
-    let journal = dir.path().join("mempool.journal");
+    let journals = ["mempool-0.journal", "mempool-1.journal"].map(|f| dir.path().join(f));
     crate::common::net::expect("the journal folded and emptied", || {
-        std::fs::metadata(&journal).is_ok_and(|m| m.len() == 0)
+        journals
+            .iter()
+            .all(|j| std::fs::metadata(j).is_ok_and(|m| m.len() == 0))
     })
     .await;
     std::fs::copy(
