@@ -1,9 +1,10 @@
 //! The mempool's journal: transactions the mempool took through `submit_txs`, appended to
-//! `DATA_DIR/mempool.journal` on a thread of their own, so the node thread goes on to the next
-//! batch while the disk syncs. What arrives during one write goes into the next, together
-//! (group commit): one append and one `fdatasync` (a redb commit takes two syncs, and this is
-//! the path every `POST /transactions/new` waits on). Every submitter is answered only once its
-//! transactions are on disk.
+//! `DATA_DIR/mempool-{0,1}.journal` by writer threads of their own (a file each, so that one
+//! group is written while another syncs), and the node thread goes on to the next batch while
+//! the disk syncs. What arrives during one write goes into the next, together (group commit):
+//! one append and one `fdatasync` (a redb commit takes two syncs, and this is the path every
+//! `POST /transactions/new` waits on). Every submitter is answered only once its transactions
+//! are on disk.
 //!
 //! Each record is `length (u32, little-endian) · SHA-256 of the transaction · the transaction's
 //! encoding`. Reading stops at the first record that is short or does not match its hash (a
