@@ -66,6 +66,8 @@ pub struct Remote {
     snapshot: watch::Receiver<Snapshot>,
     view: watch::Receiver<P2pView>,
     events: broadcast::Sender<Seen>,
+    /// `Some(why)` while the node does not answer.
+    reachable: watch::Receiver<Option<String>>,
     stop: CancellationToken,
     /// The node's mining threads when attached, and the most it takes.
     threads: usize,
@@ -101,15 +103,20 @@ impl Remote {
         let (events, _) = broadcast::channel(EVENT_QUEUE);
         let stop = CancellationToken::new();
         let wake = Arc::new(Notify::new());
+        let (reach_tx, reachable) = watch::channel(None);
         tokio::spawn(stop.clone().run_until_cancelled_owned(follow_events(
             api.clone(),
             events.clone(),
             wake.clone(),
         )));
-        tokio::spawn(
-            stop.clone()
-                .run_until_cancelled_owned(follow_state(reader, snap_tx, view_tx, wake)),
-        );
+        tokio::spawn(stop.clone().run_until_cancelled_owned(follow_state(
+            reader,
+            snap_tx,
+            view_tx,
+            reach_tx,
+            wake,
+            url.clone(),
+        )));
         Ok(Remote {
             api,
             refusal: Arc::new(Refusal {
@@ -121,6 +128,7 @@ impl Remote {
             snapshot,
             view,
             events,
+            reachable,
             stop,
             threads: mining.threads,
             max_threads: mining.max_threads,
@@ -439,9 +447,10 @@ async fn follow_state(
     mut reader: Reader,
     snap: watch::Sender<Snapshot>,
     view: watch::Sender<P2pView>,
+    reachable: watch::Sender<Option<String>>,
     wake: Arc<Notify>,
+    url: String,
 ) {
-    let mut said = false;
     loop {
         tokio::select! {
             _ = wake.notified() => {}
@@ -450,7 +459,10 @@ async fn follow_state(
         tokio::time::sleep(REFRESH_GAP).await;
         match reader.read().await {
             Ok((s, v)) => {
-                said = false;
+                if reachable.borrow().is_some() {
+                    tracing::info!("attach: the node at {url} answers again");
+                    reachable.send_replace(None);
+                }
                 snap.send_replace(s);
                 view.send_if_modified(|old| {
                     let changed = *old != v;
@@ -458,11 +470,16 @@ async fn follow_state(
                     changed
                 });
             }
-            Err(e) if !said => {
-                tracing::warn!("attach: reading the node: {e}");
-                said = true;
+            Err(e) => {
+                if reachable.borrow().is_none() {
+                    tracing::warn!("attach: reading the node: {e}");
+                    reachable.send_replace(Some(format!(
+                        "the node at {url} does not answer; the figures shown are its last \
+                         ({})",
+                        e.message
+                    )));
+                }
             }
-            Err(_) => {}
         }
     }
 }
@@ -483,6 +500,9 @@ impl Backend for Remote {
     }
     fn remote(&self) -> Option<String> {
         Some(self.url.clone())
+    }
+    fn reachable(&self) -> watch::Receiver<Option<String>> {
+        self.reachable.clone()
     }
 
     fn set_mining(&self, threads: usize, _address: Option<Address>) -> Reply<()> {

@@ -675,6 +675,8 @@ pub struct App {
     pub paced_on: bool,
     /// The API of the node this dashboard is attached to (`None`: its own node).
     pub attached: Option<String>,
+    /// The attached node does not answer: the figures on screen are its last.
+    pub unreachable: bool,
 }
 
 /// Blocks read around the selection when the Chain pane scrolls past what it holds.
@@ -759,6 +761,7 @@ impl App {
             pace: None,
             paced_on: false,
             attached: None,
+            unreachable: false,
         }
     }
 

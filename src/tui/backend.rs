@@ -44,6 +44,11 @@ pub trait Backend: Send + Sync + 'static {
     fn remote(&self) -> Option<String> {
         None
     }
+    /// Whether the node can be reached: `Some(why)` while it cannot (an attached node that
+    /// stopped answering), `None` while it can. A node in this process always can.
+    fn reachable(&self) -> watch::Receiver<Option<String>> {
+        watch::channel(None).1
+    }
 
     /// Mine with `threads` threads paying `address` (0: stop).
     fn set_mining(&self, threads: usize, address: Option<Address>) -> Reply<()>;

@@ -267,6 +267,8 @@ async fn event_loop(terminal: &mut DefaultTerminal, app: &mut App, ctx: &Ctx) ->
     let mut snaps = ctx.backend.snapshots();
     let mut views = ctx.backend.views();
     let mut events = ctx.backend.events();
+    let mut reach = ctx.backend.reachable();
+    let mut reach_open = true;
     let (mut snaps_open, mut views_open, mut events_open) = (true, true, true);
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -394,6 +396,25 @@ async fn event_loop(terminal: &mut DefaultTerminal, app: &mut App, ctx: &Ctx) ->
                 dirty |= last_draw.elapsed() >= Duration::from_millis(900);
             }
             _ = ring.changed() => dirty = true,
+            r = reach.changed(), if reach_open => {
+                if r.is_err() {
+                    reach_open = false;
+                } else {
+                    // The figures on screen are the last the node gave; say so while it is away.
+                    match reach.borrow_and_update().clone() {
+                        Some(why) => {
+                            app.unreachable = true;
+                            app.error(why);
+                        }
+                        None => {
+                            app.unreachable = false;
+                            app.info("the node answers again");
+                        }
+                    }
+                    dirty = true;
+                    urgent = true;
+                }
+            }
             Some(m) = rx.recv() => {
                 match m {
                     Msg::Wallet(w) => {

@@ -1428,7 +1428,18 @@ mod e2e {
         // The node went on running, and stops cleanly.
         let info = api_get(&dir, "/info");
         assert!(info.contains("\"height\":13"), "{info}");
+        // Attached while it stops: the dashboard says it does not answer, and still quits.
+        let mut tui = attach(false);
+        tui.wait_for("the panes once more", Duration::from_secs(20), |s| {
+            panes(s) && number_after(s, "height") == Some(13.0)
+        });
         assert_eq!(node.stop(), Some(0));
+        tui.wait_for("that the node is away", Duration::from_secs(10), |s| {
+            s.contains("NOT ANSWERING") && number_after(s, "height") == Some(13.0)
+        });
+        tui.send("q");
+        let (status, restored, _) = wait_exit(&mut tui, "q");
+        assert!(status.success() && restored, "{status:?}");
     }
 }
 

@@ -282,7 +282,12 @@ fn draw_status(frame: &mut Frame, app: &App, area: Rect) {
     let right = if area.width < 70 {
         format!(" {} ", app.network)
     } else if let Some(at) = &app.attached {
-        format!(" {} · attached to {at} ", app.network)
+        let away = if app.unreachable {
+            " · NOT ANSWERING"
+        } else {
+            ""
+        };
+        format!(" {} · attached to {at}{away} ", app.network)
     } else {
         format!(
             " {} · {} ",
@@ -326,7 +331,11 @@ fn draw_status(frame: &mut Frame, app: &App, area: Rect) {
         left,
     );
     frame.render_widget(
-        Paragraph::new(Line::from(right)).style(theme::status_bar()),
+        Paragraph::new(Line::from(right)).style(if app.unreachable {
+            theme::bad()
+        } else {
+            theme::status_bar()
+        }),
         r,
     );
 }
