@@ -65,8 +65,9 @@ struct Writer {
     file: File,
     path: PathBuf,
     store: Store,
-    pool: Arc<RwLock<Mempool>>,
     limit: u64,
+    /// Why this writer takes no more writes (a failed write it could not cut off).
+    broken: Option<String>,
 }
 
 /// The records of a journal file, oldest first, and what was wrong after the last good one
@@ -136,8 +137,9 @@ fn records<'a>(txs: impl Iterator<Item = &'a Transaction>) -> Vec<u8> {
     out
 }
 
-/// Fold the pool into the store's saved mempool (durably), then empty the journal files at
-/// `paths`.
+/// Save the whole pool as the store's saved mempool (durably, replacing it), then empty the
+/// journal files at `paths`. Only while nothing else writes the saved mempool: when the node
+/// starts and when it stops.
 pub(super) fn compact(
     store: &Store,
     pool: &RwLock<Mempool>,
@@ -166,13 +168,8 @@ pub(super) fn compact(
 
 impl Journal {
     /// Open (or create, private) the journal files at `paths`, appending, a writer thread
-    /// each; a writer folds the pool into `store` when its file passes `limit` bytes.
-    pub(super) fn start(
-        paths: &[PathBuf],
-        store: Store,
-        pool: Arc<RwLock<Mempool>>,
-        limit: u64,
-    ) -> Result<Journal, NodeError> {
+    /// each; a writer folds its file into `store` when it passes `limit` bytes.
+    pub(super) fn start(paths: &[PathBuf], store: Store, limit: u64) -> Result<Journal, NodeError> {
         let (queue, rx) = mpsc::channel::<Entry>();
         let rx = Arc::new(Mutex::new(rx));
         let mut threads = Vec::new();
@@ -188,8 +185,8 @@ impl Journal {
                 file,
                 path: path.clone(),
                 store: store.clone(),
-                pool: pool.clone(),
                 limit,
+                broken: None,
             };
             let rx = rx.clone();
             let thread = std::thread::Builder::new()
@@ -262,30 +259,70 @@ impl Writer {
                 group
             };
             let bytes = records(group.iter().flat_map(|e| &e.txs));
-            let written = self
-                .file
-                .write_all(&bytes)
-                .and_then(|()| self.file.sync_data());
-            if let Err(e) = &written {
-                tracing::error!("appending to {}: {e}", self.path.display());
-            }
+            let written = append(&mut self.file, &self.path, &mut self.broken, &bytes);
             for e in group {
                 let answer = match &written {
                     Ok(()) => Ok(e.results),
-                    Err(err) => Err(NodeError::Persist(format!(
-                        "saving the transactions to {}: {err}",
-                        self.path.display()
-                    ))),
+                    Err(why) => Err(NodeError::Persist(why.clone())),
                 };
                 let _ = e.reply.send(answer);
             }
-            if self.file.metadata().is_ok_and(|m| m.len() >= self.limit)
-                && let Err(e) = compact(&self.store, &self.pool, std::slice::from_ref(&self.path))
+            if self.broken.is_none()
+                && self.file.metadata().is_ok_and(|m| m.len() >= self.limit)
+                && let Err(e) = fold(&self.store, &self.path)
             {
                 tracing::error!("folding the mempool journal into the store: {e}");
             }
         }
     }
+}
+
+/// Append `bytes` to `file` (at `path`) and sync. A write or sync that fails is cut off again,
+/// so that no record written later sits behind a damaged one; if even that fails, `broken`
+/// says why and every later write is refused (nothing is answered `201` that a reader could not
+/// reach).
+fn append(
+    file: &mut File,
+    path: &Path,
+    broken: &mut Option<String>,
+    bytes: &[u8],
+) -> Result<(), String> {
+    if let Some(why) = broken {
+        return Err(why.clone());
+    }
+    let shown = path.display().to_string();
+    let before = file
+        .metadata()
+        .map_err(|e| format!("reading the length of {shown}: {e}"))?
+        .len();
+    let written = file.write_all(bytes).and_then(|()| file.sync_data());
+    let Err(e) = written else { return Ok(()) };
+    tracing::error!("appending to {shown}: {e}");
+    let why = format!("saving the transactions to {shown}: {e}");
+    if let Err(cut) = file.set_len(before).and_then(|()| file.sync_all()) {
+        tracing::error!("cutting {shown} back after a failed write: {cut}; it takes no more");
+        *broken = Some(format!(
+            "{shown} could not be cut back after a failed write ({cut}); restart the node"
+        ));
+    }
+    Err(why)
+}
+
+/// Fold the journal at `path` into the store's saved mempool (durably, adding its
+/// transactions; what was confirmed meanwhile goes when the node next starts or stops), then
+/// empty it. Nothing is taken out of the store here: another write may have just put a
+/// transaction there.
+fn fold(store: &Store, path: &Path) -> Result<(), NodeError> {
+    let (txs, damage) = read(path)?;
+    if let Some(why) = damage {
+        tracing::warn!("{}: {why}", path.display());
+    }
+    store.write(true, |b| txs.iter().try_for_each(|tx| b.add_mempool(tx)))?;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .and_then(|f| f.set_len(0).and_then(|()| f.sync_all()))
+        .map_err(|e| NodeError::Persist(format!("emptying {}: {e}", path.display())))
 }
 
 #[cfg(test)]
@@ -314,6 +351,33 @@ mod tests {
             lock_height: 0,
             memo: Vec::new(),
         }
+    }
+
+    #[test]
+    fn a_write_that_fails_and_cannot_be_cut_back_stops_the_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("mempool-0.journal");
+        let good = records([tx(1)].iter());
+        std::fs::write(&path, &good).unwrap();
+        // A handle that cannot write: the append fails, and so does cutting it back.
+        let mut file = File::open(&path).unwrap();
+        let mut broken = None;
+        let bytes = records([tx(2)].iter());
+        assert!(append(&mut file, &path, &mut broken, &bytes).is_err());
+        let why = broken.clone().expect("the writer takes no more");
+        assert!(why.contains("could not be cut back"), "{why}");
+        // Every later write is refused, and the file still reads as before.
+        assert_eq!(append(&mut file, &path, &mut broken, &bytes), Err(why));
+        assert_eq!(read(&path).unwrap(), (vec![tx(1)], None));
+        // A writable handle appends and syncs.
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
+        let mut fine = None;
+        append(&mut file, &path, &mut fine, &bytes).unwrap();
+        assert_eq!(fine, None);
+        assert_eq!(read(&path).unwrap(), (vec![tx(1), tx(2)], None));
     }
 
     #[test]

@@ -363,7 +363,6 @@ impl Node {
             journal: journal::Journal::start(
                 &journal::journal_paths(&config.data_dir),
                 store.clone(),
-                mempool.clone(),
                 config.journal_limit,
             )?,
             journal_paths: journal::journal_paths(&config.data_dir),
