@@ -161,6 +161,7 @@ impl ApiClient {
         let req = self
             .http
             .get(format!("{}{path}", self.base))
+            .timeout(READ_TIMEOUT)
             .bearer_auth(&self.token);
         answer(req.send().await).await
     }
@@ -170,7 +171,17 @@ impl ApiClient {
     pub async fn get_pages<T: DeserializeOwned + Paged>(&self, path: &str) -> Result<T, ApiError> {
         let mut all: T = self.get(path).await?;
         let mut next = all.next();
+        let mut last = 0;
         while let Some(offset) = next {
+            // A page must move on, or a server's answers could loop forever.
+            if offset <= last {
+                return Err(ApiError::new(
+                    StatusCode::BAD_GATEWAY,
+                    "bad_answer",
+                    format!("the node's pages of {path} do not move on (next {offset})"),
+                ));
+            }
+            last = offset;
             let sep = if path.contains('?') { '&' } else { '?' };
             let page: T = self.get(&format!("{path}{sep}offset={offset}")).await?;
             next = page.next();
@@ -251,6 +262,8 @@ pub enum Streamed {
     Event(u64, super::events::Event),
     /// Some events are gone (the client was too slow, or resumed after the backlog).
     Missed,
+    /// Event number `n`, of a kind this build cannot read (a newer node's): skipped.
+    Other(u64),
 }
 
 /// An open `GET /events` stream.
@@ -258,6 +271,11 @@ pub struct EventStream {
     resp: reqwest::Response,
     buf: String,
 }
+
+/// Longest an event stream may stay silent (the server's keep-alives come every 15 s).
+const STREAM_IDLE: Duration = Duration::from_secs(45);
+/// Longest a read may take (a node that accepts connections but does not answer).
+const READ_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Longest event frame a client holds while it waits for the frame's end.
 const MAX_FRAME: usize = 1 << 20;
@@ -279,7 +297,20 @@ impl EventStream {
                     "an event frame longer than {MAX_FRAME} bytes"
                 )));
             }
-            match self.resp.chunk().await {
+            // The server sends a keep-alive every 15 s: a stream silent for longer is dead.
+            let chunk = tokio::time::timeout(STREAM_IDLE, self.resp.chunk())
+                .await
+                .map_err(|_| {
+                    ApiError::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "unreachable",
+                        format!(
+                            "the event stream was silent for {} s",
+                            STREAM_IDLE.as_secs()
+                        ),
+                    )
+                })?;
+            match chunk {
                 Ok(Some(c)) => self
                     .buf
                     .push_str(&String::from_utf8_lossy(&c).replace('\r', "")),
@@ -314,9 +345,10 @@ fn parse_frame(frame: &str) -> Result<Option<Streamed>, String> {
         Some("missed") => Ok(Some(Streamed::Missed)),
         Some(name) => {
             let n = id.ok_or_else(|| format!("a {name} event without a number"))?;
-            let e = serde_json::from_str(&data)
-                .map_err(|e| format!("a {name} event the client cannot read: {e}"))?;
-            Ok(Some(Streamed::Event(n, e)))
+            Ok(Some(match serde_json::from_str(&data) {
+                Ok(e) => Streamed::Event(n, e),
+                Err(_) => Streamed::Other(n),
+            }))
         }
     }
 }
@@ -396,4 +428,37 @@ async fn answer<T: DeserializeOwned>(
         _ => "remote",
     };
     Err(ApiError::new(status, code, message))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Frames as the server writes them: an event, `missed`, a keep-alive, and an event kind
+    /// this build does not know (a newer node's), which is skipped but counted as read.
+    #[test]
+    fn event_frames_are_read_and_unknown_kinds_are_skipped() {
+        let block = "id: 7\nevent: block_connected\ndata: {\"type\":\"block_connected\",\
+                     \"hash\":\"ab\",\"height\":3}\n\n";
+        assert_eq!(
+            parse_frame(block),
+            Ok(Some(Streamed::Event(
+                7,
+                super::super::events::Event::BlockConnected(super::super::events::BlockAt {
+                    hash: "ab".into(),
+                    height: 3
+                })
+            )))
+        );
+        assert_eq!(
+            parse_frame("event: missed\ndata: {\"lost\":4}\n\n"),
+            Ok(Some(Streamed::Missed))
+        );
+        assert_eq!(parse_frame(":\n\n"), Ok(None));
+        assert_eq!(
+            parse_frame("id: 9\nevent: comet\ndata: {\"type\":\"comet\"}\n\n"),
+            Ok(Some(Streamed::Other(9)))
+        );
+        assert!(parse_frame("event: block_connected\ndata: {}\n\n").is_err());
+    }
 }

@@ -12,7 +12,7 @@ use crate::core::address::Address;
 use crate::core::amount::Amount;
 use crate::core::block::Block;
 use crate::core::encode::decode_canonical;
-use crate::core::estimate::{ChainRates, SpanSource, WINDOW};
+use crate::core::estimate::{ChainRates, SpanSource};
 use crate::core::hash::{BlockHash, Txid};
 use crate::core::params::{Network, Params};
 use crate::core::pow::{CompactTarget, U256, Work};
@@ -27,6 +27,8 @@ use std::time::Duration;
 use tokio::sync::{Notify, broadcast, watch};
 use tokio_util::sync::CancellationToken;
 
+/// Newest blocks read with each refresh (the API's small page).
+const RECENT: u64 = 20;
 /// Transactions of the mempool the dashboard lists (as the node's own snapshot holds).
 const MEMPOOL_TOP: usize = 20;
 /// Hashrate samples kept (one a second), as the node keeps.
@@ -174,9 +176,11 @@ impl Reader {
     /// The node's snapshot and network view, as the node's own dashboard would see them.
     async fn read(&mut self) -> Result<(Snapshot, P2pView), ApiError> {
         let info: t::Info = self.api.get("/info").await?;
-        let from = info.height.saturating_sub(WINDOW as u64);
+        // The newest blocks, in a page small enough not to count as a heavy read (the chain
+        // pane asks for more when it shows more).
+        let from = info.height.saturating_sub(RECENT - 1);
         let (chain_path, pool_path) = (
-            format!("/chain?from={from}&limit={}", WINDOW + 1),
+            format!("/chain?from={from}&limit={RECENT}"),
             format!("/mempool?limit={MEMPOOL_TOP}"),
         );
         let (chain, top, mining, peers) = tokio::try_join!(
@@ -388,6 +392,8 @@ async fn read_events(
                 }
                 wake.notify_one();
             }
+            // A newer node's event: nothing to show, but read.
+            Ok(Some(Streamed::Other(n))) => *last = Some(n),
             Ok(Some(Streamed::Missed)) => {
                 let _ = out.send(Seen::Missed);
                 wake.notify_one();
@@ -679,10 +685,10 @@ impl Backend for Remote {
         Box::pin(async move {
             let mut rows = Vec::new();
             // From `top` down, at most 500 a request (the API's page), oldest first in each.
-            let low = (top + 1).saturating_sub(count);
+            let low = top.saturating_add(1).saturating_sub(count);
             let mut from = low;
             while from <= top {
-                let limit = (top - from + 1).min(500);
+                let limit = (top - from).saturating_add(1).min(500);
                 let page: t::ChainPage = api
                     .get(&format!("/chain?from={from}&limit={limit}"))
                     .await
@@ -693,7 +699,10 @@ impl Backend for Remote {
                 for b in &page.chain {
                     rows.push(summary(b).map_err(|()| "the node sent a bad block row")?);
                 }
-                from += limit;
+                match from.checked_add(limit) {
+                    Some(f) => from = f,
+                    None => break,
+                }
             }
             rows.reverse();
             Ok(rows)
@@ -927,7 +936,12 @@ async fn read_tx(api: &ApiClient, net: Network, txid: Txid) -> Result<TxDetail, 
                     })
                 })
                 .collect::<Result<Vec<_>, String>>()?;
-            let root = p
+            // Checked against the root in the block's header, not the one the proof names.
+            let header: t::BlockView = api
+                .get(&format!("/blocks/{}", p.block))
+                .await
+                .map_err(answer_err)?;
+            let root = header
                 .merkle_root
                 .parse()
                 .map_err(|_| "the node sent a bad merkle root")?;

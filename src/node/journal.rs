@@ -4,7 +4,8 @@
 //! the disk syncs. What arrives during one write goes into the next, together (group commit):
 //! one append and one `fdatasync` (a redb commit takes two syncs, and this is the path every
 //! `POST /transactions/new` waits on). Every submitter is answered only once its transactions
-//! are on disk.
+//! are on disk, and groups are answered in the order they were taken: a child is never
+//! answered before the parent it spends is durable in the other file.
 //!
 //! Each record is `length (u32, little-endian) · SHA-256 of the transaction · the transaction's
 //! encoding`. Reading stops at the first record that is short or does not match its hash (a
@@ -23,7 +24,7 @@ use sha2::{Digest, Sha256};
 use std::fs::File;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, RwLock, mpsc};
+use std::sync::{Arc, Condvar, Mutex, RwLock, mpsc};
 use std::thread::JoinHandle;
 use tokio::sync::oneshot;
 
@@ -58,6 +59,14 @@ const HEADER: usize = 4 + 32;
 pub(super) struct Journal {
     queue: Option<mpsc::Sender<Entry>>,
     threads: Vec<JoinHandle<()>>,
+}
+
+/// What the writers share: the queue with the number of the last group taken from it, and the
+/// number of the last group answered.
+struct Shared {
+    queue: Mutex<(mpsc::Receiver<Entry>, u64)>,
+    answered: Mutex<u64>,
+    turn: Condvar,
 }
 
 /// The journal's file and what it folds into.
@@ -171,7 +180,11 @@ impl Journal {
     /// each; a writer folds its file into `store` when it passes `limit` bytes.
     pub(super) fn start(paths: &[PathBuf], store: Store, limit: u64) -> Result<Journal, NodeError> {
         let (queue, rx) = mpsc::channel::<Entry>();
-        let rx = Arc::new(Mutex::new(rx));
+        let shared = Arc::new(Shared {
+            queue: Mutex::new((rx, 0)),
+            answered: Mutex::new(0),
+            turn: Condvar::new(),
+        });
         let mut threads = Vec::new();
         for path in paths {
             let opened = std::fs::OpenOptions::new()
@@ -188,10 +201,10 @@ impl Journal {
                 limit,
                 broken: None,
             };
-            let rx = rx.clone();
+            let shared = shared.clone();
             let thread = std::thread::Builder::new()
                 .name("chain-tui-journal".into())
-                .spawn(move || writer.run(&rx))
+                .spawn(move || writer.run(&shared))
                 .map_err(|e| {
                     NodeError::Persist(format!("cannot start the mempool journal: {e}"))
                 })?;
@@ -244,22 +257,40 @@ impl Drop for Journal {
 
 impl Writer {
     /// Take what waits (one writer at a time), write it, answer; until the queue closes.
-    fn run(mut self, rx: &Mutex<mpsc::Receiver<Entry>>) {
+    fn run(mut self, shared: &Shared) {
         loop {
-            let group = {
-                let Ok(rx) = rx.lock() else { return };
-                let Ok(first) = rx.recv() else { return };
+            // Groups are numbered in the order they leave the queue.
+            let (group, number) = {
+                let Ok(mut q) = shared.queue.lock() else {
+                    return;
+                };
+                let Ok(first) = q.0.recv() else { return };
                 let mut group = vec![first];
                 while group.len() < MAX_GROUP {
-                    match rx.try_recv() {
+                    match q.0.try_recv() {
                         Ok(e) => group.push(e),
                         Err(_) => break,
                     }
                 }
-                group
+                q.1 += 1;
+                (group, q.1)
             };
             let bytes = records(group.iter().flat_map(|e| &e.txs));
             let written = append(&mut self.file, &self.path, &mut self.broken, &bytes);
+            // Answered in that order: a transaction is never answered before one that came
+            // earlier (its parent, perhaps) is on disk in the other file.
+            let Ok(mut answered) = shared.answered.lock() else {
+                return;
+            };
+            while *answered + 1 != number {
+                answered = match shared.turn.wait(answered) {
+                    Ok(a) => a,
+                    Err(_) => return,
+                };
+            }
+            *answered = number;
+            shared.turn.notify_all();
+            drop(answered);
             for e in group {
                 let answer = match &written {
                     Ok(()) => Ok(e.results),
