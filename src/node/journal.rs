@@ -154,7 +154,8 @@ pub(super) fn compact(
     pool: &RwLock<Mempool>,
     paths: &[PathBuf],
 ) -> Result<(), NodeError> {
-    let txs = pool.read().map(|p| p.ordered_txs()).unwrap_or_default();
+    // A pool left poisoned by a panic is not known to be whole: keep the journal then.
+    let txs = pool.read().map_err(|_| NodeError::Stopped)?.ordered_txs();
     store.write(true, |b| b.save_mempool(&txs))?;
     for path in paths {
         let emptied = std::fs::OpenOptions::new()
@@ -209,6 +210,12 @@ impl Journal {
                     NodeError::Persist(format!("cannot start the mempool journal: {e}"))
                 })?;
             threads.push(thread);
+        }
+        // The files' names are durable too (a power cut would otherwise lose a new file).
+        if let Some(dir) = paths.first().and_then(|p| p.parent()) {
+            File::open(dir)
+                .and_then(|d| d.sync_all())
+                .map_err(|e| NodeError::Persist(format!("syncing {}: {e}", dir.display())))?;
         }
         Ok(Journal {
             queue: Some(queue),

@@ -1230,6 +1230,7 @@ impl State {
                 Vec::new()
             }
         };
+        let mut all_read = true;
         for path in &self.journal_paths {
             match journal::read(path) {
                 Ok((txs, damage)) => {
@@ -1242,11 +1243,17 @@ impl State {
                     }
                     saved.extend(txs);
                 }
-                Err(e) => tracing::warn!("the mempool journal is unreadable: {e}"),
+                Err(e) => {
+                    all_read = false;
+                    tracing::warn!("the mempool journal is unreadable, and kept as it is: {e}");
+                }
             }
         }
         self.readmit(saved);
-        if let Err(e) = journal::compact(self.chain.store(), &self.mempool, &self.journal_paths) {
+        // A journal that could not be read is not emptied: what it holds is not in the pool.
+        if all_read
+            && let Err(e) = journal::compact(self.chain.store(), &self.mempool, &self.journal_paths)
+        {
             tracing::warn!("folding the mempool journal into the store: {e}");
         }
     }
