@@ -258,7 +258,7 @@ impl Reader {
                 })
                 .collect::<Result<_, ApiError>>()?,
             mining_threads: if mining.mining { mining.threads } else { 0 },
-            mining_kernel: kernel(&mining.kernel),
+            mining_kernel: mining.kernel.clone().into(),
             mining_address: mining
                 .address
                 .as_deref()
@@ -315,12 +315,6 @@ impl Reader {
 /// A mempool row's exact rate (the API's `fee_rate` is rounded to whole units per byte).
 fn rate_of(m: &t::MempoolTx) -> FeeRate {
     FeeRate::of(Amount::from_units(m.fee), m.size)
-}
-
-/// The mining kernel's name as the node's own snapshot holds it.
-fn kernel(name: &str) -> &'static str {
-    const KNOWN: [&str; 4] = ["sha-ni", "avx2", "sse4", "scalar"];
-    KNOWN.into_iter().find(|k| *k == name).unwrap_or("remote")
 }
 
 fn summary(b: &t::BlockView) -> Result<BlockSummary, ()> {

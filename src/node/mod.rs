@@ -210,7 +210,8 @@ pub struct Snapshot {
     pub mempool_fee_range: Option<(FeeRate, FeeRate)>,
     pub mempool_top: Vec<MempoolTx>,
     pub mining_threads: usize,
-    pub mining_kernel: &'static str,
+    /// The hashing kernel's name (a node's own, or one its API named).
+    pub mining_kernel: std::borrow::Cow<'static, str>,
     pub mining_address: Option<Address>,
     /// Local hashes per second (last second).
     pub hashrate: u64,
@@ -1795,7 +1796,7 @@ impl State {
             mempool_fee_range: range,
             mempool_top: top,
             mining_threads: self.miner.threads(),
-            mining_kernel: self.miner.kernel_name(),
+            mining_kernel: self.miner.kernel_name().into(),
             mining_address: self.address,
             hashrate: self.meter.rate,
             hashrate_history: self.meter.history.iter().copied().collect(),

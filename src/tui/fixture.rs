@@ -78,7 +78,7 @@ pub fn demo_app() -> App {
         mempool_fee_range: Some((FeeRate::per_kb(1_000), FeeRate::per_kb(40_000))),
         mempool_top: top,
         mining_threads: 2,
-        mining_kernel: "sha-ni",
+        mining_kernel: "sha-ni".into(),
         mining_address: Some(Address::from_hash([3; 20])),
         hashrate: 1_180_000,
         hashrate_history: (0..40u64)
