@@ -1039,6 +1039,16 @@ mod e2e {
         s.parse().ok()
     }
 
+    /// The txid of the first payment the dashboard's log at `log` says it sent.
+    fn sent_txid(log: &std::path::Path) -> String {
+        let log = std::fs::read_to_string(log).unwrap();
+        log.split("in transaction ")
+            .nth(1)
+            .and_then(|r| r.get(..64))
+            .expect("the payment's txid in the log")
+            .to_string()
+    }
+
     /// Search for `text` as a person would: / opens the form, the text typed, Enter.
     fn search(tui: &mut Tui, text: &str) {
         tui.send("/");
@@ -1287,13 +1297,7 @@ mod e2e {
 
         // Search the payment's txid (from the log), follow its input back to the coinbase it
         // spends, and come back.
-        let log = std::fs::read_to_string(dir.join("chain-tui.log")).unwrap();
-        let txid = log
-            .split("in transaction ")
-            .nth(1)
-            .and_then(|r| r.get(..64))
-            .expect("the payment's txid in the log")
-            .to_string();
+        let txid = sent_txid(&dir.join("chain-tui.log"));
         search(&mut tui, &txid[..16]);
         tui.wait_for("the payment", Duration::from_secs(10), |s| {
             s.contains(&txid) && s.contains("inputs (1)") && s.contains("mempool")
@@ -1400,13 +1404,7 @@ mod e2e {
             Duration::from_secs(15),
             |s| s.contains("1 tx") && s.contains("-1.5") && s.contains("sent: transaction"),
         );
-        let log = std::fs::read_to_string(mine.join("attach.log")).unwrap();
-        let txid = log
-            .split("in transaction ")
-            .nth(1)
-            .and_then(|r| r.get(..64))
-            .expect("the payment's txid in the log")
-            .to_string();
+        let txid = sent_txid(&mine.join("attach.log"));
         tui.send("b");
         tui.wait_for("the payment confirmed", Duration::from_secs(15), |s| {
             number_after(s, "height") == Some(13.0) && s.contains("0 tx") && s.contains("-1.5")
