@@ -71,7 +71,7 @@ impl Default for ApiLimits {
 }
 
 pub(crate) fn cores() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
+    crate::node::verify::cores()
 }
 
 /// File descriptors kept for everything else the node opens (store, peers, logs, files).

@@ -590,9 +590,7 @@ fn fee_rate_arg(per_byte: Option<u64>) -> Result<crate::core::FeeRate> {
 
 /// All cores.
 pub fn default_threads() -> usize {
-    std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
+    crate::node::verify::cores()
 }
 
 /// Run a node with its network until SIGINT or SIGTERM, then shut down cleanly: peers told,

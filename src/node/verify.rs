@@ -14,6 +14,14 @@ use crate::core::rules::SerialVerifier;
 /// millisecond, and starting a thread (tens of microseconds) would eat the gain.
 pub const MIN_PER_THREAD: usize = 64;
 
+/// This machine's cores, as the standard library reports them (at least 1). Read once:
+/// on Linux each query reads cgroup files, which once cost a tenth of the API's CPU time
+/// when every batch of transactions asked again.
+pub fn cores() -> usize {
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
 /// ZIP-215 batch verification split into contiguous chunks, one per thread
 /// (`std::thread::scope`); small sets stay on the calling thread.
 #[derive(Clone, Copy, Debug)]
@@ -31,7 +39,7 @@ impl ParallelVerifier {
 
     /// One thread per core.
     pub fn all_cores() -> ParallelVerifier {
-        ParallelVerifier::new(std::thread::available_parallelism().map_or(1, |n| n.get()))
+        ParallelVerifier::new(cores())
     }
 
     pub fn threads(&self) -> usize {

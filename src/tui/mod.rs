@@ -111,9 +111,7 @@ async fn dashboard(
     threads: usize,
 ) -> Result<()> {
     let (node, net) = (services.node.clone(), services.net()?.clone());
-    let max_threads = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1);
+    let max_threads = crate::node::verify::cores();
     let (pace_tx, pace_rx) = tokio::sync::watch::channel(None);
     if let Some(mean) = cfg.pace {
         tokio::spawn(pacer(node.clone(), mean, pace_rx, services.token()));
