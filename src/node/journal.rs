@@ -1,7 +1,7 @@
 //! The mempool's journal: transactions the mempool took through `submit_txs`, appended to
-//! `DATA_DIR/mempool-{0,1}.journal` by writer threads of their own (a file each, so that one
-//! group is written while another syncs), and the node thread goes on to the next batch while
-//! the disk syncs. What arrives during one write goes into the next, together (group commit):
+//! `DATA_DIR/mempool-0.journal` by a writer thread of its own, and the node thread goes on to
+//! the next batch while the disk syncs. What arrives during one write goes into the next,
+//! together (group commit):
 //! one append and one `fdatasync` (a redb commit takes two syncs, and this is the path every
 //! `POST /transactions/new` waits on). Every submitter is answered only once its transactions
 //! are on disk, and groups are answered in the order they were taken: a child is never
@@ -28,14 +28,28 @@ use std::sync::{Arc, Condvar, Mutex, RwLock, mpsc};
 use std::thread::JoinHandle;
 use tokio::sync::oneshot;
 
-/// Writers, each with its own file: while one syncs, the next group goes to another.
-const WRITERS: usize = 2;
+/// Writers, each with its own file. One: with two, each `fdatasync` carried half as many
+/// transactions and eight clients of `POST /transactions/new` got about a tenth fewer through
+/// (`chain-tui bench api --clients 8`: 10,200–11,600 tx/s against 11,800–13,400 with one).
+const WRITERS: usize = 1;
+/// Files any version wrote (0.1 had two writers): all are read when the node starts.
+const FILES_EVER: usize = 2;
 
-/// The journal's files in a data dir.
+/// The files the journal writes in a data dir.
 pub(super) fn journal_paths(data_dir: &Path) -> Vec<PathBuf> {
-    (0..WRITERS)
-        .map(|i| data_dir.join(format!("mempool-{i}.journal")))
+    (0..WRITERS).map(|i| journal_path(data_dir, i)).collect()
+}
+
+/// Every journal file a node of any version may have left in a data dir: read at start and
+/// emptied once folded into the store.
+pub(super) fn journal_files(data_dir: &Path) -> Vec<PathBuf> {
+    (0..FILES_EVER.max(WRITERS))
+        .map(|i| journal_path(data_dir, i))
         .collect()
+}
+
+fn journal_path(data_dir: &Path, i: usize) -> PathBuf {
+    data_dir.join(format!("mempool-{i}.journal"))
 }
 
 /// A journal this long is folded into the store's saved mempool and emptied (the default of

@@ -366,7 +366,7 @@ impl Node {
                 store.clone(),
                 config.journal_limit,
             )?,
-            journal_paths: journal::journal_paths(&config.data_dir),
+            journal_paths: journal::journal_files(&config.data_dir),
             chain,
             params,
             mempool: mempool.clone(),
