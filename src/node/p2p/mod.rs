@@ -38,6 +38,8 @@ use std::time::{Duration, Instant};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 mod conn;
+pub mod sched;
+pub mod time;
 
 use crate::net::DisconnectReason;
 use conn::{Activity, Outbox, PeerEvent, QueueFull, run_connection};
@@ -45,21 +47,11 @@ pub use conn::{
     GET_HEADERS_PER_SEC, HARD_QUEUE_BYTES, NOT_READING, Rates, SOFT_QUEUE_BYTES,
     UNSOLICITED_PER_SEC,
 };
+use sched::{Delivery, MAX_STALLS, MAX_WANTED, PeerTip, STALL_TIMEOUT, Scheduler, Want};
+use time::LocalTime;
 
-/// Blocks asked of one peer in one request.
-const REQUEST_BLOCKS: usize = 64;
-/// Blocks in flight per peer.
-const MAX_IN_FLIGHT: usize = 512;
-/// A peer with blocks asked of it that delivers none for this long loses those requests
-/// (they go to other peers that can give them), and counts a stall.
-const STALL_TIMEOUT: Duration = Duration::from_secs(3);
-/// Stalls in a row after which a peer is dropped; banned if it stalled on blocks whose
-/// headers it sent us itself (it announced work it does not deliver).
-const MAX_STALLS: u32 = 3;
 /// Blocks handed to the node at once during sync.
 const SUBMIT_BATCH: usize = 500;
-/// Blocks queued for download at most; more headers are asked for as the queue drains.
-const MAX_WANTED: usize = 20_000;
 /// Known-inventory entries kept per peer before the set is reset.
 const MAX_KNOWN: usize = 50_000;
 /// Time between pings.
@@ -252,16 +244,6 @@ struct Peer {
     /// Hashes (blocks and txids) this peer is known to have.
     known: HashSet<[u8; 32]>,
     requested_txs: HashSet<Txid>,
-    /// Blocks asked of this peer and not yet received: a late one (after a stall gave it to
-    /// another peer, or after the queue was dropped) is ignored, not unrequested.
-    /// Counted: the same block may be asked again (after the queue was dropped) and then
-    /// comes twice.
-    requested_blocks: HashMap<BlockHash, u32>,
-    in_flight: usize,
-    stalls: u32,
-    /// When it last delivered a block we asked for (or when it was first asked, if it has
-    /// not yet): the stall clock.
-    last_delivery: Instant,
     /// Unix seconds when it last gave us a block or a transaction we did not have.
     last_useful: u64,
     /// Pings sent and not yet answered, oldest first.
@@ -277,20 +259,6 @@ struct Peer {
 }
 
 impl Peer {
-    /// Count one block asked of this peer as answered; false if it was not asked.
-    fn unrequest(&mut self, hash: &BlockHash) -> bool {
-        match self.requested_blocks.get_mut(hash) {
-            Some(n) if *n > 1 => {
-                *n -= 1;
-                true
-            }
-            Some(_) => {
-                self.requested_blocks.remove(hash);
-                true
-            }
-            None => false,
-        }
-    }
     fn know(&mut self, h: [u8; 32]) {
         if self.known.len() >= MAX_KNOWN {
             self.known.clear();
@@ -348,20 +316,6 @@ fn log_received(blocks: &[(u64, BlockHash, u64)], from: &[NodeId]) {
     }
 }
 
-/// A block waiting to be downloaded or connected.
-struct Wanted {
-    height: u64,
-    prev: BlockHash,
-    /// Peers that sent us its header.
-    from: Vec<NodeId>,
-    /// Peer asked and when.
-    asked: Option<(NodeId, Instant)>,
-    /// The block, once received, and who sent it.
-    got: Option<(Block, NodeId)>,
-    /// Peers that answered NotFound or stalled on it: not asked again for it.
-    lacking: Vec<NodeId>,
-}
-
 /// Address book entry.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 struct BookEntry {
@@ -379,9 +333,10 @@ struct Manager {
     config: P2pConfig,
     hello_base: Hello,
     peers: HashMap<NodeId, Peer>,
-    /// Blocks wanted, in chain order.
-    queue: VecDeque<BlockHash>,
-    wanted: HashMap<BlockHash, Wanted>,
+    /// Headers-first block downloads.
+    sched: Scheduler,
+    /// Where [`LocalTime`] counts from.
+    clock: Instant,
     bans: Vec<BanInfo>,
     book: HashMap<SocketAddr, BookEntry>,
     dialing: HashSet<SocketAddr>,
@@ -430,8 +385,8 @@ pub async fn start(node: NodeHandle, config: P2pConfig) -> Result<P2pHandle, Nod
         config,
         hello_base,
         peers: HashMap::new(),
-        queue: VecDeque::new(),
-        wanted: HashMap::new(),
+        sched: Scheduler::new(),
+        clock: Instant::now(),
         bans: Vec::new(),
         book: HashMap::new(),
         dialing: HashSet::new(),
@@ -678,9 +633,7 @@ impl Manager {
         self.seen.remove(&id);
         // Headers it sent count for nothing now; blocks only it announced are dropped at the
         // next tick unless another peer can give them.
-        for w in self.wanted.values_mut() {
-            w.from.retain(|p| *p != id);
-        }
+        self.sched.forget_sender(&id);
         self.save_records();
         self.publish();
     }
@@ -704,11 +657,26 @@ impl Manager {
 
     /// Give the blocks asked of `id` back to the queue.
     fn release_requests(&mut self, id: &NodeId) {
-        for w in self.wanted.values_mut() {
-            if matches!(w.asked, Some((p, _)) if p == *id) && w.got.is_none() {
-                w.asked = None;
-            }
-        }
+        self.sched.remove_peer(id);
+    }
+
+    /// Now on the manager's clock.
+    fn now(&self) -> LocalTime {
+        LocalTime::since(self.clock)
+    }
+
+    /// Connected peers as the scheduler sees them, in id order.
+    fn peer_tips(peers: &HashMap<NodeId, Peer>) -> Vec<PeerTip<'_>> {
+        let mut tips: Vec<PeerTip<'_>> = peers
+            .values()
+            .map(|p| PeerTip {
+                id: p.info.id,
+                height: p.info.height,
+                known: &p.known,
+            })
+            .collect();
+        tips.sort_by_key(|t| t.id);
+        tips
     }
 
     async fn peer_event(&mut self, ev: PeerEvent) {
@@ -925,10 +893,6 @@ impl Manager {
             },
             known: HashSet::new(),
             requested_txs: HashSet::new(),
-            requested_blocks: HashMap::new(),
-            in_flight: 0,
-            stalls: 0,
-            last_delivery: Instant::now(),
             last_useful: 0,
             pings: VecDeque::new(),
             last_ping: Instant::now(),
@@ -950,6 +914,8 @@ impl Manager {
             hello.height
         );
         self.peers.insert(id, peer);
+        let now = self.now();
+        self.sched.add_peer(id, now);
         // The Hello we sent was made when the connection started: our tip may have moved since
         // (and been announced before this peer was in the table), so announce it now.
         let tip = self.node.snapshot().tip;
@@ -998,8 +964,8 @@ impl Manager {
     /// the next headers rather than the ones it already has.
     fn download_locator(&self) -> Result<Vec<BlockHash>, NodeError> {
         let mut loc = Vec::new();
-        if let Some(last) = self.queue.back() {
-            loc.push(*last);
+        if let Some(last) = self.sched.last_queued() {
+            loc.push(last);
         }
         loc.extend(self.node.locator()?);
         loc.truncate(wire::MAX_LOCATOR);
@@ -1041,25 +1007,7 @@ impl Manager {
             Message::Block(block) => self.on_block(id, block).await?,
             Message::NotFound(hashes) => {
                 for h in hashes {
-                    if let Some(p) = self.peers.get_mut(&id) {
-                        p.unrequest(&h);
-                    }
-                    if let Some(w) = self.wanted.get_mut(&h)
-                        && matches!(w.asked, Some((p, _)) if p == id)
-                    {
-                        if w.from.contains(&id) {
-                            // It sent us the header itself: it announced work it cannot give.
-                            return Err(format!(
-                                "announced block {} and cannot deliver it",
-                                h.short()
-                            ));
-                        }
-                        w.asked = None;
-                        w.lacking.push(id);
-                        if let Some(p) = self.peers.get_mut(&id) {
-                            p.in_flight = p.in_flight.saturating_sub(1);
-                        }
-                    }
+                    self.sched.not_found(&id, &h)?;
                 }
                 self.schedule();
             }
@@ -1073,7 +1021,7 @@ impl Manager {
                             p.activity.note_meta(&m);
                         }
                     }
-                    if !self.wanted.contains_key(h) && !self.node.has_block(h).unwrap_or(true) {
+                    if !self.sched.is_wanted(h) && !self.node.has_block(h).unwrap_or(true) {
                         unknown = true;
                     }
                 }
@@ -1176,8 +1124,8 @@ impl Manager {
         let first_prev = headers[0].prev;
         let base_height = match self.node.block_meta(&first_prev) {
             Ok(Some(m)) => m.height,
-            _ => match self.wanted.get(&first_prev) {
-                Some(w) => w.height,
+            _ => match self.sched.height_of(&first_prev) {
+                Some(h) => h,
                 None => {
                     // Not connected to anything we know: ask again from our own locator.
                     self.ask_headers(&id);
@@ -1198,34 +1146,20 @@ impl Manager {
                     p.info.tip = hash;
                 }
             }
-            if let Some(w) = self.wanted.get_mut(&hash) {
-                if !w.from.contains(&id) {
-                    w.from.push(id);
-                }
+            if !self.sched.is_wanted(&hash) && self.node.has_block(&hash).unwrap_or(true) {
                 continue;
             }
-            if self.node.has_block(&hash).unwrap_or(true) {
-                continue;
-            }
-            if self.wanted.len() >= MAX_WANTED {
+            if self
+                .sched
+                .want(hash, h.prev, base_height + 1 + i as u64, id)
+                == Want::Full
+            {
                 // Enough queued; the tick asks for more as the queue drains.
                 return Ok(());
             }
-            self.wanted.insert(
-                hash,
-                Wanted {
-                    height: base_height + 1 + i as u64,
-                    prev: h.prev,
-                    from: vec![id],
-                    asked: None,
-                    got: None,
-                    lacking: Vec::new(),
-                },
-            );
-            self.queue.push_back(hash);
         }
         if full
-            && self.wanted.len() < MAX_WANTED
+            && self.sched.wanted() < MAX_WANTED
             && let Some(last) = last
             && let Some(p) = self.peers.get_mut(&id)
         {
@@ -1240,105 +1174,41 @@ impl Manager {
 
     /// Ask peers for queued blocks they can give, a few at a time each.
     fn schedule(&mut self) {
-        let now = Instant::now();
-        let ids: Vec<NodeId> = self.peers.keys().copied().collect();
-        for id in ids {
-            let Some(peer) = self.peers.get(&id) else {
-                continue;
-            };
-            let mut room = MAX_IN_FLIGHT.saturating_sub(peer.in_flight);
-            if room == 0 {
-                continue;
-            }
-            let peer_height = peer.info.height;
-            let mut batch = Vec::new();
-            for hash in &self.queue {
-                if room == 0 || batch.len() >= REQUEST_BLOCKS {
-                    break;
-                }
-                let Some(w) = self.wanted.get(hash) else {
-                    continue;
-                };
-                if w.asked.is_some() || w.got.is_some() || w.lacking.contains(&id) {
-                    continue;
-                }
-                // A peer can give a block whose header it sent, a block it announced, or any
-                // block at or below its height (we only queue headers some peer sent).
-                if w.height > peer_height && !w.from.contains(&id) && !peer.known.contains(&hash.0)
-                {
-                    continue;
-                }
-                batch.push(*hash);
-                room -= 1;
-            }
-            for h in &batch {
-                if let Some(w) = self.wanted.get_mut(h) {
-                    w.asked = Some((id, now));
-                }
-            }
-            if !batch.is_empty()
-                && let Some(p) = self.peers.get_mut(&id)
-            {
-                if p.in_flight == 0 {
-                    // The stall clock starts with the first request of an idle peer.
-                    p.last_delivery = now;
-                }
-                p.in_flight += batch.len();
-                for h in &batch {
-                    *p.requested_blocks.entry(*h).or_default() += 1;
-                }
-                p.send(Message::GetBlocks(batch));
-            }
+        let now = self.now();
+        let tips = Self::peer_tips(&self.peers);
+        let asks = self.sched.schedule(&tips, now);
+        for (id, batch) in asks {
+            self.send(&id, Message::GetBlocks(batch));
         }
     }
 
     async fn on_block(&mut self, id: NodeId, block: Block) -> Result<(), String> {
         let hash = block.hash();
-        let requested = self.peers.get_mut(&id).is_some_and(|p| p.unrequest(&hash));
-        if !requested {
-            return Err(format!("unrequested block {}", hash.short()));
-        }
+        let now = self.now();
+        let height = match self.sched.delivered(&id, hash, block, now) {
+            Delivery::Unrequested => return Err(format!("unrequested block {}", hash.short())),
+            // Given to another peer since (stall), already received, or dropped with the
+            // queue (a bad block before it): just late.
+            Delivery::Late => None,
+            Delivery::Taken { height } => Some(height),
+        };
         if let Some(p) = self.peers.get_mut(&id) {
-            p.stalls = 0;
-            p.last_delivery = Instant::now();
             p.know(hash.0);
-            if let Some(w) = self.wanted.get(&hash) {
-                p.activity.note_best(w.height, hash, None);
+            if let Some(h) = height {
+                p.activity.note_best(h, hash, None);
+                p.last_useful = unix_now();
             }
         }
-        // Asked of this peer, but maybe given to another since (stall), already received, or
-        // dropped with the queue (a bad block before it): then it is just late.
-        let Some(w) = self.wanted.get_mut(&hash) else {
+        if height.is_none() {
             return Ok(());
-        };
-        if w.got.is_some() {
-            return Ok(());
-        }
-        if let Some((asked, _)) = w.asked.take()
-            && let Some(p) = self.peers.get_mut(&asked)
-        {
-            p.in_flight = p.in_flight.saturating_sub(1);
-        }
-        w.got = Some((block, id));
-        if let Some(p) = self.peers.get_mut(&id) {
-            p.last_useful = unix_now();
         }
         // Hand blocks over in runs, not one by one (each handover ends with a flush): when a
         // full batch is ready at the front, or when nothing more is on its way.
-        let nothing_in_flight = self.peers.values().all(|p| p.in_flight == 0);
-        if nothing_in_flight || self.ready_run() >= SUBMIT_BATCH {
+        if self.sched.nothing_in_flight() || self.sched.ready_run() >= SUBMIT_BATCH {
             self.submit_ready().await;
         }
         self.schedule();
         Ok(())
-    }
-
-    /// Received blocks at the front of the queue, ready to hand over in order.
-    fn ready_run(&self) -> usize {
-        self.queue
-            .iter()
-            .take_while(|h| self.wanted.get(h).is_some_and(|w| w.got.is_some()))
-            .count()
     }
 
     /// Hand the node the received blocks whose ancestors in the queue are all received, in
@@ -1346,40 +1216,17 @@ impl Manager {
     /// descendants, never another branch.
     async fn submit_ready(&mut self) {
         loop {
-            let mut waiting: HashSet<BlockHash> = HashSet::new();
-            let mut order = Vec::new();
-            for h in &self.queue {
-                if order.len() >= SUBMIT_BATCH {
-                    break;
-                }
-                let Some(w) = self.wanted.get(h) else {
-                    continue;
-                };
-                if w.got.is_some() && !waiting.contains(&w.prev) {
-                    order.push(*h);
-                } else {
-                    waiting.insert(*h);
-                }
-            }
-            if order.is_empty() {
+            let ready = self.sched.take_ready(SUBMIT_BATCH);
+            if ready.is_empty() {
                 return;
             }
-            let chosen: HashSet<BlockHash> = order.iter().copied().collect();
-            self.queue.retain(|h| !chosen.contains(h));
             let mut batch = Vec::new();
             let mut senders = Vec::new();
             let mut heights = Vec::new();
-            for h in order {
-                if let Some(Wanted {
-                    got: Some((b, from)),
-                    height,
-                    ..
-                }) = self.wanted.remove(&h)
-                {
-                    heights.push((height, h, b.header.time));
-                    batch.push(b);
-                    senders.push(from);
-                }
+            for r in ready {
+                heights.push((r.height, r.hash, r.block.header.time));
+                batch.push(r.block);
+                senders.push(r.from);
             }
             match self.node.submit_blocks(batch).await {
                 Ok(outcome) => {
@@ -1388,13 +1235,9 @@ impl Manager {
                     if let Some((i, reason, invalid)) = outcome.failure {
                         tracing::warn!("block {} of a batch refused: {reason}", i + 1);
                         // The rest of the queue built on it: drop it all and re-ask.
-                        self.queue.clear();
-                        self.wanted.clear();
+                        self.sched.reset();
                         if invalid && let Some(from) = senders.get(i) {
                             self.ban(*from, &format!("invalid block: {reason}"));
-                        }
-                        for p in self.peers.values_mut() {
-                            p.in_flight = 0;
                         }
                         // Re-ask: the other peers' branches were dropped with the queue.
                         let ids: Vec<NodeId> = self.peers.keys().copied().collect();
@@ -1455,11 +1298,7 @@ impl Manager {
     /// Announce our tip to peers that do not know it (only while no download is under way:
     /// mid-sync tips are not news).
     fn announce_tip(&mut self) {
-        if self
-            .wanted
-            .values()
-            .any(|w| w.asked.is_some() || w.got.is_some())
-        {
+        if self.sched.busy() {
             return;
         }
         let tip = self.node.snapshot_tip();
@@ -1524,7 +1363,7 @@ impl Manager {
         self.drop_undeliverable();
         // Headers beyond the queue from the peer with the most work, while the queue is short
         // (also covers a missed announcement).
-        if self.wanted.len() < MAX_WANTED / 2 {
+        if self.sched.wanted() < MAX_WANTED / 2 {
             let ours = self.node.snapshot().chainwork;
             let best = self
                 .peers
@@ -1542,40 +1381,19 @@ impl Manager {
         self.publish();
     }
 
-    /// A peer with blocks asked of it that delivered none for [`STALL_TIMEOUT`] loses those
-    /// requests (they go to any other peer that can give them) and counts a stall. After
-    /// [`MAX_STALLS`] in a row it goes, banned if it stalled on blocks whose headers it sent
-    /// us itself.
+    /// Peers that stalled (see [`sched`]) lose their requests; after [`MAX_STALLS`] in a
+    /// row one goes, banned if it stalled on blocks whose headers it sent us itself.
     fn check_stalls(&mut self) {
-        let now = Instant::now();
-        let stalled: Vec<NodeId> = self
-            .peers
-            .values()
-            .filter(|p| p.in_flight > 0 && now.duration_since(p.last_delivery) > STALL_TIMEOUT)
-            .map(|p| p.info.id)
-            .collect();
-        for id in stalled {
-            let mut own = false;
-            for w in self.wanted.values_mut() {
-                if matches!(w.asked, Some((p, _)) if p == id) && w.got.is_none() {
-                    w.asked = None;
-                    w.lacking.push(id);
-                    own |= w.from.contains(&id);
-                }
-            }
-            let Some(p) = self.peers.get_mut(&id) else {
-                continue;
-            };
-            p.in_flight = 0;
-            p.stalls += 1;
-            p.last_delivery = now;
+        let now = self.now();
+        for stall in self.sched.check_stalls(now) {
+            let id = stall.id;
             tracing::info!(
                 "peer {} delivered no block for {} s: its requests go elsewhere",
                 id.short(),
                 STALL_TIMEOUT.as_secs()
             );
-            if p.stalls >= MAX_STALLS {
-                if own {
+            if stall.stalls >= MAX_STALLS {
+                if stall.own {
                     self.ban(
                         id,
                         &format!("announced blocks and did not deliver them ({MAX_STALLS} stalls)"),
@@ -1588,48 +1406,12 @@ impl Manager {
         }
     }
 
-    /// Drop queued blocks that no connected peer can give (every peer that could lacks them,
-    /// or the ones that sent their headers left or were banned), with their descendants:
-    /// headers-only branches nobody delivers must not hold up anything else.
+    /// Drop queued blocks that no connected peer can give, with their descendants.
     fn drop_undeliverable(&mut self) {
-        let mut dropped: HashSet<BlockHash> = HashSet::new();
-        for h in &self.queue {
-            let Some(w) = self.wanted.get(h) else {
-                continue;
-            };
-            if dropped.contains(&w.prev) {
-                dropped.insert(*h);
-                continue;
-            }
-            if w.got.is_some() || w.asked.is_some() {
-                continue;
-            }
-            let deliverable = self.peers.iter().any(|(id, p)| {
-                !w.lacking.contains(id)
-                    && (w.from.contains(id) || p.known.contains(&h.0) || w.height <= p.info.height)
-            });
-            if !deliverable {
-                dropped.insert(*h);
-            }
-        }
-        if dropped.is_empty() {
-            return;
-        }
-        tracing::info!(
-            "dropping {} queued block(s) that no peer delivers",
-            dropped.len()
-        );
-        self.queue.retain(|h| !dropped.contains(h));
-        for h in &dropped {
-            if let Some(Wanted {
-                asked: Some((p, _)),
-                got: None,
-                ..
-            }) = self.wanted.remove(h)
-                && let Some(peer) = self.peers.get_mut(&p)
-            {
-                peer.in_flight = peer.in_flight.saturating_sub(1);
-            }
+        let tips = Self::peer_tips(&self.peers);
+        let dropped = self.sched.drop_undeliverable(&tips);
+        if dropped > 0 {
+            tracing::info!("dropping {dropped} queued block(s) that no peer delivers");
         }
     }
 
@@ -1824,7 +1606,7 @@ impl Manager {
                 .cloned()
                 .collect(),
             known_addrs: self.book.len(),
-            downloading: self.queue.len(),
+            downloading: self.sched.queued(),
         };
         // Watchers (the dashboard redraws) wake only when something changed; this runs
         // every second.
