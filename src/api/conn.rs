@@ -71,7 +71,7 @@ impl Default for ApiLimits {
 }
 
 pub(crate) fn cores() -> usize {
-    crate::node::verify::cores()
+    crate::node::cores()
 }
 
 /// File descriptors kept for everything else the node opens (store, peers, logs, files).

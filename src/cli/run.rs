@@ -590,7 +590,7 @@ fn fee_rate_arg(per_byte: Option<u64>) -> Result<crate::core::FeeRate> {
 
 /// All cores.
 pub fn default_threads() -> usize {
-    crate::node::verify::cores()
+    crate::node::cores()
 }
 
 /// Run a node with its network until SIGINT or SIGTERM, then shut down cleanly: peers told,

@@ -28,6 +28,7 @@ pub use miner::{max_threads, run_paced};
 pub use p2p::{BanInfo, P2pConfig, P2pHandle, P2pView, PeerInfo};
 pub use read::{ChainRead, ChainTip, TipStatus};
 pub use validate::{Report as ValidationReport, validate_data_dir};
+pub use verify::cores;
 
 use crate::core::address::Address;
 use crate::core::amount::Amount;

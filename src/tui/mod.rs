@@ -111,7 +111,7 @@ async fn dashboard(
     threads: usize,
 ) -> Result<()> {
     let (node, net) = (services.node.clone(), services.net()?.clone());
-    let max_threads = crate::node::verify::cores();
+    let max_threads = crate::node::cores();
     let (pace_tx, pace_rx) = tokio::sync::watch::channel(None);
     if let Some(mean) = cfg.pace {
         tokio::spawn(pacer(node.clone(), mean, pace_rx, services.token()));

@@ -43,7 +43,7 @@ impl Job {
 /// the node thread and the API starve and stopping takes seconds. Callers refuse more with a
 /// message naming this cap; [`Miner::set_threads`] also clamps to it.
 pub fn max_threads() -> usize {
-    4 * crate::node::verify::cores()
+    4 * crate::node::cores()
 }
 
 /// A random wait with an exponential distribution of mean `mean` (capped at 20 means): the
