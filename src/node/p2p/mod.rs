@@ -37,11 +37,13 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
+pub mod book;
 mod conn;
 pub mod sched;
 pub mod time;
 
 use crate::net::DisconnectReason;
+use book::{Book, DialFilter, RecordStore, Records};
 use conn::{Activity, Outbox, PeerEvent, QueueFull, run_connection};
 pub use conn::{
     GET_HEADERS_PER_SEC, HARD_QUEUE_BYTES, NOT_READING, Rates, SOFT_QUEUE_BYTES,
@@ -61,14 +63,6 @@ const PINGS_KEPT: usize = 16;
 /// Announcements (our tip, new transactions) go out at most this often; what comes in
 /// between is sent together.
 const TRICKLE: Duration = Duration::from_millis(100);
-/// Longest reconnection backoff.
-const MAX_BACKOFF_SECS: u64 = 300;
-/// Addresses kept in the book.
-const MAX_BOOK: usize = 1000;
-/// For this long after a ban, inbound connections from the banned peer's IP address are
-/// refused unless they come from a node id we already know (so a banned peer cannot come
-/// straight back under a new identity).
-const IP_BAN_SECS: u64 = 600;
 /// An existing connection in the other direction older than this is not a crossing dial: a
 /// new connection from the same node replaces it (the node restarted).
 const CROSSING_DIAL: Duration = Duration::from_secs(5);
@@ -316,17 +310,6 @@ fn log_received(blocks: &[(u64, BlockHash, u64)], from: &[NodeId]) {
     }
 }
 
-/// Address book entry.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-struct BookEntry {
-    addr: SocketAddr,
-    id: Option<NodeId>,
-    failures: u32,
-    next_try: u64,
-    /// Given with --connect: always retried.
-    pinned: bool,
-}
-
 struct Manager {
     node: NodeHandle,
     transport: Arc<Transport>,
@@ -337,8 +320,10 @@ struct Manager {
     sched: Scheduler,
     /// Where [`LocalTime`] counts from.
     clock: Instant,
-    bans: Vec<BanInfo>,
-    book: HashMap<SocketAddr, BookEntry>,
+    /// Addresses and bans.
+    book: Book,
+    /// Where the book is saved.
+    records: Box<dyn RecordStore>,
     dialing: HashSet<SocketAddr>,
     /// `P2pHandle::connect` callers waiting for a dial of an address (with the id they pinned).
     waiting: HashMap<SocketAddr, Vec<(Option<NodeId>, DialReply)>>,
@@ -350,9 +335,6 @@ struct Manager {
     last_trickle: Instant,
     /// Set by [`P2pHandle::restrict_peers`]: the only node ids we stay connected to.
     allowed: Option<HashSet<NodeId>>,
-    /// Node ids that completed a connection with us (bounded): known, as opposed to fresh
-    /// identities, when their address has a ban.
-    seen: HashSet<NodeId>,
 }
 
 /// Start the network part of `node`: bind, load the address book and bans, dial `connect`.
@@ -379,6 +361,7 @@ pub async fn start(node: NodeHandle, config: P2pConfig) -> Result<P2pHandle, Nod
         listen,
         user_agent: config.user_agent.clone(),
     };
+    let ban_time = config.ban_time;
     let mut m = Manager {
         node: node.clone(),
         transport: Arc::new(transport),
@@ -387,8 +370,8 @@ pub async fn start(node: NodeHandle, config: P2pConfig) -> Result<P2pHandle, Nod
         peers: HashMap::new(),
         sched: Scheduler::new(),
         clock: Instant::now(),
-        bans: Vec::new(),
-        book: HashMap::new(),
+        book: Book::new(listen, ban_time),
+        records: Box::new(NodeRecords(node.clone())),
         dialing: HashSet::new(),
         waiting: HashMap::new(),
         events_tx,
@@ -397,11 +380,10 @@ pub async fn start(node: NodeHandle, config: P2pConfig) -> Result<P2pHandle, Nod
         last_announced: None,
         last_trickle: Instant::now(),
         allowed: None,
-        seen: HashSet::new(),
     };
     m.load_records();
     for p in m.config.connect.clone() {
-        m.add_to_book(p.addr, p.id, true);
+        m.book.add(p.addr, p.id, true);
     }
     m.publish();
     let node_events = node.events();
@@ -467,6 +449,64 @@ type DialReply = oneshot::Sender<Result<NodeId, String>>;
 const BOOK_PREFIX: &str = "addr/";
 const BAN_PREFIX: &str = "ban/";
 
+/// The address book's records in the node's store (its network table), one record per
+/// address and per ban.
+struct NodeRecords(NodeHandle);
+
+impl RecordStore for NodeRecords {
+    fn load(&self) -> Result<Records, String> {
+        let r = self
+            .0
+            .store()
+            .and_then(|s| Ok(s.read()?))
+            .map_err(|e| e.to_string())?;
+        let rows = |prefix| r.net_records(prefix).map_err(|e| e.to_string());
+        // A record that does not decode is skipped: the rest of the book is still good.
+        Ok(Records {
+            book: rows(BOOK_PREFIX)?
+                .into_iter()
+                .filter_map(|(_, v)| postcard::from_bytes(&v).ok())
+                .collect(),
+            bans: rows(BAN_PREFIX)?
+                .into_iter()
+                .filter_map(|(_, v)| postcard::from_bytes(&v).ok())
+                .collect(),
+        })
+    }
+
+    fn save(&self, records: &Records) -> Result<(), String> {
+        let book: Vec<(String, Vec<u8>)> = records
+            .book
+            .iter()
+            .filter_map(|e| {
+                postcard::to_stdvec(e)
+                    .ok()
+                    .map(|v| (format!("{BOOK_PREFIX}{}", e.addr), v))
+            })
+            .collect();
+        let bans: Vec<(String, Vec<u8>)> = records
+            .bans
+            .iter()
+            .enumerate()
+            .filter_map(|(i, b)| {
+                postcard::to_stdvec(b)
+                    .ok()
+                    .map(|v| (format!("{BAN_PREFIX}{i}"), v))
+            })
+            .collect();
+        let store = self
+            .0
+            .store()
+            .map_err(|_| "the node has stopped".to_string())?;
+        store
+            .write(true, |w| {
+                w.put_net_records(BOOK_PREFIX, &book)?;
+                w.put_net_records(BAN_PREFIX, &bans)
+            })
+            .map_err(|e| e.to_string())
+    }
+}
+
 impl Manager {
     async fn run(
         mut self,
@@ -523,11 +563,8 @@ impl Manager {
     fn command(&mut self, cmd: P2pCmd) {
         match cmd {
             P2pCmd::Connect(addr, reply) => {
-                self.add_to_book(addr.addr, addr.id, true);
-                if let Some(entry) = self.book.get_mut(&addr.addr) {
-                    entry.next_try = 0;
-                    entry.failures = 0;
-                }
+                self.book.add(addr.addr, addr.id, true);
+                self.book.try_now(&addr.addr);
                 if let Some(p) = self.peers.values().find(|p| p.info.addr == addr.addr) {
                     let _ = reply.send(Ok(p.info.id));
                     return;
@@ -543,15 +580,7 @@ impl Manager {
                 }
             }
             P2pCmd::Unban(who, reply) => {
-                let before = self.bans.len();
-                self.bans.retain(|b| {
-                    let id_match = b
-                        .id
-                        .map(|i| i.to_string() == who || i.short().trim_end_matches('…') == who);
-                    let addr_match = b.addr.map(|a| a.to_string() == who);
-                    !(id_match == Some(true) || addr_match == Some(true))
-                });
-                let lifted = self.bans.len() != before;
+                let lifted = self.book.unban(&who);
                 if lifted {
                     self.save_records();
                     self.publish();
@@ -591,26 +620,6 @@ impl Manager {
         }
     }
 
-    /// The ban that keeps `id` connecting from `addr` out, if any: a ban of its identity or
-    /// of that address, or (for a connection it made to us, from an identity we have not
-    /// seen before) a recent ban of another identity from the same IP address.
-    fn is_banned(&self, id: &NodeId, addr: &SocketAddr, inbound: bool) -> Option<&BanInfo> {
-        let now = unix_now();
-        let fresh = inbound
-            && !self.seen.contains(id)
-            && !self.book.values().any(|e| e.id == Some(*id))
-            && self.allowed.as_ref().is_none_or(|a| !a.contains(id));
-        self.bans.iter().find(|b| {
-            b.until > now
-                && (b.id == Some(*id)
-                    || b.addr == Some(*addr)
-                    || (fresh
-                        && b.addr.is_some_and(|a| a.ip() == addr.ip())
-                        && b.until.saturating_sub(self.config.ban_time.as_secs()) + IP_BAN_SECS
-                            > now))
-        })
-    }
-
     /// Ban `id` for misbehaviour: its identity, and the address its connection came from
     /// (never an address it merely claims to listen on: that may be another node's).
     /// The peer leaves the view in the same publish that lists its ban.
@@ -622,15 +631,7 @@ impl Manager {
 
     fn ban_as(&mut self, id: NodeId, addr: Option<SocketAddr>, reason: &str) {
         tracing::warn!("banning peer {} ({addr:?}): {reason}", id.short());
-        let until = unix_now() + self.config.ban_time.as_secs();
-        self.bans.retain(|b| b.id != Some(id));
-        self.bans.push(BanInfo {
-            id: Some(id),
-            addr,
-            reason: reason.to_string(),
-            until,
-        });
-        self.seen.remove(&id);
+        self.book.ban(id, addr, reason, unix_now());
         // Headers it sent count for nothing now; blocks only it announced are dropped at the
         // next tick unless another peer can give them.
         self.sched.forget_sender(&id);
@@ -742,10 +743,7 @@ impl Manager {
                 for (_, reply) in self.waiting.remove(&addr).unwrap_or_default() {
                     let _ = reply.send(Err(reason.clone()));
                 }
-                if let Some(e) = self.book.get_mut(&addr) {
-                    e.failures = e.failures.saturating_add(1);
-                    e.next_try = unix_now() + (1u64 << e.failures.min(8)).min(MAX_BACKOFF_SECS);
-                }
+                self.book.dial_failed(&addr, unix_now());
             }
         }
     }
@@ -795,7 +793,13 @@ impl Manager {
             self.dialing.remove(&a);
         }
         let addr = conn.remote;
-        if let Some(b) = self.is_banned(&id, &addr, dialed.is_none()) {
+        if let Some(b) = self.book.is_banned(
+            &id,
+            &addr,
+            dialed.is_none(),
+            self.allowed.as_ref(),
+            unix_now(),
+        ) {
             let reason = if b.id == Some(id) {
                 format!("banned: {}", b.reason)
             } else {
@@ -856,20 +860,13 @@ impl Manager {
         if let Some(listen) = hello.listen {
             if dialed.is_some() {
                 // We reached it at this address and it proved its identity there.
-                self.add_to_book(addr, Some(id), false);
-                if let Some(e) = self.book.get_mut(&addr) {
-                    e.failures = 0;
-                    e.id = Some(id);
-                }
+                self.book.dial_succeeded(addr, id);
             } else {
                 // Only claimed: worth a dial, bound to no identity until that dial proves one.
-                self.add_to_book(listen, None, false);
+                self.book.add(listen, None, false);
             }
         }
-        if self.seen.len() >= MAX_BOOK * 10 {
-            self.seen.clear();
-        }
-        self.seen.insert(id);
+        self.book.note_seen(id);
         self.next_conn_id += 1;
         let work = Work::from_be_bytes(hello.work);
         let mut peer = Peer {
@@ -1077,7 +1074,7 @@ impl Manager {
             Message::GetAddrs => {
                 let mut addrs: Vec<SocketAddr> =
                     self.peers.values().filter_map(|p| p.listen).collect();
-                addrs.extend(self.book.keys().copied());
+                addrs.extend(self.book.addrs());
                 addrs.sort();
                 addrs.dedup();
                 addrs.truncate(MAX_ADDRS);
@@ -1086,7 +1083,7 @@ impl Manager {
             Message::Addrs(addrs) => {
                 for a in addrs {
                     if Some(a) != self.hello_base.listen {
-                        self.add_to_book(a, None, false);
+                        self.book.add(a, None, false);
                     }
                 }
                 self.dial_due();
@@ -1354,10 +1351,7 @@ impl Manager {
             self.peers.remove(&id);
             self.release_requests(&id);
         }
-        let expired = self.bans.len();
-        let t = unix_now();
-        self.bans.retain(|b| b.until > t);
-        if self.bans.len() != expired {
+        if self.book.expire(unix_now()) {
             self.save_records();
         }
         self.drop_undeliverable();
@@ -1415,74 +1409,34 @@ impl Manager {
         }
     }
 
-    fn add_to_book(&mut self, addr: SocketAddr, id: Option<NodeId>, pinned: bool) {
-        if Some(addr) == self.hello_base.listen {
-            return;
-        }
-        if self.book.len() >= MAX_BOOK && !self.book.contains_key(&addr) {
-            return;
-        }
-        let e = self.book.entry(addr).or_insert(BookEntry {
-            addr,
-            id,
-            failures: 0,
-            next_try: 0,
-            pinned,
-        });
-        e.pinned |= pinned;
-        if id.is_some() {
-            e.id = id;
-        }
-    }
-
     /// Dial book entries that are due, while outbound connections are below the limit.
     fn dial_due(&mut self) {
         let outbound = self.peers.values().filter(|p| !p.info.inbound).count() + self.dialing.len();
-        let mut room = self.config.max_outbound.saturating_sub(outbound);
+        let room = self.config.max_outbound.saturating_sub(outbound);
         if room == 0 {
             return;
         }
-        let now = unix_now();
-        let connected: HashSet<SocketAddr> = self
+        let connected_addrs: HashSet<SocketAddr> = self
             .peers
             .values()
             .flat_map(|p| [Some(p.info.addr), p.listen])
             .flatten()
             .collect();
         let connected_ids: HashSet<NodeId> = self.peers.keys().copied().collect();
-        let mut due: Vec<BookEntry> = self
-            .book
-            .values()
-            .filter(|e| {
-                e.next_try <= now
-                    && !connected.contains(&e.addr)
-                    && !self.dialing.contains(&e.addr)
-                    && !e
-                        .id
-                        .is_some_and(|i| connected_ids.contains(&i) || i == self.transport.id())
-                    && self
-                        .allowed
-                        .as_ref()
-                        .is_none_or(|a| e.id.is_some_and(|i| a.contains(&i)))
-                    && !self.bans.iter().any(|b| {
-                        b.until > now
-                            && (b.addr == Some(e.addr) || (b.id.is_some() && b.id == e.id))
-                    })
-            })
-            .cloned()
-            .collect();
-        due.sort_by_key(|e| (!e.pinned, e.failures, e.addr));
-        for e in due {
-            if room == 0 {
-                break;
-            }
-            room -= 1;
-            self.dialing.insert(e.addr);
-            if let Some(b) = self.book.get_mut(&e.addr) {
-                // Until the dial says otherwise, do not try again for a while.
-                b.next_try = now + (1u64 << b.failures.min(8)).min(MAX_BACKOFF_SECS);
-            }
-            self.spawn_dial(PeerAddr::new(e.addr, if e.pinned { e.id } else { None }));
+        let due = self.book.due(
+            unix_now(),
+            room,
+            &DialFilter {
+                own_id: self.transport.id(),
+                connected_addrs: &connected_addrs,
+                connected_ids: &connected_ids,
+                dialing: &self.dialing,
+                allowed: self.allowed.as_ref(),
+            },
+        );
+        for target in due {
+            self.dialing.insert(target.addr);
+            self.spawn_dial(target);
         }
     }
 
@@ -1508,58 +1462,14 @@ impl Manager {
     }
 
     fn load_records(&mut self) {
-        let Ok(r) = self.node.store().and_then(|s| Ok(s.read()?)) else {
-            return;
-        };
-        if let Ok(rows) = r.net_records(BOOK_PREFIX) {
-            for (_, v) in rows {
-                if let Ok(mut e) = postcard::from_bytes::<BookEntry>(&v) {
-                    e.next_try = 0;
-                    self.book.insert(e.addr, e);
-                }
-            }
-        }
-        if let Ok(rows) = r.net_records(BAN_PREFIX) {
-            let now = unix_now();
-            for (_, v) in rows {
-                if let Ok(b) = postcard::from_bytes::<BanInfo>(&v)
-                    && b.until > now
-                {
-                    self.bans.push(b);
-                }
-            }
+        match self.records.load() {
+            Ok(r) => self.book.load(r, unix_now()),
+            Err(e) => tracing::warn!("the address book could not be read: {e}"),
         }
     }
 
     fn save_records(&self) {
-        let book: Vec<(String, Vec<u8>)> = self
-            .book
-            .values()
-            .filter_map(|e| {
-                postcard::to_stdvec(e)
-                    .ok()
-                    .map(|v| (format!("{BOOK_PREFIX}{}", e.addr), v))
-            })
-            .collect();
-        let bans: Vec<(String, Vec<u8>)> = self
-            .bans
-            .iter()
-            .enumerate()
-            .filter_map(|(i, b)| {
-                postcard::to_stdvec(b)
-                    .ok()
-                    .map(|v| (format!("{BAN_PREFIX}{i}"), v))
-            })
-            .collect();
-        let Ok(store) = self.node.store() else {
-            tracing::warn!("the address book is not saved: the node has stopped");
-            return;
-        };
-        let res = store.write(true, |w| {
-            w.put_net_records(BOOK_PREFIX, &book)?;
-            w.put_net_records(BAN_PREFIX, &bans)
-        });
-        if let Err(e) = res {
+        if let Err(e) = self.records.save(&self.book.records()) {
             tracing::error!("saving the address book: {e}");
         }
     }
@@ -1599,12 +1509,7 @@ impl Manager {
             id: Some(self.transport.id()),
             listen: self.hello_base.listen,
             peers,
-            bans: self
-                .bans
-                .iter()
-                .filter(|b| b.until > now)
-                .cloned()
-                .collect(),
+            bans: self.book.bans(now),
             known_addrs: self.book.len(),
             downloading: self.sched.queued(),
         };
