@@ -335,6 +335,27 @@ struct Manager {
     last_trickle: Instant,
     /// Set by [`P2pHandle::restrict_peers`]: the only node ids we stay connected to.
     allowed: Option<HashSet<NodeId>>,
+    /// Blocks handed to the node and not yet answered for, with their heights: the manager
+    /// goes on with its peers meanwhile, and counts these as ones it has.
+    in_submission: HashMap<BlockHash, u64>,
+    /// Where the node's answers to hand-offs come back.
+    verdicts_tx: mpsc::UnboundedSender<Verdict>,
+}
+
+/// The node's answer to something the manager handed it without waiting.
+enum Verdict {
+    /// A batch of downloaded blocks: each one's height, hash and timestamp, and its sender.
+    Blocks {
+        blocks: Vec<(u64, BlockHash, u64)>,
+        senders: Vec<NodeId>,
+        outcome: Result<crate::node::BatchOutcome, NodeError>,
+    },
+    /// A transaction a peer sent.
+    Tx {
+        from: NodeId,
+        txid: Txid,
+        result: Result<Txid, NodeError>,
+    },
 }
 
 /// Start the network part of `node`: bind, load the address book and bans, dial `connect`.
@@ -362,6 +383,7 @@ pub async fn start(node: NodeHandle, config: P2pConfig) -> Result<P2pHandle, Nod
         user_agent: config.user_agent.clone(),
     };
     let ban_time = config.ban_time;
+    let (verdicts_tx, verdicts_rx) = mpsc::unbounded_channel();
     let mut m = Manager {
         node: node.clone(),
         transport: Arc::new(transport),
@@ -380,6 +402,8 @@ pub async fn start(node: NodeHandle, config: P2pConfig) -> Result<P2pHandle, Nod
         last_announced: None,
         last_trickle: Instant::now(),
         allowed: None,
+        in_submission: HashMap::new(),
+        verdicts_tx,
     };
     m.load_records();
     for p in m.config.connect.clone() {
@@ -402,7 +426,7 @@ pub async fn start(node: NodeHandle, config: P2pConfig) -> Result<P2pHandle, Nod
         )
         .await;
     });
-    tokio::spawn(m.run(cmd_rx, events_rx, node_events));
+    tokio::spawn(m.run(cmd_rx, events_rx, node_events, verdicts_rx));
     Ok(P2pHandle {
         cmd: cmd_tx,
         view: view_rx,
@@ -513,6 +537,7 @@ impl Manager {
         mut cmds: mpsc::Receiver<P2pCmd>,
         mut events: mpsc::Receiver<PeerEvent>,
         mut node_events: broadcast::Receiver<NodeEvent>,
+        mut verdicts: mpsc::UnboundedReceiver<Verdict>,
     ) {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -533,7 +558,8 @@ impl Manager {
                         return;
                     }
                 },
-                Some(ev) = events.recv() => self.peer_event(ev).await,
+                Some(ev) = events.recv() => self.peer_event(ev),
+                Some(v) = verdicts.recv() => self.verdict(v),
                 ev = node_events.recv() => match ev {
                     Ok(ev) => self.node_event(ev),
                     Err(broadcast::error::RecvError::Lagged(_)) => self.announce_tip(),
@@ -545,7 +571,7 @@ impl Manager {
                 _ = tick.tick() => {
                     self.tick();
                     // Whatever is ready and has waited for a fuller batch.
-                    self.submit_ready().await;
+                    self.submit_ready();
                 }
                 _ = trickle.tick() => self.trickle(),
             }
@@ -680,7 +706,7 @@ impl Manager {
         tips
     }
 
-    async fn peer_event(&mut self, ev: PeerEvent) {
+    fn peer_event(&mut self, ev: PeerEvent) {
         match ev {
             PeerEvent::Connected {
                 conn,
@@ -705,7 +731,7 @@ impl Manager {
                 if let Some(p) = self.peers.get(&id)
                     && Arc::ptr_eq(&p.conn, &conn)
                 {
-                    self.message(id, msg).await;
+                    self.message(id, msg);
                 }
             }
             PeerEvent::Gone {
@@ -969,8 +995,8 @@ impl Manager {
         Ok(loc)
     }
 
-    async fn message(&mut self, id: NodeId, msg: Message) {
-        let result = self.handle(id, msg).await;
+    fn message(&mut self, id: NodeId, msg: Message) {
+        let result = self.handle(id, msg);
         if let Err(reason) = result {
             self.ban(id, &reason);
             self.publish();
@@ -978,7 +1004,7 @@ impl Manager {
     }
 
     /// Handle one message; `Err(reason)` when the peer misbehaved.
-    async fn handle(&mut self, id: NodeId, msg: Message) -> Result<(), String> {
+    fn handle(&mut self, id: NodeId, msg: Message) -> Result<(), String> {
         match msg {
             Message::Hello(_) => return Err("second hello".into()),
             Message::Pong(n) => {
@@ -1001,7 +1027,7 @@ impl Manager {
             | Message::GetBlocks(_)
             | Message::GetTxs(_) => {}
             Message::Headers(headers) => self.on_headers(id, headers)?,
-            Message::Block(block) => self.on_block(id, block).await?,
+            Message::Block(block) => self.on_block(id, block)?,
             Message::NotFound(hashes) => {
                 for h in hashes {
                     self.sched.not_found(&id, &h)?;
@@ -1018,7 +1044,7 @@ impl Manager {
                             p.activity.note_meta(&m);
                         }
                     }
-                    if !self.sched.is_wanted(h) && !self.node.has_block(h).unwrap_or(true) {
+                    if !self.sched.is_wanted(h) && !self.have_block(h) {
                         unknown = true;
                     }
                 }
@@ -1057,19 +1083,16 @@ impl Manager {
                 if let Some(p) = self.peers.get_mut(&id) {
                     p.know(txid.0);
                 }
-                match self.node.submit_tx(tx, false).await {
-                    Ok(_) => {
-                        if let Some(p) = self.peers.get_mut(&id) {
-                            p.last_useful = unix_now();
-                        }
-                    }
-                    // Races between honest peers are normal; an invalid transaction is not.
-                    Err(NodeError::Mempool(e)) if e.is_peer_fault() => {
-                        return Err(format!("invalid transaction {}: {e}", txid.short()));
-                    }
-                    Err(NodeError::Mempool(_)) => {}
-                    Err(e) => tracing::error!("submitting a peer transaction: {e}"),
-                }
+                // The node's verdict comes back as a `Verdict::Tx`; peers are served meanwhile.
+                let (node, verdicts) = (self.node.clone(), self.verdicts_tx.clone());
+                tokio::spawn(async move {
+                    let result = node.submit_tx(tx, false).await;
+                    let _ = verdicts.send(Verdict::Tx {
+                        from: id,
+                        txid,
+                        result,
+                    });
+                });
             }
             Message::GetAddrs => {
                 let mut addrs: Vec<SocketAddr> =
@@ -1121,7 +1144,12 @@ impl Manager {
         let first_prev = headers[0].prev;
         let base_height = match self.node.block_meta(&first_prev) {
             Ok(Some(m)) => m.height,
-            _ => match self.sched.height_of(&first_prev) {
+            _ => match self
+                .in_submission
+                .get(&first_prev)
+                .copied()
+                .or_else(|| self.sched.height_of(&first_prev))
+            {
                 Some(h) => h,
                 None => {
                     // Not connected to anything we know: ask again from our own locator.
@@ -1143,7 +1171,7 @@ impl Manager {
                     p.info.tip = hash;
                 }
             }
-            if !self.sched.is_wanted(&hash) && self.node.has_block(&hash).unwrap_or(true) {
+            if !self.sched.is_wanted(&hash) && self.have_block(&hash) {
                 continue;
             }
             if self
@@ -1179,7 +1207,7 @@ impl Manager {
         }
     }
 
-    async fn on_block(&mut self, id: NodeId, block: Block) -> Result<(), String> {
+    fn on_block(&mut self, id: NodeId, block: Block) -> Result<(), String> {
         let hash = block.hash();
         let now = self.now();
         let height = match self.sched.delivered(&id, hash, block, now) {
@@ -1202,53 +1230,102 @@ impl Manager {
         // Hand blocks over in runs, not one by one (each handover ends with a flush): when a
         // full batch is ready at the front, or when nothing more is on its way.
         if self.sched.nothing_in_flight() || self.sched.ready_run() >= SUBMIT_BATCH {
-            self.submit_ready().await;
+            self.submit_ready();
         }
         self.schedule();
         Ok(())
     }
 
+    /// Whether the node has `hash`, or has it on its way in (a batch being validated).
+    fn have_block(&self, hash: &BlockHash) -> bool {
+        self.in_submission.contains_key(hash) || self.node.has_block(hash).unwrap_or(true)
+    }
+
     /// Hand the node the received blocks whose ancestors in the queue are all received, in
-    /// queue (chain) order, in batches. A block nobody delivers holds back only its own
-    /// descendants, never another branch.
-    async fn submit_ready(&mut self) {
-        loop {
-            let ready = self.sched.take_ready(SUBMIT_BATCH);
-            if ready.is_empty() {
-                return;
-            }
-            let mut batch = Vec::new();
-            let mut senders = Vec::new();
-            let mut heights = Vec::new();
-            for r in ready {
-                heights.push((r.height, r.hash, r.block.header.time));
-                batch.push(r.block);
-                senders.push(r.from);
-            }
-            match self.node.submit_blocks(batch).await {
-                Ok(outcome) => {
-                    let took = outcome.failure.as_ref().map_or(heights.len(), |f| f.0);
-                    log_received(&heights[..took], &senders[..took]);
-                    if let Some((i, reason, invalid)) = outcome.failure {
-                        tracing::warn!("block {} of a batch refused: {reason}", i + 1);
-                        // The rest of the queue built on it: drop it all and re-ask.
-                        self.sched.reset();
-                        if invalid && let Some(from) = senders.get(i) {
-                            self.ban(*from, &format!("invalid block: {reason}"));
+    /// queue (chain) order, as one batch, without waiting: the node's answer comes back as a
+    /// [`Verdict::Blocks`], and peers are served meanwhile. One batch at a time (the next may
+    /// build on this one); what is ready by the answer goes next. A block nobody delivers
+    /// holds back only its own descendants, never another branch.
+    fn submit_ready(&mut self) {
+        if !self.in_submission.is_empty() {
+            return;
+        }
+        let ready = self.sched.take_ready(SUBMIT_BATCH);
+        if ready.is_empty() {
+            return;
+        }
+        let mut batch = Vec::with_capacity(ready.len());
+        let mut senders = Vec::with_capacity(ready.len());
+        let mut blocks = Vec::with_capacity(ready.len());
+        for r in ready {
+            self.in_submission.insert(r.hash, r.height);
+            blocks.push((r.height, r.hash, r.block.header.time));
+            batch.push(r.block);
+            senders.push(r.from);
+        }
+        let (node, verdicts) = (self.node.clone(), self.verdicts_tx.clone());
+        tokio::spawn(async move {
+            let outcome = node.submit_blocks(batch).await;
+            let _ = verdicts.send(Verdict::Blocks {
+                blocks,
+                senders,
+                outcome,
+            });
+        });
+    }
+
+    /// The node answered for something handed to it.
+    fn verdict(&mut self, v: Verdict) {
+        match v {
+            Verdict::Blocks {
+                blocks,
+                senders,
+                outcome,
+            } => {
+                self.in_submission.clear();
+                match outcome {
+                    Ok(outcome) => {
+                        let took = outcome.failure.as_ref().map_or(blocks.len(), |f| f.0);
+                        log_received(&blocks[..took], &senders[..took]);
+                        if let Some((i, reason, invalid)) = outcome.failure {
+                            tracing::warn!("block {} of a batch refused: {reason}", i + 1);
+                            // The rest of the queue built on it: drop it all and re-ask.
+                            self.sched.reset();
+                            if invalid && let Some(from) = senders.get(i) {
+                                self.ban(*from, &format!("invalid block: {reason}"));
+                            }
+                            // Re-ask: the other peers' branches were dropped with the queue.
+                            let ids: Vec<NodeId> = self.peers.keys().copied().collect();
+                            for id in ids {
+                                self.ask_headers(&id);
+                            }
+                            return;
                         }
-                        // Re-ask: the other peers' branches were dropped with the queue.
-                        let ids: Vec<NodeId> = self.peers.keys().copied().collect();
-                        for id in ids {
-                            self.ask_headers(&id);
-                        }
+                    }
+                    Err(e) => {
+                        tracing::error!("submitting blocks: {e}");
                         return;
                     }
                 }
-                Err(e) => {
-                    tracing::error!("submitting blocks: {e}");
-                    return;
-                }
+                self.submit_ready();
+                self.schedule();
+                // Caught up: what is now our tip is news to peers.
+                self.announce_tip();
             }
+            Verdict::Tx { from, txid, result } => match result {
+                Ok(_) => {
+                    if let Some(p) = self.peers.get_mut(&from) {
+                        p.last_useful = unix_now();
+                    }
+                }
+                // Races between honest peers are normal; an invalid transaction is not.
+                Err(NodeError::Mempool(e)) if e.is_peer_fault() => {
+                    self.ban(from, &format!("invalid transaction {}: {e}", txid.short()));
+                    self.publish();
+                }
+                Err(NodeError::Mempool(_)) => {}
+                Err(e) => tracing::error!("submitting a peer transaction: {e}"),
+            },
         }
     }
 
@@ -1295,7 +1372,7 @@ impl Manager {
     /// Announce our tip to peers that do not know it (only while no download is under way:
     /// mid-sync tips are not news).
     fn announce_tip(&mut self) {
-        if self.sched.busy() {
+        if self.sched.busy() || !self.in_submission.is_empty() {
             return;
         }
         let tip = self.node.snapshot_tip();
