@@ -129,7 +129,16 @@ pub struct Connection {
     pub remote: SocketAddr,
     /// Whether the peer dialed us.
     pub inbound: bool,
+    /// Unique among this process's connections: how the peer manager tells a connection
+    /// from a newer one to the same node.
+    pub serial: u64,
     _slot: Option<Arc<InboundSlot>>,
+}
+
+/// The next [`Connection::serial`].
+fn next_serial() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 impl Connection {
@@ -287,6 +296,7 @@ impl Transport {
                 conn,
                 peer,
                 inbound: false,
+                serial: next_serial(),
                 _slot: None,
             })
         };
@@ -426,6 +436,7 @@ async fn inbound_handshake(
                 conn,
                 peer,
                 inbound: true,
+                serial: next_serial(),
                 _slot: Some(slot),
             };
             // If the transport is gone, dropping the connection closes it.

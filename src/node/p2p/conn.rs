@@ -70,7 +70,7 @@ pub(super) fn close(conn: &Connection, reason: DisconnectReason, detail: &[u8]) 
 /// What the peer did that makes it worth keeping when inbound slots run out, shared between
 /// its connection task and the manager.
 #[derive(Debug, Default)]
-pub(super) struct Activity {
+pub struct Activity {
     /// Unix seconds when we last answered a request of its for blocks or headers.
     pub last_served: AtomicU64,
     /// Bytes received from it, framing included.

@@ -1,0 +1,482 @@
+//! The protocol state machine driven by hand in virtual time: a chain held in memory, peers
+//! that are only node ids and the messages the test makes up. Every timeout is reached by
+//! moving the clock, so each test runs in milliseconds.
+
+use super::Activity;
+use super::book::Records;
+use super::sched::{MAX_STALLS, STALL_TIMEOUT};
+use super::state::{Answer, ChainView, Command, ConnInfo, Input, Now, Output, P2pState, Settings};
+use super::time::LocalTime;
+use crate::core::block::{Block, BlockHeader};
+use crate::core::hash::{BlockHash, MerkleRoot, Txid};
+use crate::core::params::Network;
+use crate::core::pow::Work;
+use crate::net::DisconnectReason;
+use crate::net::identity::{NodeId, PeerAddr};
+use crate::net::wire::{Hello, Message, PROTOCOL_VERSION};
+use crate::storage::{BlockMeta, BlockStatus};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+const BAN_TIME: Duration = Duration::from_secs(3600);
+
+/// A chain of one block: genesis.
+struct Genesis;
+
+impl ChainView for Genesis {
+    fn tip(&self) -> (u64, BlockHash, Work) {
+        let p = Network::Regtest.params();
+        (
+            0,
+            p.genesis_hash,
+            p.genesis.header.bits.to_target().unwrap().work(),
+        )
+    }
+    fn block_meta(&self, hash: &BlockHash) -> Option<BlockMeta> {
+        let p = Network::Regtest.params();
+        (*hash == p.genesis_hash).then(|| BlockMeta {
+            header: p.genesis.header,
+            height: 0,
+            chainwork: self.tip().2,
+            status: BlockStatus::Valid,
+            size: 0,
+            tx_count: 1,
+        })
+    }
+    fn has_block(&self, hash: &BlockHash) -> bool {
+        *hash == Network::Regtest.params().genesis_hash
+    }
+    fn has_tx(&self, _: &Txid) -> bool {
+        false
+    }
+    fn locator(&self) -> Result<Vec<BlockHash>, String> {
+        Ok(vec![Network::Regtest.params().genesis_hash])
+    }
+    fn mempool_txids(&self) -> Vec<Txid> {
+        Vec::new()
+    }
+}
+
+fn id(n: u8) -> NodeId {
+    NodeId([n; 32])
+}
+
+fn addr(port: u16) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], port))
+}
+
+/// `n` headers on genesis, each meeting the regtest target.
+fn headers(n: usize) -> Vec<BlockHeader> {
+    let p = Network::Regtest.params();
+    let mut prev = p.genesis_hash;
+    let mut out = Vec::new();
+    for i in 0..n {
+        let mut h = BlockHeader {
+            version: 1,
+            prev,
+            merkle_root: MerkleRoot([0; 32]),
+            time: p.genesis.header.time + 1 + i as u64,
+            bits: p.genesis.header.bits,
+            nonce: 0,
+        };
+        while !p.pow_limit.is_met_by(&h.hash().0) {
+            h.nonce += 1;
+        }
+        prev = h.hash();
+        out.push(h);
+    }
+    out
+}
+
+/// A node under test, its clock, and what it said.
+struct Harness {
+    state: P2pState,
+    t: Duration,
+    out: Vec<Output>,
+}
+
+impl Harness {
+    /// Our node has id 5.
+    fn new() -> Harness {
+        Harness::with_records(Records::default(), &[])
+    }
+
+    fn with_records(records: Records, connect: &[PeerAddr]) -> Harness {
+        let settings = Settings {
+            id: id(5),
+            listen: Some(addr(9000)),
+            max_outbound: 8,
+            max_inbound: 4,
+            ban_time: BAN_TIME,
+            pow_limit: Network::Regtest.params().pow_limit,
+        };
+        let now = Now::default();
+        let mut state = P2pState::new(settings, Box::new(Genesis), records, connect, now);
+        let out = state.start(now);
+        Harness {
+            state,
+            t: Duration::ZERO,
+            out,
+        }
+    }
+
+    fn now(&self) -> Now {
+        Now {
+            local: LocalTime::from_millis(self.t.as_millis() as u64),
+            unix: 1_000_000 + self.t.as_secs(),
+        }
+    }
+
+    fn step(&mut self, input: Input) -> &[Output] {
+        let now = self.now();
+        self.out = self.state.step(input, now);
+        &self.out
+    }
+
+    /// Move the clock to `secs` after the start, with a tick there.
+    fn tick_at(&mut self, secs: u64) -> &[Output] {
+        self.t = Duration::from_secs(secs);
+        self.step(Input::Tick)
+    }
+
+    /// Peer `n` finished a handshake on connection `serial` (`dialed`: we dialed it there).
+    fn connect(
+        &mut self,
+        n: u8,
+        serial: u64,
+        dialed: Option<SocketAddr>,
+        height: u64,
+    ) -> &[Output] {
+        let p = Network::Regtest.params();
+        self.step(Input::Connected {
+            conn: ConnInfo {
+                serial,
+                id: id(n),
+                remote: dialed.unwrap_or(addr(10_000 + u16::from(n))),
+            },
+            hello: Hello {
+                version: PROTOCOL_VERSION,
+                genesis: p.genesis_hash,
+                height,
+                tip: p.genesis_hash,
+                work: Work::ZERO.to_be_bytes(),
+                listen: None,
+                user_agent: "test".into(),
+            },
+            dialed,
+            activity: Arc::new(Activity::default()),
+        })
+    }
+
+    fn message(&mut self, n: u8, serial: u64, msg: Message) -> &[Output] {
+        self.step(Input::Message {
+            serial,
+            id: id(n),
+            msg,
+        })
+    }
+}
+
+/// The blocks asked of connection `serial` in `out`.
+fn asked(out: &[Output], serial: u64) -> Vec<BlockHash> {
+    out.iter()
+        .filter_map(|o| match o {
+            Output::Send {
+                serial: s,
+                msg: Message::GetBlocks(b),
+            } if *s == serial => Some(b.clone()),
+            _ => None,
+        })
+        .flatten()
+        .collect()
+}
+
+/// Why connection `serial` was closed in `out`, if it was.
+fn closed(out: &[Output], serial: u64) -> Option<DisconnectReason> {
+    out.iter().find_map(|o| match o {
+        Output::Disconnect {
+            serial: s, reason, ..
+        } if *s == serial => Some(*reason),
+        _ => None,
+    })
+}
+
+fn dials(out: &[Output]) -> Vec<SocketAddr> {
+    out.iter()
+        .filter_map(|o| match o {
+            Output::Dial(p) => Some(p.addr),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_peer_that_stalls_on_blocks_it_announced_loses_them_and_is_banned_after_three_stalls() {
+    let mut h = Harness::new();
+    // Peer 1 on connection 11, peer 2 on 12; both say they are 1 block ahead.
+    h.connect(1, 11, None, 1);
+    h.connect(2, 12, None, 1);
+    let hs = headers(MAX_STALLS as usize);
+    // Peer 1 sends the first header: it is asked for the block (the lowest id comes first).
+    let out = h.message(1, 11, Message::Headers(vec![hs[0]]));
+    assert_eq!(asked(out, 11), vec![hs[0].hash()]);
+    assert!(asked(out, 12).is_empty());
+    // Just at the timeout nothing moves; past it the request goes to peer 2.
+    let secs = STALL_TIMEOUT.as_secs();
+    assert!(asked(h.tick_at(secs), 12).is_empty());
+    let out = h.tick_at(secs + 1);
+    assert_eq!(asked(out, 12), vec![hs[0].hash()]);
+    assert_eq!(closed(out, 11), None);
+    // Peer 2 delivers it; it goes to the node.
+    let out = h.message(
+        2,
+        12,
+        Message::Block(Block {
+            header: hs[0],
+            txs: Vec::new(),
+        }),
+    );
+    assert!(
+        out.iter()
+            .any(|o| matches!(o, Output::SubmitBlocks(b) if b.len() == 1))
+    );
+    // Two more stalls on blocks only peer 1 announced (peer 2 is not high enough for them).
+    // A block nobody can give is dropped from the queue, so peer 1 sends the headers from
+    // the first one it owes again each time.
+    let mut t = secs + 1;
+    for (round, header) in hs.iter().enumerate().skip(1) {
+        let out = h.message(1, 11, Message::Headers(hs[1..=round].to_vec()));
+        assert!(
+            asked(out, 11).contains(&header.hash()),
+            "stall {}",
+            round + 1
+        );
+        t += secs + 1;
+        let out = h.tick_at(t);
+        if round + 1 < MAX_STALLS as usize {
+            assert_eq!(closed(out, 11), None, "stall {}", round + 1);
+        } else {
+            assert_eq!(closed(out, 11), Some(DisconnectReason::Misbehaviour));
+            let saved = out.iter().find_map(|o| match o {
+                Output::SaveRecords(r) => Some(r.clone()),
+                _ => None,
+            });
+            let bans = saved.expect("the ban is saved").bans;
+            assert_eq!(bans.len(), 1);
+            assert_eq!(bans[0].id, Some(id(1)));
+            assert!(
+                bans[0].reason.contains("did not deliver"),
+                "{}",
+                bans[0].reason
+            );
+        }
+    }
+}
+
+#[test]
+fn a_peer_that_stalls_on_others_blocks_is_dropped_not_banned() {
+    let mut h = Harness::new();
+    h.connect(1, 11, None, 10);
+    h.connect(2, 12, None, 10);
+    let hs = headers(MAX_STALLS as usize);
+    let secs = STALL_TIMEOUT.as_secs() + 1;
+    let mut t = 0;
+    for (round, header) in hs.iter().enumerate() {
+        // Peer 2 sends each header, peer 1 (first in id order, and high enough) is asked.
+        let out = h.message(2, 12, Message::Headers(vec![*header]));
+        assert_eq!(asked(out, 11), vec![header.hash()]);
+        t += secs;
+        let out = h.tick_at(t);
+        let expect = (round + 1 == MAX_STALLS as usize).then_some(DisconnectReason::Normal);
+        assert_eq!(closed(out, 11), expect, "stall {}", round + 1);
+        // Peer 2 is asked for what peer 1 did not deliver.
+        assert_eq!(asked(out, 12), vec![header.hash()]);
+        let block = Block {
+            header: *header,
+            txs: Vec::new(),
+        };
+        h.message(2, 12, Message::Block(block));
+    }
+    assert!(
+        !h.out
+            .iter()
+            .any(|o| matches!(o, Output::SaveRecords(r) if !r.bans.is_empty()))
+    );
+}
+
+#[test]
+fn failed_dials_of_a_pinned_peer_back_off_two_four_eight_seconds() {
+    let target = PeerAddr::new(addr(9100), None);
+    let mut h = Harness::new();
+    let out = h.step(Input::Command {
+        req: 1,
+        cmd: Command::Connect(target),
+    });
+    assert_eq!(dials(out), vec![target.addr]);
+    let out = h.step(Input::DialFailed(target.addr, "refused".into()));
+    assert!(out.iter().any(|o| matches!(
+        o,
+        Output::Answer {
+            req: 1,
+            answer: Answer::Connected(Err(_))
+        }
+    )));
+    let mut last = 0;
+    let mut waits = Vec::new();
+    for _ in 0..3 {
+        // Tick every second until it dials again.
+        let mut t = last;
+        loop {
+            t += 1;
+            assert!(t < last + 600, "never dialed again");
+            if !dials(h.tick_at(t)).is_empty() {
+                break;
+            }
+        }
+        waits.push(t - last);
+        last = t;
+        h.step(Input::DialFailed(target.addr, "refused".into()));
+    }
+    assert_eq!(waits, vec![2, 4, 8]);
+}
+
+#[test]
+fn a_banned_peer_is_refused_until_its_ban_runs_out_then_let_back() {
+    let mut h = Harness::new();
+    h.connect(1, 11, None, 0);
+    // A block it was never asked for: banned.
+    let block = Block {
+        header: headers(1)[0],
+        txs: Vec::new(),
+    };
+    let out = h.message(1, 11, Message::Block(block));
+    assert_eq!(closed(out, 11), Some(DisconnectReason::Misbehaviour));
+    // It comes back on a new connection from the same address: refused, with why.
+    h.t = Duration::from_secs(60);
+    let out = h.connect(1, 13, None, 0);
+    assert_eq!(closed(out, 13), Some(DisconnectReason::Banned));
+    // A second before the ban ends: still refused. At its end: taken.
+    h.t = BAN_TIME - Duration::from_secs(1);
+    assert_eq!(
+        closed(h.connect(1, 14, None, 0), 14),
+        Some(DisconnectReason::Banned)
+    );
+    h.t = BAN_TIME;
+    let out = h.connect(1, 15, None, 0);
+    assert_eq!(closed(out, 15), None);
+    assert!(out.iter().any(|o| matches!(
+        o,
+        Output::Send {
+            serial: 15,
+            msg: Message::GetAddrs
+        }
+    )));
+}
+
+#[test]
+fn crossing_dials_keep_the_connection_the_smaller_id_made_on_both_ends() {
+    // We are node 5. Node 9 is larger: our dial to it wins, whichever arrives first.
+    for ours_first in [true, false] {
+        let mut h = Harness::new();
+        let (ours, theirs) = (21, 22);
+        let dial = (ours, Some(addr(9009)));
+        let inbound = (theirs, None);
+        let (a, b) = if ours_first {
+            (dial, inbound)
+        } else {
+            (inbound, dial)
+        };
+        h.connect(9, a.0, a.1, 0);
+        h.t = Duration::from_secs(1);
+        let out = h.connect(9, b.0, b.1, 0);
+        let (kept, gone) = (ours, theirs);
+        assert_eq!(closed(out, gone), Some(DisconnectReason::Duplicate));
+        assert_eq!(closed(out, kept), None);
+        // Messages on the kept one are taken: a pong nobody asked for bans on it.
+        let out = h.message(9, kept, Message::Pong(7));
+        assert_eq!(closed(out, kept), Some(DisconnectReason::Misbehaviour));
+    }
+    // Node 2 is smaller: its dial to us wins.
+    let mut h = Harness::new();
+    h.connect(2, 31, Some(addr(9002)), 0);
+    h.t = Duration::from_secs(1);
+    let out = h.connect(2, 32, None, 0);
+    assert_eq!(closed(out, 31), Some(DisconnectReason::Duplicate));
+    assert_eq!(closed(out, 32), None);
+    // Long after, a new connection from the same node is no crossing: it replaces the old
+    // (the node restarted).
+    h.t = Duration::from_secs(60);
+    let out = h.connect(2, 33, Some(addr(9002)), 0);
+    assert_eq!(closed(out, 32), Some(DisconnectReason::Duplicate));
+    assert_eq!(closed(out, 33), None);
+}
+
+#[test]
+fn a_full_inbound_table_evicts_the_least_useful_peer_for_a_newcomer() {
+    let mut h = Harness::new();
+    // Four inbound slots: peers 1–4 fill them; 2, 3 and 4 then give us something.
+    for n in 1..=4u8 {
+        h.t = Duration::from_secs(u64::from(n));
+        h.connect(n, 40 + u64::from(n), None, 0);
+    }
+    for n in 2..=4u8 {
+        let hs = headers(1);
+        h.message(n, 40 + u64::from(n), Message::Headers(hs.clone()));
+    }
+    // Peer 2 was asked for the block and delivers it: useful.
+    let block = Block {
+        header: headers(1)[0],
+        txs: Vec::new(),
+    };
+    h.message(2, 42, Message::Block(block));
+    h.t = Duration::from_secs(10);
+    let out = h.connect(8, 48, None, 0);
+    assert_eq!(closed(out, 48), None);
+    // Peer 2 gave us a block and is protected. Of the others, none was ever useful, so the
+    // youngest goes: peer 4.
+    let evicted: Vec<u64> = (41..=44).filter(|s| closed(out, *s).is_some()).collect();
+    assert_eq!(evicted, vec![44]);
+    assert_eq!(closed(out, 44), Some(DisconnectReason::Evicted));
+}
+
+#[test]
+fn the_same_inputs_give_the_same_outputs() {
+    let run = || {
+        let mut h = Harness::with_records(
+            Records::default(),
+            &[PeerAddr::new(addr(9200), Some(id(7)))],
+        );
+        let mut log = format!("{:?}", h.out);
+        for n in 1..=3u8 {
+            log += &format!("{:?}", h.connect(n, u64::from(n), None, 1));
+        }
+        log += &format!("{:?}", h.message(2, 2, Message::Headers(headers(2))));
+        for t in 1..=12 {
+            log += &format!("{:?}", h.tick_at(t));
+        }
+        log
+    };
+    let first = run();
+    assert!(first.contains("GetBlocks"));
+    assert_eq!(first, run());
+}
+
+#[test]
+fn saved_bans_hold_after_a_restart_and_the_book_is_dialed() {
+    let mut h = Harness::new();
+    h.connect(1, 11, None, 0);
+    h.message(1, 11, Message::Pong(1));
+    let records = h
+        .out
+        .iter()
+        .find_map(|o| match o {
+            Output::SaveRecords(r) => Some(r.clone()),
+            _ => None,
+        })
+        .expect("the ban is saved");
+    let mut again = Harness::with_records(records, &[PeerAddr::new(addr(9300), None)]);
+    assert_eq!(dials(&again.out), vec![addr(9300)]);
+    let out = again.connect(1, 21, None, 0);
+    assert_eq!(closed(out, 21), Some(DisconnectReason::Banned));
+}
