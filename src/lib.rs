@@ -4,6 +4,7 @@
 //! (QUIC transport, wire) ← [`node`] (chain state, mempool, miner, peer-to-peer; the
 //! [`node::NodeHandle`]) ← [`wallet`], [`api`] ← [`runtime`] (the one place that starts and
 //! stops a node's services) ← `term`, `tui`, `demo`, `bench` (cargo features) and [`cli`].
+//! [`sim`] runs many nodes' protocol state machines on a virtual network.
 //! Front ends reach the node through its handle.
 
 pub mod api;
@@ -17,6 +18,7 @@ pub mod fsutil;
 pub mod net;
 pub mod node;
 pub mod runtime;
+pub mod sim;
 pub mod storage;
 #[cfg(feature = "tui")]
 pub mod term;

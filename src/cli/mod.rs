@@ -141,6 +141,9 @@ pub enum Command {
     #[cfg(feature = "bench")]
     #[command(subcommand)]
     Bench(BenchCmd),
+    /// Simulate a network of many nodes running this protocol, in virtual time: block
+    /// propagation, stale blocks, bytes per node.
+    Sim(SimArgs),
     /// Several nodes in one process, side by side: partitions, forks, scenarios.
     #[cfg(feature = "demo")]
     Demo(crate::demo::DemoArgs),
@@ -152,6 +155,41 @@ pub enum Command {
         /// dir).
         url: Option<String>,
     },
+}
+
+/// `chain-tui sim`.
+#[derive(clap::Args, Debug)]
+pub struct SimArgs {
+    /// Nodes in the network.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(2..=100_000))]
+    pub nodes: u32,
+    /// Outbound connections each node keeps.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=125))]
+    pub peers: u32,
+    /// Mean time between blocks, in seconds.
+    #[arg(long, default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub block_interval: u64,
+    /// Each block's size on the network, in bytes.
+    #[arg(long, default_value_t = 1_000_000, value_parser = clap::value_parser!(u64).range(88..=100_000_000))]
+    pub block_size: u64,
+    /// Latency model: world (six regions) or lan (1 ms).
+    #[arg(long, default_value = "world")]
+    pub latency: crate::sim::world::Latency,
+    /// Simulated minutes to run.
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=525_600))]
+    pub minutes: u64,
+    /// Seed: the same seed gives the same run.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Nodes that mine, with equal hashrate (default: all).
+    #[arg(long, default_value_t = 0)]
+    pub miners: u32,
+    /// Each node's upload bandwidth, in Mbit/s.
+    #[arg(long, default_value_t = 25, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub upload_mbps: u64,
+    /// Milliseconds a node takes to validate one megabyte of block before relaying it.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(0..=600_000))]
+    pub verify_ms_per_mb: u64,
 }
 
 #[derive(Subcommand, Debug)]

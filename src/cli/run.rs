@@ -37,6 +37,53 @@ pub(super) fn out(text: impl Into<String>, json: Value) -> Output {
     }
 }
 
+/// `chain-tui sim`: run the simulator on a blocking thread; its report and the wall time.
+async fn simulate(args: super::SimArgs) -> Result<Output> {
+    let config = crate::sim::SimConfig {
+        nodes: args.nodes as usize,
+        peers: args.peers as usize,
+        block_interval: std::time::Duration::from_secs(args.block_interval),
+        block_size: args.block_size,
+        latency: args.latency,
+        duration: std::time::Duration::from_secs(args.minutes * 60),
+        seed: args.seed,
+        miners: args.miners as usize,
+        upload_bps: args.upload_mbps * 1_000_000,
+        verify_per_mb: std::time::Duration::from_millis(args.verify_ms_per_mb),
+        ..crate::sim::SimConfig::default()
+    };
+    let started = std::time::Instant::now();
+    let report = tokio::task::spawn_blocking(move || crate::sim::run(config)).await?;
+    let wall = started.elapsed();
+    let [p50, p90, p99] = report.propagation_ms;
+    let [q50, q90, q99] = report.propagation_p90_ms;
+    let text = format!(
+        "{} nodes, {} simulated minutes, {} blocks mined ({} stale: {}.{:02} %)\n\
+         block propagation, median over blocks: 50 % of nodes {:.2} s, 90 % {:.2} s, 99 % {:.2} s\n\
+         block propagation, 90th percentile over blocks: 50 % {:.2} s, 90 % {:.2} s, 99 % {:.2} s\n\
+         {:.1} MB sent and received per node, {} messages, {} events; wall time {:.1} s",
+        report.nodes,
+        args.minutes,
+        report.blocks_mined,
+        report.stale_blocks,
+        report.stale_ppm / 10_000,
+        report.stale_ppm % 10_000 / 100,
+        p50 as f64 / 1000.0,
+        p90 as f64 / 1000.0,
+        p99 as f64 / 1000.0,
+        q50 as f64 / 1000.0,
+        q90 as f64 / 1000.0,
+        q99 as f64 / 1000.0,
+        report.bytes_per_node as f64 / 1e6,
+        report.messages,
+        report.events,
+        wall.as_secs_f64(),
+    );
+    let mut json = serde_json::to_value(&report)?;
+    json["wall_seconds"] = json!(wall.as_secs_f64());
+    Ok(out(text, json))
+}
+
 /// Run the CLI; returns the process exit code.
 pub async fn run(cli: Cli) -> Result<i32> {
     let mut g = cli.global.clone();
@@ -82,6 +129,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
         Some(Command::Demo(args)) => return crate::demo::run(args, g.network).await,
         #[cfg(feature = "bench")]
         Some(Command::Bench(b)) => (super::bench::bench(&g, b).await?, 0),
+        Some(Command::Sim(args)) => (simulate(args).await?, 0),
         Some(Command::Node(args)) => {
             run_node(&g, args).await?;
             (out("", json!({ "stopped": true })), 0)
@@ -272,6 +320,7 @@ fn prepare(g: &Global, cmd: Command) -> Result<Job> {
         }),
         #[cfg(feature = "bench")]
         Command::Bench(_) => bail!("internal error: command dispatched to the wrong handler"),
+        Command::Sim(_) => bail!("internal error: command dispatched to the wrong handler"),
         #[cfg(feature = "demo")]
         Command::Demo(_) => bail!("internal error: command dispatched to the wrong handler"),
         #[cfg(feature = "tui")]

@@ -1484,3 +1484,51 @@ fn attach_says_why_it_cannot_attach() {
     assert_clean_failure(&o, &["attach"]);
     assert!(o.stderr.contains("no node runs on"), "{}", o.stderr);
 }
+
+/// `chain-tui sim` runs the protocol on a virtual network: the same seed prints the same
+/// figures, and arguments out of range fail cleanly.
+#[test]
+fn sim_is_repeatable_from_its_seed_and_refuses_bad_arguments() {
+    let args = [
+        "--json",
+        "sim",
+        "--nodes",
+        "40",
+        "--peers",
+        "4",
+        "--block-interval",
+        "60",
+        "--block-size",
+        "50000",
+        "--minutes",
+        "120",
+        "--seed",
+        "9",
+    ];
+    let runs: Vec<Value> = (0..2)
+        .map(|_| {
+            let o = run_bin(&args, &[]);
+            assert!(o.ok(), "{o:?}");
+            let mut v: Value = serde_json::from_str(&o.stdout).unwrap();
+            // Only the wall time may differ.
+            assert!(v["wall_seconds"].as_f64().unwrap() > 0.0);
+            v.as_object_mut().unwrap().remove("wall_seconds");
+            v
+        })
+        .collect();
+    assert_eq!(runs[0], runs[1]);
+    let v = &runs[0];
+    assert_eq!(v["nodes"], 40);
+    assert!(v["blocks_mined"].as_u64().unwrap() > 50, "{v}");
+    assert!(v["bytes_per_node"].as_u64().unwrap() > 0, "{v}");
+    for bad in [
+        vec!["sim", "--nodes", "1"],
+        vec!["sim", "--latency", "moon"],
+        vec!["sim", "--block-interval", "0"],
+        vec!["sim", "--peers", "0"],
+    ] {
+        let o = run_bin(&bad, &[]);
+        assert!(!o.ok() && o.code == Some(2), "{bad:?}: {o:?}");
+        assert!(!o.stderr.contains("panicked"), "{bad:?}: {o:?}");
+    }
+}

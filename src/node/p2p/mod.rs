@@ -265,6 +265,8 @@ pub async fn start(node: NodeHandle, config: P2pConfig) -> Result<P2pHandle, Nod
             max_inbound: config.max_inbound,
             ban_time: config.ban_time,
             pow_limit: params.pow_limit,
+            ping_every: state::PING_EVERY,
+            views: true,
         },
         Box::new(NodeChain(node.clone())),
         saved,

@@ -35,7 +35,7 @@ pub const SUBMIT_BATCH: usize = 500;
 /// Known-inventory entries kept per peer before the set is reset.
 const MAX_KNOWN: usize = 50_000;
 /// Time between pings.
-const PING_EVERY: Duration = Duration::from_secs(5);
+pub const PING_EVERY: Duration = Duration::from_secs(5);
 /// Pings remembered per peer: a pong to any of them is late, not unrequested.
 const PINGS_KEPT: usize = 16;
 /// Announcements (our tip, new transactions) go out at most this often; what comes in
@@ -194,6 +194,10 @@ pub struct Settings {
     pub ban_time: Duration,
     /// The easiest target a header may have.
     pub pow_limit: Target,
+    /// Time between pings of each peer ([`PING_EVERY`] on a real node).
+    pub ping_every: Duration,
+    /// Whether to make [`Output::View`]s (a simulated node has nobody to show them to).
+    pub views: bool,
 }
 
 struct Peer {
@@ -1141,7 +1145,7 @@ impl P2pState {
         // Pings.
         let mut pings = Vec::new();
         for p in self.peers.values_mut() {
-            if now.local.duration_since(p.last_ping) >= PING_EVERY {
+            if now.local.duration_since(p.last_ping) >= self.settings.ping_every {
                 let n = now.unix ^ p.serial.rotate_left(32) ^ now.local.as_millis().rotate_left(16);
                 if p.pings.len() >= PINGS_KEPT {
                     p.pings.pop_front();
@@ -1247,6 +1251,9 @@ impl P2pState {
     }
 
     fn publish(&mut self, now: Now) {
+        if !self.settings.views {
+            return;
+        }
         let mut peers: Vec<PeerInfo> = self
             .peers
             .values()

@@ -110,6 +110,8 @@ impl Harness {
             max_inbound: 4,
             ban_time: BAN_TIME,
             pow_limit: Network::Regtest.params().pow_limit,
+            ping_every: super::state::PING_EVERY,
+            views: true,
         };
         let now = Now::default();
         let mut state = P2pState::new(settings, Box::new(Genesis), records, connect, now);
