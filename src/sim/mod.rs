@@ -23,7 +23,7 @@ use crate::net::identity::{NodeId, PeerAddr};
 use crate::net::wire::{self, Hello, MAX_HEADERS, Message};
 use crate::node::p2p::Activity;
 use crate::node::p2p::state::{
-    ChainView, ConnInfo, Input, Now, Output, P2pState, Settings, TRICKLE,
+    ChainView, Command, ConnInfo, Input, Now, Output, P2pState, Settings, TRICKLE,
 };
 use crate::node::p2p::time::LocalTime;
 use crate::node::{BatchOutcome, NodeEvent};
@@ -59,6 +59,20 @@ pub struct SimConfig {
     pub tick: Duration,
     /// Time between pings of each peer.
     pub ping_every: Duration,
+    /// The network splits in two halves (the first half of the nodes and the rest) for this
+    /// span of time: every connection between the halves drops and none can be made.
+    pub partition: Option<(Duration, Duration)>,
+    /// An eclipse: the first node's outbound peers are all hostile (see [`Eclipse`]).
+    pub eclipse: Option<Eclipse>,
+}
+
+/// Node 0 (the victim) dials only `attackers` hostile nodes (the last ones), which answer
+/// pings and nothing else, tell it of no block and never mine; no honest node dials it. At
+/// `honest_at`, honest node 1 dials it.
+#[derive(Clone, Copy, Debug)]
+pub struct Eclipse {
+    pub attackers: usize,
+    pub honest_at: Duration,
 }
 
 impl Default for SimConfig {
@@ -76,6 +90,8 @@ impl Default for SimConfig {
             verify_per_mb: Duration::from_millis(100),
             tick: Duration::from_secs(1),
             ping_every: Duration::from_secs(60),
+            partition: None,
+            eclipse: None,
         }
     }
 }
@@ -134,6 +150,13 @@ enum Event {
         blocks: Vec<BlockHash>,
     },
     Mine,
+    /// The partition starts: connections between the halves drop.
+    Split,
+    /// `from` dials `to` (the honest peer of an eclipse).
+    Dial {
+        from: usize,
+        to: usize,
+    },
 }
 
 /// An event and when.
@@ -173,6 +196,8 @@ struct SimNode {
     bytes: u64,
     trickle_due: bool,
     validating: bool,
+    /// A hostile node of an eclipse: answers pings, nothing else.
+    hostile: bool,
 }
 
 /// A simulation in progress.
@@ -230,6 +255,10 @@ impl Sim {
         let regions: Vec<Region> = (0..n).map(|_| config.latency.draw(&mut rng)).collect();
         let mut nodes = Vec::with_capacity(n);
         let mut by_addr = BTreeMap::new();
+        let attackers = config
+            .eclipse
+            .map_or(0, |e| e.attackers.min(n.saturating_sub(2)));
+        let hostile = |i: usize| attackers > 0 && i >= n - attackers;
         for (i, region) in regions.into_iter().enumerate() {
             let mut id = [0u8; 32];
             id[..8].copy_from_slice(&rng.u64(..).to_be_bytes());
@@ -237,13 +266,30 @@ impl Sim {
             let id = NodeId(id);
             let addr = sim_addr(i);
             by_addr.insert(addr, i);
-            // Outbound peers: distinct others, chosen at random.
+            // Outbound peers: distinct others, chosen at random. In an eclipse the victim
+            // dials only the attackers, the attackers dial the victim, and nobody else dials
+            // either.
             let mut connect = Vec::new();
-            while connect.len() < config.peers.min(n - 1) {
-                let j = rng.usize(..n);
-                let a = PeerAddr::new(sim_addr(j), None);
-                if j != i && !connect.contains(&a) {
-                    connect.push(a);
+            if attackers > 0 && (i == 0 || hostile(i)) {
+                let targets: Vec<usize> = if i == 0 {
+                    (n - attackers..n).collect()
+                } else {
+                    vec![0]
+                };
+                connect.extend(
+                    targets
+                        .into_iter()
+                        .map(|j| PeerAddr::new(sim_addr(j), None)),
+                );
+            } else {
+                let honest = n - attackers - usize::from(attackers > 0);
+                while connect.len() < config.peers.min(honest.saturating_sub(1)) {
+                    let j = rng.usize(..n);
+                    let a = PeerAddr::new(sim_addr(j), None);
+                    let off_limits = attackers > 0 && (j == 0 || hostile(j));
+                    if j != i && !off_limits && !connect.contains(&a) {
+                        connect.push(a);
+                    }
                 }
             }
             let chain = LightChain::new(store.clone(), params.genesis_hash);
@@ -251,7 +297,7 @@ impl Sim {
                 Settings {
                     id,
                     listen: Some(addr),
-                    max_outbound: config.peers,
+                    max_outbound: config.peers.max(connect.len()),
                     max_inbound: (config.peers * 8).max(16),
                     ban_time: Duration::from_secs(3600),
                     pow_limit: params.pow_limit,
@@ -274,9 +320,10 @@ impl Sim {
                 bytes: 0,
                 trickle_due: false,
                 validating: false,
+                hostile: hostile(i),
             });
         }
-        let mut miners: Vec<usize> = (0..n).collect();
+        let mut miners: Vec<usize> = (0..n).filter(|i| !hostile(*i)).collect();
         if config.miners > 0 && config.miners < n {
             rng.shuffle(&mut miners);
             miners.truncate(config.miners);
@@ -308,7 +355,63 @@ impl Sim {
             sim.at(phase, Event::Tick(i));
         }
         sim.schedule_mining();
+        if let Some((start, _)) = sim.config.partition {
+            sim.at(micros(start), Event::Split);
+        }
+        if let Some(e) = sim.config.eclipse {
+            sim.at(micros(e.honest_at), Event::Dial { from: 1, to: 0 });
+        }
         sim
+    }
+
+    /// Whether `a` and `b` are cut off from each other now.
+    fn apart(&self, a: usize, b: usize) -> bool {
+        let Some((start, end)) = self.config.partition else {
+            return false;
+        };
+        let half = self.nodes.len() / 2;
+        (micros(start)..micros(end)).contains(&self.now) && (a < half) != (b < half)
+    }
+
+    /// Run until `t` of simulated time (events at `t` included).
+    pub fn run_until(&mut self, t: Duration) {
+        let end = micros(t);
+        while let Some(Reverse(next)) = self.queue.peek() {
+            if next.at > end {
+                break;
+            }
+            let Some(Reverse(e)) = self.queue.pop() else {
+                break;
+            };
+            self.now = e.at;
+            self.events += 1;
+            self.handle(e.event);
+        }
+        self.now = self.now.max(end);
+    }
+
+    /// Node `i`'s tip height and hash.
+    pub fn tip(&self, i: usize) -> (u64, BlockHash) {
+        self.nodes[i].chain.tip()
+    }
+
+    /// The greatest height among the honest nodes' tips.
+    pub fn best_height(&self) -> u64 {
+        self.nodes
+            .iter()
+            .filter(|x| !x.hostile)
+            .map(|x| x.chain.tip().0)
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// How many honest nodes share node `i`'s tip.
+    pub fn on_tip_of(&self, i: usize) -> usize {
+        let tip = self.tip(i).1;
+        self.nodes
+            .iter()
+            .filter(|x| !x.hostile && x.chain.tip().1 == tip)
+            .count()
     }
 
     fn time(&self) -> Now {
@@ -337,16 +440,9 @@ impl Sim {
 
     /// Run to the configured duration; what it measured.
     pub fn run(mut self) -> SimReport {
-        let end = micros(self.config.duration);
-        while let Some(Reverse(t)) = self.queue.pop() {
-            if t.at > end {
-                break;
-            }
-            self.now = t.at;
-            self.events += 1;
-            self.handle(t.event);
-        }
-        self.report(end)
+        let end = self.config.duration;
+        self.run_until(end);
+        self.report(micros(end))
     }
 
     fn step(&mut self, i: usize, input: Input) {
@@ -397,15 +493,61 @@ impl Sim {
             }
             Event::Validated { node, blocks } => self.validated(node, blocks),
             Event::Mine => {
-                let who = self.miners[self.rng.usize(..self.miners.len())];
-                self.mine(who);
+                if !self.miners.is_empty() {
+                    let who = self.miners[self.rng.usize(..self.miners.len())];
+                    self.mine(who);
+                }
                 self.schedule_mining();
+            }
+            Event::Split => self.split(),
+            Event::Dial { from, to } => {
+                let addr = self.nodes[to].addr;
+                self.step(
+                    from,
+                    Input::Command {
+                        req: 0,
+                        cmd: Command::Connect(PeerAddr::new(addr, None)),
+                    },
+                );
             }
         }
     }
 
     /// A request the connection task answers, or a message for the protocol.
+    /// Every connection across the cut drops, at both ends.
+    fn split(&mut self) {
+        for i in 0..self.nodes.len() {
+            let across: Vec<u64> = self.nodes[i]
+                .conns
+                .iter()
+                .filter(|(_, (j, _))| self.apart(i, *j))
+                .map(|(s, _)| *s)
+                .collect();
+            for serial in across {
+                if let Some((j, _)) = self.nodes[i].conns.remove(&serial) {
+                    let (id, remote) = (self.nodes[j].id, self.nodes[j].addr);
+                    self.step(
+                        i,
+                        Input::Gone {
+                            id,
+                            serial: Some(serial),
+                            remote: Some(remote),
+                            reason: "network partition".into(),
+                            misbehaviour: false,
+                        },
+                    );
+                }
+            }
+        }
+    }
+
     fn deliver(&mut self, to: usize, serial: u64, from: usize, msg: Message) {
+        if self.nodes[to].hostile {
+            if let Message::Ping(n) = msg {
+                self.send(to, serial, Message::Pong(n));
+            }
+            return;
+        }
         let chain = &self.nodes[to].chain;
         let replies: Vec<Message> = match msg {
             Message::Ping(n) => vec![Message::Pong(n)],
@@ -455,6 +597,9 @@ impl Sim {
         let Some(&(to, their)) = self.nodes[from].conns.get(&serial) else {
             return;
         };
+        if self.apart(from, to) {
+            return;
+        }
         let size = wire_size(&msg, &self.store);
         let bps = self.config.upload_bps.max(1);
         let sending = size.saturating_mul(8_000_000) / bps;
@@ -499,6 +644,9 @@ impl Sim {
                     }
                 }
                 Output::Dial(target) => match self.by_addr.get(&target.addr) {
+                    Some(&j) if self.apart(i, j) => {
+                        self.step(i, Input::DialFailed(target.addr, "unreachable".into()))
+                    }
                     Some(&j) => {
                         // A QUIC handshake and the Hellos: about two round trips.
                         let rtt = 2 * self
@@ -553,6 +701,11 @@ impl Sim {
 
     /// `from`'s dial of `to` went through: both ends get the connection.
     fn connect(&mut self, from: usize, to: usize) {
+        if self.apart(from, to) {
+            let addr = self.nodes[to].addr;
+            self.step(from, Input::DialFailed(addr, "unreachable".into()));
+            return;
+        }
         let (a, b) = (self.next_serial, self.next_serial + 1);
         self.next_serial += 2;
         self.nodes[from].conns.insert(a, (to, b));
@@ -776,6 +929,68 @@ mod tests {
             seed,
             ..SimConfig::default()
         }
+    }
+
+    #[test]
+    fn a_partitioned_network_forks_and_converges_on_one_tip_after_it_heals() {
+        let min = |m: u64| Duration::from_secs(60 * m);
+        let mut sim = Sim::new(SimConfig {
+            nodes: 200,
+            peers: 6,
+            block_interval: Duration::from_secs(30),
+            block_size: 20_000,
+            duration: min(120),
+            seed: 11,
+            partition: Some((min(10), min(40))),
+            ..SimConfig::default()
+        });
+        sim.run_until(min(9));
+        assert_eq!(sim.on_tip_of(0), 200, "one tip before the split");
+        sim.run_until(min(39));
+        // Each half mined on its own: two tips, each held by (nearly all of) its half only
+        // (a block just found may not have reached everyone yet).
+        let (a, b) = (sim.tip(0), sim.tip(199));
+        assert_ne!(a.1, b.1);
+        assert!(
+            (90..=100).contains(&sim.on_tip_of(0)),
+            "{}",
+            sim.on_tip_of(0)
+        );
+        assert!(
+            (90..=100).contains(&sim.on_tip_of(199)),
+            "{}",
+            sim.on_tip_of(199)
+        );
+        // Healed at 40 min: within 10 minutes every node is on one tip, the heavier branch.
+        sim.run_until(min(50));
+        assert_eq!(sim.on_tip_of(0), 200);
+        assert_eq!(sim.tip(0).0, sim.best_height());
+        assert!(sim.best_height() > a.0.max(b.0));
+    }
+
+    #[test]
+    fn an_eclipsed_node_learns_no_block_until_an_honest_peer_reaches_it() {
+        let min = |m: u64| Duration::from_secs(60 * m);
+        let mut sim = Sim::new(SimConfig {
+            nodes: 60,
+            peers: 4,
+            block_interval: Duration::from_secs(60),
+            block_size: 20_000,
+            duration: min(60),
+            seed: 5,
+            eclipse: Some(Eclipse {
+                attackers: 8,
+                honest_at: min(30),
+            }),
+            ..SimConfig::default()
+        });
+        sim.run_until(min(29));
+        assert!(sim.best_height() >= 10, "{}", sim.best_height());
+        assert_eq!(sim.tip(0).0, 0, "the victim hears of no block");
+        // One honest peer is enough: a minute later it is on the honest tip.
+        sim.run_until(min(31));
+        assert_eq!(sim.tip(0).0, sim.best_height());
+        assert_eq!(sim.tip(0).1, sim.tip(1).1);
     }
 
     #[test]
