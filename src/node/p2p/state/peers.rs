@@ -1,0 +1,309 @@
+//! Handshakes and the peer table: taking a connection (bans, allowed peers, the crossing-dial
+//! tie-break, inbound slots and eviction), a peer leaving, bans for misbehaviour, and dialing
+//! what the address book says is due.
+
+use super::{CROSSING_DIAL, ConnInfo, Now, Output, P2pState, Peer};
+use crate::core::pow::Work;
+use crate::net::DisconnectReason;
+use crate::net::identity::NodeId;
+use crate::net::wire::{Hello, MAX_INV, Message};
+use crate::node::p2p::PeerInfo;
+use crate::node::p2p::book::DialFilter;
+use crate::node::p2p::conn::Activity;
+use std::collections::{HashSet, VecDeque};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+impl P2pState {
+    /// Ban `id` for misbehaviour: its identity, and the address its connection came from
+    /// (never an address it merely claims to listen on: that may be another node's).
+    /// The peer leaves the view in the same publish that lists its ban.
+    pub(super) fn ban(&mut self, id: NodeId, reason: &str, now: Now) {
+        let addr = self.peers.get(&id).map(|p| p.info.addr);
+        self.drop_peer(&id, DisconnectReason::Misbehaviour, reason);
+        self.ban_as(id, addr, reason, now);
+    }
+
+    pub(super) fn ban_as(&mut self, id: NodeId, addr: Option<SocketAddr>, reason: &str, now: Now) {
+        tracing::warn!("banning peer {} ({addr:?}): {reason}", id.short());
+        self.book.ban(id, addr, reason, now.unix);
+        // Headers it sent count for nothing now; blocks only it announced are dropped at the
+        // next tick unless another peer can give them.
+        self.sched.forget_sender(&id);
+        self.save_records();
+        self.publish(now);
+    }
+
+    pub(super) fn disconnect(
+        &mut self,
+        id: &NodeId,
+        code: DisconnectReason,
+        reason: &str,
+        now: Now,
+    ) {
+        if self.drop_peer(id, code, reason) {
+            self.publish(now);
+        }
+    }
+
+    /// Closes `id`'s connection and forgets the peer, without publishing; false if it was not
+    /// connected.
+    pub(super) fn drop_peer(&mut self, id: &NodeId, code: DisconnectReason, reason: &str) -> bool {
+        let Some(p) = self.peers.remove(id) else {
+            return false;
+        };
+        self.close(p.serial, code, reason);
+        self.sched.remove_peer(id);
+        true
+    }
+
+    pub(super) fn gone(
+        &mut self,
+        id: NodeId,
+        serial: Option<u64>,
+        remote: Option<SocketAddr>,
+        reason: &str,
+        misbehaviour: bool,
+        now: Now,
+    ) {
+        // Only the connection that ended: a newer one to the same node stays.
+        let current = match (serial, self.peers.get(&id)) {
+            (Some(s), Some(p)) => p.serial == s,
+            _ => false,
+        };
+        if misbehaviour {
+            if current {
+                self.ban(id, reason, now);
+            } else {
+                // Misbehaved during the handshake: ban the identity and the address it came
+                // from.
+                self.ban_as(id, remote, reason, now);
+            }
+        } else if current {
+            tracing::info!("peer {} left: {reason}", id.short());
+            self.peers.remove(&id);
+            self.sched.remove_peer(&id);
+        } else {
+            tracing::debug!("connection to {} ended: {reason}", id.short());
+        }
+        self.publish(now);
+    }
+
+    /// The inbound peer to drop for a newcomer when inbound slots are full: protected are
+    /// the peers that recently gave us blocks or transactions, that recently fetched blocks
+    /// or headers from us, and the lowest-latency ones; of the rest, the one useful longest
+    /// ago, youngest first. None if every inbound peer is protected.
+    pub(super) fn eviction_candidate(&self) -> Option<NodeId> {
+        let mut candidates: Vec<&Peer> = self.peers.values().filter(|p| p.info.inbound).collect();
+        let protect = |c: &mut Vec<&Peer>, n: usize, key: &dyn Fn(&Peer) -> u64| {
+            // Keep the `n` with the highest key (only those with a key above zero).
+            c.sort_by_key(|p| std::cmp::Reverse(key(p)));
+            let keep = c.iter().take(n).filter(|p| key(p) > 0).count();
+            c.drain(..keep);
+        };
+        protect(&mut candidates, 4, &|p| p.last_useful);
+        protect(&mut candidates, 4, &|p| {
+            p.activity.last_served.load(Ordering::Relaxed)
+        });
+        protect(&mut candidates, 4, &|p| {
+            p.info.rtt.map_or(0, |r| {
+                u64::MAX - r.as_micros().min(u64::MAX as u128 - 1) as u64
+            })
+        });
+        candidates
+            .into_iter()
+            .min_by_key(|p| {
+                let useful = p
+                    .last_useful
+                    .max(p.activity.last_served.load(Ordering::Relaxed));
+                (useful, std::cmp::Reverse(p.connected_at))
+            })
+            .map(|p| p.info.id)
+    }
+
+    pub(super) fn connected(
+        &mut self,
+        conn: ConnInfo,
+        hello: Hello,
+        dialed: Option<SocketAddr>,
+        activity: Arc<Activity>,
+        now: Now,
+    ) -> Result<NodeId, String> {
+        let id = conn.id;
+        if let Some(a) = dialed {
+            self.dialing.remove(&a);
+        }
+        let addr = conn.remote;
+        if let Some(b) = self.book.is_banned(
+            &id,
+            &addr,
+            dialed.is_none(),
+            self.allowed.as_ref(),
+            now.unix,
+        ) {
+            let reason = if b.id == Some(id) {
+                format!("banned: {}", b.reason)
+            } else {
+                format!("address {} has a banned peer: {}", addr.ip(), b.reason)
+            };
+            self.close(conn.serial, DisconnectReason::Banned, &reason);
+            return Err(reason);
+        }
+        if self.allowed.as_ref().is_some_and(|a| !a.contains(&id)) {
+            self.close(conn.serial, DisconnectReason::NotAllowed, "link cut");
+            return Err(format!("node {} is not an allowed peer", id.short()));
+        }
+        if let Some(old) = self.peers.get(&id) {
+            // Both sides dialed each other at once: keep the connection made by the node
+            // with the smaller id, so both ends keep the same one. A second connection in the
+            // same direction, or one next to an older connection, is no crossing dial: the
+            // node restarted (or lost the old one), and the new one wins at once.
+            let crossing = old.info.inbound != dialed.is_none()
+                && now.local.duration_since(old.connected_at) < CROSSING_DIAL;
+            let keep_new = !crossing || (dialed.is_some() == (self.settings.id < id));
+            if !keep_new {
+                self.close(
+                    conn.serial,
+                    DisconnectReason::Duplicate,
+                    "duplicate connection",
+                );
+                return Ok(id);
+            }
+            // Blocks asked on the old connection are asked again on the new one.
+            self.drop_peer(&id, DisconnectReason::Duplicate, "duplicate connection");
+        }
+        if dialed.is_none() {
+            let inbound = self.peers.values().filter(|p| p.info.inbound).count();
+            if inbound >= self.settings.max_inbound {
+                match self.eviction_candidate() {
+                    Some(victim) => {
+                        tracing::info!(
+                            "inbound slots full: evicting {} for {}",
+                            victim.short(),
+                            id.short()
+                        );
+                        self.disconnect(
+                            &victim,
+                            DisconnectReason::Evicted,
+                            "evicted: inbound slots full",
+                            now,
+                        );
+                    }
+                    None => {
+                        self.close(conn.serial, DisconnectReason::Evicted, "inbound slots full");
+                        return Err("inbound slots full".into());
+                    }
+                }
+            }
+        }
+        if let Some(listen) = hello.listen {
+            if dialed.is_some() {
+                // We reached it at this address and it proved its identity there.
+                self.book.dial_succeeded(addr, id);
+            } else {
+                // Only claimed: worth a dial, bound to no identity until that dial proves one.
+                self.book.add(listen, None, false);
+            }
+        }
+        self.book.note_seen(id);
+        let work = Work::from_be_bytes(hello.work);
+        let mut peer = Peer {
+            serial: conn.serial,
+            activity,
+            info: PeerInfo {
+                id,
+                addr,
+                inbound: dialed.is_none(),
+                height: hello.height,
+                tip: hello.tip,
+                work,
+                rtt: None,
+                bytes_in: 0,
+                bytes_out: 0,
+                user_agent: hello.user_agent.clone(),
+                connected_since: now.unix,
+                last_message: now.unix,
+            },
+            known: HashSet::new(),
+            requested_txs: HashSet::new(),
+            last_useful: 0,
+            pings: VecDeque::new(),
+            last_ping: now.local,
+            connected_at: now.local,
+            tx_inv: Vec::new(),
+            overflow: None,
+            listen: hello.listen,
+        };
+        peer.know(hello.tip.0);
+        tracing::info!(
+            "peer {} connected ({}, {}), height {}",
+            id.short(),
+            addr,
+            if dialed.is_some() {
+                "outbound"
+            } else {
+                "inbound"
+            },
+            hello.height
+        );
+        self.peers.insert(id, peer);
+        self.sched.add_peer(id, now.local);
+        // The Hello we sent was made when the connection started: our tip may have moved since
+        // (and been announced before this peer was in the table), so announce it now.
+        let (_, tip, ours) = self.chain.tip();
+        self.send(&id, Message::GetAddrs);
+        if let Some(p) = self.peers.get_mut(&id)
+            && !p.known.contains(&tip.0)
+        {
+            p.know(tip.0);
+            self.send(&id, Message::InvBlocks(vec![tip]));
+        }
+        if work > ours {
+            self.ask_headers(&id);
+        }
+        // Share our mempool: peers fetch what they lack.
+        let txids = self.chain.mempool_txids();
+        for chunk in txids.chunks(MAX_INV) {
+            if let Some(p) = self.peers.get_mut(&id) {
+                for t in chunk {
+                    p.know(t.0);
+                }
+            }
+            self.send(&id, Message::InvTxs(chunk.to_vec()));
+        }
+        self.publish(now);
+        Ok(id)
+    }
+
+    /// Dial book entries that are due, while outbound connections are below the limit.
+    pub(super) fn dial_due(&mut self, now: Now) {
+        let outbound = self.peers.values().filter(|p| !p.info.inbound).count() + self.dialing.len();
+        let room = self.settings.max_outbound.saturating_sub(outbound);
+        if room == 0 {
+            return;
+        }
+        let connected_addrs: HashSet<SocketAddr> = self
+            .peers
+            .values()
+            .flat_map(|p| [Some(p.info.addr), p.listen])
+            .flatten()
+            .collect();
+        let connected_ids: HashSet<NodeId> = self.peers.keys().copied().collect();
+        let due = self.book.due(
+            now.unix,
+            room,
+            &DialFilter {
+                own_id: self.settings.id,
+                connected_addrs: &connected_addrs,
+                connected_ids: &connected_ids,
+                dialing: &self.dialing,
+                allowed: self.allowed.as_ref(),
+            },
+        );
+        for target in due {
+            self.dialing.insert(target.addr);
+            self.out.push(Output::Dial(target));
+        }
+    }
+}

@@ -1,0 +1,126 @@
+//! Relay: announcing our tip and new transactions to the peers that do not know them, at
+//! most once per trickle.
+
+use super::{Now, Output, P2pState, TRICKLE};
+use crate::core::hash::Txid;
+use crate::core::tx::Transaction;
+use crate::net::identity::NodeId;
+use crate::net::wire::{MAX_INV, Message};
+use crate::node::NodeEvent;
+
+impl P2pState {
+    /// A peer announces transactions: ask it for the ones we lack.
+    pub(super) fn on_inv_txs(&mut self, id: NodeId, txids: Vec<Txid>) {
+        if let Some(p) = self.peers.get_mut(&id) {
+            for t in &txids {
+                p.know(t.0);
+            }
+        }
+        let want: Vec<Txid> = txids
+            .into_iter()
+            .filter(|t| !self.chain.has_tx(t))
+            .collect();
+        if !want.is_empty()
+            && let Some(p) = self.peers.get_mut(&id)
+        {
+            p.requested_txs.extend(want.iter().copied());
+            self.send(&id, Message::GetTxs(want));
+        }
+    }
+
+    /// A transaction arrived: one we asked this peer for goes to the node (its verdict comes
+    /// back as `Input::TxDone`); any other is a violation.
+    pub(super) fn on_tx(&mut self, id: NodeId, tx: Transaction) -> Result<(), String> {
+        let txid = tx.txid();
+        let asked = self
+            .peers
+            .get_mut(&id)
+            .is_some_and(|p| p.requested_txs.remove(&txid));
+        if !asked {
+            return Err(format!("unrequested transaction {}", txid.short()));
+        }
+        if let Some(p) = self.peers.get_mut(&id) {
+            p.know(txid.0);
+        }
+        self.out.push(Output::SubmitTx { from: id, tx });
+        Ok(())
+    }
+
+    pub(super) fn node_event(&mut self, ev: NodeEvent, now: Now) {
+        match ev {
+            // At most one announcement per TRICKLE: a fast miner's tips go out together.
+            NodeEvent::BlockConnected { .. } | NodeEvent::Reorg { .. }
+                if now.local.duration_since(self.last_trickle) >= TRICKLE =>
+            {
+                self.trickle(now);
+            }
+            NodeEvent::TxAccepted(txid) => {
+                let mut full = Vec::new();
+                for p in self.peers.values_mut() {
+                    if !p.known.contains(&txid.0) {
+                        p.know(txid.0);
+                        p.tx_inv.push(txid);
+                        if p.tx_inv.len() >= MAX_INV {
+                            full.push((p.serial, std::mem::take(&mut p.tx_inv)));
+                        }
+                    }
+                }
+                for (serial, batch) in full {
+                    self.out.push(Output::Send {
+                        serial,
+                        msg: Message::InvTxs(batch),
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Send what waited for the trickle: our tip, and each peer's new transactions.
+    pub(super) fn trickle(&mut self, now: Now) {
+        self.last_trickle = now.local;
+        // Nobody to tell (an idle node with no peers wakes ten times a second for nothing).
+        if self.peers.is_empty() {
+            return;
+        }
+        self.announce_tip();
+        let mut sends = Vec::new();
+        for p in self.peers.values_mut() {
+            if !p.tx_inv.is_empty() {
+                sends.push((p.serial, std::mem::take(&mut p.tx_inv)));
+            }
+        }
+        for (serial, batch) in sends {
+            self.out.push(Output::Send {
+                serial,
+                msg: Message::InvTxs(batch),
+            });
+        }
+    }
+
+    /// Announce our tip to peers that do not know it (only while no download is under way:
+    /// mid-sync tips are not news).
+    pub(super) fn announce_tip(&mut self) {
+        if self.sched.busy() || self.submission.is_some() {
+            return;
+        }
+        let (_, tip, _) = self.chain.tip();
+        if self.last_announced == Some(tip) {
+            return;
+        }
+        self.last_announced = Some(tip);
+        let mut sends = Vec::new();
+        for p in self.peers.values_mut() {
+            if !p.known.contains(&tip.0) {
+                p.know(tip.0);
+                sends.push(p.serial);
+            }
+        }
+        for serial in sends {
+            self.out.push(Output::Send {
+                serial,
+                msg: Message::InvBlocks(vec![tip]),
+            });
+        }
+    }
+}
