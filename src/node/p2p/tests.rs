@@ -482,3 +482,64 @@ fn saved_bans_hold_after_a_restart_and_the_book_is_dialed() {
     let out = again.connect(1, 21, None, 0);
     assert_eq!(closed(out, 21), Some(DisconnectReason::Banned));
 }
+
+#[test]
+fn while_a_batch_is_with_the_node_its_blocks_are_not_fetched_again_and_peers_are_served() {
+    let mut h = Harness::new();
+    h.connect(1, 11, None, 3);
+    let hs = headers(3);
+    let out = h.message(1, 11, Message::Headers(hs[..2].to_vec()));
+    assert_eq!(asked(out, 11), vec![hs[0].hash(), hs[1].hash()]);
+    for hd in &hs[..2] {
+        h.message(
+            1,
+            11,
+            Message::Block(Block {
+                header: *hd,
+                txs: Vec::new(),
+            }),
+        );
+    }
+    // Both went to the node in one batch, and its verdict has not come back.
+    let submitted = h
+        .out
+        .iter()
+        .find_map(|o| match o {
+            Output::SubmitBlocks(b) => Some(b.len()),
+            _ => None,
+        })
+        .expect("the blocks go to the node");
+    assert_eq!(submitted, 2);
+    // Meanwhile: an announcement of a block in the batch asks for nothing, and the next
+    // header attaches to the batch's last block (height 3) and is fetched alone.
+    let out = h.message(1, 11, Message::InvBlocks(vec![hs[1].hash()]));
+    assert!(out.iter().all(|o| !matches!(
+        o,
+        Output::Send {
+            msg: Message::GetHeaders { .. },
+            ..
+        }
+    )));
+    let out = h.message(1, 11, Message::Headers(hs.clone()));
+    assert_eq!(asked(out, 11), vec![hs[2].hash()]);
+    let out = h.message(
+        1,
+        11,
+        Message::Block(Block {
+            header: hs[2],
+            txs: Vec::new(),
+        }),
+    );
+    // One batch at a time: the third block waits for the verdict on the first two.
+    assert!(!out.iter().any(|o| matches!(o, Output::SubmitBlocks(_))));
+    let out = h.step(Input::BlocksDone(Ok(crate::node::BatchOutcome {
+        submitted: 2,
+        height: 2,
+        tip: hs[1].hash(),
+        connected: 2,
+        failure: None,
+    })));
+    assert!(out.iter().any(
+        |o| matches!(o, Output::SubmitBlocks(b) if b.len() == 1 && b[0].hash() == hs[2].hash())
+    ));
+}
