@@ -195,7 +195,6 @@ struct SimNode {
     upload_free: u64,
     bytes: u64,
     trickle_due: bool,
-    validating: bool,
     /// A hostile node of an eclipse: answers pings, nothing else.
     hostile: bool,
 }
@@ -319,7 +318,6 @@ impl Sim {
                 upload_free: 0,
                 bytes: 0,
                 trickle_due: false,
-                validating: false,
                 hostile: hostile(i),
             });
         }
@@ -661,7 +659,6 @@ impl Sim {
                     let hashes: Vec<BlockHash> = blocks.iter().map(Block::hash).collect();
                     let bytes: u64 = hashes.iter().map(|h| self.store.size(h)).sum();
                     let verify = self.config.verify_per_mb.as_micros() as u64 * bytes / 1_000_000;
-                    self.nodes[i].validating = true;
                     self.at(
                         self.now + verify,
                         Event::Validated {
@@ -670,12 +667,13 @@ impl Sim {
                         },
                     );
                 }
-                Output::SubmitTx { from, tx } => {
+                Output::SubmitTx { from, remote, tx } => {
                     let txid = tx.txid();
                     self.step(
                         i,
                         Input::TxDone {
                             from,
+                            remote,
                             txid,
                             result: Ok(txid),
                         },
@@ -743,7 +741,6 @@ impl Sim {
 
     /// Blocks `node` validated join its chain; its protocol hears of it.
     fn validated(&mut self, node: usize, blocks: Vec<BlockHash>) {
-        self.nodes[node].validating = false;
         let mut outcome = BatchOutcome {
             submitted: blocks.len(),
             height: 0,

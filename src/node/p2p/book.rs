@@ -266,6 +266,13 @@ impl Book {
 
     /// Ban `id` (and the address its connection came from, if any) from `now` on.
     pub fn ban(&mut self, id: NodeId, addr: Option<SocketAddr>, reason: &str, now: u64) {
+        // A ban of the same identity is renewed, keeping its address if this one has none.
+        let earlier = self
+            .bans
+            .iter()
+            .find(|b| b.id == Some(id))
+            .and_then(|b| b.addr);
+        let addr = addr.or(earlier);
         self.bans.retain(|b| b.id != Some(id));
         self.bans.push(BanInfo {
             id: Some(id),
@@ -439,6 +446,19 @@ mod tests {
             book.is_banned(&id(3), &other_port, false, None, 1)
                 .is_none()
         );
+    }
+
+    #[test]
+    fn a_renewed_ban_without_an_address_keeps_the_one_it_had() {
+        let mut book = Book::new(None, Duration::from_secs(3600));
+        let from = addr("127.0.0.9:4000");
+        book.ban(id(1), Some(from), "invalid block", 100);
+        book.ban(id(1), None, "invalid transaction", 200);
+        let bans = book.bans(200);
+        assert_eq!(bans.len(), 1);
+        assert_eq!(bans[0].addr, Some(from));
+        assert_eq!(bans[0].until, 200 + 3600);
+        assert!(book.is_banned(&id(9), &from, false, None, 201).is_some());
     }
 
     #[test]

@@ -274,6 +274,12 @@ pub async fn start(node: NodeHandle, config: P2pConfig) -> Result<P2pHandle, Nod
         now,
     );
     let first = state.start(now);
+    let (peer_txs, peer_txs_rx) = mpsc::unbounded_channel();
+    tokio::spawn(submit_peer_txs(
+        node.clone(),
+        peer_txs_rx,
+        inputs_tx.clone(),
+    ));
     let mut r = Reactor {
         node: node.clone(),
         transport: Arc::new(transport),
@@ -284,6 +290,7 @@ pub async fn start(node: NodeHandle, config: P2pConfig) -> Result<P2pHandle, Nod
         conns: HashMap::new(),
         events_tx,
         inputs_tx,
+        peer_txs,
         view: view_tx,
         replies: HashMap::new(),
         next_req: 0,
@@ -370,6 +377,54 @@ impl ChainView for NodeChain {
     }
 }
 
+/// A transaction a peer sent, on its way to the node.
+struct PeerTx {
+    from: NodeId,
+    remote: SocketAddr,
+    tx: crate::core::tx::Transaction,
+}
+
+/// Hands peers' transactions to the node in the order they came, what has queued up at once
+/// as one batch (one signature batch, one command), and sends each verdict back as an input.
+async fn submit_peer_txs(
+    node: NodeHandle,
+    mut queue: mpsc::UnboundedReceiver<PeerTx>,
+    inputs: mpsc::UnboundedSender<Input>,
+) {
+    /// Most transactions handed over at once.
+    const BATCH: usize = 256;
+    while let Some(first) = queue.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < BATCH {
+            match queue.try_recv() {
+                Ok(t) => batch.push(t),
+                Err(_) => break,
+            }
+        }
+        let txs: Vec<_> = batch.iter().map(|t| t.tx.clone()).collect();
+        let results: Vec<Option<Result<Txid, NodeError>>> = match node.submit_txs(txs, false).await
+        {
+            Ok(r) => r.into_iter().map(Some).collect(),
+            Err(e) => {
+                tracing::error!("submitting peer transactions: {e}");
+                batch.iter().map(|_| None).collect()
+            }
+        };
+        for (t, r) in batch.into_iter().zip(results) {
+            let Some(result) = r else { continue };
+            let input = Input::TxDone {
+                from: t.from,
+                remote: t.remote,
+                txid: t.tx.txid(),
+                result,
+            };
+            if inputs.send(input).is_err() {
+                return;
+            }
+        }
+    }
+}
+
 /// Who waits for a command's answer.
 enum Reply {
     /// `P2pHandle::connect`: told the peer's id once the state took the connection, or why
@@ -392,6 +447,8 @@ struct Reactor {
     events_tx: mpsc::Sender<PeerEvent>,
     /// Inputs made off the reactor's task (the node's verdicts).
     inputs_tx: mpsc::UnboundedSender<Input>,
+    /// Peers' transactions, to [`submit_peer_txs`].
+    peer_txs: mpsc::UnboundedSender<PeerTx>,
     view: watch::Sender<P2pView>,
     replies: HashMap<u64, Reply>,
     next_req: u64,
@@ -482,17 +539,18 @@ impl Reactor {
                 Output::SubmitBlocks(blocks) => {
                     let (node, inputs) = (self.node.clone(), self.inputs_tx.clone());
                     tokio::spawn(async move {
-                        let outcome = node.submit_blocks(blocks).await;
+                        // Even a hand-off task that panics gets a verdict back, or the state
+                        // would wait for it for ever.
+                        let outcome = tokio::spawn(async move { node.submit_blocks(blocks).await })
+                            .await
+                            .unwrap_or(Err(NodeError::Stopped));
                         let _ = inputs.send(Input::BlocksDone(outcome));
                     });
                 }
-                Output::SubmitTx { from, tx } => {
-                    let (node, inputs) = (self.node.clone(), self.inputs_tx.clone());
-                    tokio::spawn(async move {
-                        let txid = tx.txid();
-                        let result = node.submit_tx(tx, false).await;
-                        let _ = inputs.send(Input::TxDone { from, txid, result });
-                    });
+                Output::SubmitTx { from, remote, tx } => {
+                    // One queue, so transactions reach the node in the order they came (a
+                    // child after its parent).
+                    let _ = self.peer_txs.send(PeerTx { from, remote, tx });
                 }
                 Output::SaveRecords(records) => {
                     if let Err(e) = self.records.save(&records) {
@@ -551,11 +609,14 @@ impl Reactor {
         }
     }
 
-    /// Tell peers goodbye, save the book, close the endpoint.
+    /// Tell peers goodbye, save the book, close the endpoint; then answer `reply`.
     fn shutdown(&mut self, reply: Option<oneshot::Sender<()>>) {
         let (tx, _rx) = oneshot::channel();
-        self.ask(Reply::Done(reply.unwrap_or(tx)), Command::Shutdown);
+        self.ask(Reply::Done(tx), Command::Shutdown);
         self.transport.close();
+        if let Some(reply) = reply {
+            let _ = reply.send(());
+        }
     }
 
     fn peer_event(&mut self, ev: PeerEvent) {

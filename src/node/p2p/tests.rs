@@ -543,3 +543,64 @@ fn while_a_batch_is_with_the_node_its_blocks_are_not_fetched_again_and_peers_are
         |o| matches!(o, Output::SubmitBlocks(b) if b.len() == 1 && b[0].hash() == hs[2].hash())
     ));
 }
+
+#[test]
+fn an_invalid_transaction_judged_after_its_sender_left_bans_the_address_it_came_from() {
+    use crate::core::rules::TxError;
+    use crate::core::tx::Transaction;
+    use crate::node::{MempoolError, NodeError};
+    let mut h = Harness::new();
+    h.connect(1, 11, None, 0);
+    let tx = Transaction {
+        version: 1,
+        inputs: Vec::new(),
+        outputs: Vec::new(),
+        lock_height: 0,
+        memo: Vec::new(),
+    };
+    let txid = tx.txid();
+    let out = h.message(1, 11, Message::InvTxs(vec![txid]));
+    assert!(out.iter().any(|o| matches!(
+        o,
+        Output::Send {
+            serial: 11,
+            msg: Message::GetTxs(_)
+        }
+    )));
+    let out = h.message(1, 11, Message::Tx(tx));
+    let remote = out
+        .iter()
+        .find_map(|o| match o {
+            Output::SubmitTx { remote, .. } => Some(*remote),
+            _ => None,
+        })
+        .expect("the transaction goes to the node");
+    assert_eq!(remote, addr(10_001));
+    // It leaves before the node's verdict comes back.
+    h.step(Input::Gone {
+        id: id(1),
+        serial: Some(11),
+        remote: Some(remote),
+        reason: "left".into(),
+        misbehaviour: false,
+    });
+    let out = h.step(Input::TxDone {
+        from: id(1),
+        remote,
+        txid,
+        result: Err(NodeError::Mempool(MempoolError::Invalid(TxError::NoInputs))),
+    });
+    let bans = out
+        .iter()
+        .find_map(|o| match o {
+            Output::SaveRecords(r) => Some(r.bans.clone()),
+            _ => None,
+        })
+        .expect("the ban is saved");
+    assert_eq!(bans.len(), 1);
+    assert_eq!(bans[0].id, Some(id(1)));
+    assert_eq!(bans[0].addr, Some(remote));
+    // Back under the same identity: refused.
+    let out = h.connect(1, 12, None, 0);
+    assert_eq!(closed(out, 12), Some(DisconnectReason::Banned));
+}

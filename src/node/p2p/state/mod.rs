@@ -155,6 +155,8 @@ pub enum Input {
     /// The node's answer to [`Output::SubmitTx`].
     TxDone {
         from: NodeId,
+        /// The address of the connection it came on.
+        remote: SocketAddr,
         txid: Txid,
         result: Result<Txid, NodeError>,
     },
@@ -175,9 +177,11 @@ pub enum Output {
     Dial(PeerAddr),
     /// Hand these blocks (in chain order) to the node; answer with [`Input::BlocksDone`].
     SubmitBlocks(Vec<Block>),
-    /// Hand a peer's transaction to the node; answer with [`Input::TxDone`].
+    /// Hand a peer's transaction to the node; answer with [`Input::TxDone`]. Transactions
+    /// must reach the node in the order they are given (a child may follow its parent).
     SubmitTx {
         from: NodeId,
+        remote: SocketAddr,
         tx: Transaction,
     },
     /// Save the address book and bans.
@@ -328,11 +332,11 @@ impl P2pState {
             Input::Message { serial, id, msg } => {
                 // Only the current connection's: a replaced duplicate's late messages answer
                 // what was asked on it.
-                if self.peers.get(&id).is_some_and(|p| p.serial == serial) {
-                    if let Err(reason) = self.handle(id, msg, now) {
-                        self.ban(id, &reason, now);
-                    }
-                    self.publish(now);
+                // The view is published on the timer and on bans, not per message.
+                if self.peers.get(&id).is_some_and(|p| p.serial == serial)
+                    && let Err(reason) = self.handle(id, msg, now)
+                {
+                    self.ban(id, &reason, now);
                 }
             }
             Input::Gone {
@@ -371,20 +375,24 @@ impl P2pState {
             Input::Node(ev) => self.node_event(ev, now),
             Input::NodeLagged => self.announce_tip(),
             Input::BlocksDone(outcome) => self.blocks_done(outcome, now),
-            Input::TxDone { from, txid, result } => match result {
+            Input::TxDone {
+                from,
+                remote,
+                txid,
+                result,
+            } => match result {
                 Ok(_) => {
                     if let Some(p) = self.peers.get_mut(&from) {
                         p.last_useful = now.unix;
                     }
                 }
-                // Races between honest peers are normal; an invalid transaction is not.
+                // Races between honest peers are normal; an invalid transaction is not. The
+                // verdict may come after the peer left or reconnected: the ban takes the
+                // address the transaction came from, and the identity goes wherever it is.
                 Err(NodeError::Mempool(e)) if e.is_peer_fault() => {
-                    self.ban(
-                        from,
-                        &format!("invalid transaction {}: {e}", txid.short()),
-                        now,
-                    );
-                    self.publish(now);
+                    let reason = format!("invalid transaction {}: {e}", txid.short());
+                    self.drop_peer(&from, DisconnectReason::Misbehaviour, &reason);
+                    self.ban_as(from, Some(remote), &reason, now);
                 }
                 Err(NodeError::Mempool(_)) => {}
                 Err(e) => tracing::error!("submitting a peer transaction: {e}"),

@@ -42,7 +42,14 @@ impl P2pState {
         if let Some(p) = self.peers.get_mut(&id) {
             p.know(txid.0);
         }
-        self.out.push(Output::SubmitTx { from: id, tx });
+        if let Some(p) = self.peers.get(&id) {
+            let remote = p.info.addr;
+            self.out.push(Output::SubmitTx {
+                from: id,
+                remote,
+                tx,
+            });
+        }
         Ok(())
     }
 
