@@ -130,6 +130,42 @@ async fn a_transaction_crosses_the_line_and_is_confirmed_once() {
     a.stop().await;
 }
 
+/// Each transaction relayed from a peer goes to the node in the order it came: a chain of
+/// transactions, each spending the one before, arrives whole (a child that overtook its parent
+/// would be refused for a missing input and never asked for again).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chain_of_transactions_from_a_peer_arrives_whole() {
+    let a = TestNode::with(Network::Regtest, |c| c.max_outbound = 0).await;
+    let b = TestNode::with(Network::Regtest, |c| c.max_outbound = 1).await;
+    let tip = *a.mine(12, miner()).await.last().unwrap();
+    b.connect_to(&a).await;
+    all_at("synced", &[&b], tip).await;
+    let params = a.node.params();
+    let mut value = params.subsidy(1).units();
+    let mut from = coinbase_at(&a, 1);
+    let mut chain = Vec::new();
+    for _ in 0..40 {
+        value -= FEE;
+        let tx = spend(params, &[(from, &key(1))], vec![pay(miner(), value)]);
+        from = OutPoint {
+            txid: tx.txid(),
+            vout: 0,
+        };
+        chain.push(tx);
+    }
+    let ids: Vec<Txid> = chain.iter().map(Transaction::txid).collect();
+    let answers = within("submit", a.node.submit_txs(chain, true))
+        .await
+        .expect("accepted at A");
+    assert!(answers.iter().all(Result::is_ok), "{answers:?}");
+    expect("every transaction of the chain reaches B", || {
+        ids.iter().all(|t| in_mempool(&b, t))
+    })
+    .await;
+    b.stop().await;
+    a.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_healed_partition_converges_on_the_most_work_and_keeps_the_losing_tx() {
     let a = TestNode::new().await;
