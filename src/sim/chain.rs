@@ -199,16 +199,6 @@ impl LightChain {
             .unwrap_or((0, BlockHash::ZERO))
     }
 
-    /// Whether `hash` is on the active chain.
-    pub fn is_active(&self, hash: &BlockHash) -> bool {
-        let Some((h, _)) = self.store.place(hash) else {
-            return false;
-        };
-        self.index
-            .lock()
-            .is_ok_and(|i| i.active.get(h as usize) == Some(hash))
-    }
-
     /// Up to `max` headers after the first locator hash on the active chain (genesis if
     /// none), through `stop`.
     pub fn headers_after(
@@ -349,7 +339,6 @@ mod tests {
             }
         );
         assert_eq!(chain.tip(), (2, b2));
-        assert!(!chain.is_active(&a1));
         assert_eq!(
             chain
                 .headers_after(&[p.genesis_hash], &BlockHash::ZERO, 10)

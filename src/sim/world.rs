@@ -5,22 +5,11 @@
 //! network of 2019, as we recall and round them; they were not measured here, and a run's
 //! propagation times are only as good as they are. `lan`: every node in one room, 1 ms apart.
 
-use std::time::Duration;
-
 /// A region of the world.
 pub type Region = usize;
 
-/// Region names, in table order.
-pub const REGIONS: [&str; 6] = [
-    "North America",
-    "Europe",
-    "South America",
-    "Asia Pacific",
-    "Japan",
-    "Australia",
-];
-
-/// Per mille of nodes in each region.
+/// Per mille of nodes in each region, in table order: North America, Europe, South America,
+/// Asia Pacific, Japan, Australia.
 const SHARE: [u32; 6] = [332, 500, 9, 118, 22, 19];
 
 /// One-way latency between regions, in milliseconds.
@@ -67,11 +56,6 @@ impl Latency {
             Latency::World => WORLD_MS[a.min(5)][b.min(5)] * 1_000,
         }
     }
-
-    /// The one-way latency as a `Duration`.
-    pub fn one_way(self, a: Region, b: Region) -> Duration {
-        Duration::from_micros(self.one_way_us(a, b))
-    }
 }
 
 impl std::str::FromStr for Latency {
@@ -106,7 +90,7 @@ mod tests {
         // Europe holds about half the nodes, South America about 1 %.
         assert!((48_000..52_000).contains(&count[1]), "{count:?}");
         assert!((700..1_100).contains(&count[2]), "{count:?}");
-        assert_eq!(Latency::Lan.one_way(0, 0), Duration::from_millis(1));
+        assert_eq!(Latency::Lan.one_way_us(0, 0), 1_000);
         assert!("moon".parse::<Latency>().is_err());
     }
 }
