@@ -307,6 +307,8 @@ impl Reader {
                 .collect(),
             known_addrs: peers.known_addrs,
             downloading: info.sync.downloading,
+            // The API does not report compact relay.
+            compact: Default::default(),
         };
         Ok((snapshot, view))
     }

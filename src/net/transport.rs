@@ -32,9 +32,31 @@ use tokio::sync::mpsc;
 use tokio::task::{JoinHandle, JoinSet};
 
 use super::identity::{NetError, NodeId, NodeKey};
+use super::wire::PROTOCOL_VERSION;
 
-/// The application protocol both ends must agree on.
+/// The application protocol of protocol version 1 (full blocks only). Nodes from before
+/// compact blocks offer and accept only this one.
 pub const ALPN: &[u8] = b"chain-tui/1";
+/// The application protocol of protocol version 2 (compact block relay).
+pub const ALPN_V2: &[u8] = b"chain-tui/2";
+
+/// The ALPN name of protocol `version`.
+fn alpn_of(version: u32) -> Option<&'static [u8]> {
+    match version {
+        1 => Some(ALPN),
+        2 => Some(ALPN_V2),
+        _ => None,
+    }
+}
+
+/// The protocols a transport speaking at most `max` offers and accepts, newest first (a
+/// server picks the first of its own list that the client offers).
+fn alpn_list(max: u32) -> Vec<Vec<u8>> {
+    (1..=max)
+        .rev()
+        .filter_map(|v| alpn_of(v).map(<[u8]>::to_vec))
+        .collect()
+}
 
 /// The TLS server name sent by dialers. Identity is checked by key, never by name.
 pub const SERVER_NAME: &str = "chain-tui";
@@ -58,6 +80,9 @@ pub struct Limits {
     pub stream_window: u32,
     /// Bytes a peer may send on the whole connection ahead of our reading.
     pub conn_window: u32,
+    /// The newest protocol version offered and accepted (the two ends settle on the newest
+    /// both speak, see [`Connection::protocol`]); from 1 to [`PROTOCOL_VERSION`].
+    pub max_protocol: u32,
 }
 
 impl Default for Limits {
@@ -72,6 +97,7 @@ impl Default for Limits {
             // A 1,000,000-byte block plus framing fits in one stream window.
             stream_window: 4 * 1024 * 1024,
             conn_window: 8 * 1024 * 1024,
+            max_protocol: PROTOCOL_VERSION,
         }
     }
 }
@@ -87,6 +113,9 @@ impl Limits {
         }
         if self.keep_alive.is_zero() || self.keep_alive >= self.idle_timeout {
             return bad("the keep-alive interval must be above zero and below the idle timeout");
+        }
+        if !(1..=PROTOCOL_VERSION).contains(&self.max_protocol) {
+            return bad("the protocol version must be from 1 to the newest this build speaks");
         }
         if self.stream_window == 0 || self.conn_window < self.stream_window {
             return bad(
@@ -132,6 +161,8 @@ pub struct Connection {
     /// Unique among this process's connections: how the peer manager tells a connection
     /// from a newer one to the same node.
     pub serial: u64,
+    /// The protocol version the two ends settled on (ALPN): the newest both speak.
+    pub protocol: u32,
     _slot: Option<Arc<InboundSlot>>,
 }
 
@@ -202,7 +233,7 @@ impl Transport {
             .map_err(tls_err)?
             .with_client_cert_verifier(Arc::new(PeerVerifier::with_provider(None, &provider)))
             .with_cert_resolver(Arc::new(SingleCertAndKey::from(certified.clone())));
-        server_crypto.alpn_protocols = vec![ALPN.to_vec()];
+        server_crypto.alpn_protocols = alpn_list(limits.max_protocol);
         server_crypto.max_early_data_size = 0;
         server_crypto.send_tls13_tickets = 0;
         server_crypto.session_storage = Arc::new(NoServerSessionStorage {});
@@ -270,7 +301,7 @@ impl Transport {
             })?;
         let handshake = async {
             let conn = connecting.await.map_err(|e| verifier.explain(addr, &e))?;
-            let peer = authenticated_peer(&conn).map_err(|reason| {
+            let (peer, protocol) = authenticated_peer(&conn).map_err(|reason| {
                 refuse(&conn, &reason);
                 NetError::Handshake { addr, reason }
             })?;
@@ -297,6 +328,7 @@ impl Transport {
                 peer,
                 inbound: false,
                 serial: next_serial(),
+                protocol,
                 _slot: None,
             })
         };
@@ -337,7 +369,7 @@ impl Transport {
             .dangerous()
             .with_custom_certificate_verifier(verifier)
             .with_client_cert_resolver(Arc::new(SingleCertAndKey::from(self.certified.clone())));
-        crypto.alpn_protocols = vec![ALPN.to_vec()];
+        crypto.alpn_protocols = alpn_list(self.limits.max_protocol);
         crypto.resumption = rustls::client::Resumption::disabled();
         crypto.enable_early_data = false;
         let crypto = QuicClientConfig::try_from(crypto).map_err(tls_err)?;
@@ -411,7 +443,7 @@ async fn inbound_handshake(
             addr,
             reason: describe(&e),
         })?;
-        let peer = authenticated_peer(&conn).map_err(|reason| {
+        let (peer, protocol) = authenticated_peer(&conn).map_err(|reason| {
             refuse(&conn, &reason);
             NetError::Handshake { addr, reason }
         })?;
@@ -419,7 +451,7 @@ async fn inbound_handshake(
             refuse(&conn, "connection to self");
             return Err(NetError::SelfConnection { addr });
         }
-        Ok((conn, peer))
+        Ok((conn, peer, protocol))
     };
     let result = match tokio::time::timeout(timeout, handshake).await {
         Ok(result) => result,
@@ -429,7 +461,7 @@ async fn inbound_handshake(
         }),
     };
     match result {
-        Ok((conn, peer)) => {
+        Ok((conn, peer, protocol)) => {
             let _ = slot.conn.set(conn.clone());
             let connection = Connection {
                 remote: conn.remote_address(),
@@ -437,6 +469,7 @@ async fn inbound_handshake(
                 peer,
                 inbound: true,
                 serial: next_serial(),
+                protocol,
                 _slot: Some(slot),
             };
             // If the transport is gone, dropping the connection closes it.
@@ -468,21 +501,24 @@ async fn await_confirmation(conn: &quinn::Connection) -> Result<(), ConnectionEr
     }
 }
 
-/// The peer's identity from a completed handshake, checking the negotiated protocol.
-fn authenticated_peer(conn: &quinn::Connection) -> Result<NodeId, String> {
+/// The peer's identity from a completed handshake, and the negotiated protocol version.
+fn authenticated_peer(conn: &quinn::Connection) -> Result<(NodeId, u32), String> {
     let protocol = conn
         .handshake_data()
         .and_then(|d| d.downcast::<quinn::crypto::rustls::HandshakeData>().ok())
         .and_then(|d| d.protocol);
-    if protocol.as_deref() != Some(ALPN) {
-        return Err("the peer does not speak chain-tui/1".into());
-    }
+    let Some(version) = (1..=PROTOCOL_VERSION)
+        .find(|v| alpn_of(*v).is_some_and(|a| protocol.as_deref() == Some(a)))
+    else {
+        return Err("the peer does not speak chain-tui/1 or chain-tui/2".into());
+    };
     let certs = conn
         .peer_identity()
         .and_then(|i| i.downcast::<Vec<CertificateDer<'static>>>().ok())
         .ok_or("the peer presented no certificate")?;
     let cert = certs.first().ok_or("the peer presented no certificate")?;
-    node_id_of(cert).map_err(|e| e.to_string())
+    let id = node_id_of(cert).map_err(|e| e.to_string())?;
+    Ok((id, version))
 }
 
 fn refuse(conn: &quinn::Connection, reason: &str) {

@@ -16,6 +16,7 @@
 //! loses the bytes already read, so read from a dedicated task or loop, not inside a `select!`
 //! that may drop it. Timeouts are the caller's business (`tokio::time::timeout`).
 
+use super::compact::{CompactBlock, MAX_COMPACT_TXS};
 use crate::core::block::{Block, BlockHeader};
 use crate::core::encode::{DecodeError, decode_canonical, encode};
 use crate::core::hash::{BlockHash, Txid};
@@ -27,8 +28,12 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-/// The protocol version announced in [`Hello`].
-pub const PROTOCOL_VERSION: u32 = 1;
+/// The newest protocol version this build speaks. Two ends settle on the newest both speak
+/// when the connection is made (its ALPN name, see [`crate::net::transport`]), and each
+/// announces that version in its [`Hello`]. Version 2 adds compact blocks
+/// ([`Message::CompactBlock`], [`Message::GetBlockTxs`], [`Message::BlockTxs`]); version 1
+/// peers get full blocks.
+pub const PROTOCOL_VERSION: u32 = 2;
 /// Largest encoded message (frame body); a block is at most 1 MB.
 pub const MAX_FRAME: usize = 2 * 1024 * 1024;
 /// Most headers in one [`Message::Headers`].
@@ -97,6 +102,19 @@ pub enum Message {
     /// Ask for addresses of other peers.
     GetAddrs,
     Addrs(Vec<SocketAddr>),
+    /// (Version 2.) A new block, compactly: header, coinbase and short transaction ids.
+    CompactBlock(CompactBlock),
+    /// (Version 2.) The transactions at these positions of a block we were sent compactly.
+    GetBlockTxs {
+        block: BlockHash,
+        indexes: Vec<u32>,
+    },
+    /// (Version 2.) The answer to [`Message::GetBlockTxs`]: the transactions in the order
+    /// asked (empty if the block is unknown to the sender).
+    BlockTxs {
+        block: BlockHash,
+        txs: Vec<Transaction>,
+    },
 }
 
 /// Why a message could not be read, written or accepted.
@@ -182,6 +200,9 @@ impl Message {
             Message::Tx(_) => "tx",
             Message::GetAddrs => "get_addrs",
             Message::Addrs(_) => "addrs",
+            Message::CompactBlock(_) => "compact_block",
+            Message::GetBlockTxs { .. } => "get_block_txs",
+            Message::BlockTxs { .. } => "block_txs",
         }
     }
 
@@ -204,11 +225,25 @@ impl Message {
             Message::InvTxs(v) => limit("inv_txs", v.len(), MAX_INV),
             Message::GetTxs(v) => limit("get_txs", v.len(), MAX_INV),
             Message::Addrs(v) => limit("addrs", v.len(), MAX_ADDRS),
+            Message::CompactBlock(c) => limit("compact_block", c.tx_count(), MAX_COMPACT_TXS),
+            Message::GetBlockTxs { indexes, .. } => {
+                limit("get_block_txs", indexes.len(), MAX_COMPACT_TXS)
+            }
+            Message::BlockTxs { txs, .. } => limit("block_txs", txs.len(), MAX_COMPACT_TXS),
             Message::Ping(_)
             | Message::Pong(_)
             | Message::Block(_)
             | Message::Tx(_)
             | Message::GetAddrs => Ok(()),
+        }
+    }
+
+    /// The first protocol version with this message: a peer that settled on an older one
+    /// must not send it (and is not sent it).
+    pub fn min_protocol(&self) -> u32 {
+        match self {
+            Message::CompactBlock(_) | Message::GetBlockTxs { .. } | Message::BlockTxs { .. } => 2,
+            _ => 1,
         }
     }
 

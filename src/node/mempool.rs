@@ -197,6 +197,15 @@ impl Mempool {
     }
     /// All transactions, parents before children.
     pub fn ordered_txs(&self) -> Vec<Transaction> {
+        self.ordered().into_iter().map(|e| e.tx.clone()).collect()
+    }
+
+    /// All txids, parents before children.
+    pub fn ordered_txids(&self) -> Vec<Txid> {
+        self.ordered().into_iter().map(|e| e.txid).collect()
+    }
+
+    fn ordered(&self) -> Vec<&Entry> {
         let mut out = Vec::with_capacity(self.entries.len());
         let mut done = HashSet::new();
         let mut ids: Vec<&Entry> = self.entries.values().collect();
@@ -207,7 +216,12 @@ impl Mempool {
         out
     }
 
-    fn push_with_parents(&self, e: &Entry, done: &mut HashSet<Txid>, out: &mut Vec<Transaction>) {
+    fn push_with_parents<'a>(
+        &'a self,
+        e: &'a Entry,
+        done: &mut HashSet<Txid>,
+        out: &mut Vec<&'a Entry>,
+    ) {
         if done.contains(&e.txid) {
             return;
         }
@@ -217,7 +231,7 @@ impl Mempool {
                 self.push_with_parents(p, done, out);
             }
         }
-        out.push(e.tx.clone());
+        out.push(e);
     }
 
     /// Check `tx` against the chain (`chain`, whose tip is at `tip_height`) and the pool, and add

@@ -843,6 +843,13 @@ impl NodeHandle {
             .map(|p| p.ordered_txs())
             .unwrap_or_default()
     }
+    /// The mempool's txids, parents before children.
+    pub fn mempool_txids(&self) -> Vec<Txid> {
+        self.mempool
+            .read()
+            .map(|p| p.ordered_txids())
+            .unwrap_or_default()
+    }
     /// Every mempool entry, highest fee rate first.
     pub fn mempool_entries(&self) -> Vec<MempoolTx> {
         self.mempool

@@ -8,6 +8,7 @@ use crate::core::block::{Block, BlockHeader};
 use crate::core::hash::{BlockHash, Txid};
 use crate::core::params::Params;
 use crate::core::pow::Work;
+use crate::core::tx::Transaction;
 use crate::node::p2p::state::ChainView;
 use crate::storage::{BlockMeta, BlockStatus};
 use std::collections::{HashMap, HashSet};
@@ -279,6 +280,17 @@ impl ChainView for LightChain {
 
     fn mempool_txids(&self) -> Vec<Txid> {
         Vec::new()
+    }
+
+    fn mempool_tx(&self, _: &Txid) -> Option<Transaction> {
+        None
+    }
+
+    fn block(&self, hash: &BlockHash) -> Option<Block> {
+        if !self.has(hash) {
+            return None;
+        }
+        self.store.block(hash).map(|b| (*b).clone())
     }
 }
 

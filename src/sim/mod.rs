@@ -241,6 +241,15 @@ fn wire_size(msg: &Message, store: &Store) -> u64 {
             Message::Tx(tx) => tx.size() as u64,
             Message::Hello(_) => 160,
             Message::Ping(_) | Message::Pong(_) | Message::GetAddrs => 9,
+            Message::CompactBlock(c) => {
+                96 + 6 * c.short_ids.len() as u64
+                    + c.prefilled
+                        .iter()
+                        .map(|p| p.tx.size() as u64 + 4)
+                        .sum::<u64>()
+            }
+            Message::GetBlockTxs { indexes, .. } => 36 + 4 * indexes.len() as u64,
+            Message::BlockTxs { txs, .. } => 36 + txs.iter().map(|t| t.size() as u64).sum::<u64>(),
         }
 }
 

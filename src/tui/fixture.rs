@@ -128,6 +128,7 @@ pub fn demo_app() -> App {
         }],
         known_addrs: 5,
         downloading: 0,
+        compact: Default::default(),
     };
     app.wallet = WalletView {
         address: Some(Address::from_hash([3; 20])),

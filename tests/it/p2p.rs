@@ -11,6 +11,7 @@ use chain_tui::core::tx::{OutPoint, Transaction};
 use chain_tui::net::identity::{NodeKey, PeerAddr};
 use chain_tui::net::wire::{self, MAX_FRAME, Message};
 use chain_tui::node::NodeError;
+use chain_tui::node::p2p::P2pConfig;
 use net::*;
 use std::time::Duration;
 
@@ -573,4 +574,79 @@ async fn blocks_in_flight_when_another_peer_is_banned_are_not_unrequested() {
     all_at("honest node follows", &[&h], branch_tip).await;
     drop((r1, r2));
     stop_pair(v, h).await;
+}
+
+/// Nodes A and B (whose config `tweak_b` adjusts), B synced to A's 12 blocks; then a
+/// transaction submitted at A reaches B's mempool and A mines a block with it, which B gets.
+/// The last block's hash.
+async fn block_with_a_relayed_tx(
+    tweak_b: impl FnOnce(&mut P2pConfig),
+) -> (TestNode, TestNode, BlockHash) {
+    let a = TestNode::with(Network::Regtest, |c| c.max_outbound = 0).await;
+    let b = TestNode::with(Network::Regtest, |c| {
+        c.max_outbound = 1;
+        tweak_b(c);
+    })
+    .await;
+    let tip = *a.mine(12, miner()).await.last().unwrap();
+    b.connect_to(&a).await;
+    all_at("synced", &[&b], tip).await;
+    let tx = spend_coinbase(&a, 1);
+    let txid = within("submit", a.node.submit_tx(tx, true))
+        .await
+        .expect("accepted at A");
+    expect("the transaction reaches B", || in_mempool(&b, &txid)).await;
+    let mined = *a.mine(1, miner()).await.last().unwrap();
+    all_at("the block reaches B", &[&b], mined).await;
+    (a, b, mined)
+}
+
+/// A new block goes to a version-2 peer compactly: rebuilt from its mempool when it has every
+/// transaction, and with only the missing ones asked for when it does not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_block_reaches_a_peer_compactly_and_only_missing_transactions_are_fetched() {
+    // A transaction both mempools hold, then a block with it.
+    let (a, b, mined) = block_with_a_relayed_tx(|_| {}).await;
+    expect("B rebuilt it from its mempool", || {
+        let c = b.view().compact;
+        c.received == 1 && c.rebuilt_at_once == 1 && c.txs_asked == 0
+    })
+    .await;
+    assert_eq!(a.view().compact.sent, 1, "{:?}", a.view().compact);
+
+    // A block with a transaction B never saw: that one transaction is asked for.
+    let params = a.node.params();
+    let parent = a.node.block_meta(&mined).unwrap().expect("tip meta");
+    let unseen = spend_coinbase(&a, 2);
+    let unseen_id = unseen.txid();
+    let block = block_on(params, &parent, miner(), vec![unseen], FEE, 0);
+    let hash = block.hash();
+    within("submit block", a.node.submit_block(block))
+        .await
+        .expect("A accepts the block");
+    all_at("the second block reaches B", &[&b], hash).await;
+    assert!(b.node.transaction(&unseen_id).unwrap().is_some());
+    expect("B asked for the one transaction it lacked", || {
+        let c = b.view().compact;
+        c.received == 2 && c.rebuilt_at_once == 1 && c.txs_asked == 1 && c.fetched_whole == 0
+    })
+    .await;
+    b.stop().await;
+    a.stop().await;
+}
+
+/// A node that speaks only protocol version 1 (as nodes before compact blocks did) connects
+/// to a new one, which sends it full blocks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_version_1_node_and_a_new_one_settle_on_version_1_and_relay_full_blocks() {
+    let (a, b, _) = block_with_a_relayed_tx(|c| c.limits.max_protocol = 1).await;
+    // Published on the next tick: wait for it, then check nothing went compactly.
+    expect("A's view is current", || {
+        a.view().peers.iter().any(|p| p.height == 13)
+    })
+    .await;
+    assert_eq!(a.view().compact, Default::default());
+    assert_eq!(b.view().compact, Default::default());
+    b.stop().await;
+    a.stop().await;
 }

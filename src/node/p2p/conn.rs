@@ -20,7 +20,7 @@ use crate::core::pow::Work;
 use crate::net::DisconnectReason;
 use crate::net::identity::NodeId;
 use crate::net::transport::Connection;
-use crate::net::wire::{self, Hello, MAX_HEADERS, Message, PROTOCOL_VERSION, WireError};
+use crate::net::wire::{self, Hello, MAX_HEADERS, Message, WireError};
 use crate::node::NodeHandle;
 use crate::storage::BlockMeta;
 use std::net::SocketAddr;
@@ -332,7 +332,8 @@ async fn handshake(
             false,
         ));
     }
-    if theirs.version != PROTOCOL_VERSION {
+    // Both ends announce the version their connection settled on.
+    if theirs.version != conn.protocol {
         close(
             conn,
             DisconnectReason::Version,
@@ -358,6 +359,10 @@ pub(super) async fn run_connection(
 ) {
     let id = conn.peer;
     let conn = Arc::new(conn);
+    let hello = Hello {
+        version: conn.protocol,
+        ..hello
+    };
     let (mut send, mut recv, theirs) = match handshake(&conn, &hello, dialed.is_some()).await {
         Ok(x) => x,
         Err((reason, misbehaviour)) => {
@@ -457,9 +462,23 @@ impl Reader {
                     return (e.to_string(), bad, code);
                 }
             };
+            if msg.min_protocol() > self.conn.protocol {
+                return (
+                    format!(
+                        "sent {} on a protocol {} connection",
+                        msg.kind(),
+                        self.conn.protocol
+                    ),
+                    true,
+                    DisconnectReason::Misbehaviour,
+                );
+            }
             // Blocks and transactions are answers to what the manager asked for (it refuses
             // any it did not ask for); everything else is counted.
-            let answer = matches!(msg, Message::Block(_) | Message::Tx(_));
+            let answer = matches!(
+                msg,
+                Message::Block(_) | Message::Tx(_) | Message::BlockTxs { .. }
+            );
             if !answer && !matches!(msg, Message::GetHeaders { .. }) && !self.unsolicited.take() {
                 return (
                     format!("flooding: too many {} messages", msg.kind()),
@@ -489,6 +508,12 @@ impl Reader {
                     self.outbox.push_when_room(&Message::Headers(headers)).await
                 }
                 Message::GetBlocks(hashes) => self.serve_blocks(hashes).await,
+                Message::GetBlockTxs { block, indexes } => {
+                    match self.serve_block_txs(block, &indexes) {
+                        Ok(msg) => self.outbox.push_when_room(&msg).await,
+                        Err(reason) => return (reason, true, DisconnectReason::Misbehaviour),
+                    }
+                }
                 Message::GetTxs(txids) => {
                     let mut r = Ok(0);
                     for t in txids {
@@ -519,6 +544,34 @@ impl Reader {
         self.activity
             .last_served
             .store(crate::node::chain::unix_now(), Ordering::Relaxed);
+    }
+
+    /// The transactions at `indexes` of `block` (none if we do not have it); `Err` if an
+    /// index is beyond the block or not in increasing order (no honest peer asks that).
+    fn serve_block_txs(&self, block: BlockHash, indexes: &[u32]) -> Result<Message, String> {
+        let Ok(Some(b)) = self.node.block(&block) else {
+            return Ok(Message::BlockTxs {
+                block,
+                txs: Vec::new(),
+            });
+        };
+        if indexes.windows(2).any(|w| w[0] >= w[1]) {
+            return Err("asked for block transactions out of order".into());
+        }
+        let mut txs = Vec::with_capacity(indexes.len());
+        for i in indexes {
+            match b.txs.get(*i as usize) {
+                Some(tx) => txs.push(tx.clone()),
+                None => {
+                    return Err(format!(
+                        "asked for transaction {i} of a block with {}",
+                        b.txs.len()
+                    ));
+                }
+            }
+        }
+        self.served();
+        Ok(Message::BlockTxs { block, txs })
     }
 
     /// Send the blocks asked for that we have, and one `NotFound` for the rest.

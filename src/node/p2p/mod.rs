@@ -143,6 +143,24 @@ pub struct P2pView {
     pub known_addrs: usize,
     /// Blocks queued for download.
     pub downloading: usize,
+    /// Compact block relay so far.
+    pub compact: CompactStats,
+}
+
+/// How compact block relay went (counted since the node started).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CompactStats {
+    /// Compact blocks sent to peers.
+    pub sent: u64,
+    /// Compact blocks received of blocks we did not have.
+    pub received: u64,
+    /// Of those, rebuilt from the mempool alone, with no round trip.
+    pub rebuilt_at_once: u64,
+    /// Transactions asked of senders because the mempool lacked them.
+    pub txs_asked: u64,
+    /// Blocks asked for whole after all (a short id collision, or a rebuilt block that did
+    /// not match its header).
+    pub fetched_whole: u64,
 }
 
 enum P2pCmd {
@@ -373,7 +391,13 @@ impl ChainView for NodeChain {
         self.0.locator().map_err(|e| e.to_string())
     }
     fn mempool_txids(&self) -> Vec<Txid> {
-        self.0.mempool_txs().iter().map(|t| t.txid()).collect()
+        self.0.mempool_txids()
+    }
+    fn mempool_tx(&self, txid: &Txid) -> Option<crate::core::tx::Transaction> {
+        self.0.mempool_tx(txid)
+    }
+    fn block(&self, hash: &BlockHash) -> Option<crate::core::block::Block> {
+        self.0.block(hash).ok().flatten()
     }
 }
 

@@ -288,6 +288,28 @@ impl Scheduler {
         out
     }
 
+    /// Count the queued block `hash` as asked of `id` (a request the caller makes itself,
+    /// such as the transactions of a compact block `id` sent); false if it is not queued, is
+    /// asked of a peer already, or has arrived.
+    pub fn ask(&mut self, id: &NodeId, hash: &BlockHash, now: LocalTime) -> bool {
+        let Some(d) = self.peers.get_mut(id) else {
+            return false;
+        };
+        let Some(w) = self.wanted.get_mut(hash) else {
+            return false;
+        };
+        if w.asked.is_some() || w.got.is_some() {
+            return false;
+        }
+        w.asked = Some((*id, now));
+        if d.in_flight == 0 {
+            d.last_delivery = now;
+        }
+        d.in_flight += 1;
+        *d.requested.entry(*hash).or_default() += 1;
+        true
+    }
+
     /// Block `hash` arrived from `id`.
     pub fn delivered(
         &mut self,

@@ -11,7 +11,9 @@ use crate::core::block::{Block, BlockHeader};
 use crate::core::hash::{BlockHash, MerkleRoot, Txid};
 use crate::core::params::Network;
 use crate::core::pow::Work;
+use crate::core::tx::Transaction;
 use crate::net::DisconnectReason;
+use crate::net::compact::CompactBlock;
 use crate::net::identity::{NodeId, PeerAddr};
 use crate::net::wire::{Hello, Message, PROTOCOL_VERSION};
 use crate::storage::{BlockMeta, BlockStatus};
@@ -55,6 +57,69 @@ impl ChainView for Genesis {
     }
     fn mempool_txids(&self) -> Vec<Txid> {
         Vec::new()
+    }
+    fn mempool_tx(&self, _: &Txid) -> Option<Transaction> {
+        None
+    }
+    fn block(&self, hash: &BlockHash) -> Option<Block> {
+        let p = Network::Regtest.params();
+        (*hash == p.genesis_hash).then(|| p.genesis.clone())
+    }
+}
+
+/// Genesis with a mempool, or a chain of genesis and one block `tip` (with a mempool); the
+/// test may set the tip later.
+struct Mempool {
+    txs: Vec<Transaction>,
+    tip: Arc<std::sync::Mutex<Option<Block>>>,
+}
+
+impl Mempool {
+    fn tip_block(&self) -> Option<Block> {
+        self.tip.lock().unwrap().clone()
+    }
+}
+
+impl ChainView for Mempool {
+    fn tip(&self) -> (u64, BlockHash, Work) {
+        match &self.tip_block() {
+            Some(b) => (1, b.hash(), Genesis.tip().2.saturating_add(Genesis.tip().2)),
+            None => Genesis.tip(),
+        }
+    }
+    fn block_meta(&self, hash: &BlockHash) -> Option<BlockMeta> {
+        match &self.tip_block() {
+            Some(b) if b.hash() == *hash => Some(BlockMeta {
+                header: b.header,
+                height: 1,
+                chainwork: self.tip().2,
+                status: BlockStatus::Valid,
+                size: 0,
+                tx_count: b.txs.len() as u32,
+            }),
+            _ => Genesis.block_meta(hash),
+        }
+    }
+    fn has_block(&self, hash: &BlockHash) -> bool {
+        self.block_meta(hash).is_some()
+    }
+    fn has_tx(&self, txid: &Txid) -> bool {
+        self.txs.iter().any(|t| t.txid() == *txid)
+    }
+    fn locator(&self) -> Result<Vec<BlockHash>, String> {
+        Ok(vec![self.tip().1])
+    }
+    fn mempool_txids(&self) -> Vec<Txid> {
+        self.txs.iter().map(Transaction::txid).collect()
+    }
+    fn mempool_tx(&self, txid: &Txid) -> Option<Transaction> {
+        self.txs.iter().find(|t| t.txid() == *txid).cloned()
+    }
+    fn block(&self, hash: &BlockHash) -> Option<Block> {
+        match &self.tip_block() {
+            Some(b) if b.hash() == *hash => Some(b.clone()),
+            _ => Genesis.block(hash),
+        }
     }
 }
 
@@ -103,6 +168,10 @@ impl Harness {
     }
 
     fn with_records(records: Records, connect: &[PeerAddr]) -> Harness {
+        Harness::with_chain(Box::new(Genesis), records, connect)
+    }
+
+    fn with_chain(chain: Box<dyn ChainView>, records: Records, connect: &[PeerAddr]) -> Harness {
         let settings = Settings {
             id: id(5),
             listen: Some(addr(9000)),
@@ -114,7 +183,7 @@ impl Harness {
             views: true,
         };
         let now = Now::default();
-        let mut state = P2pState::new(settings, Box::new(Genesis), records, connect, now);
+        let mut state = P2pState::new(settings, chain, records, connect, now);
         let out = state.start(now);
         Harness {
             state,
@@ -150,6 +219,18 @@ impl Harness {
         dialed: Option<SocketAddr>,
         height: u64,
     ) -> &[Output] {
+        self.connect_version(n, serial, dialed, height, PROTOCOL_VERSION)
+    }
+
+    /// The same, on a connection settled on protocol `version`.
+    fn connect_version(
+        &mut self,
+        n: u8,
+        serial: u64,
+        dialed: Option<SocketAddr>,
+        height: u64,
+        version: u32,
+    ) -> &[Output] {
         let p = Network::Regtest.params();
         self.step(Input::Connected {
             conn: ConnInfo {
@@ -158,7 +239,7 @@ impl Harness {
                 remote: dialed.unwrap_or(addr(10_000 + u16::from(n))),
             },
             hello: Hello {
-                version: PROTOCOL_VERSION,
+                version,
                 genesis: p.genesis_hash,
                 height,
                 tip: p.genesis_hash,
@@ -603,4 +684,215 @@ fn an_invalid_transaction_judged_after_its_sender_left_bans_the_address_it_came_
     // Back under the same identity: refused.
     let out = h.connect(1, 12, None, 0);
     assert_eq!(closed(out, 12), Some(DisconnectReason::Banned));
+}
+
+// ---- Compact blocks ----
+
+/// `n` distinct transactions (the state never checks them: the node does).
+fn txs(n: usize) -> Vec<Transaction> {
+    (0..n)
+        .map(|i| Transaction {
+            version: 1,
+            inputs: Vec::new(),
+            outputs: Vec::new(),
+            lock_height: i as u64,
+            memo: b"compact".to_vec(),
+        })
+        .collect()
+}
+
+/// A block on genesis holding `txs` (the first standing for the coinbase), with its Merkle
+/// root (`right_root`: or a wrong one) and enough proof of work.
+fn block_of(txs: Vec<Transaction>, right_root: bool) -> Block {
+    block_on(Network::Regtest.params().genesis_hash, txs, right_root)
+}
+
+fn block_on(prev: BlockHash, txs: Vec<Transaction>, right_root: bool) -> Block {
+    let p = Network::Regtest.params();
+    let ids: Vec<Txid> = txs.iter().map(Transaction::txid).collect();
+    let mut root = crate::core::merkle::merkle_root(&ids);
+    if !right_root {
+        root.0[0] ^= 1;
+    }
+    let mut header = BlockHeader {
+        version: 1,
+        prev,
+        merkle_root: root,
+        time: p.genesis.header.time + 1,
+        bits: p.genesis.header.bits,
+        nonce: 0,
+    };
+    while !p.pow_limit.is_met_by(&header.hash().0) {
+        header.nonce += 1;
+    }
+    Block { header, txs }
+}
+
+fn compact(block: &Block) -> Message {
+    Message::CompactBlock(CompactBlock::from_block(block, 7).unwrap())
+}
+
+fn submitted(out: &[Output]) -> Vec<BlockHash> {
+    out.iter()
+        .filter_map(|o| match o {
+            Output::SubmitBlocks(b) => Some(b.iter().map(Block::hash).collect::<Vec<_>>()),
+            _ => None,
+        })
+        .flatten()
+        .collect()
+}
+
+fn sent(out: &[Output], serial: u64) -> Vec<&Message> {
+    out.iter()
+        .filter_map(|o| match o {
+            Output::Send { serial: s, msg } if *s == serial => Some(msg),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A node whose mempool holds `have` of the block's transactions (by position, not the
+/// coinbase), connected to peer 1 on serial 11 and peer 2 on serial 12.
+fn compact_harness(block: &Block, have: &[usize]) -> Harness {
+    let chain = Mempool {
+        txs: have.iter().map(|i| block.txs[*i].clone()).collect(),
+        tip: Arc::default(),
+    };
+    let mut h = Harness::with_chain(Box::new(chain), Records::default(), &[]);
+    h.connect(1, 11, None, 0);
+    h.connect(2, 12, None, 0);
+    h
+}
+
+#[test]
+fn a_compact_block_whose_transactions_are_all_in_the_mempool_goes_to_the_node_at_once() {
+    let block = block_of(txs(6), true);
+    let mut h = compact_harness(&block, &[1, 2, 3, 4, 5]);
+    let out = h.message(1, 11, compact(&block));
+    assert_eq!(submitted(out), vec![block.hash()]);
+    assert!(sent(out, 11).is_empty(), "nothing asked: {out:?}");
+    assert_eq!(closed(out, 11), None);
+}
+
+#[test]
+fn a_compact_block_asks_its_sender_for_exactly_the_missing_transactions_then_goes_to_the_node() {
+    let block = block_of(txs(6), true);
+    let mut h = compact_harness(&block, &[1, 3, 5]);
+    let out = h.message(1, 11, compact(&block));
+    assert!(submitted(out).is_empty());
+    let asks = sent(out, 11);
+    assert_eq!(
+        asks,
+        vec![&Message::GetBlockTxs {
+            block: block.hash(),
+            indexes: vec![2, 4],
+        }]
+    );
+    let out = h.message(
+        1,
+        11,
+        Message::BlockTxs {
+            block: block.hash(),
+            txs: vec![block.txs[2].clone(), block.txs[4].clone()],
+        },
+    );
+    assert_eq!(submitted(out), vec![block.hash()]);
+    assert_eq!(closed(out, 11), None);
+}
+
+#[test]
+fn a_rebuilt_block_that_does_not_match_its_header_is_asked_for_whole_without_a_ban() {
+    // Every transaction is at hand, but the header commits to other ones (as when a short id
+    // matches the wrong mempool transaction).
+    let block = block_of(txs(4), false);
+    let mut h = compact_harness(&block, &[1, 2, 3]);
+    let out = h.message(1, 11, compact(&block));
+    assert!(submitted(out).is_empty());
+    assert_eq!(closed(out, 11), None);
+    assert_eq!(asked(out, 11), vec![block.hash()]);
+}
+
+#[test]
+fn wrong_or_unasked_block_transactions_get_the_sender_banned() {
+    let block = block_of(txs(4), true);
+    // Unasked.
+    let mut h = compact_harness(&block, &[1, 2, 3]);
+    let out = h.message(
+        2,
+        12,
+        Message::BlockTxs {
+            block: block.hash(),
+            txs: vec![block.txs[1].clone()],
+        },
+    );
+    assert_eq!(closed(out, 12), Some(DisconnectReason::Misbehaviour));
+    // Asked, but the answer holds a transaction of another short id.
+    let mut h = compact_harness(&block, &[1, 3]);
+    h.message(1, 11, compact(&block));
+    let out = h.message(
+        1,
+        11,
+        Message::BlockTxs {
+            block: block.hash(),
+            txs: vec![block.txs[3].clone()],
+        },
+    );
+    assert_eq!(closed(out, 11), Some(DisconnectReason::Misbehaviour));
+}
+
+#[test]
+fn a_compact_block_on_a_version_1_connection_gets_the_sender_banned() {
+    let block = block_of(txs(3), true);
+    let mut h = Harness::new();
+    h.connect_version(3, 13, None, 0, 1);
+    let out = h.message(3, 13, compact(&block));
+    assert_eq!(closed(out, 13), Some(DisconnectReason::Misbehaviour));
+}
+
+#[test]
+fn a_sender_that_does_not_send_the_missing_transactions_stalls_and_another_peer_gives_the_block() {
+    let block = block_of(txs(4), true);
+    let mut h = compact_harness(&block, &[1]);
+    h.message(1, 11, compact(&block));
+    // Peer 2 has it too.
+    h.message(2, 12, Message::InvBlocks(vec![block.hash()]));
+    let secs = STALL_TIMEOUT.as_secs() + 1;
+    let out = h.tick_at(secs);
+    assert_eq!(asked(out, 12), vec![block.hash()], "{out:?}");
+    let out = h.message(2, 12, Message::Block(block.clone()));
+    assert_eq!(submitted(out), vec![block.hash()]);
+}
+
+#[test]
+fn a_new_tip_goes_compactly_to_version_2_peers_that_have_its_parent_and_by_hash_to_the_rest() {
+    // Our new tip's parent: a block peers 1 and 3 announced.
+    let parent = BlockHash([9; 32]);
+    let block = block_on(parent, txs(3), true);
+    let tip = Arc::default();
+    let chain = Mempool {
+        txs: Vec::new(),
+        tip: Arc::clone(&tip),
+    };
+    let mut h = Harness::with_chain(Box::new(chain), Records::default(), &[]);
+    // Peer 1 (version 2) and peer 3 (version 1) have the parent; peer 2 (version 2) did
+    // not say it has.
+    h.connect(1, 11, None, 0);
+    h.connect(2, 12, None, 0);
+    h.connect_version(3, 13, None, 0, 1);
+    h.message(1, 11, Message::InvBlocks(vec![parent]));
+    h.message(3, 13, Message::InvBlocks(vec![parent]));
+    // The node connects the block.
+    *tip.lock().unwrap() = Some(block.clone());
+    h.t = Duration::from_secs(1);
+    let out = h.step(Input::Node(crate::node::NodeEvent::BlockConnected {
+        hash: block.hash(),
+        height: 1,
+    }));
+    let Message::CompactBlock(c) = sent(out, 11)[0] else {
+        panic!("peer 1 was sent {out:?}");
+    };
+    assert_eq!(c.hash(), block.hash());
+    assert_eq!(c.short_ids.len(), 2);
+    assert_eq!(sent(out, 12), vec![&Message::InvBlocks(vec![block.hash()])]);
+    assert_eq!(sent(out, 13), vec![&Message::InvBlocks(vec![block.hash()])]);
 }

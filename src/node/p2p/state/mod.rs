@@ -12,6 +12,7 @@
 //! timer and the view. Peers are kept in node-id order, so the same inputs give the same
 //! outputs.
 
+mod compact;
 mod peers;
 mod relay;
 mod sync;
@@ -20,12 +21,13 @@ use super::book::{Book, Records};
 use super::conn::Activity;
 use super::sched::{MAX_WANTED, Scheduler};
 use super::time::LocalTime;
-use super::{P2pView, PeerInfo};
+use super::{CompactStats, P2pView, PeerInfo};
 use crate::core::block::Block;
 use crate::core::hash::{BlockHash, Txid};
 use crate::core::pow::{Target, Work};
 use crate::core::tx::Transaction;
 use crate::net::DisconnectReason;
+use crate::net::compact::PartialBlock;
 use crate::net::identity::{NodeId, PeerAddr};
 use crate::net::wire::{Hello, MAX_ADDRS, Message};
 use crate::node::{BatchOutcome, NodeError, NodeEvent};
@@ -73,6 +75,10 @@ pub trait ChainView: Send {
     fn locator(&self) -> Result<Vec<BlockHash>, String>;
     /// The mempool's transaction ids, parents first.
     fn mempool_txids(&self) -> Vec<Txid>;
+    /// A mempool transaction.
+    fn mempool_tx(&self, txid: &Txid) -> Option<Transaction>;
+    /// A stored block.
+    fn block(&self, hash: &BlockHash) -> Option<Block>;
 }
 
 /// A connection as the state knows it.
@@ -229,6 +235,13 @@ struct Peer {
     overflow: Option<usize>,
     /// Address it listens on (from its Hello), for the book.
     listen: Option<SocketAddr>,
+    /// The protocol version settled on with it (2 and up: compact blocks).
+    protocol: u32,
+    /// Blocks it sent compactly whose missing transactions we asked it for, oldest first.
+    partial: VecDeque<PartialBlock>,
+    /// The blocks whose transactions we last asked it for: an answer for one no longer in
+    /// `partial` is late, not unrequested.
+    asked_txs_of: VecDeque<BlockHash>,
 }
 
 impl Peer {
@@ -261,6 +274,8 @@ pub struct P2pState {
     /// Connect commands waiting for a dial of an address to settle (with the id they pinned).
     waiting: HashMap<SocketAddr, Vec<(Option<NodeId>, u64)>>,
     last_announced: Option<BlockHash>,
+    /// How compact block relay went.
+    compact_stats: CompactStats,
     /// When announcements last went out (see [`TRICKLE`]).
     last_trickle: LocalTime,
     /// Set by [`Command::Restrict`]: the only node ids we stay connected to.
@@ -293,6 +308,7 @@ impl P2pState {
             dialing: HashSet::new(),
             waiting: HashMap::new(),
             last_announced: None,
+            compact_stats: CompactStats::default(),
             last_trickle: now.local,
             allowed: None,
             submission: None,
@@ -493,6 +509,15 @@ impl P2pState {
 
     /// Handle one message; `Err(reason)` when the peer misbehaved.
     fn handle(&mut self, id: NodeId, msg: Message, now: Now) -> Result<(), String> {
+        if let Some(p) = self.peers.get(&id)
+            && msg.min_protocol() > p.protocol
+        {
+            return Err(format!(
+                "sent {} on a protocol {} connection",
+                msg.kind(),
+                p.protocol
+            ));
+        }
         match msg {
             Message::Hello(_) => return Err("second hello".into()),
             Message::Pong(n) => {
@@ -513,7 +538,10 @@ impl P2pState {
             Message::Ping(_)
             | Message::GetHeaders { .. }
             | Message::GetBlocks(_)
-            | Message::GetTxs(_) => {}
+            | Message::GetTxs(_)
+            | Message::GetBlockTxs { .. } => {}
+            Message::CompactBlock(cb) => self.on_compact_block(id, cb, now)?,
+            Message::BlockTxs { block, txs } => self.on_block_txs(id, block, txs, now)?,
             Message::Headers(headers) => self.on_headers(id, headers, now)?,
             Message::Block(block) => self.on_block(id, block, now)?,
             Message::NotFound(hashes) => {
@@ -642,6 +670,7 @@ impl P2pState {
             bans: self.book.bans(now.unix),
             known_addrs: self.book.len(),
             downloading: self.sched.queued(),
+            compact: self.compact_stats,
         };
         self.out.push(Output::View(view));
     }

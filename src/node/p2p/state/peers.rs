@@ -234,6 +234,9 @@ impl P2pState {
             tx_inv: Vec::new(),
             overflow: None,
             listen: hello.listen,
+            protocol: hello.version,
+            partial: VecDeque::new(),
+            asked_txs_of: VecDeque::new(),
         };
         peer.know(hello.tip.0);
         tracing::info!(

@@ -1,7 +1,7 @@
 //! Relay: announcing our tip and new transactions to the peers that do not know them, at
 //! most once per trickle.
 
-use super::{Now, Output, P2pState, TRICKLE};
+use super::{Now, Output, P2pState, Peer, TRICKLE};
 use crate::core::hash::Txid;
 use crate::core::tx::Transaction;
 use crate::net::identity::NodeId;
@@ -116,18 +116,39 @@ impl P2pState {
             return;
         }
         self.last_announced = Some(tip);
+        // Version-2 peers that have its parent get it compactly (built once, for all).
+        let prev = self.chain.block_meta(&tip).map(|m| m.header.prev);
+        let compact_to = |p: &Peer| {
+            p.protocol >= 2
+                && prev.is_some_and(|prev| {
+                    p.known.contains(&prev.0) || p.activity.best().is_some_and(|b| b.tip == prev)
+                })
+        };
+        let compact = if self
+            .peers
+            .values()
+            .any(|p| !p.known.contains(&tip.0) && compact_to(p))
+        {
+            self.compact_tip(&tip).map(Message::CompactBlock)
+        } else {
+            None
+        };
         let mut sends = Vec::new();
         for p in self.peers.values_mut() {
             if !p.known.contains(&tip.0) {
+                let msg = match &compact {
+                    Some(c) if compact_to(p) => {
+                        self.compact_stats.sent += 1;
+                        c.clone()
+                    }
+                    _ => Message::InvBlocks(vec![tip]),
+                };
                 p.know(tip.0);
-                sends.push(p.serial);
+                sends.push((p.serial, msg));
             }
         }
-        for serial in sends {
-            self.out.push(Output::Send {
-                serial,
-                msg: Message::InvBlocks(vec![tip]),
-            });
+        for (serial, msg) in sends {
+            self.out.push(Output::Send { serial, msg });
         }
     }
 }

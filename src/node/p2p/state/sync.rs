@@ -77,35 +77,14 @@ impl P2pState {
             return Err("headers do not form a chain".into());
         }
         for h in &headers {
-            let target = h
-                .bits
-                .to_target()
-                .map_err(|e| format!("header with a bad target: {e}"))?;
-            if !target.is_met_by(&h.hash().0) || target > self.settings.pow_limit {
-                return Err(format!(
-                    "header {} has too little proof of work",
-                    h.hash().short()
-                ));
-            }
+            self.check_pow(h)?;
         }
         // Where the headers attach: a stored block, one with the node, or the last header
         // already queued.
-        let first_prev = headers[0].prev;
-        let base_height = match self.chain.block_meta(&first_prev) {
-            Some(m) => m.height,
-            None => match self
-                .submission
-                .as_ref()
-                .and_then(|s| s.heights.get(&first_prev).copied())
-                .or_else(|| self.sched.height_of(&first_prev))
-            {
-                Some(h) => h,
-                None => {
-                    // Not connected to anything we know: ask again from our own locator.
-                    self.ask_headers(&id);
-                    return Ok(());
-                }
-            },
+        let Some(base_height) = self.height_of(&headers[0].prev) else {
+            // Not connected to anything we know: ask again from our own locator.
+            self.ask_headers(&id);
+            return Ok(());
         };
         let full = headers.len() == MAX_HEADERS;
         let mut last = None;
@@ -142,6 +121,34 @@ impl P2pState {
         }
         self.schedule(now);
         Ok(())
+    }
+
+    /// Whether `h` meets its own target, and that target is within the network's limit:
+    /// the cheap check that makes a fake header cost its sender real work.
+    pub(super) fn check_pow(&self, h: &BlockHeader) -> Result<(), String> {
+        let target = h
+            .bits
+            .to_target()
+            .map_err(|e| format!("header with a bad target: {e}"))?;
+        if !target.is_met_by(&h.hash().0) || target > self.settings.pow_limit {
+            return Err(format!(
+                "header {} has too little proof of work",
+                h.hash().short()
+            ));
+        }
+        Ok(())
+    }
+
+    /// The height of a block stored, with the node, or queued for download.
+    pub(super) fn height_of(&self, hash: &BlockHash) -> Option<u64> {
+        match self.chain.block_meta(hash) {
+            Some(m) => Some(m.height),
+            None => self
+                .submission
+                .as_ref()
+                .and_then(|s| s.heights.get(hash).copied())
+                .or_else(|| self.sched.height_of(hash)),
+        }
     }
 
     /// Whether the node has `hash`, or has it on its way in (a batch being validated).
