@@ -348,7 +348,15 @@ impl Node {
             }
         })?;
         let params = store.params();
-        let mut chain = Chain::new(store.clone(), Box::new(ParallelVerifier::all_cores()));
+        // Blocks skip the signatures their transactions had verified in the mempool.
+        let sig_cache = Arc::new(verify::SigCache::new(verify::SIG_CACHE_ENTRIES));
+        let mut chain = Chain::new(
+            store.clone(),
+            Box::new(verify::CachedVerifier {
+                inner: ParallelVerifier::all_cores(),
+                cache: sig_cache.clone(),
+            }),
+        );
         chain.recover()?;
         let mempool = Arc::new(RwLock::new(Mempool::new(config.mempool_bytes)));
         let (cmd_tx, cmd_rx) = mpsc::channel(4096);
@@ -369,6 +377,7 @@ impl Node {
             )?,
             journal_paths: journal::journal_files(&config.data_dir),
             chain,
+            sig_cache,
             params,
             mempool: mempool.clone(),
             miner,
@@ -1061,6 +1070,8 @@ const TEMPLATE_MIN_INTERVAL: Duration = Duration::from_millis(500);
 
 struct State {
     chain: Chain,
+    /// Signatures verified on mempool admission (the chain's verifier skips them).
+    sig_cache: Arc<verify::SigCache>,
     /// Writes what `submit_txs` accepted, off this thread.
     journal: journal::Journal,
     journal_paths: Vec<PathBuf>,
@@ -1286,7 +1297,11 @@ impl State {
             let before = pending.len();
             let mut missing = Vec::new();
             for (tx, sigs) in pending {
-                let r = pool.accept(tx.clone(), &reader, tip.height, self.params, &sigs, now);
+                let rec = verify::Recording {
+                    inner: &sigs,
+                    cache: &self.sig_cache,
+                };
+                let r = pool.accept(tx.clone(), &reader, tip.height, self.params, &rec, now);
                 if let Err(MempoolError::Invalid(TxError::MissingInput(_))) = r {
                     missing.push((tx, sigs));
                 }
@@ -1313,7 +1328,10 @@ impl State {
                 &reader,
                 tip.height,
                 self.params,
-                sigs,
+                &verify::Recording {
+                    inner: sigs,
+                    cache: &self.sig_cache,
+                },
                 unix_now(),
             )?
         };
@@ -1381,6 +1399,10 @@ impl State {
         let mut accepted = Vec::new();
         let mut pool = self.mempool.write().map_err(|_| NodeError::Stopped)?;
         for (tx, sigs) in txs {
+            let sigs = verify::Recording {
+                inner: &sigs,
+                cache: &self.sig_cache,
+            };
             let r = pool.accept(tx.clone(), &reader, tip.height, self.params, &sigs, now);
             if r.is_ok() {
                 accepted.push(tx);

@@ -1,11 +1,15 @@
-//! Signature verification on several cores, and signature checks done before (and apart from)
-//! the node thread's state checks. The rule itself is in [`crate::core::sig`]: every verifier
-//! here answers exactly as [`SerialVerifier`] does, first bad index included.
+//! Signature verification on several cores, signature checks done before (and apart from)
+//! the node thread's state checks, and the cache of signatures already verified. The rule
+//! itself is in [`crate::core::sig`]: every verifier here answers exactly as
+//! [`SerialVerifier`] does, first bad index included.
 
 use crate::core::params::Params;
 use crate::core::rules::{SigCheck, SigVerifier, first_invalid, tx_sig_checks, verify_batch};
 use crate::core::tx::Transaction;
+use sha2::{Digest, Sha256};
+use std::collections::{HashSet, VecDeque};
 use std::ops::Range;
+use std::sync::Mutex;
 
 #[cfg(doc)]
 use crate::core::rules::SerialVerifier;
@@ -197,6 +201,113 @@ fn verdicts(txs: &[Vec<SigCheck>]) -> Vec<Result<(), usize>> {
     out
 }
 
+/// Signatures verified when their transactions entered the mempool, so that a block carrying
+/// those transactions (the usual case: compact blocks are rebuilt from the mempool) does not
+/// verify them again. A check is kept as the SHA-256 of its message, key and signature: the
+/// same triple always verifies the same way, so a hit is as good as a verification. Bounded:
+/// the oldest entries go first.
+pub struct SigCache {
+    inner: Mutex<CacheInner>,
+    capacity: usize,
+}
+
+#[derive(Default)]
+struct CacheInner {
+    set: HashSet<[u8; 32]>,
+    order: VecDeque<[u8; 32]>,
+}
+
+/// Signatures a [`SigCache`] keeps by default (about 10 MB): a full mempool's worth.
+pub const SIG_CACHE_ENTRIES: usize = 100_000;
+
+impl SigCache {
+    pub fn new(capacity: usize) -> SigCache {
+        SigCache {
+            inner: Mutex::new(CacheInner::default()),
+            capacity,
+        }
+    }
+
+    fn key(c: &SigCheck) -> [u8; 32] {
+        let mut h = Sha256::new();
+        h.update(c.msg);
+        h.update(c.pubkey);
+        h.update(c.signature);
+        h.finalize().into()
+    }
+
+    /// Remember `checks` as verified.
+    pub fn insert_all(&self, checks: &[SigCheck]) {
+        let Ok(mut inner) = self.inner.lock() else {
+            return;
+        };
+        for c in checks {
+            let k = SigCache::key(c);
+            if inner.set.insert(k) {
+                inner.order.push_back(k);
+            }
+        }
+        while inner.order.len() > self.capacity {
+            if let Some(old) = inner.order.pop_front() {
+                inner.set.remove(&old);
+            }
+        }
+    }
+
+    /// Which of `checks` are not known as verified, by index.
+    fn unknown(&self, checks: &[SigCheck]) -> Vec<usize> {
+        let Ok(inner) = self.inner.lock() else {
+            return (0..checks.len()).collect();
+        };
+        (0..checks.len())
+            .filter(|i| !inner.set.contains(&SigCache::key(&checks[*i])))
+            .collect()
+    }
+
+    pub fn len(&self) -> usize {
+        self.inner.lock().map_or(0, |i| i.set.len())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Verifies only what `cache` does not know as verified, with `inner`.
+pub struct CachedVerifier<V> {
+    pub inner: V,
+    pub cache: std::sync::Arc<SigCache>,
+}
+
+impl<V: SigVerifier> SigVerifier for CachedVerifier<V> {
+    fn verify_all(&self, checks: &[SigCheck]) -> Result<(), usize> {
+        let todo = self.cache.unknown(checks);
+        if todo.len() == checks.len() {
+            return self.inner.verify_all(checks);
+        }
+        let rest: Vec<SigCheck> = todo.iter().map(|i| checks[*i]).collect();
+        self.inner
+            .verify_all(&rest)
+            .map_err(|j| todo.get(j).copied().unwrap_or(j))
+    }
+}
+
+/// Verifies with `inner`, and remembers in `cache` what passed.
+pub struct Recording<'a, V: ?Sized> {
+    pub inner: &'a V,
+    pub cache: &'a SigCache,
+}
+
+impl<V: SigVerifier + ?Sized> SigVerifier for Recording<'_, V> {
+    fn verify_all(&self, checks: &[SigCheck]) -> Result<(), usize> {
+        let r = self.inner.verify_all(checks);
+        if r.is_ok() {
+            self.cache.insert_all(checks);
+        }
+        r
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -236,6 +347,55 @@ mod tests {
             i.signature = key.sign(&h).to_bytes();
         }
         tx
+    }
+
+    #[test]
+    fn a_cached_verifier_skips_what_the_mempool_verified_and_checks_the_rest() {
+        let params = Network::Regtest.params();
+        // One input each: a transaction's inputs under one key are one check.
+        let checks = |seeds: &[u8]| -> Vec<SigCheck> {
+            seeds
+                .iter()
+                .flat_map(|s| tx_sig_checks(&tx(*s, 1), params))
+                .collect()
+        };
+        let good = checks(&[1, 4, 5]);
+        let mut bad = checks(&[2, 6]);
+        bad[1].signature[0] ^= 1;
+        let cache = std::sync::Arc::new(SigCache::new(100));
+        // What a recording verifier passed is remembered; what failed is not.
+        let rec = Recording {
+            inner: &ParallelVerifier::new(1),
+            cache: &cache,
+        };
+        assert_eq!(rec.verify_all(&good), Ok(()));
+        assert_eq!(rec.verify_all(&bad), Err(1));
+        assert_eq!(cache.len(), 3);
+        let v = CachedVerifier {
+            inner: ParallelVerifier::new(1),
+            cache: cache.clone(),
+        };
+        // A bad signature after the cached ones is found at its own index.
+        let mut all = good.clone();
+        all.extend(bad.iter().copied());
+        assert_eq!(v.verify_all(&all), Err(4));
+        // A cached check is not verified again: one planted in the cache passes though it
+        // is invalid (what a cache hit means), while the same set uncached fails.
+        cache.insert_all(&bad[1..]);
+        assert_eq!(v.verify_all(&all), Ok(()));
+        assert_eq!(ParallelVerifier::new(1).verify_all(&all), Err(4));
+    }
+
+    #[test]
+    fn the_signature_cache_keeps_the_newest_entries() {
+        let params = Network::Regtest.params();
+        let checks: Vec<SigCheck> = (10..15)
+            .flat_map(|s| tx_sig_checks(&tx(s, 1), params))
+            .collect();
+        let cache = SigCache::new(3);
+        cache.insert_all(&checks);
+        assert_eq!(cache.len(), 3);
+        assert_eq!(cache.unknown(&checks), vec![0, 1]);
     }
 
     #[test]
