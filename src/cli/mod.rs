@@ -187,9 +187,25 @@ pub struct SimArgs {
     /// Each node's upload bandwidth, in Mbit/s.
     #[arg(long, default_value_t = 25, value_parser = clap::value_parser!(u64).range(1..=100_000))]
     pub upload_mbps: u64,
-    /// Milliseconds a node takes to validate one megabyte of block before relaying it.
+    /// Milliseconds a node takes to validate one megabyte of block before relaying it
+    /// (with --txs: one megabyte of transactions that had not reached its mempool; those
+    /// that had were checked on the way in).
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(0..=600_000))]
     pub verify_ms_per_mb: u64,
+    /// How blocks travel: compact (protocol 2, rebuilt from the mempool) or full
+    /// (protocol 1: announced, then headers and the whole block asked for).
+    #[arg(long, default_value = "compact")]
+    pub relay: crate::sim::Relay,
+    /// Simulated transactions per full block, each standing for block-size / txs bytes
+    /// (0: blocks carry none and are validated whole).
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(0..=10_000))]
+    pub txs: u64,
+    /// Bytes of one real transaction (a compact block has one short id per tx-size bytes).
+    #[arg(long, default_value_t = 250, value_parser = clap::value_parser!(u64).range(50..=1_000_000))]
+    pub tx_size: u64,
+    /// Mean seconds for a transaction to reach a node's mempool.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(0..=3_600))]
+    pub tx_delay: u64,
 }
 
 #[derive(Subcommand, Debug)]

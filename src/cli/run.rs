@@ -50,6 +50,10 @@ async fn simulate(args: super::SimArgs) -> Result<Output> {
         miners: args.miners as usize,
         upload_bps: args.upload_mbps * 1_000_000,
         verify_per_mb: std::time::Duration::from_millis(args.verify_ms_per_mb),
+        relay: args.relay,
+        txs: args.txs as usize,
+        tx_size: args.tx_size,
+        tx_delay: std::time::Duration::from_secs(args.tx_delay),
         ..crate::sim::SimConfig::default()
     };
     let started = std::time::Instant::now();
@@ -61,7 +65,7 @@ async fn simulate(args: super::SimArgs) -> Result<Output> {
         "{} nodes, {} simulated minutes, {} blocks mined ({} stale: {}.{:02} %)\n\
          block propagation, median over blocks: 50 % of nodes {:.2} s, 90 % {:.2} s, 99 % {:.2} s\n\
          block propagation, 90th percentile over blocks: 50 % {:.2} s, 90 % {:.2} s, 99 % {:.2} s\n\
-         {:.1} MB sent and received per node, {} messages, {} events; wall time {:.1} s",
+         {:.1} MB sent and received per node, {} messages, {} events; wall time {:.1} s{}",
         report.nodes,
         args.minutes,
         report.blocks_mined,
@@ -78,6 +82,17 @@ async fn simulate(args: super::SimArgs) -> Result<Output> {
         report.messages,
         report.events,
         wall.as_secs_f64(),
+        match report.relay {
+            crate::sim::Relay::Full => "\nrelay: full blocks (protocol 1)".to_string(),
+            crate::sim::Relay::Compact => format!(
+                "\nrelay: compact blocks, {} received, {} rebuilt from the mempool alone, \
+                 {} transactions asked for, {} fetched whole",
+                report.compact.received,
+                report.compact.rebuilt_at_once,
+                report.compact.txs_asked,
+                report.compact.fetched_whole
+            ),
+        },
     );
     let mut json = serde_json::to_value(&report)?;
     json["wall_seconds"] = json!(wall.as_secs_f64());

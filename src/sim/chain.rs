@@ -1,13 +1,15 @@
 //! The chain behind a simulated node: one block store shared by every node (content
 //! addressed: a block is kept once, however many nodes have it) and, per node, the set of
 //! blocks it has and its active chain. Blocks connect by their parent and the most work
-//! wins, as on a real node; transactions are not checked (the simulated blocks carry none,
-//! and stand for blocks of the configured size on the network).
+//! wins, as on a real node; transactions are not checked (the simulated blocks carry
+//! synthetic ones, or none, and stand for blocks of the configured size on the network). A
+//! node's mempool is drawn from the run's [`TxWorld`].
 
 use crate::core::block::{Block, BlockHeader};
 use crate::core::hash::{BlockHash, Txid};
 use crate::core::params::Params;
 use crate::core::pow::Work;
+use super::txs::TxWorld;
 use crate::core::tx::Transaction;
 use crate::node::p2p::state::ChainView;
 use crate::storage::{BlockMeta, BlockStatus};
@@ -108,6 +110,8 @@ struct Index {
 pub struct LightChain {
     store: Arc<Store>,
     index: Arc<Mutex<Index>>,
+    /// The run's transactions and which node this is (none: an empty mempool).
+    txs: Option<(Arc<TxWorld>, usize)>,
 }
 
 /// What connecting a block did to a node's chain.
@@ -136,7 +140,14 @@ impl LightChain {
                 active: vec![genesis],
                 tip_work: work,
             })),
+            txs: None,
         }
+    }
+
+    /// The same chain, with node `node`'s mempool drawn from `world`.
+    pub fn with_txs(mut self, world: Arc<TxWorld>, node: usize) -> LightChain {
+        self.txs = Some((world, node));
+        self
     }
 
     pub fn has(&self, hash: &BlockHash) -> bool {
@@ -279,11 +290,14 @@ impl ChainView for LightChain {
     }
 
     fn mempool_txids(&self) -> Vec<Txid> {
-        Vec::new()
+        match &self.txs {
+            Some((w, node)) => w.mempool(*node, self),
+            None => Vec::new(),
+        }
     }
 
-    fn mempool_tx(&self, _: &Txid) -> Option<Transaction> {
-        None
+    fn mempool_tx(&self, txid: &Txid) -> Option<Transaction> {
+        self.txs.as_ref().and_then(|(w, _)| w.get(txid))
     }
 
     fn block(&self, hash: &BlockHash) -> Option<Block> {

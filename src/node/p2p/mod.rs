@@ -148,7 +148,7 @@ pub struct P2pView {
 }
 
 /// How compact block relay went (counted since the node started).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct CompactStats {
     /// Compact blocks sent to peers.
     pub sent: u64,
