@@ -5,11 +5,11 @@
 //! synthetic ones, or none, and stand for blocks of the configured size on the network). A
 //! node's mempool is drawn from the run's [`TxWorld`].
 
+use super::txs::TxWorld;
 use crate::core::block::{Block, BlockHeader};
 use crate::core::hash::{BlockHash, Txid};
 use crate::core::params::Params;
 use crate::core::pow::Work;
-use super::txs::TxWorld;
 use crate::core::tx::Transaction;
 use crate::node::p2p::state::ChainView;
 use crate::storage::{BlockMeta, BlockStatus};

@@ -22,19 +22,19 @@ use crate::core::hash::{BlockHash, MerkleRoot};
 use crate::core::params::{Network, Params};
 use crate::net::identity::{NodeId, PeerAddr};
 use crate::net::wire::{self, Hello, MAX_HEADERS, Message};
-use crate::node::p2p::{Activity, CompactStats};
 use crate::node::p2p::state::{
     ChainView, Command, ConnInfo, Input, Now, Output, P2pState, Settings, TRICKLE,
 };
 use crate::node::p2p::time::LocalTime;
+use crate::node::p2p::{Activity, CompactStats};
 use crate::node::{BatchOutcome, NodeEvent};
 use chain::{Connected, LightChain, Store};
-use txs::TxWorld;
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
+use txs::TxWorld;
 use world::{Latency, Region};
 
 /// How a simulation is set up.
@@ -918,8 +918,7 @@ impl Sim {
                 self.txs
                     .for_block(who, &self.nodes[who].chain, self.config.txs),
             );
-            size = 88
-                + self.config.block_size * (txs.len() as u64 - 1) / self.config.txs as u64;
+            size = 88 + self.config.block_size * (txs.len() as u64 - 1) / self.config.txs as u64;
             block.header.merkle_root = crate::core::merkle::merkle_root(&block_txids(&txs));
             block.txs = txs;
             block.header.nonce = 0;
