@@ -12,7 +12,9 @@
 //! - [`tree`]: the recent block tree of all nodes as plain data;
 //! - [`app`], [`keys`]: the dashboard's state and keys (as data: `assets/demo/keymap.toml`);
 //! - [`render`]: drawing, from an [`app::DemoApp`] alone;
-//! - [`dashboard`]: the terminal and the event loop, and the key-to-redraw measurement.
+//! - [`dashboard`]: the terminal and the event loop, and the key-to-redraw measurement;
+//! - [`simview`]: `--sim`, a simulated network of hundreds of nodes ([`crate::sim`]) in
+//!   virtual time, with how far each new block has spread.
 //!
 //! `--headless` runs the same controller and scenarios with a step-by-step report on stdout.
 
@@ -22,6 +24,7 @@ pub mod dashboard;
 pub mod keys;
 pub mod render;
 pub mod scenario;
+pub mod simview;
 pub mod tree;
 
 use crate::core::params::Network;
@@ -42,9 +45,19 @@ pub const DEFAULT_NODES: usize = 3;
 #[derive(Args, Debug, Clone)]
 pub struct DemoArgs {
     /// Nodes to run: default 3 (or the scenario's); the dashboard shows up to 8, headless runs
-    /// take up to 64.
+    /// take up to 64; with --sim, default 200 and up to 2,000.
     #[arg(long)]
     pub nodes: Option<usize>,
+    /// A simulated network instead of real nodes: every node runs the real protocol on a
+    /// virtual network of world regions, in virtual time you can speed up or pause.
+    #[arg(long)]
+    pub sim: bool,
+    /// With --sim: how blocks travel (compact or full).
+    #[arg(long, value_enum)]
+    pub relay: Option<crate::sim::Relay>,
+    /// With --sim: the seed (the same seed gives the same network and blocks).
+    #[arg(long)]
+    pub seed: Option<u64>,
     /// How the nodes are linked (default line, or the scenario's).
     #[arg(long, value_enum)]
     pub topology: Option<Topology>,
@@ -60,9 +73,10 @@ pub struct DemoArgs {
     /// Start with every node mining.
     #[arg(long)]
     pub mine: bool,
-    /// Mean seconds between two paced blocks of a mining node on regtest.
-    #[arg(long, default_value_t = 2.0)]
-    pub block_interval: f64,
+    /// Mean seconds between two paced blocks of a mining node on regtest (default 2); with
+    /// --sim, between two blocks of the whole network in virtual time (default 60).
+    #[arg(long)]
+    pub block_interval: Option<f64>,
     /// Headless without a scenario: stop after this many seconds (default: at Ctrl-C).
     #[arg(long)]
     pub seconds: Option<f64>,
@@ -129,7 +143,8 @@ fn plan(args: &DemoArgs, network: Network) -> Result<Plan> {
     if let Some(sc) = &scenario {
         sc.check_nodes(nodes).map_err(|e| anyhow!(e))?;
     }
-    if !(args.block_interval.is_finite() && (0.01..=3600.0).contains(&args.block_interval)) {
+    let interval = args.block_interval.unwrap_or(2.0);
+    if !(interval.is_finite() && (0.01..=3600.0).contains(&interval)) {
         bail!("--block-interval must be 0.01 to 3600 seconds");
     }
     if let Some(s) = args.seconds
@@ -145,12 +160,46 @@ fn plan(args: &DemoArgs, network: Network) -> Result<Plan> {
         nodes,
         topology,
         scenario,
-        interval: Duration::from_secs_f64(args.block_interval),
+        interval: Duration::from_secs_f64(interval),
+    })
+}
+
+/// The simulated network `--sim` asks for, checked.
+fn sim_plan(args: &DemoArgs) -> Result<simview::SimDemo> {
+    if args.headless || args.scenario.is_some() || args.bench_keys.is_some() {
+        bail!(
+            "--sim draws a simulated network in the terminal; for a headless one, run `chain-tui sim`"
+        );
+    }
+    if args.topology.is_some() || args.mine || args.keep || args.seconds.is_some() {
+        bail!("--topology, --mine, --keep and --seconds are for real nodes, not --sim");
+    }
+    let nodes = args.nodes.unwrap_or(200);
+    if !(2..=2000).contains(&nodes) {
+        bail!("--nodes must be 2 to 2000 with --sim");
+    }
+    let interval = args.block_interval.unwrap_or(60.0);
+    if !(interval.is_finite() && (1.0..=86_400.0).contains(&interval)) {
+        bail!("--block-interval must be 1 to 86400 seconds with --sim");
+    }
+    Ok(simview::SimDemo {
+        nodes,
+        relay: args.relay.unwrap_or(crate::sim::Relay::Compact),
+        block_interval: Duration::from_secs_f64(interval),
+        seed: args.seed.unwrap_or(1),
     })
 }
 
 /// Run `chain-tui demo`; returns the exit code (1 when a scenario failed).
 pub async fn run(args: DemoArgs, network: Network) -> Result<i32> {
+    if args.sim {
+        let cfg = sim_plan(&args)?;
+        simview::run(cfg).await?;
+        return Ok(0);
+    }
+    if args.relay.is_some() || args.seed.is_some() {
+        bail!("--relay and --seed go with --sim");
+    }
     // Everything the user gave is checked before a directory or a node exists.
     let plan = plan(&args, network)?;
     let dir = make_dir()?;

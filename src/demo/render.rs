@@ -243,6 +243,18 @@ fn cell_spans(c: &TreeCell) -> Vec<Span<'static>> {
 
 /// Draw `view` into `area`: a header line, then a row per height, lanes side by side.
 pub fn render_tree(view: &TreeView, lane_w: u16, area: Rect, buf: &mut Buffer) {
+    render_tree_with(view, lane_w, area, buf, cell_spans);
+}
+
+/// [`render_tree`] with each block drawn by `cell` (the simulated network shows counts of
+/// nodes, not a digit per node).
+pub fn render_tree_with(
+    view: &TreeView,
+    lane_w: u16,
+    area: Rect,
+    buf: &mut Buffer,
+    cell: impl Fn(&TreeCell) -> Vec<Span<'static>>,
+) {
     let x0 = area.x + 7;
     let mut header = vec![Span::styled("height ", theme::label())];
     for lane in 0..view.lanes {
@@ -273,13 +285,13 @@ pub fn render_tree(view: &TreeView, lane_w: u16, area: Rect, buf: &mut Buffer) {
         }
         buf.set_string(area.x, y, format!("{:<6}", row.height), theme::label());
         let mut ends = vec![0u16; view.lanes];
-        for (lane, cell) in row.cells.iter().enumerate() {
+        for (lane, cell_at) in row.cells.iter().enumerate() {
             let x = x0 + lane as u16 * lane_w;
             if x >= area.right() {
                 break;
             }
-            if let Some(c) = cell {
-                let (end, _) = buf.set_line(x, y, &Line::from(cell_spans(c)), area.right() - x);
+            if let Some(c) = cell_at {
+                let (end, _) = buf.set_line(x, y, &Line::from(cell(c)), area.right() - x);
                 ends[lane] = end;
             }
         }

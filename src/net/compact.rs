@@ -143,17 +143,21 @@ pub struct PartialBlock {
     slots: Vec<Option<Transaction>>,
     /// The short id of each position not prefilled.
     ids: Vec<Option<ShortId>>,
+    /// Bytes of the transactions in place, and the most a block's transactions may take.
+    bytes: usize,
+    max_bytes: usize,
 }
 
 impl PartialBlock {
     /// Lay out `cb` and fill what the mempool has: `mempool` lists its txids, `fetch` gives
-    /// a transaction by txid. A mempool transaction whose short id two positions share, or
-    /// two mempool transactions with one short id, fill nothing: those positions are asked
-    /// for.
+    /// a transaction by txid. Two mempool transactions with one short id fill nothing: that
+    /// position is asked for. The transactions may take `max_bytes` at most (a block's
+    /// limit): a compact block that would need more is malformed.
     pub fn new(
         cb: &CompactBlock,
         mempool: impl IntoIterator<Item = Txid>,
         fetch: impl Fn(&Txid) -> Option<Transaction>,
+        max_bytes: usize,
     ) -> Result<PartialBlock, CompactError> {
         let total = cb.tx_count();
         if total == 0 || total > MAX_COMPACT_TXS {
@@ -178,6 +182,10 @@ impl PartialBlock {
         }
         if slots.first().is_none_or(Option::is_none) {
             return Err(CompactError::Malformed("the coinbase is not sent whole"));
+        }
+        let mut bytes: usize = cb.prefilled.iter().map(|p| p.tx.size()).sum();
+        if bytes > max_bytes {
+            return Err(CompactError::Malformed("more than a block may hold"));
         }
         let key = ShortIdKey::new(&cb.header, cb.nonce);
         // Position of each short id (the free positions take the short ids in order).
@@ -207,11 +215,20 @@ impl PartialBlock {
                     .or_insert(Some(txid));
             }
         }
+        let mut matched: Vec<(usize, Txid)> = matched
+            .into_iter()
+            .filter_map(|(i, t)| Some((i, t?)))
+            .collect();
+        matched.sort_unstable();
         for (i, txid) in matched {
-            if let Some(txid) = txid
-                && let Some(tx) = fetch(&txid)
+            if let Some(tx) = fetch(&txid)
                 && let Some(slot) = slots.get_mut(i)
             {
+                // Past the limit, the rest is asked for (and the answer then refused).
+                if bytes + tx.size() > max_bytes {
+                    break;
+                }
+                bytes += tx.size();
                 *slot = Some(tx);
             }
         }
@@ -220,6 +237,8 @@ impl PartialBlock {
             key,
             slots,
             ids,
+            bytes,
+            max_bytes,
         })
     }
 
@@ -254,6 +273,10 @@ impl PartialBlock {
             let i = i as usize;
             if self.ids.get(i).copied().flatten() != Some(self.key.short_id(&tx.txid())) {
                 return Err(CompactError::BadFill("a transaction with another short id"));
+            }
+            self.bytes += tx.size();
+            if self.bytes > self.max_bytes {
+                return Err(CompactError::BadFill("more than a block may hold"));
             }
             if let Some(slot) = self.slots.get_mut(i) {
                 *slot = Some(tx);
@@ -312,10 +335,15 @@ mod tests {
         }
     }
 
+    const MAX: usize = 1_000_000;
+
     fn rebuild(cb: &CompactBlock, pool: &[Transaction]) -> PartialBlock {
-        PartialBlock::new(cb, pool.iter().map(Transaction::txid), |t| {
-            pool.iter().find(|x| x.txid() == *t).cloned()
-        })
+        PartialBlock::new(
+            cb,
+            pool.iter().map(Transaction::txid),
+            |t| pool.iter().find(|x| x.txid() == *t).cloned(),
+            MAX,
+        )
         .unwrap()
     }
 
@@ -340,15 +368,46 @@ mod tests {
     }
 
     #[test]
-    fn two_mempool_transactions_on_one_short_id_fill_nothing_and_that_slot_is_asked_for() {
+    fn a_short_id_the_mempool_matches_twice_fills_nothing_and_that_position_is_asked_for() {
         let b = block(3);
         let cb = CompactBlock::from_block(&b, 1).unwrap();
-        // Fake a mempool collision: the pool lists the block's txid twice under one short
-        // id by giving a fetch that answers for both.
+        // Two mempool transactions on one 48-bit short id take about 2^24 transactions to
+        // find; a txid listed twice matches twice the same way.
         let ids = vec![b.txs[1].txid(), b.txs[1].txid(), b.txs[2].txid()];
-        let p = PartialBlock::new(&cb, ids, |t| b.txs.iter().find(|x| x.txid() == *t).cloned())
-            .unwrap();
+        let p = PartialBlock::new(
+            &cb,
+            ids,
+            |t| b.txs.iter().find(|x| x.txid() == *t).cloned(),
+            MAX,
+        )
+        .unwrap();
         assert_eq!(p.missing(), vec![1]);
+    }
+
+    #[test]
+    fn transactions_beyond_a_blocks_limit_are_refused() {
+        let b = block(5);
+        let cb = CompactBlock::from_block(&b, 1).unwrap();
+        let one = b.txs[1].size();
+        // Room for the coinbase and two more: the mempool fills two, the rest is asked
+        // for, and an answer that would pass the limit is refused.
+        let max = b.txs[0].size() + 2 * one;
+        let pool: Vec<Transaction> = b.txs[1..].to_vec();
+        let mut p = PartialBlock::new(
+            &cb,
+            pool.iter().map(Transaction::txid),
+            |t| pool.iter().find(|x| x.txid() == *t).cloned(),
+            max,
+        )
+        .unwrap();
+        assert_eq!(p.missing(), vec![3, 4]);
+        let e = p
+            .fill(vec![b.txs[3].clone(), b.txs[4].clone()])
+            .unwrap_err();
+        assert!(e.is_misbehaviour(), "{e}");
+        // A coinbase alone over the limit.
+        let e = PartialBlock::new(&cb, [], |_| None, 1).unwrap_err();
+        assert!(e.is_misbehaviour(), "{e}");
     }
 
     #[test]
@@ -378,7 +437,7 @@ mod tests {
             },
         ];
         for cb in cases {
-            let e = PartialBlock::new(&cb, [], |_| None).unwrap_err();
+            let e = PartialBlock::new(&cb, [], |_| None, MAX).unwrap_err();
             assert!(e.is_misbehaviour(), "{e}");
         }
         // Two of the block's transactions on one short id.
@@ -386,7 +445,7 @@ mod tests {
             short_ids: vec![good.short_ids[0]; 3],
             ..good.clone()
         };
-        let e = PartialBlock::new(&dup, [], |_| None).unwrap_err();
+        let e = PartialBlock::new(&dup, [], |_| None, MAX).unwrap_err();
         assert_eq!(e, CompactError::Collision);
         assert!(!e.is_misbehaviour());
         // A rebuilt block whose root is not its header's.

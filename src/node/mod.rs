@@ -1297,11 +1297,11 @@ impl State {
             let before = pending.len();
             let mut missing = Vec::new();
             for (tx, sigs) in pending {
-                let rec = verify::Recording {
-                    inner: &sigs,
-                    cache: &self.sig_cache,
-                };
+                let rec = verify::Recording::new(&sigs, &self.sig_cache);
                 let r = pool.accept(tx.clone(), &reader, tip.height, self.params, &rec, now);
+                if r.is_ok() {
+                    rec.commit();
+                }
                 if let Err(MempoolError::Invalid(TxError::MissingInput(_))) = r {
                     missing.push((tx, sigs));
                 }
@@ -1323,17 +1323,17 @@ impl State {
         let tip = reader.tip()?;
         let txid = {
             let mut pool = self.mempool.write().map_err(|_| NodeError::Stopped)?;
-            pool.accept(
+            let rec = verify::Recording::new(sigs, &self.sig_cache);
+            let txid = pool.accept(
                 tx.clone(),
                 &reader,
                 tip.height,
                 self.params,
-                &verify::Recording {
-                    inner: sigs,
-                    cache: &self.sig_cache,
-                },
+                &rec,
                 unix_now(),
-            )?
+            )?;
+            rec.commit();
+            txid
         };
         drop(reader);
         if persist {
@@ -1399,11 +1399,11 @@ impl State {
         let mut accepted = Vec::new();
         let mut pool = self.mempool.write().map_err(|_| NodeError::Stopped)?;
         for (tx, sigs) in txs {
-            let sigs = verify::Recording {
-                inner: &sigs,
-                cache: &self.sig_cache,
-            };
-            let r = pool.accept(tx.clone(), &reader, tip.height, self.params, &sigs, now);
+            let rec = verify::Recording::new(&sigs, &self.sig_cache);
+            let r = pool.accept(tx.clone(), &reader, tip.height, self.params, &rec, now);
+            if r.is_ok() {
+                rec.commit();
+            }
             if r.is_ok() {
                 accepted.push(tx);
             }

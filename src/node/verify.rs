@@ -217,8 +217,9 @@ struct CacheInner {
     order: VecDeque<[u8; 32]>,
 }
 
-/// Signatures a [`SigCache`] keeps by default (about 10 MB): a full mempool's worth.
-pub const SIG_CACHE_ENTRIES: usize = 100_000;
+/// Signatures a [`SigCache`] keeps by default (about 20 MB): a full mempool (32 MB) of
+/// one-input transactions holds about 190,000.
+pub const SIG_CACHE_ENTRIES: usize = 200_000;
 
 impl SigCache {
     pub fn new(capacity: usize) -> SigCache {
@@ -292,17 +293,39 @@ impl<V: SigVerifier> SigVerifier for CachedVerifier<V> {
     }
 }
 
-/// Verifies with `inner`, and remembers in `cache` what passed.
+/// Verifies with `inner`, and keeps what passed for `cache`, which it joins on
+/// [`Recording::commit`]: only once the transaction is admitted, so a transaction refused
+/// for its fee (made over and over at no cost) cannot push others out of the cache.
 pub struct Recording<'a, V: ?Sized> {
-    pub inner: &'a V,
-    pub cache: &'a SigCache,
+    inner: &'a V,
+    cache: &'a SigCache,
+    passed: Mutex<Vec<SigCheck>>,
+}
+
+impl<'a, V: SigVerifier + ?Sized> Recording<'a, V> {
+    pub fn new(inner: &'a V, cache: &'a SigCache) -> Recording<'a, V> {
+        Recording {
+            inner,
+            cache,
+            passed: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Remember what passed as verified.
+    pub fn commit(self) {
+        if let Ok(passed) = self.passed.into_inner() {
+            self.cache.insert_all(&passed);
+        }
+    }
 }
 
 impl<V: SigVerifier + ?Sized> SigVerifier for Recording<'_, V> {
     fn verify_all(&self, checks: &[SigCheck]) -> Result<(), usize> {
         let r = self.inner.verify_all(checks);
-        if r.is_ok() {
-            self.cache.insert_all(checks);
+        if r.is_ok()
+            && let Ok(mut passed) = self.passed.lock()
+        {
+            passed.extend_from_slice(checks);
         }
         r
     }
@@ -363,13 +386,17 @@ mod tests {
         let mut bad = checks(&[2, 6]);
         bad[1].signature[0] ^= 1;
         let cache = std::sync::Arc::new(SigCache::new(100));
-        // What a recording verifier passed is remembered; what failed is not.
-        let rec = Recording {
-            inner: &ParallelVerifier::new(1),
-            cache: &cache,
-        };
+        // What a recording verifier passed is remembered once committed; what failed is
+        // not; nothing is without a commit.
+        let serial = ParallelVerifier::new(1);
+        let rec = Recording::new(&serial, &cache);
+        assert_eq!(rec.verify_all(&good), Ok(()));
+        drop(rec);
+        assert_eq!(cache.len(), 0);
+        let rec = Recording::new(&serial, &cache);
         assert_eq!(rec.verify_all(&good), Ok(()));
         assert_eq!(rec.verify_all(&bad), Err(1));
+        rec.commit();
         assert_eq!(cache.len(), 3);
         let v = CachedVerifier {
             inner: ParallelVerifier::new(1),

@@ -9,7 +9,7 @@ use super::txs::TxWorld;
 use crate::core::block::{Block, BlockHeader};
 use crate::core::hash::{BlockHash, Txid};
 use crate::core::params::Params;
-use crate::core::pow::Work;
+use crate::core::pow::{CompactTarget, Work};
 use crate::core::tx::Transaction;
 use crate::node::p2p::state::ChainView;
 use crate::storage::{BlockMeta, BlockStatus};
@@ -152,6 +152,16 @@ impl LightChain {
 
     pub fn has(&self, hash: &BlockHash) -> bool {
         self.index.lock().is_ok_and(|i| i.have.contains(hash))
+    }
+
+    /// Whether `hash` is on this node's active chain.
+    pub fn is_active(&self, hash: &BlockHash) -> bool {
+        let Some((height, _)) = self.store.place(hash) else {
+            return false;
+        };
+        self.index
+            .lock()
+            .is_ok_and(|i| i.active.get(height as usize) == Some(hash))
     }
 
     /// Take `hash` (in the store) if its parent is here; the tip moves when its branch has more
@@ -305,6 +315,12 @@ impl ChainView for LightChain {
             return None;
         }
         self.store.block(hash).map(|b| (*b).clone())
+    }
+
+    /// Simulated blocks all have genesis' target (the regtest rule is a fixed target).
+    fn next_bits(&self) -> Option<CompactTarget> {
+        let genesis = self.index.lock().ok()?.active.first().copied()?;
+        self.store.header(&genesis).map(|h| h.bits)
     }
 }
 

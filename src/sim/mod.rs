@@ -66,7 +66,7 @@ pub struct SimConfig {
     pub partition: Option<(Duration, Duration)>,
     /// An eclipse: the first node's outbound peers are all hostile (see [`Eclipse`]).
     pub eclipse: Option<Eclipse>,
-    /// How blocks travel.
+    /// How blocks travel. Blocks with no transactions (`txs` 0) always go whole.
     pub relay: Relay,
     /// Simulated transactions per full block (0: blocks carry none, and are validated whole).
     /// Each stands for `block_size / txs` bytes of real transactions.
@@ -114,7 +114,7 @@ impl Default for SimConfig {
             ping_every: Duration::from_secs(60),
             partition: None,
             eclipse: None,
-            relay: Relay::Compact,
+            relay: Relay::Full,
             txs: 0,
             tx_size: 250,
             tx_delay: Duration::from_secs(5),
@@ -146,6 +146,43 @@ pub struct SimReport {
     pub relay: Relay,
     /// Compact block relay, summed over the nodes.
     pub compact: CompactStats,
+}
+
+/// A mined block and how far it spread.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BlockSpread {
+    pub hash: BlockHash,
+    pub height: u64,
+    pub prev: BlockHash,
+    pub miner: usize,
+    pub mined_at: Duration,
+    /// Per node: how long after it was mined the node had it.
+    pub arrived: Vec<Option<Duration>>,
+}
+
+impl BlockSpread {
+    /// How many nodes have it.
+    pub fn reached(&self) -> usize {
+        self.arrived.iter().flatten().count()
+    }
+
+    /// How long until `share` percent of the `n` nodes had it.
+    pub fn time_to(&self, share: usize) -> Option<Duration> {
+        let mut t: Vec<Duration> = self.arrived.iter().flatten().copied().collect();
+        t.sort_unstable();
+        let need = (self.arrived.len() * share).div_ceil(100).max(1);
+        t.get(need - 1).copied()
+    }
+}
+
+/// Whether a node has a block.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Holds {
+    /// On its active chain.
+    Active,
+    /// Stored, on a side branch.
+    Side,
+    Missing,
 }
 
 /// Blocks this close to the end may not have settled: left out of the stale count.
@@ -245,6 +282,8 @@ pub struct Sim {
     miners: Vec<usize>,
     /// Each mined block: when, and when each node first had it (µs; by node index).
     mined: BTreeMap<BlockHash, (u64, Vec<Option<u64>>)>,
+    /// Blocks in the order they were mined, with their miners.
+    order: Vec<(BlockHash, usize)>,
     messages: u64,
     events: u64,
     txs: Arc<TxWorld>,
@@ -260,6 +299,8 @@ fn sim_addr(i: usize) -> SocketAddr {
 
 /// Bytes `msg` takes on the wire (a block: its configured size; a simulated transaction:
 /// the real transactions it stands for, each with a short id in a compact block).
+/// Transaction relay is not simulated, and its messages (the mempool announced to a new
+/// peer) count nothing.
 fn wire_size(msg: &Message, store: &Store, config: &SimConfig) -> u64 {
     const FRAME: u64 = 8;
     let per_sim = config.block_size / config.txs.max(1) as u64;
@@ -271,10 +312,9 @@ fn wire_size(msg: &Message, store: &Store, config: &SimConfig) -> u64 {
             Message::InvBlocks(h) | Message::GetBlocks(h) | Message::NotFound(h) => {
                 32 * h.len() as u64 + 4
             }
-            Message::InvTxs(t) | Message::GetTxs(t) => 32 * t.len() as u64 + 4,
+            Message::InvTxs(_) | Message::GetTxs(_) | Message::Tx(_) => return 0,
             Message::GetHeaders { locator, .. } => 32 * locator.len() as u64 + 36,
             Message::Addrs(a) => 18 * a.len() as u64 + 4,
-            Message::Tx(tx) => tx.size() as u64,
             Message::Hello(_) => 160,
             Message::Ping(_) | Message::Pong(_) | Message::GetAddrs => 9,
             // The coinbase goes whole: about a real transaction's size.
@@ -290,7 +330,10 @@ fn wire_size(msg: &Message, store: &Store, config: &SimConfig) -> u64 {
 
 impl Sim {
     /// Set up the nodes (each dials `peers` others) and the first block.
-    pub fn new(config: SimConfig) -> Sim {
+    pub fn new(mut config: SimConfig) -> Sim {
+        if config.txs == 0 {
+            config.relay = Relay::Full;
+        }
         let params = Network::Regtest.params();
         let store = Arc::new(Store::new(params));
         let mut rng = fastrand::Rng::with_seed(config.seed);
@@ -346,6 +389,7 @@ impl Sim {
                     max_inbound: (config.peers * 8).max(16),
                     ban_time: Duration::from_secs(3600),
                     pow_limit: params.pow_limit,
+                    max_block_bytes: params.max_block_size,
                     ping_every: config.ping_every,
                     views: false,
                 },
@@ -386,6 +430,7 @@ impl Sim {
             next_serial: 1,
             miners,
             mined: BTreeMap::new(),
+            order: Vec::new(),
             messages: 0,
             events: 0,
             txs,
@@ -462,6 +507,67 @@ impl Sim {
             .iter()
             .filter(|x| !x.hostile && x.chain.tip().1 == tip)
             .count()
+    }
+
+    /// Simulated time so far.
+    pub fn now(&self) -> Duration {
+        Duration::from_micros(self.now)
+    }
+
+    /// How many nodes.
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
+    pub fn config(&self) -> &SimConfig {
+        &self.config
+    }
+
+    /// Node `i`'s region.
+    pub fn region(&self, i: usize) -> Region {
+        self.nodes.get(i).map_or(0, |n| n.region)
+    }
+
+    /// The last `k` blocks mined, newest first, with when each node had them.
+    pub fn spreads(&self, k: usize) -> Vec<BlockSpread> {
+        self.order
+            .iter()
+            .rev()
+            .take(k)
+            .filter_map(|(hash, miner)| {
+                let (at, seen) = self.mined.get(hash)?;
+                let header = self.store.header(hash)?;
+                Some(BlockSpread {
+                    hash: *hash,
+                    height: self.store.place(hash)?.0,
+                    prev: header.prev,
+                    miner: *miner,
+                    mined_at: Duration::from_micros(*at),
+                    arrived: seen
+                        .iter()
+                        .map(|t| t.map(|t| Duration::from_micros(t.saturating_sub(*at))))
+                        .collect(),
+                })
+            })
+            .collect()
+    }
+
+    /// Whether node `i` has block `hash`, and on its active chain.
+    pub fn holds(&self, i: usize, hash: &BlockHash) -> Holds {
+        let Some(n) = self.nodes.get(i) else {
+            return Holds::Missing;
+        };
+        if !n.chain.has(hash) {
+            Holds::Missing
+        } else if n.chain.is_active(hash) {
+            Holds::Active
+        } else {
+            Holds::Side
+        }
     }
 
     fn time(&self) -> Now {
@@ -934,6 +1040,7 @@ impl Sim {
         let mut seen = vec![None; self.nodes.len()];
         seen[who] = Some(self.now);
         self.mined.insert(hash, (self.now, seen));
+        self.order.push((hash, who));
         if let Connected::Tip { connected, .. } = self.nodes[who].chain.connect(&hash) {
             self.tip_moved(who, connected);
         }
@@ -1131,6 +1238,7 @@ mod tests {
         // With transactions and compact blocks too.
         let with_txs = |seed| SimConfig {
             txs: 50,
+            relay: Relay::Compact,
             duration: Duration::from_secs(3600),
             ..small(seed)
         };

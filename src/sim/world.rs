@@ -22,6 +22,22 @@ const WORLD_MS: [[u64; 6]; 6] = [
     [189, 294, 322, 198, 126, 16],
 ];
 
+/// A region's name.
+pub fn region_name(r: Region) -> &'static str {
+    match r {
+        0 => "North America",
+        1 => "Europe",
+        2 => "South America",
+        3 => "Asia Pacific",
+        4 => "Japan",
+        5 => "Australia",
+        _ => "elsewhere",
+    }
+}
+
+/// How many regions there are.
+pub const REGIONS: usize = 6;
+
 /// The latency model.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Latency {

@@ -1526,9 +1526,29 @@ fn sim_is_repeatable_from_its_seed_and_refuses_bad_arguments() {
         vec!["sim", "--latency", "moon"],
         vec!["sim", "--block-interval", "0"],
         vec!["sim", "--peers", "0"],
+        vec!["sim", "--relay", "carrier-pigeon"],
     ] {
         let o = run_bin(&bad, &[]);
         assert!(!o.ok() && o.code == Some(2), "{bad:?}: {o:?}");
+        assert!(!o.stderr.contains("panicked"), "{bad:?}: {o:?}");
+    }
+    // The compact relay line, with the counts the JSON gives.
+    assert_eq!(v["relay"], "compact");
+    assert!(v["compact"]["received"].as_u64().unwrap() > 0, "{v}");
+    // `demo --sim` refuses what only real nodes (or a headless run) take, before any terminal
+    // is opened; `--relay` and `--seed` need `--sim`.
+    for (bad, says) in [
+        (vec!["demo", "--sim", "--headless"], "chain-tui sim"),
+        (
+            vec!["demo", "--sim", "--nodes", "1"],
+            "--nodes must be 2 to 2000",
+        ),
+        (vec!["demo", "--sim", "--mine"], "for real nodes"),
+        (vec!["demo", "--relay", "full"], "go with --sim"),
+    ] {
+        let o = run_bin(&bad, &[]);
+        assert!(!o.ok(), "{bad:?}: {o:?}");
+        assert!(o.stderr.contains(says), "{bad:?}: {o:?}");
         assert!(!o.stderr.contains("panicked"), "{bad:?}: {o:?}");
     }
 }

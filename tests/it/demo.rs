@@ -453,3 +453,100 @@ async fn stop_then_restart_by_key_catches_up() {
     assert_eq!(d.running(1).unwrap().node.snapshot().height, 7);
     d.shutdown().await;
 }
+
+// ---- `demo --sim`: the simulated network ----
+
+fn sim_demo(nodes: usize) -> chain_tui::demo::simview::SimDemo {
+    chain_tui::demo::simview::SimDemo {
+        nodes,
+        relay: chain_tui::sim::Relay::Compact,
+        block_interval: Duration::from_secs(60),
+        seed: 3,
+    }
+}
+
+fn sim_screen(frame: &chain_tui::demo::simview::SimFrame, w: u16, h: u16) -> String {
+    let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
+    t.draw(|f| chain_tui::demo::simview::draw(f, frame))
+        .unwrap();
+    let buf = t.backend().buffer().clone();
+    (0..h)
+        .map(|y| {
+            (0..w)
+                .map(|x| buf[(x, y)].symbol().to_string())
+                .collect::<String>()
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn the_simulated_network_view_shows_how_far_the_newest_block_spread_with_true_counts() {
+    use chain_tui::demo::simview::{frame_at, short};
+    // The moment the last block of the first 30 minutes is a third of a second old:
+    // on its way.
+    let before = frame_at(&sim_demo(60), Duration::from_secs(1800));
+    let mined = before
+        .spreads
+        .first()
+        .expect("blocks in 30 minutes")
+        .mined_at;
+    let frame = frame_at(&sim_demo(60), mined + Duration::from_millis(330));
+    let newest = frame.spreads.first().unwrap();
+    assert!(
+        (2..60).contains(&newest.reached()),
+        "partly spread: {}",
+        newest.reached()
+    );
+    let text = sim_screen(&frame, 140, 45);
+    // The title names the newest block, and the summary its reach, as the simulation has it.
+    assert!(
+        text.contains(&format!("({})", short(&newest.hash))),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("reached {} of 60 nodes", newest.reached())),
+        "{text}"
+    );
+    // One cell per node in the grid panel (below its summary line), full where the node
+    // has the block.
+    let grid: Vec<&str> = text
+        .lines()
+        .skip(3)
+        .take_while(|l| !l.starts_with('└'))
+        .collect();
+    let full: usize = grid.iter().map(|l| l.matches('█').count()).sum();
+    let empty: usize = grid.iter().map(|l| l.matches('·').count()).sum();
+    assert_eq!(full, newest.reached(), "{text}");
+    assert_eq!(full + empty, 60, "{text}");
+    // The recent blocks list each block with its reach.
+    for b in frame.spreads.iter().take(5) {
+        assert!(text.contains(&short(&b.hash)), "{text}");
+    }
+    insta::assert_snapshot!("demo_sim_view", text);
+}
+
+#[tokio::test]
+async fn the_simulated_network_speeds_up_pauses_and_quits_from_the_keyboard() {
+    use crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers};
+    let key = |c: char| {
+        Ok(Event::Key(KeyEvent::new(
+            KeyCode::Char(c),
+            KeyModifiers::NONE,
+        )))
+    };
+    let keys = futures_util::stream::iter(vec![key('+'), key('+'), key(' '), key('q')]);
+    let mut t = Terminal::new(TestBackend::new(140, 45)).unwrap();
+    tokio::time::timeout(
+        Duration::from_secs(30),
+        chain_tui::demo::simview::event_loop(&mut t, keys, sim_demo(30)),
+    )
+    .await
+    .expect("q ends the loop")
+    .expect("no error");
+    // The last frame drawn (before q) shows the speed set and the pause.
+    let buf = t.backend().buffer().clone();
+    let top: String = (0..140).map(|x| buf[(x, 0)].symbol().to_string()).collect();
+    assert!(top.contains("speed ×4"), "{top}");
+    assert!(top.contains("paused"), "{top}");
+}

@@ -576,13 +576,18 @@ async fn blocks_in_flight_when_another_peer_is_banned_are_not_unrequested() {
     stop_pair(v, h).await;
 }
 
-/// Nodes A and B (whose config `tweak_b` adjusts), B synced to A's 12 blocks; then a
-/// transaction submitted at A reaches B's mempool and A mines a block with it, which B gets.
-/// The last block's hash.
+/// Nodes A and B (whose configs `tweak_a` and `tweak_b` adjust), B dialing A and synced to
+/// A's 12 blocks; then a transaction submitted at A reaches B's mempool and A mines a block
+/// with it, which B gets. The last block's hash.
 async fn block_with_a_relayed_tx(
+    tweak_a: impl FnOnce(&mut P2pConfig),
     tweak_b: impl FnOnce(&mut P2pConfig),
 ) -> (TestNode, TestNode, BlockHash) {
-    let a = TestNode::with(Network::Regtest, |c| c.max_outbound = 0).await;
+    let a = TestNode::with(Network::Regtest, |c| {
+        c.max_outbound = 0;
+        tweak_a(c);
+    })
+    .await;
     let b = TestNode::with(Network::Regtest, |c| {
         c.max_outbound = 1;
         tweak_b(c);
@@ -606,7 +611,7 @@ async fn block_with_a_relayed_tx(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_block_reaches_a_peer_compactly_and_only_missing_transactions_are_fetched() {
     // A transaction both mempools hold, then a block with it.
-    let (a, b, mined) = block_with_a_relayed_tx(|_| {}).await;
+    let (a, b, mined) = block_with_a_relayed_tx(|_| {}, |_| {}).await;
     expect("B rebuilt it from its mempool", || {
         let c = b.view().compact;
         c.received == 1 && c.rebuilt_at_once == 1 && c.txs_asked == 0
@@ -635,18 +640,26 @@ async fn a_new_block_reaches_a_peer_compactly_and_only_missing_transactions_are_
     a.stop().await;
 }
 
-/// A node that speaks only protocol version 1 (as nodes before compact blocks did) connects
-/// to a new one, which sends it full blocks.
+/// A node that speaks only protocol version 1 (as nodes before compact blocks did) and a new
+/// one settle on version 1, whichever dials, and the new one sends full blocks.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_version_1_node_and_a_new_one_settle_on_version_1_and_relay_full_blocks() {
-    let (a, b, _) = block_with_a_relayed_tx(|c| c.limits.max_protocol = 1).await;
-    // Published on the next tick: wait for it, then check nothing went compactly.
-    expect("A's view is current", || {
-        a.view().peers.iter().any(|p| p.height == 13)
-    })
-    .await;
-    assert_eq!(a.view().compact, Default::default());
-    assert_eq!(b.view().compact, Default::default());
-    b.stop().await;
-    a.stop().await;
+    let v1 = |c: &mut P2pConfig| c.limits.max_protocol = 1;
+    // The old node dials the new one, then the new one dials the old one (which relays).
+    for old_dials in [true, false] {
+        let (a, b, _) = if old_dials {
+            block_with_a_relayed_tx(|_| {}, v1).await
+        } else {
+            block_with_a_relayed_tx(v1, |_| {}).await
+        };
+        // Published on the next tick: wait for it, then check nothing went compactly.
+        expect("A's view is current", || {
+            a.view().peers.iter().any(|p| p.height == 13)
+        })
+        .await;
+        assert_eq!(a.view().compact, Default::default());
+        assert_eq!(b.view().compact, Default::default());
+        b.stop().await;
+        a.stop().await;
+    }
 }

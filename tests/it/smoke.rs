@@ -65,7 +65,9 @@ fn modules_import_only_what_the_stated_graph_allows() {
         ),
         (
             "demo",
-            &["core", "node", "wallet", "runtime", "term", "tui", "demo"],
+            &[
+                "core", "node", "wallet", "runtime", "term", "tui", "demo", "sim",
+            ],
             false,
         ),
         (

@@ -511,7 +511,12 @@ impl Reader {
                 Message::GetBlockTxs { block, indexes } => {
                     match self.serve_block_txs(block, &indexes) {
                         Ok(msg) => self.outbox.push_when_room(&msg).await,
-                        Err(reason) => return (reason, true, DisconnectReason::Misbehaviour),
+                        Err((reason, true)) => {
+                            return (reason, true, DisconnectReason::Misbehaviour);
+                        }
+                        Err((reason, false)) => {
+                            return (reason, false, DisconnectReason::Normal);
+                        }
                     }
                 }
                 Message::GetTxs(txids) => {
@@ -546,26 +551,39 @@ impl Reader {
             .store(crate::node::chain::unix_now(), Ordering::Relaxed);
     }
 
-    /// The transactions at `indexes` of `block` (none if we do not have it); `Err` if an
-    /// index is beyond the block or not in increasing order (no honest peer asks that).
-    fn serve_block_txs(&self, block: BlockHash, indexes: &[u32]) -> Result<Message, String> {
-        let Ok(Some(b)) = self.node.block(&block) else {
-            return Ok(Message::BlockTxs {
-                block,
-                txs: Vec::new(),
-            });
+    /// The transactions at `indexes` of `block` (none if we do not have it). `Err` with
+    /// `true` if an index is beyond the block or not in increasing order (no honest peer asks
+    /// that); with `false` if the store could not be read (an empty answer would get us
+    /// banned for announcing a block we cannot give).
+    fn serve_block_txs(
+        &self,
+        block: BlockHash,
+        indexes: &[u32],
+    ) -> Result<Message, (String, bool)> {
+        let b = match self.node.block(&block) {
+            Ok(Some(b)) => b,
+            Ok(None) => {
+                return Ok(Message::BlockTxs {
+                    block,
+                    txs: Vec::new(),
+                });
+            }
+            Err(e) => {
+                tracing::error!("block {} for {}: {e}", block.short(), self.id.short());
+                return Err((format!("cannot read block {}: {e}", block.short()), false));
+            }
         };
         if indexes.windows(2).any(|w| w[0] >= w[1]) {
-            return Err("asked for block transactions out of order".into());
+            return Err(("asked for block transactions out of order".into(), true));
         }
         let mut txs = Vec::with_capacity(indexes.len());
         for i in indexes {
             match b.txs.get(*i as usize) {
                 Some(tx) => txs.push(tx.clone()),
                 None => {
-                    return Err(format!(
-                        "asked for transaction {i} of a block with {}",
-                        b.txs.len()
+                    return Err((
+                        format!("asked for transaction {i} of a block with {}", b.txs.len()),
+                        true,
                     ));
                 }
             }

@@ -283,6 +283,7 @@ pub async fn start(node: NodeHandle, config: P2pConfig) -> Result<P2pHandle, Nod
             max_inbound: config.max_inbound,
             ban_time: config.ban_time,
             pow_limit: params.pow_limit,
+            max_block_bytes: params.max_block_size,
             ping_every: state::PING_EVERY,
             views: true,
         },
@@ -398,6 +399,12 @@ impl ChainView for NodeChain {
     }
     fn block(&self, hash: &BlockHash) -> Option<crate::core::block::Block> {
         self.0.block(hash).ok().flatten()
+    }
+    fn next_bits(&self) -> Option<crate::core::pow::CompactTarget> {
+        self.0
+            .snapshot()
+            .next_bits
+            .map(crate::core::pow::CompactTarget)
     }
 }
 

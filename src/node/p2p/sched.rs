@@ -343,6 +343,29 @@ impl Scheduler {
         Delivery::Taken { height: w.height }
     }
 
+    /// Who `hash` is asked of now, if anyone.
+    pub fn asked_of(&self, hash: &BlockHash) -> Option<NodeId> {
+        self.wanted.get(hash)?.asked.map(|(id, _)| id)
+    }
+
+    /// Stop waiting for `hash` from `id` (what it gave for it was not the block): the block
+    /// goes back to the queue, not to be asked of `id` again, and a late copy from `id` is
+    /// late, not unrequested. False if it was not asked of `id`.
+    pub fn give_up(&mut self, id: &NodeId, hash: &BlockHash) -> bool {
+        let Some(w) = self.wanted.get_mut(hash) else {
+            return false;
+        };
+        if !matches!(w.asked, Some((p, _)) if p == *id) || w.got.is_some() {
+            return false;
+        }
+        w.asked = None;
+        w.lacking.push(*id);
+        if let Some(d) = self.peers.get_mut(id) {
+            d.in_flight = d.in_flight.saturating_sub(1);
+        }
+        true
+    }
+
     /// `id` says it does not have `hash`. `Err` if it sent that block's header itself: it
     /// announced work it cannot give.
     pub fn not_found(&mut self, id: &NodeId, hash: &BlockHash) -> Result<(), String> {

@@ -65,6 +65,9 @@ impl ChainView for Genesis {
         let p = Network::Regtest.params();
         (*hash == p.genesis_hash).then(|| p.genesis.clone())
     }
+    fn next_bits(&self) -> Option<crate::core::pow::CompactTarget> {
+        Some(Network::Regtest.params().genesis.header.bits)
+    }
 }
 
 /// Genesis with a mempool, or a chain of genesis and one block `tip` (with a mempool); the
@@ -120,6 +123,9 @@ impl ChainView for Mempool {
             Some(b) if b.hash() == *hash => Some(b.clone()),
             _ => Genesis.block(hash),
         }
+    }
+    fn next_bits(&self) -> Option<crate::core::pow::CompactTarget> {
+        Genesis.next_bits()
     }
 }
 
@@ -179,6 +185,7 @@ impl Harness {
             max_inbound: 4,
             ban_time: BAN_TIME,
             pow_limit: Network::Regtest.params().pow_limit,
+            max_block_bytes: Network::Regtest.params().max_block_size,
             ping_every: super::state::PING_EVERY,
             views: true,
         };
@@ -895,4 +902,185 @@ fn a_new_tip_goes_compactly_to_version_2_peers_that_have_its_parent_and_by_hash_
     assert_eq!(c.short_ids.len(), 2);
     assert_eq!(sent(out, 12), vec![&Message::InvBlocks(vec![block.hash()])]);
     assert_eq!(sent(out, 13), vec![&Message::InvBlocks(vec![block.hash()])]);
+}
+
+// ---- Bounds on what a peer can make us hold ----
+
+fn tx_inv(from: u32, n: u32) -> Message {
+    Message::InvTxs(
+        (from..from + n)
+            .map(|i| {
+                let mut t = [0u8; 32];
+                t[..4].copy_from_slice(&i.to_be_bytes());
+                Txid(t)
+            })
+            .collect(),
+    )
+}
+
+fn txs_asked(out: &[Output], serial: u64) -> usize {
+    sent(out, serial)
+        .iter()
+        .map(|m| match m {
+            Message::GetTxs(t) => t.len(),
+            _ => 0,
+        })
+        .sum()
+}
+
+#[test]
+fn a_peer_that_announces_transactions_and_never_sends_them_is_asked_for_at_most_the_cap() {
+    use super::state::MAX_REQUESTED_TXS;
+    let mut h = Harness::new();
+    h.connect(1, 11, None, 0);
+    let mut asked = 0;
+    for k in 0..8 {
+        let out = h.message(1, 11, tx_inv(k * 1000, 1000));
+        asked += txs_asked(out, 11);
+        assert_eq!(closed(out, 11), None);
+    }
+    assert_eq!(asked, MAX_REQUESTED_TXS);
+    // Announcing the same ones again asks for nothing more.
+    assert_eq!(txs_asked(h.message(1, 11, tx_inv(0, 1000)), 11), 0);
+    // Another peer is asked for what the first holds back.
+    h.connect(2, 12, None, 0);
+    assert_eq!(txs_asked(h.message(2, 12, tx_inv(7000, 10)), 12), 10);
+}
+
+#[test]
+fn a_peer_that_answers_no_ping_for_a_minute_is_disconnected_and_one_that_answers_stays() {
+    use super::state::{PING_EVERY, PINGS_UNANSWERED};
+    let mut h = Harness::new();
+    h.connect(1, 11, None, 0);
+    h.connect(2, 12, None, 0);
+    let limit = (PING_EVERY * PINGS_UNANSWERED).as_secs();
+    let mut gone_at = None;
+    for secs in 1..=limit + 10 {
+        let out = h.tick_at(secs);
+        assert_eq!(closed(out, 11), None, "the answering peer stays ({secs} s)");
+        if let Some(reason) = closed(out, 12) {
+            assert_eq!(reason, DisconnectReason::Normal);
+            gone_at.get_or_insert(secs);
+        }
+        let pings: Vec<u64> = sent(out, 11)
+            .iter()
+            .filter_map(|m| match m {
+                Message::Ping(n) => Some(*n),
+                _ => None,
+            })
+            .collect();
+        for n in pings {
+            h.message(1, 11, Message::Pong(n));
+        }
+    }
+    let gone_at = gone_at.expect("the silent peer was disconnected");
+    assert!(
+        (limit..=limit + PING_EVERY.as_secs()).contains(&gone_at),
+        "gone at {gone_at} s"
+    );
+}
+
+// ---- Compact blocks from hostile or unlucky senders ----
+
+#[test]
+fn a_compact_block_off_our_tip_is_only_an_announcement_and_one_with_the_wrong_difficulty_bans() {
+    // Parent unknown: headers are asked for, nothing is rebuilt.
+    let elsewhere = block_on(BlockHash([9; 32]), txs(3), true);
+    let mut h = compact_harness(&elsewhere, &[1, 2]);
+    let out = h.message(1, 11, compact(&elsewhere));
+    assert!(
+        sent(out, 11)
+            .iter()
+            .all(|m| matches!(m, Message::GetHeaders { .. })),
+        "{out:?}"
+    );
+    assert!(submitted(out).is_empty());
+    assert_eq!(closed(out, 11), None);
+    // On our tip, with a target other than the one a block there must meet.
+    let mut b = block_of(txs(3), true);
+    b.header.bits = crate::core::pow::CompactTarget(b.header.bits.0 - 1);
+    while !b
+        .header
+        .bits
+        .to_target()
+        .unwrap()
+        .is_met_by(&b.header.hash().0)
+    {
+        b.header.nonce += 1;
+    }
+    let mut h = compact_harness(&b, &[1, 2]);
+    let out = h.message(1, 11, compact(&b));
+    assert_eq!(closed(out, 11), Some(DisconnectReason::Misbehaviour));
+}
+
+#[test]
+fn a_second_compact_block_from_a_peer_sends_the_first_back_to_the_queue_for_another_peer() {
+    let a = block_of(txs(4), true);
+    // A sibling of A (another coinbase), also on our tip.
+    let mut other = txs(4);
+    other[0].memo = b"sibling".to_vec();
+    let b = block_of(other, true);
+    let mut h = compact_harness(&a, &[1]);
+    // Peer 2 has A.
+    h.message(2, 12, Message::InvBlocks(vec![a.hash()]));
+    let out = h.message(1, 11, compact(&a));
+    assert!(matches!(sent(out, 11)[0], Message::GetBlockTxs { .. }));
+    let out = h.message(1, 11, compact(&b));
+    assert_eq!(asked(out, 12), vec![a.hash()], "{out:?}");
+    // Peer 1's late answer for A is not a violation; a second one is.
+    let answer = Message::BlockTxs {
+        block: a.hash(),
+        txs: vec![a.txs[2].clone(), a.txs[3].clone()],
+    };
+    assert_eq!(closed(h.message(1, 11, answer.clone()), 11), None);
+    assert_eq!(
+        closed(h.message(1, 11, answer), 11),
+        Some(DisconnectReason::Misbehaviour)
+    );
+}
+
+#[test]
+fn a_block_whose_filled_transactions_do_not_match_its_header_is_asked_of_another_peer() {
+    // The header commits to other transactions than the short ids stand for (a sender that
+    // made its short ids up): after the fill the block does not match.
+    let bad = block_of(txs(4), false);
+    let mut h = compact_harness(&bad, &[1]);
+    h.message(2, 12, Message::InvBlocks(vec![bad.hash()]));
+    h.message(1, 11, compact(&bad));
+    let out = h.message(
+        1,
+        11,
+        Message::BlockTxs {
+            block: bad.hash(),
+            txs: vec![bad.txs[2].clone(), bad.txs[3].clone()],
+        },
+    );
+    assert_eq!(closed(out, 11), None);
+    assert!(
+        asked(out, 11).is_empty(),
+        "not the same sender again: {out:?}"
+    );
+    assert_eq!(asked(out, 12), vec![bad.hash()]);
+}
+
+#[test]
+fn transactions_that_arrive_after_a_stall_still_complete_the_block() {
+    let block = block_of(txs(4), true);
+    let mut h = compact_harness(&block, &[1]);
+    h.message(2, 12, Message::InvBlocks(vec![block.hash()]));
+    h.message(1, 11, compact(&block));
+    // The sender stalls: the block is asked of peer 2; then the sender's late answer
+    // comes first and completes it.
+    let out = h.tick_at(STALL_TIMEOUT.as_secs() + 1);
+    assert_eq!(asked(out, 12), vec![block.hash()]);
+    let out = h.message(
+        1,
+        11,
+        Message::BlockTxs {
+            block: block.hash(),
+            txs: vec![block.txs[2].clone(), block.txs[3].clone()],
+        },
+    );
+    assert_eq!(closed(out, 11), None);
+    assert_eq!(submitted(out), vec![block.hash()]);
 }

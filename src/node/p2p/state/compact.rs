@@ -3,6 +3,12 @@
 //! transactions it lacks are asked of its sender, and the block then takes the same road as
 //! a downloaded one (the scheduler counts it as asked of the sender, so a sender that does
 //! not answer stalls and the block is fetched whole from another peer).
+//!
+//! Rebuilding costs a pass over the mempool, so only a block a peer proved worth it is
+//! rebuilt: one on our tip, with the difficulty a block there must have, meeting it. Any
+//! other compact block is taken as an announcement (headers first, as for a hash). Each peer
+//! has at most one block being rebuilt; the transactions filled in may not exceed a block's
+//! limit.
 
 use super::{Now, P2pState};
 use crate::core::block::Block;
@@ -13,11 +19,9 @@ use crate::net::identity::NodeId;
 use crate::net::wire::Message;
 use crate::node::p2p::sched::Want;
 
-/// Compact blocks per peer whose missing transactions may be awaited at once.
-const PARTIALS_KEPT: usize = 4;
 /// Blocks per peer whose transactions were asked for, remembered so a late answer is not
 /// taken for an unrequested one.
-const ASKED_KEPT: usize = 16;
+const ASKED_KEPT: usize = 8;
 
 impl P2pState {
     /// A compact block arrived: rebuild it, ask for what is missing, or fall back.
@@ -34,21 +38,30 @@ impl P2pState {
             p.know(hash.0);
             p.know(prev.0);
         }
-        // A block whose parent we do not know: headers find where it attaches.
-        let Some(parent) = self.height_of(&prev) else {
+        if self.have_block(&hash) || self.sched.is_wanted(&hash) {
+            return Ok(());
+        }
+        // Only a block on our tip is rebuilt; anything else is an announcement.
+        let (tip_height, tip, _) = self.chain.tip();
+        if prev != tip || self.submission.is_some() {
             self.on_inv_blocks(id, &[hash]);
             return Ok(());
-        };
-        let height = parent + 1;
+        }
+        if let Some(bits) = self.chain.next_bits()
+            && cb.header.bits != bits
+        {
+            return Err(format!(
+                "compact block {} on our tip without the difficulty it must have",
+                hash.short()
+            ));
+        }
+        let height = tip_height + 1;
         if let Some(p) = self.peers.get_mut(&id) {
             p.activity.note_best(height, hash, None);
             if height > p.info.height {
                 p.info.height = height;
                 p.info.tip = hash;
             }
-        }
-        if self.have_block(&hash) || self.sched.is_wanted(&hash) {
-            return Ok(());
         }
         if self.sched.want(hash, prev, height, id) == Want::Full
             || !self.sched.ask(&id, &hash, now.local)
@@ -57,7 +70,12 @@ impl P2pState {
         }
         self.compact_stats.received += 1;
         let chain = &self.chain;
-        let partial = match PartialBlock::new(&cb, chain.mempool_txids(), |t| chain.mempool_tx(t)) {
+        let partial = match PartialBlock::new(
+            &cb,
+            chain.mempool_txids(),
+            |t| chain.mempool_tx(t),
+            self.settings.max_block_bytes,
+        ) {
             Ok(p) => p,
             Err(e) if e.is_misbehaviour() => return Err(e.to_string()),
             Err(e) => {
@@ -86,15 +104,20 @@ impl P2pState {
                 indexes: missing,
             },
         );
-        if let Some(p) = self.peers.get_mut(&id) {
-            if p.partial.len() >= PARTIALS_KEPT {
-                p.partial.pop_front();
-            }
-            p.partial.push_back(partial);
-            if p.asked_txs_of.len() >= ASKED_KEPT {
-                p.asked_txs_of.pop_front();
-            }
-            p.asked_txs_of.push_back(hash);
+        let Some(p) = self.peers.get_mut(&id) else {
+            return Ok(());
+        };
+        // One block rebuilt per peer: one it left unanswered goes back to the queue, for
+        // any peer that has it.
+        let dropped = p.partial.replace(partial).map(|old| old.hash());
+        if p.asked_txs_of.len() >= ASKED_KEPT {
+            p.asked_txs_of.pop_front();
+        }
+        p.asked_txs_of.push_back(hash);
+        if let Some(old) = dropped
+            && self.sched.give_up(&id, &old)
+        {
+            self.schedule(now);
         }
         Ok(())
     }
@@ -111,18 +134,16 @@ impl P2pState {
         let Some(p) = self.peers.get_mut(&id) else {
             return Ok(());
         };
-        if !p.asked_txs_of.contains(&block) {
+        // One answer per request.
+        let Some(i) = p.asked_txs_of.iter().position(|h| *h == block) else {
             return Err(format!(
                 "unrequested transactions of block {}",
                 block.short()
             ));
-        }
-        let Some(i) = p.partial.iter().position(|b| b.hash() == block) else {
-            // Asked for, and given up on since (a newer compact block took its place).
-            return Ok(());
         };
-        p.asked_txs_of.retain(|h| *h != block);
-        let Some(mut partial) = p.partial.remove(i) else {
+        p.asked_txs_of.remove(i);
+        let Some(mut partial) = p.partial.take_if(|b| b.hash() == block) else {
+            // Asked for, and given up on since (a newer compact block took its place).
             return Ok(());
         };
         if txs.is_empty() {
@@ -134,16 +155,26 @@ impl P2pState {
         self.rebuilt(id, partial, now)
     }
 
-    /// A compact block with every transaction: the block, if it matches its header; if not
-    /// (a short id matched the wrong transaction), it is asked for whole.
+    /// A compact block with every transaction: the block, if it matches its header. If not
+    /// (a short id matched the wrong transaction, or the sender's short ids were not its
+    /// block's), the block is asked of another peer that has it, or whole of the sender if
+    /// none has.
     fn rebuilt(&mut self, id: NodeId, partial: PartialBlock, now: Now) -> Result<(), String> {
         let hash = partial.hash();
         match partial.finish() {
             Ok(block) => self.on_block(id, block, now),
             Err(e) => {
+                // Late (given to another peer since, or here already): nothing to do.
+                if self.sched.asked_of(&hash) != Some(id) {
+                    return Ok(());
+                }
                 tracing::debug!("compact block {}: {e}; asking for it whole", hash.short());
                 self.compact_stats.fetched_whole += 1;
-                self.send(&id, Message::GetBlocks(vec![hash]));
+                self.sched.give_up(&id, &hash);
+                self.schedule(now);
+                if self.sched.asked_of(&hash).is_none() && self.sched.ask(&id, &hash, now.local) {
+                    self.send(&id, Message::GetBlocks(vec![hash]));
+                }
                 Ok(())
             }
         }

@@ -24,7 +24,7 @@ use super::time::LocalTime;
 use super::{CompactStats, P2pView, PeerInfo};
 use crate::core::block::Block;
 use crate::core::hash::{BlockHash, Txid};
-use crate::core::pow::{Target, Work};
+use crate::core::pow::{CompactTarget, Target, Work};
 use crate::core::tx::Transaction;
 use crate::net::DisconnectReason;
 use crate::net::compact::PartialBlock;
@@ -46,6 +46,12 @@ const MAX_KNOWN: usize = 50_000;
 pub const PING_EVERY: Duration = Duration::from_secs(5);
 /// Pings remembered per peer: a pong to any of them is late, not unrequested.
 const PINGS_KEPT: usize = 16;
+/// A peer that has answered none of this many pings in a row (a minute, on a live node) is
+/// disconnected: its connection is up but it does not take part.
+pub const PINGS_UNANSWERED: u32 = 12;
+/// Transactions asked of one peer and not yet received, at most: what it announces beyond
+/// this is not asked of it (another peer will announce it too).
+pub const MAX_REQUESTED_TXS: usize = 5_000;
 /// Announcements (our tip, new transactions) go out at most this often; what comes in
 /// between is sent together.
 pub const TRICKLE: Duration = Duration::from_millis(100);
@@ -79,6 +85,8 @@ pub trait ChainView: Send {
     fn mempool_tx(&self, txid: &Txid) -> Option<Transaction>;
     /// A stored block.
     fn block(&self, hash: &BlockHash) -> Option<Block>;
+    /// The compact target a block on our tip must meet (`None`: not known).
+    fn next_bits(&self) -> Option<CompactTarget>;
 }
 
 /// A connection as the state knows it.
@@ -210,6 +218,8 @@ pub struct Settings {
     pub ban_time: Duration,
     /// The easiest target a header may have.
     pub pow_limit: Target,
+    /// The most bytes a block may have (what a compact block may take to rebuild).
+    pub max_block_bytes: usize,
     /// Time between pings of each peer ([`PING_EVERY`] on a real node).
     pub ping_every: Duration,
     /// Whether to make [`Output::View`]s (a simulated node has nobody to show them to).
@@ -237,8 +247,8 @@ struct Peer {
     listen: Option<SocketAddr>,
     /// The protocol version settled on with it (2 and up: compact blocks).
     protocol: u32,
-    /// Blocks it sent compactly whose missing transactions we asked it for, oldest first.
-    partial: VecDeque<PartialBlock>,
+    /// A block it sent compactly whose missing transactions we asked it for.
+    partial: Option<PartialBlock>,
     /// The blocks whose transactions we last asked it for: an answer for one no longer in
     /// `partial` is late, not unrequested.
     asked_txs_of: VecDeque<BlockHash>,
@@ -586,6 +596,26 @@ impl P2pState {
                 id.short()
             );
             self.disconnect(&id, DisconnectReason::NotReading, "does not read", now);
+        }
+        // Peers that answer no ping go.
+        let timeout = self.settings.ping_every * PINGS_UNANSWERED;
+        let silent: Vec<NodeId> = self
+            .peers
+            .values()
+            .filter(|p| {
+                p.pings
+                    .front()
+                    .is_some_and(|(_, at)| now.local.duration_since(*at) >= timeout)
+            })
+            .map(|p| p.info.id)
+            .collect();
+        for id in silent {
+            tracing::info!(
+                "disconnecting {}: no pong in {} s",
+                id.short(),
+                timeout.as_secs()
+            );
+            self.disconnect(&id, DisconnectReason::Normal, "answers no ping", now);
         }
         // Pings.
         let mut pings = Vec::new();

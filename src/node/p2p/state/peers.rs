@@ -235,7 +235,7 @@ impl P2pState {
             overflow: None,
             listen: hello.listen,
             protocol: hello.version,
-            partial: VecDeque::new(),
+            partial: None,
             asked_txs_of: VecDeque::new(),
         };
         peer.know(hello.tip.0);

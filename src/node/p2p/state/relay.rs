@@ -1,7 +1,7 @@
 //! Relay: announcing our tip and new transactions to the peers that do not know them, at
 //! most once per trickle.
 
-use super::{Now, Output, P2pState, Peer, TRICKLE};
+use super::{MAX_REQUESTED_TXS, Now, Output, P2pState, Peer, TRICKLE};
 use crate::core::hash::Txid;
 use crate::core::tx::Transaction;
 use crate::net::identity::NodeId;
@@ -16,9 +16,14 @@ impl P2pState {
                 p.know(t.0);
             }
         }
+        let Some(asked) = self.peers.get(&id).map(|p| &p.requested_txs) else {
+            return;
+        };
+        let room = MAX_REQUESTED_TXS.saturating_sub(asked.len());
         let want: Vec<Txid> = txids
             .into_iter()
-            .filter(|t| !self.chain.has_tx(t))
+            .filter(|t| !asked.contains(t) && !self.chain.has_tx(t))
+            .take(room)
             .collect();
         if !want.is_empty()
             && let Some(p) = self.peers.get_mut(&id)
