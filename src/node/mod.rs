@@ -289,7 +289,11 @@ enum Command {
     },
     CancelMine(oneshot::Sender<bool>),
     Import(Vec<Block>, oneshot::Sender<Result<u64, NodeError>>),
-    SubmitBlocks(Vec<Block>, oneshot::Sender<Result<BatchOutcome, NodeError>>),
+    SubmitBlocks(
+        Vec<Block>,
+        bool,
+        oneshot::Sender<Result<BatchOutcome, NodeError>>,
+    ),
     Template(Address, oneshot::Sender<Result<Template, NodeError>>),
     Found(Arc<Job>, u64),
     Tick,
@@ -377,6 +381,8 @@ impl Node {
             )?,
             journal_paths: journal::journal_files(&config.data_dir),
             chain,
+            sync_before: None,
+            last_sync_flush: Instant::now(),
             sig_cache,
             params,
             mempool: mempool.clone(),
@@ -650,9 +656,16 @@ impl NodeHandle {
         self.ask(|r| Command::Import(blocks, r)).await?
     }
 
-    /// Blocks in chain order from a peer (initial sync): committed in batches, flushed once.
-    pub async fn submit_blocks(&self, blocks: Vec<Block>) -> Result<BatchOutcome, NodeError> {
-        self.ask(|r| Command::SubmitBlocks(blocks, r)).await?
+    /// Blocks in chain order from a peer (initial sync): committed in batches. `more`: more
+    /// batches are on their way, so the flush may wait for one of them (at most
+    /// [`SYNC_FLUSH_EVERY`]); nothing about blocks not yet flushed is reported (no event, no
+    /// snapshot) until they are durable.
+    pub async fn submit_blocks(
+        &self,
+        blocks: Vec<Block>,
+        more: bool,
+    ) -> Result<BatchOutcome, NodeError> {
+        self.ask(|r| Command::SubmitBlocks(blocks, more, r)).await?
     }
 
     /// A block template for an external miner: the next block on the tip paying `address`,
@@ -1067,9 +1080,14 @@ struct Meter {
 const HASHRATE_HISTORY: usize = 120;
 /// Minimum time between template rebuilds caused by mempool changes.
 const TEMPLATE_MIN_INTERVAL: Duration = Duration::from_millis(500);
+/// During a sync, batches are flushed to disk at least this often (and with the last one).
+pub const SYNC_FLUSH_EVERY: Duration = Duration::from_secs(1);
 
 struct State {
     chain: Chain,
+    /// Sync batches committed but not yet flushed: the tip before the first of them.
+    sync_before: Option<BlockMeta>,
+    last_sync_flush: Instant,
     /// Signatures verified on mempool admission (the chain's verifier skips them).
     sig_cache: Arc<verify::SigCache>,
     /// Writes what `submit_txs` accepted, off this thread.
@@ -1103,6 +1121,11 @@ impl State {
     fn run(mut self, mut rx: mpsc::Receiver<Command>) {
         let mut shutdown_reply = None;
         while let Some(cmd) = rx.blocking_recv() {
+            // Sync batches not yet flushed are made durable and reported before anything
+            // else happens (a tick at the latest: within a second).
+            if !matches!(cmd, Command::SubmitBlocks(..)) {
+                self.finish_sync();
+            }
             match cmd {
                 Command::SubmitBlock(block, reply) => {
                     let r = self.process_block(block, false);
@@ -1185,8 +1208,8 @@ impl State {
                 Command::Import(blocks, reply) => {
                     let _ = reply.send(self.import(blocks));
                 }
-                Command::SubmitBlocks(blocks, reply) => {
-                    let _ = reply.send(self.submit_blocks(blocks));
+                Command::SubmitBlocks(blocks, more, reply) => {
+                    let _ = reply.send(self.submit_blocks(blocks, more));
                 }
                 Command::Template(address, reply) => {
                     let _ = reply.send(self.template(address));
@@ -1589,10 +1612,40 @@ impl State {
         Ok(height)
     }
 
-    /// Blocks from a peer during sync: batched commits, one flush before answering (so before
-    /// anything is relayed); stops at the first bad block, keeping what came before it.
-    fn submit_blocks(&mut self, blocks: Vec<Block>) -> Result<BatchOutcome, NodeError> {
-        let before = self.chain.tip()?;
+    /// Flush sync batches committed and not yet durable, and report them.
+    fn finish_sync(&mut self) {
+        let Some(before) = self.sync_before.take() else {
+            return;
+        };
+        let done = self
+            .chain
+            .store()
+            .flush()
+            .map_err(NodeError::from)
+            .and_then(|()| {
+                self.last_sync_flush = Instant::now();
+                self.tip_change_since(&before)
+            });
+        match done {
+            Ok(change) => {
+                if !change.connected.is_empty() || !change.disconnected.is_empty() {
+                    self.apply_change(&change, Some(before.hash()));
+                }
+            }
+            Err(e) => tracing::error!("flushing synced blocks: {e}"),
+        }
+    }
+
+    /// Blocks from a peer during sync: batched commits, flushed before they are reported or
+    /// answered for (so before anything is relayed), except that while `more` batches are
+    /// coming the flush waits, up to [`SYNC_FLUSH_EVERY`] (a flush costs tens of
+    /// milliseconds). Stops at the first bad block, keeping what came before it.
+    fn submit_blocks(&mut self, blocks: Vec<Block>, more: bool) -> Result<BatchOutcome, NodeError> {
+        let deferred = self.sync_before.take();
+        let before = match deferred {
+            Some(b) => b,
+            None => self.chain.tip()?,
+        };
         let n = blocks.len();
         let (change, failure) = match self.chain.process_batch(blocks) {
             Ok(c) => (c, None),
@@ -1603,10 +1656,25 @@ impl State {
                 (TipChange::default(), Some((i, e)))
             }
         };
+        let batch_connected = change.connected.len();
+        if more && failure.is_none() && self.last_sync_flush.elapsed() < SYNC_FLUSH_EVERY {
+            // Committed, not yet durable: reported with the flush.
+            self.sync_before = Some(before);
+            let after = self.chain.tip()?;
+            return Ok(BatchOutcome {
+                submitted: n,
+                height: after.height,
+                tip: after.hash(),
+                connected: batch_connected,
+                failure: None,
+            });
+        }
         self.chain.store().flush()?;
+        self.last_sync_flush = Instant::now();
         let after = self.chain.tip()?;
-        // A failed batch may still have committed the blocks before the bad one.
-        let change = if failure.is_some() && after.hash() != before.hash() {
+        // Batches before this one not reported yet, or a failed batch that still committed
+        // the blocks before the bad one: read the change back from the store.
+        let change = if deferred.is_some() || (failure.is_some() && after.hash() != before.hash()) {
             self.tip_change_since(&before)?
         } else {
             change
@@ -1618,7 +1686,7 @@ impl State {
             submitted: n,
             height: after.height,
             tip: after.hash(),
-            connected: change.connected.len(),
+            connected: batch_connected,
             failure: failure.map(|(i, e)| {
                 let fault = e.is_peer_fault();
                 (i, e.to_string(), fault)

@@ -840,7 +840,7 @@ impl Sim {
                     }
                     None => self.step(i, Input::DialFailed(target.addr, "no such node".into())),
                 },
-                Output::SubmitBlocks(blocks) => {
+                Output::SubmitBlocks { blocks, .. } => {
                     let hashes: Vec<BlockHash> = blocks.iter().map(Block::hash).collect();
                     // What is verified afresh: whole blocks, or (with transactions) the share
                     // of each block's transactions that had not reached the mempool, whose

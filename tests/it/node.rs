@@ -1003,3 +1003,74 @@ async fn a_journal_past_its_limit_is_folded_into_the_store() {
     stop(copied).await;
     stop(node).await;
 }
+
+/// Sync batches with more to come are committed but reported (snapshot, events) only once
+/// flushed: with the last batch, or within about a second by the node's own tick.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_batches_are_reported_only_once_durable_with_the_last_or_within_a_second() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = spawn(dir.path()).await;
+    let chain = chain_tui::bench::generate_chain(30, 0);
+    // A last batch: flushed and reported with its answer.
+    let out = timeout(
+        Duration::from_secs(20),
+        node.submit_blocks(chain[..10].to_vec(), false),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!((out.height, node.snapshot().height), (10, 10));
+    let mut events = node.events();
+    // A batch with more to come, right after that flush: committed and stored, not
+    // reported yet (unless the node's one-second tick falls just between the two calls).
+    let out = timeout(
+        Duration::from_secs(20),
+        node.submit_blocks(chain[10..20].to_vec(), true),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(out.height, 20);
+    assert!(node.has_block(&chain[19].hash()).unwrap(), "committed");
+    assert_eq!(node.snapshot().height, 10, "not reported before the flush");
+    assert!(events.try_recv().is_err(), "no event before the flush");
+    // The last batch: both flushed and reported, each block once.
+    let out = timeout(
+        Duration::from_secs(20),
+        node.submit_blocks(chain[20..25].to_vec(), false),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!((out.height, node.snapshot().height), (25, 25));
+    let mut connected = Vec::new();
+    while let Ok(e) = events.try_recv() {
+        if let NodeEvent::BlockConnected { height, .. } = e {
+            connected.push(height);
+        }
+    }
+    assert_eq!(connected, (11..=25).collect::<Vec<u64>>());
+    // More to come that never comes: the tick flushes it.
+    timeout(
+        Duration::from_secs(20),
+        node.submit_blocks(chain[25..].to_vec(), true),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let mut heights = Vec::new();
+    while heights.len() < 5 {
+        match timeout(Duration::from_secs(5), events.recv()).await {
+            Ok(Ok(NodeEvent::BlockConnected { height, .. })) => heights.push(height),
+            Ok(Ok(_)) => {}
+            other => panic!("no block reported within seconds: {other:?} after {heights:?}"),
+        }
+    }
+    assert_eq!(heights, (26..=30).collect::<Vec<u64>>());
+    let mut watch = node.watch();
+    timeout(Duration::from_secs(5), watch.wait_for(|s| s.height == 30))
+        .await
+        .expect("the snapshot follows")
+        .unwrap();
+    stop(node).await;
+}

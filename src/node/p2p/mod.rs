@@ -567,14 +567,15 @@ impl Reactor {
                     }
                 }
                 Output::Dial(target) => self.spawn_dial(target),
-                Output::SubmitBlocks(blocks) => {
+                Output::SubmitBlocks { blocks, more } => {
                     let (node, inputs) = (self.node.clone(), self.inputs_tx.clone());
                     tokio::spawn(async move {
                         // Even a hand-off task that panics gets a verdict back, or the state
                         // would wait for it for ever.
-                        let outcome = tokio::spawn(async move { node.submit_blocks(blocks).await })
-                            .await
-                            .unwrap_or(Err(NodeError::Stopped));
+                        let outcome =
+                            tokio::spawn(async move { node.submit_blocks(blocks, more).await })
+                                .await
+                                .unwrap_or(Err(NodeError::Stopped));
                         let _ = inputs.send(Input::BlocksDone(outcome));
                     });
                 }

@@ -329,7 +329,7 @@ fn a_peer_that_stalls_on_blocks_it_announced_loses_them_and_is_banned_after_thre
     );
     assert!(
         out.iter()
-            .any(|o| matches!(o, Output::SubmitBlocks(b) if b.len() == 1))
+            .any(|o| matches!(o, Output::SubmitBlocks { blocks: b, .. } if b.len() == 1))
     );
     // Two more stalls on blocks only peer 1 announced (peer 2 is not high enough for them).
     // A block nobody can give is dropped from the queue, so peer 1 sends the headers from
@@ -593,7 +593,7 @@ fn while_a_batch_is_with_the_node_its_blocks_are_not_fetched_again_and_peers_are
         .out
         .iter()
         .find_map(|o| match o {
-            Output::SubmitBlocks(b) => Some(b.len()),
+            Output::SubmitBlocks { blocks: b, .. } => Some(b.len()),
             _ => None,
         })
         .expect("the blocks go to the node");
@@ -619,7 +619,7 @@ fn while_a_batch_is_with_the_node_its_blocks_are_not_fetched_again_and_peers_are
         }),
     );
     // One batch at a time: the third block waits for the verdict on the first two.
-    assert!(!out.iter().any(|o| matches!(o, Output::SubmitBlocks(_))));
+    assert!(!out.iter().any(|o| matches!(o, Output::SubmitBlocks { .. })));
     let out = h.step(Input::BlocksDone(Ok(crate::node::BatchOutcome {
         submitted: 2,
         height: 2,
@@ -628,7 +628,7 @@ fn while_a_batch_is_with_the_node_its_blocks_are_not_fetched_again_and_peers_are
         failure: None,
     })));
     assert!(out.iter().any(
-        |o| matches!(o, Output::SubmitBlocks(b) if b.len() == 1 && b[0].hash() == hs[2].hash())
+        |o| matches!(o, Output::SubmitBlocks { blocks: b, .. } if b.len() == 1 && b[0].hash() == hs[2].hash())
     ));
 }
 
@@ -742,7 +742,9 @@ fn compact(block: &Block) -> Message {
 fn submitted(out: &[Output]) -> Vec<BlockHash> {
     out.iter()
         .filter_map(|o| match o {
-            Output::SubmitBlocks(b) => Some(b.iter().map(Block::hash).collect::<Vec<_>>()),
+            Output::SubmitBlocks { blocks: b, .. } => {
+                Some(b.iter().map(Block::hash).collect::<Vec<_>>())
+            }
             _ => None,
         })
         .flatten()

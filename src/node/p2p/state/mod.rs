@@ -190,7 +190,11 @@ pub enum Output {
     },
     Dial(PeerAddr),
     /// Hand these blocks (in chain order) to the node; answer with [`Input::BlocksDone`].
-    SubmitBlocks(Vec<Block>),
+    /// `more`: more blocks are queued for download (the node may flush later).
+    SubmitBlocks {
+        blocks: Vec<Block>,
+        more: bool,
+    },
     /// Hand a peer's transaction to the node; answer with [`Input::TxDone`]. Transactions
     /// must reach the node in the order they are given (a child may follow its parent).
     SubmitTx {

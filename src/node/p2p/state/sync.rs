@@ -222,7 +222,11 @@ impl P2pState {
             batch.push(r.block);
         }
         self.submission = Some(sub);
-        self.out.push(Output::SubmitBlocks(batch));
+        let more = self.sched.wanted() > 0;
+        self.out.push(Output::SubmitBlocks {
+            blocks: batch,
+            more,
+        });
     }
 
     pub(super) fn blocks_done(&mut self, outcome: Result<BatchOutcome, NodeError>, now: Now) {
