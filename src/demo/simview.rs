@@ -330,11 +330,9 @@ fn draw_table(f: &mut ratatui::Frame, fr: &SimFrame, area: Rect) {
             b.miner + 1,
             region_name(fr.regions.get(b.miner).copied().unwrap_or(0))
         );
-        let style = if *active == 0 && b.reached() == fr.nodes {
-            theme::bad()
-        } else {
-            theme::value()
-        };
+        // Every node that had it moved to another branch.
+        let stale = *active == 0;
+        let style = if stale { theme::bad() } else { theme::value() };
         lines.push(Line::from(Span::styled(
             format!(
                 "{:>7}  {:<9} {:<24} {:>9} {:>9} {:>9} {:>9}  {}",
@@ -345,7 +343,7 @@ fn draw_table(f: &mut ratatui::Frame, fr: &SimFrame, area: Rect) {
                 secs(b.time_to(50)),
                 secs(b.time_to(90)),
                 secs(b.time_to(100)),
-                if *active == 0 && b.reached() == fr.nodes {
+                if stale {
                     "stale".to_string()
                 } else {
                     active.to_string()
@@ -411,7 +409,9 @@ fn simulate(cfg: SimDemo, control: Arc<Mutex<Control>>, frames: watch::Sender<Ar
         if c.quit {
             return;
         }
-        let real = last.elapsed();
+        // A step covers at most two steps of real time: a simulation slower than the speed
+        // asked falls behind instead of taking ever longer steps.
+        let real = last.elapsed().min(STEP * 2);
         last = Instant::now();
         if !c.paused {
             let step = if c.speed >= 0 {
@@ -419,7 +419,13 @@ fn simulate(cfg: SimDemo, control: Arc<Mutex<Control>>, frames: watch::Sender<Ar
             } else {
                 real / (1 << -c.speed)
             };
-            sim.run_until(sim.now() + step);
+            // In slices, giving up on the rest after a tenth of a second of work.
+            let target = sim.now() + step;
+            let started = Instant::now();
+            while sim.now() < target && started.elapsed() < Duration::from_millis(100) {
+                let slice = (sim.now() + Duration::from_secs(1)).min(target);
+                sim.run_until(slice);
+            }
         }
         frames.send_replace(Arc::new(SimFrame::take(&sim, c.speed, c.paused)));
     }
@@ -447,12 +453,9 @@ where
         if crate::term::panicked() {
             break Err(anyhow!("a thread panicked; see the log"));
         }
-        let mut frame = SimFrame::clone(&frames.borrow_and_update());
-        if let Ok(c) = control.lock() {
-            // Show a key's effect at once, before the next step.
-            frame.speed = c.speed;
-            frame.paused = c.paused;
-        }
+        // The speed and pause shown are the ones the simulation ran with (a key takes effect
+        // at its next step, within 40 ms).
+        let frame = frames.borrow_and_update().clone();
         if let Err(e) = terminal.draw(|f| draw(f, &frame)) {
             break Err(anyhow!("drawing: {e}"));
         }

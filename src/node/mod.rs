@@ -1614,7 +1614,7 @@ impl State {
 
     /// Flush sync batches committed and not yet durable, and report them.
     fn finish_sync(&mut self) {
-        let Some(before) = self.sync_before.take() else {
+        let Some(before) = self.sync_before else {
             return;
         };
         let done = self
@@ -1628,10 +1628,12 @@ impl State {
             });
         match done {
             Ok(change) => {
+                self.sync_before = None;
                 if !change.connected.is_empty() || !change.disconnected.is_empty() {
                     self.apply_change(&change, Some(before.hash()));
                 }
             }
+            // Kept: tried again at the next command or tick; nothing is reported before.
             Err(e) => tracing::error!("flushing synced blocks: {e}"),
         }
     }
@@ -1641,11 +1643,13 @@ impl State {
     /// coming the flush waits, up to [`SYNC_FLUSH_EVERY`] (a flush costs tens of
     /// milliseconds). Stops at the first bad block, keeping what came before it.
     fn submit_blocks(&mut self, blocks: Vec<Block>, more: bool) -> Result<BatchOutcome, NodeError> {
-        let deferred = self.sync_before.take();
+        let deferred = self.sync_before;
         let before = match deferred {
             Some(b) => b,
             None => self.chain.tip()?,
         };
+        // Pending until reported: an error below leaves it for the next flush.
+        self.sync_before = Some(before);
         let n = blocks.len();
         let (change, failure) = match self.chain.process_batch(blocks) {
             Ok(c) => (c, None),
@@ -1659,7 +1663,6 @@ impl State {
         let batch_connected = change.connected.len();
         if more && failure.is_none() && self.last_sync_flush.elapsed() < SYNC_FLUSH_EVERY {
             // Committed, not yet durable: reported with the flush.
-            self.sync_before = Some(before);
             let after = self.chain.tip()?;
             return Ok(BatchOutcome {
                 submitted: n,
@@ -1679,6 +1682,7 @@ impl State {
         } else {
             change
         };
+        self.sync_before = None;
         if !change.connected.is_empty() || !change.disconnected.is_empty() {
             self.apply_change(&change, Some(before.hash()));
         }
@@ -1804,6 +1808,10 @@ impl State {
     }
 
     fn publish(&mut self) {
+        // Sync batches not yet durable are not shown: the last snapshot stands until then.
+        if self.sync_before.is_some() {
+            return;
+        }
         let Ok(reader) = self.chain.store().read() else {
             return;
         };

@@ -318,8 +318,13 @@ impl ChainView for LightChain {
     }
 
     /// Simulated blocks all have genesis' target (the regtest rule is a fixed target).
-    fn next_bits(&self) -> Option<CompactTarget> {
-        let genesis = self.index.lock().ok()?.active.first().copied()?;
+    fn next_bits(&self, parent: &BlockHash) -> Option<CompactTarget> {
+        let i = self.index.lock().ok()?;
+        if i.active.last() != Some(parent) {
+            return None;
+        }
+        let genesis = i.active.first().copied()?;
+        drop(i);
         self.store.header(&genesis).map(|h| h.bits)
     }
 }

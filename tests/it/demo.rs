@@ -529,13 +529,23 @@ fn the_simulated_network_view_shows_how_far_the_newest_block_spread_with_true_co
 #[tokio::test]
 async fn the_simulated_network_speeds_up_pauses_and_quits_from_the_keyboard() {
     use crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers};
+    use futures_util::StreamExt;
     let key = |c: char| {
         Ok(Event::Key(KeyEvent::new(
             KeyCode::Char(c),
             KeyModifiers::NONE,
         )))
     };
-    let keys = futures_util::stream::iter(vec![key('+'), key('+'), key(' '), key('q')]);
+    // Each key after a pause, so the simulation thread takes it in before the next one; the
+    // frame drawn last before `q` is one the simulation made after the pause.
+    let keys = Box::pin(
+        futures_util::stream::iter(vec![key('+'), key('+'), key(' '), key('q')]).then(
+            |k| async move {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                k
+            },
+        ),
+    );
     let mut t = Terminal::new(TestBackend::new(140, 45)).unwrap();
     tokio::time::timeout(
         Duration::from_secs(30),
@@ -544,7 +554,7 @@ async fn the_simulated_network_speeds_up_pauses_and_quits_from_the_keyboard() {
     .await
     .expect("q ends the loop")
     .expect("no error");
-    // The last frame drawn (before q) shows the speed set and the pause.
+    // The last frame drawn (before q) shows the speed and the pause the simulation ran with.
     let buf = t.backend().buffer().clone();
     let top: String = (0..140).map(|x| buf[(x, 0)].symbol().to_string()).collect();
     assert!(top.contains("speed ×4"), "{top}");

@@ -497,17 +497,26 @@ impl Reader {
                     {
                         self.activity.note_meta(&m);
                     }
-                    let headers = self
-                        .node
-                        .headers_after(&locator, &stop, MAX_HEADERS)
-                        .unwrap_or_else(|e| {
+                    // A store that cannot be read answers nothing: an empty answer would
+                    // say we have no more headers.
+                    let headers = match self.node.headers_after(&locator, &stop, MAX_HEADERS) {
+                        Ok(h) => h,
+                        Err(e) => {
                             tracing::error!("headers for {}: {e}", self.id.short());
-                            Vec::new()
-                        });
+                            return (
+                                format!("cannot read headers: {e}"),
+                                false,
+                                DisconnectReason::Normal,
+                            );
+                        }
+                    };
                     self.served();
                     self.outbox.push_when_room(&Message::Headers(headers)).await
                 }
-                Message::GetBlocks(hashes) => self.serve_blocks(hashes).await,
+                Message::GetBlocks(hashes) => match self.serve_blocks(hashes).await {
+                    Ok(sent) => sent,
+                    Err(reason) => return (reason, false, DisconnectReason::Normal),
+                },
                 Message::GetBlockTxs { block, indexes } => {
                     match self.serve_block_txs(block, &indexes) {
                         Ok(msg) => self.outbox.push_when_room(&msg).await,
@@ -593,31 +602,40 @@ impl Reader {
     }
 
     /// Send the blocks asked for that we have, and one `NotFound` for the rest.
+    /// `Err` if the store cannot be read (a `NotFound` would get us banned for a block we
+    /// announced); the inner `Err` if the peer does not read.
     async fn serve_blocks(
         &mut self,
         hashes: Vec<crate::core::hash::BlockHash>,
-    ) -> Result<usize, String> {
+    ) -> Result<Result<usize, String>, String> {
         let mut missing = Vec::new();
         for h in hashes {
             match self.node.block(&h) {
                 Ok(Some(b)) => {
-                    self.outbox.push_when_room(&Message::Block(b)).await?;
+                    if let Err(e) = self.outbox.push_when_room(&Message::Block(b)).await {
+                        return Ok(Err(e));
+                    }
                     if let Ok(Some(m)) = self.node.block_meta(&h) {
                         self.activity.note_meta(&m);
                     }
                 }
-                _ => missing.push(h),
+                Ok(None) => missing.push(h),
+                Err(e) => {
+                    tracing::error!("block {} for {}: {e}", h.short(), self.id.short());
+                    return Err(format!("cannot read block {}: {e}", h.short()));
+                }
             }
             // Let the other peers' tasks run between blocks.
             tokio::task::yield_now().await;
         }
         self.served();
         if missing.is_empty() {
-            return Ok(0);
+            return Ok(Ok(0));
         }
-        self.outbox
+        Ok(self
+            .outbox
             .push_when_room(&Message::NotFound(missing))
-            .await
+            .await)
     }
 }
 

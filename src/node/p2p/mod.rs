@@ -400,10 +400,10 @@ impl ChainView for NodeChain {
     fn block(&self, hash: &BlockHash) -> Option<crate::core::block::Block> {
         self.0.block(hash).ok().flatten()
     }
-    fn next_bits(&self) -> Option<crate::core::pow::CompactTarget> {
-        self.0
-            .snapshot()
-            .next_bits
+    fn next_bits(&self, parent: &BlockHash) -> Option<crate::core::pow::CompactTarget> {
+        let s = self.0.snapshot();
+        s.next_bits
+            .filter(|_| s.tip == *parent)
             .map(crate::core::pow::CompactTarget)
     }
 }

@@ -366,6 +366,30 @@ impl Scheduler {
         true
     }
 
+    /// Ask `id` again for `hash` after [`Scheduler::give_up`] (no other peer has it): its
+    /// earlier request still counts, so none is added.
+    pub fn ask_again(&mut self, id: &NodeId, hash: &BlockHash, now: LocalTime) -> bool {
+        let Some(w) = self.wanted.get_mut(hash) else {
+            return false;
+        };
+        if w.asked.is_some() || w.got.is_some() {
+            return false;
+        }
+        let Some(d) = self.peers.get_mut(id) else {
+            return false;
+        };
+        if !d.requested.contains_key(hash) {
+            return false;
+        }
+        w.lacking.retain(|p| p != id);
+        w.asked = Some((*id, now));
+        if d.in_flight == 0 {
+            d.last_delivery = now;
+        }
+        d.in_flight += 1;
+        true
+    }
+
     /// `id` says it does not have `hash`. `Err` if it sent that block's header itself: it
     /// announced work it cannot give.
     pub fn not_found(&mut self, id: &NodeId, hash: &BlockHash) -> Result<(), String> {

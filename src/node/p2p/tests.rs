@@ -65,8 +65,8 @@ impl ChainView for Genesis {
         let p = Network::Regtest.params();
         (*hash == p.genesis_hash).then(|| p.genesis.clone())
     }
-    fn next_bits(&self) -> Option<crate::core::pow::CompactTarget> {
-        Some(Network::Regtest.params().genesis.header.bits)
+    fn next_bits(&self, parent: &BlockHash) -> Option<crate::core::pow::CompactTarget> {
+        (*parent == self.tip().1).then_some(Network::Regtest.params().genesis.header.bits)
     }
 }
 
@@ -124,8 +124,8 @@ impl ChainView for Mempool {
             _ => Genesis.block(hash),
         }
     }
-    fn next_bits(&self) -> Option<crate::core::pow::CompactTarget> {
-        Genesis.next_bits()
+    fn next_bits(&self, parent: &BlockHash) -> Option<crate::core::pow::CompactTarget> {
+        (*parent == self.tip().1).then_some(Network::Regtest.params().genesis.header.bits)
     }
 }
 
@@ -947,6 +947,9 @@ fn a_peer_that_announces_transactions_and_never_sends_them_is_asked_for_at_most_
     // Another peer is asked for what the first holds back.
     h.connect(2, 12, None, 0);
     assert_eq!(txs_asked(h.message(2, 12, tx_inv(7000, 10)), 12), 10);
+    // Requests that never came expire: the first peer is asked again.
+    h.tick_at(super::state::TX_REQUEST_EXPIRY.as_secs() + 1);
+    assert_eq!(txs_asked(h.message(1, 11, tx_inv(0, 1000)), 11), 1000);
 }
 
 #[test]
@@ -955,11 +958,17 @@ fn a_peer_that_answers_no_ping_for_a_minute_is_disconnected_and_one_that_answers
     let mut h = Harness::new();
     h.connect(1, 11, None, 0);
     h.connect(2, 12, None, 0);
+    // Peer 3 answers no ping but keeps sending (its pongs queue behind what it sends).
+    h.connect(3, 13, None, 0);
+    let genesis = Network::Regtest.params().genesis_hash;
     let limit = (PING_EVERY * PINGS_UNANSWERED).as_secs();
     let mut gone_at = None;
     for secs in 1..=limit + 10 {
+        let out = h.message(3, 13, Message::InvBlocks(vec![genesis]));
+        assert_eq!(closed(out, 13), None);
         let out = h.tick_at(secs);
         assert_eq!(closed(out, 11), None, "the answering peer stays ({secs} s)");
+        assert_eq!(closed(out, 13), None, "the busy peer stays ({secs} s)");
         if let Some(reason) = closed(out, 12) {
             assert_eq!(reason, DisconnectReason::Normal);
             gone_at.get_or_insert(secs);
@@ -990,8 +999,10 @@ fn a_compact_block_off_our_tip_is_only_an_announcement_and_one_with_the_wrong_di
     let elsewhere = block_on(BlockHash([9; 32]), txs(3), true);
     let mut h = compact_harness(&elsewhere, &[1, 2]);
     let out = h.message(1, 11, compact(&elsewhere));
+    let sent_to = sent(out, 11);
+    assert!(!sent_to.is_empty(), "headers are asked for");
     assert!(
-        sent(out, 11)
+        sent_to
             .iter()
             .all(|m| matches!(m, Message::GetHeaders { .. })),
         "{out:?}"

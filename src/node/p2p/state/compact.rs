@@ -47,13 +47,19 @@ impl P2pState {
             self.on_inv_blocks(id, &[hash]);
             return Ok(());
         }
-        if let Some(bits) = self.chain.next_bits()
-            && cb.header.bits != bits
-        {
-            return Err(format!(
-                "compact block {} on our tip without the difficulty it must have",
-                hash.short()
-            ));
+        match self.chain.next_bits(&prev) {
+            // The tip moved meanwhile, or its target is not known: an announcement.
+            None => {
+                self.on_inv_blocks(id, &[hash]);
+                return Ok(());
+            }
+            Some(bits) if cb.header.bits != bits => {
+                return Err(format!(
+                    "compact block {} on our tip without the difficulty it must have",
+                    hash.short()
+                ));
+            }
+            Some(_) => {}
         }
         let height = tip_height + 1;
         if let Some(p) = self.peers.get_mut(&id) {
@@ -172,7 +178,9 @@ impl P2pState {
                 self.compact_stats.fetched_whole += 1;
                 self.sched.give_up(&id, &hash);
                 self.schedule(now);
-                if self.sched.asked_of(&hash).is_none() && self.sched.ask(&id, &hash, now.local) {
+                if self.sched.asked_of(&hash).is_none()
+                    && self.sched.ask_again(&id, &hash, now.local)
+                {
                     self.send(&id, Message::GetBlocks(vec![hash]));
                 }
                 Ok(())

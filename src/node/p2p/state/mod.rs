@@ -52,6 +52,8 @@ pub const PINGS_UNANSWERED: u32 = 12;
 /// Transactions asked of one peer and not yet received, at most: what it announces beyond
 /// this is not asked of it (another peer will announce it too).
 pub const MAX_REQUESTED_TXS: usize = 5_000;
+/// A transaction asked of a peer and not received in this long is no longer awaited.
+pub const TX_REQUEST_EXPIRY: Duration = Duration::from_secs(60);
 /// Announcements (our tip, new transactions) go out at most this often; what comes in
 /// between is sent together.
 pub const TRICKLE: Duration = Duration::from_millis(100);
@@ -85,8 +87,9 @@ pub trait ChainView: Send {
     fn mempool_tx(&self, txid: &Txid) -> Option<Transaction>;
     /// A stored block.
     fn block(&self, hash: &BlockHash) -> Option<Block>;
-    /// The compact target a block on our tip must meet (`None`: not known).
-    fn next_bits(&self) -> Option<CompactTarget>;
+    /// The compact target a block on `parent` must meet, if `parent` is our tip (`None`:
+    /// it is not, or the target is not known). One read: the tip cannot move in between.
+    fn next_bits(&self, parent: &BlockHash) -> Option<CompactTarget>;
 }
 
 /// A connection as the state knows it.
@@ -236,7 +239,11 @@ struct Peer {
     info: PeerInfo,
     /// Hashes (blocks and txids) this peer is known to have.
     known: HashSet<[u8; 32]>,
-    requested_txs: HashSet<Txid>,
+    /// Transactions asked of it and not yet received, with when (they expire: a peer may
+    /// no longer have what it announced, and says nothing).
+    requested_txs: HashMap<Txid, LocalTime>,
+    /// When its last message reached the state (liveness, with the pings).
+    last_heard: LocalTime,
     /// Unix seconds when it last gave us a block or a transaction we did not have.
     last_useful: u64,
     /// Pings sent and not yet answered, oldest first.
@@ -363,10 +370,11 @@ impl P2pState {
                 // Only the current connection's: a replaced duplicate's late messages answer
                 // what was asked on it.
                 // The view is published on the timer and on bans, not per message.
-                if self.peers.get(&id).is_some_and(|p| p.serial == serial)
-                    && let Err(reason) = self.handle(id, msg, now)
-                {
-                    self.ban(id, &reason, now);
+                if let Some(p) = self.peers.get_mut(&id).filter(|p| p.serial == serial) {
+                    p.last_heard = now.local;
+                    if let Err(reason) = self.handle(id, msg, now) {
+                        self.ban(id, &reason, now);
+                    }
                 }
             }
             Input::Gone {
@@ -565,7 +573,7 @@ impl P2pState {
                 self.schedule(now);
             }
             Message::InvBlocks(hashes) => self.on_inv_blocks(id, &hashes),
-            Message::InvTxs(txids) => self.on_inv_txs(id, txids),
+            Message::InvTxs(txids) => self.on_inv_txs(id, txids, now),
             Message::Tx(tx) => self.on_tx(id, tx)?,
             Message::GetAddrs => {
                 let mut addrs: Vec<SocketAddr> =
@@ -601,18 +609,25 @@ impl P2pState {
             );
             self.disconnect(&id, DisconnectReason::NotReading, "does not read", now);
         }
-        // Peers that answer no ping go.
+        // Peers that answer no ping and send nothing else go (a peer busy sending us blocks
+        // may answer a ping late: its answers queue behind them).
         let timeout = self.settings.ping_every * PINGS_UNANSWERED;
         let silent: Vec<NodeId> = self
             .peers
             .values()
             .filter(|p| {
-                p.pings
-                    .front()
-                    .is_some_and(|(_, at)| now.local.duration_since(*at) >= timeout)
+                now.local.duration_since(p.last_heard) >= timeout
+                    && p.pings
+                        .front()
+                        .is_some_and(|(_, at)| now.local.duration_since(*at) >= timeout)
             })
             .map(|p| p.info.id)
             .collect();
+        // Requested transactions that never came are no longer awaited.
+        for p in self.peers.values_mut() {
+            p.requested_txs
+                .retain(|_, at| now.local.duration_since(*at) < TX_REQUEST_EXPIRY);
+        }
         for id in silent {
             tracing::info!(
                 "disconnecting {}: no pong in {} s",

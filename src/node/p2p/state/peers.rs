@@ -10,7 +10,7 @@ use crate::net::wire::{Hello, MAX_INV, Message};
 use crate::node::p2p::PeerInfo;
 use crate::node::p2p::book::DialFilter;
 use crate::node::p2p::conn::Activity;
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -226,7 +226,8 @@ impl P2pState {
                 last_message: now.unix,
             },
             known: HashSet::new(),
-            requested_txs: HashSet::new(),
+            requested_txs: HashMap::new(),
+            last_heard: now.local,
             last_useful: 0,
             pings: VecDeque::new(),
             last_ping: now.local,

@@ -10,7 +10,7 @@ use crate::node::NodeEvent;
 
 impl P2pState {
     /// A peer announces transactions: ask it for the ones we lack.
-    pub(super) fn on_inv_txs(&mut self, id: NodeId, txids: Vec<Txid>) {
+    pub(super) fn on_inv_txs(&mut self, id: NodeId, txids: Vec<Txid>, now: Now) {
         if let Some(p) = self.peers.get_mut(&id) {
             for t in &txids {
                 p.know(t.0);
@@ -22,13 +22,13 @@ impl P2pState {
         let room = MAX_REQUESTED_TXS.saturating_sub(asked.len());
         let want: Vec<Txid> = txids
             .into_iter()
-            .filter(|t| !asked.contains(t) && !self.chain.has_tx(t))
+            .filter(|t| !asked.contains_key(t) && !self.chain.has_tx(t))
             .take(room)
             .collect();
         if !want.is_empty()
             && let Some(p) = self.peers.get_mut(&id)
         {
-            p.requested_txs.extend(want.iter().copied());
+            p.requested_txs.extend(want.iter().map(|t| (*t, now.local)));
             self.send(&id, Message::GetTxs(want));
         }
     }
@@ -40,7 +40,7 @@ impl P2pState {
         let asked = self
             .peers
             .get_mut(&id)
-            .is_some_and(|p| p.requested_txs.remove(&txid));
+            .is_some_and(|p| p.requested_txs.remove(&txid).is_some());
         if !asked {
             return Err(format!("unrequested transaction {}", txid.short()));
         }
