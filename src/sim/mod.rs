@@ -22,11 +22,12 @@ use crate::core::hash::{BlockHash, MerkleRoot};
 use crate::core::params::{Network, Params};
 use crate::net::identity::{NodeId, PeerAddr};
 use crate::net::wire::{self, Hello, MAX_HEADERS, Message};
+use crate::node::p2p::limits::{Bucket, counts_as_unsolicited};
 use crate::node::p2p::state::{
     ChainView, Command, ConnInfo, Input, Now, Output, P2pState, Settings, TRICKLE,
 };
 use crate::node::p2p::time::LocalTime;
-use crate::node::p2p::{Activity, CompactStats};
+use crate::node::p2p::{Activity, CompactStats, UNSOLICITED_PER_SEC};
 use crate::node::{BatchOutcome, NodeEvent};
 use chain::{Connected, LightChain, Store};
 use std::cmp::Reverse;
@@ -66,6 +67,8 @@ pub struct SimConfig {
     pub partition: Option<(Duration, Duration)>,
     /// An eclipse: the first node's outbound peers are all hostile (see [`Eclipse`]).
     pub eclipse: Option<Eclipse>,
+    /// A flood: the last node sends its peers unrequested messages (see [`Flood`]).
+    pub flood: Option<Flood>,
     /// How blocks travel. Blocks with no transactions (`txs` 0) always go whole.
     pub relay: Relay,
     /// Simulated transactions per full block (0: blocks carry none, and are validated whole).
@@ -97,6 +100,15 @@ pub struct Eclipse {
     pub honest_at: Duration,
 }
 
+/// From `start` to `end`, the last node sends each of its peers `per_sec` announcements of
+/// genesis a second (messages nobody asked for), on top of taking part as usual.
+#[derive(Clone, Copy, Debug)]
+pub struct Flood {
+    pub start: Duration,
+    pub end: Duration,
+    pub per_sec: u64,
+}
+
 impl Default for SimConfig {
     fn default() -> SimConfig {
         SimConfig {
@@ -114,6 +126,7 @@ impl Default for SimConfig {
             ping_every: Duration::from_secs(60),
             partition: None,
             eclipse: None,
+            flood: None,
             relay: Relay::Full,
             txs: 0,
             tx_size: 250,
@@ -218,6 +231,8 @@ enum Event {
     Mine,
     /// A transaction is made.
     NewTx,
+    /// The flooder sends a round of unrequested messages.
+    Flood,
     /// The partition starts: connections between the halves drop.
     Split,
     /// `from` dials `to` (the honest peer of an eclipse).
@@ -259,6 +274,9 @@ struct SimNode {
     chain: LightChain,
     /// Open connections: our serial → (the other node, its serial).
     conns: BTreeMap<u64, (usize, u64)>,
+    /// Per connection, the budget of unrequested messages its peer may send (as a live
+    /// node's connection task keeps it).
+    budgets: BTreeMap<u64, Bucket>,
     /// When its uplink is free again (µs).
     upload_free: u64,
     bytes: u64,
@@ -405,6 +423,7 @@ impl Sim {
                 state,
                 chain,
                 conns: BTreeMap::new(),
+                budgets: BTreeMap::new(),
                 upload_free: 0,
                 bytes: 0,
                 trickle_due: false,
@@ -451,6 +470,9 @@ impl Sim {
         }
         if let Some((start, _)) = sim.config.partition {
             sim.at(micros(start), Event::Split);
+        }
+        if let Some(f) = sim.config.flood {
+            sim.at(micros(f.start), Event::Flood);
         }
         if let Some(e) = sim.config.eclipse {
             sim.at(micros(e.honest_at), Event::Dial { from: 1, to: 0 });
@@ -672,6 +694,7 @@ impl Sim {
                 self.next_tx += 1;
                 self.schedule_tx();
             }
+            Event::Flood => self.flood(),
             Event::Split => self.split(),
             Event::Dial { from, to } => {
                 let addr = self.nodes[to].addr;
@@ -687,6 +710,62 @@ impl Sim {
     }
 
     /// A request the connection task answers, or a message for the protocol.
+    /// `to` closes connection `serial` to flooding `from`.
+    fn close_flooded(&mut self, to: usize, serial: u64, from: usize, msg: &Message) {
+        let Some((_, their)) = self.nodes[to].conns.remove(&serial) else {
+            return;
+        };
+        self.nodes[to].budgets.remove(&serial);
+        let latency = self
+            .config
+            .latency
+            .one_way_us(self.nodes[to].region, self.nodes[from].region);
+        self.at(
+            self.now + latency,
+            Event::Closed {
+                to: from,
+                serial: their,
+                from: to,
+            },
+        );
+        let (id, remote) = (self.nodes[from].id, self.nodes[from].addr);
+        self.step(
+            to,
+            Input::Gone {
+                id,
+                serial: Some(serial),
+                remote: Some(remote),
+                reason: format!("flooding: too many {} messages", msg.kind()),
+                misbehaviour: true,
+            },
+        );
+    }
+
+    /// The flooder's round: one announcement to each peer, then the next round.
+    fn flood(&mut self) {
+        let Some(f) = self.config.flood else {
+            return;
+        };
+        if self.now >= micros(f.end) {
+            return;
+        }
+        let flooder = self.nodes.len() - 1;
+        let genesis = self.params.genesis_hash;
+        let serials: Vec<u64> = self.nodes[flooder].conns.keys().copied().collect();
+        for s in serials {
+            self.send(flooder, s, Message::InvBlocks(vec![genesis]));
+        }
+        let next = self.now + (1_000_000 / f.per_sec.max(1)).max(1);
+        self.at(next, Event::Flood);
+    }
+
+    /// Whether `a` has a connection to `b`.
+    pub fn connected(&self, a: usize, b: usize) -> bool {
+        self.nodes
+            .get(a)
+            .is_some_and(|n| n.conns.values().any(|(j, _)| *j == b))
+    }
+
     /// Every connection across the cut drops, at both ends.
     fn split(&mut self) {
         for i in 0..self.nodes.len() {
@@ -715,6 +794,16 @@ impl Sim {
     }
 
     fn deliver(&mut self, to: usize, serial: u64, from: usize, msg: Message) {
+        // Over its budget of unrequested messages, the sender is flooding: the connection
+        // closes and the protocol hears of the misbehaviour (and bans), as on a live node.
+        let now = self.time().local;
+        if counts_as_unsolicited(&msg)
+            && let Some(b) = self.nodes[to].budgets.get_mut(&serial)
+            && !b.take(now)
+        {
+            self.close_flooded(to, serial, from, &msg);
+            return;
+        }
         if self.nodes[to].hostile {
             if let Message::Ping(n) = msg {
                 self.send(to, serial, Message::Pong(n));
@@ -908,6 +997,10 @@ impl Sim {
         self.next_serial += 2;
         self.nodes[from].conns.insert(a, (to, b));
         self.nodes[to].conns.insert(b, (from, a));
+        let now = self.time().local;
+        let budget = || Bucket::new(UNSOLICITED_PER_SEC, UNSOLICITED_PER_SEC * 10, now);
+        self.nodes[from].budgets.insert(a, budget());
+        self.nodes[to].budgets.insert(b, budget());
         let (hello_from, hello_to) = (self.hello(from), self.hello(to));
         let (id_from, id_to) = (self.nodes[from].id, self.nodes[to].id);
         let (addr_from, addr_to) = (self.nodes[from].addr, self.nodes[to].addr);
@@ -1228,6 +1321,61 @@ mod tests {
         sim.run_until(min(31));
         assert_eq!(sim.tip(0).0, sim.best_height());
         assert_eq!(sim.tip(0).1, sim.tip(1).1);
+    }
+
+    #[test]
+    fn a_flooding_node_is_banned_by_its_peers_while_blocks_keep_reaching_everyone() {
+        let min = |m: u64| Duration::from_secs(60 * m);
+        let mut sim = Sim::new(SimConfig {
+            nodes: 40,
+            peers: 4,
+            block_interval: Duration::from_secs(30),
+            block_size: 100_000,
+            seed: 21,
+            flood: Some(Flood {
+                start: min(10),
+                end: min(13),
+                per_sec: 5_000,
+            }),
+            ..SimConfig::default()
+        });
+        let flooder = 39;
+        sim.run_until(min(10));
+        let peers: Vec<usize> = (0..39).filter(|i| sim.connected(*i, flooder)).collect();
+        assert!(peers.len() >= 4, "the flooder has peers: {peers:?}");
+        // Within seconds of the flood, every peer has cut it off, and none lets it back.
+        sim.run_until(min(10) + Duration::from_secs(10));
+        for i in 0..39 {
+            assert!(
+                !sim.connected(i, flooder),
+                "node {i} still talks to the flooder"
+            );
+        }
+        sim.run_until(min(16));
+        for i in 0..39 {
+            assert!(!sim.connected(i, flooder), "node {i} let the flooder back");
+        }
+        // Blocks mined during the flood reached every honest node within seconds, and the
+        // honest nodes agree on one tip.
+        let during: Vec<BlockSpread> = sim
+            .spreads(100)
+            .into_iter()
+            .filter(|b| (min(10)..min(13)).contains(&b.mined_at) && b.miner != flooder)
+            .collect();
+        assert!(!during.is_empty());
+        for b in &during {
+            let honest = b.arrived[..39].iter().flatten().max().copied();
+            assert!(
+                b.arrived[..39].iter().all(Option::is_some),
+                "block {} reached every honest node",
+                b.height
+            );
+            assert!(
+                honest.is_some_and(|t| t < Duration::from_secs(5)),
+                "{honest:?}"
+            );
+        }
+        assert!(sim.on_tip_of(0) >= 39, "{}", sim.on_tip_of(0));
     }
 
     #[test]

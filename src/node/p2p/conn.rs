@@ -15,6 +15,8 @@
 //! are never counted against it: the manager only accepts those it asked for, so how many
 //! arrive is bounded by what it asked, however fast the peer sends them.
 
+use super::limits::{Bucket, counts_as_unsolicited};
+use super::time::LocalTime;
 use crate::core::hash::BlockHash;
 use crate::core::pow::Work;
 use crate::net::DisconnectReason;
@@ -204,51 +206,6 @@ impl Outbox {
     }
 }
 
-/// A token bucket: `per_sec` tokens a second, at most `burst` saved.
-struct Bucket {
-    tokens: u64,
-    burst: u64,
-    per_sec: u64,
-    last: Instant,
-}
-
-impl Bucket {
-    fn new(per_sec: u64, burst: u64) -> Bucket {
-        Bucket {
-            tokens: burst,
-            burst,
-            per_sec,
-            last: Instant::now(),
-        }
-    }
-
-    fn refill(&mut self, now: Instant) {
-        let add = now.duration_since(self.last).as_millis() as u64 * self.per_sec / 1000;
-        if add > 0 {
-            self.tokens = (self.tokens + add).min(self.burst);
-            self.last = now;
-        }
-    }
-
-    /// Take a token if there is one.
-    fn take(&mut self) -> bool {
-        self.refill(Instant::now());
-        if self.tokens == 0 {
-            return false;
-        }
-        self.tokens -= 1;
-        true
-    }
-
-    /// Take a token, waiting for one if the bucket is empty.
-    async fn take_waiting(&mut self) {
-        while !self.take() {
-            let wait = Duration::from_millis(1000 / self.per_sec.max(1) + 1);
-            tokio::time::sleep(wait).await;
-        }
-    }
-}
-
 /// What connection tasks tell the manager.
 pub(super) enum PeerEvent {
     Connected {
@@ -413,8 +370,17 @@ pub(super) async fn run_connection(
         node,
         outbox,
         activity,
-        unsolicited: Bucket::new(rates.unsolicited_per_sec, rates.unsolicited_per_sec * 10),
-        get_headers: Bucket::new(rates.get_headers_per_sec, rates.get_headers_per_sec * 2),
+        clock: Instant::now(),
+        unsolicited: Bucket::new(
+            rates.unsolicited_per_sec,
+            rates.unsolicited_per_sec * 10,
+            LocalTime::default(),
+        ),
+        get_headers: Bucket::new(
+            rates.get_headers_per_sec,
+            rates.get_headers_per_sec * 2,
+            LocalTime::default(),
+        ),
     };
     let (reason, misbehaviour, code) = reader.run(&mut recv).await;
     writer.abort();
@@ -430,6 +396,8 @@ struct Reader {
     node: NodeHandle,
     outbox: Outbox,
     activity: Arc<Activity>,
+    /// The rate limits' clock starts with the connection.
+    clock: Instant,
     unsolicited: Bucket,
     get_headers: Bucket,
 }
@@ -475,11 +443,7 @@ impl Reader {
             }
             // Blocks and transactions are answers to what the manager asked for (it refuses
             // any it did not ask for); everything else is counted.
-            let answer = matches!(
-                msg,
-                Message::Block(_) | Message::Tx(_) | Message::BlockTxs { .. }
-            );
-            if !answer && !matches!(msg, Message::GetHeaders { .. }) && !self.unsolicited.take() {
+            if counts_as_unsolicited(&msg) && !self.unsolicited.take(LocalTime::since(self.clock)) {
                 return (
                     format!("flooding: too many {} messages", msg.kind()),
                     true,
@@ -489,7 +453,9 @@ impl Reader {
             let served = match msg {
                 Message::Ping(n) => self.outbox.push_when_room(&Message::Pong(n)).await,
                 Message::GetHeaders { locator, stop } => {
-                    self.get_headers.take_waiting().await;
+                    while !self.get_headers.take(LocalTime::since(self.clock)) {
+                        tokio::time::sleep(self.get_headers.wait()).await;
+                    }
                     // A locator starts at the asker's tip: if we know that block, so do we
                     // its height.
                     if let Some(first) = locator.first()

@@ -42,6 +42,7 @@ use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 pub mod book;
 mod conn;
+pub mod limits;
 pub mod sched;
 pub mod state;
 #[cfg(test)]
