@@ -13,6 +13,9 @@ use crate::core::rules::{
 use crate::storage::{Batch, BlockMeta, BlockStatus, ChainRead, Store, StoreError};
 use std::collections::{HashMap, HashSet, VecDeque};
 
+/// Unix seconds now, as the chain's timestamp rule reads them.
+pub type Clock = std::sync::Arc<dyn Fn() -> u64 + Send + Sync>;
+
 /// Blocks per write transaction in [`Chain::process_batch`].
 pub const BATCH_RUN: usize = 500;
 /// Orphans kept at most (blocks whose parent is unknown).
@@ -111,7 +114,7 @@ pub struct Chain {
     /// (hash → (height, time, target)): immutable facts of blocks, for ancestor walks.
     samples: HashMap<BlockHash, (PowSample, BlockHash)>,
     /// Time source (seconds since the epoch); replaceable for tests.
-    clock: fn() -> u64,
+    clock: Clock,
 }
 
 /// Seconds since the Unix epoch.
@@ -141,7 +144,7 @@ impl Chain {
             orphan_order: VecDeque::new(),
             invalid: HashSet::new(),
             samples: HashMap::new(),
-            clock: unix_now,
+            clock: std::sync::Arc::new(unix_now),
         }
     }
 
@@ -151,9 +154,9 @@ impl Chain {
     pub fn params(&self) -> &'static Params {
         self.params
     }
-    /// Replace the clock (tests of timestamp rules).
-    pub fn set_clock(&mut self, clock: fn() -> u64) {
-        self.clock = clock;
+    /// Replace the clock (tests of timestamp rules, the simulator's virtual time).
+    pub fn set_clock(&mut self, clock: impl Fn() -> u64 + Send + Sync + 'static) {
+        self.clock = std::sync::Arc::new(clock);
     }
     pub fn tip(&self) -> Result<BlockMeta, StoreError> {
         self.store.read()?.tip()

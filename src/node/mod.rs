@@ -3,6 +3,7 @@
 //! in, a watched [`Snapshot`] and a stream of [`NodeEvent`]s out. Reads that need no ordering
 //! (blocks, coins, history) go straight to a store snapshot from the handle.
 
+pub mod apply;
 pub mod chain;
 pub mod chainfile;
 pub mod explore;
@@ -35,16 +36,15 @@ use crate::core::amount::Amount;
 use crate::core::block::{Block, BlockHeader};
 use crate::core::estimate::{self, ChainRates};
 use crate::core::hash::{BlockHash, Txid};
-use crate::core::merkle::merkle_root;
 use crate::core::params::{Network, Params};
 use crate::core::pow::{CompactTarget, U256, Work};
-use crate::core::rules::{Coin, TxError};
-use crate::core::tx::{OutPoint, Transaction, TxOut};
+use crate::core::rules::Coin;
+use crate::core::tx::{OutPoint, Transaction};
 use crate::storage::{Store, StoreError, StoreRef};
 use chain::{Chain, Durability, TipChange, unix_now, unix_now_ms};
 use mempool::Mempool;
 use miner::{Job, Miner};
-use std::collections::{HashSet, VecDeque};
+use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
@@ -904,24 +904,7 @@ impl NodeHandle {
     /// A block locator: active-chain hashes from the tip back, spacing doubling after ten,
     /// ending at genesis.
     pub fn locator(&self) -> Result<Vec<BlockHash>, NodeError> {
-        let r = self.store()?.read()?;
-        let tip = r.tip()?.height;
-        let mut out = Vec::new();
-        let mut h = tip;
-        let mut step = 1u64;
-        loop {
-            if let Some(hash) = r.hash_at(h)? {
-                out.push(hash);
-            }
-            if h == 0 {
-                break;
-            }
-            if out.len() >= 10 {
-                step = step.saturating_mul(2);
-            }
-            h = h.saturating_sub(step);
-        }
-        Ok(out)
+        self.read()?.locator()
     }
 
     /// Active-chain headers after the first locator hash on our active chain (genesis if
@@ -932,28 +915,7 @@ impl NodeHandle {
         stop: &BlockHash,
         max: usize,
     ) -> Result<Vec<BlockHeader>, NodeError> {
-        let r = self.store()?.read()?;
-        let mut start = 0;
-        for hash in locator {
-            if let Some(m) = r.meta(hash)?
-                && r.hash_at(m.height)? == Some(*hash)
-            {
-                start = m.height;
-                break;
-            }
-        }
-        let mut out = Vec::new();
-        let mut h = start + 1;
-        while out.len() < max {
-            let Some(hash) = r.hash_at(h)? else { break };
-            let Some(m) = r.meta(&hash)? else { break };
-            out.push(m.header);
-            if hash == *stop {
-                break;
-            }
-            h += 1;
-        }
-        Ok(out)
+        self.read()?.headers_after(locator, stop, max)
     }
 
     /// Whether the block is stored (on any branch).
@@ -1303,36 +1265,14 @@ impl State {
 
     /// Try `txs` (parents first) against the current tip; drop what is no longer valid.
     fn readmit(&mut self, txs: Vec<Transaction>) {
-        let Ok(reader) = self.chain.store().read() else {
-            return;
-        };
-        let Ok(tip) = reader.tip() else { return };
-        let Ok(mut pool) = self.mempool.write() else {
-            return;
-        };
-        let now = unix_now();
-        // Every signature at once, as batches over the cores.
-        let sigs = verify::verify_txs(&txs, self.params, &ParallelVerifier::all_cores());
-        // Parents may come after their children: retry what lacked an input while a pass
-        // makes progress.
-        let mut pending: Vec<(Transaction, TxSigs)> = txs.into_iter().zip(sigs).collect();
-        loop {
-            let before = pending.len();
-            let mut missing = Vec::new();
-            for (tx, sigs) in pending {
-                let rec = verify::Recording::new(&sigs, &self.sig_cache);
-                let r = pool.accept(tx.clone(), &reader, tip.height, self.params, &rec, now);
-                if r.is_ok() {
-                    rec.commit();
-                }
-                if let Err(MempoolError::Invalid(TxError::MissingInput(_))) = r {
-                    missing.push((tx, sigs));
-                }
-            }
-            if missing.is_empty() || missing.len() == before {
-                break;
-            }
-            pending = missing;
+        if let Ok(mut pool) = self.mempool.write() {
+            apply::readmit(
+                &mut pool,
+                txs,
+                self.chain.store(),
+                &self.sig_cache,
+                unix_now(),
+            );
         }
     }
 
@@ -1498,66 +1438,22 @@ impl State {
 
     /// Bring the mempool, the miner and the watchers up to date with a changed tip.
     fn apply_change(&mut self, change: &TipChange, old_tip: Option<BlockHash>) {
-        if change.disconnected.is_empty() {
-            if let Ok(mut pool) = self.mempool.write() {
-                for (b, _) in &change.connected {
-                    for id in pool.remove_for_block(&b.txs) {
-                        let _ = self.events.send(NodeEvent::TxRemoved(id));
-                    }
-                }
-            }
-        } else {
-            // A reorganisation: transactions of the disconnected blocks come back (oldest
-            // block first), then the old pool; whatever the new chain invalidated drops.
-            let old: Vec<Transaction> = self
-                .mempool
-                .write()
-                .map(|mut p| p.drain())
-                .unwrap_or_default();
-            let mut candidates: Vec<Transaction> = change
-                .disconnected
-                .iter()
-                .rev()
-                .flat_map(|b| b.txs.iter().skip(1).cloned())
-                .collect();
-            let before: HashSet<Txid> = old.iter().map(Transaction::txid).collect();
-            candidates.extend(old);
-            self.readmit(candidates);
-            // Tell listeners (relay, dashboard) what the reorganisation changed in the pool.
-            let after: HashSet<Txid> = self
-                .mempool
-                .read()
-                .map(|p| p.ordered_txs().iter().map(Transaction::txid).collect())
-                .unwrap_or_default();
-            for id in after.difference(&before) {
-                let _ = self.events.send(NodeEvent::TxAccepted(*id));
-            }
-            for id in before.difference(&after) {
-                let _ = self.events.send(NodeEvent::TxRemoved(*id));
-            }
-        }
-        for b in &change.disconnected {
-            let height = self
-                .chain
-                .store()
-                .read()
-                .and_then(|r| r.meta(&b.hash()))
-                .ok()
-                .flatten()
-                .map(|m| m.height)
-                .unwrap_or(0);
-            let _ = self.events.send(NodeEvent::BlockDisconnected {
-                hash: b.hash(),
-                height,
-            });
+        // The mempool follows the chain; listeners (relay, dashboard) hear what changed.
+        let events = match self.mempool.write() {
+            Ok(mut pool) => apply::after_change(
+                &mut pool,
+                change,
+                old_tip,
+                self.chain.store(),
+                &self.sig_cache,
+                unix_now(),
+            ),
+            Err(_) => Vec::new(),
+        };
+        for ev in events {
+            let _ = self.events.send(ev);
         }
         self.blocks_connected += change.connected.len() as u64;
-        for (b, height) in &change.connected {
-            let _ = self.events.send(NodeEvent::BlockConnected {
-                hash: b.hash(),
-                height: *height,
-            });
-        }
         // Hashes and time toward the next block count from here.
         self.work_since = (self.miner.total_hashes(), Instant::now());
         if !change.disconnected.is_empty()
@@ -1583,11 +1479,6 @@ impl State {
                 last.hash().short(),
                 if returned == 1 { "" } else { "s" },
             );
-            let _ = self.events.send(NodeEvent::Reorg {
-                depth: change.disconnected.len(),
-                old_tip,
-                new_tip: last.hash(),
-            });
         }
         self.rebuild_template();
         self.publish();
@@ -1700,28 +1591,7 @@ impl State {
 
     /// The change from `old` (a former tip) to the current tip, read back from the store.
     fn tip_change_since(&self, old: &BlockMeta) -> Result<TipChange, NodeError> {
-        let r = self.chain.store().read()?;
-        let tip = r.tip()?;
-        let mut change = TipChange::default();
-        // Walk the old tip back to the active chain.
-        let mut cursor = *old;
-        while r.hash_at(cursor.height)? != Some(cursor.hash()) {
-            if let Some(b) = r.block(&cursor.hash())? {
-                change.disconnected.push(b);
-            }
-            match r.meta(&cursor.header.prev)? {
-                Some(m) => cursor = m,
-                None => break,
-            }
-        }
-        for h in cursor.height + 1..=tip.height {
-            if let Some(hash) = r.hash_at(h)?
-                && let Some(b) = r.block(&hash)?
-            {
-                change.connected.push((b, h));
-            }
-        }
-        Ok(change)
+        apply::tip_change_since(self.chain.store(), old)
     }
 
     fn tick(&mut self) {
@@ -1766,45 +1636,8 @@ impl State {
 
     /// The next block on the tip paying `address`, nonce 0.
     fn template(&mut self, address: Address) -> Result<Template, NodeError> {
-        let (tip, ctx, target) = self.chain.next_block_context()?;
-        let height = tip.height + 1;
-        let (txs, fees) = self
-            .mempool
-            .read()
-            .map(|p| p.template(self.params.max_block_size - COINBASE_RESERVE))
-            .unwrap_or_default();
-        let coinbase = Transaction {
-            version: 1,
-            inputs: vec![],
-            outputs: vec![TxOut {
-                amount: self
-                    .params
-                    .subsidy(height)
-                    .checked_add(fees)
-                    .unwrap_or(Amount::ZERO),
-                address,
-            }],
-            lock_height: height,
-            memo: b"chain-tui".to_vec(),
-        };
-        let mut all = Vec::with_capacity(txs.len() + 1);
-        all.push(coinbase);
-        all.extend(txs);
-        let merkle = merkle_root(&all.iter().map(Transaction::txid).collect::<Vec<_>>());
-        let header = BlockHeader {
-            version: 1,
-            prev: tip.hash(),
-            merkle_root: merkle,
-            time: unix_now().max(ctx.median_time_past + 1),
-            bits: ctx.required_bits,
-            nonce: 0,
-        };
-        Ok(Template {
-            block: Block { header, txs: all },
-            height,
-            target,
-            fees,
-        })
+        let pool = self.mempool.read().map_err(|_| NodeError::Stopped)?;
+        apply::block_template(&mut self.chain, &pool, self.params, address, unix_now())
     }
 
     fn publish(&mut self) {

@@ -7,7 +7,7 @@
 
 use super::NodeError;
 use crate::core::address::Address;
-use crate::core::block::Block;
+use crate::core::block::{Block, BlockHeader};
 use crate::core::hash::{BlockHash, Txid};
 use crate::core::params::Params;
 use crate::core::rules::Coin;
@@ -22,7 +22,7 @@ pub struct ChainRead {
 }
 
 impl ChainRead {
-    pub(super) fn new(r: Reader, params: &'static Params) -> Result<ChainRead, NodeError> {
+    pub(crate) fn new(r: Reader, params: &'static Params) -> Result<ChainRead, NodeError> {
         let tip = r.tip()?;
         Ok(ChainRead { r, tip, params })
     }
@@ -33,6 +33,59 @@ impl ChainRead {
     }
     pub fn params(&self) -> &'static Params {
         self.params
+    }
+
+    /// A block locator: active-chain hashes from the tip back, spacing doubling after ten,
+    /// ending at genesis.
+    pub fn locator(&self) -> Result<Vec<BlockHash>, NodeError> {
+        let mut out = Vec::new();
+        let mut h = self.tip.height;
+        let mut step = 1u64;
+        loop {
+            if let Some(hash) = self.r.hash_at(h)? {
+                out.push(hash);
+            }
+            if h == 0 {
+                break;
+            }
+            if out.len() >= 10 {
+                step = step.saturating_mul(2);
+            }
+            h = h.saturating_sub(step);
+        }
+        Ok(out)
+    }
+
+    /// Active-chain headers after the first locator hash on the active chain (genesis if
+    /// none), up to `stop` or `max` headers.
+    pub fn headers_after(
+        &self,
+        locator: &[BlockHash],
+        stop: &BlockHash,
+        max: usize,
+    ) -> Result<Vec<BlockHeader>, NodeError> {
+        let r = &self.r;
+        let mut start = 0;
+        for hash in locator {
+            if let Some(m) = r.meta(hash)?
+                && r.hash_at(m.height)? == Some(*hash)
+            {
+                start = m.height;
+                break;
+            }
+        }
+        let mut out = Vec::new();
+        let mut h = start + 1;
+        while out.len() < max {
+            let Some(hash) = r.hash_at(h)? else { break };
+            let Some(m) = r.meta(&hash)? else { break };
+            out.push(m.header);
+            if hash == *stop {
+                break;
+            }
+            h += 1;
+        }
+        Ok(out)
     }
 
     /// Confirmations of something confirmed at `height` on the active chain: 1 in the tip.

@@ -352,6 +352,28 @@ impl Store {
         })
     }
 
+    /// A new store held in memory only (redb's in-memory backend), with `network`'s genesis
+    /// block: for the network simulator's fully validating nodes, many to a process. Nothing
+    /// is written to disk; `cache_bytes` bounds redb's page cache.
+    pub fn in_memory(network: Network, cache_bytes: usize) -> Result<Store> {
+        let params = network.params();
+        let path = PathBuf::from("(in memory)");
+        let db = Database::builder()
+            .set_cache_size(cache_bytes)
+            .create_with_backend(redb::backends::InMemoryBackend::new())
+            .map_err(|e| StoreError::Open {
+                path: path.clone(),
+                reason: e.to_string(),
+            })?;
+        let store = Store {
+            db: DbBox::new(Db::Rw(db), &path),
+            params,
+            path,
+        };
+        store.write(true, |b| b.init_genesis(params))?;
+        Ok(store)
+    }
+
     /// Open an existing store without the consistency checks, for `chain validate` (which
     /// checks everything itself): still refused if it is not a chain-tui store of `network`.
     /// A file that cannot be written is opened read-only; the store is never upgraded here.
