@@ -203,9 +203,20 @@ pub struct SimArgs {
     /// Bytes of one real transaction (a compact block has one short id per tx-size bytes).
     #[arg(long, default_value_t = 250, value_parser = clap::value_parser!(u64).range(50..=1_000_000))]
     pub tx_size: u64,
-    /// Mean seconds for a transaction to reach a node's mempool.
+    /// Mean seconds for a transaction to reach a node's mempool (light validation).
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(0..=3_600))]
     pub tx_delay: u64,
+    /// How far nodes check what they receive: light (blocks connect by parent and work;
+    /// thousands of nodes) or full (every consensus rule, by the node's own chain state
+    /// machine and mempool in memory; --txs real signed payments per block interval,
+    /// relayed message by message; real block and message sizes, so --block-size, --tx-size
+    /// and --tx-delay do not apply; at most 500 nodes).
+    #[arg(long, default_value = "light")]
+    pub validate: crate::sim::Validation,
+    /// With --validate full: the last node makes each block it finds invalid (its coinbase
+    /// overpays) and announces it; its peers ban it.
+    #[arg(long)]
+    pub invalid_miner: bool,
 }
 
 #[derive(Subcommand, Debug)]

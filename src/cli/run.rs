@@ -54,10 +54,17 @@ async fn simulate(args: super::SimArgs) -> Result<Output> {
         txs: args.txs as usize,
         tx_size: args.tx_size,
         tx_delay: std::time::Duration::from_secs(args.tx_delay),
+        validation: args.validate,
+        invalid_miner: args.invalid_miner,
         ..crate::sim::SimConfig::default()
     };
+    if args.invalid_miner && args.validate != crate::sim::Validation::Full {
+        bail!("--invalid-miner needs --validate full: light nodes do not check blocks");
+    }
     let started = std::time::Instant::now();
-    let report = tokio::task::spawn_blocking(move || crate::sim::run(config)).await?;
+    let report = tokio::task::spawn_blocking(move || crate::sim::run(config))
+        .await?
+        .map_err(|e| anyhow!(e))?;
     let wall = started.elapsed();
     let [p50, p90, p99] = report.propagation_ms;
     let [q50, q90, q99] = report.propagation_p90_ms;
@@ -94,6 +101,14 @@ async fn simulate(args: super::SimArgs) -> Result<Output> {
             ),
         },
     );
+    let mut text = text;
+    if report.validation == crate::sim::Validation::Full {
+        text.push_str(&format!(
+            "\nfull validation: {} payments, {} confirmed on the best chain; {} bans in force; \
+             {} blocks refused from a node's own template",
+            report.payments, report.payments_confirmed, report.bans, report.own_blocks_refused
+        ));
+    }
     let mut json = serde_json::to_value(&report)?;
     json["wall_seconds"] = json!(wall.as_secs_f64());
     Ok(out(text, json))

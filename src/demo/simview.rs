@@ -397,8 +397,7 @@ pub async fn run(cfg: SimDemo) -> Result<()> {
 
 /// The simulation on its own thread: steps of [`STEP`] real time, each advancing virtual
 /// time by the speed, then a frame.
-fn simulate(cfg: SimDemo, control: Arc<Mutex<Control>>, frames: watch::Sender<Arc<SimFrame>>) {
-    let mut sim = Sim::new(cfg.config());
+fn simulate(mut sim: Sim, control: Arc<Mutex<Control>>, frames: watch::Sender<Arc<SimFrame>>) {
     let mut last = Instant::now();
     loop {
         std::thread::sleep(STEP);
@@ -438,15 +437,13 @@ where
     S: Stream<Item = std::io::Result<Event>> + Unpin,
 {
     let control = Arc::new(Mutex::new(Control::default()));
-    let first = {
-        let sim = Sim::new(cfg.config());
-        Arc::new(SimFrame::take(&sim, 0, false))
-    };
+    let sim = Sim::new(cfg.config()).map_err(|e| anyhow!(e))?;
+    let first = Arc::new(SimFrame::take(&sim, 0, false));
     let (tx, mut frames) = watch::channel(first);
     let c2 = control.clone();
     let thread = std::thread::Builder::new()
         .name("chain-tui-sim".into())
-        .spawn(move || simulate(cfg, c2, tx))
+        .spawn(move || simulate(sim, c2, tx))
         .map_err(|e| anyhow!("cannot start the simulation: {e}"))?;
     let mut sigterm = crate::runtime::SigTerm::new();
     let result = loop {
@@ -498,10 +495,10 @@ where
 }
 
 /// The frame of a fresh simulation of `cfg` run to `t` of virtual time (for tests).
-pub fn frame_at(cfg: &SimDemo, t: Duration) -> SimFrame {
-    let mut sim = Sim::new(cfg.config());
+pub fn frame_at(cfg: &SimDemo, t: Duration) -> Result<SimFrame> {
+    let mut sim = Sim::new(cfg.config()).map_err(|e| anyhow!(e))?;
     sim.run_until(t);
-    SimFrame::take(&sim, 0, false)
+    Ok(SimFrame::take(&sim, 0, false))
 }
 
 /// A hash's first 8 hex digits (for tests).

@@ -485,13 +485,13 @@ fn the_simulated_network_view_shows_how_far_the_newest_block_spread_with_true_co
     use chain_tui::demo::simview::{frame_at, short};
     // The moment the last block of the first 30 minutes is a third of a second old:
     // on its way.
-    let before = frame_at(&sim_demo(60), Duration::from_secs(1800));
+    let before = frame_at(&sim_demo(60), Duration::from_secs(1800)).unwrap();
     let mined = before
         .spreads
         .first()
         .expect("blocks in 30 minutes")
         .mined_at;
-    let frame = frame_at(&sim_demo(60), mined + Duration::from_millis(330));
+    let frame = frame_at(&sim_demo(60), mined + Duration::from_millis(330)).unwrap();
     let newest = frame.spreads.first().unwrap();
     assert!(
         (2..60).contains(&newest.reached()),

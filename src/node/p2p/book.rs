@@ -198,31 +198,42 @@ impl Book {
         self.seen.insert(id);
     }
 
+    /// Entries a dial may go to at `now`: due, and not excluded by `not` or a ban.
+    fn dialable<'a>(
+        &'a self,
+        now: u64,
+        not: &'a DialFilter<'_>,
+    ) -> impl Iterator<Item = &'a BookEntry> + 'a {
+        self.entries.values().filter(move |e| {
+            e.next_try <= now
+                && !not.connected_addrs.contains(&e.addr)
+                && !not.dialing.contains(&e.addr)
+                && !e
+                    .id
+                    .is_some_and(|i| not.connected_ids.contains(&i) || i == not.own_id)
+                && not
+                    .allowed
+                    .is_none_or(|a| e.id.is_some_and(|i| a.contains(&i)))
+                && !self.bans.iter().any(|b| {
+                    b.until > now && (b.addr == Some(e.addr) || (b.id.is_some() && b.id == e.id))
+                })
+        })
+    }
+
+    /// Until the dial says otherwise, `addr` is not tried again for a while.
+    fn mark_tried(&mut self, addr: &SocketAddr, now: u64) {
+        if let Some(e) = self.entries.get_mut(addr) {
+            e.next_try = now.saturating_add(backoff_secs(e.failures));
+        }
+    }
+
     /// Up to `room` addresses due for a dial at `now` (pinned first, then fewest failures),
     /// each not tried again before its backoff unless the dial says otherwise.
     pub fn due(&mut self, now: u64, room: usize, not: &DialFilter<'_>) -> Vec<PeerAddr> {
         if room == 0 {
             return Vec::new();
         }
-        let mut due: Vec<&BookEntry> = self
-            .entries
-            .values()
-            .filter(|e| {
-                e.next_try <= now
-                    && !not.connected_addrs.contains(&e.addr)
-                    && !not.dialing.contains(&e.addr)
-                    && !e
-                        .id
-                        .is_some_and(|i| not.connected_ids.contains(&i) || i == not.own_id)
-                    && not
-                        .allowed
-                        .is_none_or(|a| e.id.is_some_and(|i| a.contains(&i)))
-                    && !self.bans.iter().any(|b| {
-                        b.until > now
-                            && (b.addr == Some(e.addr) || (b.id.is_some() && b.id == e.id))
-                    })
-            })
-            .collect();
+        let mut due: Vec<&BookEntry> = self.dialable(now, not).collect();
         due.sort_by_key(|e| (!e.pinned, e.failures, e.addr));
         let chosen: Vec<PeerAddr> = due
             .into_iter()
@@ -230,12 +241,25 @@ impl Book {
             .map(|e| PeerAddr::new(e.addr, if e.pinned { e.id } else { None }))
             .collect();
         for p in &chosen {
-            if let Some(e) = self.entries.get_mut(&p.addr) {
-                // Until the dial says otherwise, do not try again for a while.
-                e.next_try = now.saturating_add(backoff_secs(e.failures));
-            }
+            self.mark_tried(&p.addr, now);
         }
         chosen
+    }
+
+    /// The dialable address (as [`Book::due`]) that `order` puts first, for one extra dial;
+    /// not tried again before its backoff unless the dial says otherwise.
+    pub fn pick<K: Ord>(
+        &mut self,
+        now: u64,
+        not: &DialFilter<'_>,
+        order: impl Fn(&BookEntry) -> K,
+    ) -> Option<PeerAddr> {
+        let chosen = self
+            .dialable(now, not)
+            .min_by_key(|e| order(e))
+            .map(|e| PeerAddr::new(e.addr, if e.pinned { e.id } else { None }))?;
+        self.mark_tried(&chosen.addr, now);
+        Some(chosen)
     }
 
     /// The ban that keeps `id` connecting from `addr` out at `now`, if any: a ban of its

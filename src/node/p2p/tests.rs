@@ -178,7 +178,16 @@ impl Harness {
     }
 
     fn with_chain(chain: Box<dyn ChainView>, records: Records, connect: &[PeerAddr]) -> Harness {
-        let settings = Settings {
+        Harness::with_settings(chain, records, connect, |_| {})
+    }
+
+    fn with_settings(
+        chain: Box<dyn ChainView>,
+        records: Records,
+        connect: &[PeerAddr],
+        adjust: impl FnOnce(&mut Settings),
+    ) -> Harness {
+        let mut settings = Settings {
             id: id(5),
             listen: Some(addr(9000)),
             max_outbound: 8,
@@ -189,6 +198,7 @@ impl Harness {
             ping_every: super::state::PING_EVERY,
             views: true,
         };
+        adjust(&mut settings);
         let now = Now::default();
         let mut state = P2pState::new(settings, chain, records, connect, now);
         let out = state.start(now);
@@ -1096,4 +1106,75 @@ fn transactions_that_arrive_after_a_stall_still_complete_the_block() {
     );
     assert_eq!(closed(out, 11), None);
     assert_eq!(submitted(out), vec![block.hash()]);
+}
+
+#[test]
+fn with_outbound_slots_full_an_extra_peer_is_tried_every_five_minutes_and_kept_only_if_useful() {
+    use super::book::BookEntry;
+    use super::state::{ROTATE_EVERY, ROTATION_LOOK};
+    let entry = |port| BookEntry {
+        addr: addr(port),
+        id: None,
+        failures: 0,
+        next_try: 0,
+        pinned: false,
+    };
+    let records = Records {
+        book: vec![entry(7001), entry(7002), entry(7003)],
+        bans: Vec::new(),
+    };
+    let mut h = Harness::with_settings(Box::new(Genesis), records, &[], |s| {
+        s.max_outbound = 1;
+        // Silence is not what this test is about.
+        s.ping_every = Duration::from_secs(24 * 3600);
+    });
+    // One slot: the first address is dialed, and then the slots are full.
+    assert_eq!(dials(&h.out), vec![addr(7001)]);
+    h.connect(1, 11, Some(addr(7001)), 0);
+    let every = ROTATE_EVERY.as_secs();
+    let look = ROTATION_LOOK.as_secs();
+    assert!(dials(h.tick_at(every - 1)).is_empty());
+    // Five minutes on: one extra dial, to one of the two others.
+    let first = dials(h.tick_at(every));
+    assert_eq!(first.len(), 1, "{first:?}");
+    assert!([addr(7002), addr(7003)].contains(&first[0]));
+    // It gives us nothing within a minute: it goes, and the first peer stays.
+    h.connect(2, 12, Some(first[0]), 0);
+    h.tick_at(every + look - 1);
+    let out = &h.out;
+    assert_eq!(closed(out, 12), None);
+    h.tick_at(every + look);
+    let out = &h.out;
+    assert_eq!(closed(out, 12), Some(DisconnectReason::Normal));
+    assert_eq!(closed(out, 11), None);
+    h.step(Input::Gone {
+        id: id(2),
+        serial: Some(12),
+        remote: Some(first[0]),
+        reason: "closed".into(),
+        misbehaviour: false,
+    });
+    // Five minutes after the last try: the address not tried yet.
+    assert!(dials(h.tick_at(2 * every - 1)).is_empty());
+    let second = dials(h.tick_at(2 * every));
+    assert_eq!(second.len(), 1, "{second:?}");
+    assert_ne!(second[0], first[0]);
+    // This one gives us a block: it stays, and the peer useful longest ago makes room.
+    h.connect(3, 13, Some(second[0]), 1);
+    let hs = headers(1);
+    h.message(3, 13, Message::Headers(hs.clone()));
+    let out = &h.out;
+    assert_eq!(asked(out, 13), vec![hs[0].hash()]);
+    h.message(
+        3,
+        13,
+        Message::Block(Block {
+            header: hs[0],
+            txs: Vec::new(),
+        }),
+    );
+    h.tick_at(2 * every + look);
+    let out = &h.out;
+    assert_eq!(closed(out, 11), Some(DisconnectReason::Evicted));
+    assert_eq!(closed(out, 13), None);
 }

@@ -60,6 +60,11 @@ pub const TRICKLE: Duration = Duration::from_millis(100);
 /// An existing connection in the other direction older than this is not a crossing dial: a
 /// new connection from the same node replaces it (the node restarted).
 const CROSSING_DIAL: Duration = Duration::from_secs(5);
+/// With outbound slots full, one extra outbound connection this often (see
+/// [`P2pState::rotate`]).
+pub const ROTATE_EVERY: Duration = Duration::from_secs(300);
+/// How long an extra connection has to give us a block or a transaction to be kept.
+pub const ROTATION_LOOK: Duration = Duration::from_secs(60);
 
 /// The time an input happens at: the monotonic clock for timeouts, and the wall clock (Unix
 /// seconds) for what is saved or shown (bans, "connected since").
@@ -303,7 +308,19 @@ pub struct P2pState {
     allowed: Option<HashSet<NodeId>>,
     /// The batch with the node, if any.
     submission: Option<Submission>,
+    /// The extra outbound connection being tried, if any (see [`P2pState::rotate`]).
+    rotation: Option<Rotation>,
+    last_rotation: LocalTime,
+    /// When each address was last the extra connection (bounded by the book's size).
+    rotated: HashMap<SocketAddr, LocalTime>,
     out: Vec<Output>,
+}
+
+/// The extra outbound connection of [`P2pState::rotate`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Rotation {
+    Dialing(SocketAddr),
+    Connected(NodeId),
 }
 
 impl P2pState {
@@ -333,8 +350,16 @@ impl P2pState {
             last_trickle: now.local,
             allowed: None,
             submission: None,
+            rotation: None,
+            last_rotation: now.local,
+            rotated: HashMap::new(),
             out: Vec::new(),
         }
+    }
+
+    /// The bans in force at `now` (unix seconds), with their reasons.
+    pub fn bans(&self, now: u64) -> Vec<crate::node::p2p::BanInfo> {
+        self.book.bans(now)
     }
 
     /// Start: dial what is due and publish the view.
@@ -387,6 +412,9 @@ impl P2pState {
             Input::DialFailed(addr, reason) => {
                 tracing::info!("dial {addr} failed: {reason}");
                 self.dialing.remove(&addr);
+                if self.rotation == Some(Rotation::Dialing(addr)) {
+                    self.rotation = None;
+                }
                 for (_, req) in self.waiting.remove(&addr).unwrap_or_default() {
                     self.answer(req, Answer::Connected(Err(reason.clone())));
                 }
@@ -676,6 +704,7 @@ impl P2pState {
         self.schedule(now);
         self.announce_tip();
         self.dial_due(now);
+        self.rotate(now);
         self.publish(now);
     }
 

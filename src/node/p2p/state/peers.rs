@@ -2,7 +2,9 @@
 //! tie-break, inbound slots and eviction), a peer leaving, bans for misbehaviour, and dialing
 //! what the address book says is due.
 
-use super::{CROSSING_DIAL, ConnInfo, Now, Output, P2pState, Peer};
+use super::{
+    CROSSING_DIAL, ConnInfo, Now, Output, P2pState, Peer, ROTATE_EVERY, ROTATION_LOOK, Rotation,
+};
 use crate::core::pow::Work;
 use crate::net::DisconnectReason;
 use crate::net::identity::NodeId;
@@ -134,6 +136,11 @@ impl P2pState {
         if let Some(a) = dialed {
             self.dialing.remove(&a);
         }
+        // The extra connection of a rotation: tried for a while once it is in the table.
+        let rotating = dialed.is_some_and(|a| self.rotation == Some(Rotation::Dialing(a)));
+        if rotating {
+            self.rotation = None;
+        }
         let addr = conn.remote;
         if let Some(b) = self.book.is_banned(
             &id,
@@ -253,6 +260,9 @@ impl P2pState {
         );
         self.peers.insert(id, peer);
         self.sched.add_peer(id, now.local);
+        if rotating {
+            self.rotation = Some(Rotation::Connected(id));
+        }
         // The Hello we sent was made when the connection started: our tip may have moved since
         // (and been announced before this peer was in the table), so announce it now.
         let (_, tip, ours) = self.chain.tip();
@@ -280,20 +290,29 @@ impl P2pState {
         Ok(id)
     }
 
-    /// Dial book entries that are due, while outbound connections are below the limit.
-    pub(super) fn dial_due(&mut self, now: Now) {
-        let outbound = self.peers.values().filter(|p| !p.info.inbound).count() + self.dialing.len();
-        let room = self.settings.max_outbound.saturating_sub(outbound);
-        if room == 0 {
-            return;
-        }
-        let connected_addrs: HashSet<SocketAddr> = self
+    /// Outbound connections, and dials under way.
+    fn outbound(&self) -> usize {
+        self.peers.values().filter(|p| !p.info.inbound).count() + self.dialing.len()
+    }
+
+    /// Addresses and ids of the peers we are connected to (not to be dialed).
+    fn connected_sets(&self) -> (HashSet<SocketAddr>, HashSet<NodeId>) {
+        let addrs = self
             .peers
             .values()
             .flat_map(|p| [Some(p.info.addr), p.listen])
             .flatten()
             .collect();
-        let connected_ids: HashSet<NodeId> = self.peers.keys().copied().collect();
+        (addrs, self.peers.keys().copied().collect())
+    }
+
+    /// Dial book entries that are due, while outbound connections are below the limit.
+    pub(super) fn dial_due(&mut self, now: Now) {
+        let room = self.settings.max_outbound.saturating_sub(self.outbound());
+        if room == 0 {
+            return;
+        }
+        let (connected_addrs, connected_ids) = self.connected_sets();
         let due = self.book.due(
             now.unix,
             room,
@@ -310,4 +329,98 @@ impl P2pState {
             self.out.push(Output::Dial(target));
         }
     }
+
+    /// Rotation: every [`ROTATE_EVERY`] with outbound slots full, one extra outbound
+    /// connection, to the address in the book that was the extra one longest ago (never,
+    /// first; ties broken by a hash of our id and the address, so that nodes spread out). If
+    /// it gives us a block or a transaction within [`ROTATION_LOOK`] it stays and the
+    /// outbound peer useful longest ago goes (never one given with `--connect`); otherwise
+    /// it goes. Both ends meanwhile learn each other's tip, and whichever is behind syncs.
+    ///
+    /// Without it, a network that splits and heals while both sides keep mining can stay
+    /// split for good: while the link is down every node fills its outbound slots with peers
+    /// of its own side, and full slots dial nobody (Bitcoin Core rotates an extra
+    /// block-relay peer for the same reason).
+    pub(super) fn rotate(&mut self, now: Now) {
+        match self.rotation {
+            // Settled by the dial (`connected` or `DialFailed`).
+            Some(Rotation::Dialing(_)) => {}
+            Some(Rotation::Connected(id)) => {
+                let Some(p) = self.peers.get(&id) else {
+                    self.rotation = None;
+                    return;
+                };
+                if now.local.duration_since(p.connected_at) < ROTATION_LOOK {
+                    return;
+                }
+                self.rotation = None;
+                if p.last_useful < p.info.connected_since {
+                    self.disconnect(&id, DisconnectReason::Normal, "rotation: nothing new", now);
+                    return;
+                }
+                // Useful: it stays, and the least useful other outbound peer makes room.
+                if self.outbound() > self.settings.max_outbound {
+                    let victim = self
+                        .peers
+                        .values()
+                        .filter(|q| {
+                            !q.info.inbound
+                                && q.info.id != id
+                                && !self.book.entry(&q.info.addr).is_some_and(|e| e.pinned)
+                        })
+                        .min_by_key(|q| (q.last_useful, q.connected_at))
+                        .map(|q| q.info.id);
+                    if let Some(v) = victim {
+                        self.disconnect(
+                            &v,
+                            DisconnectReason::Evicted,
+                            "rotated out for a more useful peer",
+                            now,
+                        );
+                    }
+                }
+            }
+            None => {
+                if now.local.duration_since(self.last_rotation) < ROTATE_EVERY
+                    || self.outbound() < self.settings.max_outbound
+                {
+                    return;
+                }
+                self.last_rotation = now.local;
+                let (connected_addrs, connected_ids) = self.connected_sets();
+                let own = self.settings.id;
+                let rotated = &self.rotated;
+                let target = self.book.pick(
+                    now.unix,
+                    &DialFilter {
+                        own_id: own,
+                        connected_addrs: &connected_addrs,
+                        connected_ids: &connected_ids,
+                        dialing: &self.dialing,
+                        allowed: self.allowed.as_ref(),
+                    },
+                    |e| (rotated.get(&e.addr).copied(), spread(&own, &e.addr)),
+                );
+                let Some(target) = target else { return };
+                if self.rotated.len() >= crate::node::p2p::book::MAX_BOOK * 2 {
+                    self.rotated.clear();
+                }
+                self.rotated.insert(target.addr, now.local);
+                tracing::info!("rotation: trying an extra peer at {}", target.addr);
+                self.rotation = Some(Rotation::Dialing(target.addr));
+                self.dialing.insert(target.addr);
+                self.out.push(Output::Dial(target));
+            }
+        }
+    }
+}
+
+/// A number for `addr` that differs from node to node: the order in which a node tries
+/// addresses for rotation.
+fn spread(own: &NodeId, addr: &SocketAddr) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = siphasher::sip::SipHasher13::new_with_key(&[0; 16]);
+    own.0.hash(&mut h);
+    addr.hash(&mut h);
+    h.finish()
 }
