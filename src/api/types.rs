@@ -967,6 +967,26 @@ pub struct PeerView {
     /// Seconds since 1970.
     pub connected_since: u64,
     pub last_message: u64,
+    /// The protocol version settled on with it (2 and up: compact blocks; 0: not reported,
+    /// a node from before this field).
+    #[serde(default)]
+    pub protocol: u32,
+}
+
+/// Compact block relay since the node started.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct CompactRelay {
+    /// Compact blocks sent to peers.
+    pub sent: u64,
+    /// Compact blocks received of blocks we did not have.
+    pub received: u64,
+    /// Of those, rebuilt from the mempool alone, with no round trip.
+    pub rebuilt_at_once: u64,
+    /// Transactions asked of senders because the mempool lacked them.
+    pub txs_asked: u64,
+    /// Blocks asked for whole after all (a short id collision, or a rebuilt block that did
+    /// not match its header).
+    pub fetched_whole: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -986,6 +1006,9 @@ pub struct Peers {
     pub peers: Vec<PeerView>,
     pub bans: Vec<BanView>,
     pub known_addrs: usize,
+    /// Compact block relay so far (zeros from a node from before this field).
+    #[serde(default)]
+    pub compact: CompactRelay,
 }
 
 /// `POST /peers/unban`.
@@ -1315,6 +1338,14 @@ impl fmt::Display for Peers {
         for b in &self.bans {
             let who = b.id.as_deref().or(b.addr.as_deref()).unwrap_or("?");
             lines.push(format!("banned {who} until {}: {}", b.until, b.reason));
+        }
+        let c = &self.compact;
+        if c.sent + c.received > 0 {
+            lines.push(format!(
+                "compact blocks: {} sent, {} received ({} rebuilt from the mempool alone, {} \
+                 transactions asked for, {} fetched whole)",
+                c.sent, c.received, c.rebuilt_at_once, c.txs_asked, c.fetched_whole
+            ));
         }
         f.write_str(&lines.join("\n"))
     }

@@ -762,6 +762,7 @@ pub fn peers(view: &P2pView) -> t::Peers {
             user_agent: p.user_agent.clone(),
             connected_since: p.connected_since,
             last_message: p.last_message,
+            protocol: p.protocol,
         })
         .collect();
     let bans = view
@@ -780,6 +781,13 @@ pub fn peers(view: &P2pView) -> t::Peers {
         peers,
         bans,
         known_addrs: view.known_addrs,
+        compact: t::CompactRelay {
+            sent: view.compact.sent,
+            received: view.compact.received,
+            rebuilt_at_once: view.compact.rebuilt_at_once,
+            txs_asked: view.compact.txs_asked,
+            fetched_whole: view.compact.fetched_whole,
+        },
     }
 }
 
@@ -881,5 +889,69 @@ pub fn template(tpl: &Template, network: Network) -> t::Template {
         txs: tpl.block.txids().iter().map(ToString::to_string).collect(),
         header_hex: hex::encode(h.to_bytes()),
         block_hex: hex::encode(tpl.block.encode()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::node::{CompactStats, NodeId, PeerInfo};
+
+    #[test]
+    fn peers_report_each_peers_protocol_and_the_compact_relay_counts() {
+        let view = P2pView {
+            peers: vec![PeerInfo {
+                id: NodeId([1; 32]),
+                addr: "127.0.0.1:7001".parse().expect("an address"),
+                inbound: false,
+                height: 3,
+                tip: crate::core::hash::BlockHash([2; 32]),
+                work: crate::core::pow::Work::ZERO,
+                rtt: None,
+                bytes_in: 0,
+                bytes_out: 0,
+                user_agent: "test".into(),
+                connected_since: 0,
+                last_message: 0,
+                protocol: 2,
+            }],
+            compact: CompactStats {
+                sent: 12,
+                received: 40,
+                rebuilt_at_once: 37,
+                txs_asked: 5,
+                fetched_whole: 1,
+            },
+            ..P2pView::default()
+        };
+        let p = peers(&view);
+        assert_eq!(p.peers[0].protocol, 2);
+        assert_eq!(
+            (
+                p.compact.sent,
+                p.compact.received,
+                p.compact.rebuilt_at_once,
+                p.compact.txs_asked,
+                p.compact.fetched_whole
+            ),
+            (12, 40, 37, 5, 1)
+        );
+        assert!(
+            p.to_string().contains(
+                "compact blocks: 12 sent, 40 received (37 rebuilt from the mempool alone, 5 \
+                 transactions asked for, 1 fetched whole)"
+            ),
+            "{p}"
+        );
+        // A node from before these fields: its answer still reads, with zeros.
+        let mut old = serde_json::to_value(&p).expect("json");
+        old.as_object_mut().expect("an object").remove("compact");
+        old["peers"][0]
+            .as_object_mut()
+            .expect("a peer")
+            .remove("protocol");
+        let back: t::Peers = serde_json::from_value(old).expect("reads");
+        assert_eq!(back.compact, t::CompactRelay::default());
+        assert_eq!(back.peers[0].protocol, 0);
     }
 }

@@ -17,7 +17,7 @@ use crate::core::hash::{BlockHash, Txid};
 use crate::core::params::{Network, Params};
 use crate::core::pow::{CompactTarget, U256, Work};
 use crate::node::{AddressView, BlockSummary, NodeEvent, P2pView, SearchHit, Snapshot, Spend};
-use crate::node::{BanInfo, FeeRate, HistoryEntry, MempoolTx, PeerAddr, PeerInfo};
+use crate::node::{BanInfo, CompactStats, FeeRate, HistoryEntry, MempoolTx, PeerAddr, PeerInfo};
 use crate::tui::app::{TxDetail, WalletView};
 use crate::tui::backend::{Backend, EVENT_QUEUE, Reply, Seen, WALLET_HISTORY};
 use axum::http::StatusCode;
@@ -292,6 +292,7 @@ impl Reader {
                         user_agent: p.user_agent.clone(),
                         connected_since: p.connected_since,
                         last_message: p.last_message,
+                        protocol: p.protocol,
                     })
                 })
                 .collect(),
@@ -307,8 +308,13 @@ impl Reader {
                 .collect(),
             known_addrs: peers.known_addrs,
             downloading: info.sync.downloading,
-            // The API does not report compact relay.
-            compact: Default::default(),
+            compact: CompactStats {
+                sent: peers.compact.sent,
+                received: peers.compact.received,
+                rebuilt_at_once: peers.compact.rebuilt_at_once,
+                txs_asked: peers.compact.txs_asked,
+                fetched_whole: peers.compact.fetched_whole,
+            },
         };
         Ok((snapshot, view))
     }

@@ -34,7 +34,7 @@ fn pool_after_change(
     pool: &mut Mempool,
     change: &TipChange,
     store: &Store,
-    sig_cache: &SigCache,
+    verify: &Verify<'_>,
     now: u64,
 ) -> PoolChange {
     let mut out = PoolChange::default();
@@ -55,7 +55,7 @@ fn pool_after_change(
         .flat_map(|b| b.txs.iter().skip(1).cloned())
         .collect();
     candidates.extend(old);
-    readmit(pool, candidates, store, sig_cache, now);
+    readmit(pool, candidates, store, verify, now);
     let after: HashSet<Txid> = pool.ordered_txids().into_iter().collect();
     // In pool order (parents first), then in the old order: the same every run.
     out.added = pool
@@ -69,20 +69,36 @@ fn pool_after_change(
     out
 }
 
-/// Bring `pool` up to date with `change` (from the tip `old_tip`), and the events that say so,
-/// in the order the node sends them: the pool's changes, blocks disconnected, blocks connected,
-/// and the reorganisation if there was one.
-pub fn after_change(
+/// How transactions' signatures are checked when they come back to the mempool: the threads
+/// to use, and the cache that remembers them for their block.
+pub struct Verify<'a> {
+    pub verifier: ParallelVerifier,
+    pub cache: &'a SigCache,
+}
+
+/// Bring `pool` up to date with `change`, and the events that say so: transactions back in the
+/// pool, then transactions gone from it. The node sends them before [`change_events`].
+pub fn pool_events(
     pool: &mut Mempool,
+    change: &TipChange,
+    store: &Store,
+    verify: &Verify<'_>,
+    now: u64,
+) -> Vec<NodeEvent> {
+    let p = pool_after_change(pool, change, store, verify, now);
+    let mut events: Vec<NodeEvent> = p.added.into_iter().map(NodeEvent::TxAccepted).collect();
+    events.extend(p.removed.into_iter().map(NodeEvent::TxRemoved));
+    events
+}
+
+/// The events of `change` (from the tip `old_tip`) itself, in the order the node sends them:
+/// blocks disconnected, blocks connected, and the reorganisation if there was one.
+pub fn change_events(
     change: &TipChange,
     old_tip: Option<BlockHash>,
     store: &Store,
-    sig_cache: &SigCache,
-    now: u64,
 ) -> Vec<NodeEvent> {
-    let p = pool_after_change(pool, change, store, sig_cache, now);
-    let mut events: Vec<NodeEvent> = p.added.into_iter().map(NodeEvent::TxAccepted).collect();
-    events.extend(p.removed.into_iter().map(NodeEvent::TxRemoved));
+    let mut events = Vec::new();
     let reader = store.read().ok();
     for b in &change.disconnected {
         let hash = b.hash();
@@ -141,7 +157,7 @@ pub fn readmit(
     pool: &mut Mempool,
     txs: Vec<Transaction>,
     store: &Store,
-    sig_cache: &SigCache,
+    verify: &Verify<'_>,
     now: u64,
 ) {
     let Ok(reader) = store.read() else {
@@ -149,8 +165,8 @@ pub fn readmit(
     };
     let Ok(tip) = reader.tip() else { return };
     let params = store.params();
-    // Every signature at once, as batches over the cores.
-    let sigs = verify::verify_txs(&txs, params, &ParallelVerifier::all_cores());
+    // Every signature at once, as batches over the threads.
+    let sigs = verify::verify_txs(&txs, params, &verify.verifier);
     // Parents may come after their children: retry what lacked an input while a pass makes
     // progress.
     let mut pending: Vec<_> = txs.into_iter().zip(sigs).collect();
@@ -158,7 +174,7 @@ pub fn readmit(
         let before = pending.len();
         let mut missing = Vec::new();
         for (tx, sigs) in pending {
-            let rec = verify::Recording::new(&sigs, sig_cache);
+            let rec = verify::Recording::new(&sigs, verify.cache);
             let r = pool.accept(tx.clone(), &reader, tip.height, params, &rec, now);
             if r.is_ok() {
                 rec.commit();

@@ -197,12 +197,14 @@ impl Chain {
         };
         let mut ready = vec![hash];
         while let Some(parent) = ready.pop() {
-            let children: Vec<BlockHash> = self
+            // In hash order: of two siblings with equal work, the same one wins every run.
+            let mut children: Vec<BlockHash> = self
                 .orphans
                 .iter()
                 .filter(|(_, b)| b.header.prev == parent)
                 .map(|(h, _)| *h)
                 .collect();
+            children.sort_unstable();
             for child in children {
                 let Some(b) = self.orphans.remove(&child) else {
                     continue;

@@ -26,7 +26,7 @@ pub use chainfile::{ChainWriter, read_chain_file};
 pub use explore::{AddressCoin, AddressView, Spend};
 pub use mempool::{Admission, FeeRate, MAX_TX_SIZE, MempoolError};
 pub use miner::{max_threads, run_paced};
-pub use p2p::{BanInfo, P2pConfig, P2pHandle, P2pView, PeerInfo};
+pub use p2p::{BanInfo, CompactStats, P2pConfig, P2pHandle, P2pView, PeerInfo};
 pub use read::{ChainRead, ChainTip, TipStatus};
 pub use validate::{Report as ValidationReport, validate_data_dir};
 pub use verify::cores;
@@ -1266,13 +1266,11 @@ impl State {
     /// Try `txs` (parents first) against the current tip; drop what is no longer valid.
     fn readmit(&mut self, txs: Vec<Transaction>) {
         if let Ok(mut pool) = self.mempool.write() {
-            apply::readmit(
-                &mut pool,
-                txs,
-                self.chain.store(),
-                &self.sig_cache,
-                unix_now(),
-            );
+            let verify = apply::Verify {
+                verifier: ParallelVerifier::all_cores(),
+                cache: &self.sig_cache,
+            };
+            apply::readmit(&mut pool, txs, self.chain.store(), &verify, unix_now());
         }
     }
 
@@ -1439,17 +1437,17 @@ impl State {
     /// Bring the mempool, the miner and the watchers up to date with a changed tip.
     fn apply_change(&mut self, change: &TipChange, old_tip: Option<BlockHash>) {
         // The mempool follows the chain; listeners (relay, dashboard) hear what changed.
-        let events = match self.mempool.write() {
-            Ok(mut pool) => apply::after_change(
-                &mut pool,
-                change,
-                old_tip,
-                self.chain.store(),
-                &self.sig_cache,
-                unix_now(),
-            ),
+        let verify = apply::Verify {
+            verifier: ParallelVerifier::all_cores(),
+            cache: &self.sig_cache,
+        };
+        let mut events = match self.mempool.write() {
+            Ok(mut pool) => {
+                apply::pool_events(&mut pool, change, self.chain.store(), &verify, unix_now())
+            }
             Err(_) => Vec::new(),
         };
+        events.extend(apply::change_events(change, old_tip, self.chain.store()));
         for ev in events {
             let _ = self.events.send(ev);
         }

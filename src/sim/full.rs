@@ -144,14 +144,14 @@ impl FullChain {
         let Inner {
             pool, sig_cache, ..
         } = inner;
-        apply::after_change(
-            pool,
-            change,
-            Some(before),
-            &self.store,
-            sig_cache,
-            self.clock.load(Ordering::Relaxed),
-        )
+        let verify = apply::Verify {
+            verifier: ParallelVerifier::new(1),
+            cache: sig_cache,
+        };
+        let now = self.clock.load(Ordering::Relaxed);
+        let mut events = apply::pool_events(pool, change, &self.store, &verify, now);
+        events.extend(apply::change_events(change, Some(before), &self.store));
+        events
     }
 
     /// A transaction for the mempool, checked as the node checks one: its id, or why not.

@@ -104,6 +104,7 @@ pub fn demo_app() -> App {
                 user_agent: "chain-tui/0.1.0".into(),
                 connected_since: NOW - 600,
                 last_message: NOW - 1,
+                protocol: 2,
             },
             PeerInfo {
                 id: NodeId([0xc0; 32]),
@@ -118,6 +119,7 @@ pub fn demo_app() -> App {
                 user_agent: "chain-tui/0.1.0".into(),
                 connected_since: NOW - 60,
                 last_message: NOW - 12,
+                protocol: 1,
             },
         ],
         bans: vec![BanInfo {
@@ -128,7 +130,13 @@ pub fn demo_app() -> App {
         }],
         known_addrs: 5,
         downloading: 0,
-        compact: Default::default(),
+        compact: crate::node::CompactStats {
+            sent: 12,
+            received: 40,
+            rebuilt_at_once: 37,
+            txs_asked: 5,
+            fetched_whole: 0,
+        },
     };
     app.wallet = WalletView {
         address: Some(Address::from_hash([3; 20])),

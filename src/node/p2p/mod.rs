@@ -121,6 +121,8 @@ pub struct PeerInfo {
     pub connected_since: u64,
     /// When its last message arrived (seconds since the epoch; 0: none yet).
     pub last_message: u64,
+    /// The protocol version settled on with it (2 and up: compact blocks).
+    pub protocol: u32,
 }
 
 /// A ban.

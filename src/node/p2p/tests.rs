@@ -1108,19 +1108,22 @@ fn transactions_that_arrive_after_a_stall_still_complete_the_block() {
     assert_eq!(submitted(out), vec![block.hash()]);
 }
 
-#[test]
-fn with_outbound_slots_full_an_extra_peer_is_tried_every_five_minutes_and_kept_only_if_useful() {
-    use super::book::BookEntry;
-    use super::state::{ROTATE_EVERY, ROTATION_LOOK};
-    let entry = |port| BookEntry {
+/// A book entry as a learned address is: not pinned, never failed, due.
+fn learned(port: u16) -> super::book::BookEntry {
+    super::book::BookEntry {
         addr: addr(port),
         id: None,
         failures: 0,
         next_try: 0,
         pinned: false,
-    };
+    }
+}
+
+#[test]
+fn with_outbound_slots_full_an_extra_peer_is_tried_every_five_minutes_and_kept_only_if_useful() {
+    use super::state::{ROTATE_EVERY, ROTATION_LOOK};
     let records = Records {
-        book: vec![entry(7001), entry(7002), entry(7003)],
+        book: vec![learned(7001), learned(7002), learned(7003)],
         bans: Vec::new(),
     };
     let mut h = Harness::with_settings(Box::new(Genesis), records, &[], |s| {
@@ -1176,5 +1179,51 @@ fn with_outbound_slots_full_an_extra_peer_is_tried_every_five_minutes_and_kept_o
     h.tick_at(2 * every + look);
     let out = &h.out;
     assert_eq!(closed(out, 11), Some(DisconnectReason::Evicted));
+    assert_eq!(closed(out, 13), None);
+}
+
+#[test]
+fn a_failed_rotation_dial_waits_five_minutes_and_a_useful_extra_peer_displaces_the_least_useful() {
+    use super::state::{ROTATE_EVERY, ROTATION_LOOK};
+    let records = Records {
+        book: (7001..=7004).map(learned).collect(),
+        bans: Vec::new(),
+    };
+    let mut h = Harness::with_settings(Box::new(Genesis), records, &[], |s| {
+        s.max_outbound = 2;
+        s.ping_every = Duration::from_secs(24 * 3600);
+    });
+    assert_eq!(dials(&h.out), vec![addr(7001), addr(7002)]);
+    h.connect(1, 11, Some(addr(7001)), 0);
+    h.connect(2, 12, Some(addr(7002)), 0);
+    // Peer 1 gives us a transaction; peer 2 never gives anything.
+    let useful = |h: &mut Harness, n: u8, port: u16| {
+        let txid = txs(1)[0].txid();
+        h.step(Input::TxDone {
+            from: id(n),
+            remote: addr(port),
+            txid,
+            result: Ok(txid),
+        });
+    };
+    h.tick_at(10);
+    useful(&mut h, 1, 7001);
+    let every = ROTATE_EVERY.as_secs();
+    let first = dials(h.tick_at(every));
+    assert_eq!(first.len(), 1, "{first:?}");
+    // The dial fails: nothing more until the next five minutes are up, then another address.
+    h.step(Input::DialFailed(first[0], "refused".into()));
+    assert!(dials(h.tick_at(2 * every - 1)).is_empty());
+    let second = dials(h.tick_at(2 * every));
+    assert_eq!(second.len(), 1, "{second:?}");
+    assert_ne!(second[0], first[0]);
+    h.connect(3, 13, Some(second[0]), 0);
+    h.tick_at(2 * every + 5);
+    useful(&mut h, 3, second[0].port());
+    // Useful: it stays, and of the other two the one never useful goes.
+    h.tick_at(2 * every + ROTATION_LOOK.as_secs());
+    let out = &h.out;
+    assert_eq!(closed(out, 12), Some(DisconnectReason::Evicted));
+    assert_eq!(closed(out, 11), None);
     assert_eq!(closed(out, 13), None);
 }

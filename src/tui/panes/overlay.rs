@@ -235,7 +235,18 @@ fn peer(frame: &mut Frame, app: &App, r: &PeerRef, area: Rect) {
                         ));
                         s
                     }));
-                    lines.push(Line::from(kv("version", p.user_agent.clone())));
+                    lines.push(Line::from({
+                        let mut s = kv("version", p.user_agent.clone());
+                        s.extend(kv(
+                            "  protocol",
+                            match p.protocol {
+                                0 => "not reported".to_string(),
+                                1 => "1 (full blocks)".to_string(),
+                                v => format!("{v} (compact blocks)"),
+                            },
+                        ));
+                        s
+                    }));
                     lines.push(Line::from({
                         let mut s = kv("height", p.height.to_string());
                         s.extend(kv("  work", si_text(p.work.0)));

@@ -1,5 +1,5 @@
 //! Peers: node id, address, direction, their tip, round-trip time, bytes in and out; banned
-//! peers with their reasons.
+//! peers with their reasons; compact block relay so far.
 
 use super::{Col, fit, fmt_bytes, pane_block, scroll_start, table};
 use crate::term::theme;
@@ -75,6 +75,30 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect, focused: bool) {
         ));
     }
     lines.push(Line::from(head));
+    let c = &v.compact;
+    if c.sent + c.received > 0 {
+        // As many of these as the pane has room for, most telling first.
+        let parts = [
+            format!("compact blocks {} in", c.received),
+            format!("{} from the mempool", c.rebuilt_at_once),
+            format!("{} txs asked", c.txs_asked),
+            format!("{} fetched whole", c.fetched_whole),
+            format!("{} out", c.sent),
+        ];
+        let mut text = String::new();
+        for p in parts {
+            let next = if text.is_empty() {
+                p
+            } else {
+                format!("{text} · {p}")
+            };
+            if next.chars().count() > w && !text.is_empty() {
+                break;
+            }
+            text = next;
+        }
+        lines.push(Line::from(Span::styled(fit(&text, w), theme::label())));
+    }
     if rows.is_empty() {
         lines.push(Line::from(Span::styled(
             fit("no peers yet: a adds one", w),

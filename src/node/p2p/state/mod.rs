@@ -320,7 +320,8 @@ pub struct P2pState {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Rotation {
     Dialing(SocketAddr),
-    Connected(NodeId),
+    /// The peer, on this connection.
+    Connected(NodeId, u64),
 }
 
 impl P2pState {

@@ -136,10 +136,12 @@ impl P2pState {
         if let Some(a) = dialed {
             self.dialing.remove(&a);
         }
-        // The extra connection of a rotation: tried for a while once it is in the table.
-        let rotating = dialed.is_some_and(|a| self.rotation == Some(Rotation::Dialing(a)));
+        // The extra connection of a rotation: tried for a while once it is in the table
+        // (unless it reached a peer we already had: then it only replaces that connection).
+        let mut rotating = dialed.is_some_and(|a| self.rotation == Some(Rotation::Dialing(a)));
         if rotating {
             self.rotation = None;
+            rotating = !self.peers.contains_key(&id);
         }
         let addr = conn.remote;
         if let Some(b) = self.book.is_banned(
@@ -231,6 +233,7 @@ impl P2pState {
                 user_agent: hello.user_agent.clone(),
                 connected_since: now.unix,
                 last_message: now.unix,
+                protocol: hello.version,
             },
             known: HashSet::new(),
             requested_txs: HashMap::new(),
@@ -261,7 +264,7 @@ impl P2pState {
         self.peers.insert(id, peer);
         self.sched.add_peer(id, now.local);
         if rotating {
-            self.rotation = Some(Rotation::Connected(id));
+            self.rotation = Some(Rotation::Connected(id, conn.serial));
         }
         // The Hello we sent was made when the connection started: our tip may have moved since
         // (and been announced before this peer was in the table), so announce it now.
@@ -335,7 +338,7 @@ impl P2pState {
     /// first; ties broken by a hash of our id and the address, so that nodes spread out). If
     /// it gives us a block or a transaction within [`ROTATION_LOOK`] it stays and the
     /// outbound peer useful longest ago goes (never one given with `--connect`); otherwise
-    /// it goes. Both ends meanwhile learn each other's tip, and whichever is behind syncs.
+    /// it goes, unless it is a `--connect` peer or a slot freed meanwhile has room for it. Both ends meanwhile learn each other's tip, and whichever is behind syncs.
     ///
     /// Without it, a network that splits and heals while both sides keep mining can stay
     /// split for good: while the link is down every node fills its outbound slots with peers
@@ -345,8 +348,13 @@ impl P2pState {
         match self.rotation {
             // Settled by the dial (`connected` or `DialFailed`).
             Some(Rotation::Dialing(_)) => {}
-            Some(Rotation::Connected(id)) => {
-                let Some(p) = self.peers.get(&id) else {
+            Some(Rotation::Connected(id, serial)) => {
+                // Gone, or since replaced by another connection: no longer ours to judge.
+                let Some(p) = self
+                    .peers
+                    .get(&id)
+                    .filter(|p| p.serial == serial && !p.info.inbound)
+                else {
                     self.rotation = None;
                     return;
                 };
@@ -354,7 +362,11 @@ impl P2pState {
                     return;
                 }
                 self.rotation = None;
-                if p.last_useful < p.info.connected_since {
+                // A peer given with --connect, or one that a slot freed meanwhile has room
+                // for, stays whatever it gave.
+                let pinned = self.book.entry(&p.info.addr).is_some_and(|e| e.pinned);
+                let room = self.outbound() <= self.settings.max_outbound;
+                if p.last_useful < p.info.connected_since && !pinned && !room {
                     self.disconnect(&id, DisconnectReason::Normal, "rotation: nothing new", now);
                     return;
                 }
