@@ -1,8 +1,6 @@
-use clap::Parser;
-
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    let cli = match chain_tui::cli::Cli::try_parse() {
+    let cli = match chain_tui::cli::Cli::try_parse_args() {
         Ok(cli) => cli,
         // Help and version go to stdout in full; a usage error is one line on stderr.
         Err(e) if !e.use_stderr() => e.exit(),

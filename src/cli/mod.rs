@@ -35,6 +35,19 @@ pub struct Cli {
 }
 
 impl Cli {
+    /// Parse the process's arguments, noting whether the network was chosen.
+    pub fn try_parse_args() -> Result<Cli, clap::Error> {
+        use clap::{CommandFactory, FromArgMatches};
+        let mut matches = Cli::command().try_get_matches()?;
+        let given = !matches!(
+            matches.value_source("network"),
+            None | Some(clap::parser::ValueSource::DefaultValue)
+        );
+        let mut cli = Cli::from_arg_matches_mut(&mut matches)?;
+        cli.global.network_given = given;
+        Ok(cli)
+    }
+
     /// Whether this command line opens the dashboard: `chain-tui tui`, or no subcommand on a
     /// terminal without `--json` (otherwise no subcommand prints the data dir's status).
     pub fn opens_dashboard(&self) -> bool {
@@ -68,6 +81,10 @@ pub struct Global {
         env = "CHAIN_TUI_NETWORK"
     )]
     pub network: Network,
+    /// Whether the network was chosen (by `--network` or `CHAIN_TUI_NETWORK`), not the
+    /// default: a demo scenario declares its own, which only a chosen one may contradict.
+    #[arg(skip)]
+    pub network_given: bool,
     /// Print one JSON object on stdout instead of text.
     #[arg(long, global = true)]
     pub json: bool,

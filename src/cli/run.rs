@@ -156,7 +156,10 @@ pub async fn run(cli: Cli) -> Result<i32> {
         }
         None => (status(&g).await?, 0),
         #[cfg(feature = "demo")]
-        Some(Command::Demo(args)) => return crate::demo::run(args, g.network).await,
+        Some(Command::Demo(args)) => {
+            let network = g.network_given.then_some(g.network);
+            return crate::demo::run(args, network).await;
+        }
         #[cfg(feature = "bench")]
         Some(Command::Bench(b)) => (super::bench::bench(&g, b).await?, 0),
         Some(Command::Sim(args)) => (simulate(args).await?, 0),

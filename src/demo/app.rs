@@ -60,6 +60,46 @@ pub struct ScenarioView {
     pub finished: Option<bool>,
 }
 
+/// What a restart of node `i` came to, from the nodes' statuses just after it: its height, and
+/// whether it has anything to catch up and anyone to catch up from.
+pub fn after_restart(nodes: &[NodeStatus], i: usize) -> String {
+    let Some(me) = nodes.get(i) else {
+        return format!("node {} restarted", i + 1);
+    };
+    let name = format!("node {} restarted at height {}", i + 1, me.height);
+    let best = nodes
+        .iter()
+        .filter(|s| s.index != i && s.running)
+        .max_by_key(|s| (s.work, s.height));
+    match best {
+        _ if me.partitioned => {
+            format!("{name}; it is cut off, so it cannot catch up until h heals it")
+        }
+        None => format!("{name}; no other node runs, so there is nothing to catch up from"),
+        Some(b) if b.work > me.work => format!(
+            "{name}, {} behind node {} ({}): catching up from its peers",
+            match b.height.saturating_sub(me.height) {
+                1 => "1 block".to_string(),
+                d => format!("{d} blocks"),
+            },
+            b.index + 1,
+            b.height
+        ),
+        Some(_) => format!("{name}, level with the others"),
+    }
+}
+
+/// How long a message stays beside the key hints.
+pub const MESSAGE_FOR: std::time::Duration = std::time::Duration::from_secs(6);
+
+/// A message beside the key hints: what a key did, or why it did nothing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StatusMessage {
+    pub text: String,
+    pub error: bool,
+    pub since: std::time::Instant,
+}
+
 /// The whole demo dashboard.
 #[derive(Clone, Debug)]
 pub struct DemoApp {
@@ -71,8 +111,8 @@ pub struct DemoApp {
     pub selected: usize,
     pub overlay: Option<Overlay>,
     pub scenario: Option<ScenarioView>,
-    /// Status line: text and whether it is an error.
-    pub message: Option<(String, bool)>,
+    /// A message beside the key hints, until it expires ([`MESSAGE_FOR`]).
+    pub message: Option<StatusMessage>,
     /// Commands in flight per node (a stop or restart takes a moment).
     pub busy: Vec<bool>,
 }
@@ -99,10 +139,29 @@ impl DemoApp {
     }
 
     pub fn info(&mut self, s: impl Into<String>) {
-        self.message = Some((s.into(), false));
+        self.say(s.into(), false);
     }
     pub fn error(&mut self, s: impl Into<String>) {
-        self.message = Some((s.into(), true));
+        self.say(s.into(), true);
+    }
+    fn say(&mut self, text: String, error: bool) {
+        self.message = Some(StatusMessage {
+            text,
+            error,
+            since: std::time::Instant::now(),
+        });
+    }
+
+    /// Drop the message once it is [`MESSAGE_FOR`] old at `now`; whether it went.
+    pub fn expire_message(&mut self, now: std::time::Instant) -> bool {
+        let old = self
+            .message
+            .as_ref()
+            .is_some_and(|m| now.duration_since(m.since) >= MESSAGE_FOR);
+        if old {
+            self.message = None;
+        }
+        old
     }
 
     fn selected_node(&self) -> Option<&NodeStatus> {
@@ -188,7 +247,13 @@ impl DemoApp {
                     self.error(format!("{name} is already partitioned: h heals it"));
                     return None;
                 }
-                self.info(format!("{name}: links cut"));
+                if running {
+                    self.info(format!("{name}: links cut"));
+                } else {
+                    self.info(format!(
+                        "{name} is stopped: its links stay cut when r restarts it (h heals)"
+                    ));
+                }
                 Some(DemoCommand::Partition(sel))
             }
             DemoAction::Heal => {

@@ -146,6 +146,8 @@ where
                         let (st, tree) = *b;
                         app.nodes = st;
                         app.tree = tree;
+                        // Messages go after a few seconds; the key hints stay.
+                        app.expire_message(std::time::Instant::now());
                     }
                     Msg::Done(r, node) => {
                         if let Some(i) = node
@@ -208,12 +210,19 @@ fn execute(cmd: DemoCommand, demo: &Demo, tx: &mpsc::UnboundedSender<Msg>) {
                 }),
                 None,
             ),
-            DemoCommand::Partition(i) => (
-                d.partition(&[i])
-                    .await
-                    .map(|_| format!("node {} cut off", i + 1)),
-                None,
-            ),
+            DemoCommand::Partition(i) => {
+                let running = d.is_running(i);
+                (
+                    d.partition(&[i]).await.map(|_| {
+                        if running {
+                            format!("node {} cut off", i + 1)
+                        } else {
+                            format!("node {} (stopped) will be cut off when it restarts", i + 1)
+                        }
+                    }),
+                    None,
+                )
+            }
             DemoCommand::Heal(nodes) => (
                 d.heal(&nodes).await.map(|_| "links restored".to_string()),
                 None,
@@ -225,7 +234,7 @@ fn execute(cmd: DemoCommand, demo: &Demo, tx: &mpsc::UnboundedSender<Msg>) {
             DemoCommand::Restart(i) => (
                 d.restart(i)
                     .await
-                    .map(|_| format!("node {} restarted: catching up", i + 1)),
+                    .map(|_| super::app::after_restart(&d.status(false), i)),
                 Some(i),
             ),
         };

@@ -105,22 +105,31 @@ struct Plan {
     topology: Topology,
     scenario: Option<Scenario>,
     interval: Duration,
+    network: Network,
 }
 
-fn plan(args: &DemoArgs, network: Network) -> Result<Plan> {
+/// The network a demo runs on: the one chosen (`--network` or `CHAIN_TUI_NETWORK`), else the
+/// scenario's, else devnet. A chosen network that contradicts the scenario's is refused.
+fn demo_network(chosen: Option<Network>, scenario: Option<&Scenario>) -> Result<Network> {
+    match (chosen, scenario.and_then(|s| s.network)) {
+        (Some(c), Some(n)) if c != n => bail!(
+            "the scenario is written for {n} (its `network`), but --network {} was given \
+             (or CHAIN_TUI_NETWORK): leave it out, or give --network {}",
+            c.name(),
+            n.name()
+        ),
+        (Some(c), _) => Ok(c),
+        (None, Some(n)) => Ok(n),
+        (None, None) => Ok(Network::Devnet),
+    }
+}
+
+fn plan(args: &DemoArgs, chosen: Option<Network>) -> Result<Plan> {
     let scenario = match &args.scenario {
         Some(p) => Some(Scenario::load(p).map_err(|e| anyhow!(e))?),
         None => None,
     };
-    if let Some(sc) = &scenario
-        && let Some(n) = sc.network
-        && n != network
-    {
-        bail!(
-            "the scenario is written for {n}: run it with --network {}",
-            n.name()
-        );
-    }
+    let network = demo_network(chosen, scenario.as_ref())?;
     let nodes = args
         .nodes
         .or(scenario.as_ref().map(|s| s.nodes))
@@ -161,6 +170,7 @@ fn plan(args: &DemoArgs, network: Network) -> Result<Plan> {
         topology,
         scenario,
         interval: Duration::from_secs_f64(interval),
+        network,
     })
 }
 
@@ -190,8 +200,9 @@ fn sim_plan(args: &DemoArgs) -> Result<simview::SimDemo> {
     })
 }
 
-/// Run `chain-tui demo`; returns the exit code (1 when a scenario failed).
-pub async fn run(args: DemoArgs, network: Network) -> Result<i32> {
+/// Run `chain-tui demo` on the network chosen (`None`: the scenario's, else devnet); returns
+/// the exit code (1 when a scenario failed).
+pub async fn run(args: DemoArgs, network: Option<Network>) -> Result<i32> {
     if args.sim {
         let cfg = sim_plan(&args)?;
         simview::run(cfg).await?;
@@ -211,7 +222,7 @@ pub async fn run(args: DemoArgs, network: Network) -> Result<i32> {
     let cfg = DemoConfig {
         nodes: plan.nodes,
         topology: plan.topology,
-        network,
+        network: plan.network,
         dir: dir.clone(),
         block_interval: plan.interval,
     };
@@ -224,10 +235,32 @@ pub async fn run(args: DemoArgs, network: Network) -> Result<i32> {
     result
 }
 
+/// A line of headless output on stdout. `false` once stdout is gone (a reader that stopped, as
+/// `| head -1` does): the run then ends quietly, cleaning up as at any end. Any other error
+/// writing stdout is said on stderr, once.
+fn say(line: impl std::fmt::Display) -> bool {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    static GONE: AtomicBool = AtomicBool::new(false);
+    if GONE.load(Ordering::Relaxed) {
+        return false;
+    }
+    let mut out = std::io::stdout().lock();
+    match writeln!(out, "{line}").and_then(|()| out.flush()) {
+        Ok(()) => true,
+        Err(e) => {
+            GONE.store(true, Ordering::Relaxed);
+            if e.kind() != std::io::ErrorKind::BrokenPipe {
+                eprintln!("demo: cannot write the report: {e}");
+            }
+            false
+        }
+    }
+}
+
 async fn run_in(args: &DemoArgs, plan: Plan, cfg: DemoConfig) -> Result<i32> {
     let headless = args.headless;
-    if headless {
-        println!(
+    if headless
+        && !say(format_args!(
             "demo: {} {} nodes on {} ({}), data in {}",
             cfg.nodes,
             cfg.topology.name(),
@@ -238,17 +271,22 @@ async fn run_in(args: &DemoArgs, plan: Plan, cfg: DemoConfig) -> Result<i32> {
                 "real difficulty"
             },
             cfg.dir.display()
-        );
+        ))
+    {
+        return Ok(0);
     }
     let started = Instant::now();
     let demo = Demo::start(cfg).await?;
-    if headless {
-        println!(
+    if headless
+        && !say(format_args!(
             "demo: {} nodes started in {:.2} s; log in {}",
             demo.len(),
             started.elapsed().as_secs_f64(),
             demo.dir().join("chain-tui.log").display()
-        );
+        ))
+    {
+        demo.shutdown().await;
+        return Ok(0);
     }
     if args.mine {
         for i in 0..demo.len() {
@@ -258,7 +296,7 @@ async fn run_in(args: &DemoArgs, plan: Plan, cfg: DemoConfig) -> Result<i32> {
     let code = if let Some(n) = args.bench_keys {
         let r = dashboard::bench_keys(&demo, n).await;
         demo.shutdown().await;
-        println!("{}", r?);
+        say(r?);
         0
     } else if headless {
         let code = headless_run(&demo, plan.scenario, args.seconds).await;
@@ -274,7 +312,8 @@ async fn run_in(args: &DemoArgs, plan: Plan, cfg: DemoConfig) -> Result<i32> {
 }
 
 /// The headless run: play the scenario with a line per step, or watch the network until Ctrl-C
-/// (or `--seconds`), with a status line every five seconds.
+/// (or `--seconds`), with a status line every five seconds. Ends early, with 0, once stdout is
+/// gone.
 async fn headless_run(demo: &Demo, scenario: Option<Scenario>, seconds: Option<f64>) -> i32 {
     let Some(sc) = scenario else {
         let mut every = tokio::time::interval(Duration::from_secs(5));
@@ -287,7 +326,7 @@ async fn headless_run(demo: &Demo, scenario: Option<Scenario>, seconds: Option<f
         tokio::pin!(end);
         loop {
             tokio::select! {
-                _ = every.tick() => print_status(demo),
+                _ = every.tick() => if !print_status(demo) { return 0 },
                 _ = tokio::signal::ctrl_c() => break,
                 _ = &mut end => break,
             }
@@ -295,34 +334,46 @@ async fn headless_run(demo: &Demo, scenario: Option<Scenario>, seconds: Option<f
         print_status(demo);
         return 0;
     };
-    println!(
+    if !say(format_args!(
         "scenario {}: {} ({} steps)",
         sc.name,
         sc.description,
         sc.steps.len()
-    );
+    )) {
+        return 0;
+    }
     let (_pause_tx, pause_rx) = tokio::sync::watch::channel(false);
-    let report = scenario::run(demo, &sc, pause_rx, |p| {
-        if let Progress::Finished(r) = p {
-            println!("{r}");
-            let _ = std::io::stdout().flush();
+    let gone = std::sync::Arc::new(tokio::sync::Notify::new());
+    let told = gone.clone();
+    let play = scenario::run(demo, &sc, pause_rx, move |p| {
+        if let Progress::Finished(r) = p
+            && !say(r)
+        {
+            told.notify_one();
         }
-    })
-    .await;
+    });
+    let report = tokio::select! {
+        r = play => r,
+        () = gone.notified() => return 0,
+    };
     let (passed, total) = report.expectations();
     if report.skipped > 0 {
-        println!("{} step(s) skipped after a failed step", report.skipped);
+        say(format_args!(
+            "{} step(s) skipped after a failed step",
+            report.skipped
+        ));
     }
     let verdict = if report.passed() { "PASSED" } else { "FAILED" };
-    println!(
+    say(format_args!(
         "scenario {}: {verdict} ({passed}/{total} expectations)",
         sc.name
-    );
+    ));
     print_status(demo);
     if report.passed() { 0 } else { 1 }
 }
 
-fn print_status(demo: &Demo) {
+/// The nodes' status, a line each; `false` once stdout is gone.
+fn print_status(demo: &Demo) -> bool {
     for s in demo.status(false) {
         let state = if !s.running {
             "stopped"
@@ -332,12 +383,15 @@ fn print_status(demo: &Demo) {
             "up"
         };
         let peers: Vec<String> = s.peers.iter().map(|p| (p + 1).to_string()).collect();
-        println!(
+        if !say(format_args!(
             "  node {:>2} {state:<11} height {:>5} tip {} peers [{}]",
             s.index + 1,
             s.height,
             s.tip.short(),
             peers.join(",")
-        );
+        )) {
+            return false;
+        }
     }
+    true
 }

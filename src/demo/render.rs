@@ -358,16 +358,27 @@ fn draw_scenario(frame: &mut Frame, app: &DemoApp, area: Rect) {
     );
 }
 
+/// The key hints, always, with the latest message beside them on the right (up to half the
+/// width; the hints give way to it).
 fn draw_status(frame: &mut Frame, app: &DemoApp, area: Rect) {
     frame.render_widget(Block::new().style(theme::status_bar()), area);
-    if let Some((text, error)) = &app.message {
-        let style = if *error { theme::bad() } else { theme::good() };
-        frame.render_widget(
-            Paragraph::new(Span::styled(format!(" {text}"), style)),
-            area,
-        );
-        return;
-    }
+    let hints = match &app.message {
+        Some(m) => {
+            let style = if m.error { theme::bad() } else { theme::good() };
+            let w = usize::from(area.width);
+            let text = fit(&m.text, (w / 2).saturating_sub(2));
+            let len = text.chars().count() as u16 + 2;
+            let [hints, msg] =
+                Layout::horizontal([Constraint::Min(0), Constraint::Length(len)]).areas(area);
+            frame.render_widget(
+                Paragraph::new(Span::styled(format!(" {text} "), style)),
+                msg,
+            );
+            hints
+        }
+        None => area,
+    };
+    let area = hints;
     let k = &app.keymap;
     let mut spans = vec![Span::raw(" ")];
     let first = k.keys_text(DemoAction::Select(0));

@@ -371,14 +371,20 @@ fn bad_keys_leave_a_message_and_change_nothing() {
     let before = app.clone();
     // No node 7; node 2 is stopped (no mining, no send, no second stop); node 1 is running.
     assert_eq!(app.on_key(key('7')), None);
-    assert!(app.message.as_ref().unwrap().0.contains("no node 7"));
+    assert!(app.message.as_ref().unwrap().text.contains("no node 7"));
     assert_eq!(app.selected, 0);
     assert_eq!(app.on_key(key('r')), None, "node 1 runs: r does nothing");
     assert_eq!(app.on_key(key('2')), None);
     assert_eq!(app.on_key(key('m')), None);
     assert_eq!(app.on_key(key('s')), None);
     assert_eq!(app.on_key(key('x')), None);
-    assert!(app.message.as_ref().unwrap().0.contains("already stopped"));
+    assert!(
+        app.message
+            .as_ref()
+            .unwrap()
+            .text
+            .contains("already stopped")
+    );
     assert_eq!(app.on_key(key('z')), None);
     assert_eq!(app.on_key(key('3')), None);
     assert_eq!(app.on_key(key('p')), None, "node 3 is already cut off");
@@ -559,4 +565,157 @@ async fn the_simulated_network_speeds_up_pauses_and_quits_from_the_keyboard() {
     let top: String = (0..140).map(|x| buf[(x, 0)].symbol().to_string()).collect();
     assert!(top.contains("speed ×4"), "{top}");
     assert!(top.contains("paused"), "{top}");
+}
+
+/// The shipped scenario's file, for the binary.
+fn scenario_file(name: &str) -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("assets/demo")
+        .join(name)
+}
+
+#[test]
+fn a_scenario_runs_on_its_own_network_and_a_closed_pipe_ends_the_run_quietly_and_cleans_up() {
+    use crate::common::bin;
+    use std::io::BufRead;
+    use std::process::Stdio;
+    // No --network: the scenario says regtest, so it runs there (it was refused: the default
+    // devnet was taken as the user's choice).
+    let mut child = bin::command()
+        .arg("demo")
+        .arg("--headless")
+        .arg("--scenario")
+        .arg(scenario_file("fork-and-reorg.toml"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start chain-tui");
+    let stdout = child.stdout.take().expect("stdout piped");
+    let mut first = String::new();
+    std::io::BufReader::new(stdout)
+        .read_line(&mut first)
+        .expect("a first line");
+    assert!(first.contains(" on regtest "), "{first}");
+    let dir = first
+        .split("data in ")
+        .nth(1)
+        .map(|d| std::path::PathBuf::from(d.trim()))
+        .expect("the data dir named");
+    assert!(dir.starts_with(std::env::temp_dir()), "{}", dir.display());
+    // The reader is gone (as `| head -1` goes): the run ends with 0, says nothing on stderr
+    // about it, and its temporary dir is gone.
+    let mut stderr = child.stderr.take().expect("stderr piped");
+    let errors = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = std::io::Read::read_to_string(&mut stderr, &mut s);
+        s
+    });
+    let status = bin::wait(&mut child, Duration::from_secs(90)).expect("the demo ends");
+    let errors = errors.join().expect("stderr read");
+    assert_eq!(status.code(), Some(0), "{errors}");
+    assert!(!errors.contains("panicked"), "{errors}");
+    assert!(!errors.contains("Broken pipe"), "{errors}");
+    assert!(!dir.exists(), "{} left behind", dir.display());
+}
+
+#[test]
+fn a_network_chosen_against_the_scenarios_own_is_refused_naming_both() {
+    use crate::common::bin;
+    let file = scenario_file("fork-and-reorg.toml");
+    let file = file.to_str().expect("a UTF-8 path");
+    for (args, env) in [
+        (vec!["--network", "devnet"], vec![]),
+        (vec![], vec![("CHAIN_TUI_NETWORK", "devnet")]),
+    ] {
+        let out = bin::run(
+            bin::command()
+                .args(&args)
+                .args(["demo", "--headless", "--scenario", file])
+                .envs(env),
+        );
+        assert_eq!(out.code, Some(1), "{out:?}");
+        assert!(
+            out.stderr.contains("written for regtest")
+                && out.stderr.contains("--network devnet was given"),
+            "{out:?}"
+        );
+    }
+    // Chosen and the same: it runs, and passes.
+    let out = bin::run(bin::command().args([
+        "--network",
+        "regtest",
+        "demo",
+        "--headless",
+        "--scenario",
+        file,
+    ]));
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert!(out.stdout.contains("PASSED"), "{out:?}");
+}
+
+#[test]
+fn the_key_hints_stay_with_a_message_beside_them_until_it_expires() {
+    use chain_tui::demo::app::MESSAGE_FOR;
+    let bottom = |app: &DemoApp| {
+        let t = screen(app, 160, 30);
+        let b = t.backend().buffer();
+        let y = b.area.height - 1;
+        (0..b.area.width)
+            .map(|x| b[(x, y)].symbol().to_string())
+            .collect::<String>()
+    };
+    let mut app = fixture_app();
+    let hints = bottom(&app);
+    assert!(hints.contains(" m ") && hints.contains("quit"), "{hints}");
+    // A key that does nothing: its message appears beside the hints, which stay.
+    app.on_key(key('7'));
+    let line = bottom(&app);
+    assert!(line.contains("there is no node 7"), "{line}");
+    assert!(line.contains(" m ") && line.contains(" s "), "{line}");
+    // It goes once it is old; not before.
+    let since = app.message.as_ref().expect("a message").since;
+    assert!(!app.expire_message(since + MESSAGE_FOR - Duration::from_millis(1)));
+    assert!(app.message.is_some());
+    assert!(app.expire_message(since + MESSAGE_FOR));
+    assert_eq!(bottom(&app), hints);
+}
+
+#[test]
+fn a_restart_and_a_cut_of_a_stopped_node_say_what_really_happens() {
+    use chain_tui::core::pow::{U256, Work};
+    use chain_tui::demo::app::after_restart;
+    use chain_tui::demo::controller::NodeStatus;
+    let node = |index: usize, height: u64, running: bool, partitioned: bool| NodeStatus {
+        index,
+        height,
+        running,
+        partitioned,
+        work: Work(U256::from(height)),
+        ..NodeStatus::default()
+    };
+    let behind = [node(0, 12, true, false), node(1, 9, true, false)];
+    assert_eq!(
+        after_restart(&behind, 1),
+        "node 2 restarted at height 9, 3 blocks behind node 1 (12): catching up from its peers"
+    );
+    let level = [node(0, 12, true, false), node(1, 12, true, false)];
+    assert_eq!(
+        after_restart(&level, 1),
+        "node 2 restarted at height 12, level with the others"
+    );
+    let cut = [node(0, 12, true, false), node(1, 9, true, true)];
+    assert!(after_restart(&cut, 1).contains("cannot catch up until h heals"));
+    let alone = [node(0, 12, false, false), node(1, 9, true, false)];
+    assert!(after_restart(&alone, 1).contains("no other node runs"));
+    // `p` on a stopped node cuts its links for when it restarts, and says so.
+    let mut app = fixture_app();
+    app.on_key(key('2'));
+    assert!(!app.nodes[1].running);
+    assert_eq!(app.on_key(key('p')), Some(DemoCommand::Partition(1)));
+    let m = app.message.as_ref().expect("a message");
+    assert!(
+        m.text
+            .contains("stopped: its links stay cut when r restarts it"),
+        "{m:?}"
+    );
 }
