@@ -5,7 +5,7 @@
 
 use super::controller::{NodeStatus, Topology};
 use super::keys::{DemoAction, DemoKeymap};
-use super::scenario::StepReport;
+use super::scenario::{Pace, SPEEDS, StepReport};
 use super::tree::TreeInput;
 use crate::core::amount::Amount;
 use crate::core::params::Network;
@@ -27,8 +27,8 @@ pub enum DemoCommand {
     Heal(Vec<usize>),
     Stop(usize),
     Restart(usize),
-    /// Pause (true) or resume the scenario.
-    Pause(bool),
+    /// Play the scenario at this pace (paused, step by step, faster or slower).
+    Pace(Pace),
 }
 
 /// The send form: recipient node (1-based, as typed) and amount in coins.
@@ -51,13 +51,27 @@ pub enum Overlay {
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct ScenarioView {
     pub name: String,
+    pub description: String,
     pub steps: usize,
     /// The step running now (1-based) and its text.
     pub current: Option<(usize, String)>,
+    /// The caption of the step running or last run.
+    pub say: Option<String>,
+    /// The last step that started (1-based; 0: none yet).
+    pub started: usize,
     pub done: Vec<StepReport>,
-    pub paused: bool,
+    pub pace: Pace,
     /// Passed or not, once finished.
     pub finished: Option<bool>,
+}
+
+/// The dashboard's pace for a scenario: as written, with two seconds between steps to read
+/// what the last one did.
+pub fn dashboard_pace() -> Pace {
+    Pace {
+        beat: std::time::Duration::from_secs(2),
+        ..Pace::default()
+    }
 }
 
 /// What a restart of node `i` came to, from the nodes' statuses just after it: its height, and
@@ -294,26 +308,9 @@ impl DemoApp {
                     Some(DemoCommand::Restart(sel))
                 }
             }
-            DemoAction::Pause => match &mut self.scenario {
-                None => {
-                    self.error("no scenario is playing (--scenario FILE)");
-                    None
-                }
-                Some(s) if s.finished.is_some() => {
-                    self.error("the scenario has finished");
-                    None
-                }
-                Some(s) => {
-                    s.paused = !s.paused;
-                    let p = s.paused;
-                    self.info(if p {
-                        "scenario paused"
-                    } else {
-                        "scenario resumed"
-                    });
-                    Some(DemoCommand::Pause(p))
-                }
-            },
+            DemoAction::Pause | DemoAction::NextStep | DemoAction::Faster | DemoAction::Slower => {
+                self.pace_key(action)
+            }
             DemoAction::Help => {
                 self.overlay = Some(Overlay::Help);
                 None
@@ -324,6 +321,73 @@ impl DemoApp {
             }
             DemoAction::Quit => Some(DemoCommand::Quit),
         }
+    }
+
+    /// Space, `n`, `+` and `-`: the scenario's pace.
+    fn pace_key(&mut self, action: DemoAction) -> Option<DemoCommand> {
+        let s = match &mut self.scenario {
+            None => {
+                self.error("no scenario is playing (--scenario FILE)");
+                return None;
+            }
+            Some(s) if s.finished.is_some() => {
+                self.error("the scenario has finished");
+                return None;
+            }
+            Some(s) => s,
+        };
+        let p = &mut s.pace;
+        let said = match action {
+            // Space: pause, or go on (leaving step mode).
+            DemoAction::Pause if p.stepping => {
+                p.stepping = false;
+                p.paused = false;
+                "step mode off: the scenario plays on".to_string()
+            }
+            DemoAction::Pause => {
+                p.paused = !p.paused;
+                if p.paused {
+                    "scenario paused (Space resumes, n runs one step)"
+                } else {
+                    "scenario resumed"
+                }
+                .to_string()
+            }
+            // n: step mode, and the next step.
+            DemoAction::NextStep => {
+                if s.current.is_some() {
+                    let i = s.started;
+                    p.stepping = true;
+                    p.granted = p.granted.max(i);
+                    format!("step mode: step {i} is still running; n runs the next when it ends")
+                } else if s.started >= s.steps {
+                    return None;
+                } else {
+                    p.stepping = true;
+                    p.paused = false;
+                    p.granted = s.started + 1;
+                    format!(
+                        "step mode: running step {} of {} (n: the next, Space: play on)",
+                        s.started + 1,
+                        s.steps
+                    )
+                }
+            }
+            DemoAction::Faster | DemoAction::Slower => {
+                let at = SPEEDS.iter().position(|v| *v >= p.speed_pct).unwrap_or(2);
+                let to = if action == DemoAction::Faster {
+                    (at + 1).min(SPEEDS.len() - 1)
+                } else {
+                    at.saturating_sub(1)
+                };
+                p.speed_pct = SPEEDS[to];
+                format!("scenario speed {}", speed_text(p.speed_pct))
+            }
+            _ => return None,
+        };
+        let pace = *p;
+        self.info(said);
+        Some(DemoCommand::Pace(pace))
     }
 
     /// Check the send form: recipient node and amount.
@@ -395,5 +459,14 @@ impl DemoApp {
         }
         self.overlay = Some(Overlay::Send(f));
         None
+    }
+}
+
+/// A speed in percent as people say it: ×2, ×1/4.
+pub fn speed_text(pct: u32) -> String {
+    if pct >= 100 {
+        format!("×{}", pct / 100)
+    } else {
+        format!("×1/{}", 100 / pct.max(1))
     }
 }

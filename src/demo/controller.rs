@@ -767,6 +767,14 @@ impl Demo {
 
     /// Where a transaction is on node `i`: confirmed (Some(true)), in its mempool
     /// (Some(false)), unknown (None).
+    /// Where node `i` has transaction `txid`: its block's height and its confirmations when
+    /// confirmed (`None` inside: in its mempool); `None` if it does not have it or is stopped.
+    pub fn tx_place(&self, i: usize, txid: &Txid) -> Option<Option<(u64, u64)>> {
+        let r = self.running(i)?;
+        let t = r.node.transaction(txid).ok().flatten()?;
+        Some(t.block.map(|(_, h)| (h, t.confirmations)))
+    }
+
     pub fn tx_state(&self, i: usize, txid: &Txid) -> Option<bool> {
         let r = self.running(i)?;
         r.node

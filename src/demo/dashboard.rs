@@ -56,11 +56,13 @@ where
     let mut app = DemoApp::new(demo.network(), demo.topology(), demo.len());
     app.nodes = demo.status(false);
     let (tx, mut rx) = mpsc::unbounded_channel::<Msg>();
-    let (pause_tx, pause_rx) = watch::channel(false);
+    let (pause_tx, pause_rx) = watch::channel(super::app::dashboard_pace());
     if let Some(sc) = scenario {
         app.scenario = Some(ScenarioView {
             name: sc.name.clone(),
+            description: sc.description.clone(),
             steps: sc.steps.len(),
+            pace: super::app::dashboard_pace(),
             ..ScenarioView::default()
         });
         let (d, tx) = (demo.clone(), tx.clone());
@@ -103,7 +105,7 @@ where
                         if cmd == DemoCommand::Quit {
                             return Ok(());
                         }
-                        if let DemoCommand::Pause(p) = cmd {
+                        if let DemoCommand::Pace(p) = cmd {
                             pause_tx.send_replace(p);
                         } else {
                             execute(cmd, demo, &tx);
@@ -164,7 +166,11 @@ where
                     Msg::Scenario(p) => {
                         if let Some(s) = &mut app.scenario {
                             match p {
-                                Progress::Started { index, text } => s.current = Some((index, text)),
+                                Progress::Started { index, text, say } => {
+                                    s.current = Some((index, text));
+                                    s.started = index;
+                                    s.say = say;
+                                }
                                 Progress::Finished(r) => {
                                     s.current = None;
                                     s.done.push(r);
@@ -192,7 +198,7 @@ fn execute(cmd: DemoCommand, demo: &Demo, tx: &mpsc::UnboundedSender<Msg>) {
     let (d, tx) = (demo.clone(), tx.clone());
     tokio::spawn(async move {
         let (r, node) = match cmd {
-            DemoCommand::Quit | DemoCommand::Pause(_) => return,
+            DemoCommand::Quit | DemoCommand::Pace(_) => return,
             DemoCommand::SetMining(i, on) => (
                 d.set_mining(i, on)
                     .await

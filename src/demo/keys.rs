@@ -47,8 +47,20 @@ pub enum DemoAction {
         detailed_message = "restart the selected node from its data dir"
     )]
     Restart,
-    #[strum(message = "pause", detailed_message = "pause / resume the scenario")]
+    #[strum(
+        message = "pause",
+        detailed_message = "pause / resume the scenario (in step mode: play on)"
+    )]
     Pause,
+    #[strum(
+        message = "step",
+        detailed_message = "step mode: run the scenario's next step, then wait"
+    )]
+    NextStep,
+    #[strum(message = "faster", detailed_message = "play the scenario faster")]
+    Faster,
+    #[strum(message = "slower", detailed_message = "play the scenario slower")]
+    Slower,
     #[strum(message = "help", detailed_message = "this help")]
     Help,
     #[strum(message = "back", detailed_message = "close the form or help")]
@@ -115,7 +127,7 @@ mod tests {
                 "{a:?}"
             );
         }
-        assert_eq!(DemoAction::all().len(), 20);
+        assert_eq!(DemoAction::all().len(), 23);
         assert_eq!(DemoAction::Select(7).name(), "select_8");
         assert_eq!(DemoAction::ToggleMining.name(), "toggle_mining");
         assert_eq!(map.action(Key::char('x')), Some(DemoAction::Stop));
@@ -129,7 +141,7 @@ mod tests {
         let map = DemoKeymap::default();
         let rows = help_rows(&map, 3);
         assert_eq!(rows[0], ("1 2 3".to_string(), "select that node"));
-        assert_eq!(rows.len(), 1 + 12);
+        assert_eq!(rows.len(), 1 + 15);
         assert_eq!(rows.last().map(|r| r.1), Some("quit (stops every node)"));
     }
 }

@@ -342,12 +342,17 @@ async fn headless_run(demo: &Demo, scenario: Option<Scenario>, seconds: Option<f
     )) {
         return 0;
     }
-    let (_pause_tx, pause_rx) = tokio::sync::watch::channel(false);
+    let (_pause_tx, pause_rx) = tokio::sync::watch::channel(scenario::Pace::default());
     let gone = std::sync::Arc::new(tokio::sync::Notify::new());
     let told = gone.clone();
     let play = scenario::run(demo, &sc, pause_rx, move |p| {
-        if let Progress::Finished(r) = p
-            && !say(r)
+        let line = match p {
+            Progress::Finished(r) => Some(r.to_string()),
+            Progress::Started { say: Some(s), .. } => Some(format!("           » {s}")),
+            Progress::Started { .. } => None,
+        };
+        if let Some(l) = line
+            && !say(l)
         {
             told.notify_one();
         }

@@ -63,11 +63,12 @@ fn draw_title(frame: &mut Frame, app: &DemoApp, area: Rect) {
         )),
     ];
     if let Some(s) = &app.scenario {
-        let state = match (s.finished, s.paused) {
-            (Some(true), _) => Span::styled("PASSED", theme::good()),
-            (Some(false), _) => Span::styled("FAILED", theme::bad()),
-            (None, true) => Span::styled("paused", theme::warn()),
-            (None, false) => Span::styled("playing", theme::good()),
+        let state = match (s.finished, s.pace.paused, s.pace.stepping) {
+            (Some(true), ..) => Span::styled("PASSED", theme::good()),
+            (Some(false), ..) => Span::styled("FAILED", theme::bad()),
+            (None, true, _) => Span::styled("paused", theme::warn()),
+            (None, false, true) => Span::styled("step by step (n)", theme::warn()),
+            (None, false, false) => Span::styled("playing", theme::good()),
         };
         let step = s.current.as_ref().map(|c| c.0).unwrap_or(s.done.len());
         spans.push(Span::raw(format!(
@@ -75,6 +76,12 @@ fn draw_title(frame: &mut Frame, app: &DemoApp, area: Rect) {
             s.name, s.steps
         )));
         spans.push(state);
+        if s.finished.is_none() {
+            spans.push(Span::raw(format!(
+                " {}",
+                super::app::speed_text(s.pace.speed_pct)
+            )));
+        }
     }
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
 }
@@ -156,7 +163,7 @@ fn draw_nodes(frame: &mut Frame, app: &DemoApp, area: Rect) {
         }
         if s.deepest_reorg > 0 {
             lines.push(Line::from(Span::styled(
-                format!("reorg ≤ {} deep", s.deepest_reorg),
+                format!("deepest reorg: {}", s.deepest_reorg),
                 theme::warn(),
             )));
         }
@@ -322,6 +329,19 @@ fn draw_scenario(frame: &mut Frame, app: &DemoApp, area: Rect) {
     let inner = block.inner(area);
     frame.render_widget(block, area);
     let w = inner.width as usize;
+    // Always on top: what the scenario is, and what the step now running means.
+    let mut head: Vec<Line> = Vec::new();
+    if !s.description.is_empty() {
+        for l in wrap(&s.description, w).into_iter().take(2) {
+            head.push(Line::from(Span::styled(l, theme::label())));
+        }
+    }
+    if let Some(say) = &s.say {
+        for l in wrap(&format!("» {say}"), w).into_iter().take(3) {
+            head.push(Line::from(Span::styled(l, theme::value())));
+        }
+    }
+    let room = (inner.height as usize).saturating_sub(head.len());
     let mut lines: Vec<Line> = s
         .done
         .iter()
@@ -351,11 +371,36 @@ fn draw_scenario(frame: &mut Frame, app: &DemoApp, area: Rect) {
             theme::label(),
         )));
     }
-    let skip = lines.len().saturating_sub(inner.height as usize);
-    frame.render_widget(
-        Paragraph::new(lines.into_iter().skip(skip).collect::<Vec<_>>()),
-        inner,
-    );
+    let skip = lines.len().saturating_sub(room);
+    head.extend(lines.into_iter().skip(skip));
+    frame.render_widget(Paragraph::new(head), inner);
+}
+
+/// `text` in lines of at most `w` characters, broken at spaces where it can be.
+fn wrap(text: &str, w: usize) -> Vec<String> {
+    let w = w.max(8);
+    let mut out = Vec::new();
+    let mut line = String::new();
+    for word in text.split_whitespace() {
+        let len = line.chars().count();
+        if len > 0 && len + 1 + word.chars().count() > w {
+            out.push(std::mem::take(&mut line));
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+        while line.chars().count() > w {
+            let head: String = line.chars().take(w).collect();
+            let rest: String = line.chars().skip(w).collect();
+            out.push(head);
+            line = rest;
+        }
+    }
+    if !line.is_empty() {
+        out.push(line);
+    }
+    out
 }
 
 /// The key hints, always, with the latest message beside them on the right (up to half the
@@ -385,17 +430,20 @@ fn draw_status(frame: &mut Frame, app: &DemoApp, area: Rect) {
     let last = k.keys_text(DemoAction::Select(app.nodes.len().clamp(1, 8) - 1));
     spans.push(Span::styled(format!(" {first}-{last} "), theme::key()));
     spans.push(Span::raw(" node "));
-    for a in [
+    let playing = app.scenario.as_ref().is_some_and(|s| s.finished.is_none());
+    let mut actions = vec![
         DemoAction::ToggleMining,
         DemoAction::Send,
         DemoAction::Partition,
         DemoAction::Heal,
         DemoAction::Stop,
         DemoAction::Restart,
-        DemoAction::Pause,
-        DemoAction::Help,
-        DemoAction::Quit,
-    ] {
+    ];
+    if playing {
+        actions.extend([DemoAction::Pause, DemoAction::NextStep, DemoAction::Faster]);
+    }
+    actions.extend([DemoAction::Help, DemoAction::Quit]);
+    for a in actions {
         let keys = k.keys_text(a);
         let first = keys.split('/').next().unwrap_or("").to_string();
         spans.push(Span::styled(format!(" {first} "), theme::key()));

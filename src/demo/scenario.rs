@@ -16,6 +16,7 @@
 //! node = 1
 //! blocks = 12
 //! after = 0.5            # optional: seconds to wait before the step
+//! say = "node 1 mines"   # optional: a caption shown while the step runs
 //!
 //! [[step]]
 //! do = "expect"          # or "wait": the same conditions, but a failed wait stops the run
@@ -99,12 +100,48 @@ pub enum Action {
     },
 }
 
-/// One step: an optional delay, then the action. Node numbers are 0-based here.
+/// One step: an optional delay, then the action, with an optional caption. Node numbers are
+/// 0-based here.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Step {
     pub after: f64,
     pub action: Action,
+    /// What the step means, in words, shown while it runs.
+    pub say: Option<String>,
 }
+
+/// Longest caption a step may have, in characters.
+pub const MAX_SAY: usize = 300;
+
+/// How a scenario is played, changed while it plays (the dashboard's keys).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Pace {
+    pub paused: bool,
+    /// Step mode: step k (from 1) starts only once `granted` is at least k.
+    pub stepping: bool,
+    pub granted: usize,
+    /// Delays and sleeps as written are divided by this share (percent; 100: as written).
+    /// Waits and expectations are not: the network takes the time it takes.
+    pub speed_pct: u32,
+    /// A pause before each step after the first, at speed 100: time to read what happened.
+    pub beat: Duration,
+}
+
+impl Default for Pace {
+    /// As written, with no beat: the headless pace.
+    fn default() -> Pace {
+        Pace {
+            paused: false,
+            stepping: false,
+            granted: 0,
+            speed_pct: 100,
+            beat: Duration::ZERO,
+        }
+    }
+}
+
+/// Speeds the dashboard steps through, in percent.
+pub const SPEEDS: [u32; 7] = [25, 50, 100, 200, 400, 800, 1600];
 
 /// A parsed scenario.
 #[derive(Clone, Debug, PartialEq)]
@@ -419,7 +456,7 @@ impl Scenario {
         for (i, raw) in doc.step.into_iter().enumerate() {
             let n = i + 1;
             let (line, col) = line_col(text, raw.span().start);
-            let table = raw.into_inner();
+            let mut table = raw.into_inner();
             let action = match table.get("do") {
                 Some(toml::Value::String(s)) => Some(s.clone()),
                 _ => None,
@@ -428,11 +465,19 @@ impl Scenario {
                 Some(a) => format!("step {n} ({a}) at line {line}, column {col}: {msg}"),
                 None => format!("step {n} at line {line}, column {col}: {msg}"),
             };
+            let say = match table.remove("say") {
+                None => None,
+                Some(toml::Value::String(s)) if s.chars().count() <= MAX_SAY => Some(s),
+                Some(toml::Value::String(_)) => {
+                    return Err(err(&format!("`say` is longer than {MAX_SAY} characters")));
+                }
+                Some(v) => return Err(err(&format!("`say` must be text, not {v}"))),
+            };
             let step: file::Step = toml::Value::Table(table)
                 .try_into()
                 .map_err(|e: toml::de::Error| err(&e.message().trim_end()))?;
             let (after, action) = step_action(step, &mut labels).map_err(|e| err(&e))?;
-            steps.push(Step { after, action });
+            steps.push(Step { after, action, say });
         }
         // Labels a condition names must be set by an earlier send.
         for (i, s) in steps.iter().enumerate() {
@@ -779,7 +824,11 @@ impl std::fmt::Display for StepReport {
 /// Progress of a running scenario.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Progress {
-    Started { index: usize, text: String },
+    Started {
+        index: usize,
+        text: String,
+        say: Option<String>,
+    },
     Finished(StepReport),
 }
 
@@ -801,25 +850,39 @@ impl ScenarioReport {
     }
 }
 
-/// Sleep `d`, counting only time when `pause` is false.
-pub async fn pausable_sleep(d: Duration, pause: &mut watch::Receiver<bool>) {
+/// Sleep `d` of real time, counting only time when not paused.
+pub async fn pausable_sleep(d: Duration, pace: &mut watch::Receiver<Pace>) {
+    paced_sleep(d, pace, false).await;
+}
+
+/// Sleep `d`, counting only time when not paused; with `scaled`, `d` is time as written and
+/// passes at the pace's speed (at 200 %, in half the time).
+async fn paced_sleep(d: Duration, pace: &mut watch::Receiver<Pace>, scaled: bool) {
     let mut left = d;
     while !left.is_zero() {
-        if *pause.borrow_and_update() {
-            if pause.changed().await.is_err() {
+        let p = *pace.borrow_and_update();
+        if p.paused {
+            if pace.changed().await.is_err() {
                 return;
             }
             continue;
         }
-        let slice = left.min(Duration::from_millis(50));
-        tokio::time::sleep(slice).await;
-        left = left.saturating_sub(slice);
+        let speed = if scaled { p.speed_pct.max(1) } else { 100 };
+        // `left` is written time; a slice of real time covers `speed` % of it.
+        let real = (left * 100 / speed).min(Duration::from_millis(50));
+        tokio::time::sleep(real).await;
+        left = left.saturating_sub(real * speed / 100);
     }
 }
 
-async fn wait_unpaused(pause: &mut watch::Receiver<bool>) {
-    while *pause.borrow_and_update() {
-        if pause.changed().await.is_err() {
+/// Wait until step `index` (from 1) may start: not paused, and granted in step mode.
+async fn wait_turn(pace: &mut watch::Receiver<Pace>, index: usize) {
+    loop {
+        let p = *pace.borrow_and_update();
+        if !p.paused && (!p.stepping || p.granted >= index) {
+            return;
+        }
+        if pace.changed().await.is_err() {
             return;
         }
     }
@@ -884,7 +947,10 @@ fn evaluate(demo: &Demo, c: &Condition, labels: &HashMap<String, Txid>) -> Resul
         }
         Condition::Reorg { node, depth } => {
             let d = demo.deepest_reorg(*node);
-            let seen = format!("deepest reorg {d}");
+            let who = node.map_or("the deepest reorganisation on any node".to_string(), |n| {
+                format!("node {}'s deepest reorganisation", n + 1)
+            });
+            let seen = format!("{who}: {d} block{} replaced", if d == 1 { "" } else { "s" });
             if d >= *depth { Ok(seen) } else { Err(seen) }
         }
         Condition::Seen { node, label } => {
@@ -913,15 +979,48 @@ fn evaluate(demo: &Demo, c: &Condition, labels: &HashMap<String, Txid>) -> Resul
                     elsewhere.push(l.clone());
                 }
             }
-            let seen = format!(
-                "confirmed on every node: [{}]; still somewhere: [{}]",
-                confirmed_everywhere.join(", "),
-                elsewhere.join(", ")
-            );
             if confirmed_everywhere.len() == 1 && elsewhere.is_empty() {
-                Ok(seen)
+                // Say which payment survived, where it is confirmed and how deep.
+                let winner = &confirmed_everywhere[0];
+                let txid = labels.get(winner).copied().unwrap_or(Txid([0; 32]));
+                let places: Vec<(usize, u64, u64)> = running
+                    .iter()
+                    .filter_map(|&i| match demo.tx_place(i, &txid) {
+                        Some(Some((h, c))) => Some((i, h, c)),
+                        _ => None,
+                    })
+                    .collect();
+                let heights: std::collections::BTreeSet<u64> = places.iter().map(|p| p.1).collect();
+                let nodes = nodes_text(&places.iter().map(|p| p.0).collect::<Vec<_>>());
+                let at = match (heights.first(), heights.len()) {
+                    (Some(h), 1) => format!("at height {h}"),
+                    _ => format!(
+                        "at heights {}",
+                        heights
+                            .iter()
+                            .map(u64::to_string)
+                            .collect::<Vec<_>>()
+                            .join("/")
+                    ),
+                };
+                let deepest = places.iter().map(|p| p.2).min().unwrap_or(0);
+                let losers: Vec<&String> = ls.iter().filter(|l| *l != winner).collect();
+                Ok(format!(
+                    "payment {winner} survived: confirmed {at} on nodes {nodes} ({deepest} \
+                     confirmation{}); {} is in no node's chain or mempool",
+                    if deepest == 1 { "" } else { "s" },
+                    losers
+                        .iter()
+                        .map(|l| l.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))
             } else {
-                Err(seen)
+                Err(format!(
+                    "confirmed on every node: [{}]; still on some node (chain or mempool): [{}]",
+                    confirmed_everywhere.join(", "),
+                    elsewhere.join(", ")
+                ))
             }
         }
     }
@@ -933,7 +1032,7 @@ async fn wait_for(
     c: &Condition,
     within: f64,
     labels: &HashMap<String, Txid>,
-    pause: &mut watch::Receiver<bool>,
+    pause: &mut watch::Receiver<Pace>,
 ) -> Result<String, String> {
     let limit = Duration::from_secs_f64(within);
     let mut waited = Duration::ZERO;
@@ -951,13 +1050,14 @@ async fn wait_for(
     }
 }
 
-/// Play `sc` on `demo`. `pause` (true: paused) holds the run between and inside steps;
-/// `progress` hears each step start and end. A failed action stops the run (the steps after
-/// it are skipped); a failed expectation is reported and the run goes on.
+/// Play `sc` on `demo` at the `pace` it is given (and changed to while it plays: paused, step
+/// by step, faster or slower); `progress` hears each step start and end. A failed action stops
+/// the run (the steps after it are skipped); a failed expectation is reported and the run
+/// goes on.
 pub async fn run(
     demo: &Demo,
     sc: &Scenario,
-    mut pause: watch::Receiver<bool>,
+    mut pause: watch::Receiver<Pace>,
     mut progress: impl FnMut(Progress),
 ) -> ScenarioReport {
     let t0 = Instant::now();
@@ -966,13 +1066,19 @@ pub async fn run(
     for (i, step) in sc.steps.iter().enumerate() {
         let index = i + 1;
         let text = step.action.to_string();
-        wait_unpaused(&mut pause).await;
+        // Time to read what the last step did (step by step, the reader sets the pace).
+        let p = *pause.borrow();
+        if index > 1 && !p.beat.is_zero() && !p.stepping {
+            paced_sleep(p.beat, &mut pause, true).await;
+        }
+        wait_turn(&mut pause, index).await;
         if step.after > 0.0 {
-            pausable_sleep(Duration::from_secs_f64(step.after), &mut pause).await;
+            paced_sleep(Duration::from_secs_f64(step.after), &mut pause, true).await;
         }
         progress(Progress::Started {
             index,
             text: text.clone(),
+            say: step.say.clone(),
         });
         let started = Instant::now();
         let mut expectation = false;
@@ -1032,7 +1138,7 @@ pub async fn run(
                 .map(|_| String::new())
                 .map_err(|e| e.to_string()),
             Action::Sleep { seconds } => {
-                pausable_sleep(Duration::from_secs_f64(*seconds), &mut pause).await;
+                paced_sleep(Duration::from_secs_f64(*seconds), &mut pause, true).await;
                 Ok(String::new())
             }
             Action::Wait { until, within } => {

@@ -33,14 +33,14 @@ async fn eventually(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
     cond()
 }
 
-async fn play(file: &str) {
+async fn play(file: &str) -> scenario::ScenarioReport {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("assets/demo")
         .join(file);
     let sc = Scenario::load(&path).expect("the shipped scenario parses");
     let dir = tempfile::tempdir().unwrap();
     let d = demo(dir.path(), sc.nodes, sc.topology.unwrap_or_default()).await;
-    let (_pause, pause_rx) = tokio::sync::watch::channel(false);
+    let (_pause, pause_rx) = tokio::sync::watch::channel(scenario::Pace::default());
     let report = tokio::time::timeout(
         Duration::from_secs(60),
         scenario::run(&d, &sc, pause_rx, |_| {}),
@@ -52,6 +52,7 @@ async fn play(file: &str) {
     assert!(report.passed(), "{file} failed:\n{}", text.join("\n"));
     let (passed, total) = report.expectations();
     assert!(total > 0 && passed == total);
+    report
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -61,7 +62,31 @@ async fn scenario_fork_and_reorg_passes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scenario_double_spend_passes() {
-    play("double-spend.toml").await;
+    let report = play("double-spend.toml").await;
+    // The verdicts say what happened in words: which payment survived, where, how deep.
+    let one = report
+        .steps
+        .iter()
+        .find(|s| s.text.starts_with("expect exactly one of"))
+        .expect("the one-spend expectation");
+    assert!(
+        one.detail
+            .starts_with("payment to-node-3 survived: confirmed at height ")
+            && one.detail.contains("on nodes 1,2,3")
+            && one
+                .detail
+                .contains("to-node-2 is in no node's chain or mempool"),
+        "{}",
+        one.detail
+    );
+    let reorg = report.steps.last().expect("steps");
+    assert!(
+        reorg
+            .detail
+            .starts_with("node 2's deepest reorganisation: 1 block replaced"),
+        "{}",
+        reorg.detail
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -121,6 +146,11 @@ fn bad_scenarios_are_refused_with_the_reason() {
             "does not apply",
         ),
         ("[[step]]\ndo = \"sleep\"\nseconds = -1\n", "seconds"),
+        ("[[step]]\ndo = \"heal\"\nsay = 3\n", "`say` must be text"),
+        (
+            &format!("[[step]]\ndo = \"heal\"\nsay = \"{}\"\n", "x".repeat(301)),
+            "longer than 300",
+        ),
         (
             "[[step]]\ndo = \"wait\"\nthat = \"converged\"\n",
             "`until` (the condition) is required",
@@ -307,7 +337,10 @@ fn fixture_app() -> DemoApp {
                 at: Duration::from_millis(100 * i as u64),
             })
             .collect(),
-        paused: false,
+        description: "both sides of a partition mine; the heal reorganises the lighter side".into(),
+        say: Some("node 3, cut off, mines four blocks on its own branch".into()),
+        started: 5,
+        pace: chain_tui::demo::app::dashboard_pace(),
         finished: None,
     });
     app
@@ -417,7 +450,10 @@ fn bad_keys_leave_a_message_and_change_nothing() {
     );
     assert_eq!(app.nodes, before.nodes);
     assert_eq!(app.on_key(key('h')), Some(DemoCommand::Heal(vec![2])));
-    assert_eq!(app.on_key(key(' ')), Some(DemoCommand::Pause(true)));
+    assert!(matches!(
+        app.on_key(key(' ')),
+        Some(DemoCommand::Pace(p)) if p.paused
+    ));
     assert_eq!(app.on_key(key('q')), Some(DemoCommand::Quit));
 }
 
@@ -718,4 +754,147 @@ fn a_restart_and_a_cut_of_a_stopped_node_say_what_really_happens() {
             .contains("stopped: its links stay cut when r restarts it"),
         "{m:?}"
     );
+}
+
+#[test]
+fn a_step_caption_is_read_and_kept() {
+    let sc = Scenario::parse(
+        "[[step]]\ndo = \"heal\"\nsay = \"the links come back\"\n[[step]]\ndo = \"heal\"\n",
+    )
+    .expect("parses");
+    assert_eq!(sc.steps[0].say.as_deref(), Some("the links come back"));
+    assert_eq!(sc.steps[1].say, None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn step_mode_runs_one_step_per_grant_and_speed_shortens_sleeps() {
+    use chain_tui::demo::scenario::{Pace, Progress};
+    let sc = Scenario::parse(
+        "[[step]]\ndo = \"sleep\"\nseconds = 2\nsay = \"first\"\n\
+         [[step]]\ndo = \"sleep\"\nseconds = 0.1\n",
+    )
+    .expect("parses");
+    let dir = tempfile::tempdir().unwrap();
+    let d = demo(dir.path(), 1, Topology::Line).await;
+    let (pace_tx, pace_rx) = tokio::sync::watch::channel(Pace {
+        stepping: true,
+        speed_pct: 400,
+        ..Pace::default()
+    });
+    let (seen_tx, mut seen) = tokio::sync::mpsc::unbounded_channel();
+    let run = {
+        let (d, sc) = (d.clone(), sc.clone());
+        tokio::spawn(async move {
+            scenario::run(&d, &sc, pace_rx, move |p| {
+                let _ = seen_tx.send((Instant::now(), p));
+            })
+            .await
+        })
+    };
+    // Step mode, nothing granted: nothing starts.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(seen.try_recv().is_err(), "a step started ungranted");
+    // One grant: the first step runs, with its caption, and at ×4 its 2 s take about 0.5 s.
+    pace_tx.send_modify(|p| p.granted = 1);
+    let (t0, first) = seen.recv().await.expect("step 1 starts");
+    assert!(
+        matches!(&first, Progress::Started { index: 1, say: Some(s), .. } if s == "first"),
+        "{first:?}"
+    );
+    let (t1, done) = seen.recv().await.expect("step 1 ends");
+    assert!(matches!(done, Progress::Finished(ref r) if r.index == 1 && r.ok));
+    let took = t1 - t0;
+    assert!(
+        took >= Duration::from_millis(400) && took < Duration::from_millis(1500),
+        "{took:?}"
+    );
+    // The second waits for its own grant.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(seen.try_recv().is_err(), "step 2 started ungranted");
+    pace_tx.send_modify(|p| p.granted = 2);
+    let report = tokio::time::timeout(Duration::from_secs(10), run)
+        .await
+        .expect("the scenario ends")
+        .expect("the run task");
+    assert!(report.passed() && report.steps.len() == 2);
+    d.shutdown().await;
+}
+
+#[test]
+fn n_enters_step_mode_plus_and_minus_change_speed_and_space_plays_on() {
+    use chain_tui::demo::scenario::Pace;
+    let mut app = fixture_app();
+    // The fixture's step 5 is running: n turns step mode on and lets nothing new start.
+    let pace = |c: Option<DemoCommand>| match c {
+        Some(DemoCommand::Pace(p)) => p,
+        other => panic!("{other:?}"),
+    };
+    let p = pace(app.on_key(key('n')));
+    assert!(p.stepping && p.granted == 5, "{p:?}");
+    // Once it ended, n grants step 6 exactly.
+    if let Some(s) = &mut app.scenario {
+        s.current = None;
+        s.pace = p;
+    }
+    let p = pace(app.on_key(key('n')));
+    assert!(p.stepping && !p.paused && p.granted == 6, "{p:?}");
+    if let Some(s) = &mut app.scenario {
+        s.pace = p;
+    }
+    assert_eq!(pace(app.on_key(key('+'))).speed_pct, 200);
+    assert_eq!(pace(app.on_key(key('+'))).speed_pct, 400);
+    assert_eq!(pace(app.on_key(key('-'))).speed_pct, 200);
+    let p: Pace = pace(app.on_key(key(' ')));
+    assert!(!p.stepping && !p.paused, "{p:?}");
+    assert!(app.message.as_ref().unwrap().text.contains("plays on"));
+}
+
+/// Step mode as a person uses it, in a real terminal: Space pauses, `n` runs exactly one step
+/// (its caption appears, and the next does not start), Space plays on to the verdict.
+#[test]
+fn in_a_terminal_n_runs_one_step_at_a_time_and_space_plays_on() {
+    use crate::pty::{Tui, wait_exit};
+    let file = scenario_file("fork-and-reorg.toml");
+    let bin = env!("CARGO_BIN_EXE_chain-tui");
+    let mut t = Tui::start(
+        bin,
+        &["demo", "--scenario", file.to_str().expect("UTF-8 path")],
+        45,
+        160,
+    );
+    let long = Duration::from_secs(60);
+    t.wait_for("the scenario", long, |s| {
+        s.contains("scenario fork-and-reorg")
+    });
+    t.send(" ");
+    t.wait_for("paused", long, |s| s.contains("paused"));
+    t.wait_for("step 1 done", long, |s| s.contains(" 1 ok "));
+    let step2 = "every node on one tip";
+    let step3 = "node 3's links are cut";
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(
+        !t.text().contains(step2),
+        "paused, yet step 2 started:\n{}",
+        t.text()
+    );
+    t.send("n");
+    t.wait_for("step 2's caption", long, |s| {
+        s.contains(step2) && s.contains("step by step (n)")
+    });
+    t.wait_for("step 2 done", long, |s| s.contains(" 2 ok "));
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(
+        !t.text().contains(step3),
+        "step 3 ran ungranted:\n{}",
+        t.text()
+    );
+    t.send("n");
+    t.wait_for("step 3's caption", long, |s| s.contains(step3));
+    t.send(" ");
+    t.wait_for("the verdict", Duration::from_secs(120), |s| {
+        s.contains("PASSED")
+    });
+    t.send("q");
+    let (status, restored, cursor) = wait_exit(&mut t, "q");
+    assert!(status.success() && restored && cursor, "{status:?}");
 }
