@@ -79,6 +79,7 @@ where
     let mut refresh = tokio::time::interval(REFRESH);
     refresh.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut refreshing = false;
+    let mut stale = false;
     let mut sigterm = crate::runtime::SigTerm::new();
     let mut dirty = true;
     let mut urgent = true;
@@ -123,28 +124,29 @@ where
             },
             _ = refresh.tick(), if !refreshing => {
                 refreshing = true;
-                let (d, tx) = (demo.clone(), tx.clone());
-                tokio::task::spawn_blocking(move || {
-                    let st = d.status(true);
-                    let tree = d.tree_input(TREE_HEIGHTS);
-                    let _ = tx.send(Msg::Refresh(Box::new((st, tree))));
-                });
+                spawn_refresh(demo, &tx);
             }
             r = changes.changed() => {
+                // The node columns and the tree change together, from one refresh read at
+                // once (columns updated alone ran a block or two ahead of the tree).
                 if r.is_ok() {
-                    // Cheap parts now (no store scans); balances and the tree on the next refresh.
-                    let balances: Vec<_> = app.nodes.iter().map(|s| s.balance).collect();
-                    app.nodes = demo.status(false);
-                    for (s, b) in app.nodes.iter_mut().zip(balances) {
-                        s.balance = b;
+                    if refreshing {
+                        // The one in flight may have read before this change: one more after.
+                        stale = true;
+                    } else {
+                        refreshing = true;
+                        spawn_refresh(demo, &tx);
                     }
-                    dirty = true;
                 }
             }
             Some(m) = rx.recv() => {
                 match m {
                     Msg::Refresh(b) => {
-                        refreshing = false;
+                        refreshing = stale;
+                        if stale {
+                            stale = false;
+                            spawn_refresh(demo, &tx);
+                        }
                         let (st, tree) = *b;
                         app.nodes = st;
                         app.tree = tree;
@@ -191,6 +193,16 @@ where
             _ = tokio::time::sleep_until(last_draw + FRAME), if dirty => {}
         }
     }
+}
+
+/// Read the nodes' statuses and the block tree together, off the UI task.
+fn spawn_refresh(demo: &Demo, tx: &mpsc::UnboundedSender<Msg>) {
+    let (d, tx) = (demo.clone(), tx.clone());
+    tokio::task::spawn_blocking(move || {
+        let st = d.status(true);
+        let tree = d.tree_input(TREE_HEIGHTS);
+        let _ = tx.send(Msg::Refresh(Box::new((st, tree))));
+    });
 }
 
 /// Carry out a command off the UI task; the outcome comes back as a status message.

@@ -342,21 +342,25 @@ fn draw_scenario(frame: &mut Frame, app: &DemoApp, area: Rect) {
         }
     }
     let room = (inner.height as usize).saturating_sub(head.len());
-    let mut lines: Vec<Line> = s
-        .done
-        .iter()
-        .map(|r| {
-            let (mark, style) = match (r.ok, r.expectation) {
-                (true, true) => ("PASS", theme::good()),
-                (true, false) => ("ok  ", theme::label()),
-                (false, _) => ("FAIL", theme::bad()),
-            };
-            Line::from(vec![
-                Span::styled(format!("{:>2} {mark} ", r.index), style),
-                Span::raw(fit(&r.text, w.saturating_sub(8))),
-            ])
-        })
-        .collect();
+    // Each step; under each expectation, what it saw (which payment survived, how deep a
+    // reorganisation went): the verdict in words, not only PASS.
+    let mut lines: Vec<Line> = Vec::new();
+    for r in &s.done {
+        let (mark, style) = match (r.ok, r.expectation) {
+            (true, true) => ("PASS", theme::good()),
+            (true, false) => ("ok  ", theme::label()),
+            (false, _) => ("FAIL", theme::bad()),
+        };
+        lines.push(Line::from(vec![
+            Span::styled(format!("{:>2} {mark} ", r.index), style),
+            Span::raw(fit(&r.text, w.saturating_sub(8))),
+        ]));
+        if r.expectation && !r.detail.is_empty() {
+            for l in wrap(&r.detail, w.saturating_sub(8)).into_iter().take(2) {
+                lines.push(Line::from(Span::styled(format!("        {l}"), style)));
+            }
+        }
+    }
     if let Some((i, text)) = &s.current {
         lines.push(Line::from(vec![
             Span::styled(format!("{i:>2} …    "), theme::warn()),
@@ -365,6 +369,7 @@ fn draw_scenario(frame: &mut Frame, app: &DemoApp, area: Rect) {
     }
     if let Some(last) = s.done.last()
         && !last.detail.is_empty()
+        && !last.expectation
     {
         lines.push(Line::from(Span::styled(
             fit(&format!("   {}", last.detail), w),

@@ -898,3 +898,33 @@ fn in_a_terminal_n_runs_one_step_at_a_time_and_space_plays_on() {
     let (status, restored, cursor) = wait_exit(&mut t, "q");
     assert!(status.success() && restored && cursor, "{status:?}");
 }
+
+#[test]
+fn an_expectation_shows_what_it_saw_under_it_in_the_dashboard() {
+    let mut app = fixture_app();
+    if let Some(s) = &mut app.scenario {
+        s.done.push(StepReport {
+            index: 5,
+            text: "expect exactly one of to-node-2 / to-node-3 confirmed (≤ 10 s)".into(),
+            ok: true,
+            detail: "payment to-node-3 survived: confirmed at height 12 on nodes 1,2,3".into(),
+            expectation: true,
+            took: Duration::from_millis(10),
+            at: Duration::from_millis(500),
+        });
+        s.current = None;
+    }
+    let t = screen(&app, 160, 40);
+    let text: String = {
+        let b = t.backend().buffer();
+        (0..b.area.height)
+            .map(|y| {
+                (0..b.area.width)
+                    .map(|x| b[(x, y)].symbol().to_string())
+                    .collect::<String>()
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert!(text.contains("payment to-node-3 survived"), "{text}");
+}
