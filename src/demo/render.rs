@@ -213,10 +213,44 @@ fn draw_tree(frame: &mut Frame, app: &DemoApp, area: Rect) {
     let nodes = app.nodes.len();
     let lane_w = lane_width(nodes);
     let max_lanes = ((inner.width.saturating_sub(7)) / lane_w).max(1) as usize;
-    let rows = inner.height.saturating_sub(1) as usize;
+    // The last line is the legend, when there is room for a tree above it.
+    let legend = inner.height >= 6;
+    let tree = if legend {
+        Rect {
+            height: inner.height - 1,
+            ..inner
+        }
+    } else {
+        inner
+    };
+    let rows = tree.height.saturating_sub(1) as usize;
     let view = TreeView::build(&app.tree, rows, max_lanes);
-    render_tree(&view, lane_w, inner, frame.buffer_mut());
+    render_tree(&view, lane_w, tree, frame.buffer_mut());
+    if legend {
+        let line = Rect {
+            y: inner.y + inner.height - 1,
+            height: 1,
+            ..inner
+        };
+        let w = usize::from(inner.width);
+        let text = [TREE_LEGEND, TREE_LEGEND_SHORT]
+            .into_iter()
+            .find(|l| l.chars().count() <= w)
+            .unwrap_or(TREE_LEGEND_SHORT);
+        frame.render_widget(
+            Paragraph::new(Span::styled(fit(text, w), theme::label())),
+            line,
+        );
+    }
 }
+
+/// What the tree's marks mean, under the tree (the help says it at more length).
+const TREE_LEGEND: &str = "◆ tip · ● block · 123: nodes that have it (bold: on their chain, \
+     dim: side branch, ·: missing) · ⟲d·nX: node X reorganised d blocks deep onto it · ╯ where \
+     a fork leaves";
+/// The legend for a narrow tree.
+const TREE_LEGEND_SHORT: &str = "◆ tip · 123 have it (bold: on chain, dim: side, ·: missing) \
+     · ⟲d·nX reorg · ? more";
 
 fn cell_spans(c: &TreeCell) -> Vec<Span<'static>> {
     let hex = c.hash.to_string();
@@ -483,7 +517,11 @@ fn draw_help(frame: &mut Frame, app: &DemoApp, area: Rect) {
         theme::label(),
     )));
     lines.push(Line::from(Span::styled(
-        " ⟲d·nX: node X reorganised d blocks deep onto this block",
+        " ⟲d·nX: node X reorganised d blocks deep onto this block;",
+        theme::label(),
+    )));
+    lines.push(Line::from(Span::styled(
+        " each fork has a lane, joined by ───╯ to the block it leaves",
         theme::label(),
     )));
     lines.push(Line::from(Span::styled(
