@@ -17,6 +17,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 pub enum DemoCommand {
     Quit,
     SetMining(usize, bool),
+    SetPower(usize, u32),
     Send {
         from: usize,
         to: usize,
@@ -29,6 +30,24 @@ pub enum DemoCommand {
     Restart(usize),
     /// Play the scenario at this pace (paused, step by step, faster or slower).
     Pace(Pace),
+}
+
+/// What setting node `sel`'s power to `power` means, in words: its share of the mining power
+/// of the nodes that mine.
+pub fn power_text(nodes: &[NodeStatus], sel: usize, power: u32) -> String {
+    let others: u64 = nodes
+        .iter()
+        .filter(|s| s.index != sel && s.running && s.mining)
+        .map(|s| u64::from(s.power))
+        .sum();
+    let name = format!("node {}", sel + 1);
+    let mining = nodes.get(sel).is_some_and(|s| s.running && s.mining);
+    let total = others + u64::from(power);
+    match (u64::from(power) * 100).checked_div(total) {
+        _ if !mining => format!("{name}: power {power} (it is not mining: m starts it)"),
+        None => format!("{name}: power 0 (no node finds blocks)"),
+        Some(pct) => format!("{name}: power {power}, {pct}% of the mining power"),
+    }
 }
 
 /// The send form: recipient node (1-based, as typed) and amount in coins.
@@ -242,6 +261,23 @@ impl DemoApp {
                     if mining { "off" } else { "on" }
                 ));
                 Some(DemoCommand::SetMining(sel, !mining))
+            }
+            DemoAction::PowerUp | DemoAction::PowerDown => {
+                let now = self.selected_node().map_or(1, |s| s.power);
+                let power = if action == DemoAction::PowerUp {
+                    (now + 1).min(super::controller::MAX_POWER)
+                } else {
+                    now.saturating_sub(1)
+                };
+                if power == now {
+                    self.error(format!(
+                        "{name}'s power is already {now} (0 to {})",
+                        super::controller::MAX_POWER
+                    ));
+                    return None;
+                }
+                self.info(power_text(&self.nodes, sel, power));
+                Some(DemoCommand::SetPower(sel, power))
             }
             DemoAction::Send => {
                 if !running {

@@ -3,6 +3,10 @@
 //! was observed (reorganisations, the blocks each node saw). The headless runner, the
 //! scenario runner and the dashboard all drive it through the same methods.
 
+mod adversary;
+
+pub use adversary::{InvalidRelay, MajorityAttack, MajorityOutcome, Refusal};
+
 use super::tree::{Have, TreeBlock, TreeInput};
 use crate::core::address::Address;
 use crate::core::amount::Amount;
@@ -85,8 +89,21 @@ pub struct DemoConfig {
     pub network: Network,
     /// Parent of the nodes' data dirs (`node-1`, `node-2`, …).
     pub dir: PathBuf,
-    /// Mean time between two paced blocks of one mining node on regtest.
+    /// Mean time between two paced blocks of one mining node of power 1 on regtest.
     pub block_interval: Duration,
+    /// Each node's mining power (its share of the hashrate is its power over the total of
+    /// the nodes mining); missing entries are 1. See [`Demo::set_power`].
+    pub power: Vec<u32>,
+}
+
+/// Most mining power one node may have.
+pub const MAX_POWER: u32 = 100;
+
+/// Whether a node mines, and how hard.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct MinerSetting {
+    on: bool,
+    power: u32,
 }
 
 /// A demo failure: a bad request (nothing changed) or a node that failed.
@@ -123,7 +140,7 @@ struct Slot {
     services: Mutex<Option<Services>>,
     /// One fixed-count mining request at a time (the node refuses a second).
     mine_lock: tokio::sync::Mutex<()>,
-    mining: watch::Sender<bool>,
+    miner: watch::Sender<MinerSetting>,
 }
 
 /// A reorganisation a node went through.
@@ -154,6 +171,10 @@ struct Inner {
     sides: Mutex<Vec<u32>>,
     next_side: Mutex<u32>,
     observed: Mutex<Observed>,
+    /// Nodes whose own links are held down while an adversary speaks for them.
+    muted: Mutex<HashSet<usize>>,
+    /// Every payment the demo made, by txid (to tell what conflicts with it later).
+    sent: Mutex<HashMap<Txid, crate::core::tx::Transaction>>,
     /// Bumped on every change the controller makes (start, stop, partition, mining…).
     changes: watch::Sender<u64>,
 }
@@ -171,6 +192,11 @@ pub struct NodeStatus {
     pub running: bool,
     pub partitioned: bool,
     pub mining: bool,
+    /// Mining power (see [`Demo::set_power`]).
+    pub power: u32,
+    /// Its share of the power of the running nodes that mine, in per mille (0 when it does
+    /// not mine).
+    pub power_share_pm: u32,
     pub height: u64,
     pub tip: BlockHash,
     pub work: Work,
@@ -198,6 +224,18 @@ impl Demo {
                 cfg.nodes
             )));
         }
+        if let Some(p) = cfg.power.iter().find(|p| **p > MAX_POWER) {
+            return Err(DemoError::Bad(format!(
+                "mining power must be 0 to {MAX_POWER}, not {p}"
+            )));
+        }
+        if cfg.power.len() > cfg.nodes {
+            return Err(DemoError::Bad(format!(
+                "{} mining powers for {} nodes",
+                cfg.power.len(),
+                cfg.nodes
+            )));
+        }
         let mut slots = Vec::new();
         for i in 0..cfg.nodes {
             let dir = cfg.dir.join(format!("node-{}", i + 1));
@@ -215,7 +253,11 @@ impl Demo {
                 running: Mutex::new(None),
                 services: Mutex::new(None),
                 mine_lock: tokio::sync::Mutex::new(()),
-                mining: watch::channel(false).0,
+                miner: watch::channel(MinerSetting {
+                    on: false,
+                    power: cfg.power.get(i).copied().unwrap_or(1),
+                })
+                .0,
             });
         }
         let n = cfg.nodes;
@@ -231,6 +273,8 @@ impl Demo {
                     ..Observed::default()
                 }),
                 changes: watch::channel(0).0,
+                muted: Mutex::new(HashSet::new()),
+                sent: Mutex::new(HashMap::new()),
             }),
         };
         for i in 0..n {
@@ -301,7 +345,7 @@ impl Demo {
         lock(&self.inner.sides).get(i).is_some_and(|s| *s != 0)
     }
     pub fn is_mining(&self, i: usize) -> bool {
-        self.inner.slots.get(i).is_some_and(|s| *s.mining.borrow())
+        self.inner.slots.get(i).is_some_and(|s| s.miner.borrow().on)
     }
 
     /// Nodes `i` is meant to be linked to now: topology neighbours on the same side.
@@ -335,7 +379,11 @@ impl Demo {
             .collect()
     }
 
+    /// The peers node `i` may have: its active neighbours (none while it is muted).
     fn allowed(&self, i: usize) -> HashSet<NodeId> {
+        if self.is_muted(i) {
+            return HashSet::new();
+        }
         self.active_neighbours(i)
             .into_iter()
             .map(|j| self.inner.slots[j].id)
@@ -390,7 +438,7 @@ impl Demo {
         self.spawn_observer(i, node.clone(), node.events(), services.token());
         *lock(&slot.services) = Some(services);
         *lock(&slot.running) = Some(Running { node, net });
-        if *slot.mining.borrow() && self.network() != Network::Regtest {
+        if slot.miner.borrow().on && self.network() != Network::Regtest {
             self.apply_continuous_mining(i).await;
         }
         self.bump();
@@ -638,11 +686,39 @@ impl Demo {
     }
 
     /// Turn node `i`'s mining on or off. On regtest mining is paced: one real block at random,
-    /// exponentially distributed intervals (mean [`DemoConfig::block_interval`]); on devnet the
-    /// miner runs continuously on one thread at the real difficulty.
+    /// exponentially distributed intervals (mean [`DemoConfig::block_interval`] over the
+    /// node's power); on devnet the miner runs continuously, one thread per unit of power, at
+    /// the real difficulty.
     pub async fn set_mining(&self, i: usize, on: bool) -> Result<(), DemoError> {
         let slot = self.check(i)?;
-        slot.mining.send_replace(on);
+        slot.miner.send_modify(|m| m.on = on);
+        if self.network() != Network::Regtest {
+            self.apply_continuous_mining(i).await;
+        }
+        self.bump();
+        Ok(())
+    }
+
+    /// Node `i`'s mining power (0 to [`MAX_POWER`]).
+    pub fn power(&self, i: usize) -> u32 {
+        self.inner
+            .slots
+            .get(i)
+            .map_or(0, |s| s.miner.borrow().power)
+    }
+
+    /// Set node `i`'s mining power: on regtest its paced blocks come `power` times as often
+    /// as at power 1 (so its share of the blocks is its power over the total of the nodes
+    /// mining); on devnet it mines on `power` threads. 0: it finds no blocks even with mining
+    /// on.
+    pub async fn set_power(&self, i: usize, power: u32) -> Result<(), DemoError> {
+        let slot = self.check(i)?;
+        if power > MAX_POWER {
+            return Err(DemoError::Bad(format!(
+                "mining power must be 0 to {MAX_POWER}, not {power}"
+            )));
+        }
+        slot.miner.send_modify(|m| m.power = power);
         if self.network() != Network::Regtest {
             self.apply_continuous_mining(i).await;
         }
@@ -653,7 +729,8 @@ impl Demo {
     async fn apply_continuous_mining(&self, i: usize) {
         let slot = &self.inner.slots[i];
         if let Some(r) = self.running(i) {
-            let threads = usize::from(*slot.mining.borrow());
+            let m = *slot.miner.borrow();
+            let threads = if m.on { m.power as usize } else { 0 };
             let _ = r.node.set_mining(threads, Some(slot.address)).await;
         }
     }
@@ -665,10 +742,11 @@ impl Demo {
             return;
         }
         let weak = Arc::downgrade(&self.inner);
-        let on = self.inner.slots[i].mining.subscribe();
+        let on = self.inner.slots[i].miner.subscribe();
         let mean = self.inner.cfg.block_interval.max(Duration::from_millis(10));
-        let active = |on: &bool| on.then_some(());
-        tokio::spawn(crate::node::run_paced(mean, on, active, move |()| {
+        // Power p: p times the rate of power 1 (the minimum of exponential waits is one).
+        let active = move |m: &MinerSetting| (m.on && m.power > 0).then(|| ((), mean / m.power));
+        tokio::spawn(crate::node::run_paced(on, active, move |()| {
             let weak = weak.clone();
             async move {
                 let Some(inner) = weak.upgrade() else {
@@ -715,11 +793,13 @@ impl Demo {
         .await
         .map_err(|e| node_err(from, e))?
         .map_err(|e| DemoError::Bad(format!("node {}: {e}", from + 1)))?;
+        let body = tx.clone();
         let txid = run
             .node
             .submit_tx(tx, true)
             .await
             .map_err(|e| node_err(via, e))?;
+        lock(&self.inner.sent).insert(txid, body);
         tracing::info!(
             "node {} paid {amount} to node {} in {txid}",
             from + 1,
@@ -775,6 +855,29 @@ impl Demo {
         Some(t.block.map(|(_, h)| (h, t.confirmations)))
     }
 
+    /// A transaction on node `i`'s active chain that spends a coin the demo's payment `txid`
+    /// spent, with its height: the payment is conflicted there. None if there is none (or
+    /// the payment is not one the demo made).
+    pub fn conflict(&self, i: usize, txid: &Txid) -> Option<(Txid, u64)> {
+        let r = self.running(i)?;
+        let tx = lock(&self.inner.sent).get(txid).cloned()?;
+        tx.inputs
+            .iter()
+            .find_map(|input| match r.node.spender(&input.prevout) {
+                Ok(crate::node::Spend::Confirmed(t, h)) if t != *txid => Some((t, h)),
+                _ => None,
+            })
+    }
+
+    /// Whether node `i`'s wallet lists transaction `txid` in its history (None when stopped or
+    /// the history cannot be read).
+    pub fn wallet_lists(&self, i: usize, txid: &Txid) -> Option<bool> {
+        let r = self.running(i)?;
+        let w = lock(&self.inner.slots.get(i)?.wallet);
+        let h = w.history(&r.node).ok()?;
+        Some(h.iter().any(|t| t.txid == *txid))
+    }
+
     pub fn tx_state(&self, i: usize, txid: &Txid) -> Option<bool> {
         let r = self.running(i)?;
         r.node
@@ -794,13 +897,14 @@ impl Demo {
             .map(|(i, s)| (s.id, i))
             .collect();
         let deepest = lock(&self.inner.observed).deepest.clone();
-        (0..self.len())
+        let mut out = (0..self.len())
             .map(|i| {
                 let slot = &self.inner.slots[i];
                 let mut st = NodeStatus {
                     index: i,
                     partitioned: self.is_partitioned(i),
-                    mining: *slot.mining.borrow(),
+                    mining: slot.miner.borrow().on,
+                    power: slot.miner.borrow().power,
                     deepest_reorg: deepest.get(i).copied().unwrap_or(0),
                     listen: *lock(&slot.listen),
                     ..NodeStatus::default()
@@ -830,7 +934,19 @@ impl Demo {
                 }
                 st
             })
-            .collect()
+            .collect::<Vec<_>>();
+        let mining = |s: &NodeStatus| s.running && s.mining;
+        let total: u64 = out
+            .iter()
+            .filter(|s| mining(s))
+            .map(|s| u64::from(s.power))
+            .sum();
+        for s in &mut out {
+            if mining(s) && total > 0 {
+                s.power_share_pm = (u64::from(s.power) * 1000 / total) as u32;
+            }
+        }
+        out
     }
 
     /// The data the block-tree view is built from: recent blocks any node saw, which node has
@@ -900,7 +1016,7 @@ impl Demo {
     /// Stop every node (network first). Safe to call twice.
     pub async fn shutdown(&self) {
         for s in &self.inner.slots {
-            s.mining.send_replace(false);
+            s.miner.send_modify(|m| m.on = false);
         }
         for i in 0..self.len() {
             if self.is_running(i) {

@@ -217,6 +217,12 @@ fn execute(cmd: DemoCommand, demo: &Demo, tx: &mpsc::UnboundedSender<Msg>) {
                     .map(|_| format!("node {}: mining {}", i + 1, if on { "on" } else { "off" })),
                 None,
             ),
+            DemoCommand::SetPower(i, power) => (
+                d.set_power(i, power)
+                    .await
+                    .map(|_| super::app::power_text(&d.status(false), i, power)),
+                None,
+            ),
             DemoCommand::Send { from, to, amount } => (
                 d.send(from, to, amount, None).await.map(|t| {
                     format!(

@@ -26,6 +26,16 @@ pub enum DemoAction {
     )]
     ToggleMining,
     #[strum(
+        message = "power",
+        detailed_message = "more mining power for the selected node"
+    )]
+    PowerUp,
+    #[strum(
+        message = "power",
+        detailed_message = "less mining power for the selected node"
+    )]
+    PowerDown,
+    #[strum(
         message = "send",
         detailed_message = "send from the selected node to another node's wallet"
     )]
@@ -127,7 +137,7 @@ mod tests {
                 "{a:?}"
             );
         }
-        assert_eq!(DemoAction::all().len(), 23);
+        assert_eq!(DemoAction::all().len(), 25);
         assert_eq!(DemoAction::Select(7).name(), "select_8");
         assert_eq!(DemoAction::ToggleMining.name(), "toggle_mining");
         assert_eq!(map.action(Key::char('x')), Some(DemoAction::Stop));
@@ -141,7 +151,7 @@ mod tests {
         let map = DemoKeymap::default();
         let rows = help_rows(&map, 3);
         assert_eq!(rows[0], ("1 2 3".to_string(), "select that node"));
-        assert_eq!(rows.len(), 1 + 15);
+        assert_eq!(rows.len(), 1 + 17);
         assert_eq!(rows.last().map(|r| r.1), Some("quit (stops every node)"));
     }
 }

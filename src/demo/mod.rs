@@ -73,8 +73,14 @@ pub struct DemoArgs {
     /// Start with every node mining.
     #[arg(long)]
     pub mine: bool,
-    /// Mean seconds between two paced blocks of a mining node on regtest (default 2); with
-    /// --sim, between two blocks of the whole network in virtual time (default 60).
+    /// Each node's mining power, one per node (e.g. 1,1,3: node 3 finds three blocks for
+    /// each one of the others). On regtest a node of power p finds paced blocks p times as
+    /// often; on devnet it mines on p threads. 0 to 100; default 1 each (or the scenario's).
+    #[arg(long, value_delimiter = ',', value_name = "P,P,…")]
+    pub power: Option<Vec<u32>>,
+    /// Mean seconds between two paced blocks of a mining node of power 1 on regtest (default
+    /// 2, or the scenario's); with --sim, between two blocks of the whole network in virtual
+    /// time (default 60).
     #[arg(long)]
     pub block_interval: Option<f64>,
     /// Headless without a scenario: stop after this many seconds (default: at Ctrl-C).
@@ -106,6 +112,7 @@ struct Plan {
     scenario: Option<Scenario>,
     interval: Duration,
     network: Network,
+    power: Vec<u32>,
 }
 
 /// The network a demo runs on: the one chosen (`--network` or `CHAIN_TUI_NETWORK`), else the
@@ -152,7 +159,30 @@ fn plan(args: &DemoArgs, chosen: Option<Network>) -> Result<Plan> {
     if let Some(sc) = &scenario {
         sc.check_nodes(nodes).map_err(|e| anyhow!(e))?;
     }
-    let interval = args.block_interval.unwrap_or(2.0);
+    let power = match (&args.power, scenario.as_ref().and_then(|s| s.power.clone())) {
+        (Some(p), _) => {
+            if p.len() != nodes {
+                bail!(
+                    "--power gives {} powers for {nodes} nodes: give one per node (e.g. {})",
+                    p.len(),
+                    vec!["1"; nodes].join(",")
+                );
+            }
+            p.clone()
+        }
+        (None, Some(p)) => p,
+        (None, None) => Vec::new(),
+    };
+    if let Some(p) = power.iter().find(|p| **p > controller::MAX_POWER) {
+        bail!(
+            "--power must be 0 to {} for each node, not {p}",
+            controller::MAX_POWER
+        );
+    }
+    let interval = args
+        .block_interval
+        .or(scenario.as_ref().and_then(|s| s.block_interval))
+        .unwrap_or(2.0);
     if !(interval.is_finite() && (0.01..=3600.0).contains(&interval)) {
         bail!("--block-interval must be 0.01 to 3600 seconds");
     }
@@ -171,6 +201,7 @@ fn plan(args: &DemoArgs, chosen: Option<Network>) -> Result<Plan> {
         scenario,
         interval: Duration::from_secs_f64(interval),
         network,
+        power,
     })
 }
 
@@ -181,8 +212,13 @@ fn sim_plan(args: &DemoArgs) -> Result<simview::SimDemo> {
             "--sim draws a simulated network in the terminal; for a headless one, run `chain-tui sim`"
         );
     }
-    if args.topology.is_some() || args.mine || args.keep || args.seconds.is_some() {
-        bail!("--topology, --mine, --keep and --seconds are for real nodes, not --sim");
+    if args.topology.is_some()
+        || args.mine
+        || args.keep
+        || args.seconds.is_some()
+        || args.power.is_some()
+    {
+        bail!("--topology, --mine, --power, --keep and --seconds are for real nodes, not --sim");
     }
     let nodes = args.nodes.unwrap_or(200);
     if !(2..=2000).contains(&nodes) {
@@ -225,6 +261,7 @@ pub async fn run(args: DemoArgs, network: Option<Network>) -> Result<i32> {
         network: plan.network,
         dir: dir.clone(),
         block_interval: plan.interval,
+        power: plan.power.clone(),
     };
     let result = run_in(&args, plan, cfg).await;
     if args.keep {

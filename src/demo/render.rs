@@ -147,6 +147,14 @@ fn draw_nodes(frame: &mut Frame, app: &DemoApp, area: Rect) {
                 "hash/s",
                 si_text(crate::core::pow::U256::from(s.hashrate)),
             ));
+            lines.push(kv(
+                "power",
+                if s.mining {
+                    format!("{} · {}%", s.power, s.power_share_pm / 10)
+                } else {
+                    s.power.to_string()
+                },
+            ));
             match s.balance {
                 Some(b) => {
                     lines.push(kv("balance", b.confirmed.to_string()));
@@ -246,8 +254,8 @@ fn draw_tree(frame: &mut Frame, app: &DemoApp, area: Rect) {
 
 /// What the tree's marks mean, under the tree (the help says it at more length).
 const TREE_LEGEND: &str = "◆ tip · ● block · 123: nodes that have it (bold: on their chain, \
-     dim: side branch, ·: missing) · ⟲d·nX: node X reorganised d blocks deep onto it · ╯ where \
-     a fork leaves";
+     dim: side branch, ·: missing) · ⟲d·nX+k: node X reorganised d blocks deep onto it (+k: k \
+     more onto it) · ╯ where a fork leaves";
 /// The legend for a narrow tree.
 const TREE_LEGEND_SHORT: &str = "◆ tip · 123 have it (bold: on chain, dim: side, ·: missing) \
      · ⟲d·nX reorg · ? more";
@@ -517,7 +525,11 @@ fn draw_help(frame: &mut Frame, app: &DemoApp, area: Rect) {
         theme::label(),
     )));
     lines.push(Line::from(Span::styled(
-        " ⟲d·nX: node X reorganised d blocks deep onto this block;",
+        " ⟲d·nX: node X reorganised d blocks deep onto this block",
+        theme::label(),
+    )));
+    lines.push(Line::from(Span::styled(
+        " (+k: and k more reorganisations onto it);",
         theme::label(),
     )));
     lines.push(Line::from(Span::styled(

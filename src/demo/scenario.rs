@@ -10,9 +10,12 @@
 //! nodes = 3              # at least this many nodes; the default for --nodes
 //! topology = "line"      # the default for --topology
 //! network = "regtest"    # refuse to run on another network
+//! power = [1, 1, 3]      # each node's mining power (the default for --power; missing: 1)
+//! block_interval = 0.5   # mean seconds between paced blocks at power 1 (--block-interval)
 //!
 //! [[step]]
-//! do = "mine"            # mine | send | partition | heal | stop | restart | mining | sleep | wait | expect
+//! do = "mine"            # mine | send | partition | heal | stop | restart | mining | power
+//!                        # | sleep | wait | expect
 //! node = 1
 //! blocks = 12
 //! after = 0.5            # optional: seconds to wait before the step
@@ -55,6 +58,11 @@ pub enum Condition {
     OneSpend { labels: Vec<String> },
     /// The payment with this label has reached `node` (its mempool or its chain).
     Seen { node: usize, label: String },
+    /// Every other running node holds a ban on `node`.
+    Banned { node: usize },
+    /// The payment with this label is gone from `node`'s chain and mempool, and another
+    /// transaction on its chain spends the same coin.
+    Reversed { node: usize, label: String },
 }
 
 /// What a step does.
@@ -86,6 +94,25 @@ pub enum Action {
     Mining {
         node: usize,
         on: bool,
+    },
+    Power {
+        node: usize,
+        power: u32,
+    },
+    /// Node `node` relays a block with an overpaid coinbase to every other node.
+    InvalidBlock {
+        node: usize,
+        within: f64,
+    },
+    /// Node `attacker` reverses a payment to `victim` with a private branch (see
+    /// [`super::controller::MajorityAttack`]).
+    MajorityAttack {
+        attacker: usize,
+        victim: usize,
+        amount: Amount,
+        confirmations: u64,
+        label: Option<String>,
+        within: f64,
     },
     Sleep {
         seconds: f64,
@@ -151,6 +178,10 @@ pub struct Scenario {
     pub nodes: usize,
     pub topology: Option<Topology>,
     pub network: Option<Network>,
+    /// Each node's mining power (the default for `--power`; missing entries are 1).
+    pub power: Option<Vec<u32>>,
+    /// Mean seconds between two paced blocks at power 1 (the default for `--block-interval`).
+    pub block_interval: Option<f64>,
     pub steps: Vec<Step>,
 }
 
@@ -165,6 +196,7 @@ mod file {
     use super::{MAX_BLOCKS, MAX_SECONDS};
     use crate::core::amount::Amount;
     use crate::core::params::Network;
+    use crate::demo::controller::MAX_POWER;
     use crate::demo::controller::Topology;
     use serde::Deserialize;
 
@@ -181,6 +213,10 @@ mod file {
         pub topology: Option<Topology>,
         #[serde(default)]
         pub network: Option<Network>,
+        #[serde(default)]
+        pub power: Option<Vec<Power>>,
+        #[serde(default)]
+        pub block_interval: Option<Seconds>,
         #[serde(default)]
         pub step: Vec<toml::Spanned<toml::Table>>,
     }
@@ -230,6 +266,23 @@ mod file {
             after: Seconds,
             node: Node,
             on: bool,
+        },
+        Power {
+            #[serde(default)]
+            after: Seconds,
+            node: Node,
+            power: Power,
+        },
+        Attack {
+            #[serde(default)]
+            after: Seconds,
+            kind: AttackKind,
+            node: Node,
+            within: Option<Seconds>,
+            victim: Option<Node>,
+            amount: Option<Coins>,
+            confirmations: Option<u64>,
+            label: Option<String>,
         },
         Sleep {
             #[serde(default)]
@@ -333,6 +386,14 @@ mod file {
     }
 
     checked! {
+        /// A node's mining power: 0 to [`MAX_POWER`].
+        Power(u32), Copy;
+        |v| whole(&v, 0, i64::from(MAX_POWER))
+            .map(|n| n as u32)
+            .ok_or_else(|| format!("mining power must be 0 to {MAX_POWER}, not {v}"))
+    }
+
+    checked! {
         /// Blocks one step mines: 1 to [`MAX_BLOCKS`].
         Blocks(u64), Copy;
         |v| whole(&v, 1, MAX_BLOCKS as i64)
@@ -373,6 +434,14 @@ mod file {
         }
     }
 
+    /// An adversary an `attack` step stages.
+    #[derive(Deserialize, Clone, Copy, PartialEq, Eq)]
+    #[serde(rename_all = "snake_case")]
+    pub(super) enum AttackKind {
+        InvalidBlock,
+        Majority,
+    }
+
     /// What a `wait` or `expect` checks.
     #[derive(Deserialize, Clone, Copy, PartialEq, Eq)]
     #[serde(try_from = "String")]
@@ -383,6 +452,8 @@ mod file {
         Reorg,
         OneSpend,
         Seen,
+        Banned,
+        Reversed,
     }
     impl TryFrom<String> for ConditionKind {
         type Error = String;
@@ -394,10 +465,12 @@ mod file {
                 "reorg" => ConditionKind::Reorg,
                 "one_spend" => ConditionKind::OneSpend,
                 "seen" => ConditionKind::Seen,
+                "banned" => ConditionKind::Banned,
+                "reversed" => ConditionKind::Reversed,
                 other => {
                     return Err(format!(
                         "unknown condition {other:?} (known: converged, height, balance, reorg, \
-                         one_spend, seen)"
+                         one_spend, seen, banned, reversed)"
                     ));
                 }
             })
@@ -412,6 +485,8 @@ mod file {
                 ConditionKind::Reorg => "reorg",
                 ConditionKind::OneSpend => "one_spend",
                 ConditionKind::Seen => "seen",
+                ConditionKind::Banned => "banned",
+                ConditionKind::Reversed => "reversed",
             }
         }
         /// The condition fields it takes.
@@ -423,6 +498,8 @@ mod file {
                 ConditionKind::Reorg => &["node", "depth"],
                 ConditionKind::OneSpend => &["labels"],
                 ConditionKind::Seen => &["node", "label"],
+                ConditionKind::Banned => &["node"],
+                ConditionKind::Reversed => &["node", "label"],
             }
         }
     }
@@ -484,7 +561,9 @@ impl Scenario {
             let named: Vec<&String> = match &s.action {
                 Action::Wait { until: c, .. } | Action::Expect { that: c, .. } => match c {
                     Condition::OneSpend { labels: ls } => ls.iter().collect(),
-                    Condition::Seen { label, .. } => vec![label],
+                    Condition::Seen { label, .. } | Condition::Reversed { label, .. } => {
+                        vec![label]
+                    }
                     _ => vec![],
                 },
                 _ => vec![],
@@ -501,6 +580,8 @@ impl Scenario {
             nodes: doc.nodes.map_or(1, |n| n.0),
             topology: doc.topology,
             network: doc.network,
+            power: doc.power.map(|p| p.into_iter().map(|p| p.0).collect()),
+            block_interval: doc.block_interval.map(|s| s.0),
             steps,
         })
     }
@@ -562,6 +643,77 @@ fn step_action(step: file::Step, labels: &mut Vec<String>) -> Result<(f64, Actio
         S::Stop { after, node } => (after.0, Action::Stop { node: node.0 }),
         S::Restart { after, node } => (after.0, Action::Restart { node: node.0 }),
         S::Mining { after, node, on } => (after.0, Action::Mining { node: node.0, on }),
+        S::Power { after, node, power } => (
+            after.0,
+            Action::Power {
+                node: node.0,
+                power: power.0,
+            },
+        ),
+        S::Attack {
+            after,
+            kind,
+            node,
+            within,
+            victim,
+            amount,
+            confirmations,
+            label,
+        } => {
+            let within = within.map_or(60.0, |w| w.0);
+            let action = match kind {
+                file::AttackKind::InvalidBlock => {
+                    let extra = [
+                        ("victim", victim.is_some()),
+                        ("amount", amount.is_some()),
+                        ("confirmations", confirmations.is_some()),
+                        ("label", label.is_some()),
+                    ];
+                    if let Some((k, _)) = extra.iter().find(|e| e.1) {
+                        return Err(format!("`{k}` does not apply to the invalid_block attack"));
+                    }
+                    Action::InvalidBlock {
+                        node: node.0,
+                        within,
+                    }
+                }
+                file::AttackKind::Majority => {
+                    let victim = victim
+                        .ok_or("`victim` (the node paid) is required for the majority attack")?
+                        .0;
+                    if victim == node.0 {
+                        return Err("the attacker cannot be its own `victim`".into());
+                    }
+                    let confirmations = confirmations.unwrap_or(3);
+                    if !(1..=100).contains(&confirmations) {
+                        return Err(format!(
+                            "`confirmations` must be 1 to 100, not {confirmations}"
+                        ));
+                    }
+                    if let Some(l) = &label {
+                        if labels.contains(l) {
+                            return Err(format!("label {l:?} is used twice"));
+                        }
+                        labels.push(l.clone());
+                    }
+                    let amount = amount
+                        .ok_or("`amount` (coins paid to the victim) is required")?
+                        .0;
+                    if amount == Amount::ZERO {
+                        return Err("`amount` must be above zero".into());
+                    }
+                    Action::MajorityAttack {
+                        attacker: node.0,
+                        victim,
+                        amount,
+                        confirmations,
+                        label,
+                        within,
+                    }
+                }
+            };
+            (after.0, action)
+        }
         S::Sleep { after, seconds } => (after.0, Action::Sleep { seconds: seconds.0 }),
         S::Wait(c) => {
             let (after, until, within) = check(c, true)?;
@@ -643,6 +795,15 @@ fn condition(kind: file::ConditionKind, f: file::Check) -> Result<Condition, Str
                 .label
                 .ok_or_else(|| "`label` (a send label) is required".to_string())?,
         },
+        K::Banned => Condition::Banned {
+            node: node("banned")?,
+        },
+        K::Reversed => Condition::Reversed {
+            node: node("reversed")?,
+            label: f
+                .label
+                .ok_or_else(|| "`label` (a send label) is required".to_string())?,
+        },
         K::OneSpend => {
             let labels = f
                 .labels
@@ -665,7 +826,15 @@ impl Scenario {
                 Action::Mine { node, .. }
                 | Action::Stop { node }
                 | Action::Restart { node }
-                | Action::Mining { node, .. } => see(*node),
+                | Action::Mining { node, .. }
+                | Action::Power { node, .. }
+                | Action::InvalidBlock { node, .. } => see(*node),
+                Action::MajorityAttack {
+                    attacker, victim, ..
+                } => {
+                    see(*attacker);
+                    see(*victim);
+                }
                 Action::Send { from, to, via, .. } => {
                     see(*from);
                     see(*to);
@@ -679,7 +848,9 @@ impl Scenario {
                 Action::Wait { until: c, .. } | Action::Expect { that: c, .. } => match c {
                     Condition::Height { node, .. }
                     | Condition::Balance { node, .. }
-                    | Condition::Seen { node, .. } => see(*node),
+                    | Condition::Seen { node, .. }
+                    | Condition::Banned { node }
+                    | Condition::Reversed { node, .. } => see(*node),
                     Condition::Reorg { node: Some(n), .. } => see(*n),
                     _ => {}
                 },
@@ -695,6 +866,16 @@ impl Scenario {
         if need > nodes {
             return Err(format!(
                 "the scenario names node {need} but the demo has {nodes} nodes (use --nodes {need})"
+            ));
+        }
+        if let Some(p) = &self.power
+            && p.len() > nodes
+        {
+            return Err(format!(
+                "the scenario's `power` gives {} nodes their power but the demo has {nodes} \
+                 nodes (use --nodes {})",
+                p.len(),
+                p.len()
             ));
         }
         Ok(())
@@ -737,6 +918,12 @@ impl std::fmt::Display for Condition {
             Condition::Seen { node, label } => {
                 write!(f, "node {} has payment {label}", node + 1)
             }
+            Condition::Banned { node } => {
+                write!(f, "node {} banned by every other node", node + 1)
+            }
+            Condition::Reversed { node, label } => {
+                write!(f, "payment {label} reversed on node {}", node + 1)
+            }
         }
     }
 }
@@ -776,6 +963,26 @@ impl std::fmt::Display for Action {
                     node + 1
                 )
             }
+            Action::Power { node, power } => {
+                write!(f, "mining power {power} on node {}", node + 1)
+            }
+            Action::InvalidBlock { node, .. } => {
+                write!(f, "node {} relays an invalid block", node + 1)
+            }
+            Action::MajorityAttack {
+                attacker,
+                victim,
+                amount,
+                confirmations,
+                ..
+            } => write!(
+                f,
+                "node {} pays node {} {amount} and reverses it after {confirmations} \
+                 confirmation{}",
+                attacker + 1,
+                victim + 1,
+                if *confirmations == 1 { "" } else { "s" }
+            ),
             Action::Sleep { seconds } => write!(f, "sleep {seconds} s"),
             Action::Wait { until, within } => write!(f, "wait until {until} (≤ {within} s)"),
             Action::Expect { that, within } => write!(f, "expect {that} (≤ {within} s)"),
@@ -963,6 +1170,66 @@ fn evaluate(demo: &Demo, c: &Condition, labels: &HashMap<String, Txid>) -> Resul
                 None => Err("not there".into()),
             }
         }
+        Condition::Banned { node } => {
+            let others: Vec<usize> = (0..demo.len())
+                .filter(|&j| j != *node && demo.is_running(j))
+                .collect();
+            let bans = demo.banned_by(*node);
+            let by: Vec<usize> = bans.iter().map(|b| b.node).collect();
+            let missing: Vec<usize> = others.iter().copied().filter(|j| !by.contains(j)).collect();
+            let mut reasons: Vec<&str> = bans.iter().map(|b| b.reason.as_str()).collect();
+            reasons.sort_unstable();
+            reasons.dedup();
+            if !others.is_empty() && missing.is_empty() {
+                Ok(format!(
+                    "node {} banned by nodes {}: {}",
+                    node + 1,
+                    nodes_text(&by),
+                    reasons.join("; ")
+                ))
+            } else if by.is_empty() {
+                Err(format!("no node bans node {}", node + 1))
+            } else {
+                Err(format!(
+                    "banned by nodes {} but not by {}",
+                    nodes_text(&by),
+                    nodes_text(&missing)
+                ))
+            }
+        }
+        Condition::Reversed { node, label } => {
+            let Some(txid) = labels.get(label) else {
+                return Err(format!("payment {label:?} was never sent"));
+            };
+            if !demo.is_running(*node) {
+                return Err(format!("node {} is stopped", node + 1));
+            }
+            match (demo.tx_place(*node, txid), demo.conflict(*node, txid)) {
+                (Some(Some((h, c))), _) => Err(format!(
+                    "payment {label} is confirmed at height {h} on node {} ({c} confirmation{})",
+                    node + 1,
+                    if c == 1 { "" } else { "s" }
+                )),
+                (Some(None), _) => Err(format!(
+                    "payment {label} is back in node {}'s mempool",
+                    node + 1
+                )),
+                (None, Some(_)) if demo.wallet_lists(*node, txid) != Some(false) => Err(format!(
+                    "payment {label} is conflicted, but node {}'s wallet still lists it",
+                    node + 1
+                )),
+                (None, Some((by, h))) => Ok(format!(
+                    "payment {label} is gone from node {}'s chain, mempool and wallet: \
+                     conflicted, its coin is spent by {} at height {h}",
+                    node + 1,
+                    by.short(),
+                )),
+                (None, None) => Err(format!(
+                    "payment {label} is not on node {}, but nothing there spends its coin",
+                    node + 1
+                )),
+            }
+        }
         Condition::OneSpend { labels: ls } => {
             let running: Vec<usize> = (0..demo.len()).filter(|&i| demo.is_running(i)).collect();
             let mut confirmed_everywhere = Vec::new();
@@ -1137,6 +1404,61 @@ pub async fn run(
                 .await
                 .map(|_| String::new())
                 .map_err(|e| e.to_string()),
+            Action::Power { node, power } => demo
+                .set_power(*node, *power)
+                .await
+                .map(|_| String::new())
+                .map_err(|e| e.to_string()),
+            Action::InvalidBlock { node, within } => demo
+                .relay_invalid_block(*node, Duration::from_secs_f64(*within))
+                .await
+                .map(|r| {
+                    let ends: Vec<String> = r
+                        .offered
+                        .iter()
+                        .map(|(j, why)| {
+                            format!(
+                                "node {}: {}",
+                                j + 1,
+                                why.as_deref().unwrap_or("still open at the limit")
+                            )
+                        })
+                        .collect();
+                    format!(
+                        "block {} at height {} claims {} where {} is allowed; {}",
+                        r.block.short(),
+                        r.height,
+                        r.claimed,
+                        r.allowed,
+                        ends.join("; ")
+                    )
+                })
+                .map_err(|e| e.to_string()),
+            Action::MajorityAttack {
+                attacker,
+                victim,
+                amount,
+                confirmations,
+                label,
+                within,
+            } => {
+                let attack = super::controller::MajorityAttack {
+                    attacker: *attacker,
+                    victim: *victim,
+                    amount: *amount,
+                    confirmations: *confirmations,
+                    within: Duration::from_secs_f64(*within),
+                };
+                match demo.majority_attack(&attack).await {
+                    Ok(o) => {
+                        if let Some(l) = label {
+                            labels.insert(l.clone(), o.payment);
+                        }
+                        Ok(o.to_string())
+                    }
+                    Err(e) => Err(e.to_string()),
+                }
+            }
             Action::Sleep { seconds } => {
                 paced_sleep(Duration::from_secs_f64(*seconds), &mut pause, true).await;
                 Ok(String::new())

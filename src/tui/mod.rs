@@ -197,9 +197,8 @@ async fn pacer(
     stop: tokio_util::sync::CancellationToken,
 ) {
     let paced = crate::node::run_paced(
-        mean,
         on,
-        |v| *v,
+        |v| v.map(|v| (v, mean)),
         |(address, threads)| {
             let node = node.clone();
             async move {

@@ -16,6 +16,7 @@ async fn demo(dir: &Path, nodes: usize, topology: Topology) -> Demo {
         network: Network::Regtest,
         dir: dir.to_path_buf(),
         block_interval: Duration::from_millis(500),
+        power: Vec::new(),
     })
     .await
     .expect("demo starts")
@@ -39,7 +40,17 @@ async fn play(file: &str) -> scenario::ScenarioReport {
         .join(file);
     let sc = Scenario::load(&path).expect("the shipped scenario parses");
     let dir = tempfile::tempdir().unwrap();
-    let d = demo(dir.path(), sc.nodes, sc.topology.unwrap_or_default()).await;
+    // The scenario's own powers and pace, as `chain-tui demo --scenario` takes them.
+    let d = Demo::start(DemoConfig {
+        nodes: sc.nodes,
+        topology: sc.topology.unwrap_or_default(),
+        network: Network::Regtest,
+        dir: dir.path().to_path_buf(),
+        block_interval: Duration::from_secs_f64(sc.block_interval.unwrap_or(0.5)),
+        power: sc.power.clone().unwrap_or_default(),
+    })
+    .await
+    .expect("demo starts");
     let (_pause, pause_rx) = tokio::sync::watch::channel(scenario::Pace::default());
     let report = tokio::time::timeout(
         Duration::from_secs(60),
@@ -92,6 +103,161 @@ async fn scenario_double_spend_passes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scenario_late_joiner_passes() {
     play("late-joiner.toml").await;
+}
+
+/// The step whose text starts with `start`.
+fn step<'a>(r: &'a scenario::ScenarioReport, start: &str) -> &'a scenario::StepReport {
+    r.steps
+        .iter()
+        .find(|s| s.text.starts_with(start))
+        .unwrap_or_else(|| panic!("no step starts with {start:?}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scenario_invalid_block_gets_the_sender_banned_by_every_honest_node() {
+    let report = play("invalid-block.toml").await;
+    let relay = step(&report, "node 4 relays an invalid block");
+    assert!(
+        relay.detail.contains("claims 100 where 50 is allowed"),
+        "{}",
+        relay.detail
+    );
+    let banned = step(&report, "expect node 4 banned");
+    assert!(
+        banned
+            .detail
+            .starts_with("node 4 banned by nodes 1,2,3: invalid block ")
+            && banned.detail.contains("coinbase pays 100, at most 50"),
+        "{}",
+        banned.detail
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scenario_majority_attack_reverses_a_payment_with_three_confirmations() {
+    let report = play("majority-attack.toml").await;
+    let attack = step(&report, "node 1 pays node 3 10");
+    assert!(
+        attack.detail.contains("had 3 confirmations")
+            && attack.detail.contains("the victim took its branch"),
+        "{}",
+        attack.detail
+    );
+    let reversed = step(&report, "expect payment to-node-3 reversed on node 3");
+    assert!(
+        reversed
+            .detail
+            .starts_with("payment to-node-3 is gone from node 3's chain, mempool and wallet"),
+        "{}",
+        reversed.detail
+    );
+}
+
+/// Blocks each node mined among the recent blocks the demo saw.
+fn mined_by(d: &Demo) -> Vec<usize> {
+    let input = d.tree_input(400);
+    let mut n = vec![0; d.len()];
+    for b in &input.blocks {
+        if let Some(m) = b.miner {
+            n[m] += 1;
+        }
+    }
+    n
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paced_blocks_come_in_proportion_to_each_nodes_power() {
+    let dir = tempfile::tempdir().unwrap();
+    // Power 3 against 1 and 0: node 1 should find 3 of every 4 blocks, node 3 none.
+    let d = Demo::start(DemoConfig {
+        nodes: 3,
+        topology: Topology::Mesh,
+        network: Network::Regtest,
+        dir: dir.path().to_path_buf(),
+        block_interval: Duration::from_millis(400),
+        power: vec![3, 1, 0],
+    })
+    .await
+    .expect("demo starts");
+    let st = d.status(false);
+    assert_eq!(st.iter().map(|s| s.power).collect::<Vec<_>>(), [3, 1, 0]);
+    for i in 0..3 {
+        d.set_mining(i, true).await.unwrap();
+    }
+    let st = d.status(false);
+    assert_eq!(
+        st.iter().map(|s| s.power_share_pm).collect::<Vec<_>>(),
+        [750, 250, 0]
+    );
+    assert!(
+        eventually(Duration::from_secs(60), || mined_by(&d)
+            .iter()
+            .sum::<usize>()
+            >= 120)
+        .await,
+        "blocks come: {:?}",
+        mined_by(&d)
+    );
+    for i in 0..3 {
+        d.set_mining(i, false).await.unwrap();
+    }
+    let n = mined_by(&d);
+    d.shutdown().await;
+    let total = n.iter().sum::<usize>() as f64;
+    let share = n[0] as f64 / total;
+    // Binomial, p = 0.75, n ≥ 120: σ ≤ 0.04; the band is ±3.7σ around 0.75 (equal power
+    // would give 0.5).
+    assert!(
+        (0.6..=0.9).contains(&share),
+        "node 1's share {share:.3} of {n:?}"
+    );
+    assert_eq!(n[2], 0, "power 0 finds no block: {n:?}");
+    // A power out of range is refused and changes nothing.
+    let dir = tempfile::tempdir().unwrap();
+    let err = Demo::start(DemoConfig {
+        nodes: 2,
+        topology: Topology::Line,
+        network: Network::Regtest,
+        dir: dir.path().to_path_buf(),
+        block_interval: Duration::from_millis(400),
+        power: vec![1, 101],
+    })
+    .await
+    .err()
+    .expect("power 101 is refused");
+    assert!(err.to_string().contains("0 to 100"), "{err}");
+}
+
+#[test]
+fn a_power_list_that_does_not_fit_the_nodes_is_refused() {
+    use crate::common::bin;
+    let out = bin::run(bin::command().args([
+        "--network",
+        "regtest",
+        "demo",
+        "--headless",
+        "--nodes",
+        "3",
+        "--power",
+        "1,2",
+    ]));
+    assert_eq!(out.code, Some(1), "{out:?}");
+    assert!(
+        out.stderr.contains("--power gives 2 powers for 3 nodes"),
+        "{out:?}"
+    );
+    let out = bin::run(bin::command().args([
+        "--network",
+        "regtest",
+        "demo",
+        "--headless",
+        "--nodes",
+        "2",
+        "--power",
+        "1,x",
+    ]));
+    assert_eq!(out.code, Some(2), "{out:?}");
+    assert!(out.stderr.contains("--power"), "{out:?}");
 }
 
 #[test]
@@ -171,6 +337,43 @@ fn bad_scenarios_are_refused_with_the_reason() {
             "colour = 1\n[[step]]\ndo = \"heal\"\n",
             "unknown field `colour`",
         ),
+        ("power = [1, 101]\n[[step]]\ndo = \"heal\"\n", "0 to 100"),
+        (
+            "[[step]]\ndo = \"power\"\nnode = 1\npower = -1\n",
+            "mining power must be 0 to 100",
+        ),
+        (
+            "[[step]]\ndo = \"attack\"\nkind = \"nuke\"\nnode = 1\n",
+            "unknown variant `nuke`",
+        ),
+        (
+            "[[step]]\ndo = \"attack\"\nkind = \"majority\"\nnode = 1\namount = \"1\"\n",
+            "`victim` (the node paid) is required",
+        ),
+        (
+            "[[step]]\ndo = \"attack\"\nkind = \"majority\"\nnode = 1\nvictim = 1\namount = \"1\"\n",
+            "its own `victim`",
+        ),
+        (
+            "[[step]]\ndo = \"attack\"\nkind = \"majority\"\nnode = 1\nvictim = 2\n",
+            "`amount`",
+        ),
+        (
+            "[[step]]\ndo = \"attack\"\nkind = \"majority\"\nnode = 1\nvictim = 2\namount = \"1\"\nconfirmations = 0\n",
+            "`confirmations` must be 1 to 100",
+        ),
+        (
+            "[[step]]\ndo = \"attack\"\nkind = \"invalid_block\"\nnode = 1\nvictim = 2\n",
+            "`victim` does not apply to the invalid_block attack",
+        ),
+        (
+            "[[step]]\ndo = \"expect\"\nthat = \"reversed\"\nnode = 2\nlabel = \"p\"\n",
+            "no send has the label",
+        ),
+        (
+            "[[step]]\ndo = \"expect\"\nthat = \"banned\"\n",
+            "`node` (a node number) is required",
+        ),
     ];
     for (text, want) in cases {
         let err = Scenario::parse(text).expect_err(text);
@@ -192,6 +395,17 @@ fn bad_scenarios_are_refused_with_the_reason() {
     let sc = Scenario::parse("[[step]]\ndo = \"mine\"\nnode = 5\nblocks = 1\n").unwrap();
     let err = sc.check_nodes(3).unwrap_err();
     assert!(err.contains("--nodes 5"), "{err}");
+    let sc = Scenario::parse("power = [1, 2, 3]\n[[step]]\ndo = \"heal\"\n").unwrap();
+    assert_eq!(sc.power, Some(vec![1, 2, 3]));
+    let err = sc.check_nodes(2).unwrap_err();
+    assert!(err.contains("`power` gives 3 nodes their power"), "{err}");
+    // An attack's label can be named by later conditions.
+    let sc = Scenario::parse(
+        "[[step]]\ndo = \"attack\"\nkind = \"majority\"\nnode = 1\nvictim = 3\namount = \"2\"\nlabel = \"p\"\n\
+         [[step]]\ndo = \"expect\"\nthat = \"reversed\"\nnode = 3\nlabel = \"p\"\n",
+    )
+    .unwrap();
+    assert_eq!(sc.highest_node(), 2);
     let err = Scenario::load(Path::new("/no/such/scenario.toml")).unwrap_err();
     assert!(
         err.starts_with("cannot read scenario /no/such/scenario.toml"),
@@ -302,6 +516,8 @@ fn fixture_app() -> DemoApp {
             running: i != 1,
             partitioned: i == 2,
             mining: i == 0,
+            power: if i == 0 { 3 } else { 1 },
+            power_share_pm: if i == 0 { 1000 } else { 0 },
             height: if i == 2 { 8 } else { 9 },
             tip: if i == 2 { h(8, 1) } else { h(9, 0) },
             work: Work(U256::from(if i == 2 { 18u64 } else { 20 })),
@@ -396,6 +612,41 @@ fn key(c: char) -> KeyEvent {
 }
 fn code(c: KeyCode) -> KeyEvent {
     KeyEvent::new(c, KeyModifiers::NONE)
+}
+
+#[test]
+fn brackets_change_the_selected_nodes_power_and_say_its_share() {
+    let mut app = fixture_app();
+    // Node 1 mines alone with power 3: `]` asks for 4, all of the mining power.
+    assert_eq!(app.on_key(key(']')), Some(DemoCommand::SetPower(0, 4)));
+    let text = &app.message.as_ref().unwrap().text;
+    assert_eq!(text, "node 1: power 4, 100% of the mining power");
+    assert_eq!(app.on_key(key('[')), Some(DemoCommand::SetPower(0, 2)));
+    // Node 3 does not mine: the message says so; at power 0, `[` does nothing.
+    app.on_key(key('3'));
+    assert_eq!(app.on_key(key('[')), Some(DemoCommand::SetPower(2, 0)));
+    assert!(
+        app.message.as_ref().unwrap().text.contains("it is not mining"),
+        "{:?}",
+        app.message
+    );
+    app.nodes[2].power = 0;
+    assert_eq!(app.on_key(key('[')), None);
+    assert!(
+        app.message
+            .as_ref()
+            .unwrap()
+            .text
+            .contains("power is already 0"),
+        "{:?}",
+        app.message
+    );
+    // Shares count only the nodes that mine: node 1 at 3 and node 3 at 1 give 75 % and 25 %.
+    app.nodes[2].mining = true;
+    assert_eq!(
+        chain_tui::demo::app::power_text(&app.nodes, 2, 1),
+        "node 3: power 1, 25% of the mining power"
+    );
 }
 
 #[test]

@@ -61,19 +61,19 @@ pub fn paced_wait(mean: Duration) -> Duration {
 }
 
 /// Paced mining, for watchable regtest chains: while `active` finds something to mine with in
-/// the watched value, wait [`paced_wait`] and call `mine` with it; a change of the value starts
-/// the wait again. Ends when the sender is gone or `mine` says to stop (returns false).
+/// the watched value (and the mean wait), wait [`paced_wait`] and call `mine` with it; a change
+/// of the value starts the wait again. Ends when the sender is gone or `mine` says to stop
+/// (returns false).
 pub async fn run_paced<V, T, F, Fut>(
-    mean: Duration,
     mut on: tokio::sync::watch::Receiver<V>,
-    active: impl Fn(&V) -> Option<T>,
+    active: impl Fn(&V) -> Option<(T, Duration)>,
     mut mine: F,
 ) where
     F: FnMut(T) -> Fut,
     Fut: std::future::Future<Output = bool>,
 {
     loop {
-        let Some(what) = active(&on.borrow_and_update()) else {
+        let Some((what, mean)) = active(&on.borrow_and_update()) else {
             if on.changed().await.is_err() {
                 return;
             }

@@ -242,7 +242,8 @@ impl P2pState {
                     // The rest of the queue built on it: drop it all and re-ask.
                     self.sched.reset();
                     if invalid && let Some(from) = sub.senders.get(i) {
-                        self.ban(*from, &format!("invalid block: {reason}"), now);
+                        // The reason names the block and says it is invalid.
+                        self.ban(*from, &reason, now);
                     }
                     // Re-ask: the other peers' branches were dropped with the queue.
                     let ids: Vec<NodeId> = self.peers.keys().copied().collect();
