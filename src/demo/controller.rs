@@ -4,8 +4,12 @@
 //! scenario runner and the dashboard all drive it through the same methods.
 
 mod adversary;
+mod selfish;
 
 pub use adversary::{InvalidRelay, MajorityAttack, MajorityOutcome, Refusal};
+pub use selfish::{
+    Decision, ModelGain, SelfishMining, SelfishOutcome, decide, eyal_sirer_share, model_gain,
+};
 
 use super::tree::{Have, TreeBlock, TreeInput};
 use crate::core::address::Address;
@@ -175,6 +179,8 @@ struct Inner {
     muted: Mutex<HashSet<usize>>,
     /// Every payment the demo made, by txid (to tell what conflicts with it later).
     sent: Mutex<HashMap<Txid, crate::core::tx::Transaction>>,
+    /// The last selfish mining run's outcome.
+    selfish: Mutex<Option<SelfishOutcome>>,
     /// Bumped on every change the controller makes (start, stop, partition, mining…).
     changes: watch::Sender<u64>,
 }
@@ -275,6 +281,7 @@ impl Demo {
                 changes: watch::channel(0).0,
                 muted: Mutex::new(HashSet::new()),
                 sent: Mutex::new(HashMap::new()),
+                selfish: Mutex::new(None),
             }),
         };
         for i in 0..n {

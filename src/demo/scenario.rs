@@ -63,6 +63,9 @@ pub enum Condition {
     /// The payment with this label is gone from `node`'s chain and mempool, and another
     /// transaction on its chain spends the same coin.
     Reversed { node: usize, label: String },
+    /// The last selfish mining run on `node` earned it a larger share of the best chain than
+    /// of the blocks found.
+    SelfishGain { node: usize },
 }
 
 /// What a step does.
@@ -112,6 +115,13 @@ pub enum Action {
         amount: Amount,
         confirmations: u64,
         label: Option<String>,
+        within: f64,
+    },
+    /// Node `node` mines selfishly (see [`super::controller::SelfishMining`]).
+    Selfish {
+        node: usize,
+        reach: Vec<usize>,
+        blocks: u64,
         within: f64,
     },
     Sleep {
@@ -283,6 +293,8 @@ mod file {
             amount: Option<Coins>,
             confirmations: Option<u64>,
             label: Option<String>,
+            reach: Option<Nodes>,
+            blocks: Option<Blocks>,
         },
         Sleep {
             #[serde(default)]
@@ -440,6 +452,7 @@ mod file {
     pub(super) enum AttackKind {
         InvalidBlock,
         Majority,
+        Selfish,
     }
 
     /// What a `wait` or `expect` checks.
@@ -454,6 +467,7 @@ mod file {
         Seen,
         Banned,
         Reversed,
+        SelfishGain,
     }
     impl TryFrom<String> for ConditionKind {
         type Error = String;
@@ -467,10 +481,11 @@ mod file {
                 "seen" => ConditionKind::Seen,
                 "banned" => ConditionKind::Banned,
                 "reversed" => ConditionKind::Reversed,
+                "selfish_gain" => ConditionKind::SelfishGain,
                 other => {
                     return Err(format!(
                         "unknown condition {other:?} (known: converged, height, balance, reorg, \
-                         one_spend, seen, banned, reversed)"
+                         one_spend, seen, banned, reversed, selfish_gain)"
                     ));
                 }
             })
@@ -487,6 +502,7 @@ mod file {
                 ConditionKind::Seen => "seen",
                 ConditionKind::Banned => "banned",
                 ConditionKind::Reversed => "reversed",
+                ConditionKind::SelfishGain => "selfish_gain",
             }
         }
         /// The condition fields it takes.
@@ -500,6 +516,7 @@ mod file {
                 ConditionKind::Seen => &["node", "label"],
                 ConditionKind::Banned => &["node"],
                 ConditionKind::Reversed => &["node", "label"],
+                ConditionKind::SelfishGain => &["node"],
             }
         }
     }
@@ -659,24 +676,45 @@ fn step_action(step: file::Step, labels: &mut Vec<String>) -> Result<(f64, Actio
             amount,
             confirmations,
             label,
+            reach,
+            blocks,
         } => {
             let within = within.map_or(60.0, |w| w.0);
+            let given = [
+                ("victim", victim.is_some()),
+                ("amount", amount.is_some()),
+                ("confirmations", confirmations.is_some()),
+                ("label", label.is_some()),
+                ("reach", reach.is_some()),
+                ("blocks", blocks.is_some()),
+            ];
+            let (name, takes): (&str, &[&str]) = match kind {
+                file::AttackKind::InvalidBlock => ("invalid_block", &[]),
+                file::AttackKind::Majority => {
+                    ("majority", &["victim", "amount", "confirmations", "label"])
+                }
+                file::AttackKind::Selfish => ("selfish", &["reach", "blocks"]),
+            };
+            if let Some((k, _)) = given.iter().find(|(k, set)| *set && !takes.contains(k)) {
+                return Err(format!("`{k}` does not apply to the {name} attack"));
+            }
             let action = match kind {
-                file::AttackKind::InvalidBlock => {
-                    let extra = [
-                        ("victim", victim.is_some()),
-                        ("amount", amount.is_some()),
-                        ("confirmations", confirmations.is_some()),
-                        ("label", label.is_some()),
-                    ];
-                    if let Some((k, _)) = extra.iter().find(|e| e.1) {
-                        return Err(format!("`{k}` does not apply to the invalid_block attack"));
+                file::AttackKind::Selfish => {
+                    let reach = reach.map(|r| r.0).unwrap_or_default();
+                    if reach.contains(&node.0) {
+                        return Err("`reach` names the selfish node itself".into());
                     }
-                    Action::InvalidBlock {
+                    Action::Selfish {
                         node: node.0,
+                        reach,
+                        blocks: blocks.map_or(300, |b| b.0),
                         within,
                     }
                 }
+                file::AttackKind::InvalidBlock => Action::InvalidBlock {
+                    node: node.0,
+                    within,
+                },
                 file::AttackKind::Majority => {
                     let victim = victim
                         .ok_or("`victim` (the node paid) is required for the majority attack")?
@@ -804,6 +842,9 @@ fn condition(kind: file::ConditionKind, f: file::Check) -> Result<Condition, Str
                 .label
                 .ok_or_else(|| "`label` (a send label) is required".to_string())?,
         },
+        K::SelfishGain => Condition::SelfishGain {
+            node: node("selfish_gain")?,
+        },
         K::OneSpend => {
             let labels = f
                 .labels
@@ -829,6 +870,10 @@ impl Scenario {
                 | Action::Mining { node, .. }
                 | Action::Power { node, .. }
                 | Action::InvalidBlock { node, .. } => see(*node),
+                Action::Selfish { node, reach, .. } => {
+                    see(*node);
+                    reach.iter().for_each(|n| see(*n));
+                }
                 Action::MajorityAttack {
                     attacker, victim, ..
                 } => {
@@ -850,6 +895,7 @@ impl Scenario {
                     | Condition::Balance { node, .. }
                     | Condition::Seen { node, .. }
                     | Condition::Banned { node }
+                    | Condition::SelfishGain { node }
                     | Condition::Reversed { node, .. } => see(*node),
                     Condition::Reorg { node: Some(n), .. } => see(*n),
                     _ => {}
@@ -924,6 +970,11 @@ impl std::fmt::Display for Condition {
             Condition::Reversed { node, label } => {
                 write!(f, "payment {label} reversed on node {}", node + 1)
             }
+            Condition::SelfishGain { node } => write!(
+                f,
+                "node {} earned more of the best chain than its share of the blocks",
+                node + 1
+            ),
         }
     }
 }
@@ -968,6 +1019,9 @@ impl std::fmt::Display for Action {
             }
             Action::InvalidBlock { node, .. } => {
                 write!(f, "node {} relays an invalid block", node + 1)
+            }
+            Action::Selfish { node, blocks, .. } => {
+                write!(f, "node {} mines selfishly for {blocks} blocks", node + 1)
             }
             Action::MajorityAttack {
                 attacker,
@@ -1230,6 +1284,29 @@ fn evaluate(demo: &Demo, c: &Condition, labels: &HashMap<String, Txid>) -> Resul
                 )),
             }
         }
+        Condition::SelfishGain { node } => {
+            let Some(o) = demo.selfish_outcome().filter(|o| o.node == *node) else {
+                return Err(format!("node {} has not mined selfishly", node + 1));
+            };
+            let gamma = o.gamma().unwrap_or(0.0);
+            let alpha = o.found_share();
+            let m = super::controller::model_gain(alpha, gamma, o.blocks);
+            let seen = format!(
+                "{:.1}% of the best chain against {:.1}% of the blocks found: {:+.1} points; \
+                 Eyal–Sirer's model at α = {:.1}%, γ = {gamma:.2} gives {:+.1} ± {:.1} points \
+                 over {} blocks (share {:.1}%), and no gain in {:.1}% of its runs",
+                100.0 * o.share(),
+                100.0 * o.found_share(),
+                100.0 * o.gain(),
+                100.0 * alpha,
+                100.0 * m.mean,
+                100.0 * m.sd,
+                o.blocks,
+                100.0 * super::controller::eyal_sirer_share(alpha, gamma),
+                100.0 * m.none
+            );
+            if o.gain() > 0.0 { Ok(seen) } else { Err(seen) }
+        }
         Condition::OneSpend { labels: ls } => {
             let running: Vec<usize> = (0..demo.len()).filter(|&i| demo.is_running(i)).collect();
             let mut confirmed_everywhere = Vec::new();
@@ -1458,6 +1535,23 @@ pub async fn run(
                     }
                     Err(e) => Err(e.to_string()),
                 }
+            }
+            Action::Selfish {
+                node,
+                reach,
+                blocks,
+                within,
+            } => {
+                let run = super::controller::SelfishMining {
+                    node: *node,
+                    reach: reach.clone(),
+                    blocks: *blocks,
+                    within: Duration::from_secs_f64(*within),
+                };
+                demo.selfish_mining(&run)
+                    .await
+                    .map(|o| o.to_string())
+                    .map_err(|e| e.to_string())
             }
             Action::Sleep { seconds } => {
                 paced_sleep(Duration::from_secs_f64(*seconds), &mut pause, true).await;

@@ -53,7 +53,7 @@ async fn play(file: &str) -> scenario::ScenarioReport {
     .expect("demo starts");
     let (_pause, pause_rx) = tokio::sync::watch::channel(scenario::Pace::default());
     let report = tokio::time::timeout(
-        Duration::from_secs(60),
+        Duration::from_secs(90),
         scenario::run(&d, &sc, pause_rx, |_| {}),
     )
     .await
@@ -150,6 +150,27 @@ async fn scenario_majority_attack_reverses_a_payment_with_three_confirmations() 
             .starts_with("payment to-node-3 is gone from node 3's chain, mempool and wallet"),
         "{}",
         reversed.detail
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scenario_selfish_mining_earns_more_than_its_share_of_the_blocks() {
+    let report = play("selfish-mining.toml").await;
+    let run = step(&report, "node 1 mines selfishly for 300 blocks");
+    // "node 1 mined m of n best-chain blocks": at least the 300 asked for.
+    let n: u64 = run
+        .detail
+        .split(" best-chain blocks")
+        .next()
+        .and_then(|h| h.rsplit(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(n >= 300, "{}", run.detail);
+    let gain = step(&report, "expect node 1 earned more of the best chain");
+    assert!(
+        gain.detail.contains("Eyal–Sirer's model at α = ") && gain.detail.contains(" points"),
+        "{}",
+        gain.detail
     );
 }
 
@@ -626,7 +647,11 @@ fn brackets_change_the_selected_nodes_power_and_say_its_share() {
     app.on_key(key('3'));
     assert_eq!(app.on_key(key('[')), Some(DemoCommand::SetPower(2, 0)));
     assert!(
-        app.message.as_ref().unwrap().text.contains("it is not mining"),
+        app.message
+            .as_ref()
+            .unwrap()
+            .text
+            .contains("it is not mining"),
         "{:?}",
         app.message
     );
