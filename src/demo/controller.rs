@@ -235,6 +235,18 @@ impl Demo {
                 "mining power must be 0 to {MAX_POWER}, not {p}"
             )));
         }
+        if cfg.network != Network::Regtest
+            && let Some(p) = cfg
+                .power
+                .iter()
+                .find(|p| **p as usize > crate::node::max_threads())
+        {
+            return Err(DemoError::Bad(format!(
+                "on {} a node's power is its mining threads: at most {} on this machine, not {p}",
+                cfg.network,
+                crate::node::max_threads()
+            )));
+        }
         if cfg.power.len() > cfg.nodes {
             return Err(DemoError::Bad(format!(
                 "{} mining powers for {} nodes",
@@ -590,6 +602,9 @@ impl Demo {
         }
         for &i in nodes {
             let Some(r) = self.running(i) else { continue };
+            if self.is_muted(i) {
+                continue;
+            }
             for j in self.active_neighbours(i) {
                 // One dial per link (the lower node dials when both were relinked): two
                 // dials crossing make a duplicate connection that one side must drop.
@@ -723,6 +738,13 @@ impl Demo {
         if power > MAX_POWER {
             return Err(DemoError::Bad(format!(
                 "mining power must be 0 to {MAX_POWER}, not {power}"
+            )));
+        }
+        if self.network() != Network::Regtest && power as usize > crate::node::max_threads() {
+            return Err(DemoError::Bad(format!(
+                "on {} a node's power is its mining threads: at most {} on this machine",
+                self.network(),
+                crate::node::max_threads()
             )));
         }
         slot.miner.send_modify(|m| m.power = power);

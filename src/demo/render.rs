@@ -310,7 +310,7 @@ pub fn render_tree_with(
         let label = if lane == 0 {
             "best branch".to_string()
         } else {
-            format!("fork {lane}")
+            format!("fork lane {lane}")
         };
         header.push(Span::styled(
             format!("{:<w$}", label, w = lane_w as usize),
@@ -533,7 +533,11 @@ fn draw_help(frame: &mut Frame, app: &DemoApp, area: Rect) {
         theme::label(),
     )));
     lines.push(Line::from(Span::styled(
-        " each fork has a lane, joined by ───╯ to the block it leaves",
+        " forks sit in lanes (one lane holds forks far apart in height),",
+        theme::label(),
+    )));
+    lines.push(Line::from(Span::styled(
+        " each joined by ───╯ to the block it leaves",
         theme::label(),
     )));
     lines.push(Line::from(Span::styled(

@@ -1289,11 +1289,15 @@ fn evaluate(demo: &Demo, c: &Condition, labels: &HashMap<String, Txid>) -> Resul
                 return Err(format!("node {} has not mined selfishly", node + 1));
             };
             let gamma = o.gamma().unwrap_or(0.0);
+            let gamma_text = match o.gamma() {
+                Some(g) => format!("γ = {g:.2}"),
+                None => "γ = 0 (not measured: no tie settled by an honest block)".to_string(),
+            };
             let alpha = o.found_share();
             let m = super::controller::model_gain(alpha, gamma, o.blocks);
             let seen = format!(
                 "{:.1}% of the best chain against {:.1}% of the blocks found: {:+.1} points; \
-                 Eyal–Sirer's model at α = {:.1}%, γ = {gamma:.2} gives {:+.1} ± {:.1} points \
+                 Eyal–Sirer's model at α = {:.1}%, {gamma_text} gives {:+.1} ± {:.1} points \
                  over {} blocks (share {:.1}%), and no gain in {:.1}% of its runs",
                 100.0 * o.share(),
                 100.0 * o.found_share(),

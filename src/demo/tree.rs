@@ -108,28 +108,69 @@ impl TreeView {
         });
         let mut lane_of: HashMap<BlockHash, usize> = HashMap::new();
         let mut fork_points: Vec<(BlockHash, usize)> = Vec::new();
-        let mut lanes = 0;
+        let row_of = |h: u64| (top - h) as usize;
+        // Which rows of each lane are taken: by a block, a fork's `╯`, or a connector passing.
+        let mut taken: Vec<Vec<bool>> = Vec::new();
+        let rows_n = row_of(floor) + 1;
         let mut hidden = 0;
         for tip in tips {
-            if lanes == max_lanes {
-                hidden += 1;
-                continue;
-            }
-            let lane = lanes;
-            lanes += 1;
+            // The branch down to the block it forks from (or out of view).
+            let mut blocks = Vec::new();
+            let mut from = None;
             let mut cur = Some(tip);
             while let Some(b) = cur {
-                if !in_view(b) {
+                // A branch in view has at most a block a row (a cycle of `prev`s in bad
+                // input would otherwise never end).
+                if !in_view(b) || blocks.len() == rows_n {
                     break;
                 }
-                if lane_of.contains_key(&b.hash) {
-                    fork_points.push((b.hash, lane));
+                if let Some(&l) = lane_of.get(&b.hash) {
+                    from = Some((b, l));
                     break;
                 }
-                lane_of.insert(b.hash, lane);
+                blocks.push(b);
                 cur = by_hash.get(&b.prev).copied();
             }
+            let (Some(first), Some(last)) = (blocks.first(), blocks.last()) else {
+                continue;
+            };
+            // Rows it needs in its lane, top to bottom: its blocks and its fork row.
+            let top_row = row_of(first.height);
+            let bottom_row = from.map_or(row_of(last.height), |(b, _)| row_of(b.height));
+            let free =
+                |lane: usize, taken: &Vec<Vec<bool>>, rows: std::ops::RangeInclusive<usize>| {
+                    taken.get(lane).is_none_or(|t| rows.clone().all(|r| !t[r]))
+                };
+            // The leftmost lane right of the one it forks from that is free over those rows,
+            // with the lanes between free at the fork row (the connector passes there): a
+            // lane is used again once its branch is out of the way.
+            let lane = match from {
+                None if lane_of.is_empty() && max_lanes > 0 => Some(0),
+                None => (1..max_lanes).find(|&l| free(l, &taken, top_row..=bottom_row)),
+                Some((_, f)) => (f + 1..max_lanes).find(|&l| {
+                    free(l, &taken, top_row..=bottom_row)
+                        && (f + 1..l).all(|m| free(m, &taken, bottom_row..=bottom_row))
+                }),
+            };
+            let Some(lane) = lane else {
+                hidden += 1;
+                continue;
+            };
+            while taken.len() <= lane {
+                taken.push(vec![false; rows_n]);
+            }
+            taken[lane][top_row..=bottom_row].fill(true);
+            if let Some((b, f)) = from {
+                for t in &mut taken[f + 1..lane] {
+                    t[bottom_row] = true;
+                }
+                fork_points.push((b.hash, lane));
+            }
+            for b in blocks {
+                lane_of.insert(b.hash, lane);
+            }
         }
+        let lanes = taken.len();
         let mut rows: Vec<TreeRow> = (floor..=top)
             .rev()
             .map(|height| TreeRow {

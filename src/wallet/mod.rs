@@ -578,6 +578,42 @@ impl Wallet {
         Ok(tx)
     }
 
+    /// A transaction that spends exactly the coins `tx` spends (this wallet's) and pays all
+    /// that `tx` paid out, in one output, to `to`, signed: it conflicts with `tx`, whichever
+    /// of the two a chain keeps. (The demo's majority attack spends a payment's coin back to
+    /// itself with it.)
+    pub fn conflicting_payment(
+        &self,
+        node: &NodeHandle,
+        tx: &Transaction,
+        to: Address,
+    ) -> Result<Transaction, WalletError> {
+        if tx.inputs.is_empty() {
+            return Err(WalletError::ZeroAmount);
+        }
+        let amount = Amount::checked_sum(tx.outputs.iter().map(|o| o.amount))
+            .ok_or(WalletError::Overflow)?;
+        let mut out = Transaction {
+            version: tx.version,
+            inputs: tx
+                .inputs
+                .iter()
+                .map(|i| TxIn {
+                    signature: [0; 64],
+                    ..i.clone()
+                })
+                .collect(),
+            outputs: vec![TxOut {
+                amount,
+                address: to,
+            }],
+            lock_height: tx.lock_height,
+            memo: Vec::new(),
+        };
+        self.sign(&mut out, node)?;
+        Ok(out)
+    }
+
     fn sign(&self, tx: &mut Transaction, node: &NodeHandle) -> Result<(), WalletError> {
         let keys = self.keys_by_address();
         let sighash = tx.sighash(&node.params().genesis_hash);

@@ -84,7 +84,9 @@ pub fn model_gain(alpha: f64, gamma: f64, blocks: u64) -> ModelGain {
             // Blocks of each branch above their common block, and whether a tie is raced.
             let (mut private, mut public, mut race) = (0u64, 0u64, false);
             let (mut ours, mut theirs, mut found_ours, mut found) = (0u64, 0u64, 0u64, 0u64);
-            while ours + theirs < blocks {
+            // At α ≥ 1/2 the lead can grow for good: a run stops after this many blocks.
+            let cap = blocks.saturating_mul(1_000);
+            while ours + theirs < blocks && found < cap {
                 found += 1;
                 if rng.unit() < alpha {
                     found_ours += 1;
@@ -121,7 +123,7 @@ pub fn model_gain(alpha: f64, gamma: f64, blocks: u64) -> ModelGain {
                     }
                 }
             }
-            ours as f64 / (ours + theirs) as f64 - found_ours as f64 / found.max(1) as f64
+            ours as f64 / (ours + theirs).max(1) as f64 - found_ours as f64 / found.max(1) as f64
         })
         .collect();
     let mean = gains.iter().sum::<f64>() / runs as f64;
@@ -200,13 +202,17 @@ impl SelfishOutcome {
 impl std::fmt::Display for SelfishOutcome {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let gamma = self.gamma().unwrap_or(0.0);
+        let gamma_text = match self.gamma() {
+            Some(g) => format!("γ = {g:.2}"),
+            None => "γ not measured, taken as 0".to_string(),
+        };
         write!(
             f,
             "node {} mined {} of {} best-chain blocks ({:.1}%) and found {} of {} blocks \
              ({:.1}%); {} ties: {} won by its next block, {} settled on its block, {} lost \
-             (γ = {:.2}); honest blocks left out: {} for the pool's, {} for another honest \
+             ({gamma_text}); honest blocks left out: {} for the pool's, {} for another honest \
              block; Eyal–Sirer predict {:.1}% at α = {:.1}% (its share of the blocks found; \
-             {:.1}% of the power), γ = {:.2}",
+             {:.1}% of the power)",
             self.node + 1,
             self.ours,
             self.blocks,
@@ -218,13 +224,11 @@ impl std::fmt::Display for SelfishOutcome {
             self.races_won,
             self.races_gamma,
             self.races_lost,
-            gamma,
             self.honest_lost_to_pool,
             self.honest_lost_to_honest,
             100.0 * eyal_sirer_share(self.found_share(), gamma),
             100.0 * self.found_share(),
             100.0 * self.alpha,
-            gamma
         )
     }
 }
@@ -290,6 +294,19 @@ impl Demo {
                 me + 1
             )));
         }
+        if alpha >= 0.5 {
+            return Err(DemoError::Bad(format!(
+                "node {} has {:.0}% of the mining power: with half or more it never needs to \
+                 publish (stage a majority attack instead)",
+                me + 1,
+                100.0 * alpha
+            )));
+        }
+        if s.blocks == 0 {
+            return Err(DemoError::Bad(
+                "a selfish mining run needs some blocks".into(),
+            ));
+        }
         let deadline = Instant::now() + s.within;
         self.partition(&[me]).await?;
         // Every node's mined and connected blocks wake the strategy at once.
@@ -331,6 +348,13 @@ impl Demo {
         for f in forwarders {
             f.abort();
         }
+        if result.is_err() {
+            // As at the end of a run: mining stops and the links come back.
+            for j in 0..self.len() {
+                let _ = self.set_mining(j, false).await;
+            }
+            let _ = self.heal(&[me]).await;
+        }
         let outcome = result?;
         *lock(&self.inner.selfish) = Some(outcome.clone());
         Ok(outcome)
@@ -349,7 +373,18 @@ impl Demo {
         let mine = self
             .running(me)
             .ok_or_else(|| DemoError::Bad(format!("node {} stopped", me + 1)))?;
-        let start = mine.node.snapshot().height;
+        let public_best = || {
+            honest
+                .iter()
+                .filter_map(|&j| self.running(j).map(|r| (j, r.node.snapshot())))
+                .max_by_key(|(_, s)| s.chainwork)
+        };
+        // Measured from the last block the selfish node shares with the public chain (one it
+        // mined just before its links were cut may not have gone out).
+        let own = mine.node.snapshot().height;
+        let start = public_best()
+            .and_then(|(best, p)| self.common_height(me, best, own.min(p.height)))
+            .unwrap_or(own);
         let mut base = start;
         let mut published = start;
         let mut hint = start;
@@ -369,12 +404,6 @@ impl Demo {
             honest_lost_to_honest: 0,
         };
         let mut honest_found: Vec<(BlockHash, u64)> = Vec::new();
-        let public_best = || {
-            honest
-                .iter()
-                .filter_map(|&j| self.running(j).map(|r| (j, r.node.snapshot())))
-                .max_by_key(|(_, s)| s.chainwork)
-        };
         loop {
             if Instant::now() >= deadline {
                 return Err(DemoError::Bad(format!(
@@ -418,16 +447,10 @@ impl Demo {
                 published = published.max(base);
             }
             // A race ends once an honest chain is past it.
-            if let Some((h, ours)) = race
-                && public.height > h
+            if let Some(r) = race
+                && public.height > r.0
             {
-                let r = self.running(best);
-                let settled = r.and_then(|r| r.node.hash_at(h).ok().flatten());
-                if settled == Some(ours) {
-                    out.races_gamma += 1;
-                } else {
-                    out.races_lost += 1;
-                }
+                self.settle_race(r, best, &mut out);
                 race = None;
             }
             if base.saturating_sub(start) >= s.blocks {
@@ -453,6 +476,10 @@ impl Demo {
                 }
                 Decision::Publish(to) => {
                     if private == public_height && private > base {
+                        // A tie before the last was settled: settle that one as it stands.
+                        if let Some(r) = race.take() {
+                            self.settle_race(r, best, &mut out);
+                        }
                         race = mine
                             .node
                             .hash_at(private)
@@ -471,13 +498,11 @@ impl Demo {
                 Decision::Wait => {}
             }
         }
-        out.blocks = base - start;
-        // Count the measured blocks on the chain every node will keep.
-        let Some((best, _)) = public_best() else {
-            return Err(DemoError::Bad("no honest node is running".into()));
-        };
+        out.blocks = base.saturating_sub(start);
+        // Count the measured blocks on the selfish node's own chain: up to `base` it is the
+        // chain the honest nodes share.
         let address = self.address(me);
-        if let Some(r) = self.running(best) {
+        if let Some(r) = self.running(me) {
             let mut pool_at = std::collections::HashMap::new();
             for h in start + 1..=base {
                 let hash = r.node.hash_at(h).ok().flatten();
@@ -525,6 +550,19 @@ impl Demo {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         Ok(out)
+    }
+
+    /// Count a tie raced at height `r.0` with our block `r.1` as settled by where node
+    /// `best`'s chain has it: on our block (γ) or not.
+    fn settle_race(&self, r: (u64, BlockHash), best: usize, out: &mut SelfishOutcome) {
+        let settled = self
+            .running(best)
+            .and_then(|run| run.node.hash_at(r.0).ok().flatten());
+        if settled == Some(r.1) {
+            out.races_gamma += 1;
+        } else {
+            out.races_lost += 1;
+        }
     }
 
     /// Hand node `me`'s blocks at heights `from..=to` to the nodes in `reach`, in order, each

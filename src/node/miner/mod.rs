@@ -61,9 +61,11 @@ pub fn paced_wait(mean: Duration) -> Duration {
 }
 
 /// Paced mining, for watchable regtest chains: while `active` finds something to mine with in
-/// the watched value (and the mean wait), wait [`paced_wait`] and call `mine` with it; a change
-/// of the value starts the wait again. Ends when the sender is gone or `mine` says to stop
-/// (returns false).
+/// the watched value (and the mean wait), call `mine` with it at random times, the waits
+/// between them exponential with that mean ([`paced_wait`]). Each time is counted from the
+/// last one, not from when its mining ended, so the time mining takes does not slow the rate
+/// (a node of power p mines p times as often as one of power 1). A change of the value starts
+/// afresh. Ends when the sender is gone or `mine` says to stop (returns false).
 pub async fn run_paced<V, T, F, Fut>(
     mut on: tokio::sync::watch::Receiver<V>,
     active: impl Fn(&V) -> Option<(T, Duration)>,
@@ -72,22 +74,32 @@ pub async fn run_paced<V, T, F, Fut>(
     F: FnMut(T) -> Fut,
     Fut: std::future::Future<Output = bool>,
 {
+    let mut last: Option<tokio::time::Instant> = None;
     loop {
         let Some((what, mean)) = active(&on.borrow_and_update()) else {
+            last = None;
             if on.changed().await.is_err() {
                 return;
             }
             continue;
         };
+        let now = tokio::time::Instant::now();
+        // After a stall (a suspended machine) start from now rather than catch up at once.
+        let from = last
+            .filter(|l| now.saturating_duration_since(*l) < mean.saturating_mul(20))
+            .unwrap_or(now);
+        let at = from + paced_wait(mean);
         tokio::select! {
-            _ = tokio::time::sleep(paced_wait(mean)) => {}
+            _ = tokio::time::sleep_until(at) => {}
             r = on.changed() => {
                 if r.is_err() {
                     return;
                 }
+                last = None;
                 continue;
             }
         }
+        last = Some(at);
         if !mine(what).await {
             return;
         }
