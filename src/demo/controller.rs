@@ -809,15 +809,41 @@ impl Demo {
         if amount == Amount::ZERO {
             return Err(DemoError::Bad("amount must be above zero".into()));
         }
+        let to_addr = self.inner.slots[to].address;
+        let txid = self
+            .pay_with(from, via, move |w, node| {
+                w.build_payment(node, to_addr, amount, crate::node::FeeRate::DEFAULT)
+            })
+            .await?;
+        tracing::info!(
+            "node {} paid {amount} to node {} in {txid}",
+            from + 1,
+            to + 1
+        );
+        self.bump();
+        Ok(txid)
+    }
+
+    /// A payment built by `build` from node `from`'s wallet against node `via`'s view (off the
+    /// async threads: it scans the store), submitted to node `via` and remembered.
+    async fn pay_with(
+        &self,
+        from: usize,
+        via: usize,
+        build: impl FnOnce(
+            &Wallet,
+            &NodeHandle,
+        ) -> Result<crate::core::tx::Transaction, crate::wallet::WalletError>
+        + Send
+        + 'static,
+    ) -> Result<Txid, DemoError> {
         let run = self
             .running(via)
             .ok_or_else(|| DemoError::Bad(format!("node {} is stopped", via + 1)))?;
-        let to_addr = self.inner.slots[to].address;
-        let demo = self.clone();
-        let node = run.node.clone();
+        let (demo, node) = (self.clone(), run.node.clone());
         let tx = tokio::task::spawn_blocking(move || {
             let w = lock(&demo.inner.slots[from].wallet);
-            w.build_payment(&node, to_addr, amount, crate::node::FeeRate::DEFAULT)
+            build(&w, &node)
         })
         .await
         .map_err(|e| node_err(from, e))?
@@ -829,12 +855,6 @@ impl Demo {
             .await
             .map_err(|e| node_err(via, e))?;
         lock(&self.inner.sent).insert(txid, body);
-        tracing::info!(
-            "node {} paid {amount} to node {} in {txid}",
-            from + 1,
-            to + 1
-        );
-        self.bump();
         Ok(txid)
     }
 

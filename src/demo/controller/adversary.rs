@@ -115,25 +115,9 @@ impl Demo {
         let paid = lock(&self.inner.sent).get(txid).cloned().ok_or_else(|| {
             DemoError::Bad(format!("{} is not a payment the demo made", txid.short()))
         })?;
-        let run = self
-            .running(i)
-            .ok_or_else(|| DemoError::Bad(format!("node {} is stopped", i + 1)))?;
-        let (demo, node, to) = (self.clone(), run.node.clone(), self.inner.slots[i].address);
-        let tx = tokio::task::spawn_blocking(move || {
-            let w = lock(&demo.inner.slots[i].wallet);
-            w.conflicting_payment(&node, &paid, to)
-        })
-        .await
-        .map_err(|e| node_err(i, e))?
-        .map_err(|e| DemoError::Bad(format!("node {}: {e}", i + 1)))?;
-        let body = tx.clone();
-        let again = run
-            .node
-            .submit_tx(tx, true)
+        let to = self.inner.slots[i].address;
+        self.pay_with(i, i, move |w, node| w.conflicting_payment(node, &paid, to))
             .await
-            .map_err(|e| node_err(i, e))?;
-        lock(&self.inner.sent).insert(again, body);
-        Ok(again)
     }
 
     /// Whether node `i`'s own links are held down while an adversary speaks for it.
