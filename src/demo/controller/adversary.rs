@@ -7,8 +7,8 @@
 //! - [`Demo::majority_attack`]: the attacker pays a victim on the public network, spends the
 //!   same coin to itself on a private branch that its own miner extends (its links cut, so its
 //!   blocks stay private), and releases the branch once the payment has its confirmations and
-//!   the branch has more work than the public chain. The honest nodes reorganise onto it and
-//!   the payment is reversed.
+//!   the branch has more work than the public chain by a block. The honest nodes reorganise
+//!   onto it and the payment is reversed.
 //!
 //! The invalid-block relayer speaks the wire protocol itself (the node would never relay a
 //! block it refuses), so it uses [`crate::net`] directly; everything else goes through the
@@ -286,7 +286,7 @@ impl Demo {
         };
         let deadline = Instant::now() + a.within;
         self.partition(&[att]).await?;
-        let fork_height = attacker.node.snapshot().height;
+        let fork_height = attacker.node.tip().map_err(|e| node_err(att, e))?.height;
         let payment = match self.send(att, vic, a.amount, Some(vic)).await {
             Ok(p) => p,
             Err(e) => {
@@ -306,16 +306,29 @@ impl Demo {
         // listening nodes on the public network would.
         let (paid_at, confirmations, private_blocks, public_blocks) = loop {
             let place = self.tx_place(vic, &payment).flatten();
-            let mine = attacker.node.snapshot();
+            // The stores, not the snapshots: a snapshot can trail the store by a block, and
+            // a release on a tie is a lost race.
+            let mine = match attacker.node.tip() {
+                Ok(m) => m,
+                Err(e) => {
+                    let _ = self.heal(&[att]).await;
+                    return Err(node_err(att, e));
+                }
+            };
             let ours_has_spend = self.tx_state(att, &double_spend) == Some(true);
             let public = (0..self.len())
                 .filter(|&j| j != att)
-                .filter_map(|j| self.running(j).map(|r| r.node.snapshot()))
+                .filter_map(|j| self.running(j).and_then(|r| r.node.tip().ok()))
                 .max_by_key(|s| s.chainwork);
             if let (Some((h, c)), Some(p)) = (place, &public)
                 && c >= a.confirmations
                 && ours_has_spend
-                && mine.chainwork > p.chainwork
+                // A block's margin: an honest block found while the branch travels must not
+                // turn the release into a tie.
+                && mine.chainwork
+                    > p.chainwork.saturating_add(
+                        mine.header.bits.to_target().map(|t| t.work()).unwrap_or_default(),
+                    )
             {
                 break (
                     h,

@@ -376,12 +376,12 @@ impl Demo {
         let public_best = || {
             honest
                 .iter()
-                .filter_map(|&j| self.running(j).map(|r| (j, r.node.snapshot())))
+                .filter_map(|&j| self.running(j).and_then(|r| Some((j, r.node.tip().ok()?))))
                 .max_by_key(|(_, s)| s.chainwork)
         };
         // Measured from the last block the selfish node shares with the public chain (one it
         // mined just before its links were cut may not have gone out).
-        let own = mine.node.snapshot().height;
+        let own = mine.node.tip().map_or(0, |t| t.height);
         let start = public_best()
             .and_then(|(best, p)| self.common_height(me, best, own.min(p.height)))
             .unwrap_or(own);
@@ -440,7 +440,7 @@ impl Demo {
             };
             // A block just mined may not be in its node's snapshot yet.
             let public_height = public.height.max(hint);
-            let private = mine.node.snapshot().height;
+            let private = mine.node.tip().map_or(0, |t| t.height);
             // Their common block (lower after a lost race: the public chain replaced ours).
             if let Some(h) = self.common_height(me, best, private.min(public.height)) {
                 base = h;
@@ -533,7 +533,7 @@ impl Demo {
         for j in 0..self.len() {
             let _ = self.set_mining(j, false).await;
         }
-        let private = mine.node.snapshot().height;
+        let private = mine.node.tip().map_or(0, |t| t.height);
         if private > published {
             self.publish(me, reach, published + 1, private).await;
         }
