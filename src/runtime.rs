@@ -179,8 +179,14 @@ async fn start_net(node: &NodeHandle, setup: NetSetup) -> Result<P2pHandle, Node
     }
 }
 
-/// SIGTERM for a `select!` (never fires where there is no such signal).
-pub struct SigTerm(#[cfg(unix)] Option<tokio::signal::unix::Signal>);
+/// SIGTERM for a `select!` (never fires where there is no such signal); with
+/// [`SigTerm::with_hangup`], SIGHUP too.
+pub struct SigTerm {
+    #[cfg(unix)]
+    term: Option<tokio::signal::unix::Signal>,
+    #[cfg(unix)]
+    hup: Option<tokio::signal::unix::Signal>,
+}
 
 impl Default for SigTerm {
     fn default() -> SigTerm {
@@ -190,18 +196,54 @@ impl Default for SigTerm {
 
 impl SigTerm {
     pub fn new() -> SigTerm {
-        SigTerm(
+        SigTerm {
             #[cfg(unix)]
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok(),
-        )
+            term: tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok(),
+            #[cfg(unix)]
+            hup: None,
+        }
+    }
+
+    /// SIGTERM or SIGHUP: for what owns a terminal (the dashboards, the demo), which gets
+    /// SIGHUP when the terminal goes (a closed window, `tmux kill-session`) and should then
+    /// end as at `q`, cleaning up, rather than die where it stands. A node run from the command
+    /// line keeps SIGHUP's default, so `nohup chain-tui node` goes on.
+    pub fn with_hangup() -> SigTerm {
+        #[cfg(unix)]
+        {
+            let mut s = SigTerm::new();
+            s.hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+            s
+        }
+        #[cfg(not(unix))]
+        SigTerm::new()
     }
 
     pub async fn recv(&mut self) {
         #[cfg(unix)]
-        if let Some(s) = self.0.as_mut() {
-            s.recv().await;
-            return;
+        {
+            let term = async {
+                match self.term.as_mut() {
+                    Some(s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            let hup = async {
+                match self.hup.as_mut() {
+                    Some(s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                () = term => {}
+                () = hup => {}
+            }
         }
+        #[cfg(not(unix))]
         std::future::pending::<()>().await
     }
 }

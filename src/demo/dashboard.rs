@@ -80,7 +80,7 @@ where
     refresh.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut refreshing = false;
     let mut stale = false;
-    let mut sigterm = crate::runtime::SigTerm::new();
+    let mut sigterm = crate::runtime::SigTerm::with_hangup();
     let mut dirty = true;
     let mut urgent = true;
     let mut last_draw = Instant::now();

@@ -445,7 +445,7 @@ where
         .name("chain-tui-sim".into())
         .spawn(move || simulate(sim, c2, tx))
         .map_err(|e| anyhow!("cannot start the simulation: {e}"))?;
-    let mut sigterm = crate::runtime::SigTerm::new();
+    let mut sigterm = crate::runtime::SigTerm::with_hangup();
     let result = loop {
         if crate::term::panicked() {
             break Err(anyhow!("a thread panicked; see the log"));

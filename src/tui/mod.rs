@@ -270,7 +270,7 @@ async fn event_loop(terminal: &mut DefaultTerminal, app: &mut App, ctx: &Ctx) ->
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let (tx, mut rx) = mpsc::unbounded_channel::<Msg>();
-    let mut sigterm = crate::runtime::SigTerm::new();
+    let mut sigterm = crate::runtime::SigTerm::with_hangup();
     let ring = crate::term::logbuf::ring();
     let size = terminal.size()?;
     app.size = (size.width, size.height);

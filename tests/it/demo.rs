@@ -1220,6 +1220,48 @@ fn n_enters_step_mode_plus_and_minus_change_speed_and_space_plays_on() {
 
 /// Step mode as a person uses it, in a real terminal: Space pauses, `n` runs exactly one step
 /// (its caption appears, and the next does not start), Space plays on to the verdict.
+#[cfg(unix)]
+#[test]
+fn a_closed_terminal_ends_the_demo_as_q_does_and_removes_its_dir() {
+    use crate::pty::{Tui, wait_exit};
+    // SIGHUP is what a closed window or `tmux kill-session` sends: by default it kills the
+    // process where it stands, leaving the nodes' temporary dir behind.
+    let tmp = tempfile::tempdir().unwrap();
+    let bin = env!("CARGO_BIN_EXE_chain-tui");
+    let mut t = Tui::start_with(
+        bin,
+        &["--network", "regtest", "demo"],
+        &[("TMPDIR", tmp.path())],
+        40,
+        140,
+    );
+    t.wait_for("the dashboard", Duration::from_secs(60), |s| {
+        s.contains("Block tree")
+    });
+    let demo_dirs = || {
+        std::fs::read_dir(tmp.path())
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .starts_with("chain-tui-demo-")
+            })
+            .count()
+    };
+    assert_eq!(demo_dirs(), 1, "the demo's dir is in TMPDIR");
+    let pid = t.child.process_id().expect("a pid");
+    let status = std::process::Command::new("kill")
+        .args(["-HUP", &pid.to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+    let (status, restored, _) = wait_exit(&mut t, "SIGHUP");
+    assert!(status.success(), "{status:?}");
+    assert!(restored, "the screen is restored");
+    assert_eq!(demo_dirs(), 0, "the demo's dir is removed");
+}
+
 #[test]
 fn in_a_terminal_n_runs_one_step_at_a_time_and_space_plays_on() {
     use crate::pty::{Tui, wait_exit};

@@ -22,6 +22,17 @@ impl Tui {
     /// Run `bin` with `args` in a `rows`×`cols` terminal (chain-tui's environment variables
     /// cleared), reading its screen on a thread.
     pub fn start(bin: &str, args: &[&str], rows: u16, cols: u16) -> Tui {
+        Tui::start_with(bin, args, &[], rows, cols)
+    }
+
+    /// [`Tui::start`] with these environment variables set too.
+    pub fn start_with(
+        bin: &str,
+        args: &[&str],
+        env: &[(&str, &std::path::Path)],
+        rows: u16,
+        cols: u16,
+    ) -> Tui {
         let pair = native_pty_system()
             .openpty(PtySize {
                 rows,
@@ -40,6 +51,9 @@ impl Tui {
             "RUST_LOG",
         ] {
             cmd.env_remove(v);
+        }
+        for (k, v) in env {
+            cmd.env(k, v);
         }
         let child = pair.slave.spawn_command(cmd).expect("spawn chain-tui");
         drop(pair.slave);
