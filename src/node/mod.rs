@@ -26,6 +26,7 @@ pub use chainfile::{ChainWriter, read_chain_file};
 pub use explore::{AddressCoin, AddressView, Spend};
 pub use mempool::{Admission, FeeRate, MAX_TX_SIZE, MempoolError};
 pub use miner::{max_threads, run_paced};
+pub use p2p::offer::offer_block;
 pub use p2p::{BanInfo, CompactStats, P2pConfig, P2pHandle, P2pView, PeerInfo};
 pub use read::{ChainRead, ChainTip, TipStatus};
 pub use validate::{Report as ValidationReport, validate_data_dir};

@@ -10,18 +10,16 @@
 //!   the branch has more work than the public chain by a block. The honest nodes reorganise
 //!   onto it and the payment is reversed.
 //!
-//! The invalid-block relayer speaks the wire protocol itself (the node would never relay a
-//! block it refuses), so it uses [`crate::net`] directly; everything else goes through the
-//! node's handle and the controller's links.
+//! The node would never relay a block it refuses, so the invalid-block relayer offers its
+//! block through [`crate::node::offer_block`], which speaks the wire protocol by
+//! hand under the node's identity; everything else goes through the node's handle and the
+//! controller's links.
 
 use super::{Demo, DemoError, lock, node_err};
 use crate::core::amount::Amount;
 use crate::core::block::Block;
 use crate::core::hash::{BlockHash, Txid};
 use crate::core::merkle::merkle_root;
-use crate::net::identity::{NodeKey, node_key_path};
-use crate::net::transport::{Limits, Transport};
-use crate::net::wire::{self, Hello, Message, PROTOCOL_VERSION};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -167,7 +165,6 @@ impl Demo {
         if targets.is_empty() {
             return Err(DemoError::Bad("no other node is running".into()));
         }
-        let key = NodeKey::load(&node_key_path(&slot.dir)).map_err(|e| node_err(i, e))?;
         let t = run
             .node
             .block_template(slot.address)
@@ -180,8 +177,11 @@ impl Demo {
         let mut block = t.block;
         overpay(&mut block, params.subsidy(t.height))
             .ok_or_else(|| DemoError::Bad("the template has no coinbase to overpay".into()))?;
-        let claimed =
-            Amount::checked_sum(block.txs[0].outputs.iter().map(|o| o.amount)).unwrap_or(allowed);
+        let claimed = block
+            .txs
+            .first()
+            .and_then(|c| Amount::checked_sum(c.outputs.iter().map(|o| o.amount)))
+            .unwrap_or(allowed);
         let target = t.target;
         // Real work: the block must pass every check before the coinbase's. (On devnet this
         // can take a while: it gives up at the step's limit.)
@@ -208,15 +208,6 @@ impl Demo {
             ))
         })?;
         let work = run.node.snapshot().chainwork.saturating_add(target.work());
-        let hello = Hello {
-            version: PROTOCOL_VERSION,
-            genesis: params.genesis_hash,
-            height: t.height,
-            tip: block.hash(),
-            work: work.to_be_bytes(),
-            listen: None,
-            user_agent: "chain-tui-demo-invalid-relay".into(),
-        };
         tracing::warn!(
             "node {} relays invalid block {} (coinbase {claimed}, allowed {allowed})",
             i + 1,
@@ -230,29 +221,26 @@ impl Demo {
         while !run.net.view().peers.is_empty() && Instant::now() < quiet {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        let transport = Transport::bind(
-            SocketAddr::from(([127, 0, 0, 1], 0)),
-            &key,
-            Limits::default(),
+        let to: Vec<(SocketAddr, crate::node::NodeId)> =
+            targets.iter().map(|&(_, a, id)| (a, id)).collect();
+        let ends = crate::node::offer_block(
+            &slot.dir,
+            params.genesis_hash,
+            &to,
+            &block,
+            t.height,
+            work,
+            within,
         )
+        .await
         .map_err(|e| node_err(i, e));
-        let offered = match transport {
-            Ok(transport) => {
-                let offers = targets.iter().map(|&(j, addr, id)| {
-                    let (transport, block, hello) = (&transport, &block, hello.clone());
-                    async move {
-                        let r =
-                            tokio::time::timeout(within, offer(transport, addr, id, hello, block))
-                                .await;
-                        (j, r.ok())
-                    }
-                });
-                let out = futures_util::future::join_all(offers).await;
-                transport.close();
-                Ok(out)
-            }
-            Err(e) => Err(e),
-        };
+        let offered = ends.map(|ends| {
+            targets
+                .iter()
+                .map(|&(j, ..)| j)
+                .zip(ends)
+                .collect::<Vec<_>>()
+        });
         lock(&self.inner.muted).remove(&i);
         self.relink(&[i].into_iter().collect()).await;
         Ok(InvalidRelay {
@@ -383,53 +371,6 @@ impl Demo {
             victim_reorganised,
         })
     }
-}
-
-/// Offer `block` to the node at `addr` as if it were our tip: answer its header request with
-/// the block's header, its block request with the block, its pings; until it closes the
-/// connection. What it said when it closed (or what ended the connection).
-async fn offer(
-    transport: &Transport,
-    addr: SocketAddr,
-    id: crate::node::NodeId,
-    hello: Hello,
-    block: &Block,
-) -> String {
-    let conn = match transport.connect(addr, Some(id)).await {
-        Ok(c) => c,
-        Err(e) => return format!("no connection: {e}"),
-    };
-    let (mut send, mut recv) = match conn.conn.open_bi().await {
-        Ok(s) => s,
-        Err(e) => return format!("no stream: {e}"),
-    };
-    let hash = block.hash();
-    if wire::write_message(&mut send, &Message::Hello(hello))
-        .await
-        .is_err()
-    {
-        return conn
-            .closed_because()
-            .unwrap_or_else(|| "the connection ended".into());
-    }
-    while let Ok(m) = wire::read_message(&mut recv).await {
-        let answer = match m {
-            Message::GetHeaders { .. } => Some(Message::Headers(vec![block.header])),
-            Message::GetBlocks(hs) if hs.contains(&hash) => Some(Message::Block(block.clone())),
-            Message::GetBlocks(hs) => Some(Message::NotFound(hs)),
-            Message::Ping(n) => Some(Message::Pong(n)),
-            _ => None,
-        };
-        if let Some(a) = answer
-            && wire::write_message(&mut send, &a).await.is_err()
-        {
-            break;
-        }
-    }
-    // The reader may see the end before the close reason is set.
-    let _ = tokio::time::timeout(Duration::from_secs(2), conn.conn.closed()).await;
-    conn.closed_because()
-        .unwrap_or_else(|| "the connection ended".into())
 }
 
 #[cfg(test)]

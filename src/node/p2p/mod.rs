@@ -43,6 +43,7 @@ use tokio::sync::{broadcast, mpsc, oneshot, watch};
 pub mod book;
 mod conn;
 pub mod limits;
+pub mod offer;
 pub mod sched;
 pub mod state;
 #[cfg(test)]
