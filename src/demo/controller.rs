@@ -474,18 +474,20 @@ impl Demo {
     ) {
         let demo = self.clone();
         tokio::spawn(async move {
-            demo.record_chain(i, &node, 60);
+            if let Ok(r) = node.read() {
+                demo.record_chain(&r, 60);
+            }
             loop {
                 let ev = tokio::select! {
                     _ = stop.cancelled() => break,
                     ev = events.recv() => ev,
                 };
                 match ev {
-                    Ok(NodeEvent::BlockConnected { hash, height }) => {
-                        demo.record_block(&node, hash, height, None);
+                    Ok(NodeEvent::BlockConnected { hash, .. }) => {
+                        demo.record_block(&node, hash, None);
                     }
-                    Ok(NodeEvent::BlockMined { hash, height }) => {
-                        demo.record_block(&node, hash, height, Some(i));
+                    Ok(NodeEvent::BlockMined { hash, .. }) => {
+                        demo.record_block(&node, hash, Some(i));
                     }
                     Ok(NodeEvent::Reorg {
                         depth,
@@ -511,14 +513,18 @@ impl Demo {
                         demo.bump();
                     }
                     Ok(_) => {}
-                    Err(broadcast::error::RecvError::Lagged(_)) => demo.record_chain(i, &node, 60),
+                    Err(broadcast::error::RecvError::Lagged(_)) => {
+                        if let Ok(r) = node.read() {
+                            demo.record_chain(&r, 60);
+                        }
+                    }
                     Err(broadcast::error::RecvError::Closed) => break,
                 }
             }
         });
     }
 
-    fn record_block(&self, node: &NodeHandle, hash: BlockHash, height: u64, miner: Option<usize>) {
+    fn record_block(&self, node: &NodeHandle, hash: BlockHash, miner: Option<usize>) {
         {
             let mut o = lock(&self.inner.observed);
             if let Some(e) = o.blocks.get_mut(&hash) {
@@ -531,7 +537,19 @@ impl Demo {
         let Ok(Some(meta)) = node.block_meta(&hash) else {
             return;
         };
+        self.record_meta(&meta, miner);
+    }
+
+    /// Record a block from its stored facts.
+    fn record_meta(&self, meta: &crate::storage::BlockMeta, miner: Option<usize>) {
+        let (hash, height) = (meta.hash(), meta.height);
         let mut o = lock(&self.inner.observed);
+        if let Some(e) = o.blocks.get_mut(&hash) {
+            if miner.is_some() {
+                e.2 = miner;
+            }
+            return;
+        }
         o.blocks.insert(hash, (height, meta.header.prev, miner));
         if height > o.top {
             o.top = height;
@@ -543,20 +561,18 @@ impl Demo {
     }
 
     /// Record the last `depth` blocks of a node's active chain.
-    fn record_chain(&self, i: usize, node: &NodeHandle, depth: u64) {
-        let _ = i;
-        let Ok(tip) = node.tip() else { return };
-        let mut meta = tip;
+    fn record_chain(&self, read: &crate::node::ChainRead, depth: u64) {
+        let mut meta = *read.tip();
         for _ in 0..depth {
             let hash = meta.hash();
             if lock(&self.inner.observed).blocks.contains_key(&hash) {
                 break;
             }
-            self.record_block(node, hash, meta.height, None);
+            self.record_meta(&meta, None);
             if meta.height == 0 {
                 break;
             }
-            match node.block_meta(&meta.header.prev) {
+            match read.block_meta(&meta.header.prev) {
                 Ok(Some(m)) => meta = m,
                 _ => break,
             }
@@ -938,6 +954,31 @@ impl Demo {
 
     /// Every node's state (balances scan the store: call off the UI task).
     pub fn status(&self, with_balances: bool) -> Vec<NodeStatus> {
+        self.status_from(&self.reads(), with_balances)
+    }
+
+    /// One consistent read of each running node's store (None: stopped or unreadable).
+    fn reads(&self) -> Vec<Option<crate::node::ChainRead>> {
+        (0..self.len())
+            .map(|i| self.running(i).and_then(|r| r.node.read().ok()))
+            .collect()
+    }
+
+    /// The node columns and the block tree from one read of each node's store, so that they
+    /// agree: the tree's tips and chains are the columns' (call off the UI task).
+    pub fn view(&self, with_balances: bool, heights: u64) -> (Vec<NodeStatus>, TreeInput) {
+        let reads = self.reads();
+        (
+            self.status_from(&reads, with_balances),
+            self.tree_from(&reads, heights),
+        )
+    }
+
+    fn status_from(
+        &self,
+        reads: &[Option<crate::node::ChainRead>],
+        with_balances: bool,
+    ) -> Vec<NodeStatus> {
         let ids: HashMap<NodeId, usize> = self
             .inner
             .slots
@@ -967,6 +1008,12 @@ impl Demo {
                     st.mempool_count = s.mempool_count;
                     st.mempool_bytes = s.mempool_bytes;
                     st.hashrate = s.hashrate;
+                    // The chain as the tree reads it (a snapshot can trail the store).
+                    if let Some(Some(r)) = reads.get(i) {
+                        st.height = r.tip().height;
+                        st.tip = r.tip().hash();
+                        st.work = r.tip().chainwork;
+                    }
                     let mut peers: Vec<usize> = r
                         .net
                         .view()
@@ -1001,11 +1048,12 @@ impl Demo {
     /// The data the block-tree view is built from: recent blocks any node saw, which node has
     /// each (on its active chain, stored on a side branch, or not), and the reorganisations.
     pub fn tree_input(&self, heights: u64) -> TreeInput {
-        let runs: Vec<Option<Running>> = (0..self.len()).map(|i| self.running(i)).collect();
-        for (i, r) in runs.iter().enumerate() {
-            if let Some(r) = r {
-                self.record_chain(i, &r.node, heights.min(60));
-            }
+        self.tree_from(&self.reads(), heights)
+    }
+
+    fn tree_from(&self, reads: &[Option<crate::node::ChainRead>], heights: u64) -> TreeInput {
+        for r in reads.iter().flatten() {
+            self.record_chain(r, heights.min(60));
         }
         let (blocks, top) = {
             let o = lock(&self.inner.observed);
@@ -1021,14 +1069,14 @@ impl Demo {
         let _ = top;
         let mut out = Vec::new();
         for (hash, height, prev, miner) in blocks {
-            let have = runs
+            let have = reads
                 .iter()
                 .map(|r| match r {
                     None => Have::Down,
                     Some(r) => {
-                        if r.node.hash_at(height).ok().flatten() == Some(hash) {
+                        if r.hash_at(height).ok().flatten() == Some(hash) {
                             Have::Active
-                        } else if r.node.has_block(&hash).unwrap_or(false) {
+                        } else if r.block_meta(&hash).ok().flatten().is_some() {
                             Have::Side
                         } else {
                             Have::Missing
@@ -1044,9 +1092,9 @@ impl Demo {
                 have,
             });
         }
-        let tips: Vec<Option<BlockHash>> = runs
+        let tips: Vec<Option<BlockHash>> = reads
             .iter()
-            .map(|r| r.as_ref().map(|r| r.node.snapshot().tip))
+            .map(|r| r.as_ref().map(|r| r.tip().hash()))
             .collect();
         let now = Instant::now();
         let reorgs = self

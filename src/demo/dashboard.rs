@@ -199,8 +199,7 @@ where
 fn spawn_refresh(demo: &Demo, tx: &mpsc::UnboundedSender<Msg>) {
     let (d, tx) = (demo.clone(), tx.clone());
     tokio::task::spawn_blocking(move || {
-        let st = d.status(true);
-        let tree = d.tree_input(TREE_HEIGHTS);
+        let (st, tree) = d.view(true, TREE_HEIGHTS);
         let _ = tx.send(Msg::Refresh(Box::new((st, tree))));
     });
 }

@@ -179,6 +179,53 @@ async fn scenario_selfish_mining_earns_more_than_its_share_of_the_blocks() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_tree_and_the_node_columns_come_from_one_read_and_agree() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = Demo::start(DemoConfig {
+        nodes: 3,
+        topology: Topology::Mesh,
+        network: Network::Regtest,
+        dir: dir.path().to_path_buf(),
+        block_interval: Duration::from_millis(60),
+        power: Vec::new(),
+    })
+    .await
+    .expect("demo starts");
+    for i in 0..3 {
+        d.set_mining(i, true).await.unwrap();
+    }
+    // Every node mines about 16 blocks a second: a read of the columns and a later read of
+    // the tree would disagree often.
+    let mut checked = 0;
+    let end = Instant::now() + Duration::from_secs(6);
+    while Instant::now() < end {
+        let d2 = d.clone();
+        let (st, tree) = tokio::task::spawn_blocking(move || d2.view(false, 60))
+            .await
+            .unwrap();
+        for s in st.iter().filter(|s| s.running) {
+            assert_eq!(
+                tree.tips[s.index],
+                Some(s.tip),
+                "node {}'s tip",
+                s.index + 1
+            );
+            let b = tree.blocks.iter().find(|b| b.hash == s.tip);
+            let b = b.unwrap_or_else(|| panic!("node {}'s tip is in the tree", s.index + 1));
+            assert_eq!(b.height, s.height);
+            assert_eq!(b.have[s.index], Have::Active);
+            checked += 1;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    for i in 0..3 {
+        d.set_mining(i, false).await.unwrap();
+    }
+    d.shutdown().await;
+    assert!(checked > 100, "{checked} checks");
+}
+
 /// Blocks each node mined among the recent blocks the demo saw.
 fn mined_by(d: &Demo) -> Vec<usize> {
     let input = d.tree_input(400);
