@@ -541,7 +541,7 @@ impl Demo {
     }
 
     /// Record a block from its stored facts.
-    fn record_meta(&self, meta: &crate::storage::BlockMeta, miner: Option<usize>) {
+    fn record_meta(&self, meta: &crate::node::BlockMeta, miner: Option<usize>) {
         let (hash, height) = (meta.hash(), meta.height);
         let mut o = lock(&self.inner.observed);
         if let Some(e) = o.blocks.get_mut(&hash) {
