@@ -43,7 +43,7 @@ pub fn power_text(nodes: &[NodeStatus], sel: usize, power: u32) -> String {
     let name = format!("node {}", sel + 1);
     let mining = nodes.get(sel).is_some_and(|s| s.running && s.mining);
     let total = others + u64::from(power);
-    match (u64::from(power) * 100).checked_div(total) {
+    match (u64::from(power) * 100 + total / 2).checked_div(total) {
         _ if !mining => format!("{name}: power {power} (it is not mining: m starts it)"),
         None => format!("{name}: power 0 (no node finds blocks)"),
         Some(pct) => format!("{name}: power {power}, {pct}% of the mining power"),

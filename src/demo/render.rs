@@ -150,7 +150,7 @@ fn draw_nodes(frame: &mut Frame, app: &DemoApp, area: Rect) {
             lines.push(kv(
                 "power",
                 if s.mining {
-                    format!("{} · {}%", s.power, s.power_share_pm / 10)
+                    format!("{} · {}%", s.power, (s.power_share_pm + 5) / 10)
                 } else {
                     s.power.to_string()
                 },
